@@ -1,0 +1,11 @@
+//! A simulated Certificate Connector for Microsoft Intune.
+//!
+//! It talks to the mock service only over HTTP (it does not link the service: a real connector
+//! cannot link the cloud). The harness drives it on virtual time through [`Connector::poll`];
+//! `intune-mock connector` drives it on real time through [`run_realtime`].
+
+pub mod client;
+pub mod connector;
+
+pub use client::{ClientError, ServiceClient};
+pub use connector::{run_realtime, Connector, ConnectorConfig};

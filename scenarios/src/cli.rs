@@ -1,0 +1,259 @@
+//! The subcommands of `intune-mock`: `run`, `serve`, `connector`, `status`.
+//!
+//! Errors are printed once, with their cause chain, and mapped to documented exit codes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+
+/// Exit codes of `intune-mock run` (and of the other subcommands on failure).
+pub mod exit_code {
+    pub const PASSED: u8 = 0;
+    pub const EXPECTATION_FAILED: u8 = 1;
+    pub const INVALID_SCENARIO: u8 = 2;
+    pub const HARNESS_FAILED: u8 = 3;
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "intune-mock", version, about = "A local, deterministic stand-in for the Intune cloud side of the Certificate Connector for Microsoft Intune.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the mock Intune service.
+    #[command(after_help = "Examples:\n  intune-mock serve\n  intune-mock serve --clock virtual --start 2022-05-01T00:00:00Z --listen 127.0.0.1:0")]
+    Serve(ServeArgs),
+    /// Run one simulated connector against a service, on the wall clock.
+    #[command(after_help = "Example:\n  intune-mock connector --url http://127.0.0.1:8080 --enrollment-secret enr_… --machine SRV01 --features pkcs,scep")]
+    Connector(ConnectorArgs),
+    /// Print a tenant's connectors and their status.
+    #[command(after_help = "Example:\n  intune-mock status --url http://127.0.0.1:8080 --tenant <id> --client-id <id> --client-secret <secret>")]
+    Status(StatusArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Database URL: `sqlite:PATH`, `sqlite::memory:`. Default: an SQLite file in the data dir.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Folder for the default SQLite file. Default: $XDG_DATA_HOME/intune-mock or ~/.local/share/intune-mock.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// `real` (wall clock) or `virtual` (frozen until set or advanced through /admin/clock).
+    #[arg(long, value_parser = ["real", "virtual"], default_value = "real")]
+    pub clock: String,
+    /// Start of the virtual clock (RFC 3339). Default: now.
+    #[arg(long)]
+    pub start: Option<DateTime<Utc>>,
+    /// Operator token for /admin routes. Default: generated and printed.
+    #[arg(long, env = "INTUNE_MOCK_OPERATOR_TOKEN")]
+    pub operator_token: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConnectorArgs {
+    #[arg(long)]
+    pub url: String,
+    #[arg(long, env = "INTUNE_MOCK_ENROLLMENT_SECRET")]
+    pub enrollment_secret: String,
+    #[arg(long)]
+    pub machine: String,
+    #[arg(long)]
+    pub display_name: Option<String>,
+    /// Comma-separated: pkcs, pkcs_import, scep, revocation.
+    #[arg(long, value_delimiter = ',', default_value = "pkcs")]
+    pub features: Vec<String>,
+    #[arg(long, default_value = "6.2510.3.2002")]
+    pub version: String,
+    /// Seconds between polls.
+    #[arg(long, default_value_t = 30)]
+    pub poll_seconds: u32,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub url: String,
+    #[arg(long)]
+    pub tenant: String,
+    #[arg(long)]
+    pub client_id: String,
+    #[arg(long, env = "INTUNE_MOCK_CLIENT_SECRET")]
+    pub client_secret: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit_code::HARNESS_FAILED);
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await.map(|_| exit_code::PASSED),
+            Command::Connector(args) => connector(args).await.map(|_| exit_code::PASSED),
+            Command::Status(args) => status(args).await.map(|_| exit_code::PASSED),
+        }
+    });
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code::HARNESS_FAILED)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("INTUNE_MOCK_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn default_data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("intune-mock")
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let database_url = match args.database_url {
+        Some(url) => url,
+        None => {
+            let dir = args.data_dir.unwrap_or_else(default_data_dir);
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the data dir {}", dir.display()))?;
+            format!("sqlite://{}", dir.join("intune-mock.db").display())
+        }
+    };
+    #[allow(clippy::disallowed_methods)] // Default start of a virtual clock: the moment it starts.
+    let start = args.start.unwrap_or_else(Utc::now);
+    let clock = match args.clock.as_str() {
+        "virtual" => service::config::ClockSetting::Virtual { start },
+        _ => service::config::ClockSetting::Real,
+    };
+    let generated = args.operator_token.is_none();
+    let operator_token = args.operator_token.unwrap_or_else(|| service::ids::IdSource::random().secret("op"));
+    let settings = service::config::Settings { listen: args.listen, database_url: database_url.clone(), clock, operator_token: operator_token.clone(), seed: None };
+    let app = service::startup::Application::build(settings).await?;
+    println!("intune-mock listening on {}", app.base_url());
+    println!("database: {database_url}");
+    if generated {
+        println!("operator token: {operator_token}");
+    }
+    app.run_until_stopped(shutdown_signal()).await.context("the server failed")?;
+    Ok(())
+}
+
+async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
+    let config = connector_sim::ConnectorConfig {
+        name: args.machine.clone(),
+        display_name: args.display_name.unwrap_or_else(|| args.machine.clone()),
+        machine_name: args.machine,
+        features: args.features,
+        version: args.version,
+        product: None,
+        auto_update: true,
+        co_installed: vec![],
+        service_account: None,
+        import_key_thumbprint: None,
+        poll_interval: chrono::Duration::seconds(args.poll_seconds.max(1) as i64),
+        seed: std::process::id() as u64,
+    };
+    let client = connector_sim::ServiceClient::new(args.url, crate::harness::http_client());
+    connector_sim::run_realtime(config, client, &args.enrollment_secret, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let http = crate::harness::http_client();
+    let base = args.url.trim_end_matches('/');
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", args.client_id.as_str()),
+        ("client_secret", args.client_secret.as_str()),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ];
+    let response = http.post(format!("{base}/{}/oauth2/v2.0/token", args.tenant)).form(&form).send().await.context("cannot reach the service")?;
+    if !response.status().is_success() {
+        let text = response.text().await.unwrap_or_default();
+        anyhow::bail!("the token endpoint refused the client credentials: {text}");
+    }
+    let token: wire::token::TokenResponse = response.json().await.context("the token answer does not parse")?;
+    let response = http
+        .get(format!("{base}/admin/tenants/{}/connectors", args.tenant))
+        .bearer_auth(&token.access_token)
+        .send()
+        .await
+        .context("cannot reach the service")?;
+    if !response.status().is_success() {
+        let text = response.text().await.unwrap_or_default();
+        anyhow::bail!("listing connectors failed: {text}");
+    }
+    let list: wire::admin::Collection<wire::admin::ConnectorView> = response.json().await.context("the connector list does not parse")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&list.value)?);
+    } else {
+        print!("{}", status_table(&list.value));
+    }
+    Ok(())
+}
+
+fn day(at: Option<DateTime<Utc>>) -> String {
+    at.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "-".to_owned())
+}
+
+/// An aligned plain-text table of connectors.
+pub fn status_table(connectors: &[wire::admin::ConnectorView]) -> String {
+    let header = ["NAME", "MACHINE", "VERSION", "FEATURES", "STATE", "STATUS", "REASONS", "SUPPORT ENDS", "FUNCTION ENDS"];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for c in connectors {
+        let reasons: Vec<&str> = c.status.reasons.iter().map(|r| r.code.as_str()).collect();
+        rows.push(vec![
+            c.display_name.clone(),
+            c.machine_name.clone(),
+            c.version.clone(),
+            c.features.join(","),
+            c.state.clone(),
+            format!("{:?}", c.status.status).to_lowercase(),
+            if reasons.is_empty() { "-".to_owned() } else { reasons.join(",") },
+            day(c.status.support_ends_date_time),
+            day(c.status.function_ends_date_time),
+        ]);
+    }
+    render_table(&rows)
+}
+
+/// Left-aligned columns separated by two spaces.
+pub fn render_table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns).map(|i| rows.iter().filter_map(|r| r.get(i)).map(|c| c.chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row.iter().enumerate().map(|(i, cell)| format!("{cell:<width$}", width = widths[i])).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,443 @@
+//! The version lifecycle and the status an admin sees (DESIGN §3.2–3.3), and the calls the
+//! service refuses because of a connector's version.
+//!
+//! Every boundary is inclusive of its start: at `S(v)` exactly the connector is deprecated, at
+//! `last check-in + 1 h` exactly it is inactive.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::calendar::add_months;
+use super::catalog::{midnight_utc, Catalog, PRODUCT_REPLACEMENT_VERSION};
+use super::connector::{ConnectorFacts, TenantFacts, AD_CONNECTOR};
+use super::feature::Feature;
+use super::version::Version;
+
+/// Versions below this are the legacy connectors of the docs' "Important" note.
+pub const LEGACY_THRESHOLD: Version = Version::new(6, 2101, 13, 0);
+pub const SUPPORT_MONTHS: u32 = 6;
+pub const FUNCTION_MONTHS: u32 = 18;
+
+pub fn legacy_error_from() -> DateTime<Utc> {
+    midnight_utc(2022, 4, 1)
+}
+pub fn legacy_no_revoke_from() -> DateTime<Utc> {
+    midnight_utc(2022, 8, 1)
+}
+pub fn legacy_no_issue_from() -> DateTime<Utc> {
+    midnight_utc(2022, 9, 1)
+}
+pub fn inactive_after() -> Duration {
+    Duration::hours(1)
+}
+pub fn auto_update_grace() -> Duration {
+    Duration::days(7)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status {
+    Healthy,
+    Warning,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Healthy => "healthy",
+            Status::Warning => "warning",
+            Status::Error => "error",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<Status> {
+        match input {
+            "healthy" => Some(Status::Healthy),
+            "warning" => Some(Status::Warning),
+            "error" => Some(Status::Error),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn status(&self) -> Status {
+        match self {
+            Severity::Warning => Status::Warning,
+            Severity::Error => Status::Error,
+        }
+    }
+}
+
+/// The closed set of status reasons (DESIGN §3.3), in the order they are listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ReasonCode {
+    VersionDeprecated,
+    VersionOutOfSupport,
+    VersionRetired,
+    LegacyVersion,
+    ProductReplaced,
+    Inactive,
+    VersionSkew,
+    MissingImportKey,
+    CoInstalledWithAdConnector,
+    HealthUploadFailing,
+    AutoUpdateBlocked,
+}
+
+impl ReasonCode {
+    pub const ALL: [ReasonCode; 11] = [
+        ReasonCode::VersionDeprecated,
+        ReasonCode::VersionOutOfSupport,
+        ReasonCode::VersionRetired,
+        ReasonCode::LegacyVersion,
+        ReasonCode::ProductReplaced,
+        ReasonCode::Inactive,
+        ReasonCode::VersionSkew,
+        ReasonCode::MissingImportKey,
+        ReasonCode::CoInstalledWithAdConnector,
+        ReasonCode::HealthUploadFailing,
+        ReasonCode::AutoUpdateBlocked,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ReasonCode::VersionDeprecated => "VersionDeprecated",
+            ReasonCode::VersionOutOfSupport => "VersionOutOfSupport",
+            ReasonCode::VersionRetired => "VersionRetired",
+            ReasonCode::LegacyVersion => "LegacyVersion",
+            ReasonCode::ProductReplaced => "ProductReplaced",
+            ReasonCode::Inactive => "Inactive",
+            ReasonCode::VersionSkew => "VersionSkew",
+            ReasonCode::MissingImportKey => "MissingImportKey",
+            ReasonCode::CoInstalledWithAdConnector => "CoInstalledWithAdConnector",
+            ReasonCode::HealthUploadFailing => "HealthUploadFailing",
+            ReasonCode::AutoUpdateBlocked => "AutoUpdateBlocked",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<ReasonCode> {
+        ReasonCode::ALL.into_iter().find(|c| c.as_str() == input)
+    }
+
+    pub fn severity(&self) -> Severity {
+        match self {
+            ReasonCode::VersionOutOfSupport
+            | ReasonCode::VersionRetired
+            | ReasonCode::LegacyVersion
+            | ReasonCode::ProductReplaced => Severity::Error,
+            _ => Severity::Warning,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    pub code: ReasonCode,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    pub status: Status,
+    /// Sorted by code, each code at most once.
+    pub reasons: Vec<Reason>,
+    /// `S(v) + 6 months`, once the successor is released.
+    pub support_ends: Option<DateTime<Utc>>,
+    /// `S(v) + 18 months`, once the successor is released.
+    pub function_ends: Option<DateTime<Utc>>,
+}
+
+impl Evaluation {
+    pub fn codes(&self) -> Vec<ReasonCode> {
+        self.reasons.iter().map(|r| r.code).collect()
+    }
+}
+
+/// The three dates the lifecycle of a version turns on, once a newer version exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LifecycleDates {
+    pub successor: Version,
+    pub deprecated_from: DateTime<Utc>,
+    pub support_ends: DateTime<Utc>,
+    pub function_ends: DateTime<Utc>,
+}
+
+pub fn lifecycle_dates(catalog: &Catalog, version: Version) -> Option<LifecycleDates> {
+    let successor = catalog
+        .releases()
+        .iter()
+        .filter(|r| r.version > version)
+        .min_by_key(|r| (r.released, r.version))?;
+    Some(LifecycleDates {
+        successor: successor.version,
+        deprecated_from: successor.released,
+        support_ends: add_months(successor.released, SUPPORT_MONTHS),
+        function_ends: add_months(successor.released, FUNCTION_MONTHS),
+    })
+}
+
+/// Where a version stands in its lifecycle at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    Current,
+    Deprecated,
+    OutOfSupport,
+    Retired,
+}
+
+pub fn phase(catalog: &Catalog, version: Version, now: DateTime<Utc>) -> Phase {
+    match lifecycle_dates(catalog, version) {
+        None => Phase::Current,
+        Some(d) if now >= d.function_ends => Phase::Retired,
+        Some(d) if now >= d.support_ends => Phase::OutOfSupport,
+        Some(d) if now >= d.deprecated_from => Phase::Deprecated,
+        Some(_) => Phase::Current,
+    }
+}
+
+fn day(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d").to_string()
+}
+
+/// The status of one connector at `now`: the worst of its reasons.
+pub fn evaluate(facts: &ConnectorFacts, tenant: &TenantFacts, catalog: &Catalog, now: DateTime<Utc>) -> Evaluation {
+    let mut reasons = Vec::new();
+    let version = facts.version;
+    let mut support_ends = None;
+    let mut function_ends = None;
+
+    if let Some(d) = lifecycle_dates(catalog, version).filter(|d| now >= d.deprecated_from) {
+        support_ends = Some(d.support_ends);
+        function_ends = Some(d.function_ends);
+        let (code, since, until, message) = if now >= d.function_ends {
+            (
+                ReasonCode::VersionRetired,
+                d.function_ends,
+                None,
+                format!(
+                    "Version {version} stopped functioning on {}, 18 months after {} was released; the service refuses its calls. Update the connector.",
+                    day(d.function_ends),
+                    d.successor
+                ),
+            )
+        } else if now >= d.support_ends {
+            (
+                ReasonCode::VersionOutOfSupport,
+                d.support_ends,
+                Some(d.function_ends),
+                format!(
+                    "Version {version} is out of support since {}; it keeps functioning until {}. Update the connector.",
+                    day(d.support_ends),
+                    day(d.function_ends)
+                ),
+            )
+        } else {
+            (
+                ReasonCode::VersionDeprecated,
+                d.deprecated_from,
+                Some(d.support_ends),
+                format!(
+                    "Version {version} is deprecated since {} was released on {}; support ends on {}.",
+                    d.successor,
+                    day(d.deprecated_from),
+                    day(d.support_ends)
+                ),
+            )
+        };
+        reasons.push(Reason { code, since: Some(since), until, message });
+    }
+
+    if version < LEGACY_THRESHOLD && now >= legacy_error_from() {
+        reasons.push(Reason {
+            code: ReasonCode::LegacyVersion,
+            since: Some(legacy_error_from()),
+            until: None,
+            message: format!(
+                "Version {version} is earlier than {LEGACY_THRESHOLD}: revocation is refused from 2022-08-01 and issuance from 2022-09-01."
+            ),
+        });
+    }
+
+    if facts.product.is_legacy() {
+        if let Some(replaced) = catalog.release_date(PRODUCT_REPLACEMENT_VERSION).filter(|d| now >= *d) {
+            reasons.push(Reason {
+                code: ReasonCode::ProductReplaced,
+                since: Some(replaced),
+                until: None,
+                message: format!(
+                    "The {} product is no longer supported since {PRODUCT_REPLACEMENT_VERSION} of the Certificate Connector was released on {}.",
+                    facts.product.as_str(),
+                    day(replaced)
+                ),
+            });
+        }
+    }
+
+    let last_contact = facts.last_checkin.unwrap_or(facts.enrolled);
+    let inactive_from = last_contact + inactive_after();
+    if now >= inactive_from {
+        reasons.push(Reason {
+            code: ReasonCode::Inactive,
+            since: Some(inactive_from),
+            until: None,
+            message: format!("No check-in for more than an hour; the last contact was at {}.", last_contact.to_rfc3339()),
+        });
+    }
+
+    if let Some(newest) = tenant.newest_connector_version.filter(|n| *n > version) {
+        reasons.push(Reason {
+            code: ReasonCode::VersionSkew,
+            since: None,
+            until: None,
+            message: format!("Version {version} is behind {newest}, which another connector of the tenant runs; all instances should be at the same version."),
+        });
+    }
+
+    if facts.features.contains(Feature::PkcsImport) {
+        if let Some(tenant_key) = &tenant.import_key_thumbprint {
+            let holds = facts.import_key_thumbprint.as_deref().is_some_and(|k| k.eq_ignore_ascii_case(tenant_key));
+            if !holds {
+                reasons.push(Reason {
+                    code: ReasonCode::MissingImportKey,
+                    since: None,
+                    until: None,
+                    message: format!("The connector has pkcs_import but does not hold the tenant's PFX-import key {tenant_key}."),
+                });
+            }
+        }
+    }
+
+    if facts.co_installed.iter().any(|p| p == AD_CONNECTOR) {
+        reasons.push(Reason {
+            code: ReasonCode::CoInstalledWithAdConnector,
+            since: None,
+            until: None,
+            message: "The Intune Connector for Active Directory is installed on the same machine; the certificate connector should not be.".to_owned(),
+        });
+    }
+
+    if let Some(available) = catalog.first_newer_available(version, tenant.rollout_delay_days) {
+        let blocked_from = available + auto_update_grace();
+        if now >= blocked_from {
+            reasons.push(Reason {
+                code: ReasonCode::AutoUpdateBlocked,
+                since: Some(blocked_from),
+                until: None,
+                message: format!(
+                    "A newer version has been available to this tenant since {} but the connector still runs {version}.",
+                    available.to_rfc3339()
+                ),
+            });
+        }
+    }
+
+    reasons.sort_by_key(|r| r.code);
+    let status = reasons.iter().map(|r| r.code.severity().status()).max().unwrap_or(Status::Healthy);
+    Evaluation { status, reasons, support_ends, function_ends }
+}
+
+/// Every instant at which `evaluate` may change its answer while the facts stay as they are.
+pub fn boundaries(facts: &ConnectorFacts, tenant: &TenantFacts, catalog: &Catalog) -> Vec<DateTime<Utc>> {
+    let mut out = Vec::new();
+    if let Some(d) = lifecycle_dates(catalog, facts.version) {
+        out.extend([d.deprecated_from, d.support_ends, d.function_ends]);
+    }
+    if facts.version < LEGACY_THRESHOLD {
+        out.push(legacy_error_from());
+    }
+    if facts.product.is_legacy() {
+        out.extend(catalog.release_date(PRODUCT_REPLACEMENT_VERSION));
+    }
+    out.push(facts.last_checkin.unwrap_or(facts.enrolled) + inactive_after());
+    if let Some(available) = catalog.first_newer_available(facts.version, tenant.rollout_delay_days) {
+        out.push(available + auto_update_grace());
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The status changes over `(from, to]`, each at its exact instant, plus the evaluation at `from`
+/// first. The caller drops the first entry when it equals what it last recorded.
+pub fn transitions(
+    facts: &ConnectorFacts,
+    tenant: &TenantFacts,
+    catalog: &Catalog,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, Evaluation)> {
+    let mut out: Vec<(DateTime<Utc>, Evaluation)> = vec![(from, evaluate(facts, tenant, catalog, from))];
+    for at in boundaries(facts, tenant, catalog).into_iter().filter(|b| *b > from && *b <= to) {
+        let evaluation = evaluate(facts, tenant, catalog, at);
+        let changed = out.last().is_none_or(|(_, prev)| prev.status != evaluation.status || prev.codes() != evaluation.codes());
+        if changed {
+            out.push((at, evaluation));
+        }
+    }
+    out
+}
+
+/// What a connector call asks the service to do, for the version gates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Checkin,
+    Reconfigure,
+    HealthUpload,
+    /// PKCS create/recrypt, PKCS import, SCEP validation.
+    Issue,
+    Revoke,
+}
+
+/// Why the service refuses a connector call (403).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    ConnectorVersionRetired,
+    LegacyVersionCannotRevoke,
+    LegacyVersionCannotIssue,
+}
+
+impl Refusal {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::ConnectorVersionRetired => "ConnectorVersionRetired",
+            Refusal::LegacyVersionCannotRevoke => "LegacyVersionCannotRevoke",
+            Refusal::LegacyVersionCannotIssue => "LegacyVersionCannotIssue",
+        }
+    }
+}
+
+/// The version gates: a retired version may do nothing but uninstall; a legacy version loses
+/// revocation from 2022-08-01 and issuance from 2022-09-01.
+pub fn refusal(catalog: &Catalog, version: Version, operation: Operation, now: DateTime<Utc>) -> Option<Refusal> {
+    if phase(catalog, version, now) == Phase::Retired {
+        return Some(Refusal::ConnectorVersionRetired);
+    }
+    if version < LEGACY_THRESHOLD {
+        match operation {
+            Operation::Revoke if now >= legacy_no_revoke_from() => return Some(Refusal::LegacyVersionCannotRevoke),
+            Operation::Issue if now >= legacy_no_issue_from() => return Some(Refusal::LegacyVersionCannotIssue),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Instants at which `refusal` may change for this version (for the scheduler).
+pub fn refusal_boundaries(catalog: &Catalog, version: Version) -> Vec<DateTime<Utc>> {
+    let mut out = Vec::new();
+    if let Some(d) = lifecycle_dates(catalog, version) {
+        out.push(d.function_ends);
+    }
+    if version < LEGACY_THRESHOLD {
+        out.extend([legacy_no_revoke_from(), legacy_no_issue_from()]);
+    }
+    out
+}

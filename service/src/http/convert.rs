@@ -1,0 +1,228 @@
+//! Conversions between wire bodies and domain/registry values. Validation of input lives here,
+//! at the edge: a value that passes is a domain type from then on.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::clock::from_millis;
+use crate::domain::connector::{parse_co_installed, Product};
+use crate::domain::lifecycle::{Evaluation, Severity};
+use crate::domain::{FeatureSet, Version};
+use crate::registry::{graph_state, invalid, NewConnector, Reconfigure, RegistryError};
+use crate::store::{ConnectorRow, HistoryRow, TenantRow};
+
+const MAX_NAME: usize = 256;
+
+fn text_field(field: &str, value: &str, max: usize) -> Result<String, RegistryError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(invalid("InvalidField", format!("{field} must not be empty")));
+    }
+    if trimmed.chars().count() > max {
+        return Err(invalid("InvalidField", format!("{field} is longer than {max} characters")));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(invalid("InvalidField", format!("{field} contains control characters")));
+    }
+    Ok(trimmed.to_owned())
+}
+
+pub fn version(field: &str, value: &str) -> Result<Version, RegistryError> {
+    Version::parse(value).map_err(|e| invalid("InvalidVersion", format!("{field}: {e}")))
+}
+
+fn features(values: &[String]) -> Result<FeatureSet, RegistryError> {
+    FeatureSet::parse(values).map_err(|e| match e {
+        crate::domain::feature::FeatureError::Empty => invalid("EmptyFeatures", format!("features: {e}")),
+        crate::domain::feature::FeatureError::Unknown(_) => invalid("UnknownFeature", format!("features: {e}")),
+    })
+}
+
+/// `SYSTEM`, or `DOMAIN\user` (both parts non-empty, no further backslash).
+fn service_account(value: &str) -> Result<String, RegistryError> {
+    let value = text_field("serviceAccount", value, MAX_NAME)?;
+    if value.eq_ignore_ascii_case("SYSTEM") {
+        return Ok("SYSTEM".to_owned());
+    }
+    match value.split_once('\\') {
+        Some((domain, user)) if !domain.is_empty() && !user.is_empty() && !user.contains('\\') && !value.contains(' ') => Ok(value),
+        _ => Err(invalid("InvalidField", format!("serviceAccount `{value}` must be SYSTEM or DOMAIN\\user"))),
+    }
+}
+
+fn proxy(value: &str) -> Result<Option<String>, RegistryError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let value = text_field("proxy", value, 2048)?;
+    let rest = value.strip_prefix("http://").or_else(|| value.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(Some(value)),
+        _ => Err(invalid("InvalidField", format!("proxy `{value}` must be an http:// or https:// URL with a host"))),
+    }
+}
+
+fn thumbprint(value: &str) -> Result<Option<String>, RegistryError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.len() == 40 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(Some(value.to_ascii_lowercase()))
+    } else {
+        Err(invalid("InvalidField", format!("importKeyThumbprint `{value}` must be 40 hexadecimal characters (SHA-1)")))
+    }
+}
+
+fn co_installed(values: &[String]) -> Result<Vec<String>, RegistryError> {
+    parse_co_installed(values).map_err(|e| invalid("InvalidField", format!("coInstalledProducts: {e}")))
+}
+
+pub fn register(body: wire::connector::RegisterRequest) -> Result<NewConnector, RegistryError> {
+    Ok(NewConnector {
+        machine_name: text_field("machineName", &body.machine_name, 255)?,
+        display_name: text_field("displayName", &body.display_name, MAX_NAME)?,
+        features: features(&body.features)?,
+        version: version("version", &body.version)?,
+        product: match body.product.as_deref() {
+            None => Product::CertificateConnector,
+            Some(p) => Product::parse(p).map_err(|e| invalid("InvalidField", format!("product: {e}")))?,
+        },
+        service_account: match body.service_account.as_deref() {
+            None => "SYSTEM".to_owned(),
+            Some(a) => service_account(a)?,
+        },
+        co_installed: co_installed(body.co_installed_products.as_deref().unwrap_or_default())?,
+        auto_update: body.auto_update.unwrap_or(true),
+        proxy: proxy(body.proxy.as_deref().unwrap_or_default())?,
+        import_key_thumbprint: thumbprint(body.import_key_thumbprint.as_deref().unwrap_or_default())?,
+    })
+}
+
+pub fn reconfigure(body: wire::connector::ReconfigureRequest) -> Result<Reconfigure, RegistryError> {
+    Ok(Reconfigure {
+        display_name: body.display_name.as_deref().map(|v| text_field("displayName", v, MAX_NAME)).transpose()?,
+        features: body.features.as_deref().map(features).transpose()?,
+        service_account: body.service_account.as_deref().map(service_account).transpose()?,
+        proxy: body.proxy.as_deref().map(proxy).transpose()?,
+        import_key_thumbprint: body.import_key_thumbprint.as_deref().map(thumbprint).transpose()?,
+        auto_update: body.auto_update,
+        co_installed: body.co_installed_products.as_deref().map(co_installed).transpose()?,
+    })
+}
+
+/// RFC 3339, or a bare `YYYY-MM-DD` meaning midnight UTC.
+pub fn instant(field: &str, value: &str) -> Result<DateTime<Utc>, RegistryError> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(value) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        if let Some(at) = date.and_hms_opt(0, 0, 0) {
+            return Ok(at.and_utc());
+        }
+    }
+    Err(invalid("InvalidField", format!("{field} `{value}` is not an RFC 3339 date-time like 2022-05-04T00:00:00Z")))
+}
+
+pub fn tenant(row: &TenantRow) -> wire::admin::Tenant {
+    wire::admin::Tenant {
+        id: row.id.clone(),
+        display_name: row.display_name.clone(),
+        rollout_delay_days: row.rollout_delay_days.max(0) as u32,
+        client_id: row.client_id.clone(),
+        enrollment_secret: None,
+        client_secret: None,
+        created_date_time: from_millis(row.created_ms),
+    }
+}
+
+fn status(status: crate::domain::Status) -> wire::admin::Status {
+    match status {
+        crate::domain::Status::Healthy => wire::admin::Status::Healthy,
+        crate::domain::Status::Warning => wire::admin::Status::Warning,
+        crate::domain::Status::Error => wire::admin::Status::Error,
+    }
+}
+
+pub fn connector_status(connector_id: &str, evaluation: &Evaluation) -> wire::admin::ConnectorStatus {
+    wire::admin::ConnectorStatus {
+        connector_id: connector_id.to_owned(),
+        status: status(evaluation.status),
+        reasons: evaluation
+            .reasons
+            .iter()
+            .map(|r| wire::admin::Reason {
+                code: r.code.as_str().to_owned(),
+                severity: match r.code.severity() {
+                    Severity::Warning => wire::admin::Severity::Warning,
+                    Severity::Error => wire::admin::Severity::Error,
+                },
+                since: r.since,
+                until: r.until,
+                message: r.message.clone(),
+            })
+            .collect(),
+        support_ends_date_time: evaluation.support_ends,
+        function_ends_date_time: evaluation.function_ends,
+    }
+}
+
+fn list(text: &str) -> Vec<String> {
+    text.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+pub fn connector_view(row: &ConnectorRow, evaluation: &Evaluation, now: DateTime<Utc>) -> wire::admin::ConnectorView {
+    let last_checkin = row.last_checkin_ms.map(from_millis);
+    wire::admin::ConnectorView {
+        id: row.id.clone(),
+        tenant_id: row.tenant_id.clone(),
+        display_name: row.display_name.clone(),
+        machine_name: row.machine_name.clone(),
+        features: list(&row.features),
+        version: row.version.clone(),
+        product: row.product.clone(),
+        service_account: row.service_account.clone(),
+        proxy: row.proxy.clone(),
+        import_key_thumbprint: row.import_key_thumbprint.clone(),
+        auto_update: row.auto_update,
+        co_installed_products: list(&row.co_installed),
+        enrolled_date_time: from_millis(row.enrolled_ms),
+        last_checkin_date_time: last_checkin,
+        state: graph_state(last_checkin, now).to_owned(),
+        status: connector_status(&row.id, evaluation),
+    }
+}
+
+pub fn history(row: &HistoryRow) -> wire::admin::StatusChange {
+    let status = match row.status.as_str() {
+        "error" => wire::admin::Status::Error,
+        "warning" => wire::admin::Status::Warning,
+        _ => wire::admin::Status::Healthy,
+    };
+    wire::admin::StatusChange { date_time: from_millis(row.at_ms), status, reasons: list(&row.reasons) }
+}
+
+pub fn ndes_connector(row: &ConnectorRow, now: DateTime<Utc>) -> wire::graph::NdesConnector {
+    let last = row.last_checkin_ms.map(from_millis);
+    wire::graph::NdesConnector {
+        odata_type: wire::graph::NDES_CONNECTOR_TYPE.to_owned(),
+        id: row.id.clone(),
+        last_connection_date_time: last,
+        state: graph_state(last, now).to_owned(),
+        display_name: row.display_name.clone(),
+        machine_name: row.machine_name.clone(),
+        enrolled_date_time: from_millis(row.enrolled_ms),
+        role_scope_tag_ids: vec!["0".to_owned()],
+        connector_version: row.version.clone(),
+    }
+}
+
+pub fn certificate_connector_details(row: &ConnectorRow) -> wire::graph::CertificateConnectorDetails {
+    wire::graph::CertificateConnectorDetails {
+        odata_type: wire::graph::CERTIFICATE_CONNECTOR_DETAILS_TYPE.to_owned(),
+        id: row.id.clone(),
+        connector_name: row.display_name.clone(),
+        machine_name: row.machine_name.clone(),
+        enrollment_date_time: from_millis(row.enrolled_ms),
+        last_checkin_date_time: row.last_checkin_ms.map(from_millis),
+        connector_version: row.version.clone(),
+    }
+}

@@ -1,0 +1,111 @@
+//! `ApiError` and the response middleware that wraps every error in the Graph envelope.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::state::AppState;
+use crate::registry::RegistryError;
+
+/// An error answer: status, wire code and a message that says what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError { status, code: code.into(), message: message.into() }
+    }
+    pub fn bad_request(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "itemNotFound", message)
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        match &e {
+            RegistryError::Invalid { code, message } => ApiError::bad_request(*code, message.clone()),
+            RegistryError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            RegistryError::LimitReached => ApiError::new(StatusCode::CONFLICT, "TenantConnectorLimitReached", e.to_string()),
+            RegistryError::MachineTaken(_) => ApiError::new(StatusCode::CONFLICT, "MachineAlreadyHasConnector", e.to_string()),
+            RegistryError::DuplicateRelease(_) => ApiError::new(StatusCode::CONFLICT, "ReleaseAlreadyExists", e.to_string()),
+            RegistryError::Refused(refusal, _) => ApiError::new(StatusCode::FORBIDDEN, refusal.code(), e.to_string()),
+            RegistryError::Clock(clock) => {
+                let code = match clock {
+                    crate::clock::ClockError::NotVirtual => "ClockNotVirtual",
+                    crate::clock::ClockError::Backwards { .. } => "ClockBackwards",
+                };
+                ApiError::new(StatusCode::CONFLICT, code, e.to_string())
+            }
+            RegistryError::Corrupt(_) | RegistryError::Store(_) => {
+                // The cause chain is logged once here; the client sees nothing internal.
+                tracing::error!(error = ?e, "request failed");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "generalException", "the service failed to process the request")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.status.into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// Echoes `client-request-id`, sets `request-id`, and writes the error envelope of an `ApiError`.
+pub async fn envelope(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let client_request_id = request
+        .headers()
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 128)
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let request_id = state.registry.ids().uuid().to_string();
+    let mut response = next.run(request).await;
+    if let Some(error) = response.extensions_mut().remove::<ApiError>() {
+        let body = wire::error::ErrorEnvelope {
+            error: wire::error::ErrorBody {
+                code: error.code,
+                message: error.message,
+                inner_error: wire::error::InnerError {
+                    date: state.registry.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    request_id: request_id.clone(),
+                    client_request_id: client_request_id.clone(),
+                },
+            },
+        };
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let status = response.status();
+        response = Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Body::from(bytes))
+            .unwrap_or_else(|_| status.into_response());
+        if let Some(retry) = (status == StatusCode::TOO_MANY_REQUESTS).then(|| HeaderValue::from_static("1")) {
+            response.headers_mut().insert("retry-after", retry);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&client_request_id) {
+        if !client_request_id.is_empty() {
+            response.headers_mut().insert("client-request-id", v);
+        }
+    }
+    response
+}

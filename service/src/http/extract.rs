@@ -1,0 +1,167 @@
+//! Extractors: `ApiJson` (our rejection format) and the three kinds of caller identity.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use super::state::AppState;
+use crate::store::{ConnectorRow, TenantRow};
+
+/// JSON in and out; a malformed body is a 400 (or 413/415) in the Graph envelope that says what
+/// was wrong and where.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+pub fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupportedMediaType",
+            "the request body must be JSON with Content-Type: application/json",
+        ),
+        JsonRejection::JsonDataError(e) => ApiError::bad_request("invalidRequest", format!("the JSON body does not fit: {}", e.body_text())),
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request("invalidRequest", format!("the body is not valid JSON: {}", e.body_text())),
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "requestTooLarge",
+            format!("the request body is larger than {} bytes", super::BODY_LIMIT_BYTES),
+        ),
+        other => ApiError::bad_request("invalidRequest", other.body_text()),
+    }
+}
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts
+        .headers
+        .get("authorization")
+        .ok_or_else(|| ApiError::unauthenticated("the Authorization header is missing; send `Authorization: Bearer <token>`"))?;
+    let text = header.to_str().map_err(|_| ApiError::unauthenticated("the Authorization header is not text"))?;
+    let (scheme, token) = text.split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::unauthenticated("the Authorization header must be `Bearer <token>`"));
+    }
+    Ok(token.trim())
+}
+
+/// The operator (admin API) identity: the operator token, compared in constant time.
+#[derive(Debug, Clone, Copy)]
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        if bool::from(token.as_bytes().ct_eq(state.operator_token.as_bytes())) {
+            Ok(Operator)
+        } else {
+            Err(ApiError::unauthenticated("the operator token is not valid"))
+        }
+    }
+}
+
+/// A connector identified by its credential. Uninstalled connectors' credentials stop working.
+#[derive(Debug, Clone)]
+pub struct ConnectorCaller(pub ConnectorRow);
+
+impl FromRequestParts<AppState> for ConnectorCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        match state.registry.connector_by_credential(token).await? {
+            Some(row) => Ok(ConnectorCaller(row)),
+            None => Err(ApiError::unauthenticated("the connector credential is not valid (is the connector uninstalled?)")),
+        }
+    }
+}
+
+/// A tenant identified by its enrollment secret (registration only).
+#[derive(Debug, Clone)]
+pub struct Enrollment(pub TenantRow);
+
+impl FromRequestParts<AppState> for Enrollment {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        match state.registry.tenant_by_enrollment_secret(token).await {
+            Ok(tenant) => Ok(Enrollment(tenant)),
+            Err(crate::registry::RegistryError::NotFound(_)) => Err(ApiError::unauthenticated("the enrollment secret is not valid")),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The tenant of a Graph token from the token endpoint.
+#[derive(Debug, Clone)]
+pub struct GraphCaller {
+    pub tenant_id: String,
+}
+
+impl FromRequestParts<AppState> for GraphCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", e.message))?;
+        match state.registry.token_tenant(token).await? {
+            Some(tenant_id) => Ok(GraphCaller { tenant_id }),
+            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "the access token is not valid or has expired")),
+        }
+    }
+}
+
+/// Read access to one tenant's connectors: the operator, or a Graph token of that tenant.
+#[derive(Debug, Clone)]
+pub enum TenantReader {
+    Operator,
+    Tenant(String),
+}
+
+impl TenantReader {
+    pub fn check(&self, tenant_id: &str) -> Result<(), ApiError> {
+        match self {
+            TenantReader::Operator => Ok(()),
+            TenantReader::Tenant(own) if own == tenant_id => Ok(()),
+            TenantReader::Tenant(_) => Err(ApiError::new(StatusCode::FORBIDDEN, "accessDenied", "the token belongs to another tenant")),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for TenantReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        if bool::from(token.as_bytes().ct_eq(state.operator_token.as_bytes())) {
+            return Ok(TenantReader::Operator);
+        }
+        match state.registry.token_tenant(token).await? {
+            Some(tenant_id) => Ok(TenantReader::Tenant(tenant_id)),
+            None => Err(ApiError::unauthenticated("neither the operator token nor a valid tenant access token")),
+        }
+    }
+}

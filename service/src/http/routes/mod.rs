@@ -1,0 +1,7 @@
+//! One file per resource; handlers are named `resource_action`.
+
+pub mod admin;
+pub mod connector;
+pub mod graph;
+pub mod health;
+pub mod token;

@@ -1,0 +1,11 @@
+//! Shared state of the handlers.
+
+use std::sync::Arc;
+
+use crate::registry::Registry;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub operator_token: Arc<str>,
+}

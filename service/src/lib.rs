@@ -1,0 +1,17 @@
+//! The mock Intune cloud service.
+//!
+//! - `domain`: the rules, pure (no IO, no clock, no serde).
+//! - `store`: the only SQL; never reads the clock.
+//! - `http`: the only code that knows axum and status codes.
+//! - `clock`, `ids`: the injected sources of time and identity.
+//! - `startup`: builds an [`startup::Application`] from [`config::Settings`].
+
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod ids;
+pub mod registry;
+pub mod schedule;
+pub mod startup;
+pub mod store;

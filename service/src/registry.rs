@@ -1,0 +1,544 @@
+//! The service's operations: tenants, releases, connector registration and life, status,
+//! tokens. Handlers and the in-process harness call these; they combine the store, the pure rules
+//! and the clock.
+//!
+//! Status history is reconciled lazily: before any change to a tenant's facts, and before any
+//! read, the history of the affected connectors is brought up to `now` with the facts that held
+//! until then. `domain::lifecycle::transitions` puts every change at its exact boundary instant,
+//! however far the clock jumped.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::clock::{from_millis, Clock, ClockError};
+use crate::domain::catalog::CatalogError;
+use crate::domain::connector::{parse_co_installed, Product};
+use crate::domain::lifecycle::{self, Evaluation, Operation, Refusal};
+use crate::domain::{Catalog, ConnectorFacts, FeatureSet, TenantFacts, Version};
+use crate::ids::{secret_hash, IdSource};
+use crate::store::{ConnectorRow, HistoryRow, Reconciled, ReleaseRow, Store, StoreError, TenantRow};
+
+/// At most this many connectors per tenant (DESIGN §3.1).
+pub const CONNECTOR_LIMIT: u32 = 100;
+/// Lifetime of a Graph token from the token endpoint.
+pub const TOKEN_LIFETIME_SECONDS: u64 = 3600;
+pub const DEFAULT_ROLLOUT_DELAY_DAYS: u32 = 7;
+pub const MAX_ROLLOUT_DELAY_DAYS: u32 = 3650;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Bad input: `code` is the wire error code, `message` names the field and the problem.
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("the tenant already has {CONNECTOR_LIMIT} connectors, the most a tenant may have")]
+    LimitReached,
+    #[error("machine `{0}` already has a connector in this tenant; uninstall it first")]
+    MachineTaken(String),
+    #[error("version {0} is already in the release catalog")]
+    DuplicateRelease(Version),
+    #[error("{}", refusal_message(*.0, .1))]
+    Refused(Refusal, Version),
+    #[error(transparent)]
+    Clock(#[from] ClockError),
+    #[error("internal error: {0}")]
+    Corrupt(String),
+    #[error("storage failed")]
+    Store(#[source] StoreError),
+}
+
+fn refusal_message(refusal: Refusal, version: &Version) -> String {
+    match refusal {
+        Refusal::ConnectorVersionRetired => format!(
+            "connector version {version} has been out of support for more than 12 months and no longer functions; update the connector"
+        ),
+        Refusal::LegacyVersionCannotRevoke => {
+            format!("connector version {version} is earlier than 6.2101.13.0 and cannot revoke certificates from 2022-08-01")
+        }
+        Refusal::LegacyVersionCannotIssue => {
+            format!("connector version {version} is earlier than 6.2101.13.0 and cannot issue certificates from 2022-09-01")
+        }
+    }
+}
+
+impl From<StoreError> for RegistryError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => RegistryError::NotFound("resource"),
+            StoreError::LimitReached(_) => RegistryError::LimitReached,
+            StoreError::MachineTaken(m) => RegistryError::MachineTaken(m),
+            other => RegistryError::Store(other),
+        }
+    }
+}
+
+pub type RegistryResult<T> = Result<T, RegistryError>;
+
+pub fn invalid(code: &'static str, message: impl Into<String>) -> RegistryError {
+    RegistryError::Invalid { code, message: message.into() }
+}
+
+/// A validated registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewConnector {
+    pub machine_name: String,
+    pub display_name: String,
+    pub features: FeatureSet,
+    pub version: Version,
+    pub product: Product,
+    pub service_account: String,
+    pub co_installed: Vec<String>,
+    pub auto_update: bool,
+    pub proxy: Option<String>,
+    pub import_key_thumbprint: Option<String>,
+}
+
+/// A validated reconfiguration; `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reconfigure {
+    pub display_name: Option<String>,
+    pub features: Option<FeatureSet>,
+    pub service_account: Option<String>,
+    pub proxy: Option<Option<String>>,
+    pub import_key_thumbprint: Option<Option<String>>,
+    pub auto_update: Option<bool>,
+    pub co_installed: Option<Vec<String>>,
+}
+
+/// A freshly created tenant with its secrets (shown once).
+#[derive(Debug, Clone)]
+pub struct CreatedTenant {
+    pub row: TenantRow,
+    pub enrollment_secret: String,
+    pub client_secret: String,
+}
+
+/// How a check-in extends the connector's presence (see `wire::connector::CheckinRequest`).
+#[derive(Debug, Clone, Copy)]
+struct Presence<'a> {
+    connector_id: &'a str,
+    active_since: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug)]
+pub struct Registry {
+    store: Arc<dyn Store>,
+    clock: Arc<Clock>,
+    ids: Arc<IdSource>,
+}
+
+pub fn graph_state(last_checkin: Option<DateTime<Utc>>, now: DateTime<Utc>) -> &'static str {
+    match last_checkin {
+        None => "none",
+        Some(at) if now - at < lifecycle::inactive_after() => "active",
+        Some(_) => "inactive",
+    }
+}
+
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// Parses a stored row back into the facts the rules need.
+pub fn connector_facts(row: &ConnectorRow) -> RegistryResult<ConnectorFacts> {
+    let corrupt = |what: &str| RegistryError::Corrupt(format!("connector {} has a stored {what} that does not parse", row.id));
+    Ok(ConnectorFacts {
+        version: Version::parse(&row.version).map_err(|_| corrupt("version"))?,
+        product: Product::parse(&row.product).map_err(|_| corrupt("product"))?,
+        features: FeatureSet::parse(&split_list(&row.features)).map_err(|_| corrupt("feature list"))?,
+        import_key_thumbprint: row.import_key_thumbprint.clone(),
+        co_installed: split_list(&row.co_installed),
+        enrolled: from_millis(row.enrolled_ms),
+        last_checkin: row.last_checkin_ms.map(from_millis),
+    })
+}
+
+fn reason_key(evaluation: &Evaluation) -> (String, String) {
+    let codes: Vec<&str> = evaluation.reasons.iter().map(|r| r.code.as_str()).collect();
+    (evaluation.status.as_str().to_owned(), codes.join(","))
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<Clock>, ids: Arc<IdSource>) -> Self {
+        Registry { store, clock, ids }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn ids(&self) -> &IdSource {
+        &self.ids
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    // ----- releases -------------------------------------------------------------------------
+
+    pub async fn catalog(&self) -> RegistryResult<Catalog> {
+        let published = self.store.list_releases().await?;
+        let mut extra = Vec::with_capacity(published.len());
+        for row in published {
+            let version = Version::parse(&row.version).map_err(|_| RegistryError::Corrupt(format!("release {}", row.version)))?;
+            extra.push((version, from_millis(row.released_ms)));
+        }
+        Ok(Catalog::shipped().with_published(extra))
+    }
+
+    /// Publishes a release. History of every tenant is reconciled first, so that the new release
+    /// only changes statuses from its own date (or from now, when it is back-dated).
+    pub async fn publish_release(&self, version: Version, released: DateTime<Utc>) -> RegistryResult<()> {
+        let catalog = self.catalog().await?;
+        catalog.check_new(version).map_err(|CatalogError::Duplicate(v)| RegistryError::DuplicateRelease(v))?;
+        let now = self.now();
+        for tenant in self.store.list_tenants().await? {
+            self.reconcile(&tenant, now, None, None).await?;
+        }
+        let row = ReleaseRow { version: version.to_string(), released_ms: released.timestamp_millis(), published_ms: now.timestamp_millis() };
+        self.store.insert_release(&row).await.map_err(|e| match e {
+            StoreError::Conflict(_) => RegistryError::DuplicateRelease(version),
+            other => other.into(),
+        })
+    }
+
+    // ----- tenants --------------------------------------------------------------------------
+
+    pub async fn create_tenant(&self, display_name: &str, rollout_delay_days: Option<u32>) -> RegistryResult<CreatedTenant> {
+        let display_name = display_name.trim();
+        if display_name.is_empty() || display_name.chars().count() > 256 {
+            return Err(invalid("InvalidField", "displayName must be 1 to 256 characters"));
+        }
+        let delay = rollout_delay_days.unwrap_or(DEFAULT_ROLLOUT_DELAY_DAYS);
+        if delay > MAX_ROLLOUT_DELAY_DAYS {
+            return Err(invalid("InvalidField", format!("rolloutDelayDays must be from 0 to {MAX_ROLLOUT_DELAY_DAYS}, not {delay}")));
+        }
+        let enrollment_secret = self.ids.secret("enr");
+        let client_secret = self.ids.secret("cs");
+        let row = TenantRow {
+            id: self.ids.uuid().to_string(),
+            display_name: display_name.to_owned(),
+            rollout_delay_days: delay as i64,
+            enrollment_secret_hash: secret_hash(&enrollment_secret),
+            client_id: self.ids.uuid().to_string(),
+            client_secret_hash: secret_hash(&client_secret),
+            import_key_thumbprint: None,
+            created_ms: self.now().timestamp_millis(),
+        };
+        self.store.insert_tenant(&row).await?;
+        Ok(CreatedTenant { row, enrollment_secret, client_secret })
+    }
+
+    pub async fn list_tenants(&self) -> RegistryResult<Vec<TenantRow>> {
+        Ok(self.store.list_tenants().await?)
+    }
+
+    pub async fn tenant(&self, id: &str) -> RegistryResult<TenantRow> {
+        self.store.get_tenant(id).await.map_err(|e| match e {
+            StoreError::NotFound => RegistryError::NotFound("tenant"),
+            other => other.into(),
+        })
+    }
+
+    pub async fn delete_tenant(&self, id: &str) -> RegistryResult<()> {
+        self.store.delete_tenant(id).await.map_err(|e| match e {
+            StoreError::NotFound => RegistryError::NotFound("tenant"),
+            other => other.into(),
+        })
+    }
+
+    pub async fn tenant_by_enrollment_secret(&self, secret: &str) -> RegistryResult<TenantRow> {
+        self.store.tenant_by_enrollment_hash(&secret_hash(secret)).await.map_err(|e| match e {
+            StoreError::NotFound => RegistryError::NotFound("tenant"),
+            other => other.into(),
+        })
+    }
+
+    // ----- tokens ---------------------------------------------------------------------------
+
+    /// Client-credentials grant: `Ok(None)` when the tenant, client id or secret does not match.
+    pub async fn issue_token(&self, tenant_id: &str, client_id: &str, client_secret: &str) -> RegistryResult<Option<(String, u64)>> {
+        let tenant = match self.store.tenant_by_client_id(client_id).await {
+            Ok(t) => t,
+            Err(StoreError::NotFound) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let hash_matches = subtle::ConstantTimeEq::ct_eq(secret_hash(client_secret).as_bytes(), tenant.client_secret_hash.as_bytes());
+        if tenant.id != tenant_id || !bool::from(hash_matches) {
+            return Ok(None);
+        }
+        let token = self.ids.secret("tok");
+        let now = self.now();
+        let expires = now + Duration::seconds(TOKEN_LIFETIME_SECONDS as i64);
+        self.store.insert_token(&secret_hash(&token), &tenant.id, now.timestamp_millis(), expires.timestamp_millis()).await?;
+        Ok(Some((token, TOKEN_LIFETIME_SECONDS)))
+    }
+
+    /// The tenant a bearer token was issued for, if it is known and not expired.
+    pub async fn token_tenant(&self, token: &str) -> RegistryResult<Option<String>> {
+        match self.store.token_tenant(&secret_hash(token), self.now().timestamp_millis()).await {
+            Ok(t) => Ok(Some(t)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    // ----- connectors -----------------------------------------------------------------------
+
+    pub async fn connector_by_credential(&self, credential: &str) -> RegistryResult<Option<ConnectorRow>> {
+        match self.store.connector_by_credential(&secret_hash(credential)).await {
+            Ok(c) => Ok(Some(c)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn tenant_facts(tenant: &TenantRow, rows: &[ConnectorRow]) -> TenantFacts {
+        TenantFacts {
+            rollout_delay_days: tenant.rollout_delay_days.clamp(0, MAX_ROLLOUT_DELAY_DAYS as i64) as u32,
+            import_key_thumbprint: tenant.import_key_thumbprint.clone(),
+            newest_connector_version: rows.iter().filter_map(|r| Version::parse(&r.version).ok()).max(),
+        }
+    }
+
+    /// Brings the status history of a tenant's connectors (or only `only`) up to `now`.
+    async fn reconcile(
+        &self,
+        tenant: &TenantRow,
+        now: DateTime<Utc>,
+        only: Option<&str>,
+        presence: Option<Presence<'_>>,
+    ) -> RegistryResult<Vec<(ConnectorRow, Evaluation)>> {
+        let catalog = self.catalog().await?;
+        let rows = self.store.list_connectors(&tenant.id).await?;
+        let tenant_facts = Self::tenant_facts(tenant, &rows);
+        let mut written = Vec::new();
+        let mut evaluated = Vec::new();
+        for row in rows {
+            if only.is_some_and(|id| id != row.id) {
+                continue;
+            }
+            let facts = connector_facts(&row)?;
+            let from = from_millis(row.reconciled_ms);
+            // Segments of time over which the facts were constant.
+            let mut segments = vec![];
+            match presence.filter(|p| p.connector_id == row.id) {
+                Some(p) => {
+                    let last_contact = facts.last_checkin.unwrap_or(facts.enrolled);
+                    let present = ConnectorFacts { last_checkin: Some(now), ..facts.clone() };
+                    match p.active_since {
+                        // Polled without a gap since before the inactivity threshold: present throughout.
+                        Some(since) if since <= last_contact + lifecycle::inactive_after() => segments.push((from, now, present)),
+                        Some(since) if since > from && since <= now => {
+                            segments.push((from, since, facts.clone()));
+                            segments.push((since, now, ConnectorFacts { last_checkin: Some(since), ..facts }));
+                        }
+                        _ => {
+                            segments.push((from, now, facts));
+                            segments.push((now, now, present));
+                        }
+                    }
+                }
+                None => segments.push((from, now, facts)),
+            }
+            let mut last = (row.last_status.clone(), row.last_reasons.clone());
+            let mut seq = row.seq;
+            let mut entries = Vec::new();
+            for (seg_from, seg_to, seg_facts) in &segments {
+                for (at, evaluation) in lifecycle::transitions(seg_facts, &tenant_facts, &catalog, *seg_from, *seg_to) {
+                    let key = reason_key(&evaluation);
+                    if key != last {
+                        // Two changes at one instant (a check-in arriving exactly at a boundary)
+                        // are one change: the later state is the state at that instant.
+                        if entries.last().is_some_and(|e: &HistoryRow| e.at_ms == at.timestamp_millis()) {
+                            entries.pop();
+                            seq -= 1;
+                        }
+                        seq += 1;
+                        entries.push(HistoryRow {
+                            connector_id: row.id.clone(),
+                            seq,
+                            at_ms: at.timestamp_millis(),
+                            status: key.0.clone(),
+                            reasons: key.1.clone(),
+                        });
+                        last = key;
+                    }
+                }
+            }
+            let current_facts = segments.last().map(|s| &s.2).ok_or_else(|| RegistryError::Corrupt("no segment".into()))?;
+            let evaluation = lifecycle::evaluate(current_facts, &tenant_facts, &catalog, now);
+            if !entries.is_empty() || row.reconciled_ms != now.timestamp_millis() {
+                written.push(Reconciled {
+                    connector_id: row.id.clone(),
+                    entries,
+                    reconciled_ms: now.timestamp_millis(),
+                    last_status: last.0,
+                    last_reasons: last.1,
+                    seq,
+                });
+            }
+            evaluated.push((row, evaluation));
+        }
+        if !written.is_empty() {
+            self.store.record_reconciled(&tenant.id, &written).await?;
+        }
+        Ok(evaluated)
+    }
+
+    pub async fn register(&self, tenant: &TenantRow, new: NewConnector) -> RegistryResult<(ConnectorRow, String)> {
+        let now = self.now();
+        let catalog = self.catalog().await?;
+        if let Some(refusal) = lifecycle::refusal(&catalog, new.version, Operation::Checkin, now) {
+            return Err(RegistryError::Refused(refusal, new.version));
+        }
+        let mut rows = self.store.list_connectors(&tenant.id).await?;
+        if rows.len() >= CONNECTOR_LIMIT as usize {
+            return Err(RegistryError::LimitReached);
+        }
+        let machine_key = new.machine_name.to_lowercase();
+        if let Some(taken) = rows.iter().find(|r| r.machine_key == machine_key) {
+            return Err(RegistryError::MachineTaken(taken.machine_name.clone()));
+        }
+        self.reconcile(tenant, now, None, None).await?;
+        let credential = self.ids.secret("cred");
+        let mut row = ConnectorRow {
+            id: self.ids.uuid().to_string(),
+            tenant_id: tenant.id.clone(),
+            credential_hash: secret_hash(&credential),
+            display_name: new.display_name,
+            machine_name: new.machine_name,
+            machine_key,
+            features: new.features.to_strings().join(","),
+            version: new.version.to_string(),
+            product: new.product.as_str().to_owned(),
+            service_account: new.service_account,
+            proxy: new.proxy,
+            import_key_thumbprint: new.import_key_thumbprint,
+            auto_update: new.auto_update,
+            co_installed: new.co_installed.join(","),
+            enrolled_ms: now.timestamp_millis(),
+            last_checkin_ms: None,
+            reconciled_ms: now.timestamp_millis(),
+            last_status: String::new(),
+            last_reasons: String::new(),
+            seq: 1,
+        };
+        rows.push(row.clone());
+        let evaluation = lifecycle::evaluate(&connector_facts(&row)?, &Self::tenant_facts(tenant, &rows), &catalog, now);
+        let (status, reasons) = reason_key(&evaluation);
+        row.last_status = status.clone();
+        row.last_reasons = reasons.clone();
+        let first = HistoryRow { connector_id: row.id.clone(), seq: 1, at_ms: now.timestamp_millis(), status, reasons };
+        self.store.insert_connector(&row, &first, CONNECTOR_LIMIT).await?;
+        Ok((row, credential))
+    }
+
+    /// Records a check-in. The reported version becomes the connector's version (that is how an
+    /// update is reported). A retired version is refused and the check-in is not recorded.
+    pub async fn checkin(&self, connector: &ConnectorRow, version: Version, active_since: Option<DateTime<Utc>>) -> RegistryResult<()> {
+        let now = self.now();
+        if let Some(since) = active_since.filter(|s| *s > now) {
+            return Err(invalid("InvalidField", format!("activeSince {} is in the future (now is {})", since.to_rfc3339(), now.to_rfc3339())));
+        }
+        self.gate(version, Operation::Checkin).await?;
+        let tenant = self.tenant(&connector.tenant_id).await?;
+        let version_changed = connector.version != version.to_string();
+        let presence = Presence { connector_id: &connector.id, active_since };
+        // A new version changes every connector's skew; otherwise only this one's presence changes.
+        let only = if version_changed { None } else { Some(connector.id.as_str()) };
+        self.reconcile(&tenant, now, only, Some(presence)).await?;
+        let mut updated = connector.clone();
+        updated.version = version.to_string();
+        updated.last_checkin_ms = Some(now.timestamp_millis());
+        self.store.update_connector(&updated).await?;
+        Ok(())
+    }
+
+    /// Refuses a call that the connector's version may no longer make.
+    pub async fn gate(&self, version: Version, operation: Operation) -> RegistryResult<()> {
+        let catalog = self.catalog().await?;
+        match lifecycle::refusal(&catalog, version, operation, self.now()) {
+            Some(refusal) => Err(RegistryError::Refused(refusal, version)),
+            None => Ok(()),
+        }
+    }
+
+    pub async fn reconfigure(&self, connector: &ConnectorRow, change: Reconfigure) -> RegistryResult<ConnectorRow> {
+        let version = Version::parse(&connector.version).map_err(|_| RegistryError::Corrupt("version".into()))?;
+        self.gate(version, Operation::Reconfigure).await?;
+        let tenant = self.tenant(&connector.tenant_id).await?;
+        self.reconcile(&tenant, self.now(), None, None).await?;
+        let mut updated = connector.clone();
+        if let Some(name) = change.display_name {
+            updated.display_name = name;
+        }
+        if let Some(features) = change.features {
+            updated.features = features.to_strings().join(",");
+        }
+        if let Some(account) = change.service_account {
+            updated.service_account = account;
+        }
+        if let Some(proxy) = change.proxy {
+            updated.proxy = proxy;
+        }
+        if let Some(key) = change.import_key_thumbprint {
+            updated.import_key_thumbprint = key;
+        }
+        if let Some(auto_update) = change.auto_update {
+            updated.auto_update = auto_update;
+        }
+        if let Some(products) = change.co_installed {
+            updated.co_installed = parse_co_installed(&products).map_err(|e| invalid("InvalidField", e.to_string()))?.join(",");
+        }
+        self.store.update_connector(&updated).await?;
+        Ok(updated)
+    }
+
+    pub async fn uninstall(&self, connector: &ConnectorRow) -> RegistryResult<()> {
+        let tenant = self.tenant(&connector.tenant_id).await?;
+        self.reconcile(&tenant, self.now(), None, None).await?;
+        self.store.delete_connector(&connector.tenant_id, &connector.id).await?;
+        Ok(())
+    }
+
+    /// All of a tenant's connectors with their status now, history reconciled.
+    pub async fn connectors_with_status(&self, tenant_id: &str) -> RegistryResult<Vec<(ConnectorRow, Evaluation)>> {
+        let tenant = self.tenant(tenant_id).await?;
+        self.reconcile(&tenant, self.now(), None, None).await
+    }
+
+    pub async fn connector_status(&self, tenant_id: &str, connector_id: &str) -> RegistryResult<(ConnectorRow, Evaluation)> {
+        let tenant = self.tenant(tenant_id).await?;
+        self.reconcile(&tenant, self.now(), None, None)
+            .await?
+            .into_iter()
+            .find(|(row, _)| row.id == connector_id)
+            .ok_or(RegistryError::NotFound("connector"))
+    }
+
+    pub async fn connector_history(&self, tenant_id: &str, connector_id: &str) -> RegistryResult<Vec<HistoryRow>> {
+        let tenant = self.tenant(tenant_id).await?;
+        self.reconcile(&tenant, self.now(), None, None).await?;
+        let rows = self.store.list_history(tenant_id, connector_id).await?;
+        if rows.is_empty() {
+            return Err(RegistryError::NotFound("connector"));
+        }
+        Ok(rows)
+    }
+
+    pub async fn list_connector_rows(&self, tenant_id: &str) -> RegistryResult<Vec<ConnectorRow>> {
+        Ok(self.store.list_connectors(tenant_id).await?)
+    }
+
+    pub async fn all_connector_rows(&self) -> RegistryResult<Vec<ConnectorRow>> {
+        Ok(self.store.list_all_connectors().await?)
+    }
+
+    pub async fn list_tenant_rows(&self) -> RegistryResult<Vec<TenantRow>> {
+        Ok(self.store.list_tenants().await?)
+    }
+}

@@ -1,0 +1,36 @@
+//! When the service's answers to connectors next change by themselves, so a driver of virtual
+//! time (the scenario harness) can jump straight there instead of simulating idle polls.
+//!
+//! Status changes need no entry here: history is reconciled with exact instants whenever it is
+//! read. What is listed are instants at which a connector's *calls* get a different answer: a
+//! version gate closing (retirement, the legacy dates) and a release becoming available to a
+//! tenant (what the auto-update endpoint offers).
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::domain::lifecycle;
+use crate::domain::Version;
+use crate::registry::{Registry, RegistryResult};
+
+/// The earliest such instant strictly after `after`, if any.
+pub async fn next_due_after(registry: &Registry, after: DateTime<Utc>) -> RegistryResult<Option<DateTime<Utc>>> {
+    let catalog = registry.catalog().await?;
+    let mut best: Option<DateTime<Utc>> = None;
+    let mut consider = |at: DateTime<Utc>| {
+        if at > after && best.is_none_or(|b| at < b) {
+            best = Some(at);
+        }
+    };
+    for row in registry.all_connector_rows().await? {
+        if let Ok(version) = Version::parse(&row.version) {
+            lifecycle::refusal_boundaries(&catalog, version).into_iter().for_each(&mut consider);
+        }
+    }
+    for tenant in registry.list_tenant_rows().await? {
+        let delay = Duration::days(tenant.rollout_delay_days.max(0));
+        for release in catalog.releases() {
+            consider(release.released + delay);
+        }
+    }
+    Ok(best)
+}

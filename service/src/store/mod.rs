@@ -1,0 +1,129 @@
+//! Storage: the `Store` trait and its rows. The only place with SQL.
+//!
+//! Invariants: the store never reads the clock (every instant is a parameter, in epoch
+//! milliseconds); it checks uniqueness and the per-tenant connector limit atomically; rows are
+//! plain data, parsed into domain types by the caller.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("the tenant already has {0} connectors")]
+    LimitReached(u32),
+    #[error("machine `{0}` already has a connector in this tenant")]
+    MachineTaken(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error")]
+    Backend(#[source] sqlx::Error),
+    #[error("database migration failed")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TenantRow {
+    pub id: String,
+    pub display_name: String,
+    pub rollout_delay_days: i64,
+    pub enrollment_secret_hash: String,
+    pub client_id: String,
+    pub client_secret_hash: String,
+    pub import_key_thumbprint: Option<String>,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ConnectorRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub credential_hash: String,
+    pub display_name: String,
+    pub machine_name: String,
+    pub machine_key: String,
+    /// Comma-separated feature names.
+    pub features: String,
+    pub version: String,
+    pub product: String,
+    pub service_account: String,
+    pub proxy: Option<String>,
+    pub import_key_thumbprint: Option<String>,
+    pub auto_update: bool,
+    /// Comma-separated product names.
+    pub co_installed: String,
+    pub enrolled_ms: i64,
+    pub last_checkin_ms: Option<i64>,
+    pub reconciled_ms: i64,
+    pub last_status: String,
+    /// Comma-separated reason codes.
+    pub last_reasons: String,
+    pub seq: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReleaseRow {
+    pub version: String,
+    pub released_ms: i64,
+    pub published_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct HistoryRow {
+    pub connector_id: String,
+    pub seq: i64,
+    pub at_ms: i64,
+    pub status: String,
+    pub reasons: String,
+}
+
+/// What `reconcile` writes for one connector: new history rows and its new bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconciled {
+    pub connector_id: String,
+    pub entries: Vec<HistoryRow>,
+    pub reconciled_ms: i64,
+    pub last_status: String,
+    pub last_reasons: String,
+    pub seq: i64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    async fn insert_tenant(&self, tenant: &TenantRow) -> StoreResult<()>;
+    async fn list_tenants(&self) -> StoreResult<Vec<TenantRow>>;
+    async fn get_tenant(&self, id: &str) -> StoreResult<TenantRow>;
+    async fn tenant_by_enrollment_hash(&self, hash: &str) -> StoreResult<TenantRow>;
+    async fn tenant_by_client_id(&self, client_id: &str) -> StoreResult<TenantRow>;
+    /// Removes the tenant and everything it owns. `NotFound` if there was none.
+    async fn delete_tenant(&self, id: &str) -> StoreResult<()>;
+
+    /// Inserts a connector unless its tenant already has `limit` connectors (`LimitReached`) or
+    /// the machine already has one (`MachineTaken`); both checks and the insert are one atomic step.
+    async fn insert_connector(&self, connector: &ConnectorRow, first: &HistoryRow, limit: u32) -> StoreResult<()>;
+    async fn connector_by_credential(&self, hash: &str) -> StoreResult<ConnectorRow>;
+    async fn get_connector(&self, tenant_id: &str, id: &str) -> StoreResult<ConnectorRow>;
+    async fn list_connectors(&self, tenant_id: &str) -> StoreResult<Vec<ConnectorRow>>;
+    async fn list_all_connectors(&self) -> StoreResult<Vec<ConnectorRow>>;
+    /// Writes the mutable fields of a connector (everything but ids, tenant, credential, enrolled).
+    async fn update_connector(&self, connector: &ConnectorRow) -> StoreResult<()>;
+    async fn delete_connector(&self, tenant_id: &str, id: &str) -> StoreResult<()>;
+
+    /// Appends history and moves each connector's reconciliation mark, in one transaction.
+    async fn record_reconciled(&self, tenant_id: &str, reconciled: &[Reconciled]) -> StoreResult<()>;
+    async fn list_history(&self, tenant_id: &str, connector_id: &str) -> StoreResult<Vec<HistoryRow>>;
+
+    async fn list_releases(&self) -> StoreResult<Vec<ReleaseRow>>;
+    async fn insert_release(&self, release: &ReleaseRow) -> StoreResult<()>;
+
+    /// Stores a token and drops the ones that expired before `now_ms`.
+    async fn insert_token(&self, token_hash: &str, tenant_id: &str, now_ms: i64, expires_ms: i64) -> StoreResult<()>;
+    /// The tenant a token belongs to, if the token exists and expires after `now_ms`.
+    async fn token_tenant(&self, token_hash: &str, now_ms: i64) -> StoreResult<String>;
+}

@@ -1,0 +1,51 @@
+//! Microsoft Graph (beta) shapes: `ndesConnector`, `certificateConnectorDetails`, collections.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A Graph collection page: `@odata.context`, optional `@odata.count`, `value`, optional
+/// `@odata.nextLink` (absolute URL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraphCollection<T> {
+    #[serde(rename = "@odata.context")]
+    pub odata_context: String,
+    #[serde(rename = "@odata.count", default, skip_serializing_if = "Option::is_none")]
+    pub odata_count: Option<u64>,
+    pub value: Vec<T>,
+    #[serde(rename = "@odata.nextLink", default, skip_serializing_if = "Option::is_none")]
+    pub odata_next_link: Option<String>,
+}
+
+/// `#microsoft.graph.ndesConnector` (intune-wire.md §4.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NdesConnector {
+    #[serde(rename = "@odata.type")]
+    pub odata_type: String,
+    pub id: String,
+    pub last_connection_date_time: Option<DateTime<Utc>>,
+    /// `none`, `active` or `inactive`.
+    pub state: String,
+    pub display_name: String,
+    pub machine_name: String,
+    pub enrolled_date_time: DateTime<Utc>,
+    pub role_scope_tag_ids: Vec<String>,
+    pub connector_version: String,
+}
+
+/// `#microsoft.graph.certificateConnectorDetails` (intune-wire.md §4.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateConnectorDetails {
+    #[serde(rename = "@odata.type")]
+    pub odata_type: String,
+    pub id: String,
+    pub connector_name: String,
+    pub machine_name: String,
+    pub enrollment_date_time: DateTime<Utc>,
+    pub last_checkin_date_time: Option<DateTime<Utc>>,
+    pub connector_version: String,
+}
+
+pub const NDES_CONNECTOR_TYPE: &str = "#microsoft.graph.ndesConnector";
+pub const CERTIFICATE_CONNECTOR_DETAILS_TYPE: &str = "#microsoft.graph.certificateConnectorDetails";
