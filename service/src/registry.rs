@@ -344,19 +344,21 @@ impl Registry {
                 }
                 None => segments.push((from, now, facts)),
             }
-            let mut last = (row.last_status.clone(), row.last_reasons.clone());
+            let initial = (row.last_status.clone(), row.last_reasons.clone());
+            let mut last = initial.clone();
             let mut seq = row.seq;
             let mut entries = Vec::new();
             for (seg_from, seg_to, seg_facts) in &segments {
                 for (at, evaluation) in lifecycle::transitions(seg_facts, &tenant_facts, &catalog, *seg_from, *seg_to) {
                     let key = reason_key(&evaluation);
+                    // Two changes at one instant (a check-in arriving exactly at a boundary) are
+                    // one change: the later state is the state at that instant.
+                    if key != last && entries.last().is_some_and(|e: &HistoryRow| e.at_ms == at.timestamp_millis()) {
+                        entries.pop();
+                        seq -= 1;
+                        last = entries.last().map(|e| (e.status.clone(), e.reasons.clone())).unwrap_or_else(|| initial.clone());
+                    }
                     if key != last {
-                        // Two changes at one instant (a check-in arriving exactly at a boundary)
-                        // are one change: the later state is the state at that instant.
-                        if entries.last().is_some_and(|e: &HistoryRow| e.at_ms == at.timestamp_millis()) {
-                            entries.pop();
-                            seq -= 1;
-                        }
                         seq += 1;
                         entries.push(HistoryRow {
                             connector_id: row.id.clone(),
