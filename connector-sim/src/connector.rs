@@ -147,6 +147,18 @@ impl Connector {
         self.running && self.next_poll <= now
     }
 
+    /// The last grid instant at or before `limit` at which this connector polls, if a poll is
+    /// due by then: where a coalesced poll for the span up to `limit` belongs.
+    pub fn poll_point(&self, limit: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if !self.poll_due(limit) {
+            return None;
+        }
+        let interval_ms = self.config.poll_interval.num_milliseconds().max(1);
+        let elapsed_ms = (limit - self.installed_at).num_milliseconds().max(0);
+        let point = self.installed_at + Duration::milliseconds(elapsed_ms / interval_ms * interval_ms);
+        Some(point.max(self.next_poll))
+    }
+
     /// Performs the polls due by `now` as one coalesced poll, and moves to the next grid point.
     pub async fn poll(&mut self, now: DateTime<Utc>) -> Result<(), ClientError> {
         let interval_ms = self.config.poll_interval.num_milliseconds().max(1);
@@ -171,6 +183,16 @@ impl Connector {
                 Err(e)
             }
         }
+    }
+
+    /// Asks for jobs of every kind the connector's features allow (one worker per feature in
+    /// the real product; one call here).
+    pub async fn lease(&mut self, max: u32) -> Result<wire::connector::LeaseResponse, ClientError> {
+        let request = wire::connector::LeaseRequest { kinds: None, max, wait_ms: None };
+        let correlation_id = self.correlation.next_id();
+        let answer: Option<wire::connector::LeaseResponse> =
+            self.client.send(Method::POST, "/connector/v1/jobs/lease", &self.credential, &correlation_id, Some(&request)).await?;
+        answer.ok_or_else(|| ClientError::Decode("empty lease answer".into()))
     }
 
     /// Reconfigures without a restart (features, account, key, …).

@@ -544,3 +544,42 @@ impl Registry {
         Ok(self.store.list_tenants().await?)
     }
 }
+
+/// The most jobs one lease call may ask for.
+pub const MAX_LEASE_BATCH: u32 = 100;
+
+impl Registry {
+    /// Leases jobs for a connector. The version gates apply to every kind asked for; a kind the
+    /// connector has no feature for is refused. Job queues are not implemented yet, so a lease
+    /// that passes the gates finds the queue empty.
+    pub async fn lease(&self, connector: &ConnectorRow, kinds: Option<Vec<String>>, max: u32) -> RegistryResult<Vec<wire::connector::LeasedJob>> {
+        use crate::domain::routing::{leasable_kinds, JobKind};
+        if max == 0 || max > MAX_LEASE_BATCH {
+            return Err(invalid("InvalidField", format!("max must be from 1 to {MAX_LEASE_BATCH}, not {max}")));
+        }
+        let facts = connector_facts(connector)?;
+        let allowed = leasable_kinds(&facts.features);
+        let kinds = match kinds {
+            None => allowed.clone(),
+            Some(names) => {
+                let mut out = Vec::new();
+                for name in &names {
+                    let kind = JobKind::parse(name).map_err(|e| invalid("UnknownJobKind", format!("kinds: {e}")))?;
+                    if !allowed.contains(&kind) {
+                        return Err(invalid(
+                            "FeatureNotInstalled",
+                            format!("kinds: `{name}` needs the {} feature, which this connector does not have", kind.feature()),
+                        ));
+                    }
+                    out.push(kind);
+                }
+                out
+            }
+        };
+        self.gate(facts.version, Operation::Checkin).await?;
+        for kind in &kinds {
+            self.gate(facts.version, kind.operation()).await?;
+        }
+        Ok(Vec::new())
+    }
+}

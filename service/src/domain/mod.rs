@@ -8,11 +8,13 @@ pub mod catalog;
 pub mod connector;
 pub mod feature;
 pub mod lifecycle;
+pub mod routing;
 pub mod version;
 
 pub use calendar::{add_months, IsoDuration};
 pub use catalog::{Catalog, Release};
 pub use connector::{ConnectorFacts, Product, TenantFacts};
 pub use feature::{Feature, FeatureSet};
+pub use routing::JobKind;
 pub use lifecycle::{evaluate, Evaluation, Operation, ReasonCode, Refusal, Severity, Status};
 pub use version::Version;

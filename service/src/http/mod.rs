@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/releases", get(admin::releases_list).post(admin::releases_publish))
         .route("/connector/v1/register", post(connector::connectors_register))
         .route("/connector/v1/checkin", post(connector::connectors_checkin))
+        .route("/connector/v1/jobs/lease", post(connector::jobs_lease))
         .route(
             "/connector/v1/self",
             get(connector::self_get).patch(connector::self_reconfigure).delete(connector::self_uninstall),

@@ -71,3 +71,33 @@ pub struct ReconfigureRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub co_installed_products: Option<Vec<String>>,
 }
+
+/// `POST /connector/v1/jobs/lease`: up to `max` jobs of `kinds` (default: every kind the
+/// connector's features allow).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LeaseRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<String>>,
+    pub max: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
+}
+
+/// One leased job: invisible to other connectors until `leaseExpiresDateTime`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeasedJob {
+    pub id: String,
+    pub kind: String,
+    pub lease_token: String,
+    pub attempt: u32,
+    pub lease_expires_date_time: DateTime<Utc>,
+    pub payload: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaseResponse {
+    pub jobs: Vec<LeasedJob>,
+}
