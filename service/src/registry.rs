@@ -250,6 +250,15 @@ impl Registry {
         })
     }
 
+    /// Sets (or clears) the thumbprint of the tenant's current PFX-import key. Connectors with
+    /// `pkcs_import` that do not hold it show `MissingImportKey` from now on.
+    pub async fn set_import_key(&self, tenant_id: &str, thumbprint: Option<String>) -> RegistryResult<TenantRow> {
+        let tenant = self.tenant(tenant_id).await?;
+        self.reconcile(&tenant, self.now(), None, None).await?;
+        self.store.set_tenant_import_key(tenant_id, thumbprint.as_deref()).await?;
+        self.tenant(tenant_id).await
+    }
+
     pub async fn tenant_by_enrollment_secret(&self, secret: &str) -> RegistryResult<TenantRow> {
         self.store.tenant_by_enrollment_hash(&secret_hash(secret)).await.map_err(|e| match e {
             StoreError::NotFound => RegistryError::NotFound("tenant"),

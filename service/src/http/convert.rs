@@ -61,7 +61,7 @@ fn proxy(value: &str) -> Result<Option<String>, RegistryError> {
     }
 }
 
-fn thumbprint(value: &str) -> Result<Option<String>, RegistryError> {
+pub fn thumbprint(value: &str) -> Result<Option<String>, RegistryError> {
     if value.is_empty() {
         return Ok(None);
     }
@@ -131,6 +131,7 @@ pub fn tenant(row: &TenantRow) -> wire::admin::Tenant {
         enrollment_secret: None,
         client_secret: None,
         created_date_time: from_millis(row.created_ms),
+        import_key_thumbprint: row.import_key_thumbprint.clone(),
     }
 }
 

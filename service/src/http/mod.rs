@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/clock", get(admin::clock_get).post(admin::clock_change))
         .route("/admin/tenants", get(admin::tenants_list).post(admin::tenants_create))
         .route("/admin/tenants/{tenant_id}", get(admin::tenants_get).delete(admin::tenants_delete))
+        .route("/admin/tenants/{tenant_id}/import-key", axum::routing::put(admin::tenants_set_import_key))
         .route("/admin/tenants/{tenant_id}/connectors", get(admin::connectors_list))
         .route("/admin/tenants/{tenant_id}/connectors/{connector_id}", get(admin::connectors_get))
         .route("/admin/tenants/{tenant_id}/connectors/{connector_id}/status", get(admin::connectors_status))

@@ -101,6 +101,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn get_tenant(&self, id: &str) -> StoreResult<TenantRow>;
     async fn tenant_by_enrollment_hash(&self, hash: &str) -> StoreResult<TenantRow>;
     async fn tenant_by_client_id(&self, client_id: &str) -> StoreResult<TenantRow>;
+    async fn set_tenant_import_key(&self, id: &str, thumbprint: Option<&str>) -> StoreResult<()>;
     /// Removes the tenant and everything it owns. `NotFound` if there was none.
     async fn delete_tenant(&self, id: &str) -> StoreResult<()>;
 

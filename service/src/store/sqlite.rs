@@ -112,6 +112,19 @@ impl Store for SqliteStore {
             .map_err(interpret)
     }
 
+    async fn set_tenant_import_key(&self, id: &str, thumbprint: Option<&str>) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE tenants SET import_key_thumbprint = ? WHERE id = ?")
+            .bind(thumbprint)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(interpret)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     async fn delete_tenant(&self, id: &str) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(interpret)?;
         sqlx::query("DELETE FROM status_history WHERE tenant_id = ?").bind(id).execute(&mut *tx).await.map_err(interpret)?;

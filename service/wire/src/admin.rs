@@ -25,6 +25,16 @@ pub struct Tenant {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
     pub created_date_time: DateTime<Utc>,
+    /// SHA-1 thumbprint of the tenant's current PFX-import key, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_key_thumbprint: Option<String>,
+}
+
+/// `PUT /admin/tenants/{id}/import-key`: `null` or `""` clears it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetImportKey {
+    pub thumbprint: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -74,6 +74,16 @@ pub async fn tenants_delete(_: Operator, State(state): State<AppState>, Path(ten
     Ok(StatusCode::NO_CONTENT)
 }
 
+pub async fn tenants_set_import_key(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(tenant_id): Path<String>,
+    ApiJson(body): ApiJson<wire::admin::SetImportKey>,
+) -> Result<ApiJson<wire::admin::Tenant>, ApiError> {
+    let thumbprint = convert::thumbprint(body.thumbprint.as_deref().unwrap_or_default())?;
+    Ok(ApiJson(convert::tenant(&state.registry.set_import_key(&tenant_id, thumbprint).await?)))
+}
+
 pub async fn connectors_list(
     reader: TenantReader,
     State(state): State<AppState>,
