@@ -41,6 +41,12 @@ pub enum RegistryError {
     DuplicateRelease(Version),
     #[error("{}", refusal_message(*.0, .1))]
     Refused(Refusal, Version),
+    #[error("{0}")]
+    LeaseLost(String),
+    #[error("job {0} is leased by another connector")]
+    NotLeaseHolder(String),
+    #[error("{0}")]
+    AlreadyCompleted(String),
     #[error(transparent)]
     Clock(#[from] ClockError),
     #[error("internal error: {0}")]
@@ -512,6 +518,7 @@ impl Registry {
     pub async fn uninstall(&self, connector: &ConnectorRow) -> RegistryResult<()> {
         let tenant = self.tenant(&connector.tenant_id).await?;
         self.reconcile(&tenant, self.now(), None, None).await?;
+        self.store.release_connector_leases(&connector.id, self.now().timestamp_millis()).await?;
         self.store.delete_connector(&connector.tenant_id, &connector.id).await?;
         Ok(())
     }
@@ -556,15 +563,112 @@ impl Registry {
 
 /// The most jobs one lease call may ask for.
 pub const MAX_LEASE_BATCH: u32 = 100;
+/// The most jobs one enqueue call may carry.
+pub const MAX_ENQUEUE_BATCH: usize = 1000;
+/// Attempts before a job goes to dead letter (DESIGN §3.4).
+pub const MAX_ATTEMPTS: i64 = 5;
+pub const DEFAULT_VISIBILITY_SECONDS: u32 = 300;
+pub const MAX_VISIBILITY_SECONDS: u32 = 12 * 3600;
+
+/// Backoff before a job that asked for `retry` may be leased again: 30 s doubling per attempt,
+/// at most an hour.
+pub fn retry_backoff(attempts: i64) -> Duration {
+    let exponent = attempts.clamp(1, 8) - 1;
+    Duration::seconds((30i64 << exponent).min(3600))
+}
+
+/// A validated job to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    pub kind: crate::domain::JobKind,
+    /// Canonical JSON of the validated payload.
+    pub payload: String,
+}
+
+/// What a connector reports for a leased job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded { result: String },
+    Failed { code: String, message: Option<String> },
+    Retry { code: Option<String>, message: Option<String> },
+}
+
+impl Outcome {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded { .. } => "succeeded",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Retry { .. } => "retry",
+        }
+    }
+}
+
+/// The stable answer to a completion (the same for a repeat).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedJob {
+    pub job_id: String,
+    pub attempt: i64,
+    pub outcome: String,
+    pub state: String,
+}
+
+fn completed_state(outcome: &str, attempt: i64, max_attempts: i64) -> &'static str {
+    match outcome {
+        "succeeded" => "succeeded",
+        "failed" => "failed",
+        _ if attempt >= max_attempts => "dead_letter",
+        _ => "queued",
+    }
+}
 
 impl Registry {
-    /// Leases jobs for a connector. The version gates apply to every kind asked for; a kind the
-    /// connector has no feature for is refused. Job queues are not implemented yet, so a lease
-    /// that passes the gates finds the queue empty.
-    pub async fn lease(&self, connector: &ConnectorRow, kinds: Option<Vec<String>>, max: u32) -> RegistryResult<Vec<wire::connector::LeasedJob>> {
+    pub async fn enqueue(&self, tenant_id: &str, jobs: Vec<NewJob>) -> RegistryResult<Vec<crate::store::JobRow>> {
+        if jobs.is_empty() || jobs.len() > MAX_ENQUEUE_BATCH {
+            return Err(invalid("InvalidField", format!("a batch holds 1 to {MAX_ENQUEUE_BATCH} jobs, not {}", jobs.len())));
+        }
+        self.tenant(tenant_id).await?;
+        let now = self.now().timestamp_millis();
+        let rows: Vec<crate::store::JobRow> = jobs
+            .into_iter()
+            .map(|job| crate::store::JobRow {
+                id: self.ids.uuid().to_string(),
+                tenant_id: tenant_id.to_owned(),
+                kind: job.kind.as_str().to_owned(),
+                state: "queued".to_owned(),
+                payload: job.payload,
+                attempts: 0,
+                max_attempts: MAX_ATTEMPTS,
+                visible_ms: now,
+                lease_token_hash: None,
+                lease_connector_id: None,
+                lease_expires_ms: None,
+                result: None,
+                error_code: None,
+                error_message: None,
+                created_ms: now,
+                completed_ms: None,
+            })
+            .collect();
+        self.store.insert_jobs(&rows).await?;
+        Ok(rows)
+    }
+
+    /// Leases jobs for a connector: only its tenant's jobs, only kinds its features allow. The
+    /// version gates apply to every kind asked for. Returns each job with its lease token.
+    pub async fn lease(
+        &self,
+        connector: &ConnectorRow,
+        kinds: Option<Vec<String>>,
+        max: u32,
+        visibility_seconds: Option<u32>,
+    ) -> RegistryResult<Vec<(crate::store::JobRow, String)>> {
         use crate::domain::routing::{leasable_kinds, JobKind};
         if max == 0 || max > MAX_LEASE_BATCH {
             return Err(invalid("InvalidField", format!("max must be from 1 to {MAX_LEASE_BATCH}, not {max}")));
+        }
+        let visibility = visibility_seconds.unwrap_or(DEFAULT_VISIBILITY_SECONDS);
+        if visibility == 0 || visibility > MAX_VISIBILITY_SECONDS {
+            return Err(invalid("InvalidField", format!("visibilityTimeoutSeconds must be from 1 to {MAX_VISIBILITY_SECONDS}, not {visibility}")));
         }
         let facts = connector_facts(connector)?;
         let allowed = leasable_kinds(&facts.features);
@@ -580,7 +684,9 @@ impl Registry {
                             format!("kinds: `{name}` needs the {} feature, which this connector does not have", kind.feature()),
                         ));
                     }
-                    out.push(kind);
+                    if !out.contains(&kind) {
+                        out.push(kind);
+                    }
                 }
                 out
             }
@@ -589,6 +695,126 @@ impl Registry {
         for kind in &kinds {
             self.gate(facts.version, kind.operation()).await?;
         }
-        Ok(Vec::new())
+        let now = self.now();
+        let tokens: Vec<String> = (0..max).map(|_| self.ids.secret("lease")).collect();
+        let hashes: Vec<String> = tokens.iter().map(|t| secret_hash(t)).collect();
+        let kind_names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        let leased = self
+            .store
+            .lease_jobs(&crate::store::LeaseJobs {
+                tenant_id: &connector.tenant_id,
+                connector_id: &connector.id,
+                kinds: &kind_names,
+                now_ms: now.timestamp_millis(),
+                lease_expires_ms: (now + Duration::seconds(visibility as i64)).timestamp_millis(),
+                token_hashes: &hashes,
+            })
+            .await?;
+        Ok(leased
+            .into_iter()
+            .map(|row| {
+                let token = tokens[hashes.iter().position(|h| Some(h) == row.lease_token_hash.as_ref()).unwrap_or(0)].clone();
+                (row, token)
+            })
+            .collect())
+    }
+
+    /// Completes a leased job. A repeat of the same completion with the same token answers the
+    /// same; a token whose lease ended (expired and re-leased, cancelled) is `LeaseLost`.
+    pub async fn complete(&self, connector: &ConnectorRow, job_id: &str, token: &str, outcome: Outcome) -> RegistryResult<CompletedJob> {
+        let job = self.store.get_job(&connector.tenant_id, job_id).await.map_err(|e| match e {
+            StoreError::NotFound => RegistryError::NotFound("job"),
+            other => other.into(),
+        })?;
+        let token_hash = secret_hash(token);
+        let now = self.now();
+        if job.state == "leased" && job.lease_token_hash.as_deref() == Some(token_hash.as_str()) {
+            if job.lease_connector_id.as_deref() != Some(connector.id.as_str()) {
+                return Err(RegistryError::NotLeaseHolder(job_id.to_owned()));
+            }
+            let new_state = completed_state(outcome.name(), job.attempts, job.max_attempts);
+            let visible = match (&outcome, new_state) {
+                (Outcome::Retry { .. }, "queued") => now + retry_backoff(job.attempts),
+                _ => now,
+            };
+            let (result, code, message) = match &outcome {
+                Outcome::Succeeded { result } => (Some(result.as_str()), None, None),
+                Outcome::Failed { code, message } => (None, Some(code.as_str()), message.as_deref()),
+                Outcome::Retry { code, message } => (None, code.as_deref(), message.as_deref()),
+            };
+            let applied = self
+                .store
+                .complete_job(&crate::store::Completion {
+                    job_id,
+                    token_hash: &token_hash,
+                    now_ms: now.timestamp_millis(),
+                    new_state,
+                    attempt_outcome: outcome.name(),
+                    visible_ms: visible.timestamp_millis(),
+                    result,
+                    error_code: code,
+                    error_message: message,
+                })
+                .await?;
+            if applied {
+                return Ok(CompletedJob { job_id: job_id.to_owned(), attempt: job.attempts, outcome: outcome.name().to_owned(), state: new_state.to_owned() });
+            }
+            return Err(RegistryError::LeaseLost(format!("the lease of job {job_id} ended while completing it")));
+        }
+        let attempt = match self.store.attempt_by_token(&token_hash).await {
+            Ok(a) if a.job_id == job_id => a,
+            Ok(_) | Err(StoreError::NotFound) => {
+                return Err(RegistryError::LeaseLost(format!("the lease token does not hold job {job_id}")));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if attempt.connector_id != connector.id {
+            return Err(RegistryError::NotLeaseHolder(job_id.to_owned()));
+        }
+        match attempt.outcome.as_deref() {
+            Some(previous) if previous == outcome.name() => Ok(CompletedJob {
+                job_id: job_id.to_owned(),
+                attempt: attempt.attempt,
+                outcome: previous.to_owned(),
+                state: completed_state(previous, attempt.attempt, job.max_attempts).to_owned(),
+            }),
+            Some(previous @ ("succeeded" | "failed" | "retry")) => Err(RegistryError::AlreadyCompleted(format!(
+                "attempt {} of job {job_id} was already completed as `{previous}`",
+                attempt.attempt
+            ))),
+            Some(ended) => Err(RegistryError::LeaseLost(format!("the lease of attempt {} of job {job_id} {ended}", attempt.attempt))),
+            None => Err(RegistryError::LeaseLost(format!("the lease of attempt {} of job {job_id} is no longer current", attempt.attempt))),
+        }
+    }
+
+    pub async fn jobs(&self, tenant_id: &str, kind: Option<&str>, state: Option<&str>, top: i64, skip: i64) -> RegistryResult<(Vec<crate::store::JobRow>, i64)> {
+        self.tenant(tenant_id).await?;
+        self.store.expire_leases(Some(tenant_id), self.now().timestamp_millis()).await?;
+        let rows = self.store.list_jobs(tenant_id, kind, state, top, skip).await?;
+        let total = self.store.count_jobs(tenant_id, kind, state).await?;
+        Ok((rows, total))
+    }
+
+    pub async fn job(&self, tenant_id: &str, id: &str) -> RegistryResult<(crate::store::JobRow, Vec<crate::store::AttemptRow>)> {
+        self.store.expire_leases(Some(tenant_id), self.now().timestamp_millis()).await?;
+        let job = self.store.get_job(tenant_id, id).await.map_err(|e| match e {
+            StoreError::NotFound => RegistryError::NotFound("job"),
+            other => other.into(),
+        })?;
+        let attempts = self.store.job_attempts(id).await?;
+        Ok((job, attempts))
+    }
+
+    pub async fn cancel_job(&self, tenant_id: &str, id: &str) -> RegistryResult<crate::store::JobRow> {
+        let (job, _) = self.job(tenant_id, id).await?;
+        if !self.store.cancel_job(tenant_id, id, self.now().timestamp_millis()).await? {
+            return Err(RegistryError::AlreadyCompleted(format!("job {id} is already {}", job.state)));
+        }
+        Ok(self.job(tenant_id, id).await?.0)
+    }
+
+    /// The earliest instant after `after` at which a lease expires or a retry backoff ends.
+    pub async fn next_job_deadline(&self, after: DateTime<Utc>) -> RegistryResult<Option<DateTime<Utc>>> {
+        Ok(self.store.next_job_deadline(after.timestamp_millis()).await?.map(from_millis))
     }
 }

@@ -4,7 +4,7 @@
 //! Status changes need no entry here: history is reconciled with exact instants whenever it is
 //! read. What is listed are instants at which a connector's *calls* get a different answer: a
 //! version gate closing (retirement, the legacy dates) and a release becoming available to a
-//! tenant (what the auto-update endpoint offers).
+//! tenant (what the auto-update endpoint offers), a lease expiring or a retry backoff ending.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -31,6 +31,9 @@ pub async fn next_due_after(registry: &Registry, after: DateTime<Utc>) -> Regist
         for release in catalog.releases() {
             consider(release.released + delay);
         }
+    }
+    if let Some(deadline) = registry.next_job_deadline(after).await? {
+        consider(deadline);
     }
     Ok(best)
 }

@@ -227,3 +227,153 @@ pub fn certificate_connector_details(row: &ConnectorRow) -> wire::graph::Certifi
         connector_version: row.version.clone(),
     }
 }
+
+/// A certificate given as PEM or as base64 DER; the error names the field.
+pub fn certificate(field: &str, value: &str) -> Result<openssl::x509::X509, RegistryError> {
+    let bad = |why: String| invalid("InvalidCertificate", format!("{field}: {why}"));
+    let trimmed = value.trim();
+    if trimmed.starts_with("-----BEGIN") {
+        return openssl::x509::X509::from_pem(trimmed.as_bytes()).map_err(|_| bad("the PEM does not hold a parsable X.509 certificate".into()));
+    }
+    let der = base64_bytes(field, trimmed)?;
+    openssl::x509::X509::from_der(&der).map_err(|_| bad("the DER does not parse as an X.509 certificate".into()))
+}
+
+pub fn base64_bytes(field: &str, value: &str) -> Result<Vec<u8>, RegistryError> {
+    use base64::Engine as _;
+    if value.is_empty() {
+        return Err(invalid("InvalidBase64", format!("{field} must not be empty")));
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .map_err(|e| invalid("InvalidBase64", format!("{field} is not valid base64: {e}")))
+}
+
+fn typed<T: serde::de::DeserializeOwned>(kind: &str, payload: serde_json::Value) -> Result<T, RegistryError> {
+    serde_json::from_value(payload).map_err(|e| invalid("InvalidPayload", format!("payload of a {kind} job: {e}")))
+}
+
+/// Validates a job's payload for its kind and returns it as canonical JSON.
+pub fn new_job(index: usize, job: wire::jobs::EnqueueJob) -> Result<crate::registry::NewJob, RegistryError> {
+    use crate::domain::JobKind;
+    let at = |e: RegistryError| match e {
+        RegistryError::Invalid { code, message } => RegistryError::Invalid { code, message: format!("jobs[{index}]: {message}") },
+        other => other,
+    };
+    let kind = JobKind::parse(&job.kind).map_err(|e| at(invalid("UnknownJobKind", format!("kind: {e}"))))?;
+    let canonical = match kind {
+        JobKind::PkcsCreate => {
+            let p: wire::jobs::PkcsCreatePayload = typed(kind.as_str(), job.payload).map_err(at)?;
+            text_field("payload.subject", &p.subject, 1024).map_err(at)?;
+            text_field("payload.template", &p.template, MAX_NAME).map_err(at)?;
+            text_field("payload.certificationAuthority", &p.certification_authority, MAX_NAME).map_err(at)?;
+            if let Some(days) = p.validity_days.filter(|d| !(1..=730).contains(d)) {
+                return Err(at(invalid("InvalidField", format!("payload.validityDays must be from 1 to 730, not {days}"))));
+            }
+            if let Some(alg) = p.key_algorithm.as_deref().filter(|a| !["rsa2048", "rsa4096", "p256", "p384"].contains(a)) {
+                return Err(at(invalid("InvalidField", format!("payload.keyAlgorithm `{alg}` is not one of rsa2048, rsa4096, p256, p384"))));
+            }
+            for (i, san) in p.subject_alternative_names.iter().enumerate() {
+                if !["dns", "email", "upn", "uri"].contains(&san.kind.as_str()) {
+                    return Err(at(invalid("InvalidField", format!("payload.subjectAlternativeNames[{i}].type `{}` is not dns, email, upn or uri", san.kind))));
+                }
+                text_field(&format!("payload.subjectAlternativeNames[{i}].value"), &san.value, 1024).map_err(at)?;
+            }
+            certificate("payload.deviceKeyCertificate", &p.device_key_certificate).map_err(at)?;
+            serde_json::to_string(&p)
+        }
+        JobKind::PkcsRecrypt => {
+            let p: wire::jobs::PkcsRecryptPayload = typed(kind.as_str(), job.payload).map_err(at)?;
+            let pfx = base64_bytes("payload.pfx", &p.pfx).map_err(at)?;
+            if openssl::pkcs12::Pkcs12::from_der(&pfx).is_err() {
+                return Err(at(invalid("InvalidPayload", "payload.pfx is not a PKCS#12 structure")));
+            }
+            base64_bytes("payload.encryptedPassword", &p.encrypted_password).map_err(at)?;
+            certificate("payload.deviceKeyCertificate", &p.device_key_certificate).map_err(at)?;
+            serde_json::to_string(&p)
+        }
+        JobKind::PkcsImport => {
+            let p: wire::jobs::PkcsImportPayload = typed(kind.as_str(), job.payload).map_err(at)?;
+            text_field("payload.userPfxCertificateId", &p.user_pfx_certificate_id, MAX_NAME).map_err(at)?;
+            certificate("payload.deviceCertificate", &p.device_certificate).map_err(at)?;
+            serde_json::to_string(&p)
+        }
+        JobKind::Revoke => {
+            let p: wire::jobs::RevokePayload = typed(kind.as_str(), job.payload).map_err(at)?;
+            let serial = p.serial_number.trim();
+            if serial.is_empty() || serial.len() > 64 || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(at(invalid("InvalidField", format!("payload.serialNumber `{serial}` must be 1 to 64 hexadecimal digits"))));
+            }
+            text_field("payload.issuerName", &p.issuer_name, 1024).map_err(at)?;
+            text_field("payload.certificationAuthority", &p.certification_authority, MAX_NAME).map_err(at)?;
+            serde_json::to_string(&p)
+        }
+    };
+    Ok(crate::registry::NewJob { kind, payload: canonical.map_err(|e| RegistryError::Corrupt(e.to_string()))? })
+}
+
+pub fn outcome(body: &wire::jobs::CompleteJob) -> Result<crate::registry::Outcome, RegistryError> {
+    use crate::registry::Outcome;
+    let message = body.error_message.as_deref().map(|m| m.chars().take(1024).collect::<String>());
+    match body.outcome.as_str() {
+        "succeeded" => match &body.result {
+            Some(result @ serde_json::Value::Object(_)) => Ok(Outcome::Succeeded { result: result.to_string() }),
+            _ => Err(invalid("InvalidField", "result must be a JSON object when outcome is `succeeded`")),
+        },
+        "failed" => match body.error_code.as_deref() {
+            Some(code) if !code.trim().is_empty() && code.len() <= 128 => Ok(Outcome::Failed { code: code.to_owned(), message }),
+            _ => Err(invalid("InvalidField", "errorCode (1 to 128 characters) is required when outcome is `failed`")),
+        },
+        "retry" => Ok(Outcome::Retry { code: body.error_code.clone(), message }),
+        other => Err(invalid("InvalidField", format!("outcome `{other}` is not succeeded, failed or retry"))),
+    }
+}
+
+fn json_or_null(text: Option<&str>) -> Option<serde_json::Value> {
+    text.map(|t| serde_json::from_str(t).unwrap_or(serde_json::Value::Null))
+}
+
+pub fn job_view(row: &crate::store::JobRow, attempts: &[crate::store::AttemptRow]) -> wire::jobs::JobView {
+    wire::jobs::JobView {
+        id: row.id.clone(),
+        tenant_id: row.tenant_id.clone(),
+        kind: row.kind.clone(),
+        state: row.state.clone(),
+        attempts: row.attempts.max(0) as u32,
+        max_attempts: row.max_attempts.max(0) as u32,
+        payload: json_or_null(Some(&row.payload)).unwrap_or_default(),
+        result: json_or_null(row.result.as_deref()),
+        error_code: row.error_code.clone(),
+        error_message: row.error_message.clone(),
+        created_date_time: from_millis(row.created_ms),
+        completed_date_time: row.completed_ms.map(from_millis),
+        leased_by: row.lease_connector_id.clone(),
+        lease_expires_date_time: row.lease_expires_ms.map(from_millis),
+        attempt_history: attempts
+            .iter()
+            .map(|a| wire::jobs::AttemptView {
+                attempt: a.attempt.max(0) as u32,
+                connector_id: a.connector_id.clone(),
+                leased_date_time: from_millis(a.leased_ms),
+                outcome: a.outcome.clone(),
+                error_code: a.error_code.clone(),
+                ended_date_time: a.ended_ms.map(from_millis),
+            })
+            .collect(),
+    }
+}
+
+pub fn leased_job(row: &crate::store::JobRow, token: String) -> wire::connector::LeasedJob {
+    wire::connector::LeasedJob {
+        id: row.id.clone(),
+        kind: row.kind.clone(),
+        lease_token: token,
+        attempt: row.attempts.max(0) as u32,
+        lease_expires_date_time: row.lease_expires_ms.map(from_millis).unwrap_or_default(),
+        payload: json_or_null(Some(&row.payload)).unwrap_or_default(),
+    }
+}
+
+pub fn completed(c: &crate::registry::CompletedJob) -> wire::jobs::Completed {
+    wire::jobs::Completed { job_id: c.job_id.clone(), attempt: c.attempt.max(0) as u32, outcome: c.outcome.clone(), state: c.state.clone() }
+}

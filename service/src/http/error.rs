@@ -40,6 +40,9 @@ impl From<RegistryError> for ApiError {
             RegistryError::LimitReached => ApiError::new(StatusCode::CONFLICT, "TenantConnectorLimitReached", e.to_string()),
             RegistryError::MachineTaken(_) => ApiError::new(StatusCode::CONFLICT, "MachineAlreadyHasConnector", e.to_string()),
             RegistryError::DuplicateRelease(_) => ApiError::new(StatusCode::CONFLICT, "ReleaseAlreadyExists", e.to_string()),
+            RegistryError::LeaseLost(_) => ApiError::new(StatusCode::CONFLICT, "LeaseLost", e.to_string()),
+            RegistryError::NotLeaseHolder(_) => ApiError::new(StatusCode::FORBIDDEN, "NotLeaseHolder", e.to_string()),
+            RegistryError::AlreadyCompleted(_) => ApiError::new(StatusCode::CONFLICT, "AlreadyCompleted", e.to_string()),
             RegistryError::Refused(refusal, _) => ApiError::new(StatusCode::FORBIDDEN, refusal.code(), e.to_string()),
             RegistryError::Clock(clock) => {
                 let code = match clock {

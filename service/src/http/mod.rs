@@ -21,7 +21,7 @@ pub use state::AppState;
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    use routes::{admin, connector, graph, health, token};
+    use routes::{admin, connector, graph, health, jobs, token};
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -36,7 +36,12 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/releases", get(admin::releases_list).post(admin::releases_publish))
         .route("/connector/v1/register", post(connector::connectors_register))
         .route("/connector/v1/checkin", post(connector::connectors_checkin))
-        .route("/connector/v1/jobs/lease", post(connector::jobs_lease))
+        .route("/connector/v1/jobs/lease", post(jobs::jobs_lease))
+        .route("/connector/v1/jobs/complete", post(jobs::jobs_complete_batch))
+        .route("/connector/v1/jobs/{job_id}/complete", post(jobs::jobs_complete))
+        .route("/admin/tenants/{tenant_id}/jobs", get(jobs::jobs_list).post(jobs::jobs_enqueue))
+        .route("/admin/tenants/{tenant_id}/jobs/{job_id}", get(jobs::jobs_get))
+        .route("/admin/tenants/{tenant_id}/jobs/{job_id}/cancel", post(jobs::jobs_cancel))
         .route(
             "/connector/v1/self",
             get(connector::self_get).patch(connector::self_reconfigure).delete(connector::self_uninstall),

@@ -94,6 +94,68 @@ pub struct Reconciled {
     pub seq: i64,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct JobRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub kind: String,
+    pub state: String,
+    /// JSON text.
+    pub payload: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub visible_ms: i64,
+    pub lease_token_hash: Option<String>,
+    pub lease_connector_id: Option<String>,
+    pub lease_expires_ms: Option<i64>,
+    /// JSON text.
+    pub result: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub created_ms: i64,
+    pub completed_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub job_id: String,
+    pub attempt: i64,
+    pub connector_id: String,
+    pub lease_token_hash: String,
+    pub leased_ms: i64,
+    pub outcome: Option<String>,
+    pub error_code: Option<String>,
+    pub ended_ms: Option<i64>,
+}
+
+/// A lease call: up to `token_hashes.len()` ready jobs of `kinds`, oldest first.
+#[derive(Debug, Clone)]
+pub struct LeaseJobs<'a> {
+    pub tenant_id: &'a str,
+    pub connector_id: &'a str,
+    pub kinds: &'a [&'a str],
+    pub now_ms: i64,
+    pub lease_expires_ms: i64,
+    pub token_hashes: &'a [String],
+}
+
+/// The end of one attempt: the job's new state and fields, applied only if `token_hash` still
+/// holds the job's current lease.
+#[derive(Debug, Clone)]
+pub struct Completion<'a> {
+    pub job_id: &'a str,
+    pub token_hash: &'a str,
+    pub now_ms: i64,
+    /// `succeeded`, `failed`, `queued` (retry) or `dead_letter`.
+    pub new_state: &'a str,
+    /// `succeeded`, `failed` or `retry`.
+    pub attempt_outcome: &'a str,
+    pub visible_ms: i64,
+    pub result: Option<&'a str>,
+    pub error_code: Option<&'a str>,
+    pub error_message: Option<&'a str>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     async fn insert_tenant(&self, tenant: &TenantRow) -> StoreResult<()>;
@@ -124,6 +186,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn insert_release(&self, release: &ReleaseRow) -> StoreResult<()>;
 
     /// Stores a token and drops the ones that expired before `now_ms`.
+    async fn insert_jobs(&self, jobs: &[JobRow]) -> StoreResult<()>;
+    async fn get_job(&self, tenant_id: &str, id: &str) -> StoreResult<JobRow>;
+    /// Jobs of a tenant in enqueue order, optionally of one kind and state.
+    async fn list_jobs(&self, tenant_id: &str, kind: Option<&str>, state: Option<&str>, limit: i64, offset: i64) -> StoreResult<Vec<JobRow>>;
+    async fn count_jobs(&self, tenant_id: &str, kind: Option<&str>, state: Option<&str>) -> StoreResult<i64>;
+    async fn job_attempts(&self, job_id: &str) -> StoreResult<Vec<AttemptRow>>;
+    async fn attempt_by_token(&self, token_hash: &str) -> StoreResult<AttemptRow>;
+    /// Ends leases that expired by `now_ms`: the job is queued again, or dead-lettered once it
+    /// has used all its attempts. Returns how many leases ended.
+    async fn expire_leases(&self, tenant_id: Option<&str>, now_ms: i64) -> StoreResult<u64>;
+    /// Expires old leases of the tenant, then leases ready jobs, all in one transaction.
+    async fn lease_jobs(&self, lease: &LeaseJobs<'_>) -> StoreResult<Vec<JobRow>>;
+    /// Applies `completion`; `false` (and no change) if the token no longer holds the lease.
+    async fn complete_job(&self, completion: &Completion<'_>) -> StoreResult<bool>;
+    /// Cancels a job that is not finished; `false` if it already was.
+    async fn cancel_job(&self, tenant_id: &str, id: &str, now_ms: i64) -> StoreResult<bool>;
+    /// Puts a connector's open leases back in the queue at once (uninstall), attempts unchanged.
+    async fn release_connector_leases(&self, connector_id: &str, now_ms: i64) -> StoreResult<u64>;
+    /// The earliest instant after `after_ms` at which a lease expires or a backoff ends.
+    async fn next_job_deadline(&self, after_ms: i64) -> StoreResult<Option<i64>>;
+
     async fn insert_token(&self, token_hash: &str, tenant_id: &str, now_ms: i64, expires_ms: i64) -> StoreResult<()>;
     /// The tenant a token belongs to, if the token exists and expires after `now_ms`.
     async fn token_tenant(&self, token_hash: &str, now_ms: i64) -> StoreResult<String>;

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::{ConnectorRow, HistoryRow, Reconciled, ReleaseRow, Store, StoreError, StoreResult, TenantRow};
+use super::{AttemptRow, Completion, JobRow, LeaseJobs, ConnectorRow, HistoryRow, Reconciled, ReleaseRow, Store, StoreError, StoreResult, TenantRow};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -52,6 +52,36 @@ impl SqliteStore {
 const CONNECTOR_COLUMNS: &str = "id, tenant_id, credential_hash, display_name, machine_name, machine_key, features, \
     version, product, service_account, proxy, import_key_thumbprint, auto_update, co_installed, enrolled_ms, \
     last_checkin_ms, reconciled_ms, last_status, last_reasons, seq";
+
+const JOB_COLUMNS: &str = "id, tenant_id, kind, state, payload, attempts, max_attempts, visible_ms, lease_token_hash, \
+    lease_connector_id, lease_expires_ms, result, error_code, error_message, created_ms, completed_ms";
+
+async fn expire_in(tx: &mut sqlx::SqliteConnection, tenant_id: Option<&str>, now_ms: i64) -> StoreResult<u64> {
+    let scope = if tenant_id.is_some() { " AND tenant_id = ?" } else { "" };
+    let attempts_sql = format!(
+        "UPDATE job_attempts SET outcome = 'expired', ended_ms = ? WHERE outcome IS NULL AND job_id IN \
+         (SELECT id FROM jobs WHERE state = 'leased' AND lease_expires_ms <= ?{scope})"
+    );
+    let mut q = sqlx::query(&attempts_sql).bind(now_ms).bind(now_ms);
+    if let Some(t) = tenant_id {
+        q = q.bind(t);
+    }
+    q.execute(&mut *tx).await.map_err(interpret)?;
+    let jobs_sql = format!(
+        "UPDATE jobs SET \
+           state = CASE WHEN attempts >= max_attempts THEN 'dead_letter' ELSE 'queued' END, \
+           completed_ms = CASE WHEN attempts >= max_attempts THEN ? ELSE NULL END, \
+           visible_ms = ?, error_code = 'LeaseExpired', \
+           error_message = 'the lease of attempt ' || attempts || ' expired before the job was completed', \
+           lease_token_hash = NULL, lease_connector_id = NULL, lease_expires_ms = NULL \
+         WHERE state = 'leased' AND lease_expires_ms <= ?{scope}"
+    );
+    let mut q = sqlx::query(&jobs_sql).bind(now_ms).bind(now_ms).bind(now_ms);
+    if let Some(t) = tenant_id {
+        q = q.bind(t);
+    }
+    Ok(q.execute(&mut *tx).await.map_err(interpret)?.rows_affected())
+}
 
 async fn insert_history(tx: &mut sqlx::SqliteConnection, tenant_id: &str, row: &HistoryRow) -> StoreResult<()> {
     sqlx::query("INSERT INTO status_history (tenant_id, connector_id, seq, at_ms, status, reasons) VALUES (?, ?, ?, ?, ?, ?)")
@@ -327,5 +357,245 @@ impl Store for SqliteStore {
             .await
             .map_err(interpret)?;
         Ok(row.0)
+    }
+
+    async fn insert_jobs(&self, jobs: &[JobRow]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(interpret)?;
+        let sql = format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        for j in jobs {
+            sqlx::query(&sql)
+                .bind(&j.id)
+                .bind(&j.tenant_id)
+                .bind(&j.kind)
+                .bind(&j.state)
+                .bind(&j.payload)
+                .bind(j.attempts)
+                .bind(j.max_attempts)
+                .bind(j.visible_ms)
+                .bind(&j.lease_token_hash)
+                .bind(&j.lease_connector_id)
+                .bind(j.lease_expires_ms)
+                .bind(&j.result)
+                .bind(&j.error_code)
+                .bind(&j.error_message)
+                .bind(j.created_ms)
+                .bind(j.completed_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(interpret)?;
+        }
+        tx.commit().await.map_err(interpret)?;
+        Ok(())
+    }
+
+    async fn get_job(&self, tenant_id: &str, id: &str) -> StoreResult<JobRow> {
+        sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = ? AND id = ?"))
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(interpret)
+    }
+
+    async fn list_jobs(&self, tenant_id: &str, kind: Option<&str>, state: Option<&str>, limit: i64, offset: i64) -> StoreResult<Vec<JobRow>> {
+        sqlx::query_as(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = ? AND (? IS NULL OR kind = ?) AND (? IS NULL OR state = ?) \
+             ORDER BY seq LIMIT ? OFFSET ?"
+        ))
+        .bind(tenant_id)
+        .bind(kind)
+        .bind(kind)
+        .bind(state)
+        .bind(state)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(interpret)
+    }
+
+    async fn count_jobs(&self, tenant_id: &str, kind: Option<&str>, state: Option<&str>) -> StoreResult<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM jobs WHERE tenant_id = ? AND (? IS NULL OR kind = ?) AND (? IS NULL OR state = ?)")
+            .bind(tenant_id)
+            .bind(kind)
+            .bind(kind)
+            .bind(state)
+            .bind(state)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(interpret)?;
+        Ok(n)
+    }
+
+    async fn job_attempts(&self, job_id: &str) -> StoreResult<Vec<AttemptRow>> {
+        sqlx::query_as("SELECT * FROM job_attempts WHERE job_id = ? ORDER BY attempt")
+            .bind(job_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(interpret)
+    }
+
+    async fn attempt_by_token(&self, token_hash: &str) -> StoreResult<AttemptRow> {
+        sqlx::query_as("SELECT * FROM job_attempts WHERE lease_token_hash = ?")
+            .bind(token_hash)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(interpret)
+    }
+
+    async fn expire_leases(&self, tenant_id: Option<&str>, now_ms: i64) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await.map_err(interpret)?;
+        let n = expire_in(&mut tx, tenant_id, now_ms).await?;
+        tx.commit().await.map_err(interpret)?;
+        Ok(n)
+    }
+
+    async fn lease_jobs(&self, lease: &LeaseJobs<'_>) -> StoreResult<Vec<JobRow>> {
+        if lease.kinds.is_empty() || lease.token_hashes.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut tx = self.pool.begin().await.map_err(interpret)?;
+        expire_in(&mut tx, Some(lease.tenant_id), lease.now_ms).await?;
+        let placeholders = vec!["?"; lease.kinds.len()].join(", ");
+        let select = format!(
+            "SELECT id FROM jobs WHERE tenant_id = ? AND state = 'queued' AND visible_ms <= ? AND kind IN ({placeholders}) ORDER BY seq LIMIT ?"
+        );
+        let mut q = sqlx::query_as::<_, (String,)>(&select).bind(lease.tenant_id).bind(lease.now_ms);
+        for kind in lease.kinds {
+            q = q.bind(*kind);
+        }
+        let ids = q.bind(lease.token_hashes.len() as i64).fetch_all(&mut *tx).await.map_err(interpret)?;
+        let mut leased = Vec::with_capacity(ids.len());
+        for ((id,), token_hash) in ids.into_iter().zip(lease.token_hashes) {
+            sqlx::query(
+                "UPDATE jobs SET state = 'leased', attempts = attempts + 1, lease_token_hash = ?, lease_connector_id = ?, \
+                 lease_expires_ms = ? WHERE id = ?",
+            )
+            .bind(token_hash)
+            .bind(lease.connector_id)
+            .bind(lease.lease_expires_ms)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(interpret)?;
+            sqlx::query(
+                "INSERT INTO job_attempts (job_id, attempt, connector_id, lease_token_hash, leased_ms) \
+                 SELECT id, attempts, ?, ?, ? FROM jobs WHERE id = ?",
+            )
+            .bind(lease.connector_id)
+            .bind(token_hash)
+            .bind(lease.now_ms)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(interpret)?;
+            let row: JobRow = sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))
+                .bind(&id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(interpret)?;
+            leased.push(row);
+        }
+        tx.commit().await.map_err(interpret)?;
+        Ok(leased)
+    }
+
+    async fn complete_job(&self, c: &Completion<'_>) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(interpret)?;
+        let finished = matches!(c.new_state, "succeeded" | "failed" | "dead_letter");
+        let done = sqlx::query(
+            "UPDATE jobs SET state = ?, visible_ms = ?, result = COALESCE(?, result), error_code = ?, error_message = ?, \
+             completed_ms = ?, lease_token_hash = NULL, lease_connector_id = NULL, lease_expires_ms = NULL \
+             WHERE id = ? AND state = 'leased' AND lease_token_hash = ?",
+        )
+        .bind(c.new_state)
+        .bind(c.visible_ms)
+        .bind(c.result)
+        .bind(c.error_code)
+        .bind(c.error_message)
+        .bind(finished.then_some(c.now_ms))
+        .bind(c.job_id)
+        .bind(c.token_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(interpret)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE job_attempts SET outcome = ?, error_code = ?, ended_ms = ? WHERE job_id = ? AND lease_token_hash = ?")
+            .bind(c.attempt_outcome)
+            .bind(c.error_code)
+            .bind(c.now_ms)
+            .bind(c.job_id)
+            .bind(c.token_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(interpret)?;
+        tx.commit().await.map_err(interpret)?;
+        Ok(true)
+    }
+
+    async fn cancel_job(&self, tenant_id: &str, id: &str, now_ms: i64) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(interpret)?;
+        sqlx::query("UPDATE job_attempts SET outcome = 'cancelled', ended_ms = ? WHERE job_id = ? AND outcome IS NULL")
+            .bind(now_ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(interpret)?;
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', completed_ms = ?, lease_token_hash = NULL, lease_connector_id = NULL, \
+             lease_expires_ms = NULL WHERE tenant_id = ? AND id = ? AND state IN ('queued', 'leased')",
+        )
+        .bind(now_ms)
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(interpret)?;
+        tx.commit().await.map_err(interpret)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn release_connector_leases(&self, connector_id: &str, now_ms: i64) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await.map_err(interpret)?;
+        sqlx::query(
+            "UPDATE job_attempts SET outcome = 'released', ended_ms = ? WHERE outcome IS NULL AND job_id IN \
+             (SELECT id FROM jobs WHERE state = 'leased' AND lease_connector_id = ?)",
+        )
+        .bind(now_ms)
+        .bind(connector_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(interpret)?;
+        // The attempt stays counted (it happened); the job is visible again at once.
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', visible_ms = ?, lease_token_hash = NULL, \
+             lease_connector_id = NULL, lease_expires_ms = NULL WHERE state = 'leased' AND lease_connector_id = ?",
+        )
+        .bind(now_ms)
+        .bind(connector_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(interpret)?;
+        tx.commit().await.map_err(interpret)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn next_job_deadline(&self, after_ms: i64) -> StoreResult<Option<i64>> {
+        let (a,): (Option<i64>,) = sqlx::query_as("SELECT MIN(lease_expires_ms) FROM jobs WHERE state = 'leased' AND lease_expires_ms > ?")
+            .bind(after_ms)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(interpret)?;
+        let (b,): (Option<i64>,) = sqlx::query_as("SELECT MIN(visible_ms) FROM jobs WHERE state = 'queued' AND visible_ms > ?")
+            .bind(after_ms)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(interpret)?;
+        Ok(match (a, b) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        })
     }
 }

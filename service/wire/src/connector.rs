@@ -82,6 +82,9 @@ pub struct LeaseRequest {
     pub max: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_ms: Option<u64>,
+    /// How long the leased jobs stay invisible to others (default 300 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility_timeout_seconds: Option<u32>,
 }
 
 /// One leased job: invisible to other connectors until `leaseExpiresDateTime`.

@@ -11,6 +11,7 @@ pub mod admin;
 pub mod connector;
 pub mod error;
 pub mod graph;
+pub mod jobs;
 pub mod token;
 
 pub use chrono::{DateTime, Utc};

@@ -56,11 +56,3 @@ pub async fn self_uninstall(ConnectorCaller(row): ConnectorCaller, State(state):
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn jobs_lease(
-    ConnectorCaller(row): ConnectorCaller,
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<wire::connector::LeaseRequest>,
-) -> Result<ApiJson<wire::connector::LeaseResponse>, ApiError> {
-    let jobs = state.registry.lease(&row, body.kinds, body.max).await?;
-    Ok(ApiJson(wire::connector::LeaseResponse { jobs }))
-}

@@ -4,4 +4,5 @@ pub mod admin;
 pub mod connector;
 pub mod graph;
 pub mod health;
+pub mod jobs;
 pub mod token;
