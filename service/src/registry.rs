@@ -133,6 +133,9 @@ pub struct Registry {
     store: Arc<dyn Store>,
     clock: Arc<Clock>,
     ids: Arc<IdSource>,
+    /// Serialises "reconcile history, then change facts" sequences: two of them interleaved
+    /// would record the same history entry twice or write back a stale connector row.
+    facts: tokio::sync::Mutex<()>,
 }
 
 pub fn graph_state(last_checkin: Option<DateTime<Utc>>, now: DateTime<Utc>) -> &'static str {
@@ -168,7 +171,7 @@ fn reason_key(evaluation: &Evaluation) -> (String, String) {
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>, clock: Arc<Clock>, ids: Arc<IdSource>) -> Self {
-        Registry { store, clock, ids }
+        Registry { store, clock, ids, facts: tokio::sync::Mutex::new(()) }
     }
 
     pub fn clock(&self) -> &Clock {
@@ -198,6 +201,7 @@ impl Registry {
     /// Publishes a release. History of every tenant is reconciled first, so that the new release
     /// only changes statuses from its own date (or from now, when it is back-dated).
     pub async fn publish_release(&self, version: Version, released: DateTime<Utc>) -> RegistryResult<()> {
+        let _facts = self.facts.lock().await;
         let catalog = self.catalog().await?;
         catalog.check_new(version).map_err(|CatalogError::Duplicate(v)| RegistryError::DuplicateRelease(v))?;
         let now = self.now();
@@ -259,6 +263,7 @@ impl Registry {
     /// Sets (or clears) the thumbprint of the tenant's current PFX-import key. Connectors with
     /// `pkcs_import` that do not hold it show `MissingImportKey` from now on.
     pub async fn set_import_key(&self, tenant_id: &str, thumbprint: Option<String>) -> RegistryResult<TenantRow> {
+        let _facts = self.facts.lock().await;
         let tenant = self.tenant(tenant_id).await?;
         self.reconcile(&tenant, self.now(), None, None).await?;
         self.store.set_tenant_import_key(tenant_id, thumbprint.as_deref()).await?;
@@ -407,6 +412,7 @@ impl Registry {
     }
 
     pub async fn register(&self, tenant: &TenantRow, new: NewConnector) -> RegistryResult<(ConnectorRow, String)> {
+        let _facts = self.facts.lock().await;
         let now = self.now();
         let catalog = self.catalog().await?;
         if let Some(refusal) = lifecycle::refusal(&catalog, new.version, Operation::Checkin, now) {
@@ -462,6 +468,8 @@ impl Registry {
             return Err(invalid("InvalidField", format!("activeSince {} is in the future (now is {})", since.to_rfc3339(), now.to_rfc3339())));
         }
         self.gate(version, Operation::Checkin).await?;
+        let _facts = self.facts.lock().await;
+        let connector = &self.current(connector).await?;
         let tenant = self.tenant(&connector.tenant_id).await?;
         let version_changed = connector.version != version.to_string();
         let presence = Presence { connector_id: &connector.id, active_since };
@@ -473,6 +481,14 @@ impl Registry {
         updated.last_checkin_ms = Some(now.timestamp_millis());
         self.store.update_connector(&updated).await?;
         Ok(())
+    }
+
+    /// The connector as stored now (the caller's copy may predate a concurrent change).
+    async fn current(&self, connector: &ConnectorRow) -> RegistryResult<ConnectorRow> {
+        self.store.get_connector(&connector.tenant_id, &connector.id).await.map_err(|e| match e {
+            StoreError::NotFound => RegistryError::NotFound("connector"),
+            other => other.into(),
+        })
     }
 
     /// Refuses a call that the connector's version may no longer make.
@@ -487,6 +503,8 @@ impl Registry {
     pub async fn reconfigure(&self, connector: &ConnectorRow, change: Reconfigure) -> RegistryResult<ConnectorRow> {
         let version = Version::parse(&connector.version).map_err(|_| RegistryError::Corrupt("version".into()))?;
         self.gate(version, Operation::Reconfigure).await?;
+        let _facts = self.facts.lock().await;
+        let connector = &self.current(connector).await?;
         let tenant = self.tenant(&connector.tenant_id).await?;
         self.reconcile(&tenant, self.now(), None, None).await?;
         let mut updated = connector.clone();
@@ -516,6 +534,7 @@ impl Registry {
     }
 
     pub async fn uninstall(&self, connector: &ConnectorRow) -> RegistryResult<()> {
+        let _facts = self.facts.lock().await;
         let tenant = self.tenant(&connector.tenant_id).await?;
         self.reconcile(&tenant, self.now(), None, None).await?;
         self.store.release_connector_leases(&connector.id, self.now().timestamp_millis()).await?;
@@ -525,11 +544,13 @@ impl Registry {
 
     /// All of a tenant's connectors with their status now, history reconciled.
     pub async fn connectors_with_status(&self, tenant_id: &str) -> RegistryResult<Vec<(ConnectorRow, Evaluation)>> {
+        let _facts = self.facts.lock().await;
         let tenant = self.tenant(tenant_id).await?;
         self.reconcile(&tenant, self.now(), None, None).await
     }
 
     pub async fn connector_status(&self, tenant_id: &str, connector_id: &str) -> RegistryResult<(ConnectorRow, Evaluation)> {
+        let _facts = self.facts.lock().await;
         let tenant = self.tenant(tenant_id).await?;
         self.reconcile(&tenant, self.now(), None, None)
             .await?
@@ -539,6 +560,7 @@ impl Registry {
     }
 
     pub async fn connector_history(&self, tenant_id: &str, connector_id: &str) -> RegistryResult<Vec<HistoryRow>> {
+        let _facts = self.facts.lock().await;
         let tenant = self.tenant(tenant_id).await?;
         self.reconcile(&tenant, self.now(), None, None).await?;
         let rows = self.store.list_history(tenant_id, connector_id).await?;

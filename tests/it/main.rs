@@ -1,1 +1,15 @@
-//! placeholder
+//! Black-box HTTP integration tests for intune-mock: one test binary.
+//!
+//! Every test starts its own service on a loopback port through
+//! `scenarios::harness::spawn_app` (in-memory SQLite, virtual clock, seeded ids), talks to it only
+//! over HTTP, and drops it at the end. Expected values are written literally.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod admin;
+mod graph;
+mod jobs;
+mod lifecycle_http;
+mod registration;
+mod routing_props;
+mod support;

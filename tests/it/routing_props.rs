@@ -123,9 +123,9 @@ async fn run_case(masks: Vec<u8>, jobs_per_tenant: Vec<(u8, u8)>, steps: Vec<Act
     }
     // Drain: every connector of each tenant gets every feature and works until the queues empty.
     clock.set(clock.now() + Duration::hours(1)).unwrap();
-    for index in 0..connectors.len() {
+    for connector in connectors.iter_mut() {
         let change = Reconfigure { features: Some(FeatureSet::parse(&feature_set(0b1111)).unwrap()), ..Reconfigure::default() };
-        connectors[index] = registry.reconfigure(&connectors[index], change).await.unwrap();
+        *connector = registry.reconfigure(connector, change).await.unwrap();
     }
     for _ in 0..50 {
         let mut any = false;

@@ -1,0 +1,240 @@
+//! Helpers shared by the integration tests: literal instants, a service at a given date, and thin
+//! wrappers around the HTTP calls the tests repeat (register, check in, read status, move the
+//! clock). They assert only that a call was answered; every expectation stays in the tests.
+
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use scenarios::harness::{spawn_app, Answer, TestApp};
+use serde_json::{json, Value};
+
+/// The seed of every test service (ids and secrets are then reproducible).
+pub const SEED: u64 = 7;
+
+/// A literal RFC 3339 instant.
+pub fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .expect("a literal RFC 3339 date")
+        .with_timezone(&Utc)
+}
+
+/// A fresh service whose virtual clock starts at `start`.
+pub async fn app_at(start: &str) -> TestApp {
+    spawn_app(at(start), SEED)
+        .await
+        .expect("the service starts")
+}
+
+/// A connector as its registration answered: its id and its own credential.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    pub id: String,
+    pub credential: String,
+}
+
+/// A minimal registration body: one feature (`pkcs`), the given machine and version.
+pub fn registration(machine: &str, version: &str) -> Value {
+    json!({
+        "machineName": machine,
+        "displayName": format!("{machine} connector"),
+        "features": ["pkcs"],
+        "version": version,
+    })
+}
+
+pub fn enrollment_secret(tenant: &wire::admin::Tenant) -> &str {
+    tenant
+        .enrollment_secret
+        .as_deref()
+        .expect("a created tenant shows its enrollment secret")
+}
+
+/// `POST /connector/v1/register` with `secret` as the bearer token.
+pub async fn register(app: &TestApp, secret: &str, body: &Value) -> Answer {
+    app.request(
+        Method::POST,
+        "/connector/v1/register",
+        Some(secret),
+        Some(body),
+    )
+    .await
+    .expect("register answers")
+}
+
+/// Registers `body` in `tenant` and insists on 201.
+pub async fn install_body(app: &TestApp, tenant: &wire::admin::Tenant, body: &Value) -> Installed {
+    let answer = register(app, enrollment_secret(tenant), body).await;
+    assert_eq!(answer.status, 201, "registration answered {}", answer.body);
+    Installed {
+        id: answer.body["connectorId"]
+            .as_str()
+            .expect("connectorId")
+            .to_owned(),
+        credential: answer.body["credential"]
+            .as_str()
+            .expect("credential")
+            .to_owned(),
+    }
+}
+
+/// Registers a minimal connector on `machine` at `version` and insists on 201.
+pub async fn install(
+    app: &TestApp,
+    tenant: &wire::admin::Tenant,
+    machine: &str,
+    version: &str,
+) -> Installed {
+    install_body(app, tenant, &registration(machine, version)).await
+}
+
+/// `POST /connector/v1/checkin` with the connector's credential.
+pub async fn checkin(app: &TestApp, credential: &str, version: &str) -> Answer {
+    app.request(
+        Method::POST,
+        "/connector/v1/checkin",
+        Some(credential),
+        Some(&json!({ "version": version })),
+    )
+    .await
+    .expect("checkin answers")
+}
+
+/// A GET with an optional bearer token.
+pub async fn get(app: &TestApp, path: &str, bearer: Option<&str>) -> Answer {
+    app.request::<()>(Method::GET, path, bearer, None)
+        .await
+        .expect("GET answers")
+}
+
+/// `POST /admin/clock {"set": to}`, insisting that the clock now reads `to`.
+pub async fn set_clock(app: &TestApp, to: &str) {
+    let answer = app
+        .admin(Method::POST, "/admin/clock", Some(&json!({ "set": to })))
+        .await
+        .expect("clock answers");
+    assert_eq!(
+        answer.status, 200,
+        "setting the clock to {to} answered {}",
+        answer.body
+    );
+    assert_eq!(answer.body["now"], json!(to));
+}
+
+/// The tenant's connectors as the operator lists them.
+pub async fn connectors(app: &TestApp, tenant_id: &str) -> Vec<Value> {
+    let answer = app
+        .admin_get(&format!("/admin/tenants/{tenant_id}/connectors"))
+        .await
+        .expect("list answers");
+    assert_eq!(
+        answer.status, 200,
+        "listing connectors answered {}",
+        answer.body
+    );
+    answer.body["value"]
+        .as_array()
+        .expect("a value array")
+        .clone()
+}
+
+pub async fn connector_count(app: &TestApp, tenant_id: &str) -> usize {
+    connectors(app, tenant_id).await.len()
+}
+
+/// `GET /admin/tenants/{tid}/connectors/{id}` as the operator, insisting on 200.
+pub async fn connector_view(app: &TestApp, tenant_id: &str, connector_id: &str) -> Value {
+    let answer = app
+        .admin_get(&format!(
+            "/admin/tenants/{tenant_id}/connectors/{connector_id}"
+        ))
+        .await
+        .expect("view answers");
+    assert_eq!(
+        answer.status, 200,
+        "reading the connector answered {}",
+        answer.body
+    );
+    answer.body
+}
+
+/// `GET …/status` as the operator, insisting on 200.
+pub async fn status(app: &TestApp, tenant_id: &str, connector_id: &str) -> Value {
+    let answer = app
+        .admin_get(&format!(
+            "/admin/tenants/{tenant_id}/connectors/{connector_id}/status"
+        ))
+        .await
+        .expect("status answers");
+    assert_eq!(
+        answer.status, 200,
+        "reading the status answered {}",
+        answer.body
+    );
+    answer.body
+}
+
+/// The reason codes of a status body, in the order the service lists them.
+pub fn codes(status: &Value) -> Vec<String> {
+    status["reasons"]
+        .as_array()
+        .expect("a reasons array")
+        .iter()
+        .map(|r| r["code"].as_str().expect("a reason code").to_owned())
+        .collect()
+}
+
+/// The reason with `code` in a status body.
+pub fn reason<'a>(status: &'a Value, code: &str) -> &'a Value {
+    status["reasons"]
+        .as_array()
+        .expect("a reasons array")
+        .iter()
+        .find(|r| r["code"] == code)
+        .unwrap_or_else(|| panic!("no reason {code} in {status}"))
+}
+
+/// The error message of a Graph error envelope.
+pub fn message(answer: &Answer) -> &str {
+    answer
+        .body
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// One request of a batch sent at once: method, path, bearer token and JSON body.
+pub type Call = (Method, String, Option<String>, Option<Value>);
+
+/// Sends every call at the same time (one task each) and returns the answers in call order.
+pub async fn at_once(app: &TestApp, calls: Vec<Call>) -> Vec<Answer> {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(calls.len()));
+    let mut tasks = Vec::new();
+    for (method, path, bearer, body) in calls {
+        let http = app.http.clone();
+        let url = format!("{}{path}", app.base_url);
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut request = http.request(method, url);
+            if let Some(token) = bearer {
+                request = request.bearer_auth(token);
+            }
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            barrier.wait().await;
+            let response = request.send().await.expect("the service answers");
+            let status = response.status().as_u16();
+            let bytes = response.bytes().await.expect("a body");
+            let body = if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).expect("a JSON body")
+            };
+            Answer { status, body }
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("the request task finishes"));
+    }
+    answers
+}
