@@ -9,7 +9,11 @@ use serde::Serialize;
 pub enum ClientError {
     /// The service answered with an error status and (usually) a Graph error envelope.
     #[error("HTTP {status} {code}: {message}")]
-    Http { status: u16, code: String, message: String },
+    Http {
+        status: u16,
+        code: String,
+        message: String,
+    },
     #[error("cannot reach the service: {0}")]
     Transport(String),
     #[error("the service's answer does not parse: {0}")]
@@ -41,7 +45,10 @@ pub struct ServiceClient {
 
 impl ServiceClient {
     pub fn new(base_url: impl Into<String>, http: reqwest::Client) -> Self {
-        ServiceClient { base_url: base_url.into().trim_end_matches('/').to_owned(), http }
+        ServiceClient {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            http,
+        }
     }
 
     pub fn base_url(&self) -> &str {
@@ -65,22 +72,34 @@ impl ServiceClient {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| ClientError::Transport(e.to_string()))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| ClientError::Transport(e.to_string()))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
         if !status.is_success() {
             return Err(error_from(status, &bytes));
         }
         if bytes.is_empty() {
             return Ok(None);
         }
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| ClientError::Decode(e.to_string()))
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| ClientError::Decode(e.to_string()))
     }
 }
 
 fn error_from(status: StatusCode, bytes: &[u8]) -> ClientError {
     match serde_json::from_slice::<wire::error::ErrorEnvelope>(bytes) {
-        Ok(envelope) => ClientError::Http { status: status.as_u16(), code: envelope.error.code, message: envelope.error.message },
+        Ok(envelope) => ClientError::Http {
+            status: status.as_u16(),
+            code: envelope.error.code,
+            message: envelope.error.message,
+        },
         Err(_) => ClientError::Http {
             status: status.as_u16(),
             code: String::new(),

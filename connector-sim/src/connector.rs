@@ -49,7 +49,9 @@ impl Correlation {
         let mut bytes = [0u8; 16];
         bytes[..8].copy_from_slice(&high);
         bytes[8..].copy_from_slice(&low);
-        uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string()
     }
 }
 
@@ -70,7 +72,12 @@ pub struct Connector {
 
 impl Connector {
     /// Registers with the tenant's enrollment secret and checks in once.
-    pub async fn install(config: ConnectorConfig, client: ServiceClient, enrollment_secret: &str, now: DateTime<Utc>) -> Result<Self, ClientError> {
+    pub async fn install(
+        config: ConnectorConfig,
+        client: ServiceClient,
+        enrollment_secret: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Self, ClientError> {
         let mut correlation = Correlation { state: config.seed };
         let request = wire::connector::RegisterRequest {
             machine_name: config.machine_name.clone(),
@@ -79,15 +86,23 @@ impl Connector {
             version: config.version.clone(),
             product: config.product.clone(),
             service_account: config.service_account.clone(),
-            co_installed_products: (!config.co_installed.is_empty()).then(|| config.co_installed.clone()),
+            co_installed_products: (!config.co_installed.is_empty())
+                .then(|| config.co_installed.clone()),
             auto_update: Some(config.auto_update),
             proxy: None,
             import_key_thumbprint: config.import_key_thumbprint.clone(),
         };
         let registered: Option<wire::connector::RegisterResponse> = client
-            .send(Method::POST, "/connector/v1/register", enrollment_secret, &correlation.next_id(), Some(&request))
+            .send(
+                Method::POST,
+                "/connector/v1/register",
+                enrollment_secret,
+                &correlation.next_id(),
+                Some(&request),
+            )
             .await?;
-        let registered = registered.ok_or_else(|| ClientError::Decode("empty registration answer".into()))?;
+        let registered =
+            registered.ok_or_else(|| ClientError::Decode("empty registration answer".into()))?;
         let mut connector = Connector {
             version: config.version.clone(),
             next_poll: now + config.poll_interval,
@@ -155,7 +170,8 @@ impl Connector {
         }
         let interval_ms = self.config.poll_interval.num_milliseconds().max(1);
         let elapsed_ms = (limit - self.installed_at).num_milliseconds().max(0);
-        let point = self.installed_at + Duration::milliseconds(elapsed_ms / interval_ms * interval_ms);
+        let point =
+            self.installed_at + Duration::milliseconds(elapsed_ms / interval_ms * interval_ms);
         Some(point.max(self.next_poll))
     }
 
@@ -163,16 +179,28 @@ impl Connector {
     pub async fn poll(&mut self, now: DateTime<Utc>) -> Result<(), ClientError> {
         let interval_ms = self.config.poll_interval.num_milliseconds().max(1);
         let elapsed_ms = (now - self.installed_at).num_milliseconds().max(0);
-        self.next_poll = self.installed_at + Duration::milliseconds((elapsed_ms / interval_ms + 1) * interval_ms);
+        self.next_poll = self.installed_at
+            + Duration::milliseconds((elapsed_ms / interval_ms + 1) * interval_ms);
         self.checkin(now).await
     }
 
     /// One check-in now.
     pub async fn checkin(&mut self, now: DateTime<Utc>) -> Result<(), ClientError> {
-        let request = wire::connector::CheckinRequest { version: self.version.clone(), active_since: self.continuous_since };
+        let request = wire::connector::CheckinRequest {
+            version: self.version.clone(),
+            active_since: self.continuous_since,
+        };
         let correlation_id = self.correlation.next_id();
-        let outcome: Result<Option<wire::connector::CheckinResponse>, ClientError> =
-            self.client.send(Method::POST, "/connector/v1/checkin", &self.credential, &correlation_id, Some(&request)).await;
+        let outcome: Result<Option<wire::connector::CheckinResponse>, ClientError> = self
+            .client
+            .send(
+                Method::POST,
+                "/connector/v1/checkin",
+                &self.credential,
+                &correlation_id,
+                Some(&request),
+            )
+            .await;
         match outcome {
             Ok(_) => {
                 self.continuous_since = Some(now);
@@ -188,18 +216,42 @@ impl Connector {
     /// Asks for jobs of every kind the connector's features allow (one worker per feature in
     /// the real product; one call here).
     pub async fn lease(&mut self, max: u32) -> Result<wire::connector::LeaseResponse, ClientError> {
-        let request = wire::connector::LeaseRequest { kinds: None, max, wait_ms: None };
+        let request = wire::connector::LeaseRequest {
+            kinds: None,
+            max,
+            wait_ms: None,
+            visibility_timeout_seconds: None,
+        };
         let correlation_id = self.correlation.next_id();
-        let answer: Option<wire::connector::LeaseResponse> =
-            self.client.send(Method::POST, "/connector/v1/jobs/lease", &self.credential, &correlation_id, Some(&request)).await?;
+        let answer: Option<wire::connector::LeaseResponse> = self
+            .client
+            .send(
+                Method::POST,
+                "/connector/v1/jobs/lease",
+                &self.credential,
+                &correlation_id,
+                Some(&request),
+            )
+            .await?;
         answer.ok_or_else(|| ClientError::Decode("empty lease answer".into()))
     }
 
     /// Reconfigures without a restart (features, account, key, …).
-    pub async fn reconfigure(&mut self, change: &wire::connector::ReconfigureRequest) -> Result<wire::admin::ConnectorView, ClientError> {
+    pub async fn reconfigure(
+        &mut self,
+        change: &wire::connector::ReconfigureRequest,
+    ) -> Result<wire::admin::ConnectorView, ClientError> {
         let correlation_id = self.correlation.next_id();
-        let view: Option<wire::admin::ConnectorView> =
-            self.client.send(Method::PATCH, "/connector/v1/self", &self.credential, &correlation_id, Some(change)).await?;
+        let view: Option<wire::admin::ConnectorView> = self
+            .client
+            .send(
+                Method::PATCH,
+                "/connector/v1/self",
+                &self.credential,
+                &correlation_id,
+                Some(change),
+            )
+            .await?;
         let view = view.ok_or_else(|| ClientError::Decode("empty reconfigure answer".into()))?;
         self.config.features = view.features.clone();
         Ok(view)
@@ -208,7 +260,15 @@ impl Connector {
     /// Uninstalls: the service forgets the connector and its credential stops working.
     pub async fn uninstall(mut self) -> Result<(), ClientError> {
         let correlation_id = self.correlation.next_id();
-        self.client.send::<(), serde_json::Value>(Method::DELETE, "/connector/v1/self", &self.credential, &correlation_id, None).await?;
+        self.client
+            .send::<(), serde_json::Value>(
+                Method::DELETE,
+                "/connector/v1/self",
+                &self.credential,
+                &correlation_id,
+                None,
+            )
+            .await?;
         Ok(())
     }
 }
@@ -225,7 +285,11 @@ pub async fn run_realtime(
     let wall = Utc::now;
     let mut connector = Connector::install(config, client, enrollment_secret, wall()).await?;
     tracing::info!(connector_id = connector.id(), "connector installed");
-    let period = connector.config.poll_interval.to_std().unwrap_or(std::time::Duration::from_secs(30));
+    let period = connector
+        .config
+        .poll_interval
+        .to_std()
+        .unwrap_or(std::time::Duration::from_secs(30));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

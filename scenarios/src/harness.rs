@@ -67,13 +67,27 @@ pub async fn spawn_app(start: DateTime<Utc>, seed: u64) -> anyhow::Result<TestAp
     let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
     }));
-    Ok(TestApp { base_url, registry, http: http_client(), shutdown: Some(tx), server: Some(server) })
+    Ok(TestApp {
+        base_url,
+        registry,
+        http: http_client(),
+        shutdown: Some(tx),
+        server: Some(server),
+    })
 }
 
 impl TestApp {
     /// One request with a bearer token; the body is JSON when given.
-    pub async fn request<B: Serialize>(&self, method: Method, path: &str, bearer: Option<&str>, body: Option<&B>) -> anyhow::Result<Answer> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base_url));
+    pub async fn request<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&B>,
+    ) -> anyhow::Result<Answer> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base_url));
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
         }
@@ -83,11 +97,20 @@ impl TestApp {
         let response = request.send().await?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await?;
-        let body = if bytes.is_empty() { serde_json::Value::Null } else { serde_json::from_slice(&bytes)? };
+        let body = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&bytes)?
+        };
         Ok(Answer { status, body })
     }
 
-    pub async fn admin<B: Serialize>(&self, method: Method, path: &str, body: Option<&B>) -> anyhow::Result<Answer> {
+    pub async fn admin<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> anyhow::Result<Answer> {
         self.request(method, path, Some(OPERATOR_TOKEN), body).await
     }
 
@@ -95,10 +118,24 @@ impl TestApp {
         self.admin::<()>(Method::GET, path, None).await
     }
 
-    pub async fn create_tenant(&self, display_name: &str, rollout_delay_days: Option<u32>) -> anyhow::Result<wire::admin::Tenant> {
-        let body = wire::admin::CreateTenant { display_name: display_name.to_owned(), rollout_delay_days };
-        let answer = self.admin(Method::POST, "/admin/tenants", Some(&body)).await?;
-        anyhow::ensure!(answer.status == 201, "creating tenant `{display_name}` answered {}: {}", answer.status, answer.body);
+    pub async fn create_tenant(
+        &self,
+        display_name: &str,
+        rollout_delay_days: Option<u32>,
+    ) -> anyhow::Result<wire::admin::Tenant> {
+        let body = wire::admin::CreateTenant {
+            display_name: display_name.to_owned(),
+            rollout_delay_days,
+        };
+        let answer = self
+            .admin(Method::POST, "/admin/tenants", Some(&body))
+            .await?;
+        anyhow::ensure!(
+            answer.status == 201,
+            "creating tenant `{display_name}` answered {}: {}",
+            answer.status,
+            answer.body
+        );
         answer.parse()
     }
 
@@ -111,8 +148,17 @@ impl TestApp {
             ("client_secret", secret),
             ("scope", "https://graph.microsoft.com/.default"),
         ];
-        let response = self.http.post(format!("{}/{}/oauth2/v2.0/token", self.base_url, tenant.id)).form(&form).send().await?;
-        anyhow::ensure!(response.status().is_success(), "token endpoint answered {}", response.status());
+        let response = self
+            .http
+            .post(format!("{}/{}/oauth2/v2.0/token", self.base_url, tenant.id))
+            .form(&form)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "token endpoint answered {}",
+            response.status()
+        );
         let token: wire::token::TokenResponse = response.json().await?;
         Ok(token.access_token)
     }

@@ -2,6 +2,8 @@
 //!
 //! - `spec`: the scenario file format (TOML) and its validation, with file:line errors.
 //! - `harness`: `spawn_app`, a real service on loopback with a virtual clock.
+//! - `runner`: runs one scenario against a fresh service; `run`: the `run` subcommand.
+//! - `report`: summary table, failure details, JSON and JUnit reports.
 //! - `cli`: the subcommands of `intune-mock`.
 
 pub mod cli;

@@ -17,18 +17,27 @@ pub enum ClockMode {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClockError {
-    #[error("the clock is real; only a virtual clock (serve --clock virtual) can be set or advanced")]
+    #[error(
+        "the clock is real; only a virtual clock (serve --clock virtual) can be set or advanced"
+    )]
     NotVirtual,
     #[error("the virtual clock cannot go backwards: it is {now} and {requested} is earlier")]
-    Backwards { now: DateTime<Utc>, requested: DateTime<Utc> },
+    Backwards {
+        now: DateTime<Utc>,
+        requested: DateTime<Utc>,
+    },
 }
 
 pub fn truncate_ms(at: DateTime<Utc>) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(at.timestamp_millis()).single().unwrap_or(at)
+    Utc.timestamp_millis_opt(at.timestamp_millis())
+        .single()
+        .unwrap_or(at)
 }
 
 pub fn from_millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 #[derive(Debug)]
@@ -63,18 +72,25 @@ impl Clock {
 
     /// Moves a virtual clock to `to`; the same instant is accepted, an earlier one is not.
     pub fn set(&self, to: DateTime<Utc>) -> Result<DateTime<Utc>, ClockError> {
-        let Clock::Virtual(at) = self else { return Err(ClockError::NotVirtual) };
+        let Clock::Virtual(at) = self else {
+            return Err(ClockError::NotVirtual);
+        };
         let mut guard = at.lock().unwrap_or_else(|e| e.into_inner());
         let to = truncate_ms(to);
         if to < *guard {
-            return Err(ClockError::Backwards { now: *guard, requested: to });
+            return Err(ClockError::Backwards {
+                now: *guard,
+                requested: to,
+            });
         }
         *guard = to;
         Ok(to)
     }
 
     pub fn advance(&self, by: &IsoDuration) -> Result<DateTime<Utc>, ClockError> {
-        let Clock::Virtual(at) = self else { return Err(ClockError::NotVirtual) };
+        let Clock::Virtual(at) = self else {
+            return Err(ClockError::NotVirtual);
+        };
         let mut guard = at.lock().unwrap_or_else(|e| e.into_inner());
         *guard = truncate_ms(by.add_to(*guard));
         Ok(*guard)

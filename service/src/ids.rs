@@ -14,16 +14,23 @@ pub struct IdSource {
 
 impl IdSource {
     pub fn random() -> Self {
-        IdSource { rng: Mutex::new(StdRng::from_entropy()) }
+        IdSource {
+            rng: Mutex::new(StdRng::from_entropy()),
+        }
     }
 
     pub fn seeded(seed: u64) -> Self {
-        IdSource { rng: Mutex::new(StdRng::seed_from_u64(seed)) }
+        IdSource {
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+        }
     }
 
     fn bytes<const N: usize>(&self) -> [u8; N] {
         let mut out = [0u8; N];
-        self.rng.lock().unwrap_or_else(|e| e.into_inner()).fill_bytes(&mut out);
+        self.rng
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .fill_bytes(&mut out);
         out
     }
 
@@ -36,7 +43,10 @@ impl IdSource {
     pub fn secret(&self, prefix: &str) -> String {
         use base64::Engine as _;
         let raw = self.bytes::<32>();
-        format!("{prefix}_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
+        format!(
+            "{prefix}_{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+        )
     }
 }
 

@@ -17,7 +17,9 @@ use crate::domain::connector::{parse_co_installed, Product};
 use crate::domain::lifecycle::{self, Evaluation, Operation, Refusal};
 use crate::domain::{Catalog, ConnectorFacts, FeatureSet, TenantFacts, Version};
 use crate::ids::{secret_hash, IdSource};
-use crate::store::{ConnectorRow, HistoryRow, Reconciled, ReleaseRow, Store, StoreError, TenantRow};
+use crate::store::{
+    ConnectorRow, HistoryRow, Reconciled, ReleaseRow, Store, StoreError, TenantRow,
+};
 
 /// At most this many connectors per tenant (DESIGN §3.1).
 pub const CONNECTOR_LIMIT: u32 = 100;
@@ -83,7 +85,10 @@ impl From<StoreError> for RegistryError {
 pub type RegistryResult<T> = Result<T, RegistryError>;
 
 pub fn invalid(code: &'static str, message: impl Into<String>) -> RegistryError {
-    RegistryError::Invalid { code, message: message.into() }
+    RegistryError::Invalid {
+        code,
+        message: message.into(),
+    }
 }
 
 /// A validated registration.
@@ -147,16 +152,25 @@ pub fn graph_state(last_checkin: Option<DateTime<Utc>>, now: DateTime<Utc>) -> &
 }
 
 fn split_list(text: &str) -> Vec<String> {
-    text.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Parses a stored row back into the facts the rules need.
 pub fn connector_facts(row: &ConnectorRow) -> RegistryResult<ConnectorFacts> {
-    let corrupt = |what: &str| RegistryError::Corrupt(format!("connector {} has a stored {what} that does not parse", row.id));
+    let corrupt = |what: &str| {
+        RegistryError::Corrupt(format!(
+            "connector {} has a stored {what} that does not parse",
+            row.id
+        ))
+    };
     Ok(ConnectorFacts {
         version: Version::parse(&row.version).map_err(|_| corrupt("version"))?,
         product: Product::parse(&row.product).map_err(|_| corrupt("product"))?,
-        features: FeatureSet::parse(&split_list(&row.features)).map_err(|_| corrupt("feature list"))?,
+        features: FeatureSet::parse(&split_list(&row.features))
+            .map_err(|_| corrupt("feature list"))?,
         import_key_thumbprint: row.import_key_thumbprint.clone(),
         co_installed: split_list(&row.co_installed),
         enrolled: from_millis(row.enrolled_ms),
@@ -171,7 +185,12 @@ fn reason_key(evaluation: &Evaluation) -> (String, String) {
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>, clock: Arc<Clock>, ids: Arc<IdSource>) -> Self {
-        Registry { store, clock, ids, facts: tokio::sync::Mutex::new(()) }
+        Registry {
+            store,
+            clock,
+            ids,
+            facts: tokio::sync::Mutex::new(()),
+        }
     }
 
     pub fn clock(&self) -> &Clock {
@@ -192,7 +211,8 @@ impl Registry {
         let published = self.store.list_releases().await?;
         let mut extra = Vec::with_capacity(published.len());
         for row in published {
-            let version = Version::parse(&row.version).map_err(|_| RegistryError::Corrupt(format!("release {}", row.version)))?;
+            let version = Version::parse(&row.version)
+                .map_err(|_| RegistryError::Corrupt(format!("release {}", row.version)))?;
             extra.push((version, from_millis(row.released_ms)));
         }
         Ok(Catalog::shipped().with_published(extra))
@@ -200,15 +220,25 @@ impl Registry {
 
     /// Publishes a release. History of every tenant is reconciled first, so that the new release
     /// only changes statuses from its own date (or from now, when it is back-dated).
-    pub async fn publish_release(&self, version: Version, released: DateTime<Utc>) -> RegistryResult<()> {
+    pub async fn publish_release(
+        &self,
+        version: Version,
+        released: DateTime<Utc>,
+    ) -> RegistryResult<()> {
         let _facts = self.facts.lock().await;
         let catalog = self.catalog().await?;
-        catalog.check_new(version).map_err(|CatalogError::Duplicate(v)| RegistryError::DuplicateRelease(v))?;
+        catalog
+            .check_new(version)
+            .map_err(|CatalogError::Duplicate(v)| RegistryError::DuplicateRelease(v))?;
         let now = self.now();
         for tenant in self.store.list_tenants().await? {
             self.reconcile(&tenant, now, None, None).await?;
         }
-        let row = ReleaseRow { version: version.to_string(), released_ms: released.timestamp_millis(), published_ms: now.timestamp_millis() };
+        let row = ReleaseRow {
+            version: version.to_string(),
+            released_ms: released.timestamp_millis(),
+            published_ms: now.timestamp_millis(),
+        };
         self.store.insert_release(&row).await.map_err(|e| match e {
             StoreError::Conflict(_) => RegistryError::DuplicateRelease(version),
             other => other.into(),
@@ -217,14 +247,24 @@ impl Registry {
 
     // ----- tenants --------------------------------------------------------------------------
 
-    pub async fn create_tenant(&self, display_name: &str, rollout_delay_days: Option<u32>) -> RegistryResult<CreatedTenant> {
+    pub async fn create_tenant(
+        &self,
+        display_name: &str,
+        rollout_delay_days: Option<u32>,
+    ) -> RegistryResult<CreatedTenant> {
         let display_name = display_name.trim();
         if display_name.is_empty() || display_name.chars().count() > 256 {
-            return Err(invalid("InvalidField", "displayName must be 1 to 256 characters"));
+            return Err(invalid(
+                "InvalidField",
+                "displayName must be 1 to 256 characters",
+            ));
         }
         let delay = rollout_delay_days.unwrap_or(DEFAULT_ROLLOUT_DELAY_DAYS);
         if delay > MAX_ROLLOUT_DELAY_DAYS {
-            return Err(invalid("InvalidField", format!("rolloutDelayDays must be from 0 to {MAX_ROLLOUT_DELAY_DAYS}, not {delay}")));
+            return Err(invalid(
+                "InvalidField",
+                format!("rolloutDelayDays must be from 0 to {MAX_ROLLOUT_DELAY_DAYS}, not {delay}"),
+            ));
         }
         let enrollment_secret = self.ids.secret("enr");
         let client_secret = self.ids.secret("cs");
@@ -239,7 +279,11 @@ impl Registry {
             created_ms: self.now().timestamp_millis(),
         };
         self.store.insert_tenant(&row).await?;
-        Ok(CreatedTenant { row, enrollment_secret, client_secret })
+        Ok(CreatedTenant {
+            row,
+            enrollment_secret,
+            client_secret,
+        })
     }
 
     pub async fn list_tenants(&self) -> RegistryResult<Vec<TenantRow>> {
@@ -262,44 +306,72 @@ impl Registry {
 
     /// Sets (or clears) the thumbprint of the tenant's current PFX-import key. Connectors with
     /// `pkcs_import` that do not hold it show `MissingImportKey` from now on.
-    pub async fn set_import_key(&self, tenant_id: &str, thumbprint: Option<String>) -> RegistryResult<TenantRow> {
+    pub async fn set_import_key(
+        &self,
+        tenant_id: &str,
+        thumbprint: Option<String>,
+    ) -> RegistryResult<TenantRow> {
         let _facts = self.facts.lock().await;
         let tenant = self.tenant(tenant_id).await?;
         self.reconcile(&tenant, self.now(), None, None).await?;
-        self.store.set_tenant_import_key(tenant_id, thumbprint.as_deref()).await?;
+        self.store
+            .set_tenant_import_key(tenant_id, thumbprint.as_deref())
+            .await?;
         self.tenant(tenant_id).await
     }
 
     pub async fn tenant_by_enrollment_secret(&self, secret: &str) -> RegistryResult<TenantRow> {
-        self.store.tenant_by_enrollment_hash(&secret_hash(secret)).await.map_err(|e| match e {
-            StoreError::NotFound => RegistryError::NotFound("tenant"),
-            other => other.into(),
-        })
+        self.store
+            .tenant_by_enrollment_hash(&secret_hash(secret))
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => RegistryError::NotFound("tenant"),
+                other => other.into(),
+            })
     }
 
     // ----- tokens ---------------------------------------------------------------------------
 
     /// Client-credentials grant: `Ok(None)` when the tenant, client id or secret does not match.
-    pub async fn issue_token(&self, tenant_id: &str, client_id: &str, client_secret: &str) -> RegistryResult<Option<(String, u64)>> {
+    pub async fn issue_token(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+        client_secret: &str,
+    ) -> RegistryResult<Option<(String, u64)>> {
         let tenant = match self.store.tenant_by_client_id(client_id).await {
             Ok(t) => t,
             Err(StoreError::NotFound) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let hash_matches = subtle::ConstantTimeEq::ct_eq(secret_hash(client_secret).as_bytes(), tenant.client_secret_hash.as_bytes());
+        let hash_matches = subtle::ConstantTimeEq::ct_eq(
+            secret_hash(client_secret).as_bytes(),
+            tenant.client_secret_hash.as_bytes(),
+        );
         if tenant.id != tenant_id || !bool::from(hash_matches) {
             return Ok(None);
         }
         let token = self.ids.secret("tok");
         let now = self.now();
         let expires = now + Duration::seconds(TOKEN_LIFETIME_SECONDS as i64);
-        self.store.insert_token(&secret_hash(&token), &tenant.id, now.timestamp_millis(), expires.timestamp_millis()).await?;
+        self.store
+            .insert_token(
+                &secret_hash(&token),
+                &tenant.id,
+                now.timestamp_millis(),
+                expires.timestamp_millis(),
+            )
+            .await?;
         Ok(Some((token, TOKEN_LIFETIME_SECONDS)))
     }
 
     /// The tenant a bearer token was issued for, if it is known and not expired.
     pub async fn token_tenant(&self, token: &str) -> RegistryResult<Option<String>> {
-        match self.store.token_tenant(&secret_hash(token), self.now().timestamp_millis()).await {
+        match self
+            .store
+            .token_tenant(&secret_hash(token), self.now().timestamp_millis())
+            .await
+        {
             Ok(t) => Ok(Some(t)),
             Err(StoreError::NotFound) => Ok(None),
             Err(e) => Err(e.into()),
@@ -308,8 +380,15 @@ impl Registry {
 
     // ----- connectors -----------------------------------------------------------------------
 
-    pub async fn connector_by_credential(&self, credential: &str) -> RegistryResult<Option<ConnectorRow>> {
-        match self.store.connector_by_credential(&secret_hash(credential)).await {
+    pub async fn connector_by_credential(
+        &self,
+        credential: &str,
+    ) -> RegistryResult<Option<ConnectorRow>> {
+        match self
+            .store
+            .connector_by_credential(&secret_hash(credential))
+            .await
+        {
             Ok(c) => Ok(Some(c)),
             Err(StoreError::NotFound) => Ok(None),
             Err(e) => Err(e.into()),
@@ -318,9 +397,14 @@ impl Registry {
 
     fn tenant_facts(tenant: &TenantRow, rows: &[ConnectorRow]) -> TenantFacts {
         TenantFacts {
-            rollout_delay_days: tenant.rollout_delay_days.clamp(0, MAX_ROLLOUT_DELAY_DAYS as i64) as u32,
+            rollout_delay_days: tenant
+                .rollout_delay_days
+                .clamp(0, MAX_ROLLOUT_DELAY_DAYS as i64) as u32,
             import_key_thumbprint: tenant.import_key_thumbprint.clone(),
-            newest_connector_version: rows.iter().filter_map(|r| Version::parse(&r.version).ok()).max(),
+            newest_connector_version: rows
+                .iter()
+                .filter_map(|r| Version::parse(&r.version).ok())
+                .max(),
         }
     }
 
@@ -348,13 +432,25 @@ impl Registry {
             match presence.filter(|p| p.connector_id == row.id) {
                 Some(p) => {
                     let last_contact = facts.last_checkin.unwrap_or(facts.enrolled);
-                    let present = ConnectorFacts { last_checkin: Some(now), ..facts.clone() };
+                    let present = ConnectorFacts {
+                        last_checkin: Some(now),
+                        ..facts.clone()
+                    };
                     match p.active_since {
                         // Polled without a gap since before the inactivity threshold: present throughout.
-                        Some(since) if since <= last_contact + lifecycle::inactive_after() => segments.push((from, now, present)),
+                        Some(since) if since <= last_contact + lifecycle::inactive_after() => {
+                            segments.push((from, now, present))
+                        }
                         Some(since) if since > from && since <= now => {
                             segments.push((from, since, facts.clone()));
-                            segments.push((since, now, ConnectorFacts { last_checkin: Some(since), ..facts }));
+                            segments.push((
+                                since,
+                                now,
+                                ConnectorFacts {
+                                    last_checkin: Some(since),
+                                    ..facts
+                                },
+                            ));
                         }
                         _ => {
                             segments.push((from, now, facts));
@@ -369,14 +465,23 @@ impl Registry {
             let mut seq = row.seq;
             let mut entries = Vec::new();
             for (seg_from, seg_to, seg_facts) in &segments {
-                for (at, evaluation) in lifecycle::transitions(seg_facts, &tenant_facts, &catalog, *seg_from, *seg_to) {
+                for (at, evaluation) in
+                    lifecycle::transitions(seg_facts, &tenant_facts, &catalog, *seg_from, *seg_to)
+                {
                     let key = reason_key(&evaluation);
                     // Two changes at one instant (a check-in arriving exactly at a boundary) are
                     // one change: the later state is the state at that instant.
-                    if key != last && entries.last().is_some_and(|e: &HistoryRow| e.at_ms == at.timestamp_millis()) {
+                    if key != last
+                        && entries
+                            .last()
+                            .is_some_and(|e: &HistoryRow| e.at_ms == at.timestamp_millis())
+                    {
                         entries.pop();
                         seq -= 1;
-                        last = entries.last().map(|e| (e.status.clone(), e.reasons.clone())).unwrap_or_else(|| initial.clone());
+                        last = entries
+                            .last()
+                            .map(|e| (e.status.clone(), e.reasons.clone()))
+                            .unwrap_or_else(|| initial.clone());
                     }
                     if key != last {
                         seq += 1;
@@ -391,7 +496,10 @@ impl Registry {
                     }
                 }
             }
-            let current_facts = segments.last().map(|s| &s.2).ok_or_else(|| RegistryError::Corrupt("no segment".into()))?;
+            let current_facts = segments
+                .last()
+                .map(|s| &s.2)
+                .ok_or_else(|| RegistryError::Corrupt("no segment".into()))?;
             let evaluation = lifecycle::evaluate(current_facts, &tenant_facts, &catalog, now);
             if !entries.is_empty() || row.reconciled_ms != now.timestamp_millis() {
                 written.push(Reconciled {
@@ -411,7 +519,11 @@ impl Registry {
         Ok(evaluated)
     }
 
-    pub async fn register(&self, tenant: &TenantRow, new: NewConnector) -> RegistryResult<(ConnectorRow, String)> {
+    pub async fn register(
+        &self,
+        tenant: &TenantRow,
+        new: NewConnector,
+    ) -> RegistryResult<(ConnectorRow, String)> {
         let _facts = self.facts.lock().await;
         let now = self.now();
         let catalog = self.catalog().await?;
@@ -451,30 +563,62 @@ impl Registry {
             seq: 1,
         };
         rows.push(row.clone());
-        let evaluation = lifecycle::evaluate(&connector_facts(&row)?, &Self::tenant_facts(tenant, &rows), &catalog, now);
+        let evaluation = lifecycle::evaluate(
+            &connector_facts(&row)?,
+            &Self::tenant_facts(tenant, &rows),
+            &catalog,
+            now,
+        );
         let (status, reasons) = reason_key(&evaluation);
         row.last_status = status.clone();
         row.last_reasons = reasons.clone();
-        let first = HistoryRow { connector_id: row.id.clone(), seq: 1, at_ms: now.timestamp_millis(), status, reasons };
-        self.store.insert_connector(&row, &first, CONNECTOR_LIMIT).await?;
+        let first = HistoryRow {
+            connector_id: row.id.clone(),
+            seq: 1,
+            at_ms: now.timestamp_millis(),
+            status,
+            reasons,
+        };
+        self.store
+            .insert_connector(&row, &first, CONNECTOR_LIMIT)
+            .await?;
         Ok((row, credential))
     }
 
     /// Records a check-in. The reported version becomes the connector's version (that is how an
     /// update is reported). A retired version is refused and the check-in is not recorded.
-    pub async fn checkin(&self, connector: &ConnectorRow, version: Version, active_since: Option<DateTime<Utc>>) -> RegistryResult<()> {
+    pub async fn checkin(
+        &self,
+        connector: &ConnectorRow,
+        version: Version,
+        active_since: Option<DateTime<Utc>>,
+    ) -> RegistryResult<()> {
         let now = self.now();
         if let Some(since) = active_since.filter(|s| *s > now) {
-            return Err(invalid("InvalidField", format!("activeSince {} is in the future (now is {})", since.to_rfc3339(), now.to_rfc3339())));
+            return Err(invalid(
+                "InvalidField",
+                format!(
+                    "activeSince {} is in the future (now is {})",
+                    since.to_rfc3339(),
+                    now.to_rfc3339()
+                ),
+            ));
         }
         self.gate(version, Operation::Checkin).await?;
         let _facts = self.facts.lock().await;
         let connector = &self.current(connector).await?;
         let tenant = self.tenant(&connector.tenant_id).await?;
         let version_changed = connector.version != version.to_string();
-        let presence = Presence { connector_id: &connector.id, active_since };
+        let presence = Presence {
+            connector_id: &connector.id,
+            active_since,
+        };
         // A new version changes every connector's skew; otherwise only this one's presence changes.
-        let only = if version_changed { None } else { Some(connector.id.as_str()) };
+        let only = if version_changed {
+            None
+        } else {
+            Some(connector.id.as_str())
+        };
         self.reconcile(&tenant, now, only, Some(presence)).await?;
         let mut updated = connector.clone();
         updated.version = version.to_string();
@@ -485,10 +629,13 @@ impl Registry {
 
     /// The connector as stored now (the caller's copy may predate a concurrent change).
     async fn current(&self, connector: &ConnectorRow) -> RegistryResult<ConnectorRow> {
-        self.store.get_connector(&connector.tenant_id, &connector.id).await.map_err(|e| match e {
-            StoreError::NotFound => RegistryError::NotFound("connector"),
-            other => other.into(),
-        })
+        self.store
+            .get_connector(&connector.tenant_id, &connector.id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => RegistryError::NotFound("connector"),
+                other => other.into(),
+            })
     }
 
     /// Refuses a call that the connector's version may no longer make.
@@ -500,8 +647,13 @@ impl Registry {
         }
     }
 
-    pub async fn reconfigure(&self, connector: &ConnectorRow, change: Reconfigure) -> RegistryResult<ConnectorRow> {
-        let version = Version::parse(&connector.version).map_err(|_| RegistryError::Corrupt("version".into()))?;
+    pub async fn reconfigure(
+        &self,
+        connector: &ConnectorRow,
+        change: Reconfigure,
+    ) -> RegistryResult<ConnectorRow> {
+        let version = Version::parse(&connector.version)
+            .map_err(|_| RegistryError::Corrupt("version".into()))?;
         self.gate(version, Operation::Reconfigure).await?;
         let _facts = self.facts.lock().await;
         let connector = &self.current(connector).await?;
@@ -527,7 +679,9 @@ impl Registry {
             updated.auto_update = auto_update;
         }
         if let Some(products) = change.co_installed {
-            updated.co_installed = parse_co_installed(&products).map_err(|e| invalid("InvalidField", e.to_string()))?.join(",");
+            updated.co_installed = parse_co_installed(&products)
+                .map_err(|e| invalid("InvalidField", e.to_string()))?
+                .join(",");
         }
         self.store.update_connector(&updated).await?;
         Ok(updated)
@@ -537,19 +691,30 @@ impl Registry {
         let _facts = self.facts.lock().await;
         let tenant = self.tenant(&connector.tenant_id).await?;
         self.reconcile(&tenant, self.now(), None, None).await?;
-        self.store.release_connector_leases(&connector.id, self.now().timestamp_millis()).await?;
-        self.store.delete_connector(&connector.tenant_id, &connector.id).await?;
+        self.store
+            .release_connector_leases(&connector.id, self.now().timestamp_millis())
+            .await?;
+        self.store
+            .delete_connector(&connector.tenant_id, &connector.id)
+            .await?;
         Ok(())
     }
 
     /// All of a tenant's connectors with their status now, history reconciled.
-    pub async fn connectors_with_status(&self, tenant_id: &str) -> RegistryResult<Vec<(ConnectorRow, Evaluation)>> {
+    pub async fn connectors_with_status(
+        &self,
+        tenant_id: &str,
+    ) -> RegistryResult<Vec<(ConnectorRow, Evaluation)>> {
         let _facts = self.facts.lock().await;
         let tenant = self.tenant(tenant_id).await?;
         self.reconcile(&tenant, self.now(), None, None).await
     }
 
-    pub async fn connector_status(&self, tenant_id: &str, connector_id: &str) -> RegistryResult<(ConnectorRow, Evaluation)> {
+    pub async fn connector_status(
+        &self,
+        tenant_id: &str,
+        connector_id: &str,
+    ) -> RegistryResult<(ConnectorRow, Evaluation)> {
         let _facts = self.facts.lock().await;
         let tenant = self.tenant(tenant_id).await?;
         self.reconcile(&tenant, self.now(), None, None)
@@ -559,7 +724,11 @@ impl Registry {
             .ok_or(RegistryError::NotFound("connector"))
     }
 
-    pub async fn connector_history(&self, tenant_id: &str, connector_id: &str) -> RegistryResult<Vec<HistoryRow>> {
+    pub async fn connector_history(
+        &self,
+        tenant_id: &str,
+        connector_id: &str,
+    ) -> RegistryResult<Vec<HistoryRow>> {
         let _facts = self.facts.lock().await;
         let tenant = self.tenant(tenant_id).await?;
         self.reconcile(&tenant, self.now(), None, None).await?;
@@ -610,9 +779,17 @@ pub struct NewJob {
 /// What a connector reports for a leased job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Succeeded { result: String },
-    Failed { code: String, message: Option<String> },
-    Retry { code: Option<String>, message: Option<String> },
+    Succeeded {
+        result: String,
+    },
+    Failed {
+        code: String,
+        message: Option<String>,
+    },
+    Retry {
+        code: Option<String>,
+        message: Option<String>,
+    },
 }
 
 impl Outcome {
@@ -644,9 +821,19 @@ fn completed_state(outcome: &str, attempt: i64, max_attempts: i64) -> &'static s
 }
 
 impl Registry {
-    pub async fn enqueue(&self, tenant_id: &str, jobs: Vec<NewJob>) -> RegistryResult<Vec<crate::store::JobRow>> {
+    pub async fn enqueue(
+        &self,
+        tenant_id: &str,
+        jobs: Vec<NewJob>,
+    ) -> RegistryResult<Vec<crate::store::JobRow>> {
         if jobs.is_empty() || jobs.len() > MAX_ENQUEUE_BATCH {
-            return Err(invalid("InvalidField", format!("a batch holds 1 to {MAX_ENQUEUE_BATCH} jobs, not {}", jobs.len())));
+            return Err(invalid(
+                "InvalidField",
+                format!(
+                    "a batch holds 1 to {MAX_ENQUEUE_BATCH} jobs, not {}",
+                    jobs.len()
+                ),
+            ));
         }
         self.tenant(tenant_id).await?;
         let now = self.now().timestamp_millis();
@@ -686,7 +873,10 @@ impl Registry {
     ) -> RegistryResult<Vec<(crate::store::JobRow, String)>> {
         use crate::domain::routing::{leasable_kinds, JobKind};
         if max == 0 || max > MAX_LEASE_BATCH {
-            return Err(invalid("InvalidField", format!("max must be from 1 to {MAX_LEASE_BATCH}, not {max}")));
+            return Err(invalid(
+                "InvalidField",
+                format!("max must be from 1 to {MAX_LEASE_BATCH}, not {max}"),
+            ));
         }
         let visibility = visibility_seconds.unwrap_or(DEFAULT_VISIBILITY_SECONDS);
         if visibility == 0 || visibility > MAX_VISIBILITY_SECONDS {
@@ -699,7 +889,8 @@ impl Registry {
             Some(names) => {
                 let mut out = Vec::new();
                 for name in &names {
-                    let kind = JobKind::parse(name).map_err(|e| invalid("UnknownJobKind", format!("kinds: {e}")))?;
+                    let kind = JobKind::parse(name)
+                        .map_err(|e| invalid("UnknownJobKind", format!("kinds: {e}")))?;
                     if !allowed.contains(&kind) {
                         return Err(invalid(
                             "FeatureNotInstalled",
@@ -735,7 +926,11 @@ impl Registry {
         Ok(leased
             .into_iter()
             .map(|row| {
-                let token = tokens[hashes.iter().position(|h| Some(h) == row.lease_token_hash.as_ref()).unwrap_or(0)].clone();
+                let token = tokens[hashes
+                    .iter()
+                    .position(|h| Some(h) == row.lease_token_hash.as_ref())
+                    .unwrap_or(0)]
+                .clone();
                 (row, token)
             })
             .collect())
@@ -743,11 +938,21 @@ impl Registry {
 
     /// Completes a leased job. A repeat of the same completion with the same token answers the
     /// same; a token whose lease ended (expired and re-leased, cancelled) is `LeaseLost`.
-    pub async fn complete(&self, connector: &ConnectorRow, job_id: &str, token: &str, outcome: Outcome) -> RegistryResult<CompletedJob> {
-        let job = self.store.get_job(&connector.tenant_id, job_id).await.map_err(|e| match e {
-            StoreError::NotFound => RegistryError::NotFound("job"),
-            other => other.into(),
-        })?;
+    pub async fn complete(
+        &self,
+        connector: &ConnectorRow,
+        job_id: &str,
+        token: &str,
+        outcome: Outcome,
+    ) -> RegistryResult<CompletedJob> {
+        let job = self
+            .store
+            .get_job(&connector.tenant_id, job_id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => RegistryError::NotFound("job"),
+                other => other.into(),
+            })?;
         let token_hash = secret_hash(token);
         let now = self.now();
         if job.state == "leased" && job.lease_token_hash.as_deref() == Some(token_hash.as_str()) {
@@ -761,7 +966,9 @@ impl Registry {
             };
             let (result, code, message) = match &outcome {
                 Outcome::Succeeded { result } => (Some(result.as_str()), None, None),
-                Outcome::Failed { code, message } => (None, Some(code.as_str()), message.as_deref()),
+                Outcome::Failed { code, message } => {
+                    (None, Some(code.as_str()), message.as_deref())
+                }
                 Outcome::Retry { code, message } => (None, code.as_deref(), message.as_deref()),
             };
             let applied = self
@@ -779,14 +986,23 @@ impl Registry {
                 })
                 .await?;
             if applied {
-                return Ok(CompletedJob { job_id: job_id.to_owned(), attempt: job.attempts, outcome: outcome.name().to_owned(), state: new_state.to_owned() });
+                return Ok(CompletedJob {
+                    job_id: job_id.to_owned(),
+                    attempt: job.attempts,
+                    outcome: outcome.name().to_owned(),
+                    state: new_state.to_owned(),
+                });
             }
-            return Err(RegistryError::LeaseLost(format!("the lease of job {job_id} ended while completing it")));
+            return Err(RegistryError::LeaseLost(format!(
+                "the lease of job {job_id} ended while completing it"
+            )));
         }
         let attempt = match self.store.attempt_by_token(&token_hash).await {
             Ok(a) if a.job_id == job_id => a,
             Ok(_) | Err(StoreError::NotFound) => {
-                return Err(RegistryError::LeaseLost(format!("the lease token does not hold job {job_id}")));
+                return Err(RegistryError::LeaseLost(format!(
+                    "the lease token does not hold job {job_id}"
+                )));
             }
             Err(e) => return Err(e.into()),
         };
@@ -800,43 +1016,91 @@ impl Registry {
                 outcome: previous.to_owned(),
                 state: completed_state(previous, attempt.attempt, job.max_attempts).to_owned(),
             }),
-            Some(previous @ ("succeeded" | "failed" | "retry")) => Err(RegistryError::AlreadyCompleted(format!(
-                "attempt {} of job {job_id} was already completed as `{previous}`",
+            Some(previous @ ("succeeded" | "failed" | "retry")) => {
+                Err(RegistryError::AlreadyCompleted(format!(
+                    "attempt {} of job {job_id} was already completed as `{previous}`",
+                    attempt.attempt
+                )))
+            }
+            Some(ended) => Err(RegistryError::LeaseLost(format!(
+                "the lease of attempt {} of job {job_id} {ended}",
                 attempt.attempt
             ))),
-            Some(ended) => Err(RegistryError::LeaseLost(format!("the lease of attempt {} of job {job_id} {ended}", attempt.attempt))),
-            None => Err(RegistryError::LeaseLost(format!("the lease of attempt {} of job {job_id} is no longer current", attempt.attempt))),
+            None => Err(RegistryError::LeaseLost(format!(
+                "the lease of attempt {} of job {job_id} is no longer current",
+                attempt.attempt
+            ))),
         }
     }
 
-    pub async fn jobs(&self, tenant_id: &str, kind: Option<&str>, state: Option<&str>, top: i64, skip: i64) -> RegistryResult<(Vec<crate::store::JobRow>, i64)> {
+    pub async fn jobs(
+        &self,
+        tenant_id: &str,
+        kind: Option<&str>,
+        state: Option<&str>,
+        top: i64,
+        skip: i64,
+    ) -> RegistryResult<(Vec<crate::store::JobRow>, i64)> {
         self.tenant(tenant_id).await?;
-        self.store.expire_leases(Some(tenant_id), self.now().timestamp_millis()).await?;
-        let rows = self.store.list_jobs(tenant_id, kind, state, top, skip).await?;
+        self.store
+            .expire_leases(Some(tenant_id), self.now().timestamp_millis())
+            .await?;
+        let rows = self
+            .store
+            .list_jobs(tenant_id, kind, state, top, skip)
+            .await?;
         let total = self.store.count_jobs(tenant_id, kind, state).await?;
         Ok((rows, total))
     }
 
-    pub async fn job(&self, tenant_id: &str, id: &str) -> RegistryResult<(crate::store::JobRow, Vec<crate::store::AttemptRow>)> {
-        self.store.expire_leases(Some(tenant_id), self.now().timestamp_millis()).await?;
-        let job = self.store.get_job(tenant_id, id).await.map_err(|e| match e {
-            StoreError::NotFound => RegistryError::NotFound("job"),
-            other => other.into(),
-        })?;
+    pub async fn job(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> RegistryResult<(crate::store::JobRow, Vec<crate::store::AttemptRow>)> {
+        self.store
+            .expire_leases(Some(tenant_id), self.now().timestamp_millis())
+            .await?;
+        let job = self
+            .store
+            .get_job(tenant_id, id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => RegistryError::NotFound("job"),
+                other => other.into(),
+            })?;
         let attempts = self.store.job_attempts(id).await?;
         Ok((job, attempts))
     }
 
-    pub async fn cancel_job(&self, tenant_id: &str, id: &str) -> RegistryResult<crate::store::JobRow> {
+    pub async fn cancel_job(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> RegistryResult<crate::store::JobRow> {
         let (job, _) = self.job(tenant_id, id).await?;
-        if !self.store.cancel_job(tenant_id, id, self.now().timestamp_millis()).await? {
-            return Err(RegistryError::AlreadyCompleted(format!("job {id} is already {}", job.state)));
+        if !self
+            .store
+            .cancel_job(tenant_id, id, self.now().timestamp_millis())
+            .await?
+        {
+            return Err(RegistryError::AlreadyCompleted(format!(
+                "job {id} is already {}",
+                job.state
+            )));
         }
         Ok(self.job(tenant_id, id).await?.0)
     }
 
     /// The earliest instant after `after` at which a lease expires or a retry backoff ends.
-    pub async fn next_job_deadline(&self, after: DateTime<Utc>) -> RegistryResult<Option<DateTime<Utc>>> {
-        Ok(self.store.next_job_deadline(after.timestamp_millis()).await?.map(from_millis))
+    pub async fn next_job_deadline(
+        &self,
+        after: DateTime<Utc>,
+    ) -> RegistryResult<Option<DateTime<Utc>>> {
+        Ok(self
+            .store
+            .next_job_deadline(after.timestamp_millis())
+            .await?
+            .map(from_millis))
     }
 }

@@ -13,7 +13,10 @@ use crate::domain::Version;
 use crate::registry::{Registry, RegistryResult};
 
 /// The earliest such instant strictly after `after`, if any.
-pub async fn next_due_after(registry: &Registry, after: DateTime<Utc>) -> RegistryResult<Option<DateTime<Utc>>> {
+pub async fn next_due_after(
+    registry: &Registry,
+    after: DateTime<Utc>,
+) -> RegistryResult<Option<DateTime<Utc>>> {
     let catalog = registry.catalog().await?;
     let mut best: Option<DateTime<Utc>> = None;
     let mut consider = |at: DateTime<Utc>| {
@@ -23,7 +26,9 @@ pub async fn next_due_after(registry: &Registry, after: DateTime<Utc>) -> Regist
     };
     for row in registry.all_connector_rows().await? {
         if let Ok(version) = Version::parse(&row.version) {
-            lifecycle::refusal_boundaries(&catalog, version).into_iter().for_each(&mut consider);
+            lifecycle::refusal_boundaries(&catalog, version)
+                .into_iter()
+                .for_each(&mut consider);
         }
     }
     for tenant in registry.list_tenant_rows().await? {

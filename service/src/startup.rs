@@ -18,9 +18,15 @@ pub enum StartupError {
     #[error("unsupported database URL `{0}`: this build supports sqlite: URLs (PostgreSQL support is planned)")]
     UnsupportedDatabase(String),
     #[error("cannot open the database at `{url}`")]
-    Store { url: String, source: crate::store::StoreError },
+    Store {
+        url: String,
+        source: crate::store::StoreError,
+    },
     #[error("cannot listen on {addr}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A built service: the listener is bound (port 0 resolved), migrations have run.
@@ -43,10 +49,26 @@ impl Application {
             None => IdSource::random(),
         };
         let registry = Arc::new(Registry::new(store, Arc::new(clock), Arc::new(ids)));
-        let listener = TcpListener::bind(settings.listen).await.map_err(|source| StartupError::Bind { addr: settings.listen, source })?;
-        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: settings.listen, source })?;
-        let state = AppState { registry, operator_token: settings.operator_token.into() };
-        Ok(Application { listener, local_addr, state })
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: settings.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+        let state = AppState {
+            registry,
+            operator_token: settings.operator_token.into(),
+        };
+        Ok(Application {
+            listener,
+            local_addr,
+            state,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -62,14 +84,24 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 }
 
 async fn open_store(url: &str) -> Result<Arc<dyn Store>, StartupError> {
     if url.starts_with("sqlite:") {
-        let store = SqliteStore::open(url).await.map_err(|source| StartupError::Store { url: url.to_owned(), source })?;
+        let store = SqliteStore::open(url)
+            .await
+            .map_err(|source| StartupError::Store {
+                url: url.to_owned(),
+                source,
+            })?;
         Ok(Arc::new(store))
     } else {
         Err(StartupError::UnsupportedDatabase(url.to_owned()))

@@ -15,7 +15,10 @@ use crate::support::at;
 /// A throw-away self-signed device certificate (PEM) for payloads.
 fn device_certificate() -> String {
     let key = PKey::from_ec_key(
-        openssl::ec::EcKey::generate(&openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap()).unwrap(),
+        openssl::ec::EcKey::generate(
+            &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap(),
+        )
+        .unwrap(),
     )
     .unwrap();
     let mut name = X509NameBuilder::new().unwrap();
@@ -26,8 +29,12 @@ fn device_certificate() -> String {
     builder.set_subject_name(&name).unwrap();
     builder.set_issuer_name(&name).unwrap();
     builder.set_pubkey(&key).unwrap();
-    builder.set_not_before(&Asn1Time::from_str("20200101000000Z").unwrap()).unwrap();
-    builder.set_not_after(&Asn1Time::from_str("20400101000000Z").unwrap()).unwrap();
+    builder
+        .set_not_before(&Asn1Time::from_str("20200101000000Z").unwrap())
+        .unwrap();
+    builder
+        .set_not_after(&Asn1Time::from_str("20400101000000Z").unwrap())
+        .unwrap();
     builder.sign(&key, MessageDigest::sha256()).unwrap();
     String::from_utf8(builder.build().to_pem().unwrap()).unwrap()
 }
@@ -64,36 +71,87 @@ async fn world() -> World {
 impl World {
     async fn connector(&self, machine: &str, features: &[&str]) -> String {
         let body = json!({"machineName": machine, "displayName": machine, "features": features, "version": "6.2406.0.1001"});
-        let answer = self.app.request(Method::POST, "/connector/v1/register", self.tenant.enrollment_secret.as_deref(), Some(&body)).await.unwrap();
+        let answer = self
+            .app
+            .request(
+                Method::POST,
+                "/connector/v1/register",
+                self.tenant.enrollment_secret.as_deref(),
+                Some(&body),
+            )
+            .await
+            .unwrap();
         assert_eq!(answer.status, 201, "{}", answer.body);
         answer.body["credential"].as_str().unwrap().to_owned()
     }
 
     async fn enqueue(&self, body: &Value) -> Answer {
-        self.app.admin(Method::POST, &format!("/admin/tenants/{}/jobs", self.tenant.id), Some(body)).await.unwrap()
+        self.app
+            .admin(
+                Method::POST,
+                &format!("/admin/tenants/{}/jobs", self.tenant.id),
+                Some(body),
+            )
+            .await
+            .unwrap()
     }
 
     async fn lease(&self, credential: &str, body: Value) -> Answer {
-        self.app.request(Method::POST, "/connector/v1/jobs/lease", Some(credential), Some(&body)).await.unwrap()
+        self.app
+            .request(
+                Method::POST,
+                "/connector/v1/jobs/lease",
+                Some(credential),
+                Some(&body),
+            )
+            .await
+            .unwrap()
     }
 
     async fn complete(&self, credential: &str, job_id: &str, body: Value) -> Answer {
-        self.app.request(Method::POST, &format!("/connector/v1/jobs/{job_id}/complete"), Some(credential), Some(&body)).await.unwrap()
+        self.app
+            .request(
+                Method::POST,
+                &format!("/connector/v1/jobs/{job_id}/complete"),
+                Some(credential),
+                Some(&body),
+            )
+            .await
+            .unwrap()
     }
 
     async fn job(&self, job_id: &str) -> Value {
-        let answer = self.app.admin_get(&format!("/admin/tenants/{}/jobs/{job_id}", self.tenant.id)).await.unwrap();
+        let answer = self
+            .app
+            .admin_get(&format!("/admin/tenants/{}/jobs/{job_id}", self.tenant.id))
+            .await
+            .unwrap();
         assert_eq!(answer.status, 200, "{}", answer.body);
         answer.body
     }
 
     async fn count(&self, state: &str) -> i64 {
-        let answer = self.app.admin_get(&format!("/admin/tenants/{}/jobs?state={state}", self.tenant.id)).await.unwrap();
+        let answer = self
+            .app
+            .admin_get(&format!(
+                "/admin/tenants/{}/jobs?state={state}",
+                self.tenant.id
+            ))
+            .await
+            .unwrap();
         answer.body["count"].as_i64().unwrap()
     }
 
     async fn advance(&self, duration: &str) {
-        let answer = self.app.admin(Method::POST, "/admin/clock", Some(&json!({"advance": duration}))).await.unwrap();
+        let answer = self
+            .app
+            .admin(
+                Method::POST,
+                "/admin/clock",
+                Some(&json!({"advance": duration})),
+            )
+            .await
+            .unwrap();
         assert_eq!(answer.status, 200);
     }
 }
@@ -111,18 +169,33 @@ async fn a_job_is_leased_completed_once_and_a_repeat_gets_the_same_answer() {
     assert_eq!(leased.status, 200, "{}", leased.body);
     assert_eq!(leased.body["jobs"].as_array().unwrap().len(), 1);
     assert_eq!(leased.body["jobs"][0]["attempt"], 1);
-    assert_eq!(leased.body["jobs"][0]["leaseExpiresDateTime"], "2024-10-01T00:05:00Z");
-    let token = leased.body["jobs"][0]["leaseToken"].as_str().unwrap().to_owned();
+    assert_eq!(
+        leased.body["jobs"][0]["leaseExpiresDateTime"],
+        "2024-10-01T00:05:00Z"
+    );
+    let token = leased.body["jobs"][0]["leaseToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let done = json!({"leaseToken": token, "outcome": "succeeded", "result": {"pfx": "AA=="}});
     let first = w.complete(&pkcs, &job_id, done.clone()).await;
     assert_eq!(first.status, 200, "{}", first.body);
-    assert_eq!(first.body, json!({"jobId": job_id, "attempt": 1, "outcome": "succeeded", "state": "succeeded"}));
+    assert_eq!(
+        first.body,
+        json!({"jobId": job_id, "attempt": 1, "outcome": "succeeded", "state": "succeeded"})
+    );
     let again = w.complete(&pkcs, &job_id, done).await;
     assert_eq!(again.status, 200);
     assert_eq!(again.body, first.body);
 
-    let different = w.complete(&pkcs, &job_id, json!({"leaseToken": token, "outcome": "failed", "errorCode": "CaDown"})).await;
+    let different = w
+        .complete(
+            &pkcs,
+            &job_id,
+            json!({"leaseToken": token, "outcome": "failed", "errorCode": "CaDown"}),
+        )
+        .await;
     assert_eq!(different.status, 409);
     assert_eq!(different.error_code(), Some("AlreadyCompleted"));
 
@@ -140,15 +213,37 @@ async fn jobs_go_only_to_connectors_of_their_tenant_that_have_the_feature() {
     let revoker = w.connector("REV01", &["revocation"]).await;
     let other_tenant = w.app.create_tenant("Fabrikam", None).await.unwrap();
     let body = json!({"machineName": "FAB01", "displayName": "FAB01", "features": ["pkcs", "revocation"], "version": "6.2406.0.1001"});
-    let other = w.app.request(Method::POST, "/connector/v1/register", other_tenant.enrollment_secret.as_deref(), Some(&body)).await.unwrap();
+    let other = w
+        .app
+        .request(
+            Method::POST,
+            "/connector/v1/register",
+            other_tenant.enrollment_secret.as_deref(),
+            Some(&body),
+        )
+        .await
+        .unwrap();
     let other = other.body["credential"].as_str().unwrap().to_owned();
 
     let cert = device_certificate();
-    assert_eq!(w.enqueue(&json!({"jobs": [pkcs_job(&cert), revoke_job("0a1b2c")]})).await.status, 201);
+    assert_eq!(
+        w.enqueue(&json!({"jobs": [pkcs_job(&cert), revoke_job("0a1b2c")]}))
+            .await
+            .status,
+        201
+    );
 
-    assert_eq!(w.lease(&other, json!({"max": 10})).await.body["jobs"], json!([]));
-    assert_eq!(w.lease(&scep_only, json!({"max": 10})).await.body["jobs"], json!([]));
-    let refused = w.lease(&scep_only, json!({"max": 10, "kinds": ["pkcs_create"]})).await;
+    assert_eq!(
+        w.lease(&other, json!({"max": 10})).await.body["jobs"],
+        json!([])
+    );
+    assert_eq!(
+        w.lease(&scep_only, json!({"max": 10})).await.body["jobs"],
+        json!([])
+    );
+    let refused = w
+        .lease(&scep_only, json!({"max": 10, "kinds": ["pkcs_create"]}))
+        .await;
     assert_eq!(refused.status, 400);
     assert_eq!(refused.error_code(), Some("FeatureNotInstalled"));
 
@@ -165,18 +260,36 @@ async fn an_expired_lease_is_redelivered_and_the_stale_token_gets_lease_lost() {
     let w = world().await;
     let first = w.connector("SRV01", &["pkcs"]).await;
     let second = w.connector("SRV02", &["pkcs"]).await;
-    let job_id = w.enqueue(&pkcs_job(&device_certificate())).await.body["value"][0]["id"].as_str().unwrap().to_owned();
+    let job_id = w.enqueue(&pkcs_job(&device_certificate())).await.body["value"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
-    let lease = w.lease(&first, json!({"max": 1, "visibilityTimeoutSeconds": 60})).await;
-    let stale = lease.body["jobs"][0]["leaseToken"].as_str().unwrap().to_owned();
-    assert_eq!(w.lease(&second, json!({"max": 1})).await.body["jobs"], json!([]), "invisible while leased");
+    let lease = w
+        .lease(&first, json!({"max": 1, "visibilityTimeoutSeconds": 60}))
+        .await;
+    let stale = lease.body["jobs"][0]["leaseToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        w.lease(&second, json!({"max": 1})).await.body["jobs"],
+        json!([]),
+        "invisible while leased"
+    );
 
     w.advance("PT61S").await;
     let again = w.lease(&second, json!({"max": 1})).await;
     assert_eq!(again.body["jobs"][0]["id"], job_id.as_str());
     assert_eq!(again.body["jobs"][0]["attempt"], 2);
 
-    let late = w.complete(&first, &job_id, json!({"leaseToken": stale, "outcome": "succeeded", "result": {}})).await;
+    let late = w
+        .complete(
+            &first,
+            &job_id,
+            json!({"leaseToken": stale, "outcome": "succeeded", "result": {}}),
+        )
+        .await;
     assert_eq!(late.status, 409);
     assert_eq!(late.error_code(), Some("LeaseLost"));
     let job = w.job(&job_id).await;
@@ -189,13 +302,21 @@ async fn an_expired_lease_is_redelivered_and_the_stale_token_gets_lease_lost() {
 async fn a_job_whose_lease_expires_five_times_goes_to_dead_letter_with_the_last_error() {
     let w = world().await;
     let pkcs = w.connector("SRV01", &["pkcs"]).await;
-    let job_id = w.enqueue(&pkcs_job(&device_certificate())).await.body["value"][0]["id"].as_str().unwrap().to_owned();
+    let job_id = w.enqueue(&pkcs_job(&device_certificate())).await.body["value"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     for attempt in 1..=5 {
-        let lease = w.lease(&pkcs, json!({"max": 1, "visibilityTimeoutSeconds": 10})).await;
+        let lease = w
+            .lease(&pkcs, json!({"max": 1, "visibilityTimeoutSeconds": 10}))
+            .await;
         assert_eq!(lease.body["jobs"][0]["attempt"], attempt);
         w.advance("PT11S").await;
     }
-    assert_eq!(w.lease(&pkcs, json!({"max": 1})).await.body["jobs"], json!([]));
+    assert_eq!(
+        w.lease(&pkcs, json!({"max": 1})).await.body["jobs"],
+        json!([])
+    );
     let job = w.job(&job_id).await;
     assert_eq!(job["state"], "dead_letter");
     assert_eq!(job["errorCode"], "LeaseExpired");
@@ -207,13 +328,32 @@ async fn a_job_whose_lease_expires_five_times_goes_to_dead_letter_with_the_last_
 async fn retry_puts_the_job_back_after_a_backoff() {
     let w = world().await;
     let pkcs = w.connector("SRV01", &["pkcs"]).await;
-    let job_id = w.enqueue(&pkcs_job(&device_certificate())).await.body["value"][0]["id"].as_str().unwrap().to_owned();
-    let token = w.lease(&pkcs, json!({"max": 1})).await.body["jobs"][0]["leaseToken"].as_str().unwrap().to_owned();
-    let retry = w.complete(&pkcs, &job_id, json!({"leaseToken": token, "outcome": "retry", "errorCode": "CaUnavailable"})).await;
+    let job_id = w.enqueue(&pkcs_job(&device_certificate())).await.body["value"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = w.lease(&pkcs, json!({"max": 1})).await.body["jobs"][0]["leaseToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let retry = w
+        .complete(
+            &pkcs,
+            &job_id,
+            json!({"leaseToken": token, "outcome": "retry", "errorCode": "CaUnavailable"}),
+        )
+        .await;
     assert_eq!(retry.body["state"], "queued");
-    assert_eq!(w.lease(&pkcs, json!({"max": 1})).await.body["jobs"], json!([]), "still backing off");
+    assert_eq!(
+        w.lease(&pkcs, json!({"max": 1})).await.body["jobs"],
+        json!([]),
+        "still backing off"
+    );
     w.advance("PT30S").await;
-    assert_eq!(w.lease(&pkcs, json!({"max": 1})).await.body["jobs"][0]["attempt"], 2);
+    assert_eq!(
+        w.lease(&pkcs, json!({"max": 1})).await.body["jobs"][0]["attempt"],
+        2
+    );
 }
 
 #[tokio::test]
@@ -222,23 +362,58 @@ async fn uninstall_releases_leases_at_once_and_cancel_ends_a_job() {
     let leaving = w.connector("SRV01", &["pkcs"]).await;
     let staying = w.connector("SRV02", &["pkcs"]).await;
     let cert = device_certificate();
-    let ids: Vec<String> = w.enqueue(&json!({"jobs": [pkcs_job(&cert), pkcs_job(&cert)]})).await.body["value"]
+    let ids: Vec<String> = w
+        .enqueue(&json!({"jobs": [pkcs_job(&cert), pkcs_job(&cert)]}))
+        .await
+        .body["value"]
         .as_array()
         .unwrap()
         .iter()
         .map(|j| j["id"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(w.lease(&leaving, json!({"max": 2})).await.body["jobs"].as_array().unwrap().len(), 2);
-    let gone = w.app.request::<()>(Method::DELETE, "/connector/v1/self", Some(&leaving), None).await.unwrap();
+    assert_eq!(
+        w.lease(&leaving, json!({"max": 2})).await.body["jobs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let gone = w
+        .app
+        .request::<()>(Method::DELETE, "/connector/v1/self", Some(&leaving), None)
+        .await
+        .unwrap();
     assert_eq!(gone.status, 204);
-    assert_eq!(w.lease(&staying, json!({"max": 1})).await.body["jobs"][0]["id"], ids[0].as_str());
+    assert_eq!(
+        w.lease(&staying, json!({"max": 1})).await.body["jobs"][0]["id"],
+        ids[0].as_str()
+    );
 
-    let cancelled = w.app.admin::<()>(Method::POST, &format!("/admin/tenants/{}/jobs/{}/cancel", w.tenant.id, ids[1]), None).await.unwrap();
+    let cancelled = w
+        .app
+        .admin::<()>(
+            Method::POST,
+            &format!("/admin/tenants/{}/jobs/{}/cancel", w.tenant.id, ids[1]),
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!(cancelled.status, 200);
     assert_eq!(cancelled.body["state"], "cancelled");
-    let twice = w.app.admin::<()>(Method::POST, &format!("/admin/tenants/{}/jobs/{}/cancel", w.tenant.id, ids[1]), None).await.unwrap();
+    let twice = w
+        .app
+        .admin::<()>(
+            Method::POST,
+            &format!("/admin/tenants/{}/jobs/{}/cancel", w.tenant.id, ids[1]),
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!(twice.status, 409);
-    assert_eq!(w.lease(&staying, json!({"max": 5})).await.body["jobs"], json!([]));
+    assert_eq!(
+        w.lease(&staying, json!({"max": 5})).await.body["jobs"],
+        json!([])
+    );
 }
 
 #[tokio::test]
@@ -246,37 +421,84 @@ async fn bad_job_input_is_refused_with_a_clear_error_and_changes_nothing() {
     let w = world().await;
     let pkcs = w.connector("SRV01", &["pkcs"]).await;
     let cases = [
-        (json!({"kind": "pkcs_mint", "payload": {}}), "UnknownJobKind", "pkcs_mint"),
-        (pkcs_job("-----BEGIN CERTIFICATE-----\nnot a cert\n-----END CERTIFICATE-----"), "InvalidCertificate", "deviceKeyCertificate"),
-        (pkcs_job("%%%not-base64%%%"), "InvalidBase64", "deviceKeyCertificate"),
+        (
+            json!({"kind": "pkcs_mint", "payload": {}}),
+            "UnknownJobKind",
+            "pkcs_mint",
+        ),
+        (
+            pkcs_job("-----BEGIN CERTIFICATE-----\nnot a cert\n-----END CERTIFICATE-----"),
+            "InvalidCertificate",
+            "deviceKeyCertificate",
+        ),
+        (
+            pkcs_job("%%%not-base64%%%"),
+            "InvalidBase64",
+            "deviceKeyCertificate",
+        ),
         (revoke_job("xyz"), "InvalidField", "serialNumber"),
-        (json!({"kind": "pkcs_recrypt", "payload": {"pfx": "AAAA", "encryptedPassword": "AA==", "deviceKeyCertificate": "AA=="}}), "InvalidPayload", "PKCS#12"),
-        (json!({"kind": "revoke", "payload": {"serialNumber": "01"}}), "InvalidPayload", "issuerName"),
+        (
+            json!({"kind": "pkcs_recrypt", "payload": {"pfx": "AAAA", "encryptedPassword": "AA==", "deviceKeyCertificate": "AA=="}}),
+            "InvalidPayload",
+            "PKCS#12",
+        ),
+        (
+            json!({"kind": "revoke", "payload": {"serialNumber": "01"}}),
+            "InvalidPayload",
+            "issuerName",
+        ),
     ];
     for (body, code, mentions) in cases {
         let answer = w.enqueue(&body).await;
         assert_eq!(answer.status, 400, "{body}: {}", answer.body);
         assert_eq!(answer.error_code(), Some(code), "{}", answer.body);
         let message = answer.body["error"]["message"].as_str().unwrap();
-        assert!(message.contains(mentions), "`{message}` should mention {mentions}");
+        assert!(
+            message.contains(mentions),
+            "`{message}` should mention {mentions}"
+        );
     }
     let too_many: Vec<Value> = (0..1001).map(|i| revoke_job(&format!("{i:x}"))).collect();
     let answer = w.enqueue(&json!({ "jobs": too_many })).await;
     assert_eq!(answer.status, 400);
     assert_eq!(w.count("queued").await, 0, "nothing was stored");
 
-    let job_id = w.enqueue(&revoke_job("0a")).await.body["value"][0]["id"].as_str().unwrap().to_owned();
+    let job_id = w.enqueue(&revoke_job("0a")).await.body["value"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let oversize = w.lease(&pkcs, json!({"max": 101})).await;
     assert_eq!(oversize.status, 400);
     let revoker = w.connector("REV01", &["revocation"]).await;
-    let token = w.lease(&revoker, json!({"max": 1})).await.body["jobs"][0]["leaseToken"].as_str().unwrap().to_owned();
-    let wrong_token = w.complete(&revoker, &job_id, json!({"leaseToken": "lease_not-a-token", "outcome": "succeeded", "result": {}})).await;
+    let token = w.lease(&revoker, json!({"max": 1})).await.body["jobs"][0]["leaseToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wrong_token = w
+        .complete(
+            &revoker,
+            &job_id,
+            json!({"leaseToken": "lease_not-a-token", "outcome": "succeeded", "result": {}}),
+        )
+        .await;
     assert_eq!(wrong_token.status, 409);
     assert_eq!(wrong_token.error_code(), Some("LeaseLost"));
-    let someone_else = w.complete(&pkcs, &job_id, json!({"leaseToken": token, "outcome": "succeeded", "result": {}})).await;
+    let someone_else = w
+        .complete(
+            &pkcs,
+            &job_id,
+            json!({"leaseToken": token, "outcome": "succeeded", "result": {}}),
+        )
+        .await;
     assert_eq!(someone_else.status, 403);
     assert_eq!(someone_else.error_code(), Some("NotLeaseHolder"));
-    let no_result = w.complete(&revoker, &job_id, json!({"leaseToken": token, "outcome": "succeeded"})).await;
+    let no_result = w
+        .complete(
+            &revoker,
+            &job_id,
+            json!({"leaseToken": token, "outcome": "succeeded"}),
+        )
+        .await;
     assert_eq!(no_result.status, 400);
     let job = w.job(&job_id).await;
     assert_eq!(job["state"], "leased", "no state change");

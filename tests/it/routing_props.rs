@@ -22,7 +22,11 @@ const FEATURES: [&str; 4] = ["pkcs", "pkcs_import", "scep", "revocation"];
 #[derive(Debug, Clone)]
 enum Action {
     /// Connector `i` leases up to `max` and completes them (or crashes and abandons them).
-    Work { connector: usize, max: u32, crash: bool },
+    Work {
+        connector: usize,
+        max: u32,
+        crash: bool,
+    },
     /// Connector `i` changes its features.
     Reconfigure { connector: usize, features: u8 },
     /// Time passes (leases may expire).
@@ -30,7 +34,12 @@ enum Action {
 }
 
 fn feature_set(mask: u8) -> Vec<String> {
-    let mut out: Vec<String> = FEATURES.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, f)| f.to_string()).collect();
+    let mut out: Vec<String> = FEATURES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1 << i) != 0)
+        .map(|(_, f)| f.to_string())
+        .collect();
     if out.is_empty() {
         out.push("scep".into());
     }
@@ -48,22 +57,51 @@ fn actions() -> impl Strategy<Value = Vec<Action>> {
 
 fn job(kind: JobKind) -> NewJob {
     // The registry stores the payload as given; validation lives at the HTTP edge.
-    NewJob { kind, payload: "{}".to_owned() }
+    NewJob {
+        kind,
+        payload: "{}".to_owned(),
+    }
 }
 
 /// Connector `i` leases up to `max` jobs; returns (job id, holder, kind, token) for each.
-async fn work(registry: &Registry, connectors: &[ConnectorRow], i: usize, max: u32, crash: bool) -> (Vec<(String, ConnectorRow, JobKind, String)>, bool) {
+async fn work(
+    registry: &Registry,
+    connectors: &[ConnectorRow],
+    i: usize,
+    max: u32,
+    crash: bool,
+) -> (Vec<(String, ConnectorRow, JobKind, String)>, bool) {
     let connector = connectors[i % connectors.len()].clone();
-    let leased = registry.lease(&connector, None, max, Some(60)).await.unwrap();
-    let done = leased.into_iter().map(|(job, token)| (job.id.clone(), connector.clone(), JobKind::parse(&job.kind).unwrap(), token)).collect();
+    let leased = registry
+        .lease(&connector, None, max, Some(60))
+        .await
+        .unwrap();
+    let done = leased
+        .into_iter()
+        .map(|(job, token)| {
+            (
+                job.id.clone(),
+                connector.clone(),
+                JobKind::parse(&job.kind).unwrap(),
+                token,
+            )
+        })
+        .collect();
     (done, crash)
 }
 
-async fn run_case(masks: Vec<u8>, jobs_per_tenant: Vec<(u8, u8)>, steps: Vec<Action>) -> Result<(), TestCaseError> {
+async fn run_case(
+    masks: Vec<u8>,
+    jobs_per_tenant: Vec<(u8, u8)>,
+    steps: Vec<Action>,
+) -> Result<(), TestCaseError> {
     let store = Arc::new(SqliteStore::open("sqlite::memory:").await.unwrap());
     let clock = Arc::new(Clock::virtual_at(at("2024-10-01T00:00:00Z")));
     let registry = Registry::new(store, clock.clone(), Arc::new(IdSource::seeded(5)));
-    let tenants = [registry.create_tenant("A", None).await.unwrap(), registry.create_tenant("B", None).await.unwrap()];
+    let tenants = [
+        registry.create_tenant("A", None).await.unwrap(),
+        registry.create_tenant("B", None).await.unwrap(),
+    ];
 
     let mut connectors: Vec<ConnectorRow> = Vec::new();
     for (i, mask) in masks.iter().enumerate() {
@@ -95,26 +133,64 @@ async fn run_case(masks: Vec<u8>, jobs_per_tenant: Vec<(u8, u8)>, steps: Vec<Act
     let mut completed: BTreeSet<String> = BTreeSet::new();
     for step in steps {
         match step {
-            Action::Work { connector, max, crash } => {
+            Action::Work {
+                connector,
+                max,
+                crash,
+            } => {
                 let (leased, crash) = work(&registry, &connectors, connector, max, crash).await;
                 for (job_id, holder, kind, token) in leased {
-                    let features: Vec<String> = holder.features.split(',').map(str::to_owned).collect();
-                    prop_assert!(features.contains(&kind.feature().as_str().to_owned()), "{} leased by a connector without {}", job_id, kind.feature());
-                    let tenant_index = tenants.iter().position(|t| t.row.id == holder.tenant_id).unwrap();
-                    prop_assert_eq!(job_tenant[&job_id], tenant_index, "job leased across tenants");
-                    prop_assert!(!completed.contains(&job_id), "a completed job was leased again");
+                    let features: Vec<String> =
+                        holder.features.split(',').map(str::to_owned).collect();
+                    prop_assert!(
+                        features.contains(&kind.feature().as_str().to_owned()),
+                        "{} leased by a connector without {}",
+                        job_id,
+                        kind.feature()
+                    );
+                    let tenant_index = tenants
+                        .iter()
+                        .position(|t| t.row.id == holder.tenant_id)
+                        .unwrap();
+                    prop_assert_eq!(
+                        job_tenant[&job_id],
+                        tenant_index,
+                        "job leased across tenants"
+                    );
+                    prop_assert!(
+                        !completed.contains(&job_id),
+                        "a completed job was leased again"
+                    );
                     if crash {
                         continue;
                     }
-                    let answer = registry.complete(&holder, &job_id, &token, Outcome::Succeeded { result: "{}".into() }).await;
+                    let answer = registry
+                        .complete(
+                            &holder,
+                            &job_id,
+                            &token,
+                            Outcome::Succeeded {
+                                result: "{}".into(),
+                            },
+                        )
+                        .await;
                     prop_assert!(answer.is_ok(), "completion refused: {:?}", answer);
                     prop_assert!(completed.insert(job_id.clone()), "completed twice");
                 }
             }
-            Action::Reconfigure { connector, features } => {
+            Action::Reconfigure {
+                connector,
+                features,
+            } => {
                 let index = connector % connectors.len();
-                let change = Reconfigure { features: Some(FeatureSet::parse(&feature_set(features)).unwrap()), ..Reconfigure::default() };
-                connectors[index] = registry.reconfigure(&connectors[index], change).await.unwrap();
+                let change = Reconfigure {
+                    features: Some(FeatureSet::parse(&feature_set(features)).unwrap()),
+                    ..Reconfigure::default()
+                };
+                connectors[index] = registry
+                    .reconfigure(&connectors[index], change)
+                    .await
+                    .unwrap();
             }
             Action::Advance { seconds } => {
                 clock.set(clock.now() + Duration::seconds(seconds)).unwrap();
@@ -124,7 +200,10 @@ async fn run_case(masks: Vec<u8>, jobs_per_tenant: Vec<(u8, u8)>, steps: Vec<Act
     // Drain: every connector of each tenant gets every feature and works until the queues empty.
     clock.set(clock.now() + Duration::hours(1)).unwrap();
     for connector in connectors.iter_mut() {
-        let change = Reconfigure { features: Some(FeatureSet::parse(&feature_set(0b1111)).unwrap()), ..Reconfigure::default() };
+        let change = Reconfigure {
+            features: Some(FeatureSet::parse(&feature_set(0b1111)).unwrap()),
+            ..Reconfigure::default()
+        };
         *connector = registry.reconfigure(connector, change).await.unwrap();
     }
     for _ in 0..50 {
@@ -133,8 +212,24 @@ async fn run_case(masks: Vec<u8>, jobs_per_tenant: Vec<(u8, u8)>, steps: Vec<Act
             let (leased, _) = work(&registry, &connectors, i, 100, false).await;
             for (job_id, holder, _, token) in leased {
                 any = true;
-                prop_assert_eq!(job_tenant[&job_id], tenants.iter().position(|t| t.row.id == holder.tenant_id).unwrap());
-                registry.complete(&holder, &job_id, &token, Outcome::Succeeded { result: "{}".into() }).await.unwrap();
+                prop_assert_eq!(
+                    job_tenant[&job_id],
+                    tenants
+                        .iter()
+                        .position(|t| t.row.id == holder.tenant_id)
+                        .unwrap()
+                );
+                registry
+                    .complete(
+                        &holder,
+                        &job_id,
+                        &token,
+                        Outcome::Succeeded {
+                            result: "{}".into(),
+                        },
+                    )
+                    .await
+                    .unwrap();
                 prop_assert!(completed.insert(job_id.clone()), "completed twice");
             }
         }
@@ -143,11 +238,21 @@ async fn run_case(masks: Vec<u8>, jobs_per_tenant: Vec<(u8, u8)>, steps: Vec<Act
         }
     }
     for (t, tenant) in tenants.iter().enumerate() {
-        let (rows, _) = registry.jobs(&tenant.row.id, None, None, 1000, 0).await.unwrap();
+        let (rows, _) = registry
+            .jobs(&tenant.row.id, None, None, 1000, 0)
+            .await
+            .unwrap();
         for row in rows {
             prop_assert_eq!(job_tenant[&row.id], t);
-            let ended_well = (row.state == "succeeded" && completed.contains(&row.id)) || row.state == "dead_letter";
-            prop_assert!(ended_well, "job {} ended {} (completed: {})", row.id, row.state, completed.contains(&row.id));
+            let ended_well = (row.state == "succeeded" && completed.contains(&row.id))
+                || row.state == "dead_letter";
+            prop_assert!(
+                ended_well,
+                "job {} ended {} (completed: {})",
+                row.id,
+                row.state,
+                completed.contains(&row.id)
+            );
         }
     }
     Ok(())

@@ -15,7 +15,11 @@ pub fn add_months(at: DateTime<Utc>, months: u32) -> DateTime<Utc> {
 }
 
 fn last_day_of_month(year: i32, month: u32) -> u32 {
-    let (next_year, next_month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    let (next_year, next_month) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
     NaiveDate::from_ymd_opt(next_year, next_month, 1)
         .and_then(|d| d.pred_opt())
         .map(|d| d.day())
@@ -40,8 +44,13 @@ pub struct DurationParseError {
 
 impl IsoDuration {
     pub fn parse(input: &str) -> Result<Self, DurationParseError> {
-        let fail = |why| DurationParseError { input: input.to_owned(), why };
-        let rest = input.strip_prefix('P').ok_or_else(|| fail("it must start with `P`"))?;
+        let fail = |why| DurationParseError {
+            input: input.to_owned(),
+            why,
+        };
+        let rest = input
+            .strip_prefix('P')
+            .ok_or_else(|| fail("it must start with `P`"))?;
         if rest.is_empty() {
             return Err(fail("it has no components"));
         }
@@ -82,7 +91,10 @@ impl IsoDuration {
         if months > 12_000 || millis > 1000 * 366 * 86_400_000 {
             return Err(fail("it is longer than 1000 years"));
         }
-        Ok(IsoDuration { months: months as u32, millis: millis as i64 })
+        Ok(IsoDuration {
+            months: months as u32,
+            millis: millis as i64,
+        })
     }
 
     /// `at` plus this duration: calendar months first, then the exact part.
@@ -98,7 +110,9 @@ impl Number<'_> {
         if self.0.contains(['.', ',']) {
             return Err("only seconds may have a fraction");
         }
-        self.0.parse::<u64>().map_err(|_| "a component is not a whole number")
+        self.0
+            .parse::<u64>()
+            .map_err(|_| "a component is not a whole number")
     }
 
     fn millis(&self) -> u64 {
@@ -123,7 +137,10 @@ fn components(part: &str) -> Result<Vec<(Number<'_>, char)>, &'static str> {
         if digits.is_empty() || digits.len() > 12 {
             return Err("each unit needs a number of at most 12 digits before it");
         }
-        if digits.starts_with(['.', ',']) || digits.ends_with(['.', ',']) || digits.matches(['.', ',']).count() > 1 {
+        if digits.starts_with(['.', ','])
+            || digits.ends_with(['.', ','])
+            || digits.matches(['.', ',']).count() > 1
+        {
             return Err("a number is malformed");
         }
         if seen.contains(&ch) {

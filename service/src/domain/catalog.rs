@@ -56,15 +56,26 @@ impl Catalog {
     pub fn shipped() -> Self {
         let releases = SHIPPED
             .iter()
-            .map(|(version, (y, m, d))| Release { version: *version, released: midnight_utc(*y, *m, *d), shipped: true })
+            .map(|(version, (y, m, d))| Release {
+                version: *version,
+                released: midnight_utc(*y, *m, *d),
+                shipped: true,
+            })
             .collect();
         Catalog { releases }
     }
 
-    pub fn with_published(mut self, published: impl IntoIterator<Item = (Version, DateTime<Utc>)>) -> Self {
+    pub fn with_published(
+        mut self,
+        published: impl IntoIterator<Item = (Version, DateTime<Utc>)>,
+    ) -> Self {
         for (version, released) in published {
             if !self.releases.iter().any(|r| r.version == version) {
-                self.releases.push(Release { version, released, shipped: false });
+                self.releases.push(Release {
+                    version,
+                    released,
+                    shipped: false,
+                });
             }
         }
         self.releases.sort_by_key(|r| r.version);
@@ -84,19 +95,31 @@ impl Catalog {
     }
 
     pub fn release_date(&self, version: Version) -> Option<DateTime<Utc>> {
-        self.releases.iter().find(|r| r.version == version).map(|r| r.released)
+        self.releases
+            .iter()
+            .find(|r| r.version == version)
+            .map(|r| r.released)
     }
 
     /// `S(v)`: the release date of the first version released after `v`, i.e. the earliest date
     /// among releases with a higher version. It may lie in the future of any given `now`.
     pub fn successor_date(&self, version: Version) -> Option<DateTime<Utc>> {
-        self.releases.iter().filter(|r| r.version > version).map(|r| r.released).min()
+        self.releases
+            .iter()
+            .filter(|r| r.version > version)
+            .map(|r| r.released)
+            .min()
     }
 
     /// The earliest instant a version newer than `v` becomes available to a tenant whose rollout
     /// delay is `delay_days` (release date + delay).
-    pub fn first_newer_available(&self, version: Version, delay_days: u32) -> Option<DateTime<Utc>> {
-        self.successor_date(version).map(|s| s + chrono::Duration::days(delay_days as i64))
+    pub fn first_newer_available(
+        &self,
+        version: Version,
+        delay_days: u32,
+    ) -> Option<DateTime<Utc>> {
+        self.successor_date(version)
+            .map(|s| s + chrono::Duration::days(delay_days as i64))
     }
 
     /// The newest version available to a tenant at `now` (release date + delay <= now).

@@ -42,7 +42,8 @@ impl Product {
 }
 
 /// Products that may share a machine with a connector. Only the AD connector draws a warning.
-pub const CO_INSTALLED_PRODUCTS: &[&str] = &["intune-connector-for-active-directory", "ndes", "adcs"];
+pub const CO_INSTALLED_PRODUCTS: &[&str] =
+    &["intune-connector-for-active-directory", "ndes", "adcs"];
 pub const AD_CONNECTOR: &str = "intune-connector-for-active-directory";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -20,7 +20,12 @@ pub enum FeatureError {
 }
 
 impl Feature {
-    pub const ALL: [Feature; 4] = [Feature::Pkcs, Feature::PkcsImport, Feature::Scep, Feature::Revocation];
+    pub const ALL: [Feature; 4] = [
+        Feature::Pkcs,
+        Feature::PkcsImport,
+        Feature::Scep,
+        Feature::Revocation,
+    ];
 
     pub fn parse(input: &str) -> Result<Self, FeatureError> {
         match input {
@@ -54,7 +59,10 @@ pub struct FeatureSet(BTreeSet<Feature>);
 
 impl FeatureSet {
     pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Self, FeatureError> {
-        let set = items.iter().map(|s| Feature::parse(s.as_ref())).collect::<Result<BTreeSet<_>, _>>()?;
+        let set = items
+            .iter()
+            .map(|s| Feature::parse(s.as_ref()))
+            .collect::<Result<BTreeSet<_>, _>>()?;
         if set.is_empty() {
             return Err(FeatureError::Empty);
         }

@@ -208,7 +208,12 @@ fn day(at: DateTime<Utc>) -> String {
 }
 
 /// The status of one connector at `now`: the worst of its reasons.
-pub fn evaluate(facts: &ConnectorFacts, tenant: &TenantFacts, catalog: &Catalog, now: DateTime<Utc>) -> Evaluation {
+pub fn evaluate(
+    facts: &ConnectorFacts,
+    tenant: &TenantFacts,
+    catalog: &Catalog,
+    now: DateTime<Utc>,
+) -> Evaluation {
     let mut reasons = Vec::new();
     let version = facts.version;
     let mut support_ends = None;
@@ -252,7 +257,12 @@ pub fn evaluate(facts: &ConnectorFacts, tenant: &TenantFacts, catalog: &Catalog,
                 ),
             )
         };
-        reasons.push(Reason { code, since: Some(since), until, message });
+        reasons.push(Reason {
+            code,
+            since: Some(since),
+            until,
+            message,
+        });
     }
 
     if version < LEGACY_THRESHOLD && now >= legacy_error_from() {
@@ -267,7 +277,10 @@ pub fn evaluate(facts: &ConnectorFacts, tenant: &TenantFacts, catalog: &Catalog,
     }
 
     if facts.product.is_legacy() {
-        if let Some(replaced) = catalog.release_date(PRODUCT_REPLACEMENT_VERSION).filter(|d| now >= *d) {
+        if let Some(replaced) = catalog
+            .release_date(PRODUCT_REPLACEMENT_VERSION)
+            .filter(|d| now >= *d)
+        {
             reasons.push(Reason {
                 code: ReasonCode::ProductReplaced,
                 since: Some(replaced),
@@ -288,7 +301,10 @@ pub fn evaluate(facts: &ConnectorFacts, tenant: &TenantFacts, catalog: &Catalog,
             code: ReasonCode::Inactive,
             since: Some(inactive_from),
             until: None,
-            message: format!("No check-in for more than an hour; the last contact was at {}.", last_contact.to_rfc3339()),
+            message: format!(
+                "No check-in for more than an hour; the last contact was at {}.",
+                last_contact.to_rfc3339()
+            ),
         });
     }
 
@@ -303,7 +319,10 @@ pub fn evaluate(facts: &ConnectorFacts, tenant: &TenantFacts, catalog: &Catalog,
 
     if facts.features.contains(Feature::PkcsImport) {
         if let Some(tenant_key) = &tenant.import_key_thumbprint {
-            let holds = facts.import_key_thumbprint.as_deref().is_some_and(|k| k.eq_ignore_ascii_case(tenant_key));
+            let holds = facts
+                .import_key_thumbprint
+                .as_deref()
+                .is_some_and(|k| k.eq_ignore_ascii_case(tenant_key));
             if !holds {
                 reasons.push(Reason {
                     code: ReasonCode::MissingImportKey,
@@ -340,12 +359,25 @@ pub fn evaluate(facts: &ConnectorFacts, tenant: &TenantFacts, catalog: &Catalog,
     }
 
     reasons.sort_by_key(|r| r.code);
-    let status = reasons.iter().map(|r| r.code.severity().status()).max().unwrap_or(Status::Healthy);
-    Evaluation { status, reasons, support_ends, function_ends }
+    let status = reasons
+        .iter()
+        .map(|r| r.code.severity().status())
+        .max()
+        .unwrap_or(Status::Healthy);
+    Evaluation {
+        status,
+        reasons,
+        support_ends,
+        function_ends,
+    }
 }
 
 /// Every instant at which `evaluate` may change its answer while the facts stay as they are.
-pub fn boundaries(facts: &ConnectorFacts, tenant: &TenantFacts, catalog: &Catalog) -> Vec<DateTime<Utc>> {
+pub fn boundaries(
+    facts: &ConnectorFacts,
+    tenant: &TenantFacts,
+    catalog: &Catalog,
+) -> Vec<DateTime<Utc>> {
     let mut out = Vec::new();
     if let Some(d) = lifecycle_dates(catalog, facts.version) {
         out.extend([d.deprecated_from, d.support_ends, d.function_ends]);
@@ -357,7 +389,8 @@ pub fn boundaries(facts: &ConnectorFacts, tenant: &TenantFacts, catalog: &Catalo
         out.extend(catalog.release_date(PRODUCT_REPLACEMENT_VERSION));
     }
     out.push(facts.last_checkin.unwrap_or(facts.enrolled) + inactive_after());
-    if let Some(available) = catalog.first_newer_available(facts.version, tenant.rollout_delay_days) {
+    if let Some(available) = catalog.first_newer_available(facts.version, tenant.rollout_delay_days)
+    {
         out.push(available + auto_update_grace());
     }
     out.sort();
@@ -374,10 +407,16 @@ pub fn transitions(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Vec<(DateTime<Utc>, Evaluation)> {
-    let mut out: Vec<(DateTime<Utc>, Evaluation)> = vec![(from, evaluate(facts, tenant, catalog, from))];
-    for at in boundaries(facts, tenant, catalog).into_iter().filter(|b| *b > from && *b <= to) {
+    let mut out: Vec<(DateTime<Utc>, Evaluation)> =
+        vec![(from, evaluate(facts, tenant, catalog, from))];
+    for at in boundaries(facts, tenant, catalog)
+        .into_iter()
+        .filter(|b| *b > from && *b <= to)
+    {
         let evaluation = evaluate(facts, tenant, catalog, at);
-        let changed = out.last().is_none_or(|(_, prev)| prev.status != evaluation.status || prev.codes() != evaluation.codes());
+        let changed = out.last().is_none_or(|(_, prev)| {
+            prev.status != evaluation.status || prev.codes() != evaluation.codes()
+        });
         if changed {
             out.push((at, evaluation));
         }
@@ -416,14 +455,23 @@ impl Refusal {
 
 /// The version gates: a retired version may do nothing but uninstall; a legacy version loses
 /// revocation from 2022-08-01 and issuance from 2022-09-01.
-pub fn refusal(catalog: &Catalog, version: Version, operation: Operation, now: DateTime<Utc>) -> Option<Refusal> {
+pub fn refusal(
+    catalog: &Catalog,
+    version: Version,
+    operation: Operation,
+    now: DateTime<Utc>,
+) -> Option<Refusal> {
     if phase(catalog, version, now) == Phase::Retired {
         return Some(Refusal::ConnectorVersionRetired);
     }
     if version < LEGACY_THRESHOLD {
         match operation {
-            Operation::Revoke if now >= legacy_no_revoke_from() => return Some(Refusal::LegacyVersionCannotRevoke),
-            Operation::Issue if now >= legacy_no_issue_from() => return Some(Refusal::LegacyVersionCannotIssue),
+            Operation::Revoke if now >= legacy_no_revoke_from() => {
+                return Some(Refusal::LegacyVersionCannotRevoke)
+            }
+            Operation::Issue if now >= legacy_no_issue_from() => {
+                return Some(Refusal::LegacyVersionCannotIssue)
+            }
             _ => {}
         }
     }

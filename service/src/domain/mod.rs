@@ -15,6 +15,6 @@ pub use calendar::{add_months, IsoDuration};
 pub use catalog::{Catalog, Release};
 pub use connector::{ConnectorFacts, Product, TenantFacts};
 pub use feature::{Feature, FeatureSet};
-pub use routing::JobKind;
 pub use lifecycle::{evaluate, Evaluation, Operation, ReasonCode, Refusal, Severity, Status};
+pub use routing::JobKind;
 pub use version::Version;

@@ -16,10 +16,18 @@ pub enum JobKind {
 pub struct JobKindError(pub String);
 
 impl JobKind {
-    pub const ALL: [JobKind; 4] = [JobKind::PkcsCreate, JobKind::PkcsRecrypt, JobKind::PkcsImport, JobKind::Revoke];
+    pub const ALL: [JobKind; 4] = [
+        JobKind::PkcsCreate,
+        JobKind::PkcsRecrypt,
+        JobKind::PkcsImport,
+        JobKind::Revoke,
+    ];
 
     pub fn parse(input: &str) -> Result<Self, JobKindError> {
-        JobKind::ALL.into_iter().find(|k| k.as_str() == input).ok_or_else(|| JobKindError(input.to_owned()))
+        JobKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == input)
+            .ok_or_else(|| JobKindError(input.to_owned()))
     }
 
     pub fn as_str(&self) -> &'static str {
@@ -51,5 +59,8 @@ impl JobKind {
 
 /// The kinds a connector with `features` may lease.
 pub fn leasable_kinds(features: &FeatureSet) -> Vec<JobKind> {
-    JobKind::ALL.into_iter().filter(|k| features.contains(k.feature())).collect()
+    JobKind::ALL
+        .into_iter()
+        .filter(|k| features.contains(k.feature()))
+        .collect()
 }

@@ -28,7 +28,8 @@ impl Version {
         let mut out = [0u32; 4];
         for (slot, part) in out.iter_mut().zip(&parts) {
             // .NET's Version parts are non-negative Int32; digits only (no sign, no spaces).
-            let ok = !part.is_empty() && part.len() <= 10 && part.bytes().all(|b| b.is_ascii_digit());
+            let ok =
+                !part.is_empty() && part.len() <= 10 && part.bytes().all(|b| b.is_ascii_digit());
             let value = if ok { part.parse::<u32>().ok() } else { None };
             match value {
                 Some(v) if v <= i32::MAX as u32 => *slot = v,

@@ -15,13 +15,22 @@ const MAX_NAME: usize = 256;
 fn text_field(field: &str, value: &str, max: usize) -> Result<String, RegistryError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
-        return Err(invalid("InvalidField", format!("{field} must not be empty")));
+        return Err(invalid(
+            "InvalidField",
+            format!("{field} must not be empty"),
+        ));
     }
     if trimmed.chars().count() > max {
-        return Err(invalid("InvalidField", format!("{field} is longer than {max} characters")));
+        return Err(invalid(
+            "InvalidField",
+            format!("{field} is longer than {max} characters"),
+        ));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(invalid("InvalidField", format!("{field} contains control characters")));
+        return Err(invalid(
+            "InvalidField",
+            format!("{field} contains control characters"),
+        ));
     }
     Ok(trimmed.to_owned())
 }
@@ -32,8 +41,12 @@ pub fn version(field: &str, value: &str) -> Result<Version, RegistryError> {
 
 fn features(values: &[String]) -> Result<FeatureSet, RegistryError> {
     FeatureSet::parse(values).map_err(|e| match e {
-        crate::domain::feature::FeatureError::Empty => invalid("EmptyFeatures", format!("features: {e}")),
-        crate::domain::feature::FeatureError::Unknown(_) => invalid("UnknownFeature", format!("features: {e}")),
+        crate::domain::feature::FeatureError::Empty => {
+            invalid("EmptyFeatures", format!("features: {e}"))
+        }
+        crate::domain::feature::FeatureError::Unknown(_) => {
+            invalid("UnknownFeature", format!("features: {e}"))
+        }
     })
 }
 
@@ -44,8 +57,18 @@ fn service_account(value: &str) -> Result<String, RegistryError> {
         return Ok("SYSTEM".to_owned());
     }
     match value.split_once('\\') {
-        Some((domain, user)) if !domain.is_empty() && !user.is_empty() && !user.contains('\\') && !value.contains(' ') => Ok(value),
-        _ => Err(invalid("InvalidField", format!("serviceAccount `{value}` must be SYSTEM or DOMAIN\\user"))),
+        Some((domain, user))
+            if !domain.is_empty()
+                && !user.is_empty()
+                && !user.contains('\\')
+                && !value.contains(' ') =>
+        {
+            Ok(value)
+        }
+        _ => Err(invalid(
+            "InvalidField",
+            format!("serviceAccount `{value}` must be SYSTEM or DOMAIN\\user"),
+        )),
     }
 }
 
@@ -54,10 +77,15 @@ fn proxy(value: &str) -> Result<Option<String>, RegistryError> {
         return Ok(None);
     }
     let value = text_field("proxy", value, 2048)?;
-    let rest = value.strip_prefix("http://").or_else(|| value.strip_prefix("https://"));
+    let rest = value
+        .strip_prefix("http://")
+        .or_else(|| value.strip_prefix("https://"));
     match rest {
         Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(Some(value)),
-        _ => Err(invalid("InvalidField", format!("proxy `{value}` must be an http:// or https:// URL with a host"))),
+        _ => Err(invalid(
+            "InvalidField",
+            format!("proxy `{value}` must be an http:// or https:// URL with a host"),
+        )),
     }
 }
 
@@ -68,12 +96,16 @@ pub fn thumbprint(value: &str) -> Result<Option<String>, RegistryError> {
     if value.len() == 40 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(Some(value.to_ascii_lowercase()))
     } else {
-        Err(invalid("InvalidField", format!("importKeyThumbprint `{value}` must be 40 hexadecimal characters (SHA-1)")))
+        Err(invalid(
+            "InvalidField",
+            format!("importKeyThumbprint `{value}` must be 40 hexadecimal characters (SHA-1)"),
+        ))
     }
 }
 
 fn co_installed(values: &[String]) -> Result<Vec<String>, RegistryError> {
-    parse_co_installed(values).map_err(|e| invalid("InvalidField", format!("coInstalledProducts: {e}")))
+    parse_co_installed(values)
+        .map_err(|e| invalid("InvalidField", format!("coInstalledProducts: {e}")))
 }
 
 pub fn register(body: wire::connector::RegisterRequest) -> Result<NewConnector, RegistryError> {
@@ -84,7 +116,9 @@ pub fn register(body: wire::connector::RegisterRequest) -> Result<NewConnector, 
         version: version("version", &body.version)?,
         product: match body.product.as_deref() {
             None => Product::CertificateConnector,
-            Some(p) => Product::parse(p).map_err(|e| invalid("InvalidField", format!("product: {e}")))?,
+            Some(p) => {
+                Product::parse(p).map_err(|e| invalid("InvalidField", format!("product: {e}")))?
+            }
         },
         service_account: match body.service_account.as_deref() {
             None => "SYSTEM".to_owned(),
@@ -93,19 +127,39 @@ pub fn register(body: wire::connector::RegisterRequest) -> Result<NewConnector, 
         co_installed: co_installed(body.co_installed_products.as_deref().unwrap_or_default())?,
         auto_update: body.auto_update.unwrap_or(true),
         proxy: proxy(body.proxy.as_deref().unwrap_or_default())?,
-        import_key_thumbprint: thumbprint(body.import_key_thumbprint.as_deref().unwrap_or_default())?,
+        import_key_thumbprint: thumbprint(
+            body.import_key_thumbprint.as_deref().unwrap_or_default(),
+        )?,
     })
 }
 
-pub fn reconfigure(body: wire::connector::ReconfigureRequest) -> Result<Reconfigure, RegistryError> {
+pub fn reconfigure(
+    body: wire::connector::ReconfigureRequest,
+) -> Result<Reconfigure, RegistryError> {
     Ok(Reconfigure {
-        display_name: body.display_name.as_deref().map(|v| text_field("displayName", v, MAX_NAME)).transpose()?,
+        display_name: body
+            .display_name
+            .as_deref()
+            .map(|v| text_field("displayName", v, MAX_NAME))
+            .transpose()?,
         features: body.features.as_deref().map(features).transpose()?,
-        service_account: body.service_account.as_deref().map(service_account).transpose()?,
+        service_account: body
+            .service_account
+            .as_deref()
+            .map(service_account)
+            .transpose()?,
         proxy: body.proxy.as_deref().map(proxy).transpose()?,
-        import_key_thumbprint: body.import_key_thumbprint.as_deref().map(thumbprint).transpose()?,
+        import_key_thumbprint: body
+            .import_key_thumbprint
+            .as_deref()
+            .map(thumbprint)
+            .transpose()?,
         auto_update: body.auto_update,
-        co_installed: body.co_installed_products.as_deref().map(co_installed).transpose()?,
+        co_installed: body
+            .co_installed_products
+            .as_deref()
+            .map(co_installed)
+            .transpose()?,
     })
 }
 
@@ -119,7 +173,10 @@ pub fn instant(field: &str, value: &str) -> Result<DateTime<Utc>, RegistryError>
             return Ok(at.and_utc());
         }
     }
-    Err(invalid("InvalidField", format!("{field} `{value}` is not an RFC 3339 date-time like 2022-05-04T00:00:00Z")))
+    Err(invalid(
+        "InvalidField",
+        format!("{field} `{value}` is not an RFC 3339 date-time like 2022-05-04T00:00:00Z"),
+    ))
 }
 
 pub fn tenant(row: &TenantRow) -> wire::admin::Tenant {
@@ -143,7 +200,10 @@ fn status(status: crate::domain::Status) -> wire::admin::Status {
     }
 }
 
-pub fn connector_status(connector_id: &str, evaluation: &Evaluation) -> wire::admin::ConnectorStatus {
+pub fn connector_status(
+    connector_id: &str,
+    evaluation: &Evaluation,
+) -> wire::admin::ConnectorStatus {
     wire::admin::ConnectorStatus {
         connector_id: connector_id.to_owned(),
         status: status(evaluation.status),
@@ -167,10 +227,17 @@ pub fn connector_status(connector_id: &str, evaluation: &Evaluation) -> wire::ad
 }
 
 fn list(text: &str) -> Vec<String> {
-    text.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
-pub fn connector_view(row: &ConnectorRow, evaluation: &Evaluation, now: DateTime<Utc>) -> wire::admin::ConnectorView {
+pub fn connector_view(
+    row: &ConnectorRow,
+    evaluation: &Evaluation,
+    now: DateTime<Utc>,
+) -> wire::admin::ConnectorView {
     let last_checkin = row.last_checkin_ms.map(from_millis);
     wire::admin::ConnectorView {
         id: row.id.clone(),
@@ -198,7 +265,11 @@ pub fn history(row: &HistoryRow) -> wire::admin::StatusChange {
         "warning" => wire::admin::Status::Warning,
         _ => wire::admin::Status::Healthy,
     };
-    wire::admin::StatusChange { date_time: from_millis(row.at_ms), status, reasons: list(&row.reasons) }
+    wire::admin::StatusChange {
+        date_time: from_millis(row.at_ms),
+        status,
+        reasons: list(&row.reasons),
+    }
 }
 
 pub fn ndes_connector(row: &ConnectorRow, now: DateTime<Utc>) -> wire::graph::NdesConnector {
@@ -216,7 +287,9 @@ pub fn ndes_connector(row: &ConnectorRow, now: DateTime<Utc>) -> wire::graph::Nd
     }
 }
 
-pub fn certificate_connector_details(row: &ConnectorRow) -> wire::graph::CertificateConnectorDetails {
+pub fn certificate_connector_details(
+    row: &ConnectorRow,
+) -> wire::graph::CertificateConnectorDetails {
     wire::graph::CertificateConnectorDetails {
         odata_type: wire::graph::CERTIFICATE_CONNECTOR_DETAILS_TYPE.to_owned(),
         id: row.id.clone(),
@@ -233,60 +306,102 @@ pub fn certificate(field: &str, value: &str) -> Result<openssl::x509::X509, Regi
     let bad = |why: String| invalid("InvalidCertificate", format!("{field}: {why}"));
     let trimmed = value.trim();
     if trimmed.starts_with("-----BEGIN") {
-        return openssl::x509::X509::from_pem(trimmed.as_bytes()).map_err(|_| bad("the PEM does not hold a parsable X.509 certificate".into()));
+        return openssl::x509::X509::from_pem(trimmed.as_bytes())
+            .map_err(|_| bad("the PEM does not hold a parsable X.509 certificate".into()));
     }
     let der = base64_bytes(field, trimmed)?;
-    openssl::x509::X509::from_der(&der).map_err(|_| bad("the DER does not parse as an X.509 certificate".into()))
+    openssl::x509::X509::from_der(&der)
+        .map_err(|_| bad("the DER does not parse as an X.509 certificate".into()))
 }
 
 pub fn base64_bytes(field: &str, value: &str) -> Result<Vec<u8>, RegistryError> {
     use base64::Engine as _;
     if value.is_empty() {
-        return Err(invalid("InvalidBase64", format!("{field} must not be empty")));
+        return Err(invalid(
+            "InvalidBase64",
+            format!("{field} must not be empty"),
+        ));
     }
     base64::engine::general_purpose::STANDARD
         .decode(value.trim())
         .map_err(|e| invalid("InvalidBase64", format!("{field} is not valid base64: {e}")))
 }
 
-fn typed<T: serde::de::DeserializeOwned>(kind: &str, payload: serde_json::Value) -> Result<T, RegistryError> {
-    serde_json::from_value(payload).map_err(|e| invalid("InvalidPayload", format!("payload of a {kind} job: {e}")))
+fn typed<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    payload: serde_json::Value,
+) -> Result<T, RegistryError> {
+    serde_json::from_value(payload)
+        .map_err(|e| invalid("InvalidPayload", format!("payload of a {kind} job: {e}")))
 }
 
 /// Validates a job's payload for its kind and returns it as canonical JSON.
-pub fn new_job(index: usize, job: wire::jobs::EnqueueJob) -> Result<crate::registry::NewJob, RegistryError> {
+pub fn new_job(
+    index: usize,
+    job: wire::jobs::EnqueueJob,
+) -> Result<crate::registry::NewJob, RegistryError> {
     use crate::domain::JobKind;
     let at = |e: RegistryError| match e {
-        RegistryError::Invalid { code, message } => RegistryError::Invalid { code, message: format!("jobs[{index}]: {message}") },
+        RegistryError::Invalid { code, message } => RegistryError::Invalid {
+            code,
+            message: format!("jobs[{index}]: {message}"),
+        },
         other => other,
     };
-    let kind = JobKind::parse(&job.kind).map_err(|e| at(invalid("UnknownJobKind", format!("kind: {e}"))))?;
+    let kind = JobKind::parse(&job.kind)
+        .map_err(|e| at(invalid("UnknownJobKind", format!("kind: {e}"))))?;
     let canonical = match kind {
         JobKind::PkcsCreate => {
             let p: wire::jobs::PkcsCreatePayload = typed(kind.as_str(), job.payload).map_err(at)?;
             text_field("payload.subject", &p.subject, 1024).map_err(at)?;
             text_field("payload.template", &p.template, MAX_NAME).map_err(at)?;
-            text_field("payload.certificationAuthority", &p.certification_authority, MAX_NAME).map_err(at)?;
+            text_field(
+                "payload.certificationAuthority",
+                &p.certification_authority,
+                MAX_NAME,
+            )
+            .map_err(at)?;
             if let Some(days) = p.validity_days.filter(|d| !(1..=730).contains(d)) {
-                return Err(at(invalid("InvalidField", format!("payload.validityDays must be from 1 to 730, not {days}"))));
+                return Err(at(invalid(
+                    "InvalidField",
+                    format!("payload.validityDays must be from 1 to 730, not {days}"),
+                )));
             }
-            if let Some(alg) = p.key_algorithm.as_deref().filter(|a| !["rsa2048", "rsa4096", "p256", "p384"].contains(a)) {
-                return Err(at(invalid("InvalidField", format!("payload.keyAlgorithm `{alg}` is not one of rsa2048, rsa4096, p256, p384"))));
+            if let Some(alg) = p
+                .key_algorithm
+                .as_deref()
+                .filter(|a| !["rsa2048", "rsa4096", "p256", "p384"].contains(a))
+            {
+                return Err(at(invalid(
+                    "InvalidField",
+                    format!(
+                        "payload.keyAlgorithm `{alg}` is not one of rsa2048, rsa4096, p256, p384"
+                    ),
+                )));
             }
             for (i, san) in p.subject_alternative_names.iter().enumerate() {
                 if !["dns", "email", "upn", "uri"].contains(&san.kind.as_str()) {
                     return Err(at(invalid("InvalidField", format!("payload.subjectAlternativeNames[{i}].type `{}` is not dns, email, upn or uri", san.kind))));
                 }
-                text_field(&format!("payload.subjectAlternativeNames[{i}].value"), &san.value, 1024).map_err(at)?;
+                text_field(
+                    &format!("payload.subjectAlternativeNames[{i}].value"),
+                    &san.value,
+                    1024,
+                )
+                .map_err(at)?;
             }
             certificate("payload.deviceKeyCertificate", &p.device_key_certificate).map_err(at)?;
             serde_json::to_string(&p)
         }
         JobKind::PkcsRecrypt => {
-            let p: wire::jobs::PkcsRecryptPayload = typed(kind.as_str(), job.payload).map_err(at)?;
+            let p: wire::jobs::PkcsRecryptPayload =
+                typed(kind.as_str(), job.payload).map_err(at)?;
             let pfx = base64_bytes("payload.pfx", &p.pfx).map_err(at)?;
             if openssl::pkcs12::Pkcs12::from_der(&pfx).is_err() {
-                return Err(at(invalid("InvalidPayload", "payload.pfx is not a PKCS#12 structure")));
+                return Err(at(invalid(
+                    "InvalidPayload",
+                    "payload.pfx is not a PKCS#12 structure",
+                )));
             }
             base64_bytes("payload.encryptedPassword", &p.encrypted_password).map_err(at)?;
             certificate("payload.deviceKeyCertificate", &p.device_key_certificate).map_err(at)?;
@@ -294,38 +409,77 @@ pub fn new_job(index: usize, job: wire::jobs::EnqueueJob) -> Result<crate::regis
         }
         JobKind::PkcsImport => {
             let p: wire::jobs::PkcsImportPayload = typed(kind.as_str(), job.payload).map_err(at)?;
-            text_field("payload.userPfxCertificateId", &p.user_pfx_certificate_id, MAX_NAME).map_err(at)?;
+            text_field(
+                "payload.userPfxCertificateId",
+                &p.user_pfx_certificate_id,
+                MAX_NAME,
+            )
+            .map_err(at)?;
             certificate("payload.deviceCertificate", &p.device_certificate).map_err(at)?;
             serde_json::to_string(&p)
         }
         JobKind::Revoke => {
             let p: wire::jobs::RevokePayload = typed(kind.as_str(), job.payload).map_err(at)?;
             let serial = p.serial_number.trim();
-            if serial.is_empty() || serial.len() > 64 || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(at(invalid("InvalidField", format!("payload.serialNumber `{serial}` must be 1 to 64 hexadecimal digits"))));
+            if serial.is_empty()
+                || serial.len() > 64
+                || !serial.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                return Err(at(invalid(
+                    "InvalidField",
+                    format!("payload.serialNumber `{serial}` must be 1 to 64 hexadecimal digits"),
+                )));
             }
             text_field("payload.issuerName", &p.issuer_name, 1024).map_err(at)?;
-            text_field("payload.certificationAuthority", &p.certification_authority, MAX_NAME).map_err(at)?;
+            text_field(
+                "payload.certificationAuthority",
+                &p.certification_authority,
+                MAX_NAME,
+            )
+            .map_err(at)?;
             serde_json::to_string(&p)
         }
     };
-    Ok(crate::registry::NewJob { kind, payload: canonical.map_err(|e| RegistryError::Corrupt(e.to_string()))? })
+    Ok(crate::registry::NewJob {
+        kind,
+        payload: canonical.map_err(|e| RegistryError::Corrupt(e.to_string()))?,
+    })
 }
 
 pub fn outcome(body: &wire::jobs::CompleteJob) -> Result<crate::registry::Outcome, RegistryError> {
     use crate::registry::Outcome;
-    let message = body.error_message.as_deref().map(|m| m.chars().take(1024).collect::<String>());
+    let message = body
+        .error_message
+        .as_deref()
+        .map(|m| m.chars().take(1024).collect::<String>());
     match body.outcome.as_str() {
         "succeeded" => match &body.result {
-            Some(result @ serde_json::Value::Object(_)) => Ok(Outcome::Succeeded { result: result.to_string() }),
-            _ => Err(invalid("InvalidField", "result must be a JSON object when outcome is `succeeded`")),
+            Some(result @ serde_json::Value::Object(_)) => Ok(Outcome::Succeeded {
+                result: result.to_string(),
+            }),
+            _ => Err(invalid(
+                "InvalidField",
+                "result must be a JSON object when outcome is `succeeded`",
+            )),
         },
         "failed" => match body.error_code.as_deref() {
-            Some(code) if !code.trim().is_empty() && code.len() <= 128 => Ok(Outcome::Failed { code: code.to_owned(), message }),
-            _ => Err(invalid("InvalidField", "errorCode (1 to 128 characters) is required when outcome is `failed`")),
+            Some(code) if !code.trim().is_empty() && code.len() <= 128 => Ok(Outcome::Failed {
+                code: code.to_owned(),
+                message,
+            }),
+            _ => Err(invalid(
+                "InvalidField",
+                "errorCode (1 to 128 characters) is required when outcome is `failed`",
+            )),
         },
-        "retry" => Ok(Outcome::Retry { code: body.error_code.clone(), message }),
-        other => Err(invalid("InvalidField", format!("outcome `{other}` is not succeeded, failed or retry"))),
+        "retry" => Ok(Outcome::Retry {
+            code: body.error_code.clone(),
+            message,
+        }),
+        other => Err(invalid(
+            "InvalidField",
+            format!("outcome `{other}` is not succeeded, failed or retry"),
+        )),
     }
 }
 
@@ -333,7 +487,10 @@ fn json_or_null(text: Option<&str>) -> Option<serde_json::Value> {
     text.map(|t| serde_json::from_str(t).unwrap_or(serde_json::Value::Null))
 }
 
-pub fn job_view(row: &crate::store::JobRow, attempts: &[crate::store::AttemptRow]) -> wire::jobs::JobView {
+pub fn job_view(
+    row: &crate::store::JobRow,
+    attempts: &[crate::store::AttemptRow],
+) -> wire::jobs::JobView {
     wire::jobs::JobView {
         id: row.id.clone(),
         tenant_id: row.tenant_id.clone(),
@@ -375,5 +532,10 @@ pub fn leased_job(row: &crate::store::JobRow, token: String) -> wire::connector:
 }
 
 pub fn completed(c: &crate::registry::CompletedJob) -> wire::jobs::Completed {
-    wire::jobs::Completed { job_id: c.job_id.clone(), attempt: c.attempt.max(0) as u32, outcome: c.outcome.clone(), state: c.state.clone() }
+    wire::jobs::Completed {
+        job_id: c.job_id.clone(),
+        attempt: c.attempt.max(0) as u32,
+        outcome: c.outcome.clone(),
+        state: c.state.clone(),
+    }
 }

@@ -19,7 +19,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> Self {
-        ApiError { status, code: code.into(), message: message.into() }
+        ApiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
     }
     pub fn bad_request(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -35,15 +39,35 @@ impl ApiError {
 impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> Self {
         match &e {
-            RegistryError::Invalid { code, message } => ApiError::bad_request(*code, message.clone()),
+            RegistryError::Invalid { code, message } => {
+                ApiError::bad_request(*code, message.clone())
+            }
             RegistryError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
-            RegistryError::LimitReached => ApiError::new(StatusCode::CONFLICT, "TenantConnectorLimitReached", e.to_string()),
-            RegistryError::MachineTaken(_) => ApiError::new(StatusCode::CONFLICT, "MachineAlreadyHasConnector", e.to_string()),
-            RegistryError::DuplicateRelease(_) => ApiError::new(StatusCode::CONFLICT, "ReleaseAlreadyExists", e.to_string()),
-            RegistryError::LeaseLost(_) => ApiError::new(StatusCode::CONFLICT, "LeaseLost", e.to_string()),
-            RegistryError::NotLeaseHolder(_) => ApiError::new(StatusCode::FORBIDDEN, "NotLeaseHolder", e.to_string()),
-            RegistryError::AlreadyCompleted(_) => ApiError::new(StatusCode::CONFLICT, "AlreadyCompleted", e.to_string()),
-            RegistryError::Refused(refusal, _) => ApiError::new(StatusCode::FORBIDDEN, refusal.code(), e.to_string()),
+            RegistryError::LimitReached => ApiError::new(
+                StatusCode::CONFLICT,
+                "TenantConnectorLimitReached",
+                e.to_string(),
+            ),
+            RegistryError::MachineTaken(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "MachineAlreadyHasConnector",
+                e.to_string(),
+            ),
+            RegistryError::DuplicateRelease(_) => {
+                ApiError::new(StatusCode::CONFLICT, "ReleaseAlreadyExists", e.to_string())
+            }
+            RegistryError::LeaseLost(_) => {
+                ApiError::new(StatusCode::CONFLICT, "LeaseLost", e.to_string())
+            }
+            RegistryError::NotLeaseHolder(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "NotLeaseHolder", e.to_string())
+            }
+            RegistryError::AlreadyCompleted(_) => {
+                ApiError::new(StatusCode::CONFLICT, "AlreadyCompleted", e.to_string())
+            }
+            RegistryError::Refused(refusal, _) => {
+                ApiError::new(StatusCode::FORBIDDEN, refusal.code(), e.to_string())
+            }
             RegistryError::Clock(clock) => {
                 let code = match clock {
                     crate::clock::ClockError::NotVirtual => "ClockNotVirtual",
@@ -54,7 +78,11 @@ impl From<RegistryError> for ApiError {
             RegistryError::Corrupt(_) | RegistryError::Store(_) => {
                 // The cause chain is logged once here; the client sees nothing internal.
                 tracing::error!(error = ?e, "request failed");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "generalException", "the service failed to process the request")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "generalException",
+                    "the service failed to process the request",
+                )
             }
         }
     }
@@ -85,7 +113,10 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
                 code: error.code,
                 message: error.message,
                 inner_error: wire::error::InnerError {
-                    date: state.registry.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    date: state
+                        .registry
+                        .now()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                     request_id: request_id.clone(),
                     client_request_id: client_request_id.clone(),
                 },
@@ -98,7 +129,9 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
             .header("content-type", "application/json")
             .body(Body::from(bytes))
             .unwrap_or_else(|_| status.into_response());
-        if let Some(retry) = (status == StatusCode::TOO_MANY_REQUESTS).then(|| HeaderValue::from_static("1")) {
+        if let Some(retry) =
+            (status == StatusCode::TOO_MANY_REQUESTS).then(|| HeaderValue::from_static("1"))
+        {
             response.headers_mut().insert("retry-after", retry);
         }
     }

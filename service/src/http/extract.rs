@@ -36,13 +36,24 @@ pub fn json_rejection(rejection: JsonRejection) -> ApiError {
             "unsupportedMediaType",
             "the request body must be JSON with Content-Type: application/json",
         ),
-        JsonRejection::JsonDataError(e) => ApiError::bad_request("invalidRequest", format!("the JSON body does not fit: {}", e.body_text())),
-        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request("invalidRequest", format!("the body is not valid JSON: {}", e.body_text())),
-        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "requestTooLarge",
-            format!("the request body is larger than {} bytes", super::BODY_LIMIT_BYTES),
+        JsonRejection::JsonDataError(e) => ApiError::bad_request(
+            "invalidRequest",
+            format!("the JSON body does not fit: {}", e.body_text()),
         ),
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
+            "invalidRequest",
+            format!("the body is not valid JSON: {}", e.body_text()),
+        ),
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "requestTooLarge",
+                format!(
+                    "the request body is larger than {} bytes",
+                    super::BODY_LIMIT_BYTES
+                ),
+            )
+        }
         other => ApiError::bad_request("invalidRequest", other.body_text()),
     }
 }
@@ -54,14 +65,19 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
 }
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
-    let header = parts
-        .headers
-        .get("authorization")
-        .ok_or_else(|| ApiError::unauthenticated("the Authorization header is missing; send `Authorization: Bearer <token>`"))?;
-    let text = header.to_str().map_err(|_| ApiError::unauthenticated("the Authorization header is not text"))?;
+    let header = parts.headers.get("authorization").ok_or_else(|| {
+        ApiError::unauthenticated(
+            "the Authorization header is missing; send `Authorization: Bearer <token>`",
+        )
+    })?;
+    let text = header
+        .to_str()
+        .map_err(|_| ApiError::unauthenticated("the Authorization header is not text"))?;
     let (scheme, token) = text.split_once(' ').unwrap_or((text, ""));
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(ApiError::unauthenticated("the Authorization header must be `Bearer <token>`"));
+        return Err(ApiError::unauthenticated(
+            "the Authorization header must be `Bearer <token>`",
+        ));
     }
     Ok(token.trim())
 }
@@ -73,7 +89,10 @@ pub struct Operator;
 impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
         if bool::from(token.as_bytes().ct_eq(state.operator_token.as_bytes())) {
             Ok(Operator)
@@ -90,11 +109,16 @@ pub struct ConnectorCaller(pub ConnectorRow);
 impl FromRequestParts<AppState> for ConnectorCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
         match state.registry.connector_by_credential(token).await? {
             Some(row) => Ok(ConnectorCaller(row)),
-            None => Err(ApiError::unauthenticated("the connector credential is not valid (is the connector uninstalled?)")),
+            None => Err(ApiError::unauthenticated(
+                "the connector credential is not valid (is the connector uninstalled?)",
+            )),
         }
     }
 }
@@ -106,11 +130,16 @@ pub struct Enrollment(pub TenantRow);
 impl FromRequestParts<AppState> for Enrollment {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
         match state.registry.tenant_by_enrollment_secret(token).await {
             Ok(tenant) => Ok(Enrollment(tenant)),
-            Err(crate::registry::RegistryError::NotFound(_)) => Err(ApiError::unauthenticated("the enrollment secret is not valid")),
+            Err(crate::registry::RegistryError::NotFound(_)) => Err(ApiError::unauthenticated(
+                "the enrollment secret is not valid",
+            )),
             Err(e) => Err(e.into()),
         }
     }
@@ -125,11 +154,24 @@ pub struct GraphCaller {
 impl FromRequestParts<AppState> for GraphCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", e.message))?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "InvalidAuthenticationToken",
+                e.message,
+            )
+        })?;
         match state.registry.token_tenant(token).await? {
             Some(tenant_id) => Ok(GraphCaller { tenant_id }),
-            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "the access token is not valid or has expired")),
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "InvalidAuthenticationToken",
+                "the access token is not valid or has expired",
+            )),
         }
     }
 }
@@ -146,7 +188,11 @@ impl TenantReader {
         match self {
             TenantReader::Operator => Ok(()),
             TenantReader::Tenant(own) if own == tenant_id => Ok(()),
-            TenantReader::Tenant(_) => Err(ApiError::new(StatusCode::FORBIDDEN, "accessDenied", "the token belongs to another tenant")),
+            TenantReader::Tenant(_) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "accessDenied",
+                "the token belongs to another tenant",
+            )),
         }
     }
 }
@@ -154,14 +200,19 @@ impl TenantReader {
 impl FromRequestParts<AppState> for TenantReader {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
         if bool::from(token.as_bytes().ct_eq(state.operator_token.as_bytes())) {
             return Ok(TenantReader::Operator);
         }
         match state.registry.token_tenant(token).await? {
             Some(tenant_id) => Ok(TenantReader::Tenant(tenant_id)),
-            None => Err(ApiError::unauthenticated("neither the operator token nor a valid tenant access token")),
+            None => Err(ApiError::unauthenticated(
+                "neither the operator token nor a valid tenant access token",
+            )),
         }
     }
 }

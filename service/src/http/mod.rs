@@ -25,35 +25,97 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/admin/clock", get(admin::clock_get).post(admin::clock_change))
-        .route("/admin/tenants", get(admin::tenants_list).post(admin::tenants_create))
-        .route("/admin/tenants/{tenant_id}", get(admin::tenants_get).delete(admin::tenants_delete))
-        .route("/admin/tenants/{tenant_id}/import-key", axum::routing::put(admin::tenants_set_import_key))
-        .route("/admin/tenants/{tenant_id}/connectors", get(admin::connectors_list))
-        .route("/admin/tenants/{tenant_id}/connectors/{connector_id}", get(admin::connectors_get))
-        .route("/admin/tenants/{tenant_id}/connectors/{connector_id}/status", get(admin::connectors_status))
-        .route("/admin/tenants/{tenant_id}/connectors/{connector_id}/history", get(admin::connectors_history))
-        .route("/admin/releases", get(admin::releases_list).post(admin::releases_publish))
-        .route("/connector/v1/register", post(connector::connectors_register))
+        .route(
+            "/admin/clock",
+            get(admin::clock_get).post(admin::clock_change),
+        )
+        .route(
+            "/admin/tenants",
+            get(admin::tenants_list).post(admin::tenants_create),
+        )
+        .route(
+            "/admin/tenants/{tenant_id}",
+            get(admin::tenants_get).delete(admin::tenants_delete),
+        )
+        .route(
+            "/admin/tenants/{tenant_id}/import-key",
+            axum::routing::put(admin::tenants_set_import_key),
+        )
+        .route(
+            "/admin/tenants/{tenant_id}/connectors",
+            get(admin::connectors_list),
+        )
+        .route(
+            "/admin/tenants/{tenant_id}/connectors/{connector_id}",
+            get(admin::connectors_get),
+        )
+        .route(
+            "/admin/tenants/{tenant_id}/connectors/{connector_id}/status",
+            get(admin::connectors_status),
+        )
+        .route(
+            "/admin/tenants/{tenant_id}/connectors/{connector_id}/history",
+            get(admin::connectors_history),
+        )
+        .route(
+            "/admin/releases",
+            get(admin::releases_list).post(admin::releases_publish),
+        )
+        .route(
+            "/connector/v1/register",
+            post(connector::connectors_register),
+        )
         .route("/connector/v1/checkin", post(connector::connectors_checkin))
         .route("/connector/v1/jobs/lease", post(jobs::jobs_lease))
-        .route("/connector/v1/jobs/complete", post(jobs::jobs_complete_batch))
-        .route("/connector/v1/jobs/{job_id}/complete", post(jobs::jobs_complete))
-        .route("/admin/tenants/{tenant_id}/jobs", get(jobs::jobs_list).post(jobs::jobs_enqueue))
-        .route("/admin/tenants/{tenant_id}/jobs/{job_id}", get(jobs::jobs_get))
-        .route("/admin/tenants/{tenant_id}/jobs/{job_id}/cancel", post(jobs::jobs_cancel))
+        .route(
+            "/connector/v1/jobs/complete",
+            post(jobs::jobs_complete_batch),
+        )
+        .route(
+            "/connector/v1/jobs/{job_id}/complete",
+            post(jobs::jobs_complete),
+        )
+        .route(
+            "/admin/tenants/{tenant_id}/jobs",
+            get(jobs::jobs_list).post(jobs::jobs_enqueue),
+        )
+        .route(
+            "/admin/tenants/{tenant_id}/jobs/{job_id}",
+            get(jobs::jobs_get),
+        )
+        .route(
+            "/admin/tenants/{tenant_id}/jobs/{job_id}/cancel",
+            post(jobs::jobs_cancel),
+        )
         .route(
             "/connector/v1/self",
-            get(connector::self_get).patch(connector::self_reconfigure).delete(connector::self_uninstall),
+            get(connector::self_get)
+                .patch(connector::self_reconfigure)
+                .delete(connector::self_uninstall),
         )
         .route("/{tenant_id}/oauth2/v2.0/token", post(token::token_issue))
-        .route("/beta/deviceManagement/ndesConnectors", get(graph::ndes_list))
-        .route("/beta/deviceManagement/ndesConnectors/{id}", get(graph::ndes_get))
-        .route("/beta/deviceManagement/certificateConnectorDetails", get(graph::details_list))
-        .route("/beta/deviceManagement/certificateConnectorDetails/{id}", get(graph::details_get))
+        .route(
+            "/beta/deviceManagement/ndesConnectors",
+            get(graph::ndes_list),
+        )
+        .route(
+            "/beta/deviceManagement/ndesConnectors/{id}",
+            get(graph::ndes_get),
+        )
+        .route(
+            "/beta/deviceManagement/certificateConnectorDetails",
+            get(graph::details_list),
+        )
+        .route(
+            "/beta/deviceManagement/certificateConnectorDetails/{id}",
+            get(graph::details_get),
+        )
         .fallback(health::not_found)
         .method_not_allowed_fallback(health::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), error::envelope))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error::envelope,
+        ))
         .with_state(state)
 }

@@ -169,7 +169,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Inserts a connector unless its tenant already has `limit` connectors (`LimitReached`) or
     /// the machine already has one (`MachineTaken`); both checks and the insert are one atomic step.
-    async fn insert_connector(&self, connector: &ConnectorRow, first: &HistoryRow, limit: u32) -> StoreResult<()>;
+    async fn insert_connector(
+        &self,
+        connector: &ConnectorRow,
+        first: &HistoryRow,
+        limit: u32,
+    ) -> StoreResult<()>;
     async fn connector_by_credential(&self, hash: &str) -> StoreResult<ConnectorRow>;
     async fn get_connector(&self, tenant_id: &str, id: &str) -> StoreResult<ConnectorRow>;
     async fn list_connectors(&self, tenant_id: &str) -> StoreResult<Vec<ConnectorRow>>;
@@ -179,8 +184,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete_connector(&self, tenant_id: &str, id: &str) -> StoreResult<()>;
 
     /// Appends history and moves each connector's reconciliation mark, in one transaction.
-    async fn record_reconciled(&self, tenant_id: &str, reconciled: &[Reconciled]) -> StoreResult<()>;
-    async fn list_history(&self, tenant_id: &str, connector_id: &str) -> StoreResult<Vec<HistoryRow>>;
+    async fn record_reconciled(
+        &self,
+        tenant_id: &str,
+        reconciled: &[Reconciled],
+    ) -> StoreResult<()>;
+    async fn list_history(
+        &self,
+        tenant_id: &str,
+        connector_id: &str,
+    ) -> StoreResult<Vec<HistoryRow>>;
 
     async fn list_releases(&self) -> StoreResult<Vec<ReleaseRow>>;
     async fn insert_release(&self, release: &ReleaseRow) -> StoreResult<()>;
@@ -189,8 +202,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn insert_jobs(&self, jobs: &[JobRow]) -> StoreResult<()>;
     async fn get_job(&self, tenant_id: &str, id: &str) -> StoreResult<JobRow>;
     /// Jobs of a tenant in enqueue order, optionally of one kind and state.
-    async fn list_jobs(&self, tenant_id: &str, kind: Option<&str>, state: Option<&str>, limit: i64, offset: i64) -> StoreResult<Vec<JobRow>>;
-    async fn count_jobs(&self, tenant_id: &str, kind: Option<&str>, state: Option<&str>) -> StoreResult<i64>;
+    async fn list_jobs(
+        &self,
+        tenant_id: &str,
+        kind: Option<&str>,
+        state: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<JobRow>>;
+    async fn count_jobs(
+        &self,
+        tenant_id: &str,
+        kind: Option<&str>,
+        state: Option<&str>,
+    ) -> StoreResult<i64>;
     async fn job_attempts(&self, job_id: &str) -> StoreResult<Vec<AttemptRow>>;
     async fn attempt_by_token(&self, token_hash: &str) -> StoreResult<AttemptRow>;
     /// Ends leases that expired by `now_ms`: the job is queued again, or dead-lettered once it
@@ -207,7 +232,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The earliest instant after `after_ms` at which a lease expires or a backoff ends.
     async fn next_job_deadline(&self, after_ms: i64) -> StoreResult<Option<i64>>;
 
-    async fn insert_token(&self, token_hash: &str, tenant_id: &str, now_ms: i64, expires_ms: i64) -> StoreResult<()>;
+    async fn insert_token(
+        &self,
+        token_hash: &str,
+        tenant_id: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> StoreResult<()>;
     /// The tenant a token belongs to, if the token exists and expires after `now_ms`.
     async fn token_tenant(&self, token_hash: &str, now_ms: i64) -> StoreResult<String>;
 }

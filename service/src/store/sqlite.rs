@@ -10,7 +10,10 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::{AttemptRow, Completion, JobRow, LeaseJobs, ConnectorRow, HistoryRow, Reconciled, ReleaseRow, Store, StoreError, StoreResult, TenantRow};
+use super::{
+    AttemptRow, Completion, ConnectorRow, HistoryRow, JobRow, LeaseJobs, Reconciled, ReleaseRow,
+    Store, StoreError, StoreResult, TenantRow,
+};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -20,7 +23,9 @@ pub struct SqliteStore {
 fn interpret(error: sqlx::Error) -> StoreError {
     match &error {
         sqlx::Error::RowNotFound => StoreError::NotFound,
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_owned()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.message().to_owned())
+        }
         _ => StoreError::Backend(error),
     }
 }
@@ -44,7 +49,10 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(StoreError::Backend)?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await.map_err(StoreError::Migrate)?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(StoreError::Migrate)?;
         Ok(SqliteStore { pool })
     }
 }
@@ -56,8 +64,16 @@ const CONNECTOR_COLUMNS: &str = "id, tenant_id, credential_hash, display_name, m
 const JOB_COLUMNS: &str = "id, tenant_id, kind, state, payload, attempts, max_attempts, visible_ms, lease_token_hash, \
     lease_connector_id, lease_expires_ms, result, error_code, error_message, created_ms, completed_ms";
 
-async fn expire_in(tx: &mut sqlx::SqliteConnection, tenant_id: Option<&str>, now_ms: i64) -> StoreResult<u64> {
-    let scope = if tenant_id.is_some() { " AND tenant_id = ?" } else { "" };
+async fn expire_in(
+    tx: &mut sqlx::SqliteConnection,
+    tenant_id: Option<&str>,
+    now_ms: i64,
+) -> StoreResult<u64> {
+    let scope = if tenant_id.is_some() {
+        " AND tenant_id = ?"
+    } else {
+        ""
+    };
     let attempts_sql = format!(
         "UPDATE job_attempts SET outcome = 'expired', ended_ms = ? WHERE outcome IS NULL AND job_id IN \
          (SELECT id FROM jobs WHERE state = 'leased' AND lease_expires_ms <= ?{scope})"
@@ -76,14 +92,24 @@ async fn expire_in(tx: &mut sqlx::SqliteConnection, tenant_id: Option<&str>, now
            lease_token_hash = NULL, lease_connector_id = NULL, lease_expires_ms = NULL \
          WHERE state = 'leased' AND lease_expires_ms <= ?{scope}"
     );
-    let mut q = sqlx::query(&jobs_sql).bind(now_ms).bind(now_ms).bind(now_ms);
+    let mut q = sqlx::query(&jobs_sql)
+        .bind(now_ms)
+        .bind(now_ms)
+        .bind(now_ms);
     if let Some(t) = tenant_id {
         q = q.bind(t);
     }
-    Ok(q.execute(&mut *tx).await.map_err(interpret)?.rows_affected())
+    Ok(q.execute(&mut *tx)
+        .await
+        .map_err(interpret)?
+        .rows_affected())
 }
 
-async fn insert_history(tx: &mut sqlx::SqliteConnection, tenant_id: &str, row: &HistoryRow) -> StoreResult<()> {
+async fn insert_history(
+    tx: &mut sqlx::SqliteConnection,
+    tenant_id: &str,
+    row: &HistoryRow,
+) -> StoreResult<()> {
     sqlx::query("INSERT INTO status_history (tenant_id, connector_id, seq, at_ms, status, reasons) VALUES (?, ?, ?, ?, ?, ?)")
         .bind(tenant_id)
         .bind(&row.connector_id)
@@ -119,11 +145,18 @@ impl Store for SqliteStore {
     }
 
     async fn list_tenants(&self) -> StoreResult<Vec<TenantRow>> {
-        sqlx::query_as("SELECT * FROM tenants ORDER BY created_ms, id").fetch_all(&self.pool).await.map_err(interpret)
+        sqlx::query_as("SELECT * FROM tenants ORDER BY created_ms, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(interpret)
     }
 
     async fn get_tenant(&self, id: &str) -> StoreResult<TenantRow> {
-        sqlx::query_as("SELECT * FROM tenants WHERE id = ?").bind(id).fetch_one(&self.pool).await.map_err(interpret)
+        sqlx::query_as("SELECT * FROM tenants WHERE id = ?")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(interpret)
     }
 
     async fn tenant_by_enrollment_hash(&self, hash: &str) -> StoreResult<TenantRow> {
@@ -157,8 +190,16 @@ impl Store for SqliteStore {
 
     async fn delete_tenant(&self, id: &str) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(interpret)?;
-        sqlx::query("DELETE FROM status_history WHERE tenant_id = ?").bind(id).execute(&mut *tx).await.map_err(interpret)?;
-        let done = sqlx::query("DELETE FROM tenants WHERE id = ?").bind(id).execute(&mut *tx).await.map_err(interpret)?;
+        sqlx::query("DELETE FROM status_history WHERE tenant_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(interpret)?;
+        let done = sqlx::query("DELETE FROM tenants WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(interpret)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -166,22 +207,30 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn insert_connector(&self, c: &ConnectorRow, first: &HistoryRow, limit: u32) -> StoreResult<()> {
+    async fn insert_connector(
+        &self,
+        c: &ConnectorRow,
+        first: &HistoryRow,
+        limit: u32,
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(interpret)?;
-        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM connectors WHERE tenant_id = ?")
-            .bind(&c.tenant_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(interpret)?;
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM connectors WHERE tenant_id = ?")
+                .bind(&c.tenant_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(interpret)?;
         if count >= limit as i64 {
             return Err(StoreError::LimitReached(count as u32));
         }
-        let taken: Option<(String,)> = sqlx::query_as("SELECT machine_name FROM connectors WHERE tenant_id = ? AND machine_key = ?")
-            .bind(&c.tenant_id)
-            .bind(&c.machine_key)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(interpret)?;
+        let taken: Option<(String,)> = sqlx::query_as(
+            "SELECT machine_name FROM connectors WHERE tenant_id = ? AND machine_key = ?",
+        )
+        .bind(&c.tenant_id)
+        .bind(&c.machine_key)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(interpret)?;
         if let Some((machine,)) = taken {
             return Err(StoreError::MachineTaken(machine));
         }
@@ -216,20 +265,24 @@ impl Store for SqliteStore {
     }
 
     async fn connector_by_credential(&self, hash: &str) -> StoreResult<ConnectorRow> {
-        sqlx::query_as(&format!("SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE credential_hash = ?"))
-            .bind(hash)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(interpret)
+        sqlx::query_as(&format!(
+            "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE credential_hash = ?"
+        ))
+        .bind(hash)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(interpret)
     }
 
     async fn get_connector(&self, tenant_id: &str, id: &str) -> StoreResult<ConnectorRow> {
-        sqlx::query_as(&format!("SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE tenant_id = ? AND id = ?"))
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(interpret)
+        sqlx::query_as(&format!(
+            "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE tenant_id = ? AND id = ?"
+        ))
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(interpret)
     }
 
     async fn list_connectors(&self, tenant_id: &str) -> StoreResult<Vec<ConnectorRow>> {
@@ -241,10 +294,12 @@ impl Store for SqliteStore {
     }
 
     async fn list_all_connectors(&self) -> StoreResult<Vec<ConnectorRow>> {
-        sqlx::query_as(&format!("SELECT {CONNECTOR_COLUMNS} FROM connectors ORDER BY tenant_id, enrolled_ms, id"))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(interpret)
+        sqlx::query_as(&format!(
+            "SELECT {CONNECTOR_COLUMNS} FROM connectors ORDER BY tenant_id, enrolled_ms, id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(interpret)
     }
 
     async fn update_connector(&self, c: &ConnectorRow) -> StoreResult<()> {
@@ -287,7 +342,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn record_reconciled(&self, tenant_id: &str, reconciled: &[Reconciled]) -> StoreResult<()> {
+    async fn record_reconciled(
+        &self,
+        tenant_id: &str,
+        reconciled: &[Reconciled],
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(interpret)?;
         for r in reconciled {
             for entry in &r.entries {
@@ -308,7 +367,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn list_history(&self, tenant_id: &str, connector_id: &str) -> StoreResult<Vec<HistoryRow>> {
+    async fn list_history(
+        &self,
+        tenant_id: &str,
+        connector_id: &str,
+    ) -> StoreResult<Vec<HistoryRow>> {
         sqlx::query_as(
             "SELECT connector_id, seq, at_ms, status, reasons FROM status_history WHERE tenant_id = ? AND connector_id = ? ORDER BY seq",
         )
@@ -320,10 +383,12 @@ impl Store for SqliteStore {
     }
 
     async fn list_releases(&self) -> StoreResult<Vec<ReleaseRow>> {
-        sqlx::query_as("SELECT version, released_ms, published_ms FROM releases ORDER BY released_ms, version")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(interpret)
+        sqlx::query_as(
+            "SELECT version, released_ms, published_ms FROM releases ORDER BY released_ms, version",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(interpret)
     }
 
     async fn insert_release(&self, r: &ReleaseRow) -> StoreResult<()> {
@@ -337,8 +402,18 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn insert_token(&self, token_hash: &str, tenant_id: &str, now_ms: i64, expires_ms: i64) -> StoreResult<()> {
-        sqlx::query("DELETE FROM tokens WHERE expires_ms <= ?").bind(now_ms).execute(&self.pool).await.map_err(interpret)?;
+    async fn insert_token(
+        &self,
+        token_hash: &str,
+        tenant_id: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM tokens WHERE expires_ms <= ?")
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(interpret)?;
         sqlx::query("INSERT INTO tokens (token_hash, tenant_id, expires_ms) VALUES (?, ?, ?)")
             .bind(token_hash)
             .bind(tenant_id)
@@ -350,12 +425,13 @@ impl Store for SqliteStore {
     }
 
     async fn token_tenant(&self, token_hash: &str, now_ms: i64) -> StoreResult<String> {
-        let row: (String,) = sqlx::query_as("SELECT tenant_id FROM tokens WHERE token_hash = ? AND expires_ms > ?")
-            .bind(token_hash)
-            .bind(now_ms)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(interpret)?;
+        let row: (String,) =
+            sqlx::query_as("SELECT tenant_id FROM tokens WHERE token_hash = ? AND expires_ms > ?")
+                .bind(token_hash)
+                .bind(now_ms)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(interpret)?;
         Ok(row.0)
     }
 
@@ -389,15 +465,24 @@ impl Store for SqliteStore {
     }
 
     async fn get_job(&self, tenant_id: &str, id: &str) -> StoreResult<JobRow> {
-        sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = ? AND id = ?"))
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(interpret)
+        sqlx::query_as(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = ? AND id = ?"
+        ))
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(interpret)
     }
 
-    async fn list_jobs(&self, tenant_id: &str, kind: Option<&str>, state: Option<&str>, limit: i64, offset: i64) -> StoreResult<Vec<JobRow>> {
+    async fn list_jobs(
+        &self,
+        tenant_id: &str,
+        kind: Option<&str>,
+        state: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<JobRow>> {
         sqlx::query_as(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = ? AND (? IS NULL OR kind = ?) AND (? IS NULL OR state = ?) \
              ORDER BY seq LIMIT ? OFFSET ?"
@@ -414,7 +499,12 @@ impl Store for SqliteStore {
         .map_err(interpret)
     }
 
-    async fn count_jobs(&self, tenant_id: &str, kind: Option<&str>, state: Option<&str>) -> StoreResult<i64> {
+    async fn count_jobs(
+        &self,
+        tenant_id: &str,
+        kind: Option<&str>,
+        state: Option<&str>,
+    ) -> StoreResult<i64> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM jobs WHERE tenant_id = ? AND (? IS NULL OR kind = ?) AND (? IS NULL OR state = ?)")
             .bind(tenant_id)
             .bind(kind)
@@ -460,11 +550,17 @@ impl Store for SqliteStore {
         let select = format!(
             "SELECT id FROM jobs WHERE tenant_id = ? AND state = 'queued' AND visible_ms <= ? AND kind IN ({placeholders}) ORDER BY seq LIMIT ?"
         );
-        let mut q = sqlx::query_as::<_, (String,)>(&select).bind(lease.tenant_id).bind(lease.now_ms);
+        let mut q = sqlx::query_as::<_, (String,)>(&select)
+            .bind(lease.tenant_id)
+            .bind(lease.now_ms);
         for kind in lease.kinds {
             q = q.bind(*kind);
         }
-        let ids = q.bind(lease.token_hashes.len() as i64).fetch_all(&mut *tx).await.map_err(interpret)?;
+        let ids = q
+            .bind(lease.token_hashes.len() as i64)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(interpret)?;
         let mut leased = Vec::with_capacity(ids.len());
         for ((id,), token_hash) in ids.into_iter().zip(lease.token_hashes) {
             sqlx::query(
@@ -489,11 +585,12 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(interpret)?;
-            let row: JobRow = sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))
-                .bind(&id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(interpret)?;
+            let row: JobRow =
+                sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))
+                    .bind(&id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(interpret)?;
             leased.push(row);
         }
         tx.commit().await.map_err(interpret)?;
@@ -588,11 +685,13 @@ impl Store for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .map_err(interpret)?;
-        let (b,): (Option<i64>,) = sqlx::query_as("SELECT MIN(visible_ms) FROM jobs WHERE state = 'queued' AND visible_ms > ?")
-            .bind(after_ms)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(interpret)?;
+        let (b,): (Option<i64>,) = sqlx::query_as(
+            "SELECT MIN(visible_ms) FROM jobs WHERE state = 'queued' AND visible_ms > ?",
+        )
+        .bind(after_ms)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(interpret)?;
         Ok(match (a, b) {
             (Some(x), Some(y)) => Some(x.min(y)),
             (x, y) => x.or(y),

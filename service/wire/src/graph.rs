@@ -9,10 +9,18 @@ use serde::{Deserialize, Serialize};
 pub struct GraphCollection<T> {
     #[serde(rename = "@odata.context")]
     pub odata_context: String,
-    #[serde(rename = "@odata.count", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "@odata.count",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub odata_count: Option<u64>,
     pub value: Vec<T>,
-    #[serde(rename = "@odata.nextLink", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "@odata.nextLink",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub odata_next_link: Option<String>,
 }
 

@@ -16,10 +16,16 @@ fn clock_state(state: &AppState) -> wire::admin::ClockState {
         crate::clock::ClockMode::Real => wire::admin::ClockMode::Real,
         crate::clock::ClockMode::Virtual => wire::admin::ClockMode::Virtual,
     };
-    wire::admin::ClockState { now: state.registry.now(), mode }
+    wire::admin::ClockState {
+        now: state.registry.now(),
+        mode,
+    }
 }
 
-pub async fn clock_get(_: Operator, State(state): State<AppState>) -> ApiJson<wire::admin::ClockState> {
+pub async fn clock_get(
+    _: Operator,
+    State(state): State<AppState>,
+) -> ApiJson<wire::admin::ClockState> {
     ApiJson(clock_state(&state))
 }
 
@@ -32,13 +38,23 @@ pub async fn clock_change(
     match (body.set, body.advance) {
         (Some(set), None) => {
             let at = convert::instant("set", &set)?;
-            clock.set(at).map_err(crate::registry::RegistryError::from)?;
+            clock
+                .set(at)
+                .map_err(crate::registry::RegistryError::from)?;
         }
         (None, Some(advance)) => {
-            let by = IsoDuration::parse(&advance).map_err(|e| invalid("InvalidDuration", format!("advance: {e}")))?;
-            clock.advance(&by).map_err(crate::registry::RegistryError::from)?;
+            let by = IsoDuration::parse(&advance)
+                .map_err(|e| invalid("InvalidDuration", format!("advance: {e}")))?;
+            clock
+                .advance(&by)
+                .map_err(crate::registry::RegistryError::from)?;
         }
-        _ => return Err(ApiError::bad_request("invalidRequest", "give exactly one of `set` (RFC 3339) or `advance` (ISO 8601 duration)")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalidRequest",
+                "give exactly one of `set` (RFC 3339) or `advance` (ISO 8601 duration)",
+            ))
+        }
     }
     Ok(ApiJson(clock_state(&state)))
 }
@@ -48,16 +64,24 @@ pub async fn tenants_create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<wire::admin::CreateTenant>,
 ) -> Result<Response, ApiError> {
-    let created = state.registry.create_tenant(&body.display_name, body.rollout_delay_days).await?;
+    let created = state
+        .registry
+        .create_tenant(&body.display_name, body.rollout_delay_days)
+        .await?;
     let mut tenant = convert::tenant(&created.row);
     tenant.enrollment_secret = Some(created.enrollment_secret);
     tenant.client_secret = Some(created.client_secret);
     Ok((StatusCode::CREATED, ApiJson(tenant)).into_response())
 }
 
-pub async fn tenants_list(_: Operator, State(state): State<AppState>) -> Result<ApiJson<wire::admin::Collection<wire::admin::Tenant>>, ApiError> {
+pub async fn tenants_list(
+    _: Operator,
+    State(state): State<AppState>,
+) -> Result<ApiJson<wire::admin::Collection<wire::admin::Tenant>>, ApiError> {
     let rows = state.registry.list_tenants().await?;
-    Ok(ApiJson(wire::admin::Collection { value: rows.iter().map(convert::tenant).collect() }))
+    Ok(ApiJson(wire::admin::Collection {
+        value: rows.iter().map(convert::tenant).collect(),
+    }))
 }
 
 pub async fn tenants_get(
@@ -66,10 +90,16 @@ pub async fn tenants_get(
     Path(tenant_id): Path<String>,
 ) -> Result<ApiJson<wire::admin::Tenant>, ApiError> {
     reader.check(&tenant_id)?;
-    Ok(ApiJson(convert::tenant(&state.registry.tenant(&tenant_id).await?)))
+    Ok(ApiJson(convert::tenant(
+        &state.registry.tenant(&tenant_id).await?,
+    )))
 }
 
-pub async fn tenants_delete(_: Operator, State(state): State<AppState>, Path(tenant_id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn tenants_delete(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(tenant_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     state.registry.delete_tenant(&tenant_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -81,7 +111,12 @@ pub async fn tenants_set_import_key(
     ApiJson(body): ApiJson<wire::admin::SetImportKey>,
 ) -> Result<ApiJson<wire::admin::Tenant>, ApiError> {
     let thumbprint = convert::thumbprint(body.thumbprint.as_deref().unwrap_or_default())?;
-    Ok(ApiJson(convert::tenant(&state.registry.set_import_key(&tenant_id, thumbprint).await?)))
+    Ok(ApiJson(convert::tenant(
+        &state
+            .registry
+            .set_import_key(&tenant_id, thumbprint)
+            .await?,
+    )))
 }
 
 pub async fn connectors_list(
@@ -92,7 +127,12 @@ pub async fn connectors_list(
     reader.check(&tenant_id)?;
     let now = state.registry.now();
     let rows = state.registry.connectors_with_status(&tenant_id).await?;
-    Ok(ApiJson(wire::admin::Collection { value: rows.iter().map(|(row, ev)| convert::connector_view(row, ev, now)).collect() }))
+    Ok(ApiJson(wire::admin::Collection {
+        value: rows
+            .iter()
+            .map(|(row, ev)| convert::connector_view(row, ev, now))
+            .collect(),
+    }))
 }
 
 pub async fn connectors_get(
@@ -101,8 +141,15 @@ pub async fn connectors_get(
     Path((tenant_id, connector_id)): Path<(String, String)>,
 ) -> Result<ApiJson<wire::admin::ConnectorView>, ApiError> {
     reader.check(&tenant_id)?;
-    let (row, evaluation) = state.registry.connector_status(&tenant_id, &connector_id).await?;
-    Ok(ApiJson(convert::connector_view(&row, &evaluation, state.registry.now())))
+    let (row, evaluation) = state
+        .registry
+        .connector_status(&tenant_id, &connector_id)
+        .await?;
+    Ok(ApiJson(convert::connector_view(
+        &row,
+        &evaluation,
+        state.registry.now(),
+    )))
 }
 
 pub async fn connectors_status(
@@ -111,7 +158,10 @@ pub async fn connectors_status(
     Path((tenant_id, connector_id)): Path<(String, String)>,
 ) -> Result<ApiJson<wire::admin::ConnectorStatus>, ApiError> {
     reader.check(&tenant_id)?;
-    let (row, evaluation) = state.registry.connector_status(&tenant_id, &connector_id).await?;
+    let (row, evaluation) = state
+        .registry
+        .connector_status(&tenant_id, &connector_id)
+        .await?;
     Ok(ApiJson(convert::connector_status(&row.id, &evaluation)))
 }
 
@@ -121,11 +171,19 @@ pub async fn connectors_history(
     Path((tenant_id, connector_id)): Path<(String, String)>,
 ) -> Result<ApiJson<wire::admin::Collection<wire::admin::StatusChange>>, ApiError> {
     reader.check(&tenant_id)?;
-    let rows = state.registry.connector_history(&tenant_id, &connector_id).await?;
-    Ok(ApiJson(wire::admin::Collection { value: rows.iter().map(convert::history).collect() }))
+    let rows = state
+        .registry
+        .connector_history(&tenant_id, &connector_id)
+        .await?;
+    Ok(ApiJson(wire::admin::Collection {
+        value: rows.iter().map(convert::history).collect(),
+    }))
 }
 
-pub async fn releases_list(_: Operator, State(state): State<AppState>) -> Result<ApiJson<wire::admin::Collection<wire::admin::Release>>, ApiError> {
+pub async fn releases_list(
+    _: Operator,
+    State(state): State<AppState>,
+) -> Result<ApiJson<wire::admin::Collection<wire::admin::Release>>, ApiError> {
     let catalog = state.registry.catalog().await?;
     let mut releases: Vec<_> = catalog.releases().to_vec();
     releases.sort_by_key(|r| (r.released, r.version));
@@ -149,6 +207,10 @@ pub async fn releases_publish(
     let version = convert::version("version", &body.version)?;
     let released = convert::instant("releasedDateTime", &body.released_date_time)?;
     state.registry.publish_release(version, released).await?;
-    let release = wire::admin::Release { version: version.to_string(), released_date_time: released, source: "published".to_owned() };
+    let release = wire::admin::Release {
+        version: version.to_string(),
+        released_date_time: released,
+        source: "published".to_owned(),
+    };
     Ok((StatusCode::CREATED, ApiJson(release)).into_response())
 }

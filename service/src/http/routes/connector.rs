@@ -18,7 +18,10 @@ pub async fn connectors_register(
 ) -> Result<Response, ApiError> {
     let new = convert::register(body)?;
     let (row, credential) = state.registry.register(&tenant, new).await?;
-    let body = wire::connector::RegisterResponse { connector_id: row.id, credential };
+    let body = wire::connector::RegisterResponse {
+        connector_id: row.id,
+        credential,
+    };
     Ok((StatusCode::CREATED, ApiJson(body)).into_response())
 }
 
@@ -28,15 +31,31 @@ pub async fn connectors_checkin(
     ApiJson(body): ApiJson<wire::connector::CheckinRequest>,
 ) -> Result<ApiJson<wire::connector::CheckinResponse>, ApiError> {
     let version = convert::version("version", &body.version)?;
-    state.registry.checkin(&row, version, body.active_since).await?;
-    Ok(ApiJson(wire::connector::CheckinResponse { connector_id: row.id, server_date_time: state.registry.now() }))
+    state
+        .registry
+        .checkin(&row, version, body.active_since)
+        .await?;
+    Ok(ApiJson(wire::connector::CheckinResponse {
+        connector_id: row.id,
+        server_date_time: state.registry.now(),
+    }))
 }
 
-pub async fn self_get(ConnectorCaller(row): ConnectorCaller, State(state): State<AppState>) -> Result<ApiJson<wire::admin::ConnectorView>, ApiError> {
+pub async fn self_get(
+    ConnectorCaller(row): ConnectorCaller,
+    State(state): State<AppState>,
+) -> Result<ApiJson<wire::admin::ConnectorView>, ApiError> {
     let version = convert::version("version", &row.version)?;
     state.registry.gate(version, Operation::Checkin).await?;
-    let (row, evaluation) = state.registry.connector_status(&row.tenant_id, &row.id).await?;
-    Ok(ApiJson(convert::connector_view(&row, &evaluation, state.registry.now())))
+    let (row, evaluation) = state
+        .registry
+        .connector_status(&row.tenant_id, &row.id)
+        .await?;
+    Ok(ApiJson(convert::connector_view(
+        &row,
+        &evaluation,
+        state.registry.now(),
+    )))
 }
 
 pub async fn self_reconfigure(
@@ -46,13 +65,22 @@ pub async fn self_reconfigure(
 ) -> Result<ApiJson<wire::admin::ConnectorView>, ApiError> {
     let change = convert::reconfigure(body)?;
     let updated = state.registry.reconfigure(&row, change).await?;
-    let (row, evaluation) = state.registry.connector_status(&updated.tenant_id, &updated.id).await?;
-    Ok(ApiJson(convert::connector_view(&row, &evaluation, state.registry.now())))
+    let (row, evaluation) = state
+        .registry
+        .connector_status(&updated.tenant_id, &updated.id)
+        .await?;
+    Ok(ApiJson(convert::connector_view(
+        &row,
+        &evaluation,
+        state.registry.now(),
+    )))
 }
 
 /// Uninstall works at any version: it is how a retired connector is replaced.
-pub async fn self_uninstall(ConnectorCaller(row): ConnectorCaller, State(state): State<AppState>) -> Result<StatusCode, ApiError> {
+pub async fn self_uninstall(
+    ConnectorCaller(row): ConnectorCaller,
+    State(state): State<AppState>,
+) -> Result<StatusCode, ApiError> {
     state.registry.uninstall(&row).await?;
     Ok(StatusCode::NO_CONTENT)
 }
-

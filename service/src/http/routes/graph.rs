@@ -35,13 +35,23 @@ fn parse_filter(text: &str, allowed: &[&str]) -> Result<Vec<(String, String)>, A
     let mut out = Vec::new();
     let mut rest = text.trim();
     loop {
-        let (prop, after) = rest.split_once(char::is_whitespace).ok_or_else(|| invalid(format!("$filter `{text}` is not `property eq 'value'`")))?;
+        let (prop, after) = rest
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| invalid(format!("$filter `{text}` is not `property eq 'value'`")))?;
         let after = after.trim_start();
         let after = after
             .strip_prefix("eq ")
-            .ok_or_else(|| invalid(format!("$filter `{text}`: only the `eq` operator is supported")))?
+            .ok_or_else(|| {
+                invalid(format!(
+                    "$filter `{text}`: only the `eq` operator is supported"
+                ))
+            })?
             .trim_start();
-        let after = after.strip_prefix('\'').ok_or_else(|| invalid(format!("$filter `{text}`: the value must be a quoted string")))?;
+        let after = after.strip_prefix('\'').ok_or_else(|| {
+            invalid(format!(
+                "$filter `{text}`: the value must be a quoted string"
+            ))
+        })?;
         let mut value = String::new();
         let mut chars = after.char_indices().peekable();
         let mut end = None;
@@ -57,9 +67,13 @@ fn parse_filter(text: &str, allowed: &[&str]) -> Result<Vec<(String, String)>, A
             }
             value.push(ch);
         }
-        let end = end.ok_or_else(|| invalid(format!("$filter `{text}`: a quoted value is not closed")))?;
+        let end =
+            end.ok_or_else(|| invalid(format!("$filter `{text}`: a quoted value is not closed")))?;
         if !allowed.contains(&prop) {
-            return Err(invalid(format!("$filter on `{prop}` is not supported here; filter on {}", allowed.join(" or "))));
+            return Err(invalid(format!(
+                "$filter on `{prop}` is not supported here; filter on {}",
+                allowed.join(" or ")
+            )));
         }
         out.push((prop.to_owned(), value));
         rest = after[end..].trim_start();
@@ -68,36 +82,63 @@ fn parse_filter(text: &str, allowed: &[&str]) -> Result<Vec<(String, String)>, A
         }
         rest = rest
             .strip_prefix("and ")
-            .ok_or_else(|| invalid(format!("$filter `{text}`: clauses can only be joined with `and`")))?
+            .ok_or_else(|| {
+                invalid(format!(
+                    "$filter `{text}`: clauses can only be joined with `and`"
+                ))
+            })?
             .trim_start();
     }
 }
 
-fn parse_query(raw: Option<&str>, allowed_filters: &[&str], fields: &[&str]) -> Result<ODataQuery, ApiError> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(raw.unwrap_or_default()).map_err(|_| invalid("the query string is not valid URL encoding"))?;
+fn parse_query(
+    raw: Option<&str>,
+    allowed_filters: &[&str],
+    fields: &[&str],
+) -> Result<ODataQuery, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or_default())
+        .map_err(|_| invalid("the query string is not valid URL encoding"))?;
     let mut query = ODataQuery::default();
     for (key, value) in pairs {
         match key.as_str() {
             "$top" => {
-                let top: usize = value.parse().map_err(|_| invalid(format!("$top `{value}` is not a whole number")))?;
+                let top: usize = value
+                    .parse()
+                    .map_err(|_| invalid(format!("$top `{value}` is not a whole number")))?;
                 if top == 0 || top > MAX_PAGE {
-                    return Err(invalid(format!("$top must be from 1 to {MAX_PAGE}, not {top}")));
+                    return Err(invalid(format!(
+                        "$top must be from 1 to {MAX_PAGE}, not {top}"
+                    )));
                 }
                 query.top = Some(top);
             }
-            "$skip" => query.skip = value.parse().map_err(|_| invalid(format!("$skip `{value}` is not a whole number")))?,
+            "$skip" => {
+                query.skip = value
+                    .parse()
+                    .map_err(|_| invalid(format!("$skip `{value}` is not a whole number")))?
+            }
             "$count" => {
                 query.count = match value.as_str() {
                     "true" => true,
                     "false" => false,
-                    _ => return Err(invalid(format!("$count must be true or false, not `{value}`"))),
+                    _ => {
+                        return Err(invalid(format!(
+                            "$count must be true or false, not `{value}`"
+                        )))
+                    }
                 }
             }
             "$select" => {
-                let selected: Vec<String> = value.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+                let selected: Vec<String> = value
+                    .split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect();
                 if let Some(unknown) = selected.iter().find(|s| !fields.contains(&s.as_str())) {
-                    return Err(invalid(format!("$select: `{unknown}` is not a property; properties are {}", fields.join(", "))));
+                    return Err(invalid(format!(
+                        "$select: `{unknown}` is not a property; properties are {}",
+                        fields.join(", ")
+                    )));
                 }
                 query.select = Some(selected);
             }
@@ -105,7 +146,11 @@ fn parse_query(raw: Option<&str>, allowed_filters: &[&str], fields: &[&str]) -> 
                 query.filters = parse_filter(&value, allowed_filters)?;
                 query.raw_filter = Some(value);
             }
-            other if other.starts_with('$') => return Err(invalid(format!("the query option `{other}` is not supported"))),
+            other if other.starts_with('$') => {
+                return Err(invalid(format!(
+                    "the query option `{other}` is not supported"
+                )))
+            }
             _ => {}
         }
     }
@@ -113,7 +158,10 @@ fn parse_query(raw: Option<&str>, allowed_filters: &[&str], fields: &[&str]) -> 
 }
 
 fn base_url(headers: &HeaderMap) -> String {
-    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
     format!("http://{host}")
 }
 
@@ -121,7 +169,10 @@ fn shape<T: Serialize>(entity: &T, select: Option<&[String]>) -> Value {
     let value = serde_json::to_value(entity).unwrap_or(Value::Null);
     match (value, select) {
         (Value::Object(map), Some(select)) => {
-            let kept: Map<String, Value> = map.into_iter().filter(|(k, _)| k == "@odata.type" || k == "id" || select.contains(k)).collect();
+            let kept: Map<String, Value> = map
+                .into_iter()
+                .filter(|(k, _)| k == "@odata.type" || k == "id" || select.contains(k))
+                .collect();
             Value::Object(kept)
         }
         (value, _) => value,
@@ -129,20 +180,37 @@ fn shape<T: Serialize>(entity: &T, select: Option<&[String]>) -> Value {
 }
 
 /// One page of a collection, with `@odata.nextLink` carrying the same options forward.
-fn page<T: Serialize>(headers: &HeaderMap, path: &str, set: &str, query: &ODataQuery, items: Vec<T>) -> Value {
+fn page<T: Serialize>(
+    headers: &HeaderMap,
+    path: &str,
+    set: &str,
+    query: &ODataQuery,
+    items: Vec<T>,
+) -> Value {
     let total = items.len();
     let top = query.top.unwrap_or(DEFAULT_PAGE);
     let base = base_url(headers);
-    let value: Vec<Value> = items.iter().skip(query.skip).take(top).map(|e| shape(e, query.select.as_deref())).collect();
+    let value: Vec<Value> = items
+        .iter()
+        .skip(query.skip)
+        .take(top)
+        .map(|e| shape(e, query.select.as_deref()))
+        .collect();
     let mut body = Map::new();
-    body.insert("@odata.context".into(), Value::String(format!("{base}/beta/$metadata#deviceManagement/{set}")));
+    body.insert(
+        "@odata.context".into(),
+        Value::String(format!("{base}/beta/$metadata#deviceManagement/{set}")),
+    );
     if query.count {
         body.insert("@odata.count".into(), Value::from(total as u64));
     }
     body.insert("value".into(), Value::Array(value));
     let next_skip = query.skip.saturating_add(top);
     if next_skip < total {
-        let mut options = vec![("$top".to_owned(), top.to_string()), ("$skip".to_owned(), next_skip.to_string())];
+        let mut options = vec![
+            ("$top".to_owned(), top.to_string()),
+            ("$skip".to_owned(), next_skip.to_string()),
+        ];
         if let Some(filter) = &query.raw_filter {
             options.push(("$filter".to_owned(), filter.clone()));
         }
@@ -153,7 +221,10 @@ fn page<T: Serialize>(headers: &HeaderMap, path: &str, set: &str, query: &ODataQ
             options.push(("$select".to_owned(), select.join(",")));
         }
         let encoded = serde_urlencoded::to_string(&options).unwrap_or_default();
-        body.insert("@odata.nextLink".into(), Value::String(format!("{base}{path}?{encoded}")));
+        body.insert(
+            "@odata.nextLink".into(),
+            Value::String(format!("{base}{path}?{encoded}")),
+        );
     }
     Value::Object(body)
 }
@@ -161,22 +232,48 @@ fn page<T: Serialize>(headers: &HeaderMap, path: &str, set: &str, query: &ODataQ
 fn entity<T: Serialize>(headers: &HeaderMap, set: &str, item: &T) -> Value {
     let mut value = shape(item, None);
     if let Value::Object(map) = &mut value {
-        let context = format!("{}/beta/$metadata#deviceManagement/{set}/$entity", base_url(headers));
+        let context = format!(
+            "{}/beta/$metadata#deviceManagement/{set}/$entity",
+            base_url(headers)
+        );
         map.insert("@odata.context".into(), Value::String(context));
     }
     value
 }
 
-const NDES_FIELDS: &[&str] =
-    &["id", "lastConnectionDateTime", "state", "displayName", "machineName", "enrolledDateTime", "roleScopeTagIds", "connectorVersion"];
-const DETAILS_FIELDS: &[&str] = &["id", "connectorName", "machineName", "enrollmentDateTime", "lastCheckinDateTime", "connectorVersion"];
+const NDES_FIELDS: &[&str] = &[
+    "id",
+    "lastConnectionDateTime",
+    "state",
+    "displayName",
+    "machineName",
+    "enrolledDateTime",
+    "roleScopeTagIds",
+    "connectorVersion",
+];
+const DETAILS_FIELDS: &[&str] = &[
+    "id",
+    "connectorName",
+    "machineName",
+    "enrollmentDateTime",
+    "lastCheckinDateTime",
+    "connectorVersion",
+];
 
-async fn tenant_rows(state: &AppState, caller: &GraphCaller) -> Result<Vec<ConnectorRow>, ApiError> {
-    Ok(state.registry.list_connector_rows(&caller.tenant_id).await?)
+async fn tenant_rows(
+    state: &AppState,
+    caller: &GraphCaller,
+) -> Result<Vec<ConnectorRow>, ApiError> {
+    Ok(state
+        .registry
+        .list_connector_rows(&caller.tenant_id)
+        .await?)
 }
 
 fn one(rows: Vec<ConnectorRow>, id: &str) -> Result<ConnectorRow, ApiError> {
-    rows.into_iter().find(|r| r.id == id).ok_or_else(|| ApiError::not_found(format!("no connector with id `{id}` in this tenant")))
+    rows.into_iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("no connector with id `{id}` in this tenant")))
 }
 
 pub async fn ndes_list(
@@ -192,18 +289,36 @@ pub async fn ndes_list(
         .iter()
         .map(|r| convert::ndes_connector(r, now))
         .filter(|c| {
-            query.filters.iter().all(|(prop, value)| match prop.as_str() {
-                "state" => &c.state == value,
-                _ => &c.connector_version == value,
-            })
+            query
+                .filters
+                .iter()
+                .all(|(prop, value)| match prop.as_str() {
+                    "state" => &c.state == value,
+                    _ => &c.connector_version == value,
+                })
         })
         .collect();
-    Ok(ApiJson(page(&headers, "/beta/deviceManagement/ndesConnectors", "ndesConnectors", &query, items)))
+    Ok(ApiJson(page(
+        &headers,
+        "/beta/deviceManagement/ndesConnectors",
+        "ndesConnectors",
+        &query,
+        items,
+    )))
 }
 
-pub async fn ndes_get(caller: GraphCaller, State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<ApiJson<Value>, ApiError> {
+pub async fn ndes_get(
+    caller: GraphCaller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Value>, ApiError> {
     let row = one(tenant_rows(&state, &caller).await?, &id)?;
-    Ok(ApiJson(entity(&headers, "ndesConnectors", &convert::ndes_connector(&row, state.registry.now()))))
+    Ok(ApiJson(entity(
+        &headers,
+        "ndesConnectors",
+        &convert::ndes_connector(&row, state.registry.now()),
+    )))
 }
 
 pub async fn details_list(
@@ -217,12 +332,32 @@ pub async fn details_list(
         .await?
         .iter()
         .map(convert::certificate_connector_details)
-        .filter(|c| query.filters.iter().all(|(_, value)| &c.connector_version == value))
+        .filter(|c| {
+            query
+                .filters
+                .iter()
+                .all(|(_, value)| &c.connector_version == value)
+        })
         .collect();
-    Ok(ApiJson(page(&headers, "/beta/deviceManagement/certificateConnectorDetails", "certificateConnectorDetails", &query, items)))
+    Ok(ApiJson(page(
+        &headers,
+        "/beta/deviceManagement/certificateConnectorDetails",
+        "certificateConnectorDetails",
+        &query,
+        items,
+    )))
 }
 
-pub async fn details_get(caller: GraphCaller, State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<ApiJson<Value>, ApiError> {
+pub async fn details_get(
+    caller: GraphCaller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Value>, ApiError> {
     let row = one(tenant_rows(&state, &caller).await?, &id)?;
-    Ok(ApiJson(entity(&headers, "certificateConnectorDetails", &convert::certificate_connector_details(&row))))
+    Ok(ApiJson(entity(
+        &headers,
+        "certificateConnectorDetails",
+        &convert::certificate_connector_details(&row),
+    )))
 }

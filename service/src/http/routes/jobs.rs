@@ -22,10 +22,18 @@ pub async fn jobs_enqueue(
         wire::jobs::EnqueueBody::Batch { jobs } => jobs,
         wire::jobs::EnqueueBody::One(job) => vec![job],
     };
-    let jobs = jobs.into_iter().enumerate().map(|(i, j)| convert::new_job(i, j)).collect::<Result<Vec<_>, _>>()?;
+    let jobs = jobs
+        .into_iter()
+        .enumerate()
+        .map(|(i, j)| convert::new_job(i, j))
+        .collect::<Result<Vec<_>, _>>()?;
     let rows = state.registry.enqueue(&tenant_id, jobs).await?;
     let value = rows.iter().map(|r| convert::job_view(r, &[])).collect();
-    Ok((StatusCode::CREATED, ApiJson(wire::admin::Collection { value })).into_response())
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(wire::admin::Collection { value }),
+    )
+        .into_response())
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -37,7 +45,14 @@ pub struct JobQuery {
     skip: Option<i64>,
 }
 
-const JOB_STATES: &[&str] = &["queued", "leased", "succeeded", "failed", "dead_letter", "cancelled"];
+const JOB_STATES: &[&str] = &[
+    "queued",
+    "leased",
+    "succeeded",
+    "failed",
+    "dead_letter",
+    "cancelled",
+];
 
 pub async fn jobs_list(
     reader: TenantReader,
@@ -47,18 +62,36 @@ pub async fn jobs_list(
 ) -> Result<ApiJson<serde_json::Value>, ApiError> {
     reader.check(&tenant_id)?;
     if let Some(kind) = &query.kind {
-        crate::domain::JobKind::parse(kind).map_err(|e| ApiError::bad_request("UnknownJobKind", format!("kind: {e}")))?;
+        crate::domain::JobKind::parse(kind)
+            .map_err(|e| ApiError::bad_request("UnknownJobKind", format!("kind: {e}")))?;
     }
     if let Some(s) = query.state.as_deref().filter(|s| !JOB_STATES.contains(s)) {
-        return Err(ApiError::bad_request("InvalidField", format!("state `{s}` is not one of {}", JOB_STATES.join(", "))));
+        return Err(ApiError::bad_request(
+            "InvalidField",
+            format!("state `{s}` is not one of {}", JOB_STATES.join(", ")),
+        ));
     }
     let top = query.top.unwrap_or(100);
     if !(1..=1000).contains(&top) || query.skip.is_some_and(|s| s < 0) {
-        return Err(ApiError::bad_request("InvalidField", "top must be from 1 to 1000 and skip at least 0"));
+        return Err(ApiError::bad_request(
+            "InvalidField",
+            "top must be from 1 to 1000 and skip at least 0",
+        ));
     }
-    let (rows, total) = state.registry.jobs(&tenant_id, query.kind.as_deref(), query.state.as_deref(), top, query.skip.unwrap_or(0)).await?;
+    let (rows, total) = state
+        .registry
+        .jobs(
+            &tenant_id,
+            query.kind.as_deref(),
+            query.state.as_deref(),
+            top,
+            query.skip.unwrap_or(0),
+        )
+        .await?;
     let value: Vec<_> = rows.iter().map(|r| convert::job_view(r, &[])).collect();
-    Ok(ApiJson(serde_json::json!({ "count": total, "value": value })))
+    Ok(ApiJson(
+        serde_json::json!({ "count": total, "value": value }),
+    ))
 }
 
 pub async fn jobs_get(
@@ -85,8 +118,16 @@ pub async fn jobs_lease(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<wire::connector::LeaseRequest>,
 ) -> Result<ApiJson<wire::connector::LeaseResponse>, ApiError> {
-    let leased = state.registry.lease(&row, body.kinds, body.max, body.visibility_timeout_seconds).await?;
-    Ok(ApiJson(wire::connector::LeaseResponse { jobs: leased.into_iter().map(|(job, token)| convert::leased_job(&job, token)).collect() }))
+    let leased = state
+        .registry
+        .lease(&row, body.kinds, body.max, body.visibility_timeout_seconds)
+        .await?;
+    Ok(ApiJson(wire::connector::LeaseResponse {
+        jobs: leased
+            .into_iter()
+            .map(|(job, token)| convert::leased_job(&job, token))
+            .collect(),
+    }))
 }
 
 pub async fn jobs_complete(
@@ -96,7 +137,10 @@ pub async fn jobs_complete(
     ApiJson(body): ApiJson<wire::jobs::CompleteJob>,
 ) -> Result<ApiJson<wire::jobs::Completed>, ApiError> {
     let outcome = convert::outcome(&body)?;
-    let done = state.registry.complete(&row, &job_id, &body.lease_token, outcome).await?;
+    let done = state
+        .registry
+        .complete(&row, &job_id, &body.lease_token, outcome)
+        .await?;
     Ok(ApiJson(convert::completed(&done)))
 }
 
@@ -107,16 +151,31 @@ pub async fn jobs_complete_batch(
     ApiJson(body): ApiJson<wire::jobs::CompleteBatch>,
 ) -> Result<ApiJson<wire::admin::Collection<wire::jobs::BatchCompletionResult>>, ApiError> {
     if body.completions.is_empty() || body.completions.len() > MAX_COMPLETE_BATCH {
-        return Err(ApiError::bad_request("InvalidField", format!("completions holds 1 to {MAX_COMPLETE_BATCH} entries, not {}", body.completions.len())));
+        return Err(ApiError::bad_request(
+            "InvalidField",
+            format!(
+                "completions holds 1 to {MAX_COMPLETE_BATCH} entries, not {}",
+                body.completions.len()
+            ),
+        ));
     }
     let mut value = Vec::with_capacity(body.completions.len());
     for entry in body.completions {
         let answer = match convert::outcome(&entry.completion) {
-            Ok(outcome) => state.registry.complete(&row, &entry.job_id, &entry.completion.lease_token, outcome).await.map_err(ApiError::from),
+            Ok(outcome) => state
+                .registry
+                .complete(&row, &entry.job_id, &entry.completion.lease_token, outcome)
+                .await
+                .map_err(ApiError::from),
             Err(e) => Err(ApiError::from(e)),
         };
         value.push(match answer {
-            Ok(done) => wire::jobs::BatchCompletionResult { job_id: entry.job_id, status: 200, completed: Some(convert::completed(&done)), error: None },
+            Ok(done) => wire::jobs::BatchCompletionResult {
+                job_id: entry.job_id,
+                status: 200,
+                completed: Some(convert::completed(&done)),
+                error: None,
+            },
             Err(e) => wire::jobs::BatchCompletionResult {
                 job_id: entry.job_id,
                 status: e.status.as_u16(),
@@ -124,7 +183,11 @@ pub async fn jobs_complete_batch(
                 error: Some(wire::error::ErrorBody {
                     code: e.code,
                     message: e.message,
-                    inner_error: wire::error::InnerError { date: String::new(), request_id: String::new(), client_request_id: String::new() },
+                    inner_error: wire::error::InnerError {
+                        date: String::new(),
+                        request_id: String::new(),
+                        client_request_id: String::new(),
+                    },
                 }),
             },
         });
