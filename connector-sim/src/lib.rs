@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod connector;
+pub mod events;
 
 pub use client::{ClientError, ServiceClient};
 pub use connector::{run_realtime, Connector, ConnectorConfig};

@@ -1,0 +1,431 @@
+//! The connector's event log: every event the docs list (ID, name, channel, task category), and
+//! a JSON-lines sink per channel with the docs' size limit and automatic archiving.
+//!
+//! Record fields: `time, channel, level, event_id, name, task, connector_id, correlation_id,
+//! message, data` (DESIGN §4). When a channel file would pass its size limit it is renamed to
+//! `Archive-<Channel>-<UTC timestamp>.jsonl` and a new file starts; at most `max_archives` are kept.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Channel {
+    Admin,
+    Operational,
+}
+
+impl Channel {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Channel::Admin => "Admin",
+            Channel::Operational => "Operational",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Level {
+    Information,
+    Warning,
+    Error,
+    Debug,
+}
+
+/// One event the docs define.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventDef {
+    pub id: u16,
+    pub name: &'static str,
+    pub channel: Channel,
+    /// The task category (the docs' section the event is listed under).
+    pub task: &'static str,
+    pub level: Level,
+    pub description: &'static str,
+}
+
+const fn def(
+    id: u16,
+    name: &'static str,
+    channel: Channel,
+    task: &'static str,
+    level: Level,
+    description: &'static str,
+) -> EventDef {
+    EventDef {
+        id,
+        name,
+        channel,
+        task,
+        level,
+        description,
+    }
+}
+
+use Channel::{Admin, Operational};
+use Level::{Error, Information as Info, Warning as Warn};
+
+/// Every event ID listed in `certificate-connector-docs.txt`, with the docs' own names
+/// (including `ScrepRequestSuccess` for 4000, as the docs spell it).
+pub const CATALOG: &[EventDef] = &[
+    def(1000, "PkcsRequestSuccess", Admin, "PKCS", Info, "Successfully uploaded a PKCS Request to Intune."),
+    def(1001, "PkcsRequestFailure", Admin, "PKCS", Error, "Failed to fulfill or upload a PKCS Request to Intune."),
+    def(1200, "PkcsRecryptRequestSuccess", Admin, "PKCS", Info, "Successfully processed PKCS Reencrypt request."),
+    def(1201, "PkcsRecryptRequestFailure", Admin, "PKCS", Error, "Failed to process PKCS Reencrypt request."),
+    def(1002, "PkcsDownloadSuccess", Operational, "PKCS", Info, "Successfully downloaded PKCS requests from Intune."),
+    def(1003, "PkcsDownloadFailure", Operational, "PKCS", Error, "Failed to download PKCS requests from Intune."),
+    def(1020, "PkcsDownloadedRequest", Operational, "PKCS", Info, "Successfully downloaded PKCS request from Intune"),
+    def(1032, "PkcsDigiCertRequest", Operational, "PKCS", Info, "Successfully downloaded a PKCS request for DigiCert CA from Intune."),
+    def(1050, "PkcsIssuedSuccess", Operational, "PKCS", Info, "Successfully issued a PKCS certificate."),
+    def(1051, "PkcsIssuedFailedAttempt", Operational, "PKCS", Warn, "Failed to issue a PKCS certificate, will try again."),
+    def(1052, "PkcsIssuedFailure", Operational, "PKCS", Error, "Failed to issue a PKCS certificate."),
+    def(1100, "PkcsUploadSuccess", Operational, "PKCS", Info, "Successfully uploaded PKCS request results to Intune."),
+    def(1101, "PkcsUploadFailure", Operational, "PKCS", Error, "Failed to upload PKCS request results to Intune."),
+    def(1102, "PkcsUploadedRequest", Operational, "PKCS", Info, "Successfully uploaded PKCS request to Intune."),
+    def(1202, "PkcsRecryptDownloadSuccess", Operational, "PKCS", Info, "Successfully downloaded PKCS Reencrypt requests."),
+    def(1203, "PkcsRecryptDownloadFailure", Operational, "PKCS", Error, "Failed to download PKCS Reencrypt requests."),
+    def(1220, "PkcsRecryptDownloadedRequest", Operational, "PKCS", Info, "Successfully downloaded a PKCS Reencrypt request."),
+    def(1250, "PkcsRecryptReencryptSuccess", Operational, "PKCS", Info, "Successfully re-encrypted PKCS certificate payload."),
+    def(1251, "PkcsRecryptDecryptSuccess", Operational, "PKCS", Info, "Successfully decrypted PKCS certificate payload."),
+    def(1252, "PkcsRecryptDecryptFailure", Operational, "PKCS", Error, "Failed to decrypt PKCS certificate payload."),
+    def(1253, "PkcsRecryptReencryptFailure", Operational, "PKCS", Error, "Failed to re-encrypt PKCS certificate payload."),
+    def(1300, "PkcsRecryptUploadSuccess", Operational, "PKCS", Info, "Successfully uploaded PKCS Reencrypt request results to Intune."),
+    def(1301, "PkcsRecryptUploadFailure", Operational, "PKCS", Error, "Failed to upload PKCS Reencrypt request results to Intune."),
+    def(1302, "PkcsRecryptUploadedRequest", Operational, "PKCS", Info, "Successfully uploaded a PKCS Reencrypt request to Intune."),
+    def(2000, "PkcsImportRequestSuccess", Admin, "PKCS Import", Info, "Successfully downloaded PKCS Import requests from Intune."),
+    def(2001, "PkcsImportRequestFailure", Admin, "PKCS Import", Error, "Failed to process a PKCS Import request from Intune."),
+    def(2202, "PkcsImportDownloadSuccess", Operational, "PKCS Import", Info, "Successfully downloaded PKCS Import requests from Intune."),
+    def(2203, "PkcsImportDownloadFailure", Operational, "PKCS Import", Error, "Failed to download PKCS Import requests from Intune."),
+    def(2020, "PkcsImportDownloadedRequest", Operational, "PKCS Import", Info, "Successfully downloaded a PKCS Import request from Intune."),
+    def(2050, "PkcsImportReencryptSuccess", Operational, "PKCS Import", Info, "Successfully re-encrypted a PKCS Import certificate."),
+    def(2051, "PkcsImportReencryptFailedAttempt", Operational, "PKCS Import", Warn, "Failed to re-encrypt a PKCS Import certificate, will try again."),
+    def(2052, "PkcsImportReencryptFailure", Operational, "PKCS Import", Error, "Failed to re-encrypt an imported certificate."),
+    def(2100, "PkcsImportUploadSuccess", Operational, "PKCS Import", Info, "Successfully uploaded PKCS Import request results to Intune."),
+    def(2101, "PkcsImportUploadFailure", Operational, "PKCS Import", Error, "Failed to upload PKCS request results to Intune."),
+    def(2102, "PkcsImportUploadedRequest", Operational, "PKCS Import", Info, "Successfully uploaded a PKCS Import request to Intune."),
+    def(3000, "RevokeRequestSuccess", Admin, "Revocation", Info, "Successfully downloaded Revocation requests from Intune."),
+    def(3001, "RevokeRequestFailure", Admin, "Revocation", Error, "A failure occurred when downloading Revocation requests from Intune."),
+    def(3002, "RevokeDownloadSuccess", Operational, "Revocation", Info, "Successfully downloaded Revocation requests from Intune."),
+    def(3003, "RevokeDownloadFailure", Operational, "Revocation", Error, "A failure occurred when downloading Revocation requests from Intune."),
+    def(3020, "RevokeDownloadedRequest", Operational, "Revocation", Info, "Details of a single downloaded request from Intune"),
+    def(3032, "RevokeDigicertRequest", Operational, "Revocation", Info, "Received revoke request from Intune and forwarding request to Digicert for fulfillment of request."),
+    def(3050, "RevokeSuccess", Operational, "Revocation", Info, "Successfully revoked certificate."),
+    def(3051, "RevokeFailure", Operational, "Revocation", Error, "A failure occurred while revoking a certificate."),
+    def(3052, "RevokeFailedAttempt", Operational, "Revocation", Warn, "Failed to revoke a certificate, will try again."),
+    def(3100, "RevokeUploadSuccess", Operational, "Revocation", Info, "Successfully uploaded Revocation request results to Intune."),
+    def(3101, "RevokeUploadFailure", Operational, "Revocation", Error, "Failed to upload Revocation request results to Intune."),
+    def(3102, "RevokeUploadedRequest", Operational, "Revocation", Info, "Successfully uploaded Revocation request to Intune."),
+    def(4000, "ScrepRequestSuccess", Admin, "SCEP", Info, "Successfully processed a SCEP request and notified Intune."),
+    def(4001, "ScepRequestIssuedFailure", Admin, "SCEP", Error, "Failed to process a SCEP request and notified Intune."),
+    def(4002, "ScepRequestUploadFailure", Admin, "SCEP", Error, "Successfully processed SCEP request but failed to notify Intune."),
+    def(4003, "ScepRequestReceived", Operational, "SCEP", Info, "Successfully received a SCEP request from a device."),
+    def(4004, "ScepVerifySuccess", Operational, "SCEP", Info, "Successfully verified a SCEP request with Intune."),
+    def(4005, "ScepVerifyFailure", Operational, "SCEP", Error, "Failed to verify a SCEP request with Intune."),
+    def(4006, "ScepIssuedSuccess", Operational, "SCEP", Info, "Successfully issued certificate for a SCEP request."),
+    def(4007, "ScepIssuedFailure", Operational, "SCEP", Error, "Failed to issue certificate for SCEP request."),
+    def(4008, "ScepNotifySuccess", Operational, "SCEP", Info, "Successfully notified Intune of the result for a SCEP request."),
+    def(4009, "ScepNotifyAttemptFailed", Operational, "SCEP", Warn, "Failed to notify Intune of the result of a SCEP request, will try again."),
+    def(4010, "ScepNotifySaveToDiskFailed", Operational, "SCEP", Error, "Failed to write notification to disk and cannot notify Intune of the request status."),
+    def(5000, "HealthMessageUploadSuccess", Operational, "Connector Health", Info, "Successfully uploaded health messages to Intune."),
+    def(5001, "HealthMessageUploadFailedAttempt", Operational, "Connector Health", Warn, "Failed to upload health messages to Intune, will try again."),
+    def(5002, "HealthMessageUploadFailure", Operational, "Connector Health", Error, "Failed to upload health messages to Intune."),
+];
+
+pub fn lookup(id: u16) -> Option<&'static EventDef> {
+    CATALOG.iter().find(|e| e.id == id)
+}
+
+/// One written record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Record {
+    pub time: DateTime<Utc>,
+    pub channel: Channel,
+    pub level: Level,
+    pub event_id: u16,
+    pub name: String,
+    pub task: String,
+    pub connector_id: String,
+    pub correlation_id: Option<String>,
+    pub message: String,
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// Folder for `Admin.jsonl`, `Operational.jsonl` and archives; `None` keeps records in memory only.
+    pub dir: Option<PathBuf>,
+    /// Size limit of one channel file in bytes (the docs' default: 50 MB).
+    pub max_bytes: u64,
+    pub max_archives: usize,
+    /// Adds Debug records.
+    pub debug: bool,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            dir: None,
+            max_bytes: 50 * 1024 * 1024,
+            max_archives: 10,
+            debug: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("event {0} is not in the catalog")]
+    Unknown(u16),
+    #[error("cannot write the event log in {path}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The event log of one connector: every record is kept in memory (for the harness) and, when a
+/// folder is set, appended to its channel file.
+#[derive(Debug)]
+pub struct EventLog {
+    settings: LogSettings,
+    connector_id: String,
+    records: Vec<Record>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
+    move |source| LogError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+impl EventLog {
+    pub fn new(settings: LogSettings, connector_id: impl Into<String>) -> Result<Self, LogError> {
+        if let Some(dir) = &settings.dir {
+            fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        Ok(EventLog {
+            settings,
+            connector_id: connector_id.into(),
+            records: Vec::new(),
+        })
+    }
+
+    pub fn set_connector_id(&mut self, id: impl Into<String>) {
+        self.connector_id = id.into();
+    }
+
+    pub fn records(&self) -> &[Record] {
+        &self.records
+    }
+
+    /// How many records with `event_id` (and `channel`, if given) were written.
+    pub fn count(&self, event_id: u16, channel: Option<Channel>) -> usize {
+        self.records
+            .iter()
+            .filter(|r| r.event_id == event_id && channel.is_none_or(|c| r.channel == c))
+            .count()
+    }
+
+    /// Writes a catalog event.
+    pub fn emit(
+        &mut self,
+        at: DateTime<Utc>,
+        event_id: u16,
+        correlation_id: Option<&str>,
+        message: impl Into<String>,
+        data: serde_json::Value,
+    ) -> Result<(), LogError> {
+        let def = lookup(event_id).ok_or(LogError::Unknown(event_id))?;
+        let record = Record {
+            time: at,
+            channel: def.channel,
+            level: def.level,
+            event_id,
+            name: def.name.to_owned(),
+            task: def.task.to_owned(),
+            connector_id: self.connector_id.clone(),
+            correlation_id: correlation_id.map(str::to_owned),
+            message: message.into(),
+            data,
+        };
+        self.write(record)
+    }
+
+    /// A Debug record (only at the debug level).
+    pub fn debug(
+        &mut self,
+        at: DateTime<Utc>,
+        channel: Channel,
+        message: impl Into<String>,
+        data: serde_json::Value,
+    ) -> Result<(), LogError> {
+        if !self.settings.debug {
+            return Ok(());
+        }
+        let record = Record {
+            time: at,
+            channel,
+            level: Level::Debug,
+            event_id: 0,
+            name: "Debug".to_owned(),
+            task: "Debug".to_owned(),
+            connector_id: self.connector_id.clone(),
+            correlation_id: None,
+            message: message.into(),
+            data,
+        };
+        self.write(record)
+    }
+
+    fn write(&mut self, record: Record) -> Result<(), LogError> {
+        if let Some(dir) = self.settings.dir.clone() {
+            let mut line = serde_json::to_vec(&record).unwrap_or_default();
+            line.push(b'\n');
+            let path = dir.join(format!("{}.jsonl", record.channel.as_str()));
+            let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            if size > 0 && size + line.len() as u64 > self.settings.max_bytes {
+                self.archive(&dir, record.channel, &path, record.time)?;
+            }
+            let mut file: File = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(io(&path))?;
+            file.write_all(&line).map_err(io(&path))?;
+        }
+        self.records.push(record);
+        Ok(())
+    }
+
+    /// Renames the full channel file to `Archive-<Channel>-<UTC timestamp>.jsonl` and drops the
+    /// oldest archives beyond the limit.
+    fn archive(
+        &self,
+        dir: &Path,
+        channel: Channel,
+        path: &Path,
+        at: DateTime<Utc>,
+    ) -> Result<(), LogError> {
+        let stamp = at.format("%Y%m%dT%H%M%S%3fZ");
+        let mut target = dir.join(format!("Archive-{}-{stamp}.jsonl", channel.as_str()));
+        let mut n = 1;
+        while target.exists() {
+            target = dir.join(format!("Archive-{}-{stamp}-{n}.jsonl", channel.as_str()));
+            n += 1;
+        }
+        fs::rename(path, &target).map_err(io(path))?;
+        let prefix = format!("Archive-{}-", channel.as_str());
+        let mut archives: Vec<PathBuf> = fs::read_dir(dir)
+            .map_err(io(dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&prefix))
+            })
+            .collect();
+        archives.sort();
+        while archives.len() > self.settings.max_archives {
+            let oldest = archives.remove(0);
+            fs::remove_file(&oldest).map_err(io(&oldest))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_catalog_holds_every_documented_event_once_with_its_channel_and_task() {
+        assert_eq!(CATALOG.len(), 61);
+        let mut ids: Vec<u16> = CATALOG.iter().map(|e| e.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 61);
+        let screp = lookup(4000).unwrap();
+        assert_eq!(
+            (screp.name, screp.channel, screp.task),
+            ("ScrepRequestSuccess", Channel::Admin, "SCEP")
+        );
+        let import = lookup(2202).unwrap();
+        assert_eq!(
+            (import.name, import.channel, import.task),
+            (
+                "PkcsImportDownloadSuccess",
+                Channel::Operational,
+                "PKCS Import"
+            )
+        );
+        let health = lookup(5001).unwrap();
+        assert_eq!(
+            (health.name, health.channel, health.task),
+            (
+                "HealthMessageUploadFailedAttempt",
+                Channel::Operational,
+                "Connector Health"
+            )
+        );
+        assert!(lookup(4011).is_none());
+    }
+
+    #[test]
+    fn a_full_channel_file_is_archived_and_no_record_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = LogSettings {
+            dir: Some(dir.path().to_owned()),
+            max_bytes: 2_000,
+            max_archives: 100,
+            debug: false,
+        };
+        let mut log = EventLog::new(settings, "c-1").unwrap();
+        for i in 0..60 {
+            let at = Utc.with_ymd_and_hms(2024, 10, 1, 0, 0, i).unwrap();
+            log.emit(
+                at,
+                1002,
+                Some("corr"),
+                "downloaded",
+                serde_json::json!({"n": i}),
+            )
+            .unwrap();
+        }
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert!(names.len() > 2, "{names:?}");
+        assert!(names
+            .iter()
+            .filter(|n| *n != "Operational.jsonl")
+            .all(|n| n.starts_with("Archive-Operational-2024100")));
+        let mut lines = 0;
+        for name in &names {
+            let text = fs::read_to_string(dir.path().join(name)).unwrap();
+            assert!(text.len() <= 2_000, "{name} is {} bytes", text.len());
+            lines += text.lines().count();
+        }
+        assert_eq!(lines, 60);
+        assert_eq!(log.count(1002, Some(Channel::Operational)), 60);
+    }
+
+    #[test]
+    fn an_unknown_event_id_is_refused_and_debug_records_need_the_debug_level() {
+        let mut log = EventLog::new(LogSettings::default(), "c-1").unwrap();
+        let at = Utc.with_ymd_and_hms(2024, 10, 1, 0, 0, 0).unwrap();
+        assert!(matches!(
+            log.emit(at, 999, None, "x", serde_json::Value::Null),
+            Err(LogError::Unknown(999))
+        ));
+        log.debug(at, Channel::Operational, "hidden", serde_json::Value::Null)
+            .unwrap();
+        assert!(log.records().is_empty());
+    }
+}
