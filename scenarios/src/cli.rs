@@ -149,7 +149,7 @@ pub fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Run(_) => anyhow::bail!("the scenario runner is being wired in"),
+            Command::Run(args) => crate::run::run(args).await,
             Command::Serve(args) => serve(args).await.map(|_| exit_code::PASSED),
             Command::Connector(args) => connector(args).await.map(|_| exit_code::PASSED),
             Command::Status(args) => status(args).await.map(|_| exit_code::PASSED),

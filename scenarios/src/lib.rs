@@ -8,3 +8,7 @@
 
 pub mod cli;
 pub mod harness;
+pub mod report;
+pub mod run;
+pub mod runner;
+pub mod spec;

@@ -1,0 +1,431 @@
+//! Runs one scenario: a fresh service (in-memory SQLite, virtual clock at `start`, seeded ids),
+//! the scenario's simulated connectors talking to it over loopback HTTP, and the steps in order.
+//!
+//! Time moves only through `advance`/`at` steps, via [`World::drive_to`]: it jumps from one
+//! instant at which a connector's calls get a different answer (`service::schedule`) to the next,
+//! and at each hop every connector whose poll grid has a point in the skipped span polls once
+//! (a coalesced poll). Just before such an instant the connectors poll once more, so the service
+//! sees them present up to the boundary. Idle polls in between cost nothing.
+//!
+//! Expectations do not stop the run: every mismatch is reported. An action that fails stops it.
+
+mod expect;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use connector_sim::{Connector, ConnectorConfig, ServiceClient};
+use reqwest::Method;
+
+use crate::harness::{spawn_app, TestApp};
+use crate::spec::{Action, ConnectorSpec, Scenario, Step};
+
+/// How a scenario ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Passed,
+    Failed,
+    /// The file parsed but is wrong at run time (e.g. `at` earlier than the clock).
+    Invalid,
+    /// The harness could not run it (a step kind not supported yet, an internal error).
+    HarnessError,
+}
+
+/// One mismatch or error, located at its step.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Failure {
+    /// `file:line`.
+    pub location: String,
+    pub step: String,
+    pub at: DateTime<Utc>,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome {
+    pub name: String,
+    pub file: String,
+    pub seed: u64,
+    pub verdict: Verdict,
+    pub steps_run: usize,
+    pub steps_total: usize,
+    pub virtual_start: DateTime<Utc>,
+    pub virtual_end: DateTime<Utc>,
+    pub failures: Vec<Failure>,
+    #[serde(skip)]
+    pub transcript: Vec<String>,
+    #[serde(skip)]
+    pub wall: std::time::Duration,
+}
+
+/// What a step did when it did not simply succeed.
+enum StepError {
+    Mismatch { message: String, expected: Option<String>, actual: Option<String> },
+    Invalid(String),
+    NotSupported(&'static str),
+    Harness(anyhow::Error),
+}
+
+impl From<anyhow::Error> for StepError {
+    fn from(e: anyhow::Error) -> Self {
+        StepError::Harness(e)
+    }
+}
+
+fn mismatch(message: impl Into<String>, expected: impl Into<String>, actual: impl Into<String>) -> StepError {
+    StepError::Mismatch { message: message.into(), expected: Some(expected.into()), actual: Some(actual.into()) }
+}
+
+struct World {
+    app: TestApp,
+    seed: u64,
+    tenants: BTreeMap<String, wire::admin::Tenant>,
+    connectors: BTreeMap<String, Connector>,
+    /// Connector name → tenant name.
+    tenant_of: BTreeMap<String, String>,
+    installs: u64,
+    transcript: Vec<String>,
+}
+
+pub async fn run(scenario: &Scenario, file: &str, seed_override: Option<u64>) -> Outcome {
+    let started = std::time::Instant::now();
+    let seed = seed_override.unwrap_or(scenario.seed);
+    let mut outcome = Outcome {
+        name: scenario.name.clone(),
+        file: file.to_owned(),
+        seed,
+        verdict: Verdict::Passed,
+        steps_run: 0,
+        steps_total: scenario.steps.len(),
+        virtual_start: scenario.start,
+        virtual_end: scenario.start,
+        failures: vec![],
+        transcript: vec![],
+        wall: std::time::Duration::ZERO,
+    };
+    let mut world = match World::build(scenario, seed).await {
+        Ok(w) => w,
+        Err(e) => {
+            outcome.verdict = Verdict::HarnessError;
+            outcome.failures.push(Failure {
+                location: file.to_owned(),
+                step: "setup".into(),
+                at: scenario.start,
+                message: format!("{e:#}"),
+                expected: None,
+                actual: None,
+            });
+            outcome.wall = started.elapsed();
+            return outcome;
+        }
+    };
+    for step in &scenario.steps {
+        let at = world.app.now();
+        let location = format!("{file}:{}", step.line);
+        let result = world.step(step).await;
+        outcome.steps_run += 1;
+        let kind = step.action.kind_name();
+        match result {
+            Ok(detail) => world.log(format!("{location} {kind}: {detail}")),
+            Err(error) => {
+                let (verdict, failure, stop) = match error {
+                    StepError::Mismatch { message, expected, actual } => {
+                        (Verdict::Failed, Failure { location: location.clone(), step: kind.into(), at, message, expected, actual }, false)
+                    }
+                    StepError::Invalid(message) => {
+                        (Verdict::Invalid, Failure { location: location.clone(), step: kind.into(), at, message, expected: None, actual: None }, true)
+                    }
+                    StepError::NotSupported(what) => (
+                        Verdict::HarnessError,
+                        Failure {
+                            location: location.clone(),
+                            step: kind.into(),
+                            at,
+                            message: format!("`{kind}` is not supported yet: {what}"),
+                            expected: None,
+                            actual: None,
+                        },
+                        true,
+                    ),
+                    StepError::Harness(e) => (
+                        Verdict::HarnessError,
+                        Failure { location: location.clone(), step: kind.into(), at, message: format!("{e:#}"), expected: None, actual: None },
+                        true,
+                    ),
+                };
+                world.log(format!("{location} {kind}: FAILED: {}", failure.message));
+                outcome.verdict = outcome.verdict.max_with(verdict);
+                outcome.failures.push(failure);
+                if stop {
+                    break;
+                }
+            }
+        }
+    }
+    outcome.virtual_end = world.app.now();
+    outcome.transcript = std::mem::take(&mut world.transcript);
+    world.app.stop().await;
+    outcome.wall = started.elapsed();
+    outcome
+}
+
+impl Verdict {
+    /// The more severe of two verdicts (harness error > invalid > failed > passed).
+    fn max_with(self, other: Verdict) -> Verdict {
+        fn rank(v: Verdict) -> u8 {
+            match v {
+                Verdict::Passed => 0,
+                Verdict::Failed => 1,
+                Verdict::Invalid => 2,
+                Verdict::HarnessError => 3,
+            }
+        }
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// A 40-hex-digit thumbprint, fixed by the seed and the tenant's name.
+fn import_key_thumbprint(seed: u64, tenant: &str) -> String {
+    let mut state = seed ^ 0x5EED_1234_ABCD_0001;
+    for b in tenant.bytes() {
+        state = (state ^ b as u64).wrapping_mul(0x100_0000_01B3);
+    }
+    (0..5).map(|i| format!("{:08x}", (state.rotate_left(i * 13) as u32))).collect()
+}
+
+fn stamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+impl World {
+    async fn build(scenario: &Scenario, seed: u64) -> anyhow::Result<World> {
+        let app = spawn_app(scenario.start, seed).await?;
+        let mut world = World { app, seed, tenants: BTreeMap::new(), connectors: BTreeMap::new(), tenant_of: BTreeMap::new(), installs: 0, transcript: vec![] };
+        world.log(format!("scenario `{}` seed {seed} starts at {}", scenario.name, stamp(scenario.start)));
+        for tenant in &scenario.tenants {
+            let mut created = world.app.create_tenant(&tenant.name, Some(tenant.rollout_delay_days)).await?;
+            // Every tenant has a PFX-import key; connectors hold it when they say `import_key = true`.
+            let thumbprint = import_key_thumbprint(seed, &tenant.name);
+            let body = wire::admin::SetImportKey { thumbprint: Some(thumbprint.clone()) };
+            let answer = world.app.admin(Method::PUT, &format!("/admin/tenants/{}/import-key", created.id), Some(&body)).await?;
+            anyhow::ensure!(answer.status == 200, "setting the import key of `{}` answered {}: {}", tenant.name, answer.status, answer.body);
+            created.import_key_thumbprint = Some(thumbprint);
+            world.log(format!("tenant {} (rollout delay {} days)", tenant.name, tenant.rollout_delay_days));
+            world.tenants.insert(tenant.name.clone(), created);
+        }
+        for connector in &scenario.connectors {
+            world.install(connector).await.map_err(|e| anyhow::anyhow!("installing connector `{}` at start: {e}", connector.name))?;
+        }
+        Ok(world)
+    }
+
+    fn log(&mut self, line: String) {
+        self.transcript.push(format!("[{}] {line}", stamp(self.app.now())));
+    }
+
+    fn tenant(&self, name: &str) -> Result<&wire::admin::Tenant, StepError> {
+        self.tenants.get(name).ok_or_else(|| StepError::Invalid(format!("unknown tenant `{name}`")))
+    }
+
+    fn connector(&self, name: &str) -> Result<&Connector, StepError> {
+        self.connectors.get(name).ok_or_else(|| StepError::Invalid(format!("connector `{name}` is not installed at this point")))
+    }
+
+    fn connector_mut(&mut self, name: &str) -> Result<&mut Connector, StepError> {
+        self.connectors.get_mut(name).ok_or_else(|| StepError::Invalid(format!("connector `{name}` is not installed at this point")))
+    }
+
+    fn connector_tenant(&self, name: &str) -> Result<&wire::admin::Tenant, StepError> {
+        let tenant = self.tenant_of.get(name).ok_or_else(|| StepError::Invalid(format!("connector `{name}` is not installed at this point")))?;
+        self.tenant(tenant)
+    }
+
+    async fn install(&mut self, spec: &ConnectorSpec) -> Result<(), connector_sim::ClientError> {
+        let tenant = self.tenants.get(&spec.tenant).cloned().ok_or_else(|| connector_sim::ClientError::Transport(format!("unknown tenant `{}`", spec.tenant)))?;
+        self.installs += 1;
+        let config = ConnectorConfig {
+            name: spec.name.clone(),
+            machine_name: spec.machine.clone(),
+            display_name: spec.display_name.clone(),
+            features: spec.features.clone(),
+            version: spec.version.clone(),
+            product: Some(spec.product.clone()),
+            auto_update: spec.auto_update,
+            co_installed: spec.co_installed.clone(),
+            service_account: Some(spec.service_account.clone()),
+            import_key_thumbprint: if spec.import_key { tenant.import_key_thumbprint.clone() } else { None },
+            poll_interval: Duration::milliseconds(spec.poll_interval.millis.max(1000)),
+            seed: self.seed.wrapping_mul(0x100_0000_01B3).wrapping_add(self.installs),
+        };
+        let client = ServiceClient::new(self.app.base_url.clone(), self.app.http.clone());
+        let secret = tenant.enrollment_secret.clone().unwrap_or_default();
+        let connector = Connector::install(config, client, &secret, self.app.now()).await?;
+        self.log(format!("installed {} on {} ({}, {})", spec.name, spec.machine, spec.version, spec.features.join("+")));
+        self.connectors.insert(spec.name.clone(), connector);
+        self.tenant_of.insert(spec.name.clone(), spec.tenant.clone());
+        Ok(())
+    }
+
+    /// Installs `count` copies (`name-1`… on `machine-1`…) or one; with `expect_error`, the
+    /// install must be refused with that code and nothing is added.
+    async fn install_many(&mut self, base: &ConnectorSpec, count: Option<u32>, expect_error: Option<&str>) -> Result<String, StepError> {
+        let specs: Vec<ConnectorSpec> = match count {
+            None => vec![base.clone()],
+            Some(n) => (1..=n)
+                .map(|i| ConnectorSpec { name: format!("{}-{i}", base.name), machine: format!("{}-{i}", base.machine), display_name: format!("{}-{i}", base.display_name), ..base.clone() })
+                .collect(),
+        };
+        for spec in &specs {
+            match (self.install(spec).await, expect_error) {
+                (Ok(()), None) => {}
+                (Ok(()), Some(code)) => {
+                    return Err(mismatch(format!("installing `{}` was expected to be refused", spec.name), code.to_owned(), "installed (201)"))
+                }
+                (Err(e), Some(code)) if e.code() == Some(code) => {
+                    self.log(format!("install of {} refused as expected: {e}", spec.name));
+                }
+                (Err(e), Some(code)) => {
+                    return Err(mismatch(format!("installing `{}` was refused differently", spec.name), code.to_owned(), e.to_string()))
+                }
+                (Err(e), None) => return Err(StepError::Harness(anyhow::anyhow!("installing `{}` failed: {e}", spec.name))),
+            }
+        }
+        Ok(match (count, expect_error) {
+            (_, Some(code)) => format!("{} refused with {code}", base.name),
+            (Some(n), None) => format!("{n} connectors {}-1…{}-{n} installed", base.name, base.name),
+            (None, None) => format!("{} installed", base.name),
+        })
+    }
+
+    async fn reconfigure(&mut self, name: &str, change: wire::connector::ReconfigureRequest, expect_error: Option<&str>) -> Result<String, StepError> {
+        let outcome = self.connector_mut(name)?.reconfigure(&change).await;
+        match (outcome, expect_error) {
+            (Ok(view), None) => Ok(format!("{name} reconfigured: features {}", view.features.join("+"))),
+            (Ok(_), Some(code)) => Err(mismatch(format!("reconfiguring `{name}` was expected to be refused"), code.to_owned(), "accepted (200)")),
+            (Err(e), Some(code)) if e.code() == Some(code) => Ok(format!("{name} reconfigure refused as expected: {e}")),
+            (Err(e), Some(code)) => Err(mismatch(format!("reconfiguring `{name}` was refused differently"), code.to_owned(), e.to_string())),
+            (Err(e), None) => Err(StepError::Harness(anyhow::anyhow!("reconfiguring `{name}` failed: {e}"))),
+        }
+    }
+
+    /// Moves the virtual clock to `target`, firing what is due on the way (see the module doc).
+    async fn drive_to(&mut self, target: DateTime<Utc>) -> Result<(), StepError> {
+        let mut hops = 0usize;
+        loop {
+            let now = self.app.now();
+            let due = service::schedule::next_due_after(&self.app.registry, now).await.map_err(|e| StepError::Harness(e.into()))?;
+            match due.filter(|d| *d <= target) {
+                Some(boundary) => {
+                    // Polls before the boundary still get the old answers.
+                    self.poll_round(boundary - Duration::milliseconds(1)).await?;
+                    self.app.set_clock(boundary)?;
+                    hops += 1;
+                }
+                None => {
+                    self.poll_round(target).await?;
+                    self.app.set_clock(target)?;
+                    break;
+                }
+            }
+        }
+        if hops > 0 {
+            self.log(format!("clock at {} after {hops} boundaries", stamp(target)));
+        }
+        Ok(())
+    }
+
+    /// Each running connector with a poll due by `limit` polls once, at its last grid instant
+    /// up to `limit`, in time order (the clock moves to each instant in turn).
+    async fn poll_round(&mut self, limit: DateTime<Utc>) -> Result<(), StepError> {
+        let mut points: Vec<(DateTime<Utc>, String)> =
+            self.connectors.iter().filter_map(|(name, c)| c.poll_point(limit).map(|p| (p, name.clone()))).collect();
+        points.sort();
+        for (point, name) in points {
+            let at = point.max(self.app.now());
+            self.app.set_clock(at)?;
+            if let Some(connector) = self.connectors.get_mut(&name) {
+                if let Err(e) = connector.poll(at).await {
+                    self.log(format!("{name} poll failed: {e}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn step(&mut self, step: &Step) -> Result<String, StepError> {
+        match &step.action {
+            Action::Advance(duration) => {
+                let target = service::domain::IsoDuration { months: duration.months, millis: duration.millis }.add_to(self.app.now());
+                self.drive_to(target).await?;
+                Ok(format!("{} → {}", duration.text, stamp(target)))
+            }
+            Action::At(target) => {
+                let now = self.app.now();
+                if *target < now {
+                    return Err(StepError::Invalid(format!("`at` {} is earlier than the clock ({})", stamp(*target), stamp(now))));
+                }
+                self.drive_to(*target).await?;
+                Ok(stamp(*target))
+            }
+            Action::Install(install) => self.install_many(&install.connector, install.count, install.expect_error.as_deref()).await,
+            Action::Reconfigure(r) => {
+                let tenant_key = self.tenant_of.get(&r.connector).and_then(|t| self.tenants.get(t)).and_then(|t| t.import_key_thumbprint.clone());
+                let change = wire::connector::ReconfigureRequest {
+                    display_name: r.display_name.clone(),
+                    features: r.features.clone(),
+                    service_account: r.service_account.clone(),
+                    proxy: None,
+                    import_key_thumbprint: r.import_key.map(|holds| if holds { tenant_key.unwrap_or_default() } else { String::new() }),
+                    auto_update: r.auto_update,
+                    co_installed_products: r.co_installed.clone(),
+                };
+                self.reconfigure(&r.connector, change, r.expect_error.as_deref()).await
+            }
+            Action::Uninstall(name) => {
+                let connector = self.connectors.remove(name).ok_or_else(|| StepError::Invalid(format!("connector `{name}` is not installed")))?;
+                connector.uninstall().await.map_err(|e| StepError::Harness(anyhow::anyhow!("uninstalling `{name}`: {e}")))?;
+                Ok(format!("{name} uninstalled"))
+            }
+            Action::Stop(name) => {
+                self.connector_mut(name)?.stop();
+                Ok(format!("{name} stopped"))
+            }
+            Action::StartConnector(name) => {
+                let now = self.app.now();
+                let connector = self.connector_mut(name)?;
+                connector.start(now);
+                let polled = connector.poll(now).await;
+                Ok(match polled {
+                    Ok(()) => format!("{name} started"),
+                    Err(e) => format!("{name} started; first poll failed: {e}"),
+                })
+            }
+            Action::PublishRelease(release) => {
+                let body = wire::admin::PublishRelease { version: release.version.clone(), released_date_time: stamp(release.date) };
+                let answer = self.app.admin(Method::POST, "/admin/releases", Some(&body)).await?;
+                if answer.status != 201 {
+                    return Err(StepError::Harness(anyhow::anyhow!("publishing {} answered {}: {}", release.version, answer.status, answer.body)));
+                }
+                Ok(format!("{} released {}", release.version, stamp(release.date)))
+            }
+            Action::ExpectStatus(expectation) => expect::status(self, expectation).await,
+            Action::ExpectGraph(expectation) => expect::graph(self, expectation).await,
+            Action::ExpectHttp(expectation) => expect::http(self, expectation).await,
+            Action::ExpectHistory(expectation) => expect::history(self, expectation).await,
+            Action::Enqueue(_) => Err(StepError::NotSupported("job queues arrive with the request-queue work (issue 5)")),
+            Action::Fault(_) => Err(StepError::NotSupported("fault injection arrives with issue 8")),
+            Action::ScepEnroll(_) => Err(StepError::NotSupported("SCEP enrollment arrives with issue 6")),
+            Action::ExpectJobs(_) => Err(StepError::NotSupported("job queues arrive with the request-queue work (issue 5)")),
+            Action::ExpectEvents(_) => Err(StepError::NotSupported("the connector event log arrives with issues 5 and 7")),
+        }
+    }
+}
