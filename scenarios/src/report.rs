@@ -16,8 +16,15 @@ fn verdict_text(v: Verdict) -> &'static str {
     }
 }
 
-pub fn summary_table(outcomes: &[Outcome]) -> String {
-    let mut rows = vec![vec!["SCENARIO".into(), "RESULT".into(), "STEPS".into(), "VIRTUAL SPAN".into(), "WALL".into()]];
+/// The table, then a closing `N passed, M failed` line (plus invalid files, if any).
+pub fn summary_table(outcomes: &[Outcome], invalid_files: usize) -> String {
+    let mut rows = vec![vec![
+        "SCENARIO".into(),
+        "RESULT".into(),
+        "STEPS".into(),
+        "VIRTUAL SPAN".into(),
+        "WALL".into(),
+    ]];
     for o in outcomes {
         let span = o.virtual_end - o.virtual_start;
         rows.push(vec![
@@ -28,31 +35,74 @@ pub fn summary_table(outcomes: &[Outcome]) -> String {
             format!("{:.2}s", o.wall.as_secs_f64()),
         ]);
     }
-    let passed = outcomes.iter().filter(|o| o.verdict == Verdict::Passed).count();
+    let passed = outcomes
+        .iter()
+        .filter(|o| o.verdict == Verdict::Passed)
+        .count();
     let mut out = render_table(&rows);
-    let _ = writeln!(out, "{passed} passed, {} failed", outcomes.len() - passed);
+    let failed = outcomes.len() - passed;
+    match invalid_files {
+        0 => {
+            let _ = writeln!(out, "{passed} passed, {failed} failed");
+        }
+        n => {
+            let _ = writeln!(
+                out,
+                "{passed} passed, {failed} failed, {n} invalid scenario file(s)"
+            );
+        }
+    }
     out
 }
 
 /// Failure details: where, what, expected vs actual, the transcript tail, and how to replay.
 pub fn failure_details(outcome: &Outcome, tail: usize) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "--- {} ({}) {}", outcome.name, outcome.file, verdict_text(outcome.verdict));
+    let _ = writeln!(
+        out,
+        "--- {} ({}) {}",
+        outcome.name,
+        outcome.file,
+        verdict_text(outcome.verdict)
+    );
     for failure in &outcome.failures {
-        let _ = writeln!(out, "{}: {} at {}: {}", failure.location, failure.step, failure.at.to_rfc3339(), failure.message);
+        let at = failure
+            .at
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        let _ = writeln!(
+            out,
+            "{}: {} at {at}: {}",
+            failure.location, failure.step, failure.message
+        );
         if let Some(expected) = &failure.expected {
-            let _ = writeln!(out, "  expected: {}", expected.replace('\n', "\n            "));
+            let _ = writeln!(
+                out,
+                "  expected: {}",
+                expected.replace('\n', "\n            ")
+            );
         }
         if let Some(actual) = &failure.actual {
-            let _ = writeln!(out, "  actual:   {}", actual.replace('\n', "\n            "));
+            let _ = writeln!(
+                out,
+                "  actual:   {}",
+                actual.replace('\n', "\n            ")
+            );
         }
     }
     let start = outcome.transcript.len().saturating_sub(tail);
-    let _ = writeln!(out, "  last {} transcript lines:", outcome.transcript.len() - start);
+    let _ = writeln!(
+        out,
+        "  last {} transcript lines:",
+        outcome.transcript.len() - start
+    );
     for line in &outcome.transcript[start..] {
         let _ = writeln!(out, "    {line}");
     }
-    let _ = writeln!(out, "  seed {}; replay: intune-mock run {} --seed {}", outcome.seed, outcome.file, outcome.seed);
+    let _ = writeln!(
+        out,
+        "  seed {}; replay: intune-mock run {} --seed {}",
+        outcome.seed, outcome.file, outcome.seed
+    );
     out
 }
 
@@ -65,8 +115,16 @@ struct JsonReport<'a> {
 }
 
 pub fn json_report(outcomes: &[Outcome]) -> String {
-    let passed = outcomes.iter().filter(|o| o.verdict == Verdict::Passed).count();
-    let report = JsonReport { format: "intune-mock-run/1", passed, failed: outcomes.len() - passed, scenarios: outcomes };
+    let passed = outcomes
+        .iter()
+        .filter(|o| o.verdict == Verdict::Passed)
+        .count();
+    let report = JsonReport {
+        format: "intune-mock-run/1",
+        passed,
+        failed: outcomes.len() - passed,
+        scenarios: outcomes,
+    };
     serde_json::to_string_pretty(&report).unwrap_or_default()
 }
 
@@ -78,13 +136,19 @@ pub fn junit_report(outcomes: &[Outcome]) -> String {
         let status = match o.verdict {
             Verdict::Passed => TestCaseStatus::success(),
             verdict => {
-                let kind = if verdict == Verdict::Failed { NonSuccessKind::Failure } else { NonSuccessKind::Error };
+                let kind = if verdict == Verdict::Failed {
+                    NonSuccessKind::Failure
+                } else {
+                    NonSuccessKind::Error
+                };
                 let mut status = TestCaseStatus::non_success(kind);
                 let message: Vec<String> = o
                     .failures
                     .iter()
                     .map(|f| match (&f.expected, &f.actual) {
-                        (Some(e), Some(a)) => format!("{}: {} (expected {e}, actual {a})", f.location, f.message),
+                        (Some(e), Some(a)) => {
+                            format!("{}: {} (expected {e}, actual {a})", f.location, f.message)
+                        }
                         _ => format!("{}: {}", f.location, f.message),
                     })
                     .collect();

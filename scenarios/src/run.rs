@@ -44,7 +44,11 @@ pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
-    let paths = if args.paths.is_empty() { vec![default_suite()] } else { args.paths.clone() };
+    let paths = if args.paths.is_empty() {
+        vec![default_suite()]
+    } else {
+        args.paths.clone()
+    };
     let files = collect_files(&paths)?;
     let mut invalid = 0usize;
     let mut scenarios = Vec::new();
@@ -58,10 +62,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         }
     }
     if let Some(filter) = &args.filter {
-        scenarios.retain(|(file, s)| s.name.contains(filter.as_str()) || file.contains(filter.as_str()));
+        scenarios
+            .retain(|(file, s)| s.name.contains(filter.as_str()) || file.contains(filter.as_str()));
     }
     if scenarios.is_empty() && invalid == 0 {
-        anyhow::bail!("no scenarios to run in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        anyhow::bail!(
+            "no scenarios to run in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
 
     let progress = std::io::stderr().is_terminal().then(|| {
@@ -96,29 +108,51 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     outcomes.sort_by_key(|(i, _)| *i);
     let outcomes: Vec<Outcome> = outcomes.into_iter().map(|(_, o)| o).collect();
 
-    print!("{}", crate::report::summary_table(&outcomes));
+    print!("{}", crate::report::summary_table(&outcomes, invalid));
     for outcome in outcomes.iter().filter(|o| o.verdict != Verdict::Passed) {
         println!();
         print!("{}", crate::report::failure_details(outcome, 12));
     }
     if let Some(path) = &args.json {
-        std::fs::write(path, crate::report::json_report(&outcomes)).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, crate::report::json_report(&outcomes))
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(path) = &args.junit {
-        std::fs::write(path, crate::report::junit_report(&outcomes)).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, crate::report::junit_report(&outcomes))
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(dir) = &args.keep_logs {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         for o in &outcomes {
-            let name: String = o.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+            let name: String = o
+                .name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
             let path = dir.join(format!("{name}.log"));
-            std::fs::write(&path, o.transcript.join("\n") + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(&path, o.transcript.join("\n") + "\n")
+                .with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
 
-    let worst = outcomes.iter().map(|o| o.verdict).fold(None::<Verdict>, |acc, v| Some(acc.map_or(v, |a| if code(v) > code(a) { v } else { a })));
+    let worst = outcomes
+        .iter()
+        .map(|o| o.verdict)
+        .fold(None::<Verdict>, |acc, v| {
+            Some(acc.map_or(v, |a| if code(v) > code(a) { v } else { a }))
+        });
     let run_code = worst.map(code).unwrap_or(exit_code::PASSED);
-    let parse_code = if invalid > 0 { exit_code::INVALID_SCENARIO } else { exit_code::PASSED };
+    let parse_code = if invalid > 0 {
+        exit_code::INVALID_SCENARIO
+    } else {
+        exit_code::PASSED
+    };
     Ok(run_code.max(parse_code))
 }
 

@@ -429,11 +429,45 @@ struct RawStep {
     expect_history: Option<RawExpectHistory>,
 }
 
+impl RawStep {
+    /// The key of the first action present (for locating its line).
+    fn key(&self) -> &'static str {
+        let present = [
+            (self.advance.is_some(), "advance"),
+            (self.at.is_some(), "at"),
+            (self.install.is_some(), "install"),
+            (self.reconfigure.is_some(), "reconfigure"),
+            (self.uninstall.is_some(), "uninstall"),
+            (self.stop.is_some(), "stop"),
+            (self.start_connector.is_some(), "start_connector"),
+            (self.publish_release.is_some(), "publish_release"),
+            (self.enqueue.is_some(), "enqueue"),
+            (self.fault.is_some(), "fault"),
+            (self.scep_enroll.is_some(), "scep_enroll"),
+            (self.expect_status.is_some(), "expect_status"),
+            (self.expect_graph.is_some(), "expect_graph"),
+            (self.expect_http.is_some(), "expect_http"),
+            (self.expect_jobs.is_some(), "expect_jobs"),
+            (self.expect_events.is_some(), "expect_events"),
+            (self.expect_history.is_some(), "expect_history"),
+        ];
+        present
+            .iter()
+            .find(|(p, _)| *p)
+            .map(|(_, k)| *k)
+            .unwrap_or("")
+    }
+}
+
 // ----- parsing --------------------------------------------------------------------------------
 
 pub fn parse_file(path: &Path) -> Result<Scenario, SpecError> {
     let label = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| SpecError { file: label.clone(), line: None, message: format!("cannot read the file: {e}") })?;
+    let text = std::fs::read_to_string(path).map_err(|e| SpecError {
+        file: label.clone(),
+        line: None,
+        message: format!("cannot read the file: {e}"),
+    })?;
     parse_str(&label, &text)
 }
 
@@ -448,11 +482,35 @@ fn header_lines(text: &str, name: &str) -> Vec<usize> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| {
-            let compact: String = l.split('#').next().unwrap_or_default().chars().filter(|c| !c.is_whitespace()).collect();
+            let compact: String = l
+                .split('#')
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
             compact == header
         })
         .map(|(i, _)| i + 1)
         .collect()
+}
+
+/// The line of `key` inside the step whose header is at `header` (`key = …` or `[step.key]`),
+/// or the header itself.
+fn key_line(text: &str, header: usize, key: &str) -> usize {
+    let table = format!("[step.{key}]");
+    text.lines()
+        .enumerate()
+        .skip(header)
+        .take_while(|(_, l)| !l.trim_start().starts_with("[["))
+        .find(|(_, l)| {
+            let t = l.trim_start();
+            t.starts_with(&table)
+                || t.strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|(i, _)| i + 1)
+        .unwrap_or(header)
 }
 
 struct Ctx<'a> {
@@ -461,7 +519,11 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&self, line: usize, message: impl Into<String>) -> SpecError {
-        SpecError { file: self.file.to_owned(), line: Some(line), message: message.into() }
+        SpecError {
+            file: self.file.to_owned(),
+            line: Some(line),
+            message: message.into(),
+        }
     }
 }
 
@@ -471,22 +533,36 @@ fn instant(value: &toml::Value, date_ok: bool) -> Result<DateTime<Utc>, String> 
     let text = match value {
         toml::Value::String(s) => s.clone(),
         toml::Value::Datetime(d) => d.to_string(),
-        other => return Err(format!("expected an RFC 3339 date-time string like \"2022-05-04T00:00:00Z\", found {}", other.type_str())),
+        other => {
+            return Err(format!(
+                "expected an RFC 3339 date-time string like \"2022-05-04T00:00:00Z\", found {}",
+                other.type_str()
+            ))
+        }
     };
     if let Ok(at) = DateTime::parse_from_rfc3339(&text) {
         return Ok(at.with_timezone(&Utc));
     }
     if date_ok {
-        if let Some(at) = NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)) {
+        if let Some(at) = NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+        {
             return Ok(at.and_utc());
         }
     }
-    Err(format!("`{text}` is not an RFC 3339 date-time like 2022-05-04T00:00:00Z"))
+    Err(format!(
+        "`{text}` is not an RFC 3339 date-time like 2022-05-04T00:00:00Z"
+    ))
 }
 
 fn duration(text: &str) -> Result<DurationSpec, String> {
     let parsed = IsoDuration::parse(text).map_err(|e| e.to_string())?;
-    Ok(DurationSpec { text: text.to_owned(), months: parsed.months, millis: parsed.millis })
+    Ok(DurationSpec {
+        text: text.to_owned(),
+        months: parsed.months,
+        millis: parsed.millis,
+    })
 }
 
 fn features(items: &[String]) -> Result<Vec<String>, String> {
@@ -499,7 +575,11 @@ fn features(items: &[String]) -> Result<Vec<String>, String> {
     Ok(items.to_vec())
 }
 
-const PRODUCTS: &[&str] = &["certificate-connector", "pfx-certificate-connector", "intune-connector"];
+const PRODUCTS: &[&str] = &[
+    "certificate-connector",
+    "pfx-certificate-connector",
+    "intune-connector",
+];
 const CO_INSTALLED: &[&str] = &["intune-connector-for-active-directory", "ndes", "adcs"];
 const STATUSES: &[&str] = &["healthy", "warning", "error"];
 const JOB_KINDS: &[&str] = &["pkcs_create", "pkcs_recrypt", "pkcs_import", "revoke"];
@@ -509,7 +589,10 @@ fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), String> {
     if allowed.contains(&value) {
         Ok(())
     } else {
-        Err(format!("{field} `{value}` is not one of {}", allowed.join(", ")))
+        Err(format!(
+            "{field} `{value}` is not one of {}",
+            allowed.join(", ")
+        ))
     }
 }
 
@@ -517,7 +600,10 @@ fn reasons(items: &[String]) -> Result<Vec<String>, String> {
     for item in items {
         if ReasonCode::parse(item).is_none() {
             let known: Vec<&str> = ReasonCode::ALL.iter().map(|c| c.as_str()).collect();
-            return Err(format!("unknown reason `{item}`; reasons are {}", known.join(", ")));
+            return Err(format!(
+                "unknown reason `{item}`; reasons are {}",
+                known.join(", ")
+            ));
         }
     }
     Ok(items.to_vec())
@@ -529,7 +615,9 @@ fn service_account(value: Option<String>) -> Result<String, String> {
         Some(v) if v == "SYSTEM" => Ok(v),
         Some(v) => match v.split_once('\\') {
             Some((d, u)) if !d.is_empty() && !u.is_empty() && !u.contains('\\') => Ok(v),
-            _ => Err(format!("service_account `{v}` must be SYSTEM or DOMAIN\\user")),
+            _ => Err(format!(
+                "service_account `{v}` must be SYSTEM or DOMAIN\\user"
+            )),
         },
     }
 }
@@ -539,11 +627,15 @@ fn to_json(value: &toml::Value) -> serde_json::Value {
     match value {
         toml::Value::String(s) => serde_json::Value::String(s.clone()),
         toml::Value::Integer(i) => serde_json::Value::from(*i),
-        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null),
         toml::Value::Boolean(b) => serde_json::Value::Bool(*b),
         toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
         toml::Value::Array(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
-        toml::Value::Table(table) => serde_json::Value::Object(table.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
+        toml::Value::Table(table) => {
+            serde_json::Value::Object(table.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
+        }
     }
 }
 
@@ -575,7 +667,10 @@ fn connector_spec(
     }
     let poll_interval = duration(poll_interval.as_deref().unwrap_or("PT30S"))?;
     if poll_interval.months > 0 || poll_interval.millis < 1000 {
-        return Err(format!("poll_interval `{}` must be at least one second and have no months", poll_interval.text));
+        return Err(format!(
+            "poll_interval `{}` must be at least one second and have no months",
+            poll_interval.text
+        ));
     }
     Ok(ConnectorSpec {
         machine: machine.unwrap_or_else(|| name.clone()),
@@ -606,7 +701,14 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
     let step_lines = header_lines(text, "step");
     let line_at = |lines: &[usize], i: usize| lines.get(i).copied().unwrap_or(1);
 
-    let start = instant(&raw.start, false).map_err(|m| ctx.err(text.lines().position(|l| l.trim_start().starts_with("start")).map_or(1, |i| i + 1), format!("start: {m}")))?;
+    let start = instant(&raw.start, false).map_err(|m| {
+        ctx.err(
+            text.lines()
+                .position(|l| l.trim_start().starts_with("start"))
+                .map_or(1, |i| i + 1),
+            format!("start: {m}"),
+        )
+    })?;
     if raw.name.trim().is_empty() {
         return Err(ctx.err(1, "name must not be empty"));
     }
@@ -617,14 +719,21 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
         if tenants.iter().any(|x: &TenantSpec| x.name == t.name) {
             return Err(ctx.err(line, format!("tenant `{}` is declared twice", t.name)));
         }
-        tenants.push(TenantSpec { name: t.name, rollout_delay_days: t.rollout_delay_days.unwrap_or(7), line });
+        tenants.push(TenantSpec {
+            name: t.name,
+            rollout_delay_days: t.rollout_delay_days.unwrap_or(7),
+            line,
+        });
     }
     let tenant_names: BTreeSet<String> = tenants.iter().map(|t| t.name.clone()).collect();
     let check_tenant = |line: usize, name: &str| -> Result<(), SpecError> {
         if tenant_names.contains(name) {
             Ok(())
         } else {
-            Err(ctx.err(line, format!("unknown tenant `{name}`; declare it with [[tenant]]")))
+            Err(ctx.err(
+                line,
+                format!("unknown tenant `{name}`; declare it with [[tenant]]"),
+            ))
         }
     };
 
@@ -635,8 +744,19 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
         let line = line_at(&connector_lines, i);
         check_tenant(line, &c.tenant)?;
         let spec = connector_spec(
-            c.name, c.tenant, c.machine, c.display_name, c.features, c.version, c.product, c.auto_update, c.co_installed,
-            c.service_account, c.import_key, c.poll_interval, line,
+            c.name,
+            c.tenant,
+            c.machine,
+            c.display_name,
+            c.features,
+            c.version,
+            c.product,
+            c.auto_update,
+            c.co_installed,
+            c.service_account,
+            c.import_key,
+            c.poll_interval,
+            line,
         )
         .map_err(|m| ctx.err(line, format!("connector: {m}")))?;
         if !installed.insert(spec.name.clone()) {
@@ -647,13 +767,17 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
 
     let mut steps = Vec::new();
     for (i, raw_step) in raw.step.into_iter().enumerate() {
-        let line = line_at(&step_lines, i);
+        let header = line_at(&step_lines, i);
+        let line = key_line(text, header, raw_step.key());
         let e = |m: String| ctx.err(line, m);
         let known = |installed: &BTreeSet<String>, name: &str| -> Result<(), SpecError> {
             if installed.contains(name) {
                 Ok(())
             } else {
-                Err(ctx.err(line, format!("connector `{name}` is not installed at this step")))
+                Err(ctx.err(
+                    line,
+                    format!("connector `{name}` is not installed at this step"),
+                ))
             }
         };
         let RawStep {
@@ -678,12 +802,17 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
         } = raw_step;
         let mut actions: Vec<Action> = Vec::new();
         if let Some(text) = advance {
-            actions.push(Action::Advance(duration(&text).map_err(|m| e(format!("advance: {m}")))?));
+            actions.push(Action::Advance(
+                duration(&text).map_err(|m| e(format!("advance: {m}")))?,
+            ));
         }
         if let Some(value) = at {
             let target = instant(&value, true).map_err(|m| e(format!("at: {m}")))?;
             if target < start {
-                return Err(e(format!("at: {} is before the scenario's start", target.to_rfc3339())));
+                return Err(e(format!(
+                    "at: {} is before the scenario's start",
+                    target.to_rfc3339()
+                )));
             }
             actions.push(Action::At(target));
         }
@@ -693,8 +822,19 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
                 return Err(e("install: count must be from 1 to 1000".into()));
             }
             let connector = connector_spec(
-                r.name, r.tenant, r.machine, r.display_name, r.features, r.version, r.product, r.auto_update, r.co_installed,
-                r.service_account, r.import_key, r.poll_interval, line,
+                r.name,
+                r.tenant,
+                r.machine,
+                r.display_name,
+                r.features,
+                r.version,
+                r.product,
+                r.auto_update,
+                r.co_installed,
+                r.service_account,
+                r.import_key,
+                r.poll_interval,
+                line,
             )
             .map_err(|m| e(format!("install: {m}")))?;
             if r.expect_error.is_none() {
@@ -704,11 +844,17 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
                 };
                 for name in names {
                     if !installed.insert(name.clone()) {
-                        return Err(e(format!("install: connector `{name}` is already installed; uninstall it first")));
+                        return Err(e(format!(
+                            "install: connector `{name}` is already installed; uninstall it first"
+                        )));
                     }
                 }
             }
-            actions.push(Action::Install(InstallSpec { connector, count: r.count, expect_error: r.expect_error }));
+            actions.push(Action::Install(InstallSpec {
+                connector,
+                count: r.count,
+                expect_error: r.expect_error,
+            }));
         }
         if let Some(r) = reconfigure {
             known(&installed, &r.connector)?;
@@ -719,10 +865,13 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
                 }
             }
             for item in r.co_installed.iter().flatten() {
-                one_of("co_installed", item, CO_INSTALLED).map_err(|m| e(format!("reconfigure: {m}")))?;
+                one_of("co_installed", item, CO_INSTALLED)
+                    .map_err(|m| e(format!("reconfigure: {m}")))?;
             }
             let service_account = match r.service_account {
-                Some(a) => Some(service_account(Some(a)).map_err(|m| e(format!("reconfigure: {m}")))?),
+                Some(a) => {
+                    Some(service_account(Some(a)).map_err(|m| e(format!("reconfigure: {m}")))?)
+                }
                 None => None,
             };
             actions.push(Action::Reconfigure(ReconfigureSpec {
@@ -751,8 +900,12 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
         }
         if let Some(r) = publish_release {
             Version::parse(&r.version).map_err(|err| e(format!("publish_release: {err}")))?;
-            let date = instant(&r.date, true).map_err(|m| e(format!("publish_release: date: {m}")))?;
-            actions.push(Action::PublishRelease(ReleaseSpec { version: r.version, date }));
+            let date =
+                instant(&r.date, true).map_err(|m| e(format!("publish_release: date: {m}")))?;
+            actions.push(Action::PublishRelease(ReleaseSpec {
+                version: r.version,
+                date,
+            }));
         }
         if let Some(r) = enqueue {
             check_tenant(line, &r.tenant)?;
@@ -760,14 +913,22 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
             if r.count == 0 || r.count > 100_000 {
                 return Err(e("enqueue: count must be from 1 to 100000".into()));
             }
-            actions.push(Action::Enqueue(EnqueueSpec { tenant: r.tenant, kind: r.kind, count: r.count, profile: r.profile }));
+            actions.push(Action::Enqueue(EnqueueSpec {
+                tenant: r.tenant,
+                kind: r.kind,
+                count: r.count,
+                profile: r.profile,
+            }));
         }
         if let Some(r) = fault {
             if r.probability.is_some_and(|p| !(0.0..=1.0).contains(&p)) {
                 return Err(e("fault: probability must be from 0 to 1".into()));
             }
-            let duration_of = |d: Option<String>, field: &str| -> Result<Option<DurationSpec>, SpecError> {
-                d.map(|t| duration(&t).map_err(|m| ctx.err(line, format!("fault: {field}: {m}")))).transpose()
+            let duration_of = |d: Option<String>,
+                               field: &str|
+             -> Result<Option<DurationSpec>, SpecError> {
+                d.map(|t| duration(&t).map_err(|m| ctx.err(line, format!("fault: {field}: {m}"))))
+                    .transpose()
             };
             actions.push(Action::Fault(FaultSpec {
                 target: r.target,
@@ -781,15 +942,30 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
         }
         if let Some(r) = scep_enroll {
             known(&installed, &r.connector)?;
-            actions.push(Action::ScepEnroll(ScepEnrollSpec { connector: r.connector, challenge: r.challenge, cn: r.cn, expect: r.expect }));
+            actions.push(Action::ScepEnroll(ScepEnrollSpec {
+                connector: r.connector,
+                challenge: r.challenge,
+                cn: r.cn,
+                expect: r.expect,
+            }));
         }
         if let Some(r) = expect_status {
             known(&installed, &r.connector)?;
             one_of("status", &r.status, STATUSES).map_err(|m| e(format!("expect_status: {m}")))?;
-            let reason_list = r.reasons.as_deref().map(reasons).transpose().map_err(|m| e(format!("expect_status: {m}")))?;
-            let date_of = |v: Option<toml::Value>, field: &str| -> Result<Option<DateTime<Utc>>, SpecError> {
-                v.map(|v| instant(&v, false).map_err(|m| ctx.err(line, format!("expect_status: {field}: {m}")))).transpose()
-            };
+            let reason_list = r
+                .reasons
+                .as_deref()
+                .map(reasons)
+                .transpose()
+                .map_err(|m| e(format!("expect_status: {m}")))?;
+            let date_of =
+                |v: Option<toml::Value>, field: &str| -> Result<Option<DateTime<Utc>>, SpecError> {
+                    v.map(|v| {
+                        instant(&v, false)
+                            .map_err(|m| ctx.err(line, format!("expect_status: {field}: {m}")))
+                    })
+                    .transpose()
+                };
             actions.push(Action::ExpectStatus(ExpectStatus {
                 connector: r.connector,
                 status: r.status,
@@ -801,66 +977,140 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
         if let Some(r) = expect_graph {
             check_tenant(line, &r.tenant)?;
             if !r.path.starts_with('/') {
-                return Err(e(format!("expect_graph: path `{}` must start with /", r.path)));
+                return Err(e(format!(
+                    "expect_graph: path `{}` must start with /",
+                    r.path
+                )));
             }
             if !(r.pointer.is_empty() || r.pointer.starts_with('/')) {
-                return Err(e(format!("expect_graph: pointer `{}` must be empty or start with / (a JSON pointer)", r.pointer)));
+                return Err(e(format!(
+                    "expect_graph: pointer `{}` must be empty or start with / (a JSON pointer)",
+                    r.pointer
+                )));
             }
-            actions.push(Action::ExpectGraph(ExpectGraph { tenant: r.tenant, path: r.path, pointer: r.pointer, equals: to_json(&r.equals) }));
+            actions.push(Action::ExpectGraph(ExpectGraph {
+                tenant: r.tenant,
+                path: r.path,
+                pointer: r.pointer,
+                equals: to_json(&r.equals),
+            }));
         }
         if let Some(r) = expect_http {
             known(&installed, &r.connector)?;
             one_of("call", &r.call, CALLS).map_err(|m| e(format!("expect_http: {m}")))?;
             if !(100..=599).contains(&r.status) {
-                return Err(e(format!("expect_http: status {} is not an HTTP status", r.status)));
+                return Err(e(format!(
+                    "expect_http: status {} is not an HTTP status",
+                    r.status
+                )));
             }
-            actions.push(Action::ExpectHttp(ExpectHttp { connector: r.connector, call: r.call, status: r.status, code: r.code }));
+            actions.push(Action::ExpectHttp(ExpectHttp {
+                connector: r.connector,
+                call: r.call,
+                status: r.status,
+                code: r.code,
+            }));
         }
         if let Some(r) = expect_jobs {
             check_tenant(line, &r.tenant)?;
             if let Some(kind) = &r.kind {
                 one_of("kind", kind, JOB_KINDS).map_err(|m| e(format!("expect_jobs: {m}")))?;
             }
-            one_of("state", &r.state, &["queued", "leased", "succeeded", "failed", "dead_letter", "cancelled"])
-                .map_err(|m| e(format!("expect_jobs: {m}")))?;
-            actions.push(Action::ExpectJobs(ExpectJobs { tenant: r.tenant, kind: r.kind, state: r.state, count: r.count }));
+            one_of(
+                "state",
+                &r.state,
+                &[
+                    "queued",
+                    "leased",
+                    "succeeded",
+                    "failed",
+                    "dead_letter",
+                    "cancelled",
+                ],
+            )
+            .map_err(|m| e(format!("expect_jobs: {m}")))?;
+            actions.push(Action::ExpectJobs(ExpectJobs {
+                tenant: r.tenant,
+                kind: r.kind,
+                state: r.state,
+                count: r.count,
+            }));
         }
         if let Some(r) = expect_events {
             known(&installed, &r.connector)?;
             if let Some(channel) = &r.channel {
-                one_of("channel", channel, &["Admin", "Operational"]).map_err(|m| e(format!("expect_events: {m}")))?;
+                one_of("channel", channel, &["Admin", "Operational"])
+                    .map_err(|m| e(format!("expect_events: {m}")))?;
             }
             if r.count.is_some() == r.min.is_some() {
                 return Err(e("expect_events: give exactly one of count or min".into()));
             }
             if r.event_id > 9999 {
-                return Err(e(format!("expect_events: event_id {} is above 9999", r.event_id)));
+                return Err(e(format!(
+                    "expect_events: event_id {} is above 9999",
+                    r.event_id
+                )));
             }
-            actions.push(Action::ExpectEvents(ExpectEvents { connector: r.connector, event_id: r.event_id, channel: r.channel, count: r.count, min: r.min }));
+            actions.push(Action::ExpectEvents(ExpectEvents {
+                connector: r.connector,
+                event_id: r.event_id,
+                channel: r.channel,
+                count: r.count,
+                min: r.min,
+            }));
         }
         if let Some(r) = expect_history {
             known(&installed, &r.connector)?;
             let mut entries = Vec::new();
             for (k, entry) in r.entries.into_iter().enumerate() {
-                let at = instant(&entry.at, false).map_err(|m| e(format!("expect_history: entries[{k}].at: {m}")))?;
-                one_of("status", &entry.status, STATUSES).map_err(|m| e(format!("expect_history: entries[{k}]: {m}")))?;
-                let reason_list = reasons(&entry.reasons).map_err(|m| e(format!("expect_history: entries[{k}]: {m}")))?;
-                entries.push(HistoryEntry { at, status: entry.status, reasons: reason_list });
+                let at = instant(&entry.at, false)
+                    .map_err(|m| e(format!("expect_history: entries[{k}].at: {m}")))?;
+                one_of("status", &entry.status, STATUSES)
+                    .map_err(|m| e(format!("expect_history: entries[{k}]: {m}")))?;
+                let reason_list = reasons(&entry.reasons)
+                    .map_err(|m| e(format!("expect_history: entries[{k}]: {m}")))?;
+                entries.push(HistoryEntry {
+                    at,
+                    status: entry.status,
+                    reasons: reason_list,
+                });
             }
-            actions.push(Action::ExpectHistory(ExpectHistory { connector: r.connector, entries }));
+            actions.push(Action::ExpectHistory(ExpectHistory {
+                connector: r.connector,
+                entries,
+            }));
         }
         let action = match actions.len() {
             1 => actions.remove(0),
-            0 => return Err(e("a step needs one action (advance, at, install, …, expect_status, …)".into())),
+            0 => {
+                return Err(ctx.err(
+                    header,
+                    "a step needs one action (advance, at, install, …, expect_status, …)",
+                ))
+            }
             _ => {
                 let names: Vec<&str> = actions.iter().map(|a| a.kind_name()).collect();
-                return Err(e(format!("a step has exactly one action, this one has {}", names.join(" and "))));
+                return Err(ctx.err(
+                    header,
+                    format!(
+                        "a step has exactly one action, this one has {}",
+                        names.join(" and ")
+                    ),
+                ));
             }
         };
         steps.push(Step { line, note, action });
     }
 
-    Ok(Scenario { name: raw.name, description: raw.description, seed: raw.seed.unwrap_or(0), start, tenants, connectors, steps })
+    Ok(Scenario {
+        name: raw.name,
+        description: raw.description,
+        seed: raw.seed.unwrap_or(0),
+        start,
+        tenants,
+        connectors,
+        steps,
+    })
 }
 
 #[cfg(test)]

@@ -12,4 +12,5 @@ mod jobs;
 mod lifecycle_http;
 mod registration;
 mod routing_props;
+mod scenario_runs;
 mod support;

@@ -15,10 +15,19 @@ fn sorted(mut items: Vec<String>) -> Vec<String> {
 pub(super) async fn status(world: &mut World, expect: &ExpectStatus) -> Result<String, StepError> {
     let connector = world.connector(&expect.connector)?;
     let tenant = world.connector_tenant(&expect.connector)?;
-    let path = format!("/admin/tenants/{}/connectors/{}/status", tenant.id, connector.id());
+    let path = format!(
+        "/admin/tenants/{}/connectors/{}/status",
+        tenant.id,
+        connector.id()
+    );
     let answer = world.app.admin_get(&path).await?;
     if answer.status != 200 {
-        return Err(StepError::Harness(anyhow::anyhow!("reading the status of `{}` answered {}: {}", expect.connector, answer.status, answer.body)));
+        return Err(StepError::Harness(anyhow::anyhow!(
+            "reading the status of `{}` answered {}: {}",
+            expect.connector,
+            answer.status,
+            answer.body
+        )));
     }
     let status: wire::admin::ConnectorStatus = answer.parse()?;
     let actual_status = format!("{:?}", status.status).to_lowercase();
@@ -40,12 +49,23 @@ pub(super) async fn status(world: &mut World, expect: &ExpectStatus) -> Result<S
     }
     let mut actual_full = actual.clone();
     for (label, want, got) in [
-        ("supportEndsDateTime", &expect.support_ends, status.support_ends_date_time),
-        ("functionEndsDateTime", &expect.function_ends, status.function_ends_date_time),
+        (
+            "supportEndsDateTime",
+            &expect.support_ends,
+            status.support_ends_date_time,
+        ),
+        (
+            "functionEndsDateTime",
+            &expect.function_ends,
+            status.function_ends_date_time,
+        ),
     ] {
         if let Some(want) = want {
             expected.push_str(&format!(" {label}={}", stamp(*want)));
-            actual_full.push_str(&format!(" {label}={}", got.map(stamp).unwrap_or_else(|| "none".into())));
+            actual_full.push_str(&format!(
+                " {label}={}",
+                got.map(stamp).unwrap_or_else(|| "none".into())
+            ));
             if got != Some(*want) {
                 problems.push(label);
             }
@@ -54,7 +74,15 @@ pub(super) async fn status(world: &mut World, expect: &ExpectStatus) -> Result<S
     if problems.is_empty() {
         Ok(format!("{} is {actual}", expect.connector))
     } else {
-        Err(mismatch(format!("status of `{}` differs in {}", expect.connector, problems.join(", ")), expected, actual_full))
+        Err(mismatch(
+            format!(
+                "status of `{}` differs in {}",
+                expect.connector,
+                problems.join(", ")
+            ),
+            expected,
+            actual_full,
+        ))
     }
 }
 
@@ -67,8 +95,13 @@ fn substitute(world: &World, text: &str) -> Result<String, StepError> {
         out.push_str(&rest[..start]);
         let after = &rest[start + 1..];
         let (replacement, consumed) = match after.split_once('}') {
-            Some((inner, _)) if inner.starts_with("id:") => (world.connector(&inner[3..])?.id().to_owned(), inner.len() + 1),
-            Some((inner, _)) if inner.starts_with("tenant:") => (world.tenant(&inner[7..])?.id.clone(), inner.len() + 1),
+            Some((inner, _)) if inner.starts_with("id:") => (
+                world.connector(&inner[3..])?.id().to_owned(),
+                inner.len() + 1,
+            ),
+            Some((inner, _)) if inner.starts_with("tenant:") => {
+                (world.tenant(&inner[7..])?.id.clone(), inner.len() + 1)
+            }
             _ => ("{".to_owned(), 0),
         };
         out.push_str(&replacement);
@@ -81,9 +114,13 @@ fn substitute(world: &World, text: &str) -> Result<String, StepError> {
 fn json_equal(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     match (a, b) {
         (serde_json::Value::Number(x), serde_json::Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (serde_json::Value::Array(x), serde_json::Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q)),
+        (serde_json::Value::Array(x), serde_json::Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q))
+        }
         (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
         }
         _ => a == b,
     }
@@ -93,17 +130,33 @@ pub(super) async fn graph(world: &mut World, expect: &ExpectGraph) -> Result<Str
     let tenant = world.tenant(&expect.tenant)?.clone();
     let path = substitute(world, &expect.path)?;
     let token = world.app.graph_token(&tenant).await?;
-    let answer = world.app.request::<()>(Method::GET, &path, Some(&token), None).await?;
+    let answer = world
+        .app
+        .request::<()>(Method::GET, &path, Some(&token), None)
+        .await?;
     let equals = match &expect.equals {
         serde_json::Value::String(s) => serde_json::Value::String(substitute(world, s)?),
         other => other.clone(),
     };
     let actual = answer.body.pointer(&expect.pointer);
     match actual {
-        Some(value) if json_equal(value, &equals) => Ok(format!("GET {} {} = {}", expect.path, expect.pointer, value)),
-        Some(value) => Err(mismatch(format!("GET {} (HTTP {}) at `{}`", expect.path, answer.status, expect.pointer), equals.to_string(), value.to_string())),
+        Some(value) if json_equal(value, &equals) => Ok(format!(
+            "GET {} {} = {}",
+            expect.path, expect.pointer, value
+        )),
+        Some(value) => Err(mismatch(
+            format!(
+                "GET {} (HTTP {}) at `{}`",
+                expect.path, answer.status, expect.pointer
+            ),
+            equals.to_string(),
+            value.to_string(),
+        )),
         None => Err(mismatch(
-            format!("GET {} (HTTP {}) has nothing at `{}`", expect.path, answer.status, expect.pointer),
+            format!(
+                "GET {} (HTTP {}) has nothing at `{}`",
+                expect.path, answer.status, expect.pointer
+            ),
             equals.to_string(),
             format!("(absent) in {}", answer.body),
         )),
@@ -114,47 +167,115 @@ pub(super) async fn http(world: &mut World, expect: &ExpectHttp) -> Result<Strin
     let now = world.app.now();
     let outcome = match expect.call.as_str() {
         "checkin" => world.connector_mut(&expect.connector)?.checkin(now).await,
-        "lease" => world.connector_mut(&expect.connector)?.lease(1).await.map(|_| ()),
-        "health" => return Err(StepError::NotSupported("health uploads arrive with issue 7")),
-        "update_check" => return Err(StepError::NotSupported("the auto-update endpoint arrives with issue 7")),
+        "lease" => world
+            .connector_mut(&expect.connector)?
+            .lease(1)
+            .await
+            .map(|_| ()),
+        "health" => {
+            return Err(StepError::NotSupported(
+                "health uploads arrive with issue 7",
+            ))
+        }
+        "update_check" => {
+            return Err(StepError::NotSupported(
+                "the auto-update endpoint arrives with issue 7",
+            ))
+        }
         other => return Err(StepError::Invalid(format!("unknown call `{other}`"))),
     };
     let (status, code) = match &outcome {
         Ok(()) => (200u16, None),
         Err(e) => match e.status() {
             Some(s) => (s, e.code().map(str::to_owned)),
-            None => return Err(StepError::Harness(anyhow::anyhow!("{} {}: {e}", expect.connector, expect.call))),
+            None => {
+                return Err(StepError::Harness(anyhow::anyhow!(
+                    "{} {}: {e}",
+                    expect.connector,
+                    expect.call
+                )))
+            }
         },
     };
-    let actual = format!("{status}{}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default());
-    let expected = format!("{}{}", expect.status, expect.code.as_deref().map(|c| format!(" {c}")).unwrap_or_default());
-    let code_ok = expect.code.as_ref().is_none_or(|want| code.as_ref() == Some(want));
+    let actual = format!(
+        "{status}{}",
+        code.as_deref().map(|c| format!(" {c}")).unwrap_or_default()
+    );
+    let expected = format!(
+        "{}{}",
+        expect.status,
+        expect
+            .code
+            .as_deref()
+            .map(|c| format!(" {c}"))
+            .unwrap_or_default()
+    );
+    let code_ok = expect
+        .code
+        .as_ref()
+        .is_none_or(|want| code.as_ref() == Some(want));
     if status == expect.status && code_ok {
         Ok(format!("{} {} → {actual}", expect.connector, expect.call))
     } else {
-        Err(mismatch(format!("{} {} answered differently", expect.connector, expect.call), expected, actual))
+        Err(mismatch(
+            format!("{} {} answered differently", expect.connector, expect.call),
+            expected,
+            actual,
+        ))
     }
 }
 
-pub(super) async fn history(world: &mut World, expect: &ExpectHistory) -> Result<String, StepError> {
+pub(super) async fn history(
+    world: &mut World,
+    expect: &ExpectHistory,
+) -> Result<String, StepError> {
     let connector = world.connector(&expect.connector)?;
     let tenant = world.connector_tenant(&expect.connector)?;
-    let path = format!("/admin/tenants/{}/connectors/{}/history", tenant.id, connector.id());
+    let path = format!(
+        "/admin/tenants/{}/connectors/{}/history",
+        tenant.id,
+        connector.id()
+    );
     let answer = world.app.admin_get(&path).await?;
     if answer.status != 200 {
-        return Err(StepError::Harness(anyhow::anyhow!("reading the history of `{}` answered {}: {}", expect.connector, answer.status, answer.body)));
+        return Err(StepError::Harness(anyhow::anyhow!(
+            "reading the history of `{}` answered {}: {}",
+            expect.connector,
+            answer.status,
+            answer.body
+        )));
     }
     let history: wire::admin::Collection<wire::admin::StatusChange> = answer.parse()?;
-    let render = |at: &str, status: &str, reasons: Vec<String>| format!("{at} {status} {:?}", sorted(reasons));
+    let render = |at: &str, status: &str, reasons: Vec<String>| {
+        format!("{at} {status} {:?}", sorted(reasons))
+    };
     let actual: Vec<String> = history
         .value
         .iter()
-        .map(|c| render(&stamp(c.date_time), &format!("{:?}", c.status).to_lowercase(), c.reasons.clone()))
+        .map(|c| {
+            render(
+                &stamp(c.date_time),
+                &format!("{:?}", c.status).to_lowercase(),
+                c.reasons.clone(),
+            )
+        })
         .collect();
-    let expected: Vec<String> = expect.entries.iter().map(|e| render(&stamp(e.at), &e.status, e.reasons.clone())).collect();
+    let expected: Vec<String> = expect
+        .entries
+        .iter()
+        .map(|e| render(&stamp(e.at), &e.status, e.reasons.clone()))
+        .collect();
     if actual == expected {
-        Ok(format!("{} has {} recorded changes as expected", expect.connector, actual.len()))
+        Ok(format!(
+            "{} has {} recorded changes as expected",
+            expect.connector,
+            actual.len()
+        ))
     } else {
-        Err(mismatch(format!("history of `{}` differs", expect.connector), expected.join("\n"), actual.join("\n")))
+        Err(mismatch(
+            format!("history of `{}` differs", expect.connector),
+            expected.join("\n"),
+            actual.join("\n"),
+        ))
     }
 }

@@ -65,7 +65,11 @@ pub struct Outcome {
 
 /// What a step did when it did not simply succeed.
 enum StepError {
-    Mismatch { message: String, expected: Option<String>, actual: Option<String> },
+    Mismatch {
+        message: String,
+        expected: Option<String>,
+        actual: Option<String>,
+    },
     Invalid(String),
     NotSupported(&'static str),
     Harness(anyhow::Error),
@@ -77,8 +81,16 @@ impl From<anyhow::Error> for StepError {
     }
 }
 
-fn mismatch(message: impl Into<String>, expected: impl Into<String>, actual: impl Into<String>) -> StepError {
-    StepError::Mismatch { message: message.into(), expected: Some(expected.into()), actual: Some(actual.into()) }
+fn mismatch(
+    message: impl Into<String>,
+    expected: impl Into<String>,
+    actual: impl Into<String>,
+) -> StepError {
+    StepError::Mismatch {
+        message: message.into(),
+        expected: Some(expected.into()),
+        actual: Some(actual.into()),
+    }
 }
 
 struct World {
@@ -134,12 +146,34 @@ pub async fn run(scenario: &Scenario, file: &str, seed_override: Option<u64>) ->
             Ok(detail) => world.log(format!("{location} {kind}: {detail}")),
             Err(error) => {
                 let (verdict, failure, stop) = match error {
-                    StepError::Mismatch { message, expected, actual } => {
-                        (Verdict::Failed, Failure { location: location.clone(), step: kind.into(), at, message, expected, actual }, false)
-                    }
-                    StepError::Invalid(message) => {
-                        (Verdict::Invalid, Failure { location: location.clone(), step: kind.into(), at, message, expected: None, actual: None }, true)
-                    }
+                    StepError::Mismatch {
+                        message,
+                        expected,
+                        actual,
+                    } => (
+                        Verdict::Failed,
+                        Failure {
+                            location: location.clone(),
+                            step: kind.into(),
+                            at,
+                            message,
+                            expected,
+                            actual,
+                        },
+                        false,
+                    ),
+                    StepError::Invalid(message) => (
+                        Verdict::Invalid,
+                        Failure {
+                            location: location.clone(),
+                            step: kind.into(),
+                            at,
+                            message,
+                            expected: None,
+                            actual: None,
+                        },
+                        true,
+                    ),
                     StepError::NotSupported(what) => (
                         Verdict::HarnessError,
                         Failure {
@@ -154,7 +188,14 @@ pub async fn run(scenario: &Scenario, file: &str, seed_override: Option<u64>) ->
                     ),
                     StepError::Harness(e) => (
                         Verdict::HarnessError,
-                        Failure { location: location.clone(), step: kind.into(), at, message: format!("{e:#}"), expected: None, actual: None },
+                        Failure {
+                            location: location.clone(),
+                            step: kind.into(),
+                            at,
+                            message: format!("{e:#}"),
+                            expected: None,
+                            actual: None,
+                        },
                         true,
                     ),
                 };
@@ -199,7 +240,9 @@ fn import_key_thumbprint(seed: u64, tenant: &str) -> String {
     for b in tenant.bytes() {
         state = (state ^ b as u64).wrapping_mul(0x100_0000_01B3);
     }
-    (0..5).map(|i| format!("{:08x}", (state.rotate_left(i * 13) as u32))).collect()
+    (0..5)
+        .map(|i| format!("{:08x}", (state.rotate_left(i * 13) as u32)))
+        .collect()
 }
 
 fn stamp(at: DateTime<Utc>) -> String {
@@ -209,48 +252,94 @@ fn stamp(at: DateTime<Utc>) -> String {
 impl World {
     async fn build(scenario: &Scenario, seed: u64) -> anyhow::Result<World> {
         let app = spawn_app(scenario.start, seed).await?;
-        let mut world = World { app, seed, tenants: BTreeMap::new(), connectors: BTreeMap::new(), tenant_of: BTreeMap::new(), installs: 0, transcript: vec![] };
-        world.log(format!("scenario `{}` seed {seed} starts at {}", scenario.name, stamp(scenario.start)));
+        let mut world = World {
+            app,
+            seed,
+            tenants: BTreeMap::new(),
+            connectors: BTreeMap::new(),
+            tenant_of: BTreeMap::new(),
+            installs: 0,
+            transcript: vec![],
+        };
+        world.log(format!(
+            "scenario `{}` seed {seed} starts at {}",
+            scenario.name,
+            stamp(scenario.start)
+        ));
         for tenant in &scenario.tenants {
-            let mut created = world.app.create_tenant(&tenant.name, Some(tenant.rollout_delay_days)).await?;
+            let mut created = world
+                .app
+                .create_tenant(&tenant.name, Some(tenant.rollout_delay_days))
+                .await?;
             // Every tenant has a PFX-import key; connectors hold it when they say `import_key = true`.
             let thumbprint = import_key_thumbprint(seed, &tenant.name);
-            let body = wire::admin::SetImportKey { thumbprint: Some(thumbprint.clone()) };
-            let answer = world.app.admin(Method::PUT, &format!("/admin/tenants/{}/import-key", created.id), Some(&body)).await?;
-            anyhow::ensure!(answer.status == 200, "setting the import key of `{}` answered {}: {}", tenant.name, answer.status, answer.body);
+            let body = wire::admin::SetImportKey {
+                thumbprint: Some(thumbprint.clone()),
+            };
+            let answer = world
+                .app
+                .admin(
+                    Method::PUT,
+                    &format!("/admin/tenants/{}/import-key", created.id),
+                    Some(&body),
+                )
+                .await?;
+            anyhow::ensure!(
+                answer.status == 200,
+                "setting the import key of `{}` answered {}: {}",
+                tenant.name,
+                answer.status,
+                answer.body
+            );
             created.import_key_thumbprint = Some(thumbprint);
-            world.log(format!("tenant {} (rollout delay {} days)", tenant.name, tenant.rollout_delay_days));
+            world.log(format!(
+                "tenant {} (rollout delay {} days)",
+                tenant.name, tenant.rollout_delay_days
+            ));
             world.tenants.insert(tenant.name.clone(), created);
         }
         for connector in &scenario.connectors {
-            world.install(connector).await.map_err(|e| anyhow::anyhow!("installing connector `{}` at start: {e}", connector.name))?;
+            world.install(connector).await.map_err(|e| {
+                anyhow::anyhow!("installing connector `{}` at start: {e}", connector.name)
+            })?;
         }
         Ok(world)
     }
 
     fn log(&mut self, line: String) {
-        self.transcript.push(format!("[{}] {line}", stamp(self.app.now())));
+        self.transcript
+            .push(format!("[{}] {line}", stamp(self.app.now())));
     }
 
     fn tenant(&self, name: &str) -> Result<&wire::admin::Tenant, StepError> {
-        self.tenants.get(name).ok_or_else(|| StepError::Invalid(format!("unknown tenant `{name}`")))
+        self.tenants
+            .get(name)
+            .ok_or_else(|| StepError::Invalid(format!("unknown tenant `{name}`")))
     }
 
     fn connector(&self, name: &str) -> Result<&Connector, StepError> {
-        self.connectors.get(name).ok_or_else(|| StepError::Invalid(format!("connector `{name}` is not installed at this point")))
+        self.connectors.get(name).ok_or_else(|| {
+            StepError::Invalid(format!("connector `{name}` is not installed at this point"))
+        })
     }
 
     fn connector_mut(&mut self, name: &str) -> Result<&mut Connector, StepError> {
-        self.connectors.get_mut(name).ok_or_else(|| StepError::Invalid(format!("connector `{name}` is not installed at this point")))
+        self.connectors.get_mut(name).ok_or_else(|| {
+            StepError::Invalid(format!("connector `{name}` is not installed at this point"))
+        })
     }
 
     fn connector_tenant(&self, name: &str) -> Result<&wire::admin::Tenant, StepError> {
-        let tenant = self.tenant_of.get(name).ok_or_else(|| StepError::Invalid(format!("connector `{name}` is not installed at this point")))?;
+        let tenant = self.tenant_of.get(name).ok_or_else(|| {
+            StepError::Invalid(format!("connector `{name}` is not installed at this point"))
+        })?;
         self.tenant(tenant)
     }
 
     async fn install(&mut self, spec: &ConnectorSpec) -> Result<(), connector_sim::ClientError> {
-        let tenant = self.tenants.get(&spec.tenant).cloned().ok_or_else(|| connector_sim::ClientError::Transport(format!("unknown tenant `{}`", spec.tenant)))?;
+        let tenant = self.tenants.get(&spec.tenant).cloned().ok_or_else(|| {
+            connector_sim::ClientError::Transport(format!("unknown tenant `{}`", spec.tenant))
+        })?;
         self.installs += 1;
         let config = ConnectorConfig {
             name: spec.name.clone(),
@@ -262,58 +351,117 @@ impl World {
             auto_update: spec.auto_update,
             co_installed: spec.co_installed.clone(),
             service_account: Some(spec.service_account.clone()),
-            import_key_thumbprint: if spec.import_key { tenant.import_key_thumbprint.clone() } else { None },
+            import_key_thumbprint: if spec.import_key {
+                tenant.import_key_thumbprint.clone()
+            } else {
+                None
+            },
             poll_interval: Duration::milliseconds(spec.poll_interval.millis.max(1000)),
-            seed: self.seed.wrapping_mul(0x100_0000_01B3).wrapping_add(self.installs),
+            seed: self
+                .seed
+                .wrapping_mul(0x100_0000_01B3)
+                .wrapping_add(self.installs),
         };
         let client = ServiceClient::new(self.app.base_url.clone(), self.app.http.clone());
         let secret = tenant.enrollment_secret.clone().unwrap_or_default();
         let connector = Connector::install(config, client, &secret, self.app.now()).await?;
-        self.log(format!("installed {} on {} ({}, {})", spec.name, spec.machine, spec.version, spec.features.join("+")));
+        self.log(format!(
+            "installed {} on {} ({}, {})",
+            spec.name,
+            spec.machine,
+            spec.version,
+            spec.features.join("+")
+        ));
         self.connectors.insert(spec.name.clone(), connector);
-        self.tenant_of.insert(spec.name.clone(), spec.tenant.clone());
+        self.tenant_of
+            .insert(spec.name.clone(), spec.tenant.clone());
         Ok(())
     }
 
     /// Installs `count` copies (`name-1`… on `machine-1`…) or one; with `expect_error`, the
     /// install must be refused with that code and nothing is added.
-    async fn install_many(&mut self, base: &ConnectorSpec, count: Option<u32>, expect_error: Option<&str>) -> Result<String, StepError> {
+    async fn install_many(
+        &mut self,
+        base: &ConnectorSpec,
+        count: Option<u32>,
+        expect_error: Option<&str>,
+    ) -> Result<String, StepError> {
         let specs: Vec<ConnectorSpec> = match count {
             None => vec![base.clone()],
             Some(n) => (1..=n)
-                .map(|i| ConnectorSpec { name: format!("{}-{i}", base.name), machine: format!("{}-{i}", base.machine), display_name: format!("{}-{i}", base.display_name), ..base.clone() })
+                .map(|i| ConnectorSpec {
+                    name: format!("{}-{i}", base.name),
+                    machine: format!("{}-{i}", base.machine),
+                    display_name: format!("{}-{i}", base.display_name),
+                    ..base.clone()
+                })
                 .collect(),
         };
         for spec in &specs {
             match (self.install(spec).await, expect_error) {
                 (Ok(()), None) => {}
                 (Ok(()), Some(code)) => {
-                    return Err(mismatch(format!("installing `{}` was expected to be refused", spec.name), code.to_owned(), "installed (201)"))
+                    return Err(mismatch(
+                        format!("installing `{}` was expected to be refused", spec.name),
+                        code.to_owned(),
+                        "installed (201)",
+                    ))
                 }
                 (Err(e), Some(code)) if e.code() == Some(code) => {
                     self.log(format!("install of {} refused as expected: {e}", spec.name));
                 }
                 (Err(e), Some(code)) => {
-                    return Err(mismatch(format!("installing `{}` was refused differently", spec.name), code.to_owned(), e.to_string()))
+                    return Err(mismatch(
+                        format!("installing `{}` was refused differently", spec.name),
+                        code.to_owned(),
+                        e.to_string(),
+                    ))
                 }
-                (Err(e), None) => return Err(StepError::Harness(anyhow::anyhow!("installing `{}` failed: {e}", spec.name))),
+                (Err(e), None) => {
+                    return Err(StepError::Harness(anyhow::anyhow!(
+                        "installing `{}` failed: {e}",
+                        spec.name
+                    )))
+                }
             }
         }
         Ok(match (count, expect_error) {
             (_, Some(code)) => format!("{} refused with {code}", base.name),
-            (Some(n), None) => format!("{n} connectors {}-1…{}-{n} installed", base.name, base.name),
+            (Some(n), None) => {
+                format!("{n} connectors {}-1…{}-{n} installed", base.name, base.name)
+            }
             (None, None) => format!("{} installed", base.name),
         })
     }
 
-    async fn reconfigure(&mut self, name: &str, change: wire::connector::ReconfigureRequest, expect_error: Option<&str>) -> Result<String, StepError> {
+    async fn reconfigure(
+        &mut self,
+        name: &str,
+        change: wire::connector::ReconfigureRequest,
+        expect_error: Option<&str>,
+    ) -> Result<String, StepError> {
         let outcome = self.connector_mut(name)?.reconfigure(&change).await;
         match (outcome, expect_error) {
-            (Ok(view), None) => Ok(format!("{name} reconfigured: features {}", view.features.join("+"))),
-            (Ok(_), Some(code)) => Err(mismatch(format!("reconfiguring `{name}` was expected to be refused"), code.to_owned(), "accepted (200)")),
-            (Err(e), Some(code)) if e.code() == Some(code) => Ok(format!("{name} reconfigure refused as expected: {e}")),
-            (Err(e), Some(code)) => Err(mismatch(format!("reconfiguring `{name}` was refused differently"), code.to_owned(), e.to_string())),
-            (Err(e), None) => Err(StepError::Harness(anyhow::anyhow!("reconfiguring `{name}` failed: {e}"))),
+            (Ok(view), None) => Ok(format!(
+                "{name} reconfigured: features {}",
+                view.features.join("+")
+            )),
+            (Ok(_), Some(code)) => Err(mismatch(
+                format!("reconfiguring `{name}` was expected to be refused"),
+                code.to_owned(),
+                "accepted (200)",
+            )),
+            (Err(e), Some(code)) if e.code() == Some(code) => {
+                Ok(format!("{name} reconfigure refused as expected: {e}"))
+            }
+            (Err(e), Some(code)) => Err(mismatch(
+                format!("reconfiguring `{name}` was refused differently"),
+                code.to_owned(),
+                e.to_string(),
+            )),
+            (Err(e), None) => Err(StepError::Harness(anyhow::anyhow!(
+                "reconfiguring `{name}` failed: {e}"
+            ))),
         }
     }
 
@@ -322,11 +470,14 @@ impl World {
         let mut hops = 0usize;
         loop {
             let now = self.app.now();
-            let due = service::schedule::next_due_after(&self.app.registry, now).await.map_err(|e| StepError::Harness(e.into()))?;
+            let due = service::schedule::next_due_after(&self.app.registry, now)
+                .await
+                .map_err(|e| StepError::Harness(e.into()))?;
             match due.filter(|d| *d <= target) {
                 Some(boundary) => {
                     // Polls before the boundary still get the old answers.
-                    self.poll_round(boundary - Duration::milliseconds(1)).await?;
+                    self.poll_round(boundary - Duration::milliseconds(1))
+                        .await?;
                     self.app.set_clock(boundary)?;
                     hops += 1;
                 }
@@ -338,7 +489,10 @@ impl World {
             }
         }
         if hops > 0 {
-            self.log(format!("clock at {} after {hops} boundaries", stamp(target)));
+            self.log(format!(
+                "clock at {} after {hops} boundaries",
+                stamp(target)
+            ));
         }
         Ok(())
     }
@@ -346,8 +500,11 @@ impl World {
     /// Each running connector with a poll due by `limit` polls once, at its last grid instant
     /// up to `limit`, in time order (the clock moves to each instant in turn).
     async fn poll_round(&mut self, limit: DateTime<Utc>) -> Result<(), StepError> {
-        let mut points: Vec<(DateTime<Utc>, String)> =
-            self.connectors.iter().filter_map(|(name, c)| c.poll_point(limit).map(|p| (p, name.clone()))).collect();
+        let mut points: Vec<(DateTime<Utc>, String)> = self
+            .connectors
+            .iter()
+            .filter_map(|(name, c)| c.poll_point(limit).map(|p| (p, name.clone())))
+            .collect();
         points.sort();
         for (point, name) in points {
             let at = point.max(self.app.now());
@@ -364,35 +521,65 @@ impl World {
     async fn step(&mut self, step: &Step) -> Result<String, StepError> {
         match &step.action {
             Action::Advance(duration) => {
-                let target = service::domain::IsoDuration { months: duration.months, millis: duration.millis }.add_to(self.app.now());
+                let target = service::domain::IsoDuration {
+                    months: duration.months,
+                    millis: duration.millis,
+                }
+                .add_to(self.app.now());
                 self.drive_to(target).await?;
                 Ok(format!("{} → {}", duration.text, stamp(target)))
             }
             Action::At(target) => {
                 let now = self.app.now();
                 if *target < now {
-                    return Err(StepError::Invalid(format!("`at` {} is earlier than the clock ({})", stamp(*target), stamp(now))));
+                    return Err(StepError::Invalid(format!(
+                        "`at` {} is earlier than the clock ({})",
+                        stamp(*target),
+                        stamp(now)
+                    )));
                 }
                 self.drive_to(*target).await?;
                 Ok(stamp(*target))
             }
-            Action::Install(install) => self.install_many(&install.connector, install.count, install.expect_error.as_deref()).await,
+            Action::Install(install) => {
+                self.install_many(
+                    &install.connector,
+                    install.count,
+                    install.expect_error.as_deref(),
+                )
+                .await
+            }
             Action::Reconfigure(r) => {
-                let tenant_key = self.tenant_of.get(&r.connector).and_then(|t| self.tenants.get(t)).and_then(|t| t.import_key_thumbprint.clone());
+                let tenant_key = self
+                    .tenant_of
+                    .get(&r.connector)
+                    .and_then(|t| self.tenants.get(t))
+                    .and_then(|t| t.import_key_thumbprint.clone());
                 let change = wire::connector::ReconfigureRequest {
                     display_name: r.display_name.clone(),
                     features: r.features.clone(),
                     service_account: r.service_account.clone(),
                     proxy: None,
-                    import_key_thumbprint: r.import_key.map(|holds| if holds { tenant_key.unwrap_or_default() } else { String::new() }),
+                    import_key_thumbprint: r.import_key.map(|holds| {
+                        if holds {
+                            tenant_key.unwrap_or_default()
+                        } else {
+                            String::new()
+                        }
+                    }),
                     auto_update: r.auto_update,
                     co_installed_products: r.co_installed.clone(),
                 };
-                self.reconfigure(&r.connector, change, r.expect_error.as_deref()).await
+                self.reconfigure(&r.connector, change, r.expect_error.as_deref())
+                    .await
             }
             Action::Uninstall(name) => {
-                let connector = self.connectors.remove(name).ok_or_else(|| StepError::Invalid(format!("connector `{name}` is not installed")))?;
-                connector.uninstall().await.map_err(|e| StepError::Harness(anyhow::anyhow!("uninstalling `{name}`: {e}")))?;
+                let connector = self.connectors.remove(name).ok_or_else(|| {
+                    StepError::Invalid(format!("connector `{name}` is not installed"))
+                })?;
+                connector.uninstall().await.map_err(|e| {
+                    StepError::Harness(anyhow::anyhow!("uninstalling `{name}`: {e}"))
+                })?;
                 Ok(format!("{name} uninstalled"))
             }
             Action::Stop(name) => {
@@ -410,22 +597,47 @@ impl World {
                 })
             }
             Action::PublishRelease(release) => {
-                let body = wire::admin::PublishRelease { version: release.version.clone(), released_date_time: stamp(release.date) };
-                let answer = self.app.admin(Method::POST, "/admin/releases", Some(&body)).await?;
+                let body = wire::admin::PublishRelease {
+                    version: release.version.clone(),
+                    released_date_time: stamp(release.date),
+                };
+                let answer = self
+                    .app
+                    .admin(Method::POST, "/admin/releases", Some(&body))
+                    .await?;
                 if answer.status != 201 {
-                    return Err(StepError::Harness(anyhow::anyhow!("publishing {} answered {}: {}", release.version, answer.status, answer.body)));
+                    return Err(StepError::Harness(anyhow::anyhow!(
+                        "publishing {} answered {}: {}",
+                        release.version,
+                        answer.status,
+                        answer.body
+                    )));
                 }
-                Ok(format!("{} released {}", release.version, stamp(release.date)))
+                Ok(format!(
+                    "{} released {}",
+                    release.version,
+                    stamp(release.date)
+                ))
             }
             Action::ExpectStatus(expectation) => expect::status(self, expectation).await,
             Action::ExpectGraph(expectation) => expect::graph(self, expectation).await,
             Action::ExpectHttp(expectation) => expect::http(self, expectation).await,
             Action::ExpectHistory(expectation) => expect::history(self, expectation).await,
-            Action::Enqueue(_) => Err(StepError::NotSupported("job queues arrive with the request-queue work (issue 5)")),
-            Action::Fault(_) => Err(StepError::NotSupported("fault injection arrives with issue 8")),
-            Action::ScepEnroll(_) => Err(StepError::NotSupported("SCEP enrollment arrives with issue 6")),
-            Action::ExpectJobs(_) => Err(StepError::NotSupported("job queues arrive with the request-queue work (issue 5)")),
-            Action::ExpectEvents(_) => Err(StepError::NotSupported("the connector event log arrives with issues 5 and 7")),
+            Action::Enqueue(_) => Err(StepError::NotSupported(
+                "job queues arrive with the request-queue work (issue 5)",
+            )),
+            Action::Fault(_) => Err(StepError::NotSupported(
+                "fault injection arrives with issue 8",
+            )),
+            Action::ScepEnroll(_) => Err(StepError::NotSupported(
+                "SCEP enrollment arrives with issue 6",
+            )),
+            Action::ExpectJobs(_) => Err(StepError::NotSupported(
+                "job queues arrive with the request-queue work (issue 5)",
+            )),
+            Action::ExpectEvents(_) => Err(StepError::NotSupported(
+                "the connector event log arrives with issues 5 and 7",
+            )),
         }
     }
 }

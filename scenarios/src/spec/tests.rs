@@ -1,1 +1,228 @@
-//! Unit tests of the scenario parser.
+//! Unit tests of the scenario parser: every step kind parses into typed values, and every kind of
+//! mistake is an error that names the file and the line.
+
+use super::*;
+
+const FULL: &str = r#"name = "full"
+seed = 42
+start = "2022-05-01T00:00:00Z"
+
+[[tenant]]
+name = "contoso"
+rollout_delay_days = 3
+
+[[connector]]
+name = "c1"
+tenant = "contoso"
+features = ["pkcs", "scep"]
+version = "6.2202.38.0"
+auto_update = false
+poll_interval = "PT1M"
+
+[[step]]
+advance = "P1Y6M"
+
+[[step]]
+at = "2024-01-01"
+
+[[step]]
+install = { name = "n", tenant = "contoso", machine = "SRV", features = ["revocation"], version = "6.2406.0.1001", count = 3 }
+
+[[step]]
+reconfigure = { connector = "n-2", features = ["pkcs"], service_account = "CONTOSO\\svc" }
+
+[[step]]
+uninstall = "n-3"
+
+[[step]]
+stop = "c1"
+
+[[step]]
+start_connector = "c1"
+
+[[step]]
+publish_release = { version = "6.2600.0.0", date = "2026-08-31" }
+
+[[step]]
+enqueue = { tenant = "contoso", kind = "pkcs_create", count = 10 }
+
+[[step]]
+fault = { target = "checkin", status = 503, probability = 0.5, duration = "PT1H" }
+
+[[step]]
+scep_enroll = { connector = "c1", cn = "device-1" }
+
+[[step]]
+expect_status = { connector = "c1", status = "error", reasons = ["VersionOutOfSupport"], support_ends = "2022-11-04T00:00:00Z" }
+
+[[step]]
+expect_graph = { tenant = "contoso", path = "/beta/deviceManagement/ndesConnectors", pointer = "/value/0/state", equals = "active" }
+
+[[step]]
+expect_http = { connector = "c1", call = "checkin", status = 403, code = "ConnectorVersionRetired" }
+
+[[step]]
+expect_jobs = { tenant = "contoso", kind = "pkcs_create", state = "queued", count = 10 }
+
+[[step]]
+expect_events = { connector = "c1", event_id = 1000, channel = "Admin", min = 1 }
+
+[[step]]
+[step.expect_history]
+connector = "c1"
+entries = [
+  { at = "2022-05-01T00:00:00Z", status = "healthy", reasons = [] },
+]
+"#;
+
+fn parse(text: &str) -> Result<Scenario, SpecError> {
+    parse_str("t.toml", text)
+}
+
+fn error(text: &str) -> SpecError {
+    parse(text).expect_err("the file is invalid")
+}
+
+#[test]
+fn a_file_with_every_step_kind_parses_into_typed_values() {
+    let s = parse(FULL).unwrap();
+    assert_eq!(s.name, "full");
+    assert_eq!(s.seed, 42);
+    assert_eq!(s.start.to_rfc3339(), "2022-05-01T00:00:00+00:00");
+    assert_eq!(s.tenants[0].rollout_delay_days, 3);
+    assert_eq!(s.connectors[0].machine, "c1");
+    assert_eq!(s.connectors[0].poll_interval.millis, 60_000);
+    assert_eq!(s.steps.len(), 17);
+    assert_eq!(
+        s.steps[0].action,
+        Action::Advance(DurationSpec {
+            text: "P1Y6M".into(),
+            months: 18,
+            millis: 0
+        })
+    );
+    assert_eq!(s.steps[0].line, 18);
+    assert_eq!(
+        s.steps[1].action,
+        Action::At("2024-01-01T00:00:00Z".parse().unwrap())
+    );
+    match &s.steps[2].action {
+        Action::Install(i) => {
+            assert_eq!(i.count, Some(3));
+            assert_eq!(i.connector.machine, "SRV");
+            assert_eq!(i.connector.service_account, "SYSTEM");
+        }
+        other => panic!("not an install: {other:?}"),
+    }
+    match &s.steps[12].action {
+        Action::ExpectGraph(g) => assert_eq!(g.equals, serde_json::json!("active")),
+        other => panic!("not expect_graph: {other:?}"),
+    }
+    let kinds: Vec<&str> = s.steps.iter().map(|st| st.action.kind_name()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "advance",
+            "at",
+            "install",
+            "reconfigure",
+            "uninstall",
+            "stop",
+            "start_connector",
+            "publish_release",
+            "enqueue",
+            "fault",
+            "scep_enroll",
+            "expect_status",
+            "expect_graph",
+            "expect_http",
+            "expect_jobs",
+            "expect_events",
+            "expect_history"
+        ]
+    );
+    assert_eq!(s.steps[16].line, 66, "the line of [step.expect_history]");
+}
+
+const HEAD: &str = "name = \"x\"\nstart = \"2022-01-01T00:00:00Z\"\n[[tenant]]\nname = \"t\"\n[[connector]]\nname = \"c\"\ntenant = \"t\"\nfeatures = [\"pkcs\"]\nversion = \"6.2202.38.0\"\n";
+
+#[test]
+fn unknown_keys_are_errors_at_their_line() {
+    let e = error("name = \"x\"\nstart = \"2022-01-01T00:00:00Z\"\ncolour = 1\n");
+    assert_eq!(
+        (e.line, e.message.contains("unknown field `colour`")),
+        (Some(3), true),
+        "{e}"
+    );
+    let e = error(&format!("{HEAD}machine_type = \"vm\"\n"));
+    assert_eq!(e.line, Some(10), "{e}");
+    assert!(e.message.contains("machine_type"), "{e}");
+    let e = error(&format!("{HEAD}[[step]]\nexpect_status = {{ connector = \"c\", status = \"healthy\", colour = \"red\" }}\n"));
+    assert_eq!(e.line, Some(11), "{e}");
+    assert!(e.message.contains("colour"), "{e}");
+}
+
+#[test]
+fn bad_values_are_errors_at_the_line_of_their_step() {
+    let cases = [
+        ("[[step]]\nat = \"2022-13-01T00:00:00Z\"\n", "2022-13-01"),
+        ("[[step]]\nadvance = \"6 months\"\n", "6 months"),
+        ("[[step]]\ninstall = { name = \"d\", tenant = \"t\", features = [\"pkcs\"], version = \"6.22\" }\n", "6.22"),
+        ("[[step]]\ninstall = { name = \"d\", tenant = \"t\", features = [\"pkcs\"], version = \"6.x.1.0\" }\n", "6.x.1.0"),
+        ("[[step]]\ninstall = { name = \"d\", tenant = \"t\", features = [\"ndes\"], version = \"6.2202.38.0\" }\n", "ndes"),
+        ("[[step]]\ninstall = { name = \"d\", tenant = \"t\", features = [], version = \"6.2202.38.0\" }\n", "features must not be empty"),
+        ("[[step]]\nexpect_status = { connector = \"c\", status = \"warning\", reasons = [\"Sleepy\"] }\n", "Sleepy"),
+        ("[[step]]\nexpect_status = { connector = \"ghost\", status = \"healthy\" }\n", "ghost"),
+        ("[[step]]\nexpect_graph = { tenant = \"nowhere\", path = \"/x\", pointer = \"\", equals = 1 }\n", "nowhere"),
+    ];
+    for (step, mentions) in cases {
+        let e = error(&format!("{HEAD}{step}"));
+        assert_eq!(e.line, Some(11), "{step}: {e}");
+        assert!(
+            e.message.contains(mentions),
+            "{step}: `{e}` should mention {mentions}"
+        );
+    }
+}
+
+#[test]
+fn a_step_needs_exactly_one_action() {
+    let e = error(&format!("{HEAD}[[step]]\nnote = \"nothing\"\n"));
+    assert_eq!(e.line, Some(10));
+    assert!(e.message.contains("needs one action"), "{e}");
+    let e = error(&format!(
+        "{HEAD}[[step]]\nadvance = \"P1D\"\nuninstall = \"c\"\n"
+    ));
+    assert_eq!(e.line, Some(10));
+    assert!(e.message.contains("advance and uninstall"), "{e}");
+}
+
+#[test]
+fn references_follow_installs_and_uninstalls_in_order() {
+    let ok = format!("{HEAD}[[step]]\nuninstall = \"c\"\n[[step]]\ninstall = {{ name = \"c\", tenant = \"t\", features = [\"pkcs\"], version = \"6.2406.0.1001\" }}\n");
+    parse(&ok).unwrap();
+    let e = error(&format!(
+        "{HEAD}[[step]]\nuninstall = \"c\"\n[[step]]\nstop = \"c\"\n"
+    ));
+    assert_eq!(e.line, Some(13), "{e}");
+    let e = error(&format!("{HEAD}[[step]]\ninstall = {{ name = \"c\", tenant = \"t\", features = [\"pkcs\"], version = \"6.2406.0.1001\" }}\n"));
+    assert!(e.message.contains("already installed"), "{e}");
+    let refused = format!("{HEAD}[[step]]\ninstall = {{ name = \"c\", tenant = \"t\", features = [\"pkcs\"], version = \"6.2406.0.1001\", expect_error = \"MachineAlreadyHasConnector\" }}\n");
+    parse(&refused).unwrap();
+}
+
+#[test]
+fn an_error_displays_as_file_colon_line_colon_message() {
+    let e = SpecError {
+        file: "a.toml".into(),
+        line: Some(7),
+        message: "bad".into(),
+    };
+    assert_eq!(e.to_string(), "a.toml:7: bad");
+    let e = SpecError {
+        file: "a.toml".into(),
+        line: None,
+        message: "cannot read".into(),
+    };
+    assert_eq!(e.to_string(), "a.toml: cannot read");
+}
