@@ -4,7 +4,7 @@
 use reqwest::Method;
 
 use super::{mismatch, stamp, StepError, World};
-use crate::spec::{ExpectGraph, ExpectHistory, ExpectHttp, ExpectStatus};
+use crate::spec::{ExpectGraph, ExpectHistory, ExpectHttp, ExpectJobs, ExpectStatus};
 
 fn sorted(mut items: Vec<String>) -> Vec<String> {
     items.sort();
@@ -276,6 +276,41 @@ pub(super) async fn history(
             format!("history of `{}` differs", expect.connector),
             expected.join("\n"),
             actual.join("\n"),
+        ))
+    }
+}
+
+pub(super) async fn jobs(world: &mut World, expect: &ExpectJobs) -> Result<String, StepError> {
+    let tenant = world.tenant(&expect.tenant)?.id.clone();
+    let mut path = format!("/admin/tenants/{tenant}/jobs?top=1&state={}", expect.state);
+    if let Some(kind) = &expect.kind {
+        path.push_str(&format!("&kind={kind}"));
+    }
+    let answer = world.app.admin_get(&path).await?;
+    let count = answer.body["count"].as_u64().ok_or_else(|| {
+        StepError::Harness(anyhow::anyhow!(
+            "GET {path} answered {}: {}",
+            answer.status,
+            answer.body
+        ))
+    })?;
+    let what = format!(
+        "{} jobs{} in state {}",
+        expect.tenant,
+        expect
+            .kind
+            .as_deref()
+            .map(|k| format!(" of kind {k}"))
+            .unwrap_or_default(),
+        expect.state
+    );
+    if count == u64::from(expect.count) {
+        Ok(format!("{what}: {count}"))
+    } else {
+        Err(mismatch(
+            format!("count of {what}"),
+            expect.count.to_string(),
+            count.to_string(),
         ))
     }
 }

@@ -10,6 +10,7 @@
 //! Expectations do not stop the run: every mismatch is reported. An action that fails stops it.
 
 mod expect;
+mod profiles;
 
 use std::collections::BTreeMap;
 
@@ -102,6 +103,8 @@ struct World {
     tenant_of: BTreeMap<String, String>,
     installs: u64,
     transcript: Vec<String>,
+    /// Made on the first `enqueue` (key generation costs time only where jobs are used).
+    device: Option<profiles::Device>,
 }
 
 pub async fn run(scenario: &Scenario, file: &str, seed_override: Option<u64>) -> Outcome {
@@ -260,6 +263,7 @@ impl World {
             tenant_of: BTreeMap::new(),
             installs: 0,
             transcript: vec![],
+            device: None,
         };
         world.log(format!(
             "scenario `{}` seed {seed} starts at {}",
@@ -465,6 +469,52 @@ impl World {
         }
     }
 
+    /// Enqueues `count` jobs with the default profile of their kind, in batches of 1,000.
+    async fn enqueue(&mut self, spec: &crate::spec::EnqueueSpec) -> Result<String, StepError> {
+        if let Some(profile) = spec.profile.as_deref().filter(|p| *p != "default") {
+            return Err(StepError::Invalid(format!(
+                "unknown profile `{profile}`; the built-in profile is `default`"
+            )));
+        }
+        let tenant_id = self.tenant(&spec.tenant)?.id.clone();
+        if self.device.is_none() {
+            self.device = Some(profiles::Device::new()?);
+        }
+        let device = self
+            .device
+            .as_ref()
+            .ok_or_else(|| StepError::Harness(anyhow::anyhow!("no device")))?;
+        let mut jobs = Vec::new();
+        for index in 1..=spec.count {
+            jobs.push(wire::jobs::EnqueueJob {
+                kind: spec.kind.clone(),
+                payload: device.payload(&spec.kind, index)?,
+            });
+        }
+        for batch in jobs.chunks(1000) {
+            let body = serde_json::json!({ "jobs": batch });
+            let answer = self
+                .app
+                .admin(
+                    Method::POST,
+                    &format!("/admin/tenants/{tenant_id}/jobs"),
+                    Some(&body),
+                )
+                .await?;
+            if answer.status != 201 {
+                return Err(StepError::Harness(anyhow::anyhow!(
+                    "enqueueing answered {}: {}",
+                    answer.status,
+                    answer.body
+                )));
+            }
+        }
+        Ok(format!(
+            "{} {} jobs enqueued for {}",
+            spec.count, spec.kind, spec.tenant
+        ))
+    }
+
     /// Moves the virtual clock to `target`, firing what is due on the way (see the module doc).
     async fn drive_to(&mut self, target: DateTime<Utc>) -> Result<(), StepError> {
         let mut hops = 0usize;
@@ -623,18 +673,14 @@ impl World {
             Action::ExpectGraph(expectation) => expect::graph(self, expectation).await,
             Action::ExpectHttp(expectation) => expect::http(self, expectation).await,
             Action::ExpectHistory(expectation) => expect::history(self, expectation).await,
-            Action::Enqueue(_) => Err(StepError::NotSupported(
-                "job queues arrive with the request-queue work (issue 5)",
-            )),
+            Action::Enqueue(enqueue) => self.enqueue(enqueue).await,
             Action::Fault(_) => Err(StepError::NotSupported(
                 "fault injection arrives with issue 8",
             )),
             Action::ScepEnroll(_) => Err(StepError::NotSupported(
                 "SCEP enrollment arrives with issue 6",
             )),
-            Action::ExpectJobs(_) => Err(StepError::NotSupported(
-                "job queues arrive with the request-queue work (issue 5)",
-            )),
+            Action::ExpectJobs(expectation) => expect::jobs(self, expectation).await,
             Action::ExpectEvents(_) => Err(StepError::NotSupported(
                 "the connector event log arrives with issues 5 and 7",
             )),

@@ -18,3 +18,6 @@ pub use feature::{Feature, FeatureSet};
 pub use lifecycle::{evaluate, Evaluation, Operation, ReasonCode, Refusal, Severity, Status};
 pub use routing::JobKind;
 pub use version::Version;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,454 @@
+//! Unit and property tests of the domain rules. Expected dates and codes are written literally.
+
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use proptest::prelude::*;
+
+use super::calendar::{add_months, IsoDuration};
+use super::catalog::Catalog;
+use super::connector::{ConnectorFacts, Product, TenantFacts};
+use super::feature::FeatureSet;
+use super::lifecycle::{evaluate, phase, refusal, transitions, Operation, Phase, Refusal, Status};
+use super::version::Version;
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn v(text: &str) -> Version {
+    Version::parse(text).unwrap()
+}
+
+fn facts(version: &str, checked_in: DateTime<Utc>) -> ConnectorFacts {
+    ConnectorFacts {
+        version: v(version),
+        product: Product::CertificateConnector,
+        features: FeatureSet::parse(&["pkcs"]).unwrap(),
+        import_key_thumbprint: None,
+        co_installed: vec![],
+        enrolled: at("2019-01-01T00:00:00Z"),
+        last_checkin: Some(checked_in),
+    }
+}
+
+fn tenant(newest: &str) -> TenantFacts {
+    TenantFacts {
+        rollout_delay_days: 7,
+        import_key_thumbprint: None,
+        newest_connector_version: Some(v(newest)),
+    }
+}
+
+/// Status and reason codes of a connector that checked in at `now`.
+fn status_at(version: &str, now: &str) -> (Status, Vec<&'static str>) {
+    let now = at(now);
+    let e = evaluate(
+        &facts(version, now),
+        &tenant(version),
+        &Catalog::shipped(),
+        now,
+    );
+    (
+        e.status,
+        e.reasons.iter().map(|r| r.code.as_str()).collect(),
+    )
+}
+
+#[test]
+fn the_docs_worked_example_walks_from_healthy_to_retired_on_the_literal_dates() {
+    assert_eq!(
+        status_at("6.2202.38.0", "2022-05-03T23:59:59Z"),
+        (Status::Healthy, vec![])
+    );
+    assert_eq!(
+        status_at("6.2202.38.0", "2022-05-04T00:00:00Z"),
+        (Status::Warning, vec!["VersionDeprecated"])
+    );
+    assert_eq!(
+        status_at("6.2202.38.0", "2022-11-03T23:59:59Z"),
+        (
+            Status::Warning,
+            vec!["VersionDeprecated", "AutoUpdateBlocked"]
+        )
+    );
+    assert_eq!(
+        status_at("6.2202.38.0", "2022-11-04T00:00:00Z"),
+        (
+            Status::Error,
+            vec!["VersionOutOfSupport", "AutoUpdateBlocked"]
+        )
+    );
+    assert_eq!(
+        status_at("6.2202.38.0", "2023-11-03T23:59:59Z"),
+        (
+            Status::Error,
+            vec!["VersionOutOfSupport", "AutoUpdateBlocked"]
+        )
+    );
+    assert_eq!(
+        status_at("6.2202.38.0", "2023-11-04T00:00:00Z"),
+        (Status::Error, vec!["VersionRetired", "AutoUpdateBlocked"])
+    );
+
+    let now = at("2022-05-04T00:00:00Z");
+    let e = evaluate(
+        &facts("6.2202.38.0", now),
+        &tenant("6.2202.38.0"),
+        &Catalog::shipped(),
+        now,
+    );
+    assert_eq!(e.reasons[0].since, Some(at("2022-05-04T00:00:00Z")));
+    assert_eq!(e.reasons[0].until, Some(at("2022-11-04T00:00:00Z")));
+    assert_eq!(e.support_ends, Some(at("2022-11-04T00:00:00Z")));
+    assert_eq!(e.function_ends, Some(at("2023-11-04T00:00:00Z")));
+
+    let catalog = Catalog::shipped();
+    assert_eq!(
+        refusal(
+            &catalog,
+            v("6.2202.38.0"),
+            Operation::Checkin,
+            at("2023-11-03T23:59:59Z")
+        ),
+        None
+    );
+    let refused = refusal(
+        &catalog,
+        v("6.2202.38.0"),
+        Operation::Checkin,
+        at("2023-11-04T00:00:00Z"),
+    );
+    assert_eq!(refused, Some(Refusal::ConnectorVersionRetired));
+    assert_eq!(refused.map(|r| r.code()), Some("ConnectorVersionRetired"));
+}
+
+#[test]
+fn the_legacy_rule_turns_on_in_april_august_and_september_2022() {
+    let catalog = Catalog::shipped();
+    let legacy = "6.2008.60.607";
+    assert!(!status_at(legacy, "2022-03-31T23:59:59Z")
+        .1
+        .contains(&"LegacyVersion"));
+    let april = status_at(legacy, "2022-04-01T00:00:00Z");
+    assert_eq!(april.0, Status::Error);
+    assert!(april.1.contains(&"LegacyVersion"));
+    assert_eq!(
+        refusal(
+            &catalog,
+            v(legacy),
+            Operation::Revoke,
+            at("2022-07-31T23:59:59Z")
+        ),
+        None
+    );
+    assert_eq!(
+        refusal(
+            &catalog,
+            v(legacy),
+            Operation::Revoke,
+            at("2022-08-01T00:00:00Z")
+        ),
+        Some(Refusal::LegacyVersionCannotRevoke)
+    );
+    assert_eq!(
+        refusal(
+            &catalog,
+            v(legacy),
+            Operation::Issue,
+            at("2022-08-31T23:59:59Z")
+        ),
+        None
+    );
+    assert_eq!(
+        refusal(
+            &catalog,
+            v(legacy),
+            Operation::Issue,
+            at("2022-09-01T00:00:00Z")
+        ),
+        Some(Refusal::LegacyVersionCannotIssue)
+    );
+    assert_eq!(
+        refusal(
+            &catalog,
+            v(legacy),
+            Operation::Checkin,
+            at("2022-09-01T00:00:00Z")
+        ),
+        None
+    );
+    assert!(!status_at("6.2101.13.0", "2022-06-01T00:00:00Z")
+        .1
+        .contains(&"LegacyVersion"));
+    assert_eq!(
+        refusal(
+            &catalog,
+            v("6.2101.13.0"),
+            Operation::Issue,
+            at("2022-09-01T00:00:00Z")
+        ),
+        None
+    );
+}
+
+#[test]
+fn legacy_products_are_replaced_from_the_release_of_6_2109_51_0() {
+    let catalog = Catalog::shipped();
+    let mut old = facts("6.2101.16.0", at("2021-09-23T00:00:00Z"));
+    old.product = Product::PfxCertificateConnector;
+    let codes = |now: &str| -> Vec<&'static str> {
+        let now = at(now);
+        let mut f = old.clone();
+        f.last_checkin = Some(now);
+        evaluate(&f, &tenant("6.2101.16.0"), &catalog, now)
+            .reasons
+            .iter()
+            .map(|r| r.code.as_str())
+            .collect()
+    };
+    assert!(!codes("2021-09-22T23:59:59Z").contains(&"ProductReplaced"));
+    assert!(codes("2021-09-23T00:00:00Z").contains(&"ProductReplaced"));
+}
+
+#[test]
+fn calendar_months_clamp_to_the_last_day_of_a_shorter_month() {
+    assert_eq!(
+        add_months(at("2022-08-31T00:00:00Z"), 6),
+        at("2023-02-28T00:00:00Z")
+    );
+    assert_eq!(
+        add_months(at("2024-01-31T12:30:00Z"), 1),
+        at("2024-02-29T12:30:00Z")
+    );
+    assert_eq!(
+        add_months(at("2022-08-31T00:00:00Z"), 18),
+        at("2024-02-29T00:00:00Z")
+    );
+    assert_eq!(
+        add_months(at("2022-05-04T00:00:00Z"), 18),
+        at("2023-11-04T00:00:00Z")
+    );
+
+    let catalog =
+        Catalog::shipped().with_published([(v("6.2600.0.0"), at("2026-08-31T00:00:00Z"))]);
+    let now = at("2026-09-01T00:00:00Z");
+    let e = evaluate(
+        &facts("6.2510.3.2002", now),
+        &tenant("6.2510.3.2002"),
+        &catalog,
+        now,
+    );
+    assert_eq!(e.support_ends, Some(at("2027-02-28T00:00:00Z")));
+    assert_eq!(e.function_ends, Some(at("2028-02-29T00:00:00Z")));
+}
+
+#[test]
+fn iso_durations_split_into_months_and_milliseconds() {
+    let d = |t: &str| IsoDuration::parse(t).map(|d| (d.months, d.millis));
+    assert_eq!(d("P6M"), Ok((6, 0)));
+    assert_eq!(d("P1Y6M"), Ok((18, 0)));
+    assert_eq!(d("P3D"), Ok((0, 259_200_000)));
+    assert_eq!(d("PT30S"), Ok((0, 30_000)));
+    assert_eq!(d("PT0.5S"), Ok((0, 500)));
+    assert_eq!(d("P1W"), Ok((0, 604_800_000)));
+    assert_eq!(d("P1DT2H3M"), Ok((0, 93_780_000)));
+    for bad in [
+        "6M", "P", "PT", "P1.5M", "P6M6M", "P-1D", "6 months", "", "P1H", "PT1D", "P5",
+    ] {
+        assert!(IsoDuration::parse(bad).is_err(), "`{bad}` should not parse");
+    }
+}
+
+#[test]
+fn malformed_versions_are_refused_and_order_is_numeric() {
+    for bad in [
+        "6.22",
+        "6.x.1.0",
+        "6.2202.38",
+        "6.2202.38.0.1",
+        "",
+        "6..1.0",
+        "+6.1.1.1",
+        " 6.1.1.1",
+        "6.1.1.2147483648",
+    ] {
+        assert!(Version::parse(bad).is_err(), "`{bad}` should not parse");
+    }
+    assert!(v("6.2406.0.1001") < v("6.2406.0.2002"));
+    assert!(v("6.9.0.0") < v("6.10.0.0"));
+    assert_eq!(v("6.2406.0.1001").to_string(), "6.2406.0.1001");
+}
+
+#[test]
+fn inactive_starts_exactly_one_hour_after_the_last_contact() {
+    let catalog = Catalog::shipped();
+    let mut f = facts("6.2510.3.2002", at("2026-06-01T10:00:00Z"));
+    let codes = |f: &ConnectorFacts, now: &str| -> Vec<&'static str> {
+        evaluate(f, &tenant("6.2510.3.2002"), &catalog, at(now))
+            .reasons
+            .iter()
+            .map(|r| r.code.as_str())
+            .collect()
+    };
+    assert_eq!(codes(&f, "2026-06-01T10:59:59Z"), Vec::<&str>::new());
+    assert_eq!(codes(&f, "2026-06-01T11:00:00Z"), vec!["Inactive"]);
+    f.last_checkin = None;
+    f.enrolled = at("2026-06-01T08:00:00Z");
+    assert_eq!(codes(&f, "2026-06-01T09:00:00Z"), vec!["Inactive"]);
+}
+
+#[test]
+fn skew_import_key_and_co_install_warnings() {
+    let catalog = Catalog::shipped();
+    let now = at("2026-03-01T00:00:00Z");
+    let base = facts("6.2510.3.2002", now);
+    let codes = |f: &ConnectorFacts, t: &TenantFacts| -> Vec<&'static str> {
+        evaluate(f, t, &catalog, now)
+            .reasons
+            .iter()
+            .map(|r| r.code.as_str())
+            .collect()
+    };
+    let mut skewed = tenant("6.2510.3.2002");
+    skewed.newest_connector_version = Some(v("6.2600.0.0"));
+    assert_eq!(codes(&base, &skewed), vec!["VersionSkew"]);
+
+    let key = "ab".repeat(20);
+    let mut with_key = tenant("6.2510.3.2002");
+    with_key.import_key_thumbprint = Some(key.clone());
+    let mut importer = base.clone();
+    importer.features = FeatureSet::parse(&["pkcs_import"]).unwrap();
+    assert_eq!(codes(&importer, &with_key), vec!["MissingImportKey"]);
+    importer.import_key_thumbprint = Some(key.to_uppercase());
+    assert_eq!(codes(&importer, &with_key), Vec::<&str>::new());
+    assert_eq!(
+        codes(&base, &with_key),
+        Vec::<&str>::new(),
+        "no pkcs_import, no warning"
+    );
+
+    let mut beside_ad = base.clone();
+    beside_ad.co_installed = vec!["intune-connector-for-active-directory".into()];
+    assert_eq!(
+        codes(&beside_ad, &tenant("6.2510.3.2002")),
+        vec!["CoInstalledWithAdConnector"]
+    );
+}
+
+#[test]
+fn transitions_land_on_the_exact_boundaries_of_the_docs_example() {
+    let f = facts("6.2202.38.0", at("2030-01-01T00:00:00Z"));
+    let got: Vec<(DateTime<Utc>, Vec<&'static str>)> = transitions(
+        &f,
+        &tenant("6.2202.38.0"),
+        &Catalog::shipped(),
+        at("2022-05-01T00:00:00Z"),
+        at("2024-01-01T00:00:00Z"),
+    )
+    .into_iter()
+    .map(|(t, e)| (t, e.reasons.iter().map(|r| r.code.as_str()).collect()))
+    .collect();
+    assert_eq!(
+        got,
+        vec![
+            (at("2022-05-01T00:00:00Z"), vec![]),
+            (at("2022-05-04T00:00:00Z"), vec!["VersionDeprecated"]),
+            (
+                at("2022-05-18T00:00:00Z"),
+                vec!["VersionDeprecated", "AutoUpdateBlocked"]
+            ),
+            (
+                at("2022-11-04T00:00:00Z"),
+                vec!["VersionOutOfSupport", "AutoUpdateBlocked"]
+            ),
+            (
+                at("2023-11-04T00:00:00Z"),
+                vec!["VersionRetired", "AutoUpdateBlocked"]
+            ),
+        ]
+    );
+}
+
+fn instant() -> impl Strategy<Value = DateTime<Utc>> {
+    // 2019-01-01 .. 2031-01-01, second resolution.
+    (1_546_300_800i64..1_924_992_000i64).prop_map(|s| Utc.timestamp_opt(s, 0).unwrap())
+}
+
+fn any_version() -> impl Strategy<Value = Version> {
+    let shipped: Vec<Version> = Catalog::shipped()
+        .releases()
+        .iter()
+        .map(|r| r.version)
+        .collect();
+    prop_oneof![
+        proptest::sample::select(shipped),
+        (6u32..7, 1900u32..2700, 0u32..300, 0u32..3000)
+            .prop_map(|(a, b, c, d)| Version::new(a, b, c, d)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn status_never_improves_as_time_passes(version in any_version(), a in instant(), b in instant()) {
+        let (t1, t2) = if a <= b { (a, b) } else { (b, a) };
+        let catalog = Catalog::shipped();
+        let far = at("2040-01-01T00:00:00Z");
+        let f = facts(&version.to_string(), far);
+        let t = tenant(&version.to_string());
+        prop_assert!(evaluate(&f, &t, &catalog, t1).status <= evaluate(&f, &t, &catalog, t2).status);
+        prop_assert!(phase(&catalog, version, t1) <= phase(&catalog, version, t2));
+    }
+
+    #[test]
+    fn the_newest_released_version_is_healthy_until_a_newer_one_comes_out(offset_days in 0i64..3650) {
+        let catalog = Catalog::shipped();
+        let newest = catalog.releases().iter().max_by_key(|r| r.version).unwrap();
+        let now = newest.released + Duration::days(offset_days);
+        let f = facts(&newest.version.to_string(), now);
+        let e = evaluate(&f, &tenant(&newest.version.to_string()), &catalog, now);
+        prop_assert_eq!(e.status, Status::Healthy);
+        prop_assert_eq!(phase(&catalog, newest.version, now), Phase::Current);
+    }
+
+    #[test]
+    fn version_order_is_numeric_part_by_part(a in proptest::array::uniform4(0u32..=i32::MAX as u32), b in proptest::array::uniform4(0u32..=i32::MAX as u32)) {
+        let text = |p: [u32; 4]| format!("{}.{}.{}.{}", p[0], p[1], p[2], p[3]);
+        let va = Version::parse(&text(a)).unwrap();
+        let vb = Version::parse(&text(b)).unwrap();
+        prop_assert_eq!(va.cmp(&vb), a.cmp(&b));
+        prop_assert_eq!(Version::parse(&va.to_string()).unwrap(), va);
+    }
+
+    #[test]
+    fn adding_months_is_monotonic_and_clamps_the_day(d1 in instant(), d2 in instant(), n1 in 0u32..240, n2 in 0u32..240) {
+        let (lo, hi) = if d1 <= d2 { (d1, d2) } else { (d2, d1) };
+        prop_assert!(add_months(lo, n1) <= add_months(hi, n1));
+        let (m1, m2) = if n1 <= n2 { (n1, n2) } else { (n2, n1) };
+        prop_assert!(add_months(lo, m1) <= add_months(lo, m2));
+        let result = add_months(lo, n1);
+        let months = lo.year() * 12 + lo.month0() as i32 + n1 as i32;
+        prop_assert_eq!(result.year() * 12 + result.month0() as i32, months);
+        prop_assert!(result.day() == lo.day() || (result.day() < lo.day() && (result + Duration::days(1)).day() == 1));
+        prop_assert_eq!(result.time(), lo.time());
+    }
+
+    #[test]
+    fn transitions_are_ordered_changes_that_end_at_the_status_of_the_end(version in any_version(), a in instant(), b in instant()) {
+        let (from, to) = if a <= b { (a, b) } else { (b, a) };
+        let catalog = Catalog::shipped();
+        let f = facts(&version.to_string(), at("2040-01-01T00:00:00Z"));
+        let t = tenant(&version.to_string());
+        let list = transitions(&f, &t, &catalog, from, to);
+        prop_assert_eq!(list[0].0, from);
+        for pair in list.windows(2) {
+            prop_assert!(pair[0].0 < pair[1].0);
+            prop_assert!(pair[0].1.status != pair[1].1.status || pair[0].1.codes() != pair[1].1.codes());
+        }
+        let end = evaluate(&f, &t, &catalog, to);
+        let last = &list[list.len() - 1].1;
+        prop_assert_eq!((last.status, last.codes()), (end.status, end.codes()));
+    }
+}
