@@ -49,6 +49,8 @@ pub enum RegistryError {
     NotLeaseHolder(String),
     #[error("{0}")]
     AlreadyCompleted(String),
+    #[error("{0}")]
+    AlreadyExists(String),
     #[error(transparent)]
     Clock(#[from] ClockError),
     #[error("internal error: {0}")]
@@ -836,6 +838,25 @@ impl Registry {
             ));
         }
         self.tenant(tenant_id).await?;
+        for (i, job) in jobs.iter().enumerate() {
+            if job.kind != crate::domain::JobKind::PkcsImport {
+                continue;
+            }
+            let id = serde_json::from_str::<serde_json::Value>(&job.payload)
+                .ok()
+                .and_then(|p| p["userPfxCertificateId"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            match self.store.get_user_pfx(tenant_id, &id).await {
+                Ok(_) => {}
+                Err(StoreError::NotFound) => {
+                    return Err(invalid(
+                        "UnknownUserPfxCertificate",
+                        format!("jobs[{i}].payload.userPfxCertificateId: no imported PFX `{id}` in this tenant; upload it to /beta/deviceManagement/userPfxCertificates first"),
+                    ))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         let now = self.now().timestamp_millis();
         let rows: Vec<crate::store::JobRow> = jobs
             .into_iter()
@@ -912,6 +933,16 @@ impl Registry {
         let tokens: Vec<String> = (0..max).map(|_| self.ids.secret("lease")).collect();
         let hashes: Vec<String> = tokens.iter().map(|t| secret_hash(t)).collect();
         let kind_names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        let tenant = self.tenant(&connector.tenant_id).await?;
+        let holds_import_key = tenant.import_key_thumbprint.is_some()
+            && connector
+                .import_key_thumbprint
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                == tenant
+                    .import_key_thumbprint
+                    .as_deref()
+                    .map(str::to_ascii_lowercase);
         let leased = self
             .store
             .lease_jobs(&crate::store::LeaseJobs {
@@ -921,8 +952,13 @@ impl Registry {
                 now_ms: now.timestamp_millis(),
                 lease_expires_ms: (now + Duration::seconds(visibility as i64)).timestamp_millis(),
                 token_hashes: &hashes,
+                skip_missing_import_key: !holds_import_key,
             })
             .await?;
+        let mut leased = leased;
+        for row in leased.iter_mut().filter(|r| r.kind == "pkcs_import") {
+            self.attach_user_pfx(row).await?;
+        }
         Ok(leased
             .into_iter()
             .map(|row| {
@@ -934,6 +970,89 @@ impl Registry {
                 (row, token)
             })
             .collect())
+    }
+
+    /// Gives a leased `pkcs_import` job the imported PFX it names (the blob and the encrypted
+    /// password are handed only to the connector holding the lease, never to admin views).
+    async fn attach_user_pfx(&self, row: &mut crate::store::JobRow) -> RegistryResult<()> {
+        let mut payload: serde_json::Value = serde_json::from_str(&row.payload)
+            .map_err(|e| RegistryError::Corrupt(e.to_string()))?;
+        let id = payload["userPfxCertificateId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        match self.store.get_user_pfx(&row.tenant_id, &id).await {
+            Ok(pfx) => {
+                payload["userPfxCertificate"] = serde_json::json!({
+                    "id": pfx.id,
+                    "userPrincipalName": pfx.user_principal_name,
+                    "thumbprint": pfx.thumbprint,
+                    "intendedPurpose": pfx.intended_purpose,
+                    "providerName": pfx.provider_name,
+                    "keyName": pfx.key_name,
+                    "paddingScheme": pfx.padding_scheme,
+                    "encryptedPfxBlob": pfx.encrypted_pfx_blob,
+                    "encryptedPfxPassword": pfx.encrypted_pfx_password,
+                });
+            }
+            // Deleted since it was enqueued: the connector fails the job.
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        row.payload = payload.to_string();
+        Ok(())
+    }
+
+    /// Stores an imported user PFX (`POST /beta/deviceManagement/userPfxCertificates`).
+    pub async fn import_user_pfx(
+        &self,
+        tenant_id: &str,
+        pfx: crate::store::UserPfxRow,
+    ) -> RegistryResult<crate::store::UserPfxRow> {
+        self.tenant(tenant_id).await?;
+        match self.store.get_user_pfx(tenant_id, &pfx.id).await {
+            Ok(_) => {
+                return Err(RegistryError::AlreadyExists(format!(
+                    "userPfxCertificate `{}` already exists; PATCH it to update",
+                    pfx.id
+                )))
+            }
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.store.upsert_user_pfx(&pfx).await?;
+        Ok(pfx)
+    }
+
+    pub async fn user_pfx_list(
+        &self,
+        tenant_id: &str,
+    ) -> RegistryResult<Vec<crate::store::UserPfxRow>> {
+        Ok(self.store.list_user_pfx(tenant_id).await?)
+    }
+
+    pub async fn user_pfx(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> RegistryResult<crate::store::UserPfxRow> {
+        self.store
+            .get_user_pfx(tenant_id, id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => RegistryError::NotFound("userPfxCertificate"),
+                other => other.into(),
+            })
+    }
+
+    pub async fn delete_user_pfx(&self, tenant_id: &str, id: &str) -> RegistryResult<()> {
+        self.store
+            .delete_user_pfx(tenant_id, id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => RegistryError::NotFound("userPfxCertificate"),
+                other => other.into(),
+            })
     }
 
     /// Completes a leased job. A repeat of the same completion with the same token answers the

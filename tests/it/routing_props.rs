@@ -13,7 +13,7 @@ use service::clock::Clock;
 use service::domain::{FeatureSet, JobKind, Version};
 use service::ids::IdSource;
 use service::registry::{NewConnector, NewJob, Outcome, Reconfigure, Registry};
-use service::store::{ConnectorRow, SqliteStore};
+use service::store::{ConnectorRow, SqliteStore, UserPfxRow};
 
 use crate::support::at;
 
@@ -56,10 +56,34 @@ fn actions() -> impl Strategy<Value = Vec<Action>> {
 }
 
 fn job(kind: JobKind) -> NewJob {
-    // The registry stores the payload as given; validation lives at the HTTP edge.
+    // The registry stores the payload as given (shape validation lives at the HTTP edge); an
+    // import job must name an uploaded PFX of its tenant, which `run_case` uploads as `pfx-1`.
+    let payload = match kind {
+        JobKind::PkcsImport => r#"{"userPfxCertificateId":"pfx-1"}"#,
+        _ => "{}",
+    };
     NewJob {
         kind,
-        payload: "{}".to_owned(),
+        payload: payload.to_owned(),
+    }
+}
+
+fn user_pfx(tenant_id: &str) -> UserPfxRow {
+    UserPfxRow {
+        tenant_id: tenant_id.to_owned(),
+        id: "pfx-1".into(),
+        user_principal_name: "user@contoso.com".into(),
+        thumbprint: "00".into(),
+        intended_purpose: "smimeEncryption".into(),
+        padding_scheme: "oaepSha512".into(),
+        provider_name: "Microsoft Software Key Storage Provider".into(),
+        key_name: "PfxImportKey".into(),
+        encrypted_pfx_blob: "AA==".into(),
+        encrypted_pfx_password: "AA==".into(),
+        start_ms: None,
+        expiration_ms: None,
+        created_ms: 0,
+        modified_ms: 0,
     }
 }
 
@@ -125,6 +149,10 @@ async fn run_case(
         let mut batch: Vec<NewJob> = (0..*pkcs).map(|_| job(JobKind::PkcsCreate)).collect();
         batch.extend((0..*revoke).map(|_| job(JobKind::Revoke)));
         batch.push(job(JobKind::PkcsImport));
+        registry
+            .import_user_pfx(&tenants[t].row.id, user_pfx(&tenants[t].row.id))
+            .await
+            .unwrap();
         for row in registry.enqueue(&tenants[t].row.id, batch).await.unwrap() {
             job_tenant.insert(row.id, t);
         }

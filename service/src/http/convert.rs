@@ -526,6 +526,7 @@ pub fn leased_job(row: &crate::store::JobRow, token: String) -> wire::connector:
         kind: row.kind.clone(),
         lease_token: token,
         attempt: row.attempts.max(0) as u32,
+        max_attempts: row.max_attempts.max(0) as u32,
         lease_expires_date_time: row.lease_expires_ms.map(from_millis).unwrap_or_default(),
         payload: json_or_null(Some(&row.payload)).unwrap_or_default(),
     }

@@ -65,6 +65,9 @@ impl From<RegistryError> for ApiError {
             RegistryError::AlreadyCompleted(_) => {
                 ApiError::new(StatusCode::CONFLICT, "AlreadyCompleted", e.to_string())
             }
+            RegistryError::AlreadyExists(_) => {
+                ApiError::new(StatusCode::CONFLICT, "AlreadyExists", e.to_string())
+            }
             RegistryError::Refused(refusal, _) => {
                 ApiError::new(StatusCode::FORBIDDEN, refusal.code(), e.to_string())
             }

@@ -21,7 +21,7 @@ pub use state::AppState;
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    use routes::{admin, connector, graph, health, jobs, token};
+    use routes::{admin, connector, graph, health, jobs, pfx, token};
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -109,6 +109,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/beta/deviceManagement/certificateConnectorDetails/{id}",
             get(graph::details_get),
+        )
+        .route(
+            "/beta/deviceManagement/userPfxCertificates",
+            get(pfx::pfx_list).post(pfx::pfx_create),
+        )
+        .route(
+            "/beta/deviceManagement/userPfxCertificates/{id}",
+            get(pfx::pfx_get).delete(pfx::pfx_delete),
         )
         .fallback(health::not_found)
         .method_not_allowed_fallback(health::method_not_allowed)

@@ -117,6 +117,27 @@ pub struct JobRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UserPfxRow {
+    pub tenant_id: String,
+    /// `{userId without dashes}-{thumbprint lower-case}`.
+    pub id: String,
+    pub user_principal_name: String,
+    pub thumbprint: String,
+    pub intended_purpose: String,
+    pub padding_scheme: String,
+    pub provider_name: String,
+    pub key_name: String,
+    /// Base64 PFX bytes.
+    pub encrypted_pfx_blob: String,
+    /// Base64 password encrypted to the tenant's import key.
+    pub encrypted_pfx_password: String,
+    pub start_ms: Option<i64>,
+    pub expiration_ms: Option<i64>,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AttemptRow {
     pub job_id: String,
     pub attempt: i64,
@@ -137,6 +158,8 @@ pub struct LeaseJobs<'a> {
     pub now_ms: i64,
     pub lease_expires_ms: i64,
     pub token_hashes: &'a [String],
+    /// Skip jobs this connector handed back because it lacks the tenant's import key.
+    pub skip_missing_import_key: bool,
 }
 
 /// The end of one attempt: the job's new state and fields, applied only if `token_hash` still
@@ -231,6 +254,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn release_connector_leases(&self, connector_id: &str, now_ms: i64) -> StoreResult<u64>;
     /// The earliest instant after `after_ms` at which a lease expires or a backoff ends.
     async fn next_job_deadline(&self, after_ms: i64) -> StoreResult<Option<i64>>;
+
+    /// Inserts or replaces (same tenant and id) an imported PFX.
+    async fn upsert_user_pfx(&self, row: &UserPfxRow) -> StoreResult<()>;
+    async fn get_user_pfx(&self, tenant_id: &str, id: &str) -> StoreResult<UserPfxRow>;
+    async fn list_user_pfx(&self, tenant_id: &str) -> StoreResult<Vec<UserPfxRow>>;
+    /// `NotFound` when there was none.
+    async fn delete_user_pfx(&self, tenant_id: &str, id: &str) -> StoreResult<()>;
 
     async fn insert_token(
         &self,

@@ -12,7 +12,7 @@ use sqlx::SqlitePool;
 
 use super::{
     AttemptRow, Completion, ConnectorRow, HistoryRow, JobRow, LeaseJobs, Reconciled, ReleaseRow,
-    Store, StoreError, StoreResult, TenantRow,
+    Store, StoreError, StoreResult, TenantRow, UserPfxRow,
 };
 
 #[derive(Debug, Clone)]
@@ -402,6 +402,68 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn upsert_user_pfx(&self, row: &UserPfxRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO user_pfx_certificates (tenant_id, id, user_principal_name, thumbprint, intended_purpose, \
+             padding_scheme, provider_name, key_name, encrypted_pfx_blob, encrypted_pfx_password, start_ms, \
+             expiration_ms, created_ms, modified_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (tenant_id, id) DO UPDATE SET user_principal_name = excluded.user_principal_name, \
+             thumbprint = excluded.thumbprint, intended_purpose = excluded.intended_purpose, \
+             padding_scheme = excluded.padding_scheme, provider_name = excluded.provider_name, \
+             key_name = excluded.key_name, encrypted_pfx_blob = excluded.encrypted_pfx_blob, \
+             encrypted_pfx_password = excluded.encrypted_pfx_password, start_ms = excluded.start_ms, \
+             expiration_ms = excluded.expiration_ms, modified_ms = excluded.modified_ms",
+        )
+        .bind(&row.tenant_id)
+        .bind(&row.id)
+        .bind(&row.user_principal_name)
+        .bind(&row.thumbprint)
+        .bind(&row.intended_purpose)
+        .bind(&row.padding_scheme)
+        .bind(&row.provider_name)
+        .bind(&row.key_name)
+        .bind(&row.encrypted_pfx_blob)
+        .bind(&row.encrypted_pfx_password)
+        .bind(row.start_ms)
+        .bind(row.expiration_ms)
+        .bind(row.created_ms)
+        .bind(row.modified_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(interpret)?;
+        Ok(())
+    }
+
+    async fn get_user_pfx(&self, tenant_id: &str, id: &str) -> StoreResult<UserPfxRow> {
+        sqlx::query_as("SELECT * FROM user_pfx_certificates WHERE tenant_id = ? AND id = ?")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(interpret)
+    }
+
+    async fn list_user_pfx(&self, tenant_id: &str) -> StoreResult<Vec<UserPfxRow>> {
+        sqlx::query_as("SELECT * FROM user_pfx_certificates WHERE tenant_id = ? ORDER BY id")
+            .bind(tenant_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(interpret)
+    }
+
+    async fn delete_user_pfx(&self, tenant_id: &str, id: &str) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM user_pfx_certificates WHERE tenant_id = ? AND id = ?")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(interpret)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     async fn insert_token(
         &self,
         token_hash: &str,
@@ -547,14 +609,24 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await.map_err(interpret)?;
         expire_in(&mut tx, Some(lease.tenant_id), lease.now_ms).await?;
         let placeholders = vec!["?"; lease.kinds.len()].join(", ");
+        // A job this connector handed back for lack of the import key goes to the others.
+        let skip = if lease.skip_missing_import_key {
+            " AND NOT EXISTS (SELECT 1 FROM job_attempts a WHERE a.job_id = jobs.id AND a.connector_id = ? \
+             AND a.error_code = 'MissingImportKey')"
+        } else {
+            ""
+        };
         let select = format!(
-            "SELECT id FROM jobs WHERE tenant_id = ? AND state = 'queued' AND visible_ms <= ? AND kind IN ({placeholders}) ORDER BY seq LIMIT ?"
+            "SELECT id FROM jobs WHERE tenant_id = ? AND state = 'queued' AND visible_ms <= ? AND kind IN ({placeholders}){skip} ORDER BY seq LIMIT ?"
         );
         let mut q = sqlx::query_as::<_, (String,)>(&select)
             .bind(lease.tenant_id)
             .bind(lease.now_ms);
         for kind in lease.kinds {
             q = q.bind(*kind);
+        }
+        if lease.skip_missing_import_key {
+            q = q.bind(lease.connector_id);
         }
         let ids = q
             .bind(lease.token_hashes.len() as i64)

@@ -95,6 +95,8 @@ pub struct LeasedJob {
     pub kind: String,
     pub lease_token: String,
     pub attempt: u32,
+    /// After this many attempts a job that asks for `retry` goes to dead letter.
+    pub max_attempts: u32,
     pub lease_expires_date_time: DateTime<Utc>,
     pub payload: serde_json::Value,
 }

@@ -57,3 +57,43 @@ pub struct CertificateConnectorDetails {
 
 pub const NDES_CONNECTOR_TYPE: &str = "#microsoft.graph.ndesConnector";
 pub const CERTIFICATE_CONNECTOR_DETAILS_TYPE: &str = "#microsoft.graph.certificateConnectorDetails";
+
+/// `userPFXCertificate` (intune-wire.md §4.4): an imported user PFX (S/MIME). In requests the
+/// enums are accepted in any casing (the PowerShell module sends PascalCase); answers use Graph's
+/// camelCase, and never carry the PFX or its password back (`"AA=="` and `""` placeholders).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPfxCertificate {
+    #[serde(
+        rename = "@odata.type",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub odata_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub thumbprint: String,
+    #[serde(default)]
+    pub intended_purpose: String,
+    #[serde(default)]
+    pub user_principal_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_date_time: Option<String>,
+    #[serde(default)]
+    pub provider_name: String,
+    #[serde(default)]
+    pub key_name: String,
+    #[serde(default)]
+    pub padding_scheme: String,
+    #[serde(default)]
+    pub encrypted_pfx_blob: String,
+    #[serde(default)]
+    pub encrypted_pfx_password: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified_date_time: Option<String>,
+}

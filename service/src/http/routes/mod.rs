@@ -5,4 +5,5 @@ pub mod connector;
 pub mod graph;
 pub mod health;
 pub mod jobs;
+pub mod pfx;
 pub mod token;

@@ -1,0 +1,247 @@
+//! Imported user PFX certificates (S/MIME), the way the Intune PFX PowerShell module uploads
+//! them (intune-wire.md §4.4): `POST`, `GET` (list and one) and `DELETE` on
+//! `/beta/deviceManagement/userPfxCertificates`, with a Graph token of the tenant.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::clock::from_millis;
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, GraphCaller};
+use crate::http::state::AppState;
+use crate::store::UserPfxRow;
+
+const ODATA_TYPE: &str = "#microsoft.graph.userPFXCertificate";
+const MAX_TEXT: usize = 256;
+const MAX_PFX_BYTES: usize = 64 * 1024;
+
+const PURPOSES: &[&str] = &[
+    "unassigned",
+    "smimeEncryption",
+    "smimeSigning",
+    "vpn",
+    "wifi",
+];
+const PADDINGS: &[&str] = &[
+    "none",
+    "pkcs1",
+    "oaepSha1",
+    "oaepSha256",
+    "oaepSha384",
+    "oaepSha512",
+];
+
+fn invalid(message: String) -> ApiError {
+    ApiError::bad_request("invalidRequest", message)
+}
+
+/// The Graph spelling of an enum value given in any casing.
+fn enum_value(
+    field: &str,
+    value: &str,
+    allowed: &[&'static str],
+) -> Result<&'static str, ApiError> {
+    allowed
+        .iter()
+        .find(|a| a.eq_ignore_ascii_case(value.trim()))
+        .copied()
+        .ok_or_else(|| {
+            invalid(format!(
+                "{field}: `{value}` is not one of {}",
+                allowed.join(", ")
+            ))
+        })
+}
+
+fn text(field: &str, value: &str) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.is_empty() || value.len() > MAX_TEXT || value.chars().any(char::is_control) {
+        return Err(invalid(format!(
+            "{field}: must be 1 to {MAX_TEXT} printable characters"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+fn date(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| {
+            DateTime::parse_from_rfc3339(v.trim())
+                .map(|d| d.with_timezone(&Utc).timestamp_millis())
+                .map_err(|_| invalid(format!("{field}: `{v}` is not an ISO 8601 date and time")))
+        })
+        .transpose()
+}
+
+/// The user object id the real service would look up by UPN: stable per tenant and UPN, 32 hex
+/// digits (the module strips the dashes).
+fn user_id(tenant_id: &str, upn: &str) -> String {
+    let digest = Sha256::digest(format!("{tenant_id}\n{}", upn.to_ascii_lowercase()));
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn view(row: &UserPfxRow) -> Value {
+    let stamp = |ms: i64| from_millis(ms).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let entity = wire::graph::UserPfxCertificate {
+        odata_type: Some(ODATA_TYPE.to_owned()),
+        id: Some(row.id.clone()),
+        thumbprint: row.thumbprint.clone(),
+        intended_purpose: row.intended_purpose.clone(),
+        user_principal_name: row.user_principal_name.clone(),
+        start_date_time: row.start_ms.map(stamp),
+        expiration_date_time: row.expiration_ms.map(stamp),
+        provider_name: row.provider_name.clone(),
+        key_name: row.key_name.clone(),
+        padding_scheme: row.padding_scheme.clone(),
+        // Secrets are never read back.
+        encrypted_pfx_blob: "AA==".to_owned(),
+        encrypted_pfx_password: String::new(),
+        created_date_time: Some(stamp(row.created_ms)),
+        last_modified_date_time: Some(stamp(row.modified_ms)),
+    };
+    serde_json::to_value(entity).unwrap_or(Value::Null)
+}
+
+fn with_context(headers: &HeaderMap, mut value: Value, entity: bool) -> Value {
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let suffix = if entity { "/$entity" } else { "" };
+    if let Value::Object(map) = &mut value {
+        map.insert(
+            "@odata.context".into(),
+            Value::String(format!(
+                "http://{host}/beta/$metadata#deviceManagement/userPfxCertificates{suffix}"
+            )),
+        );
+    }
+    value
+}
+
+pub async fn pfx_create(
+    caller: GraphCaller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<wire::graph::UserPfxCertificate>,
+) -> Result<Response, ApiError> {
+    let upn = text("userPrincipalName", &body.user_principal_name)?;
+    if !upn.contains('@') {
+        return Err(invalid(format!(
+            "userPrincipalName: `{upn}` is not a user principal name (user@domain)"
+        )));
+    }
+    let thumbprint = body.thumbprint.trim().to_ascii_lowercase();
+    if thumbprint.len() != 40 || !thumbprint.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(invalid(format!(
+            "thumbprint: `{}` is not 40 hexadecimal digits (a SHA-1 thumbprint)",
+            body.thumbprint
+        )));
+    }
+    let purpose = enum_value("intendedPurpose", &body.intended_purpose, PURPOSES)?;
+    let padding = match enum_value("paddingScheme", &body.padding_scheme, PADDINGS)? {
+        // The module coerces `none` to OAEP SHA-512.
+        "none" => "oaepSha512",
+        other => other,
+    };
+    let provider = text("providerName", &body.provider_name)?;
+    let key_name = text("keyName", &body.key_name)?;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let blob = engine
+        .decode(body.encrypted_pfx_blob.trim())
+        .map_err(|_| invalid("encryptedPfxBlob: not base64".into()))?;
+    if blob.is_empty() || blob.len() > MAX_PFX_BYTES {
+        return Err(invalid(format!(
+            "encryptedPfxBlob: must hold 1 to {MAX_PFX_BYTES} bytes, not {}",
+            blob.len()
+        )));
+    }
+    if openssl::pkcs12::Pkcs12::from_der(&blob).is_err() {
+        return Err(invalid(
+            "encryptedPfxBlob: not a PKCS#12 (PFX) structure".into(),
+        ));
+    }
+    let password = engine
+        .decode(body.encrypted_pfx_password.trim())
+        .map_err(|_| invalid("encryptedPfxPassword: not base64".into()))?;
+    if password.is_empty() || password.len() > 1024 {
+        return Err(invalid(
+            "encryptedPfxPassword: must hold 1 to 1024 encrypted bytes".into(),
+        ));
+    }
+    let now = state.registry.now().timestamp_millis();
+    let row = UserPfxRow {
+        tenant_id: caller.tenant_id.clone(),
+        id: format!("{}-{thumbprint}", user_id(&caller.tenant_id, &upn)),
+        user_principal_name: upn,
+        thumbprint,
+        intended_purpose: purpose.to_owned(),
+        padding_scheme: padding.to_owned(),
+        provider_name: provider,
+        key_name,
+        encrypted_pfx_blob: engine.encode(&blob),
+        encrypted_pfx_password: engine.encode(&password),
+        start_ms: date("startDateTime", body.start_date_time.as_deref())?,
+        expiration_ms: date("expirationDateTime", body.expiration_date_time.as_deref())?,
+        created_ms: now,
+        modified_ms: now,
+    };
+    let row = state
+        .registry
+        .import_user_pfx(&caller.tenant_id, row)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(with_context(&headers, view(&row), true)),
+    )
+        .into_response())
+}
+
+pub async fn pfx_list(
+    caller: GraphCaller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<ApiJson<Value>, ApiError> {
+    let rows = state.registry.user_pfx_list(&caller.tenant_id).await?;
+    let value: Vec<Value> = rows.iter().map(view).collect();
+    Ok(ApiJson(with_context(
+        &headers,
+        serde_json::json!({ "value": value }),
+        false,
+    )))
+}
+
+/// The key as the module writes it: `{id}`, `({id})` or `('{id}')`.
+fn key(raw: &str) -> &str {
+    raw.trim_start_matches('(')
+        .trim_end_matches(')')
+        .trim_matches('\'')
+}
+
+pub async fn pfx_get(
+    caller: GraphCaller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let row = state.registry.user_pfx(&caller.tenant_id, key(&id)).await?;
+    Ok(ApiJson(with_context(&headers, view(&row), true)))
+}
+
+pub async fn pfx_delete(
+    caller: GraphCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .registry
+        .delete_user_pfx(&caller.tenant_id, key(&id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
