@@ -10,6 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 use reqwest::Method;
 
 use crate::client::{ClientError, ServiceClient};
+use crate::events::{EventLog, LogSettings};
+use crate::work::{kind_events, worker_kinds, Notes, Work, Workbench};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectorConfig {
@@ -24,6 +26,9 @@ pub struct ConnectorConfig {
     pub service_account: Option<String>,
     pub import_key_thumbprint: Option<String>,
     pub poll_interval: Duration,
+    /// A faulty connector: it dies right after each download and restarts at once, so the
+    /// requests it downloads are never worked on.
+    pub crash_after_download: bool,
     /// Seeds the correlation ids, so transcripts repeat exactly.
     pub seed: u64,
 }
@@ -68,6 +73,19 @@ pub struct Connector {
     continuous_since: Option<DateTime<Utc>>,
     running: bool,
     correlation: Correlation,
+    log: EventLog,
+    workbench: Option<Workbench>,
+}
+
+/// What one round of the job workers did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkSummary {
+    pub leased: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub retried: usize,
+    /// Download or upload calls the service refused or did not answer.
+    pub call_errors: usize,
 }
 
 impl Connector {
@@ -114,7 +132,13 @@ impl Connector {
             continuous_since: None,
             running: true,
             correlation,
+            log: EventLog::new(LogSettings::default(), "")
+                .map_err(|e| ClientError::Transport(e.to_string()))?,
+            workbench: None,
         };
+        connector
+            .log
+            .set_connector_id(connector.connector_id.clone());
         // The first check-in right after installation; a refusal leaves the connector installed.
         let _ = connector.checkin(now).await;
         Ok(connector)
@@ -134,6 +158,29 @@ impl Connector {
 
     pub fn config(&self) -> &ConnectorConfig {
         &self.config
+    }
+
+    /// The event log (every record is also kept in memory).
+    pub fn log(&self) -> &EventLog {
+        &self.log
+    }
+
+    /// Writes the event log to files from now on (`Admin.jsonl`, `Operational.jsonl`).
+    pub fn set_log_settings(&mut self, settings: LogSettings) -> Result<(), ClientError> {
+        let log = EventLog::new(settings, self.connector_id.clone())
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let earlier = std::mem::replace(&mut self.log, log);
+        self.log.adopt(earlier);
+        Ok(())
+    }
+
+    /// Gives the connector what it needs to process jobs; without it, polls only check in.
+    pub fn set_workbench(&mut self, workbench: Workbench) {
+        self.workbench = Some(workbench);
+    }
+
+    pub fn workbench_mut(&mut self) -> Option<&mut Workbench> {
+        self.workbench.as_mut()
     }
 
     pub fn is_running(&self) -> bool {
@@ -236,6 +283,306 @@ impl Connector {
         answer.ok_or_else(|| ClientError::Decode("empty lease answer".into()))
     }
 
+    /// One round of every feature's worker: download a batch of requests, do the work, upload
+    /// the results.
+    pub async fn work(&mut self, now: DateTime<Utc>) -> WorkSummary {
+        let mut summary = WorkSummary::default();
+        if !self.running || self.workbench.is_none() {
+            return summary;
+        }
+        if self.config.crash_after_download {
+            let batch = self.workbench.as_ref().map_or(100, |w| w.lease_batch);
+            for kind in worker_kinds(&self.config.features) {
+                self.download(kind, batch, now, &mut summary).await;
+            }
+            return summary;
+        }
+        // One download per worker per poll: requests spread over every capable connector.
+        for kind in worker_kinds(&self.config.features) {
+            self.work_kind(kind, now, &mut summary).await;
+        }
+        summary
+    }
+
+    /// Downloads and handles one batch of `kind`; returns how many requests came.
+    async fn work_kind(
+        &mut self,
+        kind: &'static str,
+        now: DateTime<Utc>,
+        summary: &mut WorkSummary,
+    ) -> usize {
+        let Some(events) = kind_events(kind) else {
+            return 0;
+        };
+        let Some(bench) = self.workbench.clone() else {
+            return 0;
+        };
+        let Some((download_id, jobs)) = self.download(kind, bench.lease_batch, now, summary).await
+        else {
+            return 0;
+        };
+        let count = jobs.len();
+        let mut completions = Vec::with_capacity(count);
+        let mut outcomes = Vec::with_capacity(count);
+        for job in &jobs {
+            let mut notes = Notes::default();
+            let last = job.attempt >= job.max_attempts;
+            let work = bench
+                .process(kind, &job.payload, last, now, &mut notes)
+                .await;
+            for (id, message, data) in notes.events {
+                let data = if data.is_null() {
+                    serde_json::json!({"requestId": job.id})
+                } else {
+                    data
+                };
+                self.event(now, id, &download_id, &message, data);
+            }
+            let data = serde_json::json!({"requestId": job.id, "attempt": job.attempt});
+            let completion = match &work {
+                Work::Succeeded(result) => {
+                    summary.succeeded += 1;
+                    self.event(
+                        now,
+                        events.work_ok,
+                        &download_id,
+                        &format!("request {} done", job.id),
+                        data,
+                    );
+                    wire::jobs::CompleteJob {
+                        lease_token: job.lease_token.clone(),
+                        outcome: "succeeded".into(),
+                        result: Some(result.clone()),
+                        error_code: None,
+                        error_message: None,
+                    }
+                }
+                Work::Retry { code, message } => {
+                    summary.retried += 1;
+                    let id = events.work_attempt_failed.unwrap_or(events.work_failed);
+                    self.event(now, id, &download_id, &format!("{code}: {message}"), data);
+                    wire::jobs::CompleteJob {
+                        lease_token: job.lease_token.clone(),
+                        outcome: "retry".into(),
+                        result: None,
+                        error_code: Some(code.clone()),
+                        error_message: Some(message.clone()),
+                    }
+                }
+                Work::Failed { code, message } => {
+                    summary.failed += 1;
+                    self.event(
+                        now,
+                        events.work_failed,
+                        &download_id,
+                        &format!("{code}: {message}"),
+                        data,
+                    );
+                    wire::jobs::CompleteJob {
+                        lease_token: job.lease_token.clone(),
+                        outcome: "failed".into(),
+                        result: None,
+                        error_code: Some(code.clone()),
+                        error_message: Some(message.clone()),
+                    }
+                }
+            };
+            outcomes.push((job.id.clone(), completion.outcome.clone()));
+            completions.push(wire::jobs::BatchCompletion {
+                job_id: job.id.clone(),
+                completion,
+            });
+        }
+        let upload_id = self.correlation.next_id();
+        let body = wire::jobs::CompleteBatch { completions };
+        let uploaded: Result<
+            Option<wire::admin::Collection<wire::jobs::BatchCompletionResult>>,
+            ClientError,
+        > = self
+            .client
+            .send(
+                Method::POST,
+                "/connector/v1/jobs/complete",
+                &self.credential,
+                &upload_id,
+                Some(&body),
+            )
+            .await;
+        match uploaded {
+            Ok(answers) => {
+                let answers = answers.map(|c| c.value).unwrap_or_default();
+                self.event(
+                    now,
+                    events.upload_ok,
+                    &upload_id,
+                    &format!("uploaded {count} result(s)"),
+                    serde_json::json!({"kind": kind, "count": count}),
+                );
+                for (job_id, outcome) in outcomes {
+                    let accepted = answers
+                        .iter()
+                        .find(|a| a.job_id == job_id)
+                        .is_some_and(|a| a.completed.is_some());
+                    let data = serde_json::json!({"requestId": job_id, "outcome": outcome});
+                    if !accepted {
+                        summary.call_errors += 1;
+                        self.event(
+                            now,
+                            events.upload_failed,
+                            &upload_id,
+                            &format!("the result of {job_id} was not accepted"),
+                            data,
+                        );
+                        continue;
+                    }
+                    self.event(
+                        now,
+                        events.uploaded_one,
+                        &upload_id,
+                        &format!("uploaded the result of {job_id}"),
+                        data.clone(),
+                    );
+                    match (outcome.as_str(), events.admin_ok, events.admin_failed) {
+                        ("succeeded", Some(ok), _) => self.event(
+                            now,
+                            ok,
+                            &upload_id,
+                            &format!("request {job_id} fulfilled"),
+                            data,
+                        ),
+                        ("failed", _, Some(failed)) => self.event(
+                            now,
+                            failed,
+                            &upload_id,
+                            &format!("request {job_id} failed"),
+                            data,
+                        ),
+                        _ => {}
+                    }
+                }
+            }
+            Err(e) => {
+                summary.call_errors += 1;
+                let data =
+                    serde_json::json!({"kind": kind, "count": count, "error": e.to_string()});
+                self.event(
+                    now,
+                    events.upload_failed,
+                    &upload_id,
+                    &e.to_string(),
+                    data.clone(),
+                );
+                if let Some(admin) = events.admin_failed {
+                    self.event(now, admin, &upload_id, &e.to_string(), data);
+                }
+            }
+        }
+        count
+    }
+
+    /// Downloads (leases) up to `max` requests of `kind`, writing the download events. `None`
+    /// when nothing came (or the call failed, which is logged).
+    async fn download(
+        &mut self,
+        kind: &'static str,
+        max: u32,
+        now: DateTime<Utc>,
+        summary: &mut WorkSummary,
+    ) -> Option<(String, Vec<wire::connector::LeasedJob>)> {
+        let events = kind_events(kind)?;
+        let download_id = self.correlation.next_id();
+        let request = wire::connector::LeaseRequest {
+            kinds: Some(vec![kind.to_owned()]),
+            max: max.max(1),
+            wait_ms: None,
+            visibility_timeout_seconds: None,
+        };
+        let answer: Result<Option<wire::connector::LeaseResponse>, ClientError> = self
+            .client
+            .send(
+                Method::POST,
+                "/connector/v1/jobs/lease",
+                &self.credential,
+                &download_id,
+                Some(&request),
+            )
+            .await;
+        let jobs = match answer {
+            Ok(answer) => answer.map(|a| a.jobs).unwrap_or_default(),
+            Err(e) => {
+                summary.call_errors += 1;
+                let data = serde_json::json!({"kind": kind, "error": e.to_string()});
+                self.event(
+                    now,
+                    events.download_failed,
+                    &download_id,
+                    &e.to_string(),
+                    data.clone(),
+                );
+                if let Some(admin) = events.admin_download_failed {
+                    self.event(now, admin, &download_id, &e.to_string(), data);
+                }
+                return None;
+            }
+        };
+        if jobs.is_empty() {
+            return None;
+        }
+        summary.leased += jobs.len();
+        let message = format!("downloaded {} request(s)", jobs.len());
+        let data = serde_json::json!({"kind": kind, "count": jobs.len()});
+        self.event(
+            now,
+            events.download_ok,
+            &download_id,
+            &message,
+            data.clone(),
+        );
+        if let Some(admin) = events.admin_download_ok {
+            self.event(now, admin, &download_id, &message, data);
+        }
+        for job in &jobs {
+            self.event(
+                now,
+                events.downloaded_one,
+                &download_id,
+                &format!("request {} (attempt {})", job.id, job.attempt),
+                serde_json::json!({"requestId": job.id, "attempt": job.attempt}),
+            );
+        }
+        Some((download_id, jobs))
+    }
+
+    /// The machine dies right after downloading: each worker downloads one batch, nothing is
+    /// worked on or uploaded (the leases run out on the service), and polling stops. Returns how
+    /// many requests were abandoned.
+    pub async fn crash(&mut self, now: DateTime<Utc>) -> usize {
+        let mut summary = WorkSummary::default();
+        let batch = self.workbench.as_ref().map_or(100, |w| w.lease_batch);
+        if self.running {
+            for kind in worker_kinds(&self.config.features) {
+                self.download(kind, batch, now, &mut summary).await;
+            }
+        }
+        self.stop();
+        summary.leased
+    }
+
+    /// Writes a catalog event; a log that cannot be written is reported on the tracing log (the
+    /// record stays in memory).
+    fn event(
+        &mut self,
+        now: DateTime<Utc>,
+        id: u16,
+        correlation_id: &str,
+        message: &str,
+        data: serde_json::Value,
+    ) {
+        if let Err(e) = self.log.emit(now, id, Some(correlation_id), message, data) {
+            tracing::warn!(error = %e, event_id = id, "cannot write the event log");
+        }
+    }
+
     /// Reconfigures without a restart (features, account, key, …).
     pub async fn reconfigure(
         &mut self,
@@ -279,12 +626,16 @@ pub async fn run_realtime(
     config: ConnectorConfig,
     client: ServiceClient,
     enrollment_secret: &str,
+    workbench: Option<Workbench>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ClientError> {
     #[allow(clippy::disallowed_methods)] // The real-time driver reads the wall clock by definition.
     let wall = Utc::now;
     let mut connector = Connector::install(config, client, enrollment_secret, wall()).await?;
     tracing::info!(connector_id = connector.id(), "connector installed");
+    if let Some(workbench) = workbench {
+        connector.set_workbench(workbench);
+    }
     let period = connector
         .config
         .poll_interval
@@ -297,6 +648,16 @@ pub async fn run_realtime(
             _ = tokio::time::sleep(period) => {
                 if let Err(e) = connector.poll(wall()).await {
                     tracing::warn!(error = %e, "check-in failed; will try again");
+                }
+                let done = connector.work(wall()).await;
+                if done.leased > 0 {
+                    tracing::info!(
+                        leased = done.leased,
+                        succeeded = done.succeeded,
+                        failed = done.failed,
+                        retried = done.retried,
+                        "handled requests"
+                    );
                 }
             }
         }

@@ -218,6 +218,13 @@ impl EventLog {
         self.connector_id = id.into();
     }
 
+    /// Takes over the in-memory records of an earlier log (when the log moves to files).
+    pub fn adopt(&mut self, earlier: EventLog) {
+        let mut records = earlier.records;
+        records.append(&mut self.records);
+        self.records = records;
+    }
+
     pub fn records(&self) -> &[Record] {
         &self.records
     }

@@ -4,9 +4,13 @@
 //! cannot link the cloud). The harness drives it on virtual time through [`Connector::poll`];
 //! `intune-mock connector` drives it on real time through [`run_realtime`].
 
+pub mod ca;
 pub mod client;
 pub mod connector;
 pub mod events;
+pub mod pki;
+pub mod work;
 
 pub use client::{ClientError, ServiceClient};
-pub use connector::{run_realtime, Connector, ConnectorConfig};
+pub use connector::{run_realtime, Connector, ConnectorConfig, WorkSummary};
+pub use work::Workbench;

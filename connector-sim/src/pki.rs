@@ -1,0 +1,731 @@
+//! The certificate work a connector does, with real crypto (the openssl crate): certification
+//! authorities with templates, key pairs, PKCS#12, password encryption to a device key, CRLs,
+//! the imported-PFX password decryption (RSA-OAEP) and CMS EnvelopedData.
+//!
+//! Time is passed in (`now`), so certificates and CRLs carry virtual dates.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use openssl::asn1::{Asn1Integer, Asn1Object, Asn1OctetString, Asn1Time};
+use openssl::bn::BigNum;
+use openssl::cms::{CMSOptions, CmsContentInfo};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::encrypt::{Decrypter, Encrypter};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkcs12::Pkcs12;
+use openssl::pkey::{Id, PKey, PKeyRef, Private, Public};
+use openssl::rsa::{Padding, Rsa};
+use openssl::stack::Stack;
+use openssl::symm::Cipher;
+use openssl::x509::extension::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+    SubjectKeyIdentifier,
+};
+use openssl::x509::{
+    CrlNumber, X509Crl, X509CrlBuilder, X509Extension, X509Name, X509NameBuilder, X509Req,
+    X509ReqBuilder, X509RevokedBuilder, X509,
+};
+
+/// Why a CA did not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CaError {
+    /// The CA cannot be reached (down, network); the request may be tried again.
+    #[error("certification authority `{0}` is unavailable")]
+    Unavailable(String),
+    #[error("certification authority `{0}` is not known to this connector")]
+    UnknownCa(String),
+    #[error("template `{template}` is not published by `{ca}`")]
+    TemplateNotFound { ca: String, template: String },
+    #[error("the request was denied: {0}")]
+    Denied(String),
+    #[error("certificate with serial number {0} was not issued by this CA")]
+    UnknownSerial(String),
+    #[error("crypto error: {0}")]
+    Crypto(String),
+}
+
+impl CaError {
+    /// The error code a connector reports to the service.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CaError::Unavailable(_) => "CaUnavailable",
+            CaError::UnknownCa(_) => "UnknownCertificationAuthority",
+            CaError::TemplateNotFound { .. } => "TemplateNotFound",
+            CaError::Denied(_) => "RequestDenied",
+            CaError::UnknownSerial(_) => "CertificateNotFound",
+            CaError::Crypto(_) => "CryptoError",
+        }
+    }
+
+    /// True when trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CaError::Unavailable(_))
+    }
+}
+
+impl From<openssl::error::ErrorStack> for CaError {
+    fn from(e: openssl::error::ErrorStack) -> Self {
+        CaError::Crypto(e.to_string())
+    }
+}
+
+/// A certificate template as an Enterprise CA publishes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pub name: String,
+    pub max_validity_days: u32,
+    /// Extended key usages as OpenSSL short names (`clientAuth`, `emailProtection`, …).
+    pub extended_key_usages: Vec<String>,
+    /// `digitalSignature`, `keyEncipherment`, `keyAgreement`, `nonRepudiation`.
+    pub key_usages: Vec<String>,
+    /// Adds the KB5014754 SID extension when the request carries a SID.
+    pub sid_extension: bool,
+}
+
+impl Template {
+    fn new(name: &str, days: u32, ekus: &[&str], kus: &[&str]) -> Template {
+        Template {
+            name: name.to_owned(),
+            max_validity_days: days,
+            extended_key_usages: ekus.iter().map(|s| s.to_string()).collect(),
+            key_usages: kus.iter().map(|s| s.to_string()).collect(),
+            sid_extension: true,
+        }
+    }
+}
+
+/// The templates an Intune PKI deployment publishes.
+pub fn default_templates() -> Vec<Template> {
+    vec![
+        Template::new(
+            "IntuneDevice",
+            730,
+            &["clientAuth"],
+            &["digitalSignature", "keyEncipherment"],
+        ),
+        Template::new(
+            "IntuneUser",
+            730,
+            &["clientAuth", "emailProtection"],
+            &["digitalSignature", "keyEncipherment"],
+        ),
+        Template::new(
+            "SmimeEncryption",
+            730,
+            &["emailProtection"],
+            &["keyEncipherment"],
+        ),
+        Template::new(
+            "SmimeSigning",
+            730,
+            &["emailProtection"],
+            &["digitalSignature", "nonRepudiation"],
+        ),
+    ]
+}
+
+/// What a certificate request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueRequest {
+    pub template: String,
+    /// `CN=…,O=…` (comma-separated RDNs).
+    pub subject: String,
+    /// `(type, value)` with type `dns`, `email`, `upn` or `uri`.
+    pub subject_alternative_names: Vec<(String, String)>,
+    pub validity_days: u32,
+    pub sid: Option<String>,
+}
+
+/// One certification authority: a self-signed root that issues per template, revokes and
+/// publishes CRLs. `available = false` models a CA that cannot be reached.
+pub struct CertificateAuthority {
+    pub name: String,
+    key: PKey<Private>,
+    certificate: X509,
+    templates: Vec<Template>,
+    next_serial: u64,
+    /// Serial (upper-case hex) → not-after of every certificate issued.
+    issued: BTreeMap<String, DateTime<Utc>>,
+    /// Serial → revocation date.
+    revoked: BTreeMap<String, DateTime<Utc>>,
+    crl_number: u32,
+    crl: Option<X509Crl>,
+    pub available: bool,
+}
+
+impl std::fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAuthority")
+            .field("name", &self.name)
+            .field("issued", &self.issued.len())
+            .field("revoked", &self.revoked.len())
+            .field("available", &self.available)
+            .finish()
+    }
+}
+
+fn asn1_time(at: DateTime<Utc>) -> Result<Asn1Time, CaError> {
+    Ok(Asn1Time::from_unix(at.timestamp())?)
+}
+
+/// Parses `CN=a,O=b` into an X.509 name.
+pub fn parse_subject(subject: &str) -> Result<X509Name, CaError> {
+    let mut name = X509NameBuilder::new()?;
+    let mut any = false;
+    for part in subject.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (field, value) = part
+            .split_once('=')
+            .ok_or_else(|| CaError::Denied(format!("subject part `{part}` is not FIELD=value")))?;
+        name.append_entry_by_text(field.trim(), value.trim())
+            .map_err(|_| {
+                CaError::Denied(format!("subject field `{}` is not known", field.trim()))
+            })?;
+        any = true;
+    }
+    if !any {
+        return Err(CaError::Denied("the subject is empty".into()));
+    }
+    Ok(name.build())
+}
+
+/// One DER tag-length-value (lengths up to 65,535 bytes).
+fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = body.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else if len < 0x100 {
+        out.extend([0x81, len as u8]);
+    } else {
+        out.extend([0x82, (len >> 8) as u8, len as u8]);
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// The KB5014754 SID extension value: SEQUENCE { [0] { OID 1.3.6.1.4.1.311.25.2.1, [0] { OCTET
+/// STRING <ASCII SID> } } }.
+pub fn sid_extension_der(sid: &str) -> Vec<u8> {
+    let oid = [
+        0x06, 0x0A, 0x2B, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x19, 0x02, 0x01,
+    ];
+    let value = tlv(0xA0, &tlv(0x04, sid.as_bytes()));
+    let mut other_name = oid.to_vec();
+    other_name.extend(value);
+    tlv(0x30, &tlv(0xA0, &other_name))
+}
+
+impl CertificateAuthority {
+    /// A new CA with an RSA-2048 key (as an Enterprise CA has), valid from `now` for 20 years.
+    pub fn new(name: &str, common_name: &str, now: DateTime<Utc>) -> Result<Self, CaError> {
+        let key = PKey::from_rsa(Rsa::generate(2048)?)?;
+        Self::with_key(name, common_name, key, now)
+    }
+
+    /// A new CA with the given key (a P-256 key makes a fast CA for load runs).
+    pub fn with_key(
+        name: &str,
+        common_name: &str,
+        key: PKey<Private>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, CaError> {
+        let subject = parse_subject(&format!("CN={common_name},O=intune-mock"))?;
+        let mut builder = X509::builder()?;
+        builder.set_version(2)?;
+        let serial = BigNum::from_u32(1)?.to_asn1_integer()?;
+        builder.set_serial_number(&serial)?;
+        builder.set_subject_name(&subject)?;
+        builder.set_issuer_name(&subject)?;
+        builder.set_pubkey(&key)?;
+        builder.set_not_before(&*asn1_time(now - Duration::days(1))?)?;
+        builder.set_not_after(&*asn1_time(now + Duration::days(20 * 365))?)?;
+        builder.append_extension(BasicConstraints::new().critical().ca().build()?)?;
+        builder.append_extension(
+            KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .digital_signature()
+                .build()?,
+        )?;
+        let ski = SubjectKeyIdentifier::new().build(&builder.x509v3_context(None, None))?;
+        builder.append_extension(ski)?;
+        builder.sign(&key, MessageDigest::sha256())?;
+        Ok(CertificateAuthority {
+            name: name.to_owned(),
+            key,
+            certificate: builder.build(),
+            templates: default_templates(),
+            next_serial: 1,
+            issued: BTreeMap::new(),
+            revoked: BTreeMap::new(),
+            crl_number: 0,
+            crl: None,
+            available: true,
+        })
+    }
+
+    pub fn certificate(&self) -> &X509 {
+        &self.certificate
+    }
+
+    pub fn templates(&self) -> &[Template] {
+        &self.templates
+    }
+
+    pub fn issued_count(&self) -> usize {
+        self.issued.len()
+    }
+
+    pub fn is_revoked(&self, serial_hex: &str) -> bool {
+        self.revoked.contains_key(&serial_hex.to_ascii_uppercase())
+    }
+
+    fn check_available(&self) -> Result<(), CaError> {
+        if self.available {
+            Ok(())
+        } else {
+            Err(CaError::Unavailable(self.name.clone()))
+        }
+    }
+
+    /// Issues a certificate for the key in `request` (its signature is checked) per template.
+    pub fn issue(
+        &mut self,
+        request: &X509Req,
+        wanted: &IssueRequest,
+        now: DateTime<Utc>,
+    ) -> Result<X509, CaError> {
+        self.check_available()?;
+        let template = self
+            .templates
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(&wanted.template))
+            .cloned()
+            .ok_or_else(|| CaError::TemplateNotFound {
+                ca: self.name.clone(),
+                template: wanted.template.clone(),
+            })?;
+        let public = request.public_key()?;
+        if !request.verify(&public)? {
+            return Err(CaError::Denied(
+                "the request's signature does not verify".into(),
+            ));
+        }
+        if wanted.validity_days == 0 || wanted.validity_days > template.max_validity_days {
+            return Err(CaError::Denied(format!(
+                "validity of {} days is outside 1..={} allowed by template `{}`",
+                wanted.validity_days, template.max_validity_days, template.name
+            )));
+        }
+        let subject = parse_subject(&wanted.subject)?;
+        let serial_value = (0x6100_0000u64 << 32) | self.next_serial;
+        let serial = BigNum::from_slice(&serial_value.to_be_bytes())?;
+        let serial_hex = serial.to_hex_str()?.to_string().to_ascii_uppercase();
+        let not_after = now + Duration::days(wanted.validity_days as i64);
+
+        let mut builder = X509::builder()?;
+        builder.set_version(2)?;
+        builder.set_serial_number(&*serial.to_asn1_integer()?)?;
+        builder.set_subject_name(&subject)?;
+        builder.set_issuer_name(self.certificate.subject_name())?;
+        builder.set_pubkey(&public)?;
+        builder.set_not_before(&*asn1_time(now - Duration::minutes(10))?)?;
+        builder.set_not_after(&*asn1_time(not_after)?)?;
+        builder.append_extension(BasicConstraints::new().build()?)?;
+        let mut ku = KeyUsage::new();
+        ku.critical();
+        let is_ec = public.id() == Id::EC;
+        for usage in &template.key_usages {
+            match usage.as_str() {
+                "digitalSignature" => {
+                    ku.digital_signature();
+                }
+                // An EC key cannot encipher keys: it agrees on them.
+                "keyEncipherment" if is_ec => {
+                    ku.key_agreement();
+                }
+                "keyEncipherment" => {
+                    ku.key_encipherment();
+                }
+                "keyAgreement" => {
+                    ku.key_agreement();
+                }
+                "nonRepudiation" => {
+                    ku.non_repudiation();
+                }
+                _ => {}
+            }
+        }
+        builder.append_extension(ku.build()?)?;
+        let mut eku = ExtendedKeyUsage::new();
+        for usage in &template.extended_key_usages {
+            eku.other(usage);
+        }
+        builder.append_extension(eku.build()?)?;
+        if !wanted.subject_alternative_names.is_empty() {
+            let mut san = SubjectAlternativeName::new();
+            for (kind, value) in &wanted.subject_alternative_names {
+                match kind.as_str() {
+                    "dns" => san.dns(value),
+                    "email" => san.email(value),
+                    "uri" => san.uri(value),
+                    "upn" => san.other_name2(
+                        Asn1Object::from_str("1.3.6.1.4.1.311.20.2.3")?,
+                        &tlv(0x0C, value.as_bytes()),
+                    ),
+                    other => {
+                        return Err(CaError::Denied(format!(
+                            "subject alternative name type `{other}` is not supported"
+                        )))
+                    }
+                };
+            }
+            let ext = san.build(&builder.x509v3_context(Some(&self.certificate), None))?;
+            builder.append_extension(ext)?;
+        }
+        let ski = SubjectKeyIdentifier::new().build(&builder.x509v3_context(None, None))?;
+        builder.append_extension(ski)?;
+        let aki = AuthorityKeyIdentifier::new()
+            .keyid(true)
+            .build(&builder.x509v3_context(Some(&self.certificate), None))?;
+        builder.append_extension(aki)?;
+        if let (true, Some(sid)) = (template.sid_extension, &wanted.sid) {
+            let ext = X509Extension::new_from_der(
+                &*Asn1Object::from_str("1.3.6.1.4.1.311.25.2")?,
+                false,
+                &*Asn1OctetString::new_from_bytes(&sid_extension_der(sid))?,
+            )?;
+            builder.append_extension(ext)?;
+        }
+        builder.sign(&self.key, MessageDigest::sha256())?;
+        self.next_serial += 1;
+        self.issued.insert(serial_hex, not_after);
+        Ok(builder.build())
+    }
+
+    /// Marks an issued serial revoked (idempotent: the first revocation date stays).
+    pub fn revoke(&mut self, serial_hex: &str, now: DateTime<Utc>) -> Result<(), CaError> {
+        self.check_available()?;
+        let serial = normalize_serial(serial_hex)
+            .ok_or_else(|| CaError::UnknownSerial(serial_hex.to_owned()))?;
+        if !self.issued.contains_key(&serial) {
+            return Err(CaError::UnknownSerial(serial));
+        }
+        self.revoked.entry(serial).or_insert(now);
+        Ok(())
+    }
+
+    /// Publishes a new CRL (CRL number + 1) listing every revoked serial; valid for 7 days.
+    pub fn publish_crl(&mut self, now: DateTime<Utc>) -> Result<X509Crl, CaError> {
+        self.crl_number += 1;
+        let mut builder = X509CrlBuilder::new()?;
+        builder.set_issuer_name(self.certificate.subject_name())?;
+        builder.set_last_update(&*asn1_time(now)?)?;
+        builder.set_next_update(&*asn1_time(now + Duration::days(7))?)?;
+        let aki = AuthorityKeyIdentifier::new()
+            .keyid(true)
+            .build(&X509::builder()?.x509v3_context(Some(&self.certificate), None))?;
+        builder.append_extension(aki)?;
+        builder.append_extension(CrlNumber::new(BigNum::from_u32(self.crl_number)?)?.build()?)?;
+        for (serial, at) in &self.revoked {
+            let mut entry = X509RevokedBuilder::new()?;
+            let number: Asn1Integer = BigNum::from_hex_str(serial)?.to_asn1_integer()?;
+            entry.set_serial_number(&number)?;
+            entry.set_revocation_date(&*asn1_time(*at)?)?;
+            builder.add_revoked(entry.build())?;
+        }
+        builder.sign(&self.key, MessageDigest::sha256())?;
+        let crl = builder.build()?;
+        self.crl = Some(X509Crl::from_der(&crl.to_der()?)?);
+        Ok(crl)
+    }
+
+    /// The CRL last published, if any.
+    pub fn crl(&self) -> Option<&X509Crl> {
+        self.crl.as_ref()
+    }
+}
+
+/// Upper-case hex without leading zeros, or `None` if it is not hex.
+pub fn normalize_serial(serial: &str) -> Option<String> {
+    let s = serial
+        .trim()
+        .trim_start_matches("0x")
+        .replace([':', ' '], "");
+    if s.is_empty() || !s.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let trimmed = s.trim_start_matches('0');
+    Some(if trimmed.is_empty() { "0" } else { trimmed }.to_ascii_uppercase())
+}
+
+/// Key algorithms a PKCS profile may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    Rsa2048,
+    Rsa4096,
+    P256,
+    P384,
+}
+
+impl KeyAlgorithm {
+    pub fn parse(text: &str) -> Option<KeyAlgorithm> {
+        match text.to_ascii_lowercase().as_str() {
+            "rsa2048" | "rsa" => Some(KeyAlgorithm::Rsa2048),
+            "rsa4096" => Some(KeyAlgorithm::Rsa4096),
+            "p256" | "ecdsa_p256" => Some(KeyAlgorithm::P256),
+            "p384" | "ecdsa_p384" => Some(KeyAlgorithm::P384),
+            _ => None,
+        }
+    }
+}
+
+/// Pre-generated RSA-2048 keys: RSA key generation takes about 150 ms with OpenSSL 3, so load
+/// runs fill a pool first. An empty pool generates on demand.
+#[derive(Debug, Clone, Default)]
+pub struct KeyPool {
+    keys: Arc<Mutex<Vec<PKey<Private>>>>,
+}
+
+impl KeyPool {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Generates `count` RSA-2048 keys into the pool.
+    pub fn fill(&self, count: usize) -> Result<(), CaError> {
+        let mut fresh = Vec::with_capacity(count);
+        for _ in 0..count {
+            fresh.push(PKey::from_rsa(Rsa::generate(2048)?)?);
+        }
+        self.keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(fresh);
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn take(&self) -> Option<PKey<Private>> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    /// A new key of `algorithm` (RSA-2048 from the pool when it has one).
+    pub fn generate(&self, algorithm: KeyAlgorithm) -> Result<PKey<Private>, CaError> {
+        Ok(match algorithm {
+            KeyAlgorithm::Rsa2048 => match self.take() {
+                Some(key) => key,
+                None => PKey::from_rsa(Rsa::generate(2048)?)?,
+            },
+            KeyAlgorithm::Rsa4096 => PKey::from_rsa(Rsa::generate(4096)?)?,
+            KeyAlgorithm::P256 => PKey::from_ec_key(EcKey::generate(&*EcGroup::from_curve_name(
+                Nid::X9_62_PRIME256V1,
+            )?)?)?,
+            KeyAlgorithm::P384 => PKey::from_ec_key(EcKey::generate(&*EcGroup::from_curve_name(
+                Nid::SECP384R1,
+            )?)?)?,
+        })
+    }
+}
+
+/// A CSR for `key` (the connector makes the key pair and asks its CA).
+pub fn certificate_request(key: &PKeyRef<Private>, subject: &str) -> Result<X509Req, CaError> {
+    let mut builder = X509ReqBuilder::new()?;
+    builder.set_version(0)?;
+    builder.set_subject_name(&*parse_subject(subject)?)?;
+    builder.set_pubkey(key)?;
+    builder.sign(key, MessageDigest::sha256())?;
+    Ok(builder.build())
+}
+
+/// A random PFX password: 24 characters from a URL-safe alphabet.
+pub fn random_password() -> Result<String, CaError> {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-_";
+    let mut bytes = [0u8; 24];
+    openssl::rand::rand_bytes(&mut bytes)?;
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect())
+}
+
+/// A PKCS#12 (OpenSSL 3's modern default: PBES2 AES-256-CBC, HMAC-SHA256 MAC) holding the key,
+/// its certificate and the issuing CA.
+pub fn build_pfx(
+    key: &PKeyRef<Private>,
+    certificate: &X509,
+    ca: &X509,
+    password: &str,
+) -> Result<Vec<u8>, CaError> {
+    let mut chain = Stack::new()?;
+    chain.push(ca.clone())?;
+    let pfx = Pkcs12::builder()
+        .name("intune-mock")
+        .pkey(key)
+        .cert(certificate)
+        .ca(chain)
+        .build2(password)?;
+    Ok(pfx.to_der()?)
+}
+
+/// How a password was encrypted to a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordEncryption {
+    /// RSA-OAEP with SHA-256 (and MGF1-SHA-256) to an RSA device key.
+    RsaOaepSha256,
+    /// CMS EnvelopedData (AES-256-CBC) to the device certificate: any key type.
+    CmsEnvelopedData,
+}
+
+impl PasswordEncryption {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PasswordEncryption::RsaOaepSha256 => "rsaOaepSha256",
+            PasswordEncryption::CmsEnvelopedData => "cmsEnvelopedData",
+        }
+    }
+}
+
+/// Encrypts `secret` to the device key certificate: RSA-OAEP for an RSA key, CMS EnvelopedData
+/// for any other.
+pub fn encrypt_to_device(
+    device: &X509,
+    secret: &[u8],
+) -> Result<(Vec<u8>, PasswordEncryption), CaError> {
+    let public = device.public_key()?;
+    if public.id() == Id::RSA {
+        Ok((
+            rsa_oaep_encrypt(&public, secret, MessageDigest::sha256())?,
+            PasswordEncryption::RsaOaepSha256,
+        ))
+    } else {
+        Ok((
+            envelope(device, secret)?,
+            PasswordEncryption::CmsEnvelopedData,
+        ))
+    }
+}
+
+/// CMS EnvelopedData (DER) of `content` to `recipient`, AES-256-CBC.
+pub fn envelope(recipient: &X509, content: &[u8]) -> Result<Vec<u8>, CaError> {
+    let mut recipients = Stack::new()?;
+    recipients.push(recipient.clone())?;
+    let cms = CmsContentInfo::encrypt(
+        &recipients,
+        content,
+        Cipher::aes_256_cbc(),
+        CMSOptions::BINARY,
+    )?;
+    Ok(cms.to_der()?)
+}
+
+/// Opens CMS EnvelopedData (DER) with the recipient's key.
+pub fn open_envelope(
+    der: &[u8],
+    key: &PKeyRef<Private>,
+    certificate: &X509,
+) -> Result<Vec<u8>, CaError> {
+    let cms = CmsContentInfo::from_der(der)?;
+    Ok(cms.decrypt(key, certificate)?)
+}
+
+pub fn rsa_oaep_encrypt(
+    key: &PKeyRef<Public>,
+    secret: &[u8],
+    digest: MessageDigest,
+) -> Result<Vec<u8>, CaError> {
+    let mut encrypter = Encrypter::new(key)?;
+    encrypter.set_rsa_padding(Padding::PKCS1_OAEP)?;
+    encrypter.set_rsa_oaep_md(digest)?;
+    encrypter.set_rsa_mgf1_md(digest)?;
+    let mut out = vec![0u8; encrypter.encrypt_len(secret)?];
+    let n = encrypter.encrypt(secret, &mut out)?;
+    out.truncate(n);
+    Ok(out)
+}
+
+/// Decrypts an imported-PFX password. `padding` is the `userPfxPaddingScheme` (`pkcs1`,
+/// `oaepSha1`, `oaepSha256`, `oaepSha384`, `oaepSha512`; `none` means `oaepSha512`).
+pub fn rsa_decrypt(
+    key: &PKeyRef<Private>,
+    encrypted: &[u8],
+    padding: &str,
+) -> Result<Vec<u8>, CaError> {
+    let mut decrypter = Decrypter::new(key)?;
+    let digest = match padding.to_ascii_lowercase().as_str() {
+        "pkcs1" => None,
+        "oaepsha1" => Some(MessageDigest::sha1()),
+        "oaepsha256" => Some(MessageDigest::sha256()),
+        "oaepsha384" => Some(MessageDigest::sha384()),
+        "oaepsha512" | "none" | "" => Some(MessageDigest::sha512()),
+        other => {
+            return Err(CaError::Denied(format!(
+                "padding scheme `{other}` is not known"
+            )))
+        }
+    };
+    match digest {
+        None => decrypter.set_rsa_padding(Padding::PKCS1)?,
+        Some(md) => {
+            decrypter.set_rsa_padding(Padding::PKCS1_OAEP)?;
+            decrypter.set_rsa_oaep_md(md)?;
+            decrypter.set_rsa_mgf1_md(md)?;
+        }
+    }
+    let mut out = vec![0u8; decrypter.decrypt_len(encrypted)?];
+    let n = decrypter.decrypt(encrypted, &mut out)?;
+    out.truncate(n);
+    Ok(out)
+}
+
+/// Parses a certificate given as PEM or base64 DER.
+pub fn parse_certificate(text: &str) -> Result<X509, CaError> {
+    use base64::Engine as _;
+    if text.contains("-----BEGIN") {
+        return X509::from_pem(text.as_bytes())
+            .map_err(|_| CaError::Denied("the certificate PEM does not parse".into()));
+    }
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(text.split_whitespace().collect::<String>())
+        .map_err(|_| CaError::Denied("the certificate is neither PEM nor base64 DER".into()))?;
+    X509::from_der(&der).map_err(|_| CaError::Denied("the certificate DER does not parse".into()))
+}
+
+/// SHA-1 thumbprint, upper-case hex (as Windows shows it).
+pub fn thumbprint(certificate: &X509) -> Result<String, CaError> {
+    Ok(hex_upper(&certificate.digest(MessageDigest::sha1())?))
+}
+
+pub fn hex_upper(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// A self-signed certificate for `key` (a device's key certificate, a recrypt key's holder).
+pub fn self_signed(
+    key: &PKeyRef<Private>,
+    common_name: &str,
+    now: DateTime<Utc>,
+) -> Result<X509, CaError> {
+    let name = parse_subject(&format!("CN={common_name}"))?;
+    let mut builder = X509::builder()?;
+    builder.set_version(2)?;
+    builder.set_serial_number(&*BigNum::from_u32(1)?.to_asn1_integer()?)?;
+    builder.set_subject_name(&name)?;
+    builder.set_issuer_name(&name)?;
+    builder.set_pubkey(key)?;
+    builder.set_not_before(&*asn1_time(now - Duration::days(1))?)?;
+    builder.set_not_after(&*asn1_time(now + Duration::days(20 * 365))?)?;
+    builder.sign(key, MessageDigest::sha256())?;
+    Ok(builder.build())
+}
