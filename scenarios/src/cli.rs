@@ -237,10 +237,28 @@ async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
         service_account: None,
         import_key_thumbprint: None,
         poll_interval: chrono::Duration::seconds(args.poll_seconds.max(1) as i64),
+        crash_after_download: false,
         seed: std::process::id() as u64,
     };
+    // The machine's CA: an embedded Enterprise-CA-like issuer under the default profile's name.
+    #[allow(clippy::disallowed_methods)] // A real-time connector's CA starts now.
+    let now = Utc::now();
+    let cas = connector_sim::ca::CaDirectory::new();
+    cas.add_embedded(connector_sim::pki::CertificateAuthority::new(
+        "ca01.contoso.com\\Contoso Issuing CA",
+        "Contoso Issuing CA",
+        now,
+    )?);
+    let workbench = connector_sim::Workbench::new(cas);
     let client = connector_sim::ServiceClient::new(args.url, crate::harness::http_client());
-    connector_sim::run_realtime(config, client, &args.enrollment_secret, shutdown_signal()).await?;
+    connector_sim::run_realtime(
+        config,
+        client,
+        &args.enrollment_secret,
+        Some(workbench),
+        shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }
 

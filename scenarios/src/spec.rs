@@ -71,6 +71,9 @@ pub struct ConnectorSpec {
     /// Holds the tenant's PFX-import key.
     pub import_key: bool,
     pub poll_interval: DurationSpec,
+    /// A faulty connector: its service dies right after each download and restarts, so what
+    /// it downloads is never worked on (the leases run out).
+    pub crash_after_download: bool,
     pub line: usize,
 }
 
@@ -105,6 +108,20 @@ pub struct ReleaseSpec {
     pub version: String,
     pub date: DateTime<Utc>,
 }
+
+/// Makes a certification authority reachable or not (`ca` is a name of [`CA_NAMES`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetCaSpec {
+    pub ca: String,
+    pub available: bool,
+}
+
+/// The certification authorities every scenario has: an embedded Microsoft-CA-like issuer and
+/// a DigiCert-like CA service reached over HTTP.
+pub const CA_NAMES: &[&str] = &["ca01.contoso.com\\Contoso Issuing CA", "DigiCert"];
+
+/// The built-in enqueue profiles.
+pub const PROFILES: &[&str] = &["default", "digicert", "rsa2048"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnqueueSpec {
@@ -197,6 +214,8 @@ pub enum Action {
     Uninstall(String),
     Stop(String),
     StartConnector(String),
+    Crash(String),
+    SetCa(SetCaSpec),
     PublishRelease(ReleaseSpec),
     Enqueue(EnqueueSpec),
     Fault(FaultSpec),
@@ -220,6 +239,8 @@ impl Action {
             Action::Uninstall(_) => "uninstall",
             Action::Stop(_) => "stop",
             Action::StartConnector(_) => "start_connector",
+            Action::Crash(_) => "crash",
+            Action::SetCa(_) => "set_ca",
             Action::PublishRelease(_) => "publish_release",
             Action::Enqueue(_) => "enqueue",
             Action::Fault(_) => "fault",
@@ -273,6 +294,7 @@ struct RawConnector {
     service_account: Option<String>,
     import_key: Option<bool>,
     poll_interval: Option<String>,
+    crash_after_download: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -290,6 +312,7 @@ struct RawInstall {
     service_account: Option<String>,
     import_key: Option<bool>,
     poll_interval: Option<String>,
+    crash_after_download: Option<bool>,
     count: Option<u32>,
     expect_error: Option<String>,
 }
@@ -312,6 +335,13 @@ struct RawReconfigure {
 struct RawRelease {
     version: String,
     date: toml::Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSetCa {
+    ca: String,
+    available: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -417,6 +447,8 @@ struct RawStep {
     uninstall: Option<String>,
     stop: Option<String>,
     start_connector: Option<String>,
+    crash: Option<String>,
+    set_ca: Option<RawSetCa>,
     publish_release: Option<RawRelease>,
     enqueue: Option<RawEnqueue>,
     fault: Option<RawFault>,
@@ -440,6 +472,8 @@ impl RawStep {
             (self.uninstall.is_some(), "uninstall"),
             (self.stop.is_some(), "stop"),
             (self.start_connector.is_some(), "start_connector"),
+            (self.crash.is_some(), "crash"),
+            (self.set_ca.is_some(), "set_ca"),
             (self.publish_release.is_some(), "publish_release"),
             (self.enqueue.is_some(), "enqueue"),
             (self.fault.is_some(), "fault"),
@@ -685,6 +719,7 @@ fn connector_spec(
         service_account: service_account(account)?,
         import_key: import_key.unwrap_or(false),
         poll_interval,
+        crash_after_download: false,
         line,
     })
 }
@@ -743,7 +778,8 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
     for (i, c) in raw.connector.into_iter().enumerate() {
         let line = line_at(&connector_lines, i);
         check_tenant(line, &c.tenant)?;
-        let spec = connector_spec(
+        let crash_after_download = c.crash_after_download.unwrap_or(false);
+        let mut spec = connector_spec(
             c.name,
             c.tenant,
             c.machine,
@@ -759,6 +795,7 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
             line,
         )
         .map_err(|m| ctx.err(line, format!("connector: {m}")))?;
+        spec.crash_after_download = crash_after_download;
         if !installed.insert(spec.name.clone()) {
             return Err(ctx.err(line, format!("connector `{}` is declared twice", spec.name)));
         }
@@ -789,6 +826,8 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
             uninstall,
             stop,
             start_connector,
+            crash,
+            set_ca,
             publish_release,
             enqueue,
             fault,
@@ -821,7 +860,8 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
             if r.count.is_some_and(|n| n == 0 || n > 1000) {
                 return Err(e("install: count must be from 1 to 1000".into()));
             }
-            let connector = connector_spec(
+            let crash_after_download = r.crash_after_download.unwrap_or(false);
+            let mut connector = connector_spec(
                 r.name,
                 r.tenant,
                 r.machine,
@@ -837,6 +877,7 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
                 line,
             )
             .map_err(|m| e(format!("install: {m}")))?;
+            connector.crash_after_download = crash_after_download;
             if r.expect_error.is_none() {
                 let names: Vec<String> = match r.count {
                     None => vec![connector.name.clone()],
@@ -898,6 +939,26 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
             known(&installed, &name)?;
             actions.push(Action::StartConnector(name));
         }
+        if let Some(name) = crash {
+            known(&installed, &name)?;
+            actions.push(Action::Crash(name));
+        }
+        if let Some(r) = set_ca {
+            let ca = CA_NAMES
+                .iter()
+                .find(|n| n.eq_ignore_ascii_case(&r.ca))
+                .ok_or_else(|| {
+                    e(format!(
+                        "set_ca: ca `{}` is not one of {}",
+                        r.ca,
+                        CA_NAMES.join(", ")
+                    ))
+                })?;
+            actions.push(Action::SetCa(SetCaSpec {
+                ca: ca.to_string(),
+                available: r.available,
+            }));
+        }
         if let Some(r) = publish_release {
             Version::parse(&r.version).map_err(|err| e(format!("publish_release: {err}")))?;
             let date =
@@ -912,6 +973,9 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
             one_of("kind", &r.kind, JOB_KINDS).map_err(|m| e(format!("enqueue: {m}")))?;
             if r.count == 0 || r.count > 100_000 {
                 return Err(e("enqueue: count must be from 1 to 100000".into()));
+            }
+            if let Some(profile) = &r.profile {
+                one_of("profile", profile, PROFILES).map_err(|m| e(format!("enqueue: {m}")))?;
             }
             actions.push(Action::Enqueue(EnqueueSpec {
                 tenant: r.tenant,

@@ -4,7 +4,7 @@
 use reqwest::Method;
 
 use super::{mismatch, stamp, StepError, World};
-use crate::spec::{ExpectGraph, ExpectHistory, ExpectHttp, ExpectJobs, ExpectStatus};
+use crate::spec::{ExpectEvents, ExpectGraph, ExpectHistory, ExpectHttp, ExpectJobs, ExpectStatus};
 
 fn sorted(mut items: Vec<String>) -> Vec<String> {
     items.sort();
@@ -312,5 +312,50 @@ pub(super) async fn jobs(world: &mut World, expect: &ExpectJobs) -> Result<Strin
             expect.count.to_string(),
             count.to_string(),
         ))
+    }
+}
+
+/// Counts a connector's event-log records with an event ID (and channel).
+pub(super) fn events(world: &mut World, expect: &ExpectEvents) -> Result<String, StepError> {
+    use connector_sim::events::{lookup, Channel};
+    let id = u16::try_from(expect.event_id)
+        .ok()
+        .filter(|id| lookup(*id).is_some())
+        .ok_or_else(|| {
+            StepError::Invalid(format!(
+                "event {} is not an event the docs list",
+                expect.event_id
+            ))
+        })?;
+    let channel = match expect.channel.as_deref() {
+        Some("Admin") => Some(Channel::Admin),
+        Some("Operational") => Some(Channel::Operational),
+        _ => None,
+    };
+    if let (Some(wanted), Some(def)) = (channel, lookup(id)) {
+        if def.channel != wanted {
+            return Err(StepError::Invalid(format!(
+                "event {id} ({}) is written to the {} channel, not {}",
+                def.name,
+                def.channel.as_str(),
+                wanted.as_str()
+            )));
+        }
+    }
+    let name = lookup(id).map(|d| d.name).unwrap_or_default();
+    let count = world.connector(&expect.connector)?.log().count(id, channel);
+    let what = format!("{} event {id} {name}", expect.connector);
+    match (expect.count, expect.min) {
+        (Some(n), _) if count != n as usize => Err(mismatch(
+            format!("count of {what}"),
+            n.to_string(),
+            count.to_string(),
+        )),
+        (_, Some(n)) if count < n as usize => Err(mismatch(
+            format!("count of {what}"),
+            format!("at least {n}"),
+            count.to_string(),
+        )),
+        _ => Ok(format!("{what}: {count}")),
     }
 }

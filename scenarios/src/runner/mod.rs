@@ -12,7 +12,7 @@
 mod expect;
 mod profiles;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use connector_sim::{Connector, ConnectorConfig, ServiceClient};
@@ -94,6 +94,9 @@ fn mismatch(
     }
 }
 
+/// A bound on clock stops in one `advance`/`at` (jobs that never settle would loop forever).
+const MAX_HOPS: usize = 1_000_000;
+
 struct World {
     app: TestApp,
     seed: u64,
@@ -103,8 +106,12 @@ struct World {
     tenant_of: BTreeMap<String, String>,
     installs: u64,
     transcript: Vec<String>,
-    /// Made on the first `enqueue` (key generation costs time only where jobs are used).
-    device: Option<profiles::Device>,
+    /// CAs, device and tenant keys: made only for scenarios that queue jobs or touch a CA.
+    pki: Option<profiles::Pki>,
+    /// Connectors that may find work at their next poll (something was queued, a lease ran
+    /// out, a backoff ended, or their last download was not empty). Only these make the
+    /// clock stop at their poll instants; the others' idle polls are coalesced.
+    hungry: BTreeSet<String>,
 }
 
 pub async fn run(scenario: &Scenario, file: &str, seed_override: Option<u64>) -> Outcome {
@@ -263,7 +270,8 @@ impl World {
             tenant_of: BTreeMap::new(),
             installs: 0,
             transcript: vec![],
-            device: None,
+            pki: None,
+            hungry: BTreeSet::new(),
         };
         world.log(format!(
             "scenario `{}` seed {seed} starts at {}",
@@ -301,6 +309,37 @@ impl World {
                 tenant.name, tenant.rollout_delay_days
             ));
             world.tenants.insert(tenant.name.clone(), created);
+        }
+        let needs_pki = scenario.steps.iter().any(|s| {
+            matches!(
+                s.action,
+                Action::Enqueue(_) | Action::SetCa(_) | Action::Crash(_)
+            )
+        });
+        if needs_pki {
+            let import_keys = scenario
+                .steps
+                .iter()
+                .any(|s| matches!(&s.action, Action::Enqueue(e) if e.kind == "pkcs_import"));
+            let tenants: Vec<(String, String)> = world
+                .tenants
+                .iter()
+                .map(|(name, t)| {
+                    (
+                        name.clone(),
+                        t.import_key_thumbprint.clone().unwrap_or_default(),
+                    )
+                })
+                .collect();
+            world.pki = Some(
+                profiles::Pki::new(
+                    scenario.start,
+                    world.app.http.clone(),
+                    &tenants,
+                    import_keys,
+                )
+                .await?,
+            );
         }
         for connector in &scenario.connectors {
             world.install(connector).await.map_err(|e| {
@@ -361,6 +400,7 @@ impl World {
                 None
             },
             poll_interval: Duration::milliseconds(spec.poll_interval.millis.max(1000)),
+            crash_after_download: spec.crash_after_download,
             seed: self
                 .seed
                 .wrapping_mul(0x100_0000_01B3)
@@ -368,7 +408,11 @@ impl World {
         };
         let client = ServiceClient::new(self.app.base_url.clone(), self.app.http.clone());
         let secret = tenant.enrollment_secret.clone().unwrap_or_default();
-        let connector = Connector::install(config, client, &secret, self.app.now()).await?;
+        let mut connector = Connector::install(config, client, &secret, self.app.now()).await?;
+        if let Some(pki) = &self.pki {
+            connector.set_workbench(pki.workbench(&spec.tenant, spec.import_key));
+        }
+        self.hungry.insert(spec.name.clone());
         self.log(format!(
             "installed {} on {} ({}, {})",
             spec.name,
@@ -469,26 +513,54 @@ impl World {
         }
     }
 
-    /// Enqueues `count` jobs with the default profile of their kind, in batches of 1,000.
+    /// Enqueues `count` jobs with the profile's payloads, in batches of 1,000. `pkcs_import`
+    /// jobs first upload their user PFX through Graph, as the PowerShell module does.
     async fn enqueue(&mut self, spec: &crate::spec::EnqueueSpec) -> Result<String, StepError> {
-        if let Some(profile) = spec.profile.as_deref().filter(|p| *p != "default") {
-            return Err(StepError::Invalid(format!(
-                "unknown profile `{profile}`; the built-in profile is `default`"
-            )));
-        }
-        let tenant_id = self.tenant(&spec.tenant)?.id.clone();
-        if self.device.is_none() {
-            self.device = Some(profiles::Device::new()?);
-        }
-        let device = self
-            .device
+        let profile = spec.profile.clone().unwrap_or_else(|| "default".to_owned());
+        let tenant = self.tenant(&spec.tenant)?.clone();
+        let now = self.app.now();
+        let token = if spec.kind == "pkcs_import" {
+            Some(self.app.graph_token(&tenant).await?)
+        } else {
+            None
+        };
+        let pki = self
+            .pki
             .as_ref()
-            .ok_or_else(|| StepError::Harness(anyhow::anyhow!("no device")))?;
+            .ok_or_else(|| StepError::Harness(anyhow::anyhow!("the scenario has no PKI")))?;
         let mut jobs = Vec::new();
         for index in 1..=spec.count {
+            let mut pfx_id = None;
+            if let Some(token) = &token {
+                let body = pki.user_pfx_upload(&spec.tenant, index, now)?;
+                let answer = self
+                    .app
+                    .request(
+                        Method::POST,
+                        "/beta/deviceManagement/userPfxCertificates",
+                        Some(token),
+                        Some(&body),
+                    )
+                    .await?;
+                if answer.status != 201 {
+                    return Err(StepError::Harness(anyhow::anyhow!(
+                        "uploading the user PFX answered {}: {}",
+                        answer.status,
+                        answer.body
+                    )));
+                }
+                pfx_id = answer.body["id"].as_str().map(str::to_owned);
+            }
             jobs.push(wire::jobs::EnqueueJob {
                 kind: spec.kind.clone(),
-                payload: device.payload(&spec.kind, index)?,
+                payload: pki.payload(
+                    &spec.tenant,
+                    &spec.kind,
+                    &profile,
+                    index,
+                    now,
+                    pfx_id.as_deref(),
+                )?,
             });
         }
         for batch in jobs.chunks(1000) {
@@ -497,7 +569,7 @@ impl World {
                 .app
                 .admin(
                     Method::POST,
-                    &format!("/admin/tenants/{tenant_id}/jobs"),
+                    &format!("/admin/tenants/{}/jobs", tenant.id),
                     Some(&body),
                 )
                 .await?;
@@ -509,8 +581,9 @@ impl World {
                 )));
             }
         }
+        self.hungry.extend(self.connectors.keys().cloned());
         Ok(format!(
-            "{} {} jobs enqueued for {}",
+            "{} {} jobs ({profile}) enqueued for {}",
             spec.count, spec.kind, spec.tenant
         ))
     }
@@ -523,12 +596,34 @@ impl World {
             let due = service::schedule::next_due_after(&self.app.registry, now)
                 .await
                 .map_err(|e| StepError::Harness(e.into()))?;
+            // A connector that may find work polls on its own grid, one instant at a time.
+            let work_due = self
+                .connectors
+                .iter()
+                .filter(|(name, _)| self.hungry.contains(*name))
+                .filter_map(|(_, c)| c.next_poll())
+                .filter(|at| *at >= now && *at <= target)
+                .min();
+            if let Some(at) = work_due.filter(|w| due.is_none_or(|d| *w < d)) {
+                self.poll_round(at).await?;
+                self.app.set_clock(at)?;
+                hops += 1;
+                if hops > MAX_HOPS {
+                    return Err(StepError::Harness(anyhow::anyhow!(
+                        "more than {MAX_HOPS} clock stops while advancing to {}: the jobs never settle",
+                        stamp(target)
+                    )));
+                }
+                continue;
+            }
             match due.filter(|d| *d <= target) {
                 Some(boundary) => {
                     // Polls before the boundary still get the old answers.
                     self.poll_round(boundary - Duration::milliseconds(1))
                         .await?;
                     self.app.set_clock(boundary)?;
+                    // A lease ran out or a backoff ended: anyone may find work now.
+                    self.hungry.extend(self.connectors.keys().cloned());
                     hops += 1;
                 }
                 None => {
@@ -547,6 +642,22 @@ impl World {
         Ok(())
     }
 
+    /// The connector's workers run once; a connector that found nothing stops being hungry.
+    async fn work(&mut self, name: &str, at: DateTime<Utc>) {
+        let Some(connector) = self.connectors.get_mut(name) else {
+            return;
+        };
+        let summary = connector.work(at).await;
+        if summary.leased == 0 {
+            self.hungry.remove(name);
+        } else {
+            self.log(format!(
+                "{name} handled {} request(s): {} succeeded, {} failed, {} to retry",
+                summary.leased, summary.succeeded, summary.failed, summary.retried
+            ));
+        }
+    }
+
     /// Each running connector with a poll due by `limit` polls once, at its last grid instant
     /// up to `limit`, in time order (the clock moves to each instant in turn).
     async fn poll_round(&mut self, limit: DateTime<Utc>) -> Result<(), StepError> {
@@ -563,6 +674,9 @@ impl World {
                 if let Err(e) = connector.poll(at).await {
                     self.log(format!("{name} poll failed: {e}"));
                 }
+            }
+            if self.hungry.contains(&name) {
+                self.work(&name, at).await;
             }
         }
         Ok(())
@@ -620,8 +734,27 @@ impl World {
                     auto_update: r.auto_update,
                     co_installed_products: r.co_installed.clone(),
                 };
-                self.reconfigure(&r.connector, change, r.expect_error.as_deref())
-                    .await
+                let answer = self
+                    .reconfigure(&r.connector, change, r.expect_error.as_deref())
+                    .await;
+                if let (Some(holds), Some(pki)) = (r.import_key, &self.pki) {
+                    let key = if holds {
+                        self.tenant_of
+                            .get(&r.connector)
+                            .and_then(|t| pki.import_key(t))
+                    } else {
+                        None
+                    };
+                    if let Some(bench) = self
+                        .connectors
+                        .get_mut(&r.connector)
+                        .and_then(|c| c.workbench_mut())
+                    {
+                        bench.import_key = key;
+                    }
+                }
+                self.hungry.insert(r.connector.clone());
+                answer
             }
             Action::Uninstall(name) => {
                 let connector = self.connectors.remove(name).ok_or_else(|| {
@@ -641,6 +774,8 @@ impl World {
                 let connector = self.connector_mut(name)?;
                 connector.start(now);
                 let polled = connector.poll(now).await;
+                self.hungry.insert(name.clone());
+                self.work(name, now).await;
                 Ok(match polled {
                     Ok(()) => format!("{name} started"),
                     Err(e) => format!("{name} started; first poll failed: {e}"),
@@ -681,9 +816,31 @@ impl World {
                 "SCEP enrollment arrives with issue 6",
             )),
             Action::ExpectJobs(expectation) => expect::jobs(self, expectation).await,
-            Action::ExpectEvents(_) => Err(StepError::NotSupported(
-                "the connector event log arrives with issues 5 and 7",
-            )),
+            Action::ExpectEvents(expectation) => expect::events(self, expectation),
+            Action::Crash(name) => {
+                let now = self.app.now();
+                let abandoned = self.connector_mut(name)?.crash(now).await;
+                self.hungry.remove(name);
+                Ok(format!(
+                    "{name} crashed after downloading {abandoned} request(s)"
+                ))
+            }
+            Action::SetCa(set) => {
+                let ca = self
+                    .pki
+                    .as_ref()
+                    .and_then(|p| p.ca(&set.ca))
+                    .ok_or_else(|| StepError::Invalid(format!("no CA `{}`", set.ca)))?;
+                ca.lock().unwrap_or_else(|p| p.into_inner()).available = set.available;
+                if set.available {
+                    self.hungry.extend(self.connectors.keys().cloned());
+                }
+                Ok(format!(
+                    "CA `{}` is {}",
+                    set.ca,
+                    if set.available { "up" } else { "down" }
+                ))
+            }
         }
     }
 }

@@ -1,85 +1,298 @@
-//! Default job payloads for `enqueue` steps: what a real profile of each kind carries, with a
-//! device certificate the runner makes once per scenario.
+//! The PKI a scenario runs with, and the payloads of `enqueue` steps: what a real profile of
+//! each kind carries.
+//!
+//! Every scenario that queues jobs (or touches a CA) gets two CAs — the embedded
+//! Microsoft-CA-like issuer `ca01.contoso.com\Contoso Issuing CA` and the DigiCert-like CA
+//! service `DigiCert`, served over loopback HTTP — a device with a key certificate, and per tenant
+//! the connectors' recrypt key and (when a connector holds it) the PFX-import key.
 
-use openssl::asn1::Asn1Time;
-use openssl::ec::{EcGroup, EcKey};
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use connector_sim::ca::{CaDirectory, SharedCa};
+use connector_sim::pki::{self, CertificateAuthority, IssueRequest, KeyAlgorithm, KeyPool};
+use connector_sim::work::{ImportKey, RecryptKey};
+use connector_sim::Workbench;
 use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
-use openssl::pkcs12::Pkcs12;
 use openssl::pkey::{PKey, Private};
-use openssl::x509::{X509NameBuilder, X509};
+use openssl::x509::X509;
 use serde_json::{json, Value};
 
-const CA: &str = "ca01.contoso.com\\Contoso Issuing CA";
+pub const EMBEDDED_CA: &str = "ca01.contoso.com\\Contoso Issuing CA";
+pub const DIGICERT_CA: &str = "DigiCert";
 
-/// A device key pair and its self-signed certificate, as a device enrolled in Intune holds.
+/// A device enrolled in Intune: a key pair and its key certificate.
 pub struct Device {
-    key: PKey<Private>,
     certificate: X509,
 }
 
 impl Device {
-    pub fn new() -> anyhow::Result<Device> {
-        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
-        let key = PKey::from_ec_key(EcKey::generate(&group)?)?;
-        let mut name = X509NameBuilder::new()?;
-        name.append_entry_by_text("CN", "intune-mock device")?;
-        let name = name.build();
-        let mut builder = X509::builder()?;
-        builder.set_version(2)?;
-        builder.set_subject_name(&name)?;
-        builder.set_issuer_name(&name)?;
-        builder.set_pubkey(&key)?;
-        builder.set_not_before(&*Asn1Time::from_str("20200101000000Z")?)?;
-        builder.set_not_after(&*Asn1Time::from_str("20400101000000Z")?)?;
-        builder.sign(&key, MessageDigest::sha256())?;
+    fn new(now: DateTime<Utc>) -> anyhow::Result<Device> {
+        let key = KeyPool::new().generate(KeyAlgorithm::P256)?;
         Ok(Device {
-            key,
-            certificate: builder.build(),
+            certificate: pki::self_signed(&key, "intune-mock device", now)?,
         })
     }
 
     fn certificate_pem(&self) -> anyhow::Result<String> {
         Ok(String::from_utf8(self.certificate.to_pem()?)?)
     }
+}
 
-    fn pfx_base64(&self) -> anyhow::Result<String> {
-        use base64::Engine as _;
-        let pfx = Pkcs12::builder()
-            .name("device")
-            .pkey(&self.key)
-            .cert(&self.certificate)
-            .build2("intune-mock")?;
-        Ok(base64::engine::general_purpose::STANDARD.encode(pfx.to_der()?))
+/// The keys the connectors of one tenant share.
+#[derive(Clone)]
+pub struct TenantKeys {
+    pub recrypt: RecryptKey,
+    pub import: Option<ImportKey>,
+}
+
+pub struct Pki {
+    pub cas: CaDirectory,
+    pub embedded: SharedCa,
+    pub digicert: SharedCa,
+    pub keys: KeyPool,
+    tenants: BTreeMap<String, TenantKeys>,
+    device: Device,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Pki {
+    /// `tenants`: name and import-key name of each tenant; `import_keys`: whether to make the
+    /// (RSA-2048, slow) import keys at all.
+    pub async fn new(
+        now: DateTime<Utc>,
+        http: reqwest::Client,
+        tenants: &[(String, String)],
+        import_keys: bool,
+    ) -> anyhow::Result<Pki> {
+        let cas = CaDirectory::new();
+        let embedded = cas.add_embedded(CertificateAuthority::new(
+            EMBEDDED_CA,
+            "Contoso Issuing CA",
+            now,
+        )?);
+        let digicert = std::sync::Arc::new(std::sync::Mutex::new(CertificateAuthority::with_key(
+            DIGICERT_CA,
+            "DigiCert-like Issuing CA",
+            KeyPool::new().generate(KeyAlgorithm::P256)?,
+            now,
+        )?));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let digicert_url = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = digicert.clone();
+        tokio::spawn(async move {
+            let _ = connector_sim::ca::serve_http_ca(served, listener, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        cas.add_http(DIGICERT_CA, &digicert_url, http);
+        let mut keys_of = BTreeMap::new();
+        for (tenant, import_name) in tenants {
+            let key = KeyPool::new().generate(KeyAlgorithm::P256)?;
+            let recrypt = RecryptKey {
+                certificate: pki::self_signed(&key, &format!("{tenant} recrypt"), now)?,
+                key,
+            };
+            let import = if import_keys {
+                Some(ImportKey {
+                    name: import_name.clone(),
+                    key: KeyPool::new().generate(KeyAlgorithm::Rsa2048)?,
+                })
+            } else {
+                None
+            };
+            keys_of.insert(tenant.clone(), TenantKeys { recrypt, import });
+        }
+        Ok(Pki {
+            cas,
+            embedded,
+            digicert,
+            keys: KeyPool::new(),
+            tenants: keys_of,
+            device: Device::new(now)?,
+            stop: Some(stop),
+        })
     }
 
-    /// The default payload of job number `index` (1-based) of `kind`.
-    pub fn payload(&self, kind: &str, index: u32) -> anyhow::Result<Value> {
+    pub fn ca(&self, name: &str) -> Option<&SharedCa> {
+        if name.eq_ignore_ascii_case(EMBEDDED_CA) {
+            Some(&self.embedded)
+        } else if name.eq_ignore_ascii_case(DIGICERT_CA) {
+            Some(&self.digicert)
+        } else {
+            None
+        }
+    }
+
+    /// What a connector of `tenant` has on its machine; the import key only when it holds it.
+    pub fn workbench(&self, tenant: &str, holds_import_key: bool) -> Workbench {
+        let mut bench = Workbench::new(self.cas.clone());
+        bench.keys = self.keys.clone();
+        if let Some(keys) = self.tenants.get(tenant) {
+            bench.recrypt_key = Some(keys.recrypt.clone());
+            if holds_import_key {
+                bench.import_key = keys.import.clone();
+            }
+        }
+        bench
+    }
+
+    pub fn import_key(&self, tenant: &str) -> Option<ImportKey> {
+        self.tenants.get(tenant).and_then(|k| k.import.clone())
+    }
+
+    fn ca_for(profile: &str) -> &'static str {
+        if profile == "digicert" {
+            DIGICERT_CA
+        } else {
+            EMBEDDED_CA
+        }
+    }
+
+    /// A certificate issued earlier by a PKCS profile (for revoke jobs to name).
+    fn issue_existing(
+        &self,
+        profile: &str,
+        index: u32,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<(String, String)> {
+        let name = Self::ca_for(profile);
+        let ca = self
+            .ca(name)
+            .ok_or_else(|| anyhow::anyhow!("no CA `{name}`"))?;
+        let key = self.keys.generate(KeyAlgorithm::P256)?;
+        let subject = format!("CN=revoked-{index:04}");
+        let request = pki::certificate_request(&key, &subject)?;
+        let mut ca = ca.lock().unwrap_or_else(|p| p.into_inner());
+        // Issuing works even while the CA is "down" for the scenario: this happened before.
+        let was = std::mem::replace(&mut ca.available, true);
+        let issued = ca.issue(
+            &request,
+            &IssueRequest {
+                template: "IntuneDevice".into(),
+                subject,
+                subject_alternative_names: vec![],
+                validity_days: 365,
+                sid: None,
+            },
+            now,
+        );
+        ca.available = was;
+        let certificate = issued?;
+        let serial = certificate
+            .serial_number()
+            .to_bn()?
+            .to_hex_str()?
+            .to_string();
+        let issuer = certificate
+            .issuer_name()
+            .entries()
+            .map(|e| {
+                format!(
+                    "{}={}",
+                    e.object().nid().short_name().unwrap_or("?"),
+                    String::from_utf8_lossy(e.data().as_slice())
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok((serial, issuer))
+    }
+
+    /// The payload of job number `index` (1-based) of `kind` for `tenant`. For `pkcs_import`
+    /// the caller first uploads [`Pki::user_pfx_upload`] and passes the id it got.
+    pub fn payload(
+        &self,
+        tenant: &str,
+        kind: &str,
+        profile: &str,
+        index: u32,
+        now: DateTime<Utc>,
+        user_pfx_id: Option<&str>,
+    ) -> anyhow::Result<Value> {
         Ok(match kind {
             "pkcs_create" => json!({
                 "subject": format!("CN=device-{index:04}"),
                 "subjectAlternativeNames": [{"type": "upn", "value": format!("user{index:04}@contoso.com")}],
                 "template": "IntuneDevice",
-                "certificationAuthority": CA,
+                "certificationAuthority": Self::ca_for(profile),
                 "validityDays": 365,
-                "keyAlgorithm": "p256",
-                "deviceKeyCertificate": self.certificate_pem()?,
+                "keyAlgorithm": if profile == "rsa2048" { "rsa2048" } else { "p256" },
+                "deviceKeyCertificate": self.device.certificate_pem()?,
             }),
-            "pkcs_recrypt" => json!({
-                "pfx": self.pfx_base64()?,
-                "encryptedPassword": "aW50dW5lLW1vY2s=",
-                "deviceKeyCertificate": self.certificate_pem()?,
-            }),
+            "pkcs_recrypt" => {
+                let keys = self
+                    .tenants
+                    .get(tenant)
+                    .ok_or_else(|| anyhow::anyhow!("no keys for tenant `{tenant}`"))?;
+                let key = self.keys.generate(KeyAlgorithm::P256)?;
+                let certificate = pki::self_signed(&key, &format!("device-{index:04}"), now)?;
+                let password = pki::random_password()?;
+                let pfx = pki::build_pfx(&key, &certificate, &certificate, &password)?;
+                let escrow = pki::envelope(&keys.recrypt.certificate, password.as_bytes())?;
+                json!({
+                    "pfx": B64.encode(pfx),
+                    "encryptedPassword": B64.encode(escrow),
+                    "deviceKeyCertificate": self.device.certificate_pem()?,
+                })
+            }
             "pkcs_import" => json!({
-                "userPfxCertificateId": format!("user{index:04}-0000000000000000000000000000000000000000"),
-                "deviceCertificate": self.certificate_pem()?,
+                "userPfxCertificateId": user_pfx_id.unwrap_or_default(),
+                "deviceCertificate": self.device.certificate_pem()?,
             }),
-            "revoke" => json!({
-                "serialNumber": format!("{index:08x}"),
-                "issuerName": "CN=Contoso Issuing CA",
-                "certificationAuthority": CA,
-            }),
-            other => anyhow::bail!("no default profile for job kind `{other}`"),
+            "revoke" => {
+                let (serial, issuer) = self.issue_existing(profile, index, now)?;
+                json!({
+                    "serialNumber": serial,
+                    "issuerName": issuer,
+                    "certificationAuthority": Self::ca_for(profile),
+                })
+            }
+            other => anyhow::bail!("no profile for job kind `{other}`"),
         })
+    }
+
+    /// The Graph body the PFX-import PowerShell module would post for user number `index`: a
+    /// user PFX whose password is encrypted (RSA-OAEP SHA-512) to the tenant's import key.
+    pub fn user_pfx_upload(
+        &self,
+        tenant: &str,
+        index: u32,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Value> {
+        let import = self.import_key(tenant).ok_or_else(|| {
+            anyhow::anyhow!("tenant `{tenant}` has no import key in this scenario")
+        })?;
+        let upn = format!("user{index:04}@contoso.com");
+        let key: PKey<Private> = self.keys.generate(KeyAlgorithm::P256)?;
+        let certificate = pki::self_signed(&key, &upn, now)?;
+        let password = pki::random_password()?;
+        let pfx = pki::build_pfx(&key, &certificate, &certificate, &password)?;
+        let public = PKey::public_key_from_der(&import.key.public_key_to_der()?)?;
+        let encrypted =
+            pki::rsa_oaep_encrypt(&public, password.as_bytes(), MessageDigest::sha512())?;
+        Ok(json!({
+            "@odata.type": "#microsoft.graph.userPFXCertificate",
+            "thumbprint": pki::thumbprint(&certificate)?.to_ascii_lowercase(),
+            "intendedPurpose": "SmimeEncryption",
+            "userPrincipalName": upn,
+            "providerName": "Microsoft Software Key Storage Provider",
+            "keyName": import.name,
+            "paddingScheme": "OaepSha512",
+            "encryptedPfxBlob": B64.encode(pfx),
+            "encryptedPfxPassword": B64.encode(encrypted),
+        }))
     }
 }
