@@ -283,6 +283,44 @@ impl Connector {
         answer.ok_or_else(|| ClientError::Decode("empty lease answer".into()))
     }
 
+    /// The SCEP module's validation call for a device's certificate request (DER PKCS#10):
+    /// `POST {scep}/ScepActions/validateRequest` with the connector's credential.
+    pub async fn scep_validate(
+        &mut self,
+        transaction_id: &str,
+        certificate_request_der: &[u8],
+    ) -> Result<wire::scep::ScepAnswer, ClientError> {
+        use base64::Engine as _;
+        let request = wire::scep::ValidateRequest {
+            request: wire::scep::ScepRequest {
+                transaction_id: Some(transaction_id.to_owned()),
+                certificate_request: Some(
+                    base64::engine::general_purpose::STANDARD.encode(certificate_request_der),
+                ),
+                caller_info: Some(format!(
+                    "Microsoft Intune Certificate Connector {}",
+                    self.version
+                )),
+            },
+        };
+        let correlation_id = self.correlation.next_id();
+        let path = format!(
+            "{}/ScepActions/validateRequest",
+            wire::scep::SCEP_SERVICE_PATH
+        );
+        let answer: Option<wire::scep::ScepAnswer> = self
+            .client
+            .send(
+                Method::POST,
+                &path,
+                &self.credential,
+                &correlation_id,
+                Some(&request),
+            )
+            .await?;
+        answer.ok_or_else(|| ClientError::Decode("empty validateRequest answer".into()))
+    }
+
     /// One round of every feature's worker: download a batch of requests, do the work, upload
     /// the results.
     pub async fn work(&mut self, now: DateTime<Utc>) -> WorkSummary {

@@ -150,6 +150,17 @@ pub struct ScepEnrollSpec {
     pub expect: Option<String>,
 }
 
+/// A connector's SCEP module asks the service to validate a device's certificate request: a
+/// P-256 CSR with `challenge` as its challengePassword (none when absent). `expect` is the code
+/// of the answer: a SCEP wire code (`ChallengePasswordMissing`, …) or the error code of a refusal
+/// (`FeatureNotInstalled`, `LegacyVersionCannotIssue`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScepValidateSpec {
+    pub connector: String,
+    pub challenge: Option<String>,
+    pub expect: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpectStatus {
     pub connector: String,
@@ -220,6 +231,7 @@ pub enum Action {
     Enqueue(EnqueueSpec),
     Fault(FaultSpec),
     ScepEnroll(ScepEnrollSpec),
+    ScepValidate(ScepValidateSpec),
     ExpectStatus(ExpectStatus),
     ExpectGraph(ExpectGraph),
     ExpectHttp(ExpectHttp),
@@ -245,6 +257,7 @@ impl Action {
             Action::Enqueue(_) => "enqueue",
             Action::Fault(_) => "fault",
             Action::ScepEnroll(_) => "scep_enroll",
+            Action::ScepValidate(_) => "scep_validate",
             Action::ExpectStatus(_) => "expect_status",
             Action::ExpectGraph(_) => "expect_graph",
             Action::ExpectHttp(_) => "expect_http",
@@ -367,6 +380,14 @@ struct RawFault {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawScepValidate {
+    connector: String,
+    challenge: Option<String>,
+    expect: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawScep {
     connector: String,
     challenge: Option<String>,
@@ -453,6 +474,7 @@ struct RawStep {
     enqueue: Option<RawEnqueue>,
     fault: Option<RawFault>,
     scep_enroll: Option<RawScep>,
+    scep_validate: Option<RawScepValidate>,
     expect_status: Option<RawExpectStatus>,
     expect_graph: Option<RawExpectGraph>,
     expect_http: Option<RawExpectHttp>,
@@ -478,6 +500,7 @@ impl RawStep {
             (self.enqueue.is_some(), "enqueue"),
             (self.fault.is_some(), "fault"),
             (self.scep_enroll.is_some(), "scep_enroll"),
+            (self.scep_validate.is_some(), "scep_validate"),
             (self.expect_status.is_some(), "expect_status"),
             (self.expect_graph.is_some(), "expect_graph"),
             (self.expect_http.is_some(), "expect_http"),
@@ -616,6 +639,38 @@ const PRODUCTS: &[&str] = &[
 ];
 const CO_INSTALLED: &[&str] = &["intune-connector-for-active-directory", "ndes", "adcs"];
 const STATUSES: &[&str] = &["healthy", "warning", "error"];
+/// What a SCEP validation can answer: the 25 wire codes (intune-wire.md §1.5) and the refusals.
+pub const SCEP_VALIDATE_CODES: &[&str] = &[
+    "Unknown",
+    "Success",
+    "CertificateRequestDecodingFailed",
+    "ChallengePasswordMissing",
+    "ChallengeDeserializationError",
+    "ChallengeDecryptionError",
+    "ChallengeDecodingError",
+    "ChallengeInvalidTimestamp",
+    "ChallengeExpired",
+    "SubjectNameMissing",
+    "SubjectNameMismatch",
+    "SubjectAltNameMissing",
+    "SubjectAltNameMismatch",
+    "KeyUsageMismatch",
+    "KeyLengthMismatch",
+    "EnhancedKeyUsageMissing",
+    "EnhancedKeyUsageMismatch",
+    "AadKeyIdentifierListMissing",
+    "RegisteredKeyMismatch",
+    "SigningCertThumbprintMismatch",
+    "ScepProfileNoLongerTargetedToTheClient",
+    "SignatureValidationFailed",
+    "BadCertificateRequestIdInChallenge",
+    "BadDeviceIdInChallenge",
+    "BadUserIdInChallenge",
+    "FeatureNotInstalled",
+    "LegacyVersionCannotIssue",
+    "ConnectorVersionRetired",
+];
+
 const JOB_KINDS: &[&str] = &["pkcs_create", "pkcs_recrypt", "pkcs_import", "revoke"];
 const CALLS: &[&str] = &["checkin", "lease", "health", "update_check"];
 
@@ -832,6 +887,7 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
             enqueue,
             fault,
             scep_enroll,
+            scep_validate,
             expect_status,
             expect_graph,
             expect_http,
@@ -1010,6 +1066,16 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
                 connector: r.connector,
                 challenge: r.challenge,
                 cn: r.cn,
+                expect: r.expect,
+            }));
+        }
+        if let Some(r) = scep_validate {
+            known(&installed, &r.connector)?;
+            one_of("expect", &r.expect, SCEP_VALIDATE_CODES)
+                .map_err(|m| e(format!("scep_validate: {m}")))?;
+            actions.push(Action::ScepValidate(ScepValidateSpec {
+                connector: r.connector,
+                challenge: r.challenge,
                 expect: r.expect,
             }));
         }

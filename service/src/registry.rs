@@ -51,6 +51,8 @@ pub enum RegistryError {
     AlreadyCompleted(String),
     #[error("{0}")]
     AlreadyExists(String),
+    #[error("{0}")]
+    FeatureNotInstalled(String),
     #[error(transparent)]
     Clock(#[from] ClockError),
     #[error("internal error: {0}")]
@@ -649,6 +651,21 @@ impl Registry {
         }
     }
 
+    /// May this connector make SCEP validation calls now? Only with the `scep` feature (SCEP goes
+    /// only to the connectors that have it), and not on a legacy or retired version.
+    pub async fn scep_gate(&self, connector: &ConnectorRow) -> RegistryResult<()> {
+        let connector = self.current(connector).await?;
+        let facts = connector_facts(&connector)?;
+        if !facts.features.contains(crate::domain::Feature::Scep) {
+            return Err(RegistryError::FeatureNotInstalled(format!(
+                "connector {} does not have the scep feature; SCEP validation goes only to connectors with it",
+                connector.id
+            )));
+        }
+        self.gate(facts.version, Operation::Checkin).await?;
+        self.gate(facts.version, Operation::Issue).await
+    }
+
     pub async fn reconfigure(
         &self,
         connector: &ConnectorRow,
@@ -1020,6 +1037,17 @@ impl Registry {
             Err(StoreError::NotFound) => {}
             Err(e) => return Err(e.into()),
         }
+        self.store.upsert_user_pfx(&pfx).await?;
+        Ok(pfx)
+    }
+
+    /// Replaces an imported user PFX (`PATCH`); it must exist.
+    pub async fn update_user_pfx(
+        &self,
+        tenant_id: &str,
+        pfx: crate::store::UserPfxRow,
+    ) -> RegistryResult<crate::store::UserPfxRow> {
+        self.user_pfx(tenant_id, &pfx.id).await?;
         self.store.upsert_user_pfx(&pfx).await?;
         Ok(pfx)
     }

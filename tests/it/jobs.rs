@@ -504,3 +504,102 @@ async fn bad_job_input_is_refused_with_a_clear_error_and_changes_nothing() {
     assert_eq!(job["state"], "leased", "no state change");
     assert_eq!(job["attemptHistory"][0].get("outcome"), None);
 }
+
+const VALIDATE: &str = "/RACerts/ScepRequestValidationFEService/Gateway/StatelessScepRequestValidationService/ScepActions/validateRequest";
+
+/// A DER PKCS#10 (base64) for a throw-away P-256 key; with a challengePassword when given.
+fn scep_csr(challenge: Option<&str>) -> String {
+    use base64::Engine as _;
+    use connector_sim::pki;
+    let key = pki::KeyPool::new()
+        .generate(pki::KeyAlgorithm::P256)
+        .unwrap();
+    let der = match challenge {
+        Some(c) => pki::certificate_request_with_challenge(&key, "CN=scep-device", c).unwrap(),
+        None => pki::certificate_request(&key, "CN=scep-device")
+            .unwrap()
+            .to_der()
+            .unwrap(),
+    };
+    base64::engine::general_purpose::STANDARD.encode(der)
+}
+
+#[tokio::test]
+async fn the_docs_routing_example_spreads_pkcs_over_all_four_and_scep_only_to_the_two() {
+    let w = world().await;
+    let pkcs = [
+        w.connector("PKCS01", &["pkcs"]).await,
+        w.connector("PKCS02", &["pkcs"]).await,
+    ];
+    let scep = [
+        w.connector("SCEP01", &["pkcs", "scep"]).await,
+        w.connector("SCEP02", &["pkcs", "scep"]).await,
+    ];
+    let cert = device_certificate();
+    let jobs: Vec<Value> = (0..400).map(|_| pkcs_job(&cert)).collect();
+    assert_eq!(w.enqueue(&json!({ "jobs": jobs })).await.status, 201);
+
+    // Each polls in turn for up to 100: every one of the four handles some (here exactly 100).
+    for credential in pkcs.iter().chain(scep.iter()) {
+        let leased = w.lease(credential, json!({"max": 100})).await;
+        let leased = leased.body["jobs"].as_array().unwrap().clone();
+        assert_eq!(leased.len(), 100);
+        for job in leased {
+            let id = job["id"].as_str().unwrap();
+            let token = job["leaseToken"].as_str().unwrap();
+            let done = w
+                .complete(
+                    credential,
+                    id,
+                    json!({"leaseToken": token, "outcome": "succeeded", "result": {}}),
+                )
+                .await;
+            assert_eq!(done.status, 200, "{}", done.body);
+        }
+    }
+    assert_eq!(w.count("succeeded").await, 400);
+
+    let validate = |credential: String, csr: Value| {
+        let app = &w.app;
+        async move {
+            let body = json!({"request": {"transactionId": "tx-1", "certificateRequest": csr, "callerInfo": "test"}});
+            app.request(Method::POST, VALIDATE, Some(&credential), Some(&body))
+                .await
+                .unwrap()
+        }
+    };
+    for credential in &pkcs {
+        let refused = validate(credential.clone(), json!(scep_csr(Some("c")))).await;
+        assert_eq!(refused.status, 403, "{}", refused.body);
+        assert_eq!(refused.error_code(), Some("FeatureNotInstalled"));
+    }
+    let cases = [
+        (json!(scep_csr(None)), "ChallengePasswordMissing"),
+        (
+            json!(scep_csr(Some("never-issued"))),
+            "ChallengeDecodingError",
+        ),
+        (json!("bm90IGEgQ1NS"), "CertificateRequestDecodingFailed"),
+        (json!("%%%"), "CertificateRequestDecodingFailed"),
+        (Value::Null, "CertificateRequestDecodingFailed"),
+    ];
+    for credential in &scep {
+        for (csr, code) in &cases {
+            let answer = validate(credential.clone(), csr.clone()).await;
+            assert_eq!(answer.status, 200, "{}", answer.body);
+            assert_eq!(answer.body["code"], *code, "{csr}");
+            assert!(answer.body["errorDescription"].is_string());
+        }
+    }
+    let anonymous = w
+        .app
+        .request(
+            Method::POST,
+            VALIDATE,
+            Some("not-a-credential"),
+            Some(&json!({"request": {}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status, 401);
+}

@@ -10,6 +10,7 @@ mod admin;
 mod graph;
 mod jobs;
 mod lifecycle_http;
+mod pkcs;
 mod registration;
 mod routing_props;
 mod scenario_runs;

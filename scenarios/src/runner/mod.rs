@@ -515,6 +515,47 @@ impl World {
 
     /// Enqueues `count` jobs with the profile's payloads, in batches of 1,000. `pkcs_import`
     /// jobs first upload their user PFX through Graph, as the PowerShell module does.
+    /// The connector's SCEP module sends a device's CSR for validation; the answer's code (or the
+    /// refusal's error code) must be the one expected.
+    async fn scep_validate(
+        &mut self,
+        spec: &crate::spec::ScepValidateSpec,
+    ) -> Result<String, StepError> {
+        use connector_sim::pki;
+        let key = pki::KeyPool::new()
+            .generate(pki::KeyAlgorithm::P256)
+            .map_err(anyhow::Error::from)?;
+        let subject = "CN=scep-device-0001";
+        let der = match &spec.challenge {
+            Some(challenge) => pki::certificate_request_with_challenge(&key, subject, challenge)
+                .map_err(anyhow::Error::from)?,
+            None => pki::certificate_request(&key, subject)
+                .and_then(|r| Ok(r.to_der()?))
+                .map_err(anyhow::Error::from)?,
+        };
+        let transaction_id = format!("scep-{}", spec.connector);
+        let connector = self.connector_mut(&spec.connector)?;
+        let actual = match connector.scep_validate(&transaction_id, &der).await {
+            Ok(answer) => answer.code,
+            Err(connector_sim::ClientError::Http { code, .. }) if !code.is_empty() => code,
+            Err(e) => return Err(StepError::Harness(anyhow::anyhow!("validateRequest: {e}"))),
+        };
+        if actual != spec.expect {
+            return Err(mismatch(
+                format!(
+                    "the SCEP validation by {} answered otherwise",
+                    spec.connector
+                ),
+                spec.expect.clone(),
+                actual,
+            ));
+        }
+        Ok(format!(
+            "{} validated a SCEP request: {actual}",
+            spec.connector
+        ))
+    }
+
     async fn enqueue(&mut self, spec: &crate::spec::EnqueueSpec) -> Result<String, StepError> {
         let profile = spec.profile.clone().unwrap_or_else(|| "default".to_owned());
         let tenant = self.tenant(&spec.tenant)?.clone();
@@ -815,6 +856,7 @@ impl World {
             Action::ScepEnroll(_) => Err(StepError::NotSupported(
                 "SCEP enrollment arrives with issue 6",
             )),
+            Action::ScepValidate(spec) => self.scep_validate(spec).await,
             Action::ExpectJobs(expectation) => expect::jobs(self, expectation).await,
             Action::ExpectEvents(expectation) => expect::events(self, expectation),
             Action::Crash(name) => {

@@ -65,6 +65,9 @@ impl From<RegistryError> for ApiError {
             RegistryError::AlreadyCompleted(_) => {
                 ApiError::new(StatusCode::CONFLICT, "AlreadyCompleted", e.to_string())
             }
+            RegistryError::FeatureNotInstalled(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "FeatureNotInstalled", e.to_string())
+            }
             RegistryError::AlreadyExists(_) => {
                 ApiError::new(StatusCode::CONFLICT, "AlreadyExists", e.to_string())
             }

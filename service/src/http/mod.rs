@@ -21,7 +21,7 @@ pub use state::AppState;
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    use routes::{admin, connector, graph, health, jobs, pfx, token};
+    use routes::{admin, connector, graph, health, jobs, pfx, scep, token};
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -66,6 +66,13 @@ pub fn router(state: AppState) -> Router {
             post(connector::connectors_register),
         )
         .route("/connector/v1/checkin", post(connector::connectors_checkin))
+        .route(
+            &format!(
+                "{}/ScepActions/validateRequest",
+                wire::scep::SCEP_SERVICE_PATH
+            ),
+            post(scep::validate_request),
+        )
         .route("/connector/v1/jobs/lease", post(jobs::jobs_lease))
         .route(
             "/connector/v1/jobs/complete",
@@ -116,7 +123,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/beta/deviceManagement/userPfxCertificates/{id}",
-            get(pfx::pfx_get).delete(pfx::pfx_delete),
+            get(pfx::pfx_get)
+                .patch(pfx::pfx_patch)
+                .delete(pfx::pfx_delete),
+        )
+        .route(
+            "/beta/deviceManagement/{keyed}",
+            get(pfx::pfx_keyed_get)
+                .patch(pfx::pfx_keyed_patch)
+                .delete(pfx::pfx_keyed_delete),
         )
         .fallback(health::not_found)
         .method_not_allowed_fallback(health::method_not_allowed)

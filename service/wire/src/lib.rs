@@ -12,6 +12,7 @@ pub mod connector;
 pub mod error;
 pub mod graph;
 pub mod jobs;
+pub mod scep;
 pub mod token;
 
 pub use chrono::{DateTime, Utc};

@@ -30,8 +30,12 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalidRequest", message)
 }
 
-/// Parses `prop eq 'value' [and prop eq 'value']…`.
-fn parse_filter(text: &str, allowed: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
+/// Parses `prop eq 'value' [and prop eq 'value']…`; `tolower(prop)` stands for `prop` (the
+/// PFX PowerShell module writes it; values here compare without regard to case where it matters).
+pub(crate) fn parse_filter(
+    text: &str,
+    allowed: &[&str],
+) -> Result<Vec<(String, String)>, ApiError> {
     let mut out = Vec::new();
     let mut rest = text.trim();
     loop {
@@ -69,6 +73,10 @@ fn parse_filter(text: &str, allowed: &[&str]) -> Result<Vec<(String, String)>, A
         }
         let end =
             end.ok_or_else(|| invalid(format!("$filter `{text}`: a quoted value is not closed")))?;
+        let prop = prop
+            .strip_prefix("tolower(")
+            .and_then(|p| p.strip_suffix(')'))
+            .unwrap_or(prop);
         if !allowed.contains(&prop) {
             return Err(invalid(format!(
                 "$filter on `{prop}` is not supported here; filter on {}",

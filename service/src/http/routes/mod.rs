@@ -6,4 +6,5 @@ pub mod graph;
 pub mod health;
 pub mod jobs;
 pub mod pfx;
+pub mod scep;
 pub mod token;

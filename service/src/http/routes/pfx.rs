@@ -1,8 +1,9 @@
 //! Imported user PFX certificates (S/MIME), the way the Intune PFX PowerShell module uploads
-//! them (intune-wire.md §4.4): `POST`, `GET` (list and one) and `DELETE` on
-//! `/beta/deviceManagement/userPfxCertificates`, with a Graph token of the tenant.
+//! them (intune-wire.md §4.4): `POST`, `GET` (list with `$filter`, and one), `PATCH` and `DELETE`
+//! on `/beta/deviceManagement/userPfxCertificates`, keys as `/{id}`, `({id})` or `('{id}')`, with a
+//! Graph token of the tenant.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -125,12 +126,12 @@ fn with_context(headers: &HeaderMap, mut value: Value, entity: bool) -> Value {
     value
 }
 
-pub async fn pfx_create(
-    caller: GraphCaller,
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<wire::graph::UserPfxCertificate>,
-) -> Result<Response, ApiError> {
+/// Validates an upload body into a row of `tenant_id` stamped `now` (ms).
+fn row_from_body(
+    tenant_id: &str,
+    body: wire::graph::UserPfxCertificate,
+    now: i64,
+) -> Result<UserPfxRow, ApiError> {
     let upn = text("userPrincipalName", &body.user_principal_name)?;
     if !upn.contains('@') {
         return Err(invalid(format!(
@@ -175,10 +176,9 @@ pub async fn pfx_create(
             "encryptedPfxPassword: must hold 1 to 1024 encrypted bytes".into(),
         ));
     }
-    let now = state.registry.now().timestamp_millis();
-    let row = UserPfxRow {
-        tenant_id: caller.tenant_id.clone(),
-        id: format!("{}-{thumbprint}", user_id(&caller.tenant_id, &upn)),
+    Ok(UserPfxRow {
+        tenant_id: tenant_id.to_owned(),
+        id: format!("{}-{thumbprint}", user_id(tenant_id, &upn)),
         user_principal_name: upn,
         thumbprint,
         intended_purpose: purpose.to_owned(),
@@ -191,7 +191,17 @@ pub async fn pfx_create(
         expiration_ms: date("expirationDateTime", body.expiration_date_time.as_deref())?,
         created_ms: now,
         modified_ms: now,
-    };
+    })
+}
+
+pub async fn pfx_create(
+    caller: GraphCaller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<wire::graph::UserPfxCertificate>,
+) -> Result<Response, ApiError> {
+    let now = state.registry.now().timestamp_millis();
+    let row = row_from_body(&caller.tenant_id, body, now)?;
     let row = state
         .registry
         .import_user_pfx(&caller.tenant_id, row)
@@ -203,18 +213,115 @@ pub async fn pfx_create(
         .into_response())
 }
 
+/// `PATCH …/userPfxCertificates({id})` (the module's `Import -IsUpdate`): the whole entity again;
+/// its user and thumbprint must name the entity patched. Answers 204 as Graph does.
+pub async fn pfx_patch(
+    caller: GraphCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<wire::graph::UserPfxCertificate>,
+) -> Result<StatusCode, ApiError> {
+    let id = key(&id);
+    let existing = state.registry.user_pfx(&caller.tenant_id, id).await?;
+    let now = state.registry.now().timestamp_millis();
+    let mut row = row_from_body(&caller.tenant_id, body, now)?;
+    if row.id != existing.id {
+        return Err(invalid(format!(
+            "userPrincipalName and thumbprint name `{}`, not the entity `{id}` being patched",
+            row.id
+        )));
+    }
+    row.created_ms = existing.created_ms;
+    state
+        .registry
+        .update_user_pfx(&caller.tenant_id, row)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET …/userPfxCertificates`, with the module's `$filter` on `userPrincipalName` and
+/// `thumbprint` (`tolower(…)` accepted; both compare without regard to case).
 pub async fn pfx_list(
     caller: GraphCaller,
     State(state): State<AppState>,
     headers: HeaderMap,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Result<ApiJson<Value>, ApiError> {
+    let mut filters = Vec::new();
+    for (name, value) in &query {
+        match name.as_str() {
+            "$filter" => {
+                filters = crate::http::routes::graph::parse_filter(
+                    value,
+                    &["userPrincipalName", "thumbprint"],
+                )?
+            }
+            other if other.starts_with('$') => {
+                return Err(invalid(format!(
+                    "the query option `{other}` is not supported on userPfxCertificates"
+                )))
+            }
+            _ => {}
+        }
+    }
     let rows = state.registry.user_pfx_list(&caller.tenant_id).await?;
-    let value: Vec<Value> = rows.iter().map(view).collect();
+    let value: Vec<Value> = rows
+        .iter()
+        .filter(|row| {
+            filters.iter().all(|(prop, value)| {
+                let have = if prop == "thumbprint" {
+                    &row.thumbprint
+                } else {
+                    &row.user_principal_name
+                };
+                have.eq_ignore_ascii_case(value)
+            })
+        })
+        .map(view)
+        .collect();
     Ok(ApiJson(with_context(
         &headers,
         serde_json::json!({ "value": value }),
         false,
     )))
+}
+
+/// `…/deviceManagement/userPfxCertificates({id})` and `…('{id}')`: OData key syntax in the
+/// same path segment as the entity set. Other `deviceManagement` segments are not routes.
+fn keyed_segment(segment: &str) -> Result<String, ApiError> {
+    segment
+        .strip_prefix("userPfxCertificates(")
+        .filter(|rest| rest.ends_with(')'))
+        .map(|rest| format!("({rest}"))
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no route for /beta/deviceManagement/{segment}"))
+        })
+}
+
+pub async fn pfx_keyed_get(
+    caller: GraphCaller,
+    state: State<AppState>,
+    headers: HeaderMap,
+    Path(segment): Path<String>,
+) -> Result<ApiJson<Value>, ApiError> {
+    pfx_get(caller, state, headers, Path(keyed_segment(&segment)?)).await
+}
+
+pub async fn pfx_keyed_patch(
+    caller: GraphCaller,
+    state: State<AppState>,
+    Path(segment): Path<String>,
+    body: ApiJson<wire::graph::UserPfxCertificate>,
+) -> Result<StatusCode, ApiError> {
+    pfx_patch(caller, state, Path(keyed_segment(&segment)?), body).await
+}
+
+pub async fn pfx_keyed_delete(
+    caller: GraphCaller,
+    state: State<AppState>,
+    Path(segment): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    pfx_delete(caller, state, Path(keyed_segment(&segment)?)).await
 }
 
 /// The key as the module writes it: `{id}`, `({id})` or `('{id}')`.
