@@ -183,6 +183,11 @@ impl Connector {
         self.workbench.as_mut()
     }
 
+    /// Has it job workers at all: a workbench and a feature with queued kinds?
+    pub fn can_work(&self) -> bool {
+        self.workbench.is_some() && !worker_kinds(&self.config.features).is_empty()
+    }
+
     pub fn is_running(&self) -> bool {
         self.running
     }

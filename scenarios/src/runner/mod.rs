@@ -641,7 +641,7 @@ impl World {
             let work_due = self
                 .connectors
                 .iter()
-                .filter(|(name, _)| self.hungry.contains(*name))
+                .filter(|(name, c)| c.can_work() && self.hungry.contains(*name))
                 .filter_map(|(_, c)| c.next_poll())
                 .filter(|at| *at >= now && *at <= target)
                 .min();
