@@ -53,9 +53,18 @@ pub fn http_client() -> reqwest::Client {
 }
 
 pub async fn spawn_app(start: DateTime<Utc>, seed: u64) -> anyhow::Result<TestApp> {
+    spawn_app_on(start, seed, "sqlite::memory:").await
+}
+
+/// [`spawn_app`] on the database at `database_url` (an SQLite file, say).
+pub async fn spawn_app_on(
+    start: DateTime<Utc>,
+    seed: u64,
+    database_url: &str,
+) -> anyhow::Result<TestApp> {
     let settings = Settings {
         listen: "127.0.0.1:0".parse()?,
-        database_url: "sqlite::memory:".to_owned(),
+        database_url: database_url.to_owned(),
         clock: ClockSetting::Virtual { start },
         operator_token: OPERATOR_TOKEN.to_owned(),
         seed: Some(seed),
