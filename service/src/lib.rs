@@ -12,6 +12,7 @@ pub mod domain;
 pub mod http;
 pub mod ids;
 pub mod registry;
+pub mod scep;
 pub mod schedule;
 pub mod startup;
 pub mod store;

@@ -137,6 +137,32 @@ pub struct UserPfxRow {
     pub modified_ms: i64,
 }
 
+/// A SCEP challenge issued to a device targeted by a SCEP profile (see `crate::scep`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ScepChallengeRow {
+    pub tenant_id: String,
+    pub id: String,
+    pub device_id: String,
+    pub user_id: Option<String>,
+    pub subject: String,
+    /// JSON array of `{"type", "value"}`.
+    pub subject_alt_names: String,
+    /// Comma-separated key usage names.
+    pub key_usage: String,
+    pub key_size: i64,
+    /// Comma-separated dotted OIDs.
+    pub extended_key_usage: String,
+    pub issued_ms: i64,
+    pub expires_ms: i64,
+    pub targeted: bool,
+    pub transaction_id: Option<String>,
+    pub last_code: Option<String>,
+    pub notification_kind: Option<String>,
+    /// JSON text.
+    pub notification: Option<String>,
+    pub notified_ms: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AttemptRow {
     pub job_id: String,
@@ -160,6 +186,8 @@ pub struct LeaseJobs<'a> {
     pub token_hashes: &'a [String],
     /// Skip jobs this connector handed back because it lacks the tenant's import key.
     pub skip_missing_import_key: bool,
+    /// Only jobs whose payload's `issuerName` is this (case-insensitive).
+    pub issuer_name: Option<&'a str>,
 }
 
 /// The end of one attempt: the job's new state and fields, applied only if `token_hash` still
@@ -261,6 +289,33 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_user_pfx(&self, tenant_id: &str) -> StoreResult<Vec<UserPfxRow>>;
     /// `NotFound` when there was none.
     async fn delete_user_pfx(&self, tenant_id: &str, id: &str) -> StoreResult<()>;
+
+    async fn insert_scep_challenge(&self, row: &ScepChallengeRow) -> StoreResult<()>;
+    async fn get_scep_challenge(&self, tenant_id: &str, id: &str) -> StoreResult<ScepChallengeRow>;
+    /// The challenge last validated under `transaction_id`.
+    async fn scep_challenge_by_transaction(
+        &self,
+        tenant_id: &str,
+        transaction_id: &str,
+    ) -> StoreResult<ScepChallengeRow>;
+    /// `NotFound` when there is none.
+    async fn set_scep_targeted(&self, tenant_id: &str, id: &str, targeted: bool)
+        -> StoreResult<()>;
+    async fn record_scep_validation(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        transaction_id: &str,
+        code: &str,
+    ) -> StoreResult<()>;
+    async fn record_scep_notification(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        kind: &str,
+        body: &str,
+        now_ms: i64,
+    ) -> StoreResult<()>;
 
     async fn insert_token(
         &self,

@@ -12,7 +12,7 @@ use sqlx::SqlitePool;
 
 use super::{
     AttemptRow, Completion, ConnectorRow, HistoryRow, JobRow, LeaseJobs, Reconciled, ReleaseRow,
-    Store, StoreError, StoreResult, TenantRow, UserPfxRow,
+    ScepChallengeRow, Store, StoreError, StoreResult, TenantRow, UserPfxRow,
 };
 
 #[derive(Debug, Clone)]
@@ -464,6 +464,116 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn insert_scep_challenge(&self, row: &ScepChallengeRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO scep_challenges (tenant_id, id, device_id, user_id, subject, subject_alt_names, key_usage, \
+             key_size, extended_key_usage, issued_ms, expires_ms, targeted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&row.tenant_id)
+        .bind(&row.id)
+        .bind(&row.device_id)
+        .bind(&row.user_id)
+        .bind(&row.subject)
+        .bind(&row.subject_alt_names)
+        .bind(&row.key_usage)
+        .bind(row.key_size)
+        .bind(&row.extended_key_usage)
+        .bind(row.issued_ms)
+        .bind(row.expires_ms)
+        .bind(row.targeted)
+        .execute(&self.pool)
+        .await
+        .map_err(interpret)?;
+        Ok(())
+    }
+
+    async fn get_scep_challenge(&self, tenant_id: &str, id: &str) -> StoreResult<ScepChallengeRow> {
+        sqlx::query_as("SELECT * FROM scep_challenges WHERE tenant_id = ? AND id = ?")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(interpret)
+    }
+
+    async fn scep_challenge_by_transaction(
+        &self,
+        tenant_id: &str,
+        transaction_id: &str,
+    ) -> StoreResult<ScepChallengeRow> {
+        sqlx::query_as(
+            "SELECT * FROM scep_challenges WHERE tenant_id = ? AND transaction_id = ? ORDER BY issued_ms DESC LIMIT 1",
+        )
+        .bind(tenant_id)
+        .bind(transaction_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(interpret)
+    }
+
+    async fn set_scep_targeted(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        targeted: bool,
+    ) -> StoreResult<()> {
+        let done =
+            sqlx::query("UPDATE scep_challenges SET targeted = ? WHERE tenant_id = ? AND id = ?")
+                .bind(targeted)
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(interpret)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn record_scep_validation(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        transaction_id: &str,
+        code: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE scep_challenges SET transaction_id = ?, last_code = ? WHERE tenant_id = ? AND id = ?",
+        )
+        .bind(transaction_id)
+        .bind(code)
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(interpret)?;
+        Ok(())
+    }
+
+    async fn record_scep_notification(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        kind: &str,
+        body: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE scep_challenges SET notification_kind = ?, notification = ?, notified_ms = ? \
+             WHERE tenant_id = ? AND id = ?",
+        )
+        .bind(kind)
+        .bind(body)
+        .bind(now_ms)
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(interpret)?;
+        Ok(())
+    }
+
     async fn insert_token(
         &self,
         token_hash: &str,
@@ -616,8 +726,13 @@ impl Store for SqliteStore {
         } else {
             ""
         };
+        let issuer = if lease.issuer_name.is_some() {
+            " AND lower(json_extract(payload, '$.issuerName')) = lower(?)"
+        } else {
+            ""
+        };
         let select = format!(
-            "SELECT id FROM jobs WHERE tenant_id = ? AND state = 'queued' AND visible_ms <= ? AND kind IN ({placeholders}){skip} ORDER BY seq LIMIT ?"
+            "SELECT id FROM jobs WHERE tenant_id = ? AND state = 'queued' AND visible_ms <= ? AND kind IN ({placeholders}){skip}{issuer} ORDER BY seq LIMIT ?"
         );
         let mut q = sqlx::query_as::<_, (String,)>(&select)
             .bind(lease.tenant_id)
@@ -627,6 +742,9 @@ impl Store for SqliteStore {
         }
         if lease.skip_missing_import_key {
             q = q.bind(lease.connector_id);
+        }
+        if let Some(issuer) = lease.issuer_name {
+            q = q.bind(issuer);
         }
         let ids = q
             .bind(lease.token_hashes.len() as i64)

@@ -1,0 +1,471 @@
+//! SCEP challenges and the validation of a device's certificate request against them
+//! (intune-wire.md §1.5, DESIGN §3.6).
+//!
+//! A challenge is a signed and encrypted blob: `base64url(0x01 ‖ nonce ‖ AES-256-GCM(claims) ‖ tag)`
+//! `.` `base64url(HMAC-SHA256(part 1))`, with both keys derived from the tenant (so another
+//! tenant's challenge fails the signature check). The claims name a challenge row, which holds what
+//! the request must match. Every step that can fail maps to one of the 25 wire codes; the checks
+//! run in the order a device's mistakes are most usefully reported. Time is a parameter.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine as _;
+use openssl::hash::MessageDigest;
+use openssl::pkey::PKey;
+use openssl::sign::Signer;
+use openssl::symm::{decrypt_aead, encrypt_aead, Cipher};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::cri_attributes::ParsedCriAttribute;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::FromDer;
+use x509_parser::public_key::PublicKey;
+
+use crate::store::{ScepChallengeRow, TenantRow};
+
+/// The first connector version whose SCEP validation refuses CSR extensions outside the allow-list.
+pub const EXTENSION_ALLOW_LIST_FROM: &str = "6.2510.3.2002";
+
+/// Extension OIDs a CSR may carry from 6.2510.3.2002 on (intune-wire.md §1.5), plus the ones the
+/// profile itself defines (key usage, EKU, subject alternative name).
+pub const ALLOWED_EXTENSIONS: &[&str] = &[
+    "2.5.29.19",
+    "2.5.29.14",
+    "1.3.6.1.4.1.311.21.8",
+    "1.3.6.1.4.1.311.20.2",
+    "2.5.29.1",
+    "2.5.29.3",
+    "2.16.840.1.113730.1.11",
+    "2.5.29.15",
+    "2.5.29.37",
+    "2.5.29.17",
+];
+
+/// A challenge's issue time may be this far ahead of the service clock (clock skew).
+const SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// Key usage names in bit order (RFC 5280 §4.2.1.3).
+pub const KEY_USAGES: &[&str] = &[
+    "digitalSignature",
+    "nonRepudiation",
+    "keyEncipherment",
+    "dataEncipherment",
+    "keyAgreement",
+    "keyCertSign",
+    "cRLSign",
+    "encipherOnly",
+    "decipherOnly",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Claims {
+    /// Challenge id.
+    cid: String,
+    /// Tenant id.
+    tid: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// A verdict: one of the 25 wire codes and a description for `errorDescription`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub code: &'static str,
+    pub description: String,
+    /// The challenge the request named, once it decoded.
+    pub challenge_id: Option<String>,
+}
+
+fn fail(code: &'static str, description: impl Into<String>) -> Verdict {
+    Verdict {
+        code,
+        description: description.into(),
+        challenge_id: None,
+    }
+}
+
+fn keys(tenant: &TenantRow) -> ([u8; 32], [u8; 32]) {
+    let derive = |label: &str| -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(label.as_bytes());
+        hasher.update(tenant.id.as_bytes());
+        hasher.update(tenant.client_secret_hash.as_bytes());
+        hasher.finalize().into()
+    };
+    (
+        derive("intune-mock scep challenge encryption\n"),
+        derive("intune-mock scep challenge signature\n"),
+    )
+}
+
+fn mac(key: &[u8; 32], data: &[u8]) -> Result<Vec<u8>, openssl::error::ErrorStack> {
+    let key = PKey::hmac(key)?;
+    let mut signer = Signer::new(MessageDigest::sha256(), &key)?;
+    signer.sign_oneshot_to_vec(data)
+}
+
+/// The blob a device receives for challenge `id` of `tenant`.
+pub fn encode_challenge(
+    tenant: &TenantRow,
+    id: &str,
+    issued_ms: i64,
+    expires_ms: i64,
+    nonce: [u8; 12],
+) -> Result<String, openssl::error::ErrorStack> {
+    let (encryption, signature) = keys(tenant);
+    let claims = Claims {
+        cid: id.to_owned(),
+        tid: tenant.id.clone(),
+        iat: issued_ms,
+        exp: expires_ms,
+    };
+    let plain = serde_json::to_vec(&claims).unwrap_or_default();
+    let mut tag = [0u8; 16];
+    let sealed = encrypt_aead(
+        Cipher::aes_256_gcm(),
+        &encryption,
+        Some(&nonce),
+        b"intune-mock-scep-v1",
+        &plain,
+        &mut tag,
+    )?;
+    let mut body = vec![0x01];
+    body.extend(nonce);
+    body.extend(sealed);
+    body.extend(tag);
+    let first = B64URL.encode(&body);
+    let signed = mac(&signature, first.as_bytes())?;
+    Ok(format!("{first}.{}", B64URL.encode(signed)))
+}
+
+/// Decodes, checks the signature of, decrypts and parses a challenge blob.
+fn decode_challenge(tenant: &TenantRow, blob: &str) -> Result<Claims, Verdict> {
+    let (first, second) = blob.trim().split_once('.').ok_or_else(|| {
+        fail(
+            "ChallengeDecodingError",
+            "the challenge is not a challenge blob (two base64url parts joined by a dot)",
+        )
+    })?;
+    let body = B64URL.decode(first).map_err(|_| {
+        fail(
+            "ChallengeDecodingError",
+            "the challenge's first part is not base64url",
+        )
+    })?;
+    let signed = B64URL.decode(second).map_err(|_| {
+        fail(
+            "ChallengeDecodingError",
+            "the challenge's signature part is not base64url",
+        )
+    })?;
+    if body.len() < 1 + 12 + 16 || body[0] != 0x01 {
+        return Err(fail(
+            "ChallengeDecodingError",
+            "the challenge blob has an unknown version or is too short",
+        ));
+    }
+    let (encryption, signature) = keys(tenant);
+    let expected = mac(&signature, first.as_bytes())
+        .map_err(|e| fail("Unknown", format!("cannot compute the signature: {e}")))?;
+    if !openssl::memcmp::eq(&expected, &signed[..signed.len().min(expected.len())])
+        || signed.len() != expected.len()
+    {
+        return Err(fail(
+            "SignatureValidationFailed",
+            "the challenge's signature does not verify (was it issued for this tenant?)",
+        ));
+    }
+    let nonce = &body[1..13];
+    let (sealed, tag) = body[13..].split_at(body.len() - 13 - 16);
+    let plain = decrypt_aead(
+        Cipher::aes_256_gcm(),
+        &encryption,
+        Some(nonce),
+        b"intune-mock-scep-v1",
+        sealed,
+        tag,
+    )
+    .map_err(|_| fail("ChallengeDecryptionError", "the challenge does not decrypt"))?;
+    serde_json::from_slice(&plain).map_err(|e| {
+        fail(
+            "ChallengeDeserializationError",
+            format!("the decrypted challenge does not parse: {e}"),
+        )
+    })
+}
+
+/// The challenge password and decoded request, or the verdict that ends the validation.
+pub fn challenge_of(tenant: &TenantRow, csr_der: &[u8], now_ms: i64) -> Result<String, Verdict> {
+    let (_, request) = X509CertificationRequest::from_der(csr_der).map_err(|e| {
+        fail(
+            "CertificateRequestDecodingFailed",
+            format!("certificateRequest is not a DER PKCS#10 request: {e}"),
+        )
+    })?;
+    let password = request
+        .certification_request_info
+        .iter_attributes()
+        .find_map(|a| match a.parsed_attribute() {
+            ParsedCriAttribute::ChallengePassword(p) => Some(p.0.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            fail(
+                "ChallengePasswordMissing",
+                "the certificate request has no challengePassword attribute",
+            )
+        })?;
+    let claims = decode_challenge(tenant, &password)?;
+    if claims.tid != tenant.id {
+        return Err(fail(
+            "SignatureValidationFailed",
+            "the challenge was issued for another tenant",
+        ));
+    }
+    if claims.iat > now_ms + SKEW_MS || claims.exp < claims.iat {
+        return Err(Verdict {
+            challenge_id: Some(claims.cid),
+            ..fail(
+                "ChallengeInvalidTimestamp",
+                "the challenge's issue time is in the future or after its expiry",
+            )
+        });
+    }
+    if now_ms >= claims.exp {
+        return Err(Verdict {
+            challenge_id: Some(claims.cid),
+            ..fail("ChallengeExpired", "the challenge has expired")
+        });
+    }
+    Ok(claims.cid)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct San {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
+}
+
+/// Normalises a distinguished name for comparison: RDNs as `TYPE=value`, upper-case types,
+/// trimmed values, joined with `,` in the order given.
+pub fn normalize_dn(text: &str) -> String {
+    text.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|part| match part.split_once('=') {
+            Some((k, v)) => format!("{}={}", k.trim().to_ascii_uppercase(), v.trim()),
+            None => part.trim().to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Compares the request with the challenge's profile. `enforce_allow_list`: the caller is a
+/// connector at or above [`EXTENSION_ALLOW_LIST_FROM`].
+pub fn check_request(
+    challenge: &ScepChallengeRow,
+    csr_der: &[u8],
+    enforce_allow_list: bool,
+) -> Verdict {
+    let verdict = |code: &'static str, description: String| Verdict {
+        code,
+        description,
+        challenge_id: Some(challenge.id.clone()),
+    };
+    let Ok((_, request)) = X509CertificationRequest::from_der(csr_der) else {
+        return verdict(
+            "CertificateRequestDecodingFailed",
+            "certificateRequest does not parse".into(),
+        );
+    };
+    let info = &request.certification_request_info;
+    let subject = info.subject.to_string();
+    if subject.trim().is_empty() {
+        return verdict(
+            "SubjectNameMissing",
+            "the request has an empty subject".into(),
+        );
+    }
+    if normalize_dn(&subject) != normalize_dn(&challenge.subject) {
+        return verdict(
+            "SubjectNameMismatch",
+            format!(
+                "subject `{subject}` is not the profile's `{}`",
+                challenge.subject
+            ),
+        );
+    }
+    let mut sans: Vec<San> = Vec::new();
+    let mut key_usage: Option<Vec<&str>> = None;
+    let mut ekus: Option<Vec<String>> = None;
+    if let Some(extensions) = request.requested_extensions() {
+        for extension in extensions {
+            match extension {
+                ParsedExtension::SubjectAlternativeName(san) => {
+                    for name in &san.general_names {
+                        let (kind, value) = match name {
+                            GeneralName::DNSName(v) => ("dns", v.to_string()),
+                            GeneralName::RFC822Name(v) => ("email", v.to_string()),
+                            GeneralName::URI(v) => ("uri", v.to_string()),
+                            GeneralName::OtherName(oid, value)
+                                if oid.to_id_string() == "1.3.6.1.4.1.311.20.2.3" =>
+                            {
+                                ("upn", upn_value(value))
+                            }
+                            other => ("other", format!("{other:?}")),
+                        };
+                        sans.push(San {
+                            kind: kind.into(),
+                            value,
+                        });
+                    }
+                }
+                ParsedExtension::KeyUsage(ku) => {
+                    let bits = ku.flags;
+                    key_usage = Some(
+                        KEY_USAGES
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| bits & (1 << i) != 0)
+                            .map(|(_, n)| *n)
+                            .collect(),
+                    );
+                }
+                ParsedExtension::ExtendedKeyUsage(eku) => {
+                    let mut list: Vec<String> =
+                        eku.other.iter().map(|o| o.to_id_string()).collect();
+                    for (flag, oid) in [
+                        (eku.server_auth, "1.3.6.1.5.5.7.3.1"),
+                        (eku.client_auth, "1.3.6.1.5.5.7.3.2"),
+                        (eku.code_signing, "1.3.6.1.5.5.7.3.3"),
+                        (eku.email_protection, "1.3.6.1.5.5.7.3.4"),
+                        (eku.time_stamping, "1.3.6.1.5.5.7.3.8"),
+                        (eku.ocsp_signing, "1.3.6.1.5.5.7.3.9"),
+                    ] {
+                        if flag {
+                            list.push(oid.into());
+                        }
+                    }
+                    ekus = Some(list);
+                }
+                _ => {}
+            }
+        }
+    }
+    let wanted_sans: Vec<San> =
+        serde_json::from_str(&challenge.subject_alt_names).unwrap_or_default();
+    if !wanted_sans.is_empty() && sans.is_empty() {
+        return verdict(
+            "SubjectAltNameMissing",
+            "the profile asks for subject alternative names and the request has none".into(),
+        );
+    }
+    let key = |s: &San| (s.kind.to_ascii_lowercase(), s.value.to_ascii_lowercase());
+    let mut have: Vec<_> = sans.iter().map(key).collect();
+    let mut want: Vec<_> = wanted_sans.iter().map(key).collect();
+    have.sort();
+    want.sort();
+    if have != want {
+        return verdict(
+            "SubjectAltNameMismatch",
+            format!("subject alternative names {have:?} are not the profile's {want:?}"),
+        );
+    }
+    let wanted_ku: Vec<&str> = challenge
+        .key_usage
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if !wanted_ku.is_empty() {
+        let mut have_ku = key_usage.clone().unwrap_or_default();
+        let mut want_ku = wanted_ku.clone();
+        have_ku.sort_unstable();
+        want_ku.sort_unstable();
+        if have_ku != want_ku {
+            return verdict(
+                "KeyUsageMismatch",
+                format!("key usage {have_ku:?} is not the profile's {want_ku:?}"),
+            );
+        }
+    }
+    let bits = match info.subject_pki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => rsa.key_size() as i64,
+        Ok(PublicKey::EC(point)) => point.key_size() as i64,
+        _ => 0,
+    };
+    if bits != challenge.key_size {
+        return verdict(
+            "KeyLengthMismatch",
+            format!(
+                "the request's key has {bits} bits, the profile asks for {}",
+                challenge.key_size
+            ),
+        );
+    }
+    let wanted_eku: Vec<&str> = challenge
+        .extended_key_usage
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if !wanted_eku.is_empty() {
+        let Some(mut have_eku) = ekus else {
+            return verdict(
+                "EnhancedKeyUsageMissing",
+                "the profile asks for extended key usages and the request has none".into(),
+            );
+        };
+        let mut want_eku: Vec<String> = wanted_eku.iter().map(|s| s.to_string()).collect();
+        have_eku.sort();
+        want_eku.sort();
+        if have_eku != want_eku {
+            return verdict(
+                "EnhancedKeyUsageMismatch",
+                format!("extended key usages {have_eku:?} are not the profile's {want_eku:?}"),
+            );
+        }
+    }
+    if enforce_allow_list {
+        if let Some(extensions) = info
+            .iter_attributes()
+            .find_map(|a| match a.parsed_attribute() {
+                ParsedCriAttribute::ExtensionRequest(r) => Some(&r.extensions),
+                _ => None,
+            })
+        {
+            if let Some(unknown) = extensions
+                .iter()
+                .map(|e| e.oid.to_id_string())
+                .find(|oid| !ALLOWED_EXTENSIONS.contains(&oid.as_str()))
+            {
+                return verdict(
+                    "CertificateRequestDecodingFailed",
+                    format!("the request carries extension {unknown}, which is not on the allow-list (connector 6.2510.3.2002 and later)"),
+                );
+            }
+        }
+    }
+    verdict("Success", String::new())
+}
+
+/// The UPN inside an otherName value (`[0] EXPLICIT UTF8String`), best effort.
+fn upn_value(value: &[u8]) -> String {
+    // Skip the explicit tag and length, then the UTF8String tag and length.
+    let skip_tlv = |bytes: &[u8]| -> Option<usize> {
+        let len = *bytes.get(1)? as usize;
+        if len < 0x80 {
+            Some(2)
+        } else {
+            Some(2 + (len & 0x7F))
+        }
+    };
+    let mut rest = value;
+    for _ in 0..2 {
+        if rest.first().is_some_and(|t| *t == 0xA0 || *t == 0x0C) {
+            match skip_tlv(rest) {
+                Some(n) if n <= rest.len() => rest = &rest[n..],
+                _ => break,
+            }
+        }
+    }
+    String::from_utf8_lossy(rest).into_owned()
+}
