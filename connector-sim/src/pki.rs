@@ -549,24 +549,81 @@ pub fn certificate_request(key: &PKeyRef<Private>, subject: &str) -> Result<X509
     Ok(builder.build())
 }
 
-/// A CSR for `key` that carries a PKCS#9 challengePassword attribute, as a SCEP client sends it
-/// (the openssl crate builds no attributes, so the request info is encoded here and signed with
-/// SHA-256).
+/// One DER element at the start of `bytes`: (tag, header length, content length).
+fn read_tlv(bytes: &[u8]) -> Result<(u8, usize, usize), CaError> {
+    let bad = || CaError::Crypto("malformed DER in a certificate request".into());
+    let tag = *bytes.first().ok_or_else(bad)?;
+    let first = *bytes.get(1).ok_or_else(bad)? as usize;
+    let (header, len) = if first < 0x80 {
+        (2, first)
+    } else {
+        let n = first & 0x7F;
+        if n == 0 || n > 3 {
+            return Err(bad());
+        }
+        let mut len = 0usize;
+        for i in 0..n {
+            len = (len << 8) | *bytes.get(2 + i).ok_or_else(bad)? as usize;
+        }
+        (2 + n, len)
+    };
+    if header + len > bytes.len() {
+        return Err(bad());
+    }
+    Ok((tag, header, len))
+}
+
+/// A CSR for `key` with `extensions` (an extensionRequest, as openssl writes it) and, when given,
+/// a PKCS#9 challengePassword attribute, as a SCEP client sends it. The openssl crate writes no
+/// other attributes, so the request info is re-encoded here with the challenge added and signed
+/// again with SHA-256.
 pub fn certificate_request_with_challenge(
     key: &PKeyRef<Private>,
     subject: &str,
-    challenge: &str,
+    challenge: Option<&str>,
+    extensions: Vec<X509Extension>,
 ) -> Result<Vec<u8>, CaError> {
-    // 1.2.840.113549.1.9.7 challengePassword, as a UTF8String.
-    let challenge_oid = [
-        0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x07,
-    ];
-    let mut attribute = challenge_oid.to_vec();
-    attribute.extend(tlv(0x31, &tlv(0x0C, challenge.as_bytes())));
-    let mut info = tlv(0x02, &[0x00]);
-    info.extend(parse_subject(subject)?.to_der()?);
-    info.extend(key.public_key_to_der()?);
-    info.extend(tlv(0xA0, &tlv(0x30, &attribute)));
+    let mut builder = X509ReqBuilder::new()?;
+    builder.set_version(0)?;
+    builder.set_subject_name(&*parse_subject(subject)?)?;
+    builder.set_pubkey(key)?;
+    if !extensions.is_empty() {
+        let mut stack = Stack::new()?;
+        for extension in extensions {
+            stack.push(extension)?;
+        }
+        builder.add_extensions(&stack)?;
+    }
+    builder.sign(key, MessageDigest::sha256())?;
+    let der = builder.build().to_der()?;
+    // CertificationRequest ::= SEQUENCE { info, algorithm, signature }
+    let (_, outer_header, _) = read_tlv(&der)?;
+    let info_start = outer_header;
+    let (_, info_header, info_len) = read_tlv(&der[info_start..])?;
+    let mut cursor = info_start + info_header;
+    let info_end = cursor + info_len;
+    // version, subject, subjectPKInfo, then [0] attributes.
+    let mut fields = Vec::new();
+    let mut attributes = Vec::new();
+    while cursor < info_end {
+        let (tag, header, len) = read_tlv(&der[cursor..])?;
+        if tag == 0xA0 {
+            attributes.extend_from_slice(&der[cursor + header..cursor + header + len]);
+        } else {
+            fields.extend_from_slice(&der[cursor..cursor + header + len]);
+        }
+        cursor += header + len;
+    }
+    if let Some(challenge) = challenge {
+        // 1.2.840.113549.1.9.7 challengePassword, as a UTF8String.
+        let mut attribute = vec![
+            0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x07,
+        ];
+        attribute.extend(tlv(0x31, &tlv(0x0C, challenge.as_bytes())));
+        attributes.extend(tlv(0x30, &attribute));
+    }
+    let mut info = fields;
+    info.extend(tlv(0xA0, &attributes));
     let info = tlv(0x30, &info);
     let algorithm = match key.id() {
         // ecdsa-with-SHA256 (no parameters)
@@ -781,9 +838,17 @@ mod tests {
     fn a_challenge_csr_parses_verifies_and_carries_the_challenge() {
         for algorithm in [KeyAlgorithm::P256, KeyAlgorithm::Rsa2048] {
             let key = KeyPool::new().generate(algorithm).unwrap();
-            let der =
-                certificate_request_with_challenge(&key, "CN=device-0001,O=Contoso", "s3cret")
-                    .unwrap();
+            let san = SubjectAlternativeName::new()
+                .dns("device-0001.contoso.com")
+                .build(&X509::builder().unwrap().x509v3_context(None, None))
+                .unwrap();
+            let der = certificate_request_with_challenge(
+                &key,
+                "CN=device-0001,O=Contoso",
+                Some("s3cret"),
+                vec![san],
+            )
+            .unwrap();
             let request = X509Req::from_der(&der).unwrap();
             assert!(request.verify(&key).unwrap(), "{algorithm:?}: signature");
             let subject = request
@@ -797,6 +862,8 @@ mod tests {
             assert_eq!(subject, "device-0001");
             let needle = [0x0C, 0x06, b's', b'3', b'c', b'r', b'e', b't'];
             assert!(der.windows(needle.len()).any(|w| w == needle));
+            let extensions = request.extensions().unwrap();
+            assert_eq!(extensions.len(), 1, "the extension request survives");
         }
     }
 }

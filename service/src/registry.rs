@@ -788,11 +788,39 @@ pub fn retry_backoff(attempts: i64) -> Duration {
 }
 
 /// A validated job to enqueue.
+/// What a SCEP profile asks of a targeted device's request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewScepChallenge {
+    pub device_id: String,
+    pub user_id: Option<String>,
+    pub subject: String,
+    pub subject_alt_names: Vec<crate::scep::San>,
+    pub key_usage: Vec<String>,
+    pub key_size: i64,
+    pub extended_key_usage: Vec<String>,
+    pub validity_minutes: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {
     pub kind: crate::domain::JobKind,
     /// Canonical JSON of the validated payload.
     pub payload: String,
+}
+
+/// Who holds a lease: a connector, or a third-party CA app (`third-party-ca:{clientId}`).
+#[derive(Debug, Clone, Copy)]
+pub struct Holder<'a> {
+    pub tenant_id: &'a str,
+    pub id: &'a str,
+}
+
+/// The lease holder id of a tenant's third-party CA (the app registration of its client id).
+/// At most this many revocation requests per third-party CA download (intune-wire.md §1.6).
+pub const MAX_CA_DOWNLOAD: u32 = 500;
+
+pub fn third_party_ca_holder(client_id: &str) -> String {
+    format!("third-party-ca:{client_id}")
 }
 
 /// What a connector reports for a leased job.
@@ -970,12 +998,61 @@ impl Registry {
                 lease_expires_ms: (now + Duration::seconds(visibility as i64)).timestamp_millis(),
                 token_hashes: &hashes,
                 skip_missing_import_key: !holds_import_key,
+                issuer_name: None,
             })
             .await?;
         let mut leased = leased;
         for row in leased.iter_mut().filter(|r| r.kind == "pkcs_import") {
             self.attach_user_pfx(row).await?;
         }
+        Ok(leased
+            .into_iter()
+            .map(|row| {
+                let token = tokens[hashes
+                    .iter()
+                    .position(|h| Some(h) == row.lease_token_hash.as_ref())
+                    .unwrap_or(0)]
+                .clone();
+                (row, token)
+            })
+            .collect())
+    }
+
+    /// `CertificateAuthorityRequests/downloadRevocationRequests` for a tenant's third-party CA:
+    /// up to `max` revoke requests (optionally of one issuer), not handed out again for 60
+    /// minutes unless a result is uploaded (a lease with a 60-minute visibility timeout).
+    pub async fn ca_download_revocations(
+        &self,
+        tenant_id: &str,
+        max: u32,
+        issuer_name: Option<&str>,
+    ) -> RegistryResult<Vec<(crate::store::JobRow, String)>> {
+        if max == 0 || max > MAX_CA_DOWNLOAD {
+            return Err(invalid(
+                "ParameterDataInvalidError",
+                format!(
+                    "downloadParameters.maxRequests must be from 1 to {MAX_CA_DOWNLOAD}, not {max}"
+                ),
+            ));
+        }
+        let tenant = self.tenant(tenant_id).await?;
+        let holder = third_party_ca_holder(&tenant.client_id);
+        let now = self.now();
+        let tokens: Vec<String> = (0..max).map(|_| self.ids.secret("lease")).collect();
+        let hashes: Vec<String> = tokens.iter().map(|t| secret_hash(t)).collect();
+        let leased = self
+            .store
+            .lease_jobs(&crate::store::LeaseJobs {
+                tenant_id,
+                connector_id: &holder,
+                kinds: &["revoke"],
+                now_ms: now.timestamp_millis(),
+                lease_expires_ms: (now + Duration::minutes(60)).timestamp_millis(),
+                token_hashes: &hashes,
+                skip_missing_import_key: false,
+                issuer_name,
+            })
+            .await?;
         Ok(leased
             .into_iter()
             .map(|row| {
@@ -1041,6 +1118,135 @@ impl Registry {
         Ok(pfx)
     }
 
+    // ----- SCEP -----------------------------------------------------------------------------
+
+    /// "A device is targeted by a SCEP profile": stores what its request must match and returns
+    /// the challenge blob the device will put in its CSR.
+    pub async fn issue_scep_challenge(
+        &self,
+        tenant_id: &str,
+        profile: NewScepChallenge,
+    ) -> RegistryResult<(crate::store::ScepChallengeRow, String)> {
+        let tenant = self.tenant(tenant_id).await?;
+        let now = self.now().timestamp_millis();
+        let id = self.ids.uuid().to_string();
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&self.ids.uuid().as_bytes()[..12]);
+        let row = crate::store::ScepChallengeRow {
+            tenant_id: tenant.id.clone(),
+            id: id.clone(),
+            device_id: profile.device_id,
+            user_id: profile.user_id,
+            subject: profile.subject,
+            subject_alt_names: serde_json::to_string(&profile.subject_alt_names)
+                .unwrap_or_else(|_| "[]".into()),
+            key_usage: profile.key_usage.join(","),
+            key_size: profile.key_size,
+            extended_key_usage: profile.extended_key_usage.join(","),
+            issued_ms: now,
+            expires_ms: now + profile.validity_minutes * 60_000,
+            targeted: true,
+            transaction_id: None,
+            last_code: None,
+            notification_kind: None,
+            notification: None,
+            notified_ms: None,
+        };
+        let blob =
+            crate::scep::encode_challenge(&tenant, &id, row.issued_ms, row.expires_ms, nonce)
+                .map_err(|e| RegistryError::Corrupt(format!("cannot seal a challenge: {e}")))?;
+        self.store.insert_scep_challenge(&row).await?;
+        Ok((row, blob))
+    }
+
+    pub async fn scep_challenge(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> RegistryResult<crate::store::ScepChallengeRow> {
+        self.store
+            .get_scep_challenge(tenant_id, id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => RegistryError::NotFound("SCEP challenge"),
+                other => other.into(),
+            })
+    }
+
+    /// The profile no longer targets the device (retargeted or removed).
+    pub async fn untarget_scep_challenge(&self, tenant_id: &str, id: &str) -> RegistryResult<()> {
+        self.store
+            .set_scep_targeted(tenant_id, id, false)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => RegistryError::NotFound("SCEP challenge"),
+                other => other.into(),
+            })
+    }
+
+    /// `ScepActions/validateRequest`: the verdict on a device's request. `connector_version`:
+    /// the calling connector's version (a third-party CA has none).
+    pub async fn scep_validate(
+        &self,
+        tenant_id: &str,
+        connector_version: Option<Version>,
+        transaction_id: &str,
+        csr_der: &[u8],
+    ) -> RegistryResult<crate::scep::Verdict> {
+        let tenant = self.tenant(tenant_id).await?;
+        let now = self.now().timestamp_millis();
+        let verdict = match crate::scep::challenge_of(&tenant, csr_der, now) {
+            Err(v) => v,
+            Ok(id) => match self.store.get_scep_challenge(tenant_id, &id).await {
+                Ok(row) if row.targeted => {
+                    let allow_list_from = Version::parse(crate::scep::EXTENSION_ALLOW_LIST_FROM)
+                        .map_err(|_| RegistryError::Corrupt("allow-list version".into()))?;
+                    let enforce = connector_version.is_some_and(|v| v >= allow_list_from);
+                    crate::scep::check_request(&row, csr_der, enforce)
+                }
+                Ok(_) | Err(StoreError::NotFound) => crate::scep::Verdict {
+                    code: "ScepProfileNoLongerTargetedToTheClient",
+                    description:
+                        "the SCEP profile behind this challenge no longer targets the device".into(),
+                    challenge_id: Some(id),
+                },
+                Err(e) => return Err(e.into()),
+            },
+        };
+        if let Some(id) = &verdict.challenge_id {
+            self.store
+                .record_scep_validation(tenant_id, id, transaction_id, verdict.code)
+                .await?;
+        }
+        Ok(verdict)
+    }
+
+    /// `ScepActions/successNotification` / `failureNotification`: recorded on the challenge last
+    /// validated under `transaction_id`; `false` when there is none.
+    pub async fn scep_notify(
+        &self,
+        tenant_id: &str,
+        kind: &str,
+        transaction_id: &str,
+        body: &str,
+    ) -> RegistryResult<bool> {
+        match self
+            .store
+            .scep_challenge_by_transaction(tenant_id, transaction_id)
+            .await
+        {
+            Ok(row) => {
+                let now = self.now().timestamp_millis();
+                self.store
+                    .record_scep_notification(tenant_id, &row.id, kind, body, now)
+                    .await?;
+                Ok(true)
+            }
+            Err(StoreError::NotFound) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Replaces an imported user PFX (`PATCH`); it must exist.
     pub async fn update_user_pfx(
         &self,
@@ -1092,9 +1298,29 @@ impl Registry {
         token: &str,
         outcome: Outcome,
     ) -> RegistryResult<CompletedJob> {
+        self.complete_as(
+            &Holder {
+                tenant_id: &connector.tenant_id,
+                id: &connector.id,
+            },
+            job_id,
+            token,
+            outcome,
+        )
+        .await
+    }
+
+    /// [`Registry::complete`] for any lease holder (a connector, or a third-party CA).
+    pub async fn complete_as(
+        &self,
+        connector: &Holder<'_>,
+        job_id: &str,
+        token: &str,
+        outcome: Outcome,
+    ) -> RegistryResult<CompletedJob> {
         let job = self
             .store
-            .get_job(&connector.tenant_id, job_id)
+            .get_job(connector.tenant_id, job_id)
             .await
             .map_err(|e| match e {
                 StoreError::NotFound => RegistryError::NotFound("job"),
@@ -1103,7 +1329,7 @@ impl Registry {
         let token_hash = secret_hash(token);
         let now = self.now();
         if job.state == "leased" && job.lease_token_hash.as_deref() == Some(token_hash.as_str()) {
-            if job.lease_connector_id.as_deref() != Some(connector.id.as_str()) {
+            if job.lease_connector_id.as_deref() != Some(connector.id) {
                 return Err(RegistryError::NotLeaseHolder(job_id.to_owned()));
             }
             let new_state = completed_state(outcome.name(), job.attempts, job.max_attempts);

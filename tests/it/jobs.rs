@@ -514,13 +514,8 @@ fn scep_csr(challenge: Option<&str>) -> String {
     let key = pki::KeyPool::new()
         .generate(pki::KeyAlgorithm::P256)
         .unwrap();
-    let der = match challenge {
-        Some(c) => pki::certificate_request_with_challenge(&key, "CN=scep-device", c).unwrap(),
-        None => pki::certificate_request(&key, "CN=scep-device")
-            .unwrap()
-            .to_der()
-            .unwrap(),
-    };
+    let der =
+        pki::certificate_request_with_challenge(&key, "CN=scep-device", challenge, vec![]).unwrap();
     base64::engine::general_purpose::STANDARD.encode(der)
 }
 

@@ -14,4 +14,5 @@ mod pkcs;
 mod registration;
 mod routing_props;
 mod scenario_runs;
+mod scep;
 mod support;

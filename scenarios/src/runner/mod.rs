@@ -526,13 +526,13 @@ impl World {
             .generate(pki::KeyAlgorithm::P256)
             .map_err(anyhow::Error::from)?;
         let subject = "CN=scep-device-0001";
-        let der = match &spec.challenge {
-            Some(challenge) => pki::certificate_request_with_challenge(&key, subject, challenge)
-                .map_err(anyhow::Error::from)?,
-            None => pki::certificate_request(&key, subject)
-                .and_then(|r| Ok(r.to_der()?))
-                .map_err(anyhow::Error::from)?,
-        };
+        let der = pki::certificate_request_with_challenge(
+            &key,
+            subject,
+            spec.challenge.as_deref(),
+            vec![],
+        )
+        .map_err(anyhow::Error::from)?;
         let transaction_id = format!("scep-{}", spec.connector);
         let connector = self.connector_mut(&spec.connector)?;
         let actual = match connector.scep_validate(&transaction_id, &der).await {

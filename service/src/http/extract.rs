@@ -64,7 +64,7 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
     }
 }
 
-fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+pub(crate) fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let header = parts.headers.get("authorization").ok_or_else(|| {
         ApiError::unauthenticated(
             "the Authorization header is missing; send `Authorization: Bearer <token>`",

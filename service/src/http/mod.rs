@@ -21,7 +21,7 @@ pub use state::AppState;
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    use routes::{admin, connector, graph, health, jobs, pfx, scep, token};
+    use routes::{admin, connector, graph, health, jobs, pfx, pki, scep, token};
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -72,6 +72,46 @@ pub fn router(state: AppState) -> Router {
                 wire::scep::SCEP_SERVICE_PATH
             ),
             post(scep::validate_request),
+        )
+        .route(
+            &format!(
+                "{}/ScepActions/successNotification",
+                wire::scep::SCEP_SERVICE_PATH
+            ),
+            post(scep::success_notification),
+        )
+        .route(
+            &format!(
+                "{}/ScepActions/failureNotification",
+                wire::scep::SCEP_SERVICE_PATH
+            ),
+            post(scep::failure_notification),
+        )
+        .route(
+            &format!(
+                "{}/CertificateAuthorityRequests/downloadRevocationRequests",
+                wire::scep::PKI_SERVICE_PATH
+            ),
+            post(pki::download),
+        )
+        .route(
+            &format!(
+                "{}/CertificateAuthorityRequests/uploadRevocationResults",
+                wire::scep::PKI_SERVICE_PATH
+            ),
+            post(pki::upload),
+        )
+        .route(
+            "/v1.0/servicePrincipals/{key}/endpoints",
+            get(scep::discovery),
+        )
+        .route(
+            "/admin/tenants/{tenant_id}/scep/challenges",
+            post(scep::challenges_create),
+        )
+        .route(
+            "/admin/tenants/{tenant_id}/scep/challenges/{id}",
+            get(scep::challenges_get).delete(scep::challenges_untarget),
         )
         .route("/connector/v1/jobs/lease", post(jobs::jobs_lease))
         .route(

@@ -6,5 +6,6 @@ pub mod graph;
 pub mod health;
 pub mod jobs;
 pub mod pfx;
+pub mod pki;
 pub mod scep;
 pub mod token;

@@ -1,24 +1,60 @@
-//! The Intune SCEP validation surface a connector's SCEP module calls (intune-wire.md §1.5):
-//! `POST {scep}/ScepActions/validateRequest`. Only connectors with the `scep` feature may call it
-//! (403 `FeatureNotInstalled` otherwise), and not on a legacy or retired version.
-//!
-//! What is checked so far: the request decodes as a DER PKCS#10 (`CertificateRequestDecodingFailed`)
-//! and carries a challengePassword attribute (`ChallengePasswordMissing`). Challenges are issued
-//! by the service's SCEP profile targeting, which does not exist yet, so no challenge decodes:
-//! a request with one answers `ChallengeDecodingError`, never `Success`.
+//! The Intune SCEP surface (intune-wire.md §1.3–1.5): service discovery, and
+//! `POST {scep}/ScepActions/{validateRequest,successNotification,failureNotification}` for a
+//! third-party CA (a token of the tenant) or a connector's SCEP module (its credential: only with
+//! the `scep` feature, 403 `FeatureNotInstalled` otherwise, and not on a legacy or retired
+//! version). Bodies are parsed leniently (camelCase or PascalCase keys, explicit nulls, `\/`);
+//! every business answer is 200 `{"code", "errorDescription"}`. Also the operator's side: a
+//! device targeted by a SCEP profile gets a challenge, which can be un-targeted.
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use wire::scep::{ScepAnswer, ValidateRequest};
+use serde_json::Value;
+use wire::scep::{
+    CreateScepChallenge, ScepAnswer, ScepChallengeView, ScepNotificationView, ServiceEndpoint,
+};
 
+use crate::clock::from_millis;
+use crate::domain::Version;
 use crate::http::error::ApiError;
-use crate::http::extract::{ApiJson, ConnectorCaller};
+use crate::http::extract::{bearer, ApiJson, Operator};
 use crate::http::state::AppState;
+use crate::registry::NewScepChallenge;
+use crate::store::{ConnectorRow, ScepChallengeRow};
 
-/// DER of the OID 1.2.840.113549.1.9.7 (PKCS#9 challengePassword), tag and length included.
-const CHALLENGE_PASSWORD_OID: &[u8] = &[
-    0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x07,
-];
+/// Who calls the SCEP actions: a third-party CA with a tenant token, or a connector.
+pub struct ScepCaller {
+    tenant_id: String,
+    connector: Option<ConnectorRow>,
+}
+
+impl FromRequestParts<AppState> for ScepCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        if let Some(row) = state.registry.connector_by_credential(token).await? {
+            return Ok(ScepCaller {
+                tenant_id: row.tenant_id.clone(),
+                connector: Some(row),
+            });
+        }
+        match state.registry.token_tenant(token).await? {
+            Some(tenant_id) => Ok(ScepCaller {
+                tenant_id,
+                connector: None,
+            }),
+            None => Err(ApiError::unauthenticated(
+                "neither a connector credential nor a valid access token of a tenant",
+            )),
+        }
+    }
+}
 
 fn answer(code: &str, description: impl Into<String>) -> ApiJson<ScepAnswer> {
     ApiJson(ScepAnswer {
@@ -27,48 +63,345 @@ fn answer(code: &str, description: impl Into<String>) -> ApiJson<ScepAnswer> {
     })
 }
 
-/// The business verdict on a request body (always HTTP 200).
-pub fn verdict(request: &wire::scep::ScepRequest) -> (&'static str, String) {
-    let Some(encoded) = request.certificate_request.as_deref() else {
-        return (
-            "CertificateRequestDecodingFailed",
-            "request.certificateRequest is missing".into(),
-        );
-    };
-    let cleaned: String = encoded.split_whitespace().collect();
-    let Ok(der) = base64::engine::general_purpose::STANDARD.decode(cleaned) else {
-        return (
-            "CertificateRequestDecodingFailed",
-            "request.certificateRequest is not base64".into(),
-        );
-    };
-    if openssl::x509::X509Req::from_der(&der).is_err() {
-        return (
-            "CertificateRequestDecodingFailed",
-            "request.certificateRequest is not a DER PKCS#10 certificate request".into(),
-        );
+/// `key` of a JSON object, matched without regard to case (C# may send PascalCase).
+fn get<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
+    value
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
+}
+
+fn text(value: &Value, key: &str) -> Option<String> {
+    get(value, key).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn check_api_version(headers: &HeaderMap) -> Result<(), ApiError> {
+    match headers.get("api-version").map(|v| v.to_str().unwrap_or("")) {
+        None => Ok(()),
+        Some(wire::scep::SCEP_API_VERSION) => Ok(()),
+        Some(other) => Err(ApiError::bad_request(
+            "InvalidApiVersion",
+            format!(
+                "api-version `{other}` is not served; the SCEP actions use {}",
+                wire::scep::SCEP_API_VERSION
+            ),
+        )),
     }
-    if !der
-        .windows(CHALLENGE_PASSWORD_OID.len())
-        .any(|w| w == CHALLENGE_PASSWORD_OID)
-    {
-        return (
-            "ChallengePasswordMissing",
-            "the certificate request has no challengePassword attribute".into(),
-        );
+}
+
+async fn gate(state: &AppState, caller: &ScepCaller) -> Result<Option<Version>, ApiError> {
+    match &caller.connector {
+        None => Ok(None),
+        Some(row) => {
+            state.registry.scep_gate(row).await?;
+            Ok(Version::parse(&row.version).ok())
+        }
     }
-    (
-        "ChallengeDecodingError",
-        "the challenge password is not a challenge this service issued".into(),
-    )
 }
 
 pub async fn validate_request(
-    ConnectorCaller(row): ConnectorCaller,
+    caller: ScepCaller,
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<ValidateRequest>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
 ) -> Result<ApiJson<ScepAnswer>, ApiError> {
-    state.registry.scep_gate(&row).await?;
-    let (code, description) = verdict(&body.request);
-    Ok(answer(code, description))
+    check_api_version(&headers)?;
+    let version = gate(&state, &caller).await?;
+    let Some(request) = get(&body, "request").filter(|r| r.is_object()) else {
+        return Err(ApiError::bad_request(
+            "InvalidRequest",
+            "the body must be {\"request\": {transactionId, certificateRequest, callerInfo}}",
+        ));
+    };
+    let transaction_id = text(request, "transactionId").unwrap_or_default();
+    let Some(encoded) = text(request, "certificateRequest") else {
+        return Ok(answer(
+            "CertificateRequestDecodingFailed",
+            "request.certificateRequest is missing",
+        ));
+    };
+    let cleaned: String = encoded.split_whitespace().collect();
+    let Ok(der) = base64::engine::general_purpose::STANDARD.decode(cleaned) else {
+        return Ok(answer(
+            "CertificateRequestDecodingFailed",
+            "request.certificateRequest is not base64",
+        ));
+    };
+    let verdict = state
+        .registry
+        .scep_validate(&caller.tenant_id, version, &transaction_id, &der)
+        .await?;
+    Ok(answer(verdict.code, verdict.description))
+}
+
+async fn notify(
+    caller: ScepCaller,
+    state: AppState,
+    headers: HeaderMap,
+    body: Value,
+    kind: &str,
+) -> Result<ApiJson<ScepAnswer>, ApiError> {
+    check_api_version(&headers)?;
+    gate(&state, &caller).await?;
+    let Some(notification) = get(&body, "notification").filter(|n| n.is_object()) else {
+        return Err(ApiError::bad_request(
+            "InvalidRequest",
+            "the body must be {\"notification\": {…}}",
+        ));
+    };
+    let Some(transaction_id) = text(notification, "transactionId") else {
+        return Err(ApiError::bad_request(
+            "InvalidRequest",
+            "notification.transactionId is missing",
+        ));
+    };
+    if kind == "failure" {
+        // Java sends hResult sign-extended (-2147418113), C# unsigned (2147549183); both fine.
+        let hresult = get(notification, "hResult");
+        let valid = match hresult {
+            Some(Value::Number(n)) => n.as_i64().is_some() || n.as_u64().is_some(),
+            Some(Value::String(s)) => s.trim().parse::<i64>().is_ok(),
+            _ => false,
+        };
+        if !valid {
+            return Err(ApiError::bad_request(
+                "InvalidRequest",
+                "notification.hResult must be an integer",
+            ));
+        }
+        if text(notification, "errorDescription").is_some_and(|d| d.chars().count() > 255) {
+            return Err(ApiError::bad_request(
+                "InvalidRequest",
+                "notification.errorDescription holds at most 255 characters",
+            ));
+        }
+    }
+    let known = state
+        .registry
+        .scep_notify(
+            &caller.tenant_id,
+            kind,
+            &transaction_id,
+            &notification.to_string(),
+        )
+        .await?;
+    if known {
+        Ok(answer("Success", ""))
+    } else {
+        Ok(answer(
+            "Unknown",
+            format!("no request was validated under transactionId `{transaction_id}`"),
+        ))
+    }
+}
+
+pub async fn success_notification(
+    caller: ScepCaller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<ApiJson<ScepAnswer>, ApiError> {
+    notify(caller, state, headers, body, "success").await
+}
+
+pub async fn failure_notification(
+    caller: ScepCaller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<ApiJson<ScepAnswer>, ApiError> {
+    notify(caller, state, headers, body, "failure").await
+}
+
+/// `GET /v1.0/servicePrincipals/appId=0000000a-0000-0000-c000-000000000000/endpoints`: the
+/// Intune service principal's endpoints, pointing at this service.
+pub async fn discovery(
+    _caller: crate::http::extract::GraphCaller,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Result<ApiJson<Value>, ApiError> {
+    let app_id = key
+        .strip_prefix("appId=")
+        .map(|k| k.trim_matches('\''))
+        .unwrap_or_default();
+    if !app_id.eq_ignore_ascii_case("0000000a-0000-0000-c000-000000000000") {
+        return Err(ApiError::not_found(format!(
+            "servicePrincipal `{key}` is not known here; only appId=0000000a-0000-0000-c000-000000000000 (Microsoft Intune API)"
+        )));
+    }
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let endpoint = |id: &str, name: &str, path: &str| ServiceEndpoint {
+        id: id.to_owned(),
+        capability: name.to_owned(),
+        provider_id: "0000000a-0000-0000-c000-000000000000".to_owned(),
+        provider_name: name.to_owned(),
+        provider_resource_id: "0000000a-0000-0000-c000-000000000000".to_owned(),
+        uri: format!("http://{host}{path}"),
+    };
+    Ok(ApiJson(serde_json::json!({
+        "@odata.context": format!("http://{host}/v1.0/$metadata#servicePrincipals('appId%3D0000000a-0000-0000-c000-000000000000')/endpoints"),
+        "value": [
+            endpoint("8ad9e1a2-0001-4c3b-9a53-000000000001", "ScepRequestValidationFEService", wire::scep::SCEP_SERVICE_PATH),
+            endpoint("8ad9e1a2-0002-4c3b-9a53-000000000002", "PkiConnectorFEService", wire::scep::PKI_SERVICE_PATH),
+        ],
+    })))
+}
+
+// ----- operator: SCEP profile targeting ---------------------------------------------------------
+
+fn list(csv: &str) -> Vec<String> {
+    csv.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn view(row: &ScepChallengeRow, challenge: Option<String>) -> ScepChallengeView {
+    ScepChallengeView {
+        id: row.id.clone(),
+        challenge,
+        device_id: row.device_id.clone(),
+        user_id: row.user_id.clone(),
+        subject: row.subject.clone(),
+        subject_alternative_names: serde_json::from_str(&row.subject_alt_names).unwrap_or_default(),
+        key_usage: list(&row.key_usage),
+        key_size: row.key_size.clamp(0, u32::MAX as i64) as u32,
+        extended_key_usage: list(&row.extended_key_usage),
+        issued_date_time: from_millis(row.issued_ms),
+        expires_date_time: from_millis(row.expires_ms),
+        targeted: row.targeted,
+        transaction_id: row.transaction_id.clone(),
+        last_code: row.last_code.clone(),
+        notification: match (&row.notification_kind, &row.notification, row.notified_ms) {
+            (Some(kind), Some(body), Some(at)) => Some(ScepNotificationView {
+                kind: kind.clone(),
+                date_time: from_millis(at),
+                body: serde_json::from_str(body).unwrap_or(Value::Null),
+            }),
+            _ => None,
+        },
+    }
+}
+
+fn invalid(field: &str, message: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request("InvalidField", format!("{field}: {message}"))
+}
+
+fn validate_challenge(body: CreateScepChallenge) -> Result<NewScepChallenge, ApiError> {
+    let short = |field: &str, value: &str| -> Result<String, ApiError> {
+        let value = value.trim();
+        if value.is_empty() || value.len() > 256 || value.chars().any(char::is_control) {
+            return Err(invalid(field, "must be 1 to 256 printable characters"));
+        }
+        Ok(value.to_owned())
+    };
+    let device_id = short("deviceId", &body.device_id)?;
+    let subject = short("subject", &body.subject)?;
+    if !subject.contains('=') {
+        return Err(invalid(
+            "subject",
+            format!("`{subject}` is not a distinguished name (CN=…)"),
+        ));
+    }
+    let mut sans = Vec::new();
+    for (i, san) in body.subject_alternative_names.iter().enumerate() {
+        let kind = san.kind.to_ascii_lowercase();
+        if !["dns", "email", "uri", "upn"].contains(&kind.as_str()) {
+            return Err(invalid(
+                &format!("subjectAlternativeNames[{i}].type"),
+                format!("`{}` is not one of dns, email, uri, upn", san.kind),
+            ));
+        }
+        sans.push(crate::scep::San {
+            kind,
+            value: short(&format!("subjectAlternativeNames[{i}].value"), &san.value)?,
+        });
+    }
+    for (i, usage) in body.key_usage.iter().enumerate() {
+        if !crate::scep::KEY_USAGES.contains(&usage.as_str()) {
+            return Err(invalid(
+                &format!("keyUsage[{i}]"),
+                format!(
+                    "`{usage}` is not one of {}",
+                    crate::scep::KEY_USAGES.join(", ")
+                ),
+            ));
+        }
+    }
+    for (i, oid) in body.extended_key_usage.iter().enumerate() {
+        let dotted = oid.split('.').count() >= 2
+            && oid
+                .split('.')
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        if !dotted {
+            return Err(invalid(
+                &format!("extendedKeyUsage[{i}]"),
+                format!("`{oid}` is not a dotted OID"),
+            ));
+        }
+    }
+    if !(256..=16384).contains(&body.key_size) {
+        return Err(invalid(
+            "keySize",
+            format!("must be from 256 to 16384 bits, not {}", body.key_size),
+        ));
+    }
+    let validity = body.validity_minutes.unwrap_or(60);
+    if validity == 0 || validity > 60 * 24 * 365 {
+        return Err(invalid(
+            "validityMinutes",
+            format!("must be from 1 to 525600, not {validity}"),
+        ));
+    }
+    Ok(NewScepChallenge {
+        device_id,
+        user_id: body.user_id,
+        subject,
+        subject_alt_names: sans,
+        key_usage: body.key_usage,
+        key_size: body.key_size as i64,
+        extended_key_usage: body.extended_key_usage,
+        validity_minutes: validity as i64,
+    })
+}
+
+pub async fn challenges_create(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(tenant_id): Path<String>,
+    ApiJson(body): ApiJson<CreateScepChallenge>,
+) -> Result<Response, ApiError> {
+    let profile = validate_challenge(body)?;
+    let (row, blob) = state
+        .registry
+        .issue_scep_challenge(&tenant_id, profile)
+        .await?;
+    Ok((StatusCode::CREATED, ApiJson(view(&row, Some(blob)))).into_response())
+}
+
+pub async fn challenges_get(
+    _: Operator,
+    State(state): State<AppState>,
+    Path((tenant_id, id)): Path<(String, String)>,
+) -> Result<ApiJson<ScepChallengeView>, ApiError> {
+    let row = state.registry.scep_challenge(&tenant_id, &id).await?;
+    Ok(ApiJson(view(&row, None)))
+}
+
+/// The profile is retargeted or removed: the device's next validation is
+/// `ScepProfileNoLongerTargetedToTheClient`.
+pub async fn challenges_untarget(
+    _: Operator,
+    State(state): State<AppState>,
+    Path((tenant_id, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .registry
+        .untarget_scep_challenge(&tenant_id, &id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,232 @@
+//! The third-party CA revocation surface (`PkiConnectorFEService`, api-version `5019-05-05`;
+//! intune-wire.md §1.6): `POST {pki}/CertificateAuthorityRequests/downloadRevocationRequests` and
+//! `…/uploadRevocationResults`, with a token of the tenant. A download is a lease of the tenant's
+//! revoke requests with a 60-minute visibility timeout (the docs' cool-down); `requestContext`
+//! carries the job id and the lease token. Bodies are parsed leniently: keys in any casing,
+//! `errorCode` as a number, a numeric string (Java: `"4004"`) or an enum name (C#:
+//! `"CertificateNotFoundError"`).
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{json, Value};
+
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, GraphCaller};
+use crate::http::state::AppState;
+use crate::registry::{third_party_ca_holder, Holder, Outcome};
+
+/// The api-version header value of the revocation calls.
+const PKI_API_VERSION: &str = "5019-05-05";
+
+/// CARequestErrorCodes (intune-wire.md §1.6).
+const ERROR_CODES: &[(i64, &str)] = &[
+    (0, "None"),
+    (4000, "NonRetryableServiceException"),
+    (4001, "DataSerializationError"),
+    (4002, "ParameterDataInvalidError"),
+    (4003, "CryptographyError"),
+    (4004, "CertificateNotFoundError"),
+    (4005, "ConflictError"),
+    (4006, "NotSupportedError"),
+    (4007, "PayloadTooLargeError"),
+    (4100, "RetryableServiceException"),
+    (4101, "ServiceUnavailableException"),
+    (4102, "ServiceTooBusyException"),
+    (4103, "AuthenticationException"),
+];
+
+fn get<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
+    value
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("ParameterDataInvalidError", message)
+}
+
+fn check_api_version(headers: &HeaderMap) -> Result<(), ApiError> {
+    match headers.get("api-version").map(|v| v.to_str().unwrap_or("")) {
+        None | Some(PKI_API_VERSION) => Ok(()),
+        Some(other) => Err(ApiError::bad_request(
+            "InvalidApiVersion",
+            format!(
+                "api-version `{other}` is not served; the revocation actions use {PKI_API_VERSION}"
+            ),
+        )),
+    }
+}
+
+/// The code's (number, name), from any of the three wire forms.
+fn error_code(value: Option<&Value>) -> Option<(i64, &'static str)> {
+    match value {
+        None | Some(Value::Null) => Some((0, "None")),
+        Some(Value::Number(n)) => {
+            let n = n.as_i64()?;
+            ERROR_CODES.iter().find(|(c, _)| *c == n).copied()
+        }
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            match s.parse::<i64>() {
+                Ok(n) => ERROR_CODES.iter().find(|(c, _)| *c == n).copied(),
+                Err(_) => ERROR_CODES
+                    .iter()
+                    .find(|(_, name)| name.eq_ignore_ascii_case(s))
+                    .copied(),
+            }
+        }
+        _ => None,
+    }
+}
+
+pub async fn download(
+    caller: GraphCaller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<ApiJson<Value>, ApiError> {
+    check_api_version(&headers)?;
+    let parameters = get(&body, "downloadParameters")
+        .filter(|p| p.is_object())
+        .ok_or_else(|| {
+            invalid("the body must be {\"downloadParameters\": {maxRequests, issuerName}}")
+        })?;
+    let max = get(parameters, "maxRequests")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| {
+            invalid("downloadParameters.maxRequests must be a whole number from 1 to 500")
+        })?;
+    let issuer = match get(parameters, "issuerName") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.chars().count() <= 256 => Some(s.clone()),
+        Some(_) => {
+            return Err(invalid(
+                "downloadParameters.issuerName must be a string of at most 256 characters",
+            ))
+        }
+    };
+    let leased = state
+        .registry
+        .ca_download_revocations(
+            &caller.tenant_id,
+            max.min(u32::MAX as u64) as u32,
+            issuer.as_deref().filter(|s| !s.is_empty()),
+        )
+        .await?;
+    let value: Vec<Value> = leased
+        .iter()
+        .map(|(row, token)| {
+            let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
+            json!({
+                "requestContext": format!("{}:{token}", row.id),
+                "serialNumber": payload["serialNumber"],
+                "issuerName": payload["issuerName"],
+                "caConfiguration": payload["certificationAuthority"],
+            })
+        })
+        .collect();
+    Ok(ApiJson(json!({
+        "@odata.context": "https://manage.microsoft.com/RACerts/StatelessPkiConnectorService/$metadata#Collection(microsoft.management.services.api.caRevocationRequest)",
+        "value": value,
+    })))
+}
+
+pub async fn upload(
+    caller: GraphCaller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<ApiJson<Value>, ApiError> {
+    check_api_version(&headers)?;
+    let results = get(&body, "results")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid("the body must be {\"results\": [{requestContext, succeeded, errorCode, errorMessage}]}"))?;
+    if results.len() > crate::registry::MAX_CA_DOWNLOAD as usize {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLargeError",
+            format!(
+                "at most {} results per upload",
+                crate::registry::MAX_CA_DOWNLOAD
+            ),
+        ));
+    }
+    // Validate every entry before changing anything.
+    let mut parsed = Vec::with_capacity(results.len());
+    for (i, result) in results.iter().enumerate() {
+        let context = get(result, "requestContext")
+            .and_then(Value::as_str)
+            .and_then(|c| c.split_once(':'))
+            .ok_or_else(|| {
+                invalid(format!(
+                    "results[{i}].requestContext is missing or not one this service handed out"
+                ))
+            })?;
+        let succeeded = match get(result, "succeeded") {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => true,
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => false,
+            _ => {
+                return Err(invalid(format!(
+                    "results[{i}].succeeded must be true or false"
+                )))
+            }
+        };
+        let (code, name) = error_code(get(result, "errorCode")).ok_or_else(|| {
+            invalid(format!(
+                "results[{i}].errorCode is not a CARequestErrorCodes value (a number such as 4004, \"4004\", or a name such as \"CertificateNotFoundError\")"
+            ))
+        })?;
+        if succeeded != (code == 0) {
+            return Err(invalid(format!(
+                "results[{i}]: succeeded is {succeeded} but errorCode is {name} ({code})"
+            )));
+        }
+        let message = get(result, "errorMessage")
+            .and_then(Value::as_str)
+            .map(|m| m.chars().take(1024).collect::<String>());
+        parsed.push((
+            context.0.to_owned(),
+            context.1.to_owned(),
+            code,
+            name,
+            message,
+        ));
+    }
+    let tenant = state.registry.tenant(&caller.tenant_id).await?;
+    let holder_id = third_party_ca_holder(&tenant.client_id);
+    let holder = Holder {
+        tenant_id: &caller.tenant_id,
+        id: &holder_id,
+    };
+    let mut all = true;
+    for (job_id, token, code, name, message) in parsed {
+        let outcome = if code == 0 {
+            Outcome::Succeeded {
+                result: json!({"revokedBy": "thirdPartyCa"}).to_string(),
+            }
+        } else if code >= 4100 {
+            Outcome::Retry {
+                code: Some(name.to_owned()),
+                message,
+            }
+        } else {
+            Outcome::Failed {
+                code: name.to_owned(),
+                message,
+            }
+        };
+        // A stale context (the cool-down ended and someone else took it) changes nothing.
+        if state
+            .registry
+            .complete_as(&holder, &job_id, &token, outcome)
+            .await
+            .is_err()
+        {
+            all = false;
+        }
+    }
+    Ok(ApiJson(json!({ "value": all })))
+}
