@@ -158,7 +158,35 @@ pub struct ScepEnrollSpec {
 pub struct ScepValidateSpec {
     pub connector: String,
     pub challenge: Option<String>,
+    /// A `scep_target` name: the CSR then carries that challenge and matches its profile, except
+    /// for what `spoil` names.
+    pub target: Option<String>,
+    pub spoil: Option<String>,
     pub expect: String,
+}
+
+/// What a CSR may get wrong on purpose in `scep_validate`.
+pub const SPOILS: &[&str] = &[
+    "subject",
+    "san",
+    "key_usage",
+    "key_size",
+    "eku",
+    "extension",
+];
+
+/// "A device is targeted by a SCEP profile": the service issues a challenge for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScepTargetSpec {
+    pub name: String,
+    pub tenant: String,
+    pub subject: String,
+    /// `(type, value)`, type `dns`, `email`, `uri` or `upn`.
+    pub subject_alternative_names: Vec<(String, String)>,
+    pub key_usage: Vec<String>,
+    pub key_size: u32,
+    pub extended_key_usage: Vec<String>,
+    pub validity_minutes: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,6 +260,8 @@ pub enum Action {
     Fault(FaultSpec),
     ScepEnroll(ScepEnrollSpec),
     ScepValidate(ScepValidateSpec),
+    ScepTarget(ScepTargetSpec),
+    ScepUntarget(String),
     ExpectStatus(ExpectStatus),
     ExpectGraph(ExpectGraph),
     ExpectHttp(ExpectHttp),
@@ -258,6 +288,8 @@ impl Action {
             Action::Fault(_) => "fault",
             Action::ScepEnroll(_) => "scep_enroll",
             Action::ScepValidate(_) => "scep_validate",
+            Action::ScepTarget(_) => "scep_target",
+            Action::ScepUntarget(_) => "scep_untarget",
             Action::ExpectStatus(_) => "expect_status",
             Action::ExpectGraph(_) => "expect_graph",
             Action::ExpectHttp(_) => "expect_http",
@@ -383,7 +415,33 @@ struct RawFault {
 struct RawScepValidate {
     connector: String,
     challenge: Option<String>,
+    target: Option<String>,
+    spoil: Option<String>,
     expect: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSan {
+    #[serde(rename = "type")]
+    kind: String,
+    value: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScepTarget {
+    name: String,
+    tenant: String,
+    subject: String,
+    #[serde(default)]
+    subject_alternative_names: Vec<RawSan>,
+    #[serde(default)]
+    key_usage: Vec<String>,
+    key_size: u32,
+    #[serde(default)]
+    extended_key_usage: Vec<String>,
+    validity: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -475,6 +533,8 @@ struct RawStep {
     fault: Option<RawFault>,
     scep_enroll: Option<RawScep>,
     scep_validate: Option<RawScepValidate>,
+    scep_target: Option<RawScepTarget>,
+    scep_untarget: Option<String>,
     expect_status: Option<RawExpectStatus>,
     expect_graph: Option<RawExpectGraph>,
     expect_http: Option<RawExpectHttp>,
@@ -501,6 +561,8 @@ impl RawStep {
             (self.fault.is_some(), "fault"),
             (self.scep_enroll.is_some(), "scep_enroll"),
             (self.scep_validate.is_some(), "scep_validate"),
+            (self.scep_target.is_some(), "scep_target"),
+            (self.scep_untarget.is_some(), "scep_untarget"),
             (self.expect_status.is_some(), "expect_status"),
             (self.expect_graph.is_some(), "expect_graph"),
             (self.expect_http.is_some(), "expect_http"),
@@ -829,6 +891,7 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
 
     // Names of connectors installed at each point, to check references in order.
     let mut installed: BTreeSet<String> = BTreeSet::new();
+    let mut targets: BTreeSet<String> = BTreeSet::new();
     let mut connectors = Vec::new();
     for (i, c) in raw.connector.into_iter().enumerate() {
         let line = line_at(&connector_lines, i);
@@ -888,6 +951,8 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
             fault,
             scep_enroll,
             scep_validate,
+            scep_target,
+            scep_untarget,
             expect_status,
             expect_graph,
             expect_http,
@@ -1069,13 +1134,90 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
                 expect: r.expect,
             }));
         }
+        if let Some(r) = scep_target {
+            check_tenant(line, &r.tenant)?;
+            if !targets.insert(r.name.clone()) {
+                return Err(e(format!("scep_target: `{}` is already a target", r.name)));
+            }
+            if !r.subject.contains('=') {
+                return Err(e(format!(
+                    "scep_target: subject `{}` is not a distinguished name (CN=…)",
+                    r.subject
+                )));
+            }
+            for san in &r.subject_alternative_names {
+                one_of("type", &san.kind, &["dns", "email", "uri", "upn"])
+                    .map_err(|m| e(format!("scep_target: subject_alternative_names: {m}")))?;
+            }
+            if r.key_size != 256 && r.key_size != 2048 {
+                return Err(e(format!(
+                    "scep_target: key_size must be 256 (P-256) or 2048 (RSA), not {}",
+                    r.key_size
+                )));
+            }
+            let validity = match r.validity {
+                None => 60,
+                Some(text) => {
+                    let d =
+                        duration(&text).map_err(|m| e(format!("scep_target: validity: {m}")))?;
+                    if d.months != 0 || d.millis <= 0 || d.millis % 60_000 != 0 {
+                        return Err(e(format!(
+                            "scep_target: validity `{text}` must be whole minutes (PT1H, PT90M)"
+                        )));
+                    }
+                    (d.millis / 60_000).min(u32::MAX as i64) as u32
+                }
+            };
+            actions.push(Action::ScepTarget(ScepTargetSpec {
+                name: r.name,
+                tenant: r.tenant,
+                subject: r.subject,
+                subject_alternative_names: r
+                    .subject_alternative_names
+                    .into_iter()
+                    .map(|s| (s.kind, s.value))
+                    .collect(),
+                key_usage: r.key_usage,
+                key_size: r.key_size,
+                extended_key_usage: r.extended_key_usage,
+                validity_minutes: validity,
+            }));
+        }
+        if let Some(name) = scep_untarget {
+            if !targets.contains(&name) {
+                return Err(e(format!(
+                    "scep_untarget: no scep_target `{name}` before this step"
+                )));
+            }
+            actions.push(Action::ScepUntarget(name));
+        }
         if let Some(r) = scep_validate {
             known(&installed, &r.connector)?;
             one_of("expect", &r.expect, SCEP_VALIDATE_CODES)
                 .map_err(|m| e(format!("scep_validate: {m}")))?;
+            if r.target.is_some() && r.challenge.is_some() {
+                return Err(e(
+                    "scep_validate: give `target` or `challenge`, not both".into()
+                ));
+            }
+            if let Some(target) = &r.target {
+                if !targets.contains(target) {
+                    return Err(e(format!(
+                        "scep_validate: no scep_target `{target}` before this step"
+                    )));
+                }
+            }
+            if let Some(spoil) = &r.spoil {
+                if r.target.is_none() {
+                    return Err(e("scep_validate: `spoil` needs a `target`".into()));
+                }
+                one_of("spoil", spoil, SPOILS).map_err(|m| e(format!("scep_validate: {m}")))?;
+            }
             actions.push(Action::ScepValidate(ScepValidateSpec {
                 connector: r.connector,
                 challenge: r.challenge,
+                target: r.target,
+                spoil: r.spoil,
                 expect: r.expect,
             }));
         }

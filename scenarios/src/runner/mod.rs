@@ -112,6 +112,8 @@ struct World {
     /// out, a backoff ended, or their last download was not empty). Only these make the
     /// clock stop at their poll instants; the others' idle polls are coalesced.
     hungry: BTreeSet<String>,
+    /// SCEP targets by name: the profile and the challenge the service issued for it.
+    scep_targets: BTreeMap<String, ScepTarget>,
 }
 
 pub async fn run(scenario: &Scenario, file: &str, seed_override: Option<u64>) -> Outcome {
@@ -244,6 +246,14 @@ impl Verdict {
     }
 }
 
+/// A device targeted by a SCEP profile: the profile, the challenge's id and blob, its key pair.
+struct ScepTarget {
+    spec: crate::spec::ScepTargetSpec,
+    id: String,
+    challenge: String,
+    key: openssl::pkey::PKey<openssl::pkey::Private>,
+}
+
 /// A 40-hex-digit thumbprint, fixed by the seed and the tenant's name.
 fn import_key_thumbprint(seed: u64, tenant: &str) -> String {
     let mut state = seed ^ 0x5EED_1234_ABCD_0001;
@@ -272,6 +282,7 @@ impl World {
             transcript: vec![],
             pki: None,
             hungry: BTreeSet::new(),
+            scep_targets: BTreeMap::new(),
         };
         world.log(format!(
             "scenario `{}` seed {seed} starts at {}",
@@ -515,6 +526,75 @@ impl World {
 
     /// Enqueues `count` jobs with the profile's payloads, in batches of 1,000. `pkcs_import`
     /// jobs first upload their user PFX through Graph, as the PowerShell module does.
+    /// The operator targets a device with a SCEP profile; the challenge is kept by name.
+    async fn scep_target(
+        &mut self,
+        spec: &crate::spec::ScepTargetSpec,
+    ) -> Result<String, StepError> {
+        let tenant = self.tenant(&spec.tenant)?.id.clone();
+        let body = wire::scep::CreateScepChallenge {
+            device_id: spec.name.clone(),
+            user_id: None,
+            subject: spec.subject.clone(),
+            subject_alternative_names: spec
+                .subject_alternative_names
+                .iter()
+                .map(|(kind, value)| wire::scep::SanSpec {
+                    kind: kind.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            key_usage: spec.key_usage.clone(),
+            key_size: spec.key_size,
+            extended_key_usage: spec.extended_key_usage.clone(),
+            validity_minutes: Some(spec.validity_minutes),
+        };
+        let answer = self
+            .app
+            .admin(
+                Method::POST,
+                &format!("/admin/tenants/{tenant}/scep/challenges"),
+                Some(&body),
+            )
+            .await?;
+        if answer.status != 201 {
+            return Err(StepError::Invalid(format!(
+                "scep_target `{}` was refused ({}): {}",
+                spec.name, answer.status, answer.body
+            )));
+        }
+        let id = answer.body["id"].as_str().unwrap_or_default().to_owned();
+        let challenge = answer.body["challenge"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let expires = answer.body["expiresDateTime"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        // The device's key pair, made once (RSA key generation is slow).
+        let key = connector_sim::pki::KeyPool::new()
+            .generate(if spec.key_size == 2048 {
+                connector_sim::pki::KeyAlgorithm::Rsa2048
+            } else {
+                connector_sim::pki::KeyAlgorithm::P256
+            })
+            .map_err(anyhow::Error::from)?;
+        self.scep_targets.insert(
+            spec.name.clone(),
+            ScepTarget {
+                spec: spec.clone(),
+                id,
+                challenge,
+                key,
+            },
+        );
+        Ok(format!(
+            "{} targeted by a SCEP profile; challenge expires {expires}",
+            spec.name
+        ))
+    }
+
     /// The connector's SCEP module sends a device's CSR for validation; the answer's code (or the
     /// refusal's error code) must be the one expected.
     async fn scep_validate(
@@ -522,17 +602,32 @@ impl World {
         spec: &crate::spec::ScepValidateSpec,
     ) -> Result<String, StepError> {
         use connector_sim::pki;
-        let key = pki::KeyPool::new()
-            .generate(pki::KeyAlgorithm::P256)
-            .map_err(anyhow::Error::from)?;
-        let subject = "CN=scep-device-0001";
-        let der = pki::certificate_request_with_challenge(
-            &key,
-            subject,
-            spec.challenge.as_deref(),
-            vec![],
-        )
-        .map_err(anyhow::Error::from)?;
+        let der = match &spec.target {
+            None => {
+                let key = pki::KeyPool::new()
+                    .generate(pki::KeyAlgorithm::P256)
+                    .map_err(anyhow::Error::from)?;
+                pki::certificate_request_with_challenge(
+                    &key,
+                    "CN=scep-device-0001",
+                    spec.challenge.as_deref(),
+                    vec![],
+                )
+                .map_err(anyhow::Error::from)?
+            }
+            Some(name) => {
+                let target = self
+                    .scep_targets
+                    .get(name)
+                    .ok_or_else(|| StepError::Invalid(format!("no scep_target `{name}`")))?;
+                profiles::scep_request(
+                    &target.spec,
+                    &target.key,
+                    &target.challenge,
+                    spec.spoil.as_deref(),
+                )?
+            }
+        };
         let transaction_id = format!("scep-{}", spec.connector);
         let connector = self.connector_mut(&spec.connector)?;
         let actual = match connector.scep_validate(&transaction_id, &der).await {
@@ -857,6 +952,31 @@ impl World {
                 "SCEP enrollment arrives with issue 6",
             )),
             Action::ScepValidate(spec) => self.scep_validate(spec).await,
+            Action::ScepTarget(spec) => self.scep_target(spec).await,
+            Action::ScepUntarget(name) => {
+                let target = self
+                    .scep_targets
+                    .get(name)
+                    .ok_or_else(|| StepError::Invalid(format!("no scep_target `{name}`")))?;
+                let id = target.id.clone();
+                let tenant = self.tenant(&target.spec.tenant)?.id.clone();
+                let answer = self
+                    .app
+                    .admin::<()>(
+                        Method::DELETE,
+                        &format!("/admin/tenants/{tenant}/scep/challenges/{id}"),
+                        None,
+                    )
+                    .await?;
+                if answer.status != 204 {
+                    return Err(StepError::Harness(anyhow::anyhow!(
+                        "un-targeting `{name}` answered {}: {}",
+                        answer.status,
+                        answer.body
+                    )));
+                }
+                Ok(format!("the SCEP profile no longer targets `{name}`"))
+            }
             Action::ExpectJobs(expectation) => expect::jobs(self, expectation).await,
             Action::ExpectEvents(expectation) => expect::events(self, expectation),
             Action::Crash(name) => {

@@ -296,3 +296,86 @@ impl Pki {
         }))
     }
 }
+
+/// A device's CSR for SCEP `target` carrying `challenge`, matching the profile except for what
+/// `spoil` names (`subject`, `san`, `key_usage`, `key_size`, `eku`, `extension`).
+pub fn scep_request(
+    target: &crate::spec::ScepTargetSpec,
+    device_key: &PKey<Private>,
+    challenge: &str,
+    spoil: Option<&str>,
+) -> anyhow::Result<Vec<u8>> {
+    use openssl::asn1::Asn1Object;
+    use openssl::x509::extension::{ExtendedKeyUsage, KeyUsage, SubjectAlternativeName};
+    use openssl::x509::X509Extension;
+    let spoiled = |what: &str| spoil == Some(what);
+    // A wrong key size: the other kind of key (P-256 is quick to make; RSA is not).
+    let key = if !spoiled("key_size") {
+        device_key.clone()
+    } else if target.key_size == 2048 {
+        KeyPool::new().generate(KeyAlgorithm::P256)?
+    } else {
+        KeyPool::new().generate(KeyAlgorithm::Rsa2048)?
+    };
+    let subject = if spoiled("subject") {
+        "CN=someone-else".to_owned()
+    } else {
+        target.subject.clone()
+    };
+    let context_builder = X509::builder()?;
+    let context = context_builder.x509v3_context(None, None);
+    let mut extensions = Vec::new();
+    if !target.subject_alternative_names.is_empty() && !spoiled("san") {
+        let mut san = SubjectAlternativeName::new();
+        for (kind, value) in &target.subject_alternative_names {
+            match kind.as_str() {
+                "dns" => san.dns(value),
+                "email" => san.email(value),
+                "uri" => san.uri(value),
+                _ => {
+                    let mut utf8 = vec![0x0C, value.len().min(127) as u8];
+                    utf8.extend(value.as_bytes().iter().take(127));
+                    san.other_name2(Asn1Object::from_str("1.3.6.1.4.1.311.20.2.3")?, &utf8)
+                }
+            };
+        }
+        extensions.push(san.build(&context)?);
+    }
+    if !target.key_usage.is_empty() && !spoiled("key_usage") {
+        let mut ku = KeyUsage::new();
+        for usage in &target.key_usage {
+            match usage.as_str() {
+                "digitalSignature" => ku.digital_signature(),
+                "nonRepudiation" => ku.non_repudiation(),
+                "keyEncipherment" => ku.key_encipherment(),
+                "dataEncipherment" => ku.data_encipherment(),
+                "keyAgreement" => ku.key_agreement(),
+                other => anyhow::bail!("key usage `{other}` is not one a device requests"),
+            };
+        }
+        extensions.push(ku.build()?);
+    }
+    if !target.extended_key_usage.is_empty() && !spoiled("eku") {
+        let mut eku = ExtendedKeyUsage::new();
+        for oid in &target.extended_key_usage {
+            eku.other(oid);
+        }
+        extensions.push(eku.build()?);
+    }
+    if spoiled("extension") {
+        // Netscape comment (2.16.840.1.113730.1.13): not on the allow-list.
+        #[allow(deprecated)]
+        extensions.push(X509Extension::new(
+            None,
+            Some(&context),
+            "nsComment",
+            "added by the scenario",
+        )?);
+    }
+    Ok(pki::certificate_request_with_challenge(
+        &key,
+        &subject,
+        Some(challenge),
+        extensions,
+    )?)
+}
