@@ -469,3 +469,123 @@ fn upn_value(value: &[u8]) -> String {
     }
     String::from_utf8_lossy(rest).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn tenant(id: &str) -> TenantRow {
+        TenantRow {
+            id: id.into(),
+            display_name: "Contoso".into(),
+            rollout_delay_days: 7,
+            enrollment_secret_hash: "e".into(),
+            client_id: "c".into(),
+            client_secret_hash: "s".into(),
+            import_key_thumbprint: None,
+            created_ms: 0,
+        }
+    }
+
+    /// A DER PKCS#10 whose challengePassword is `challenge` (P-256 key, SHA-256 signature).
+    fn csr(challenge: &str) -> Vec<u8> {
+        let key = PKey::from_ec_key(
+            openssl::ec::EcKey::generate(
+                &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
+                    .unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let tlv = |tag: u8, body: &[u8]| {
+            let mut out = vec![tag];
+            if body.len() < 0x80 {
+                out.push(body.len() as u8);
+            } else {
+                out.extend([0x82, (body.len() >> 8) as u8, body.len() as u8]);
+            }
+            out.extend_from_slice(body);
+            out
+        };
+        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "device").unwrap();
+        let mut attribute = vec![
+            0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x07,
+        ];
+        attribute.extend(tlv(0x31, &tlv(0x0C, challenge.as_bytes())));
+        let mut info = tlv(0x02, &[0]);
+        info.extend(name.build().to_der().unwrap());
+        info.extend(key.public_key_to_der().unwrap());
+        info.extend(tlv(0xA0, &tlv(0x30, &attribute)));
+        let info = tlv(0x30, &info);
+        let mut signer = Signer::new(MessageDigest::sha256(), &key).unwrap();
+        let mut bits = vec![0];
+        bits.extend(signer.sign_oneshot_to_vec(&info).unwrap());
+        let mut all = info;
+        all.extend(tlv(
+            0x30,
+            &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02],
+        ));
+        all.extend(tlv(0x03, &bits));
+        tlv(0x30, &all)
+    }
+
+    #[test]
+    fn a_challenge_round_trips_and_expires_at_its_expiry_instant() {
+        let t = tenant("t1");
+        let blob = encode_challenge(&t, "c-1", 1_000, 61_000, [7; 12]).unwrap();
+        let request = csr(&blob);
+        assert_eq!(challenge_of(&t, &request, 60_999), Ok("c-1".to_owned()));
+        assert_eq!(
+            challenge_of(&t, &request, 61_000).unwrap_err().code,
+            "ChallengeExpired"
+        );
+        assert_eq!(
+            challenge_of(&tenant("t2"), &request, 2_000)
+                .unwrap_err()
+                .code,
+            "SignatureValidationFailed"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Arbitrary bytes as a certificate request: never a panic, never Success.
+        #[test]
+        fn arbitrary_request_bytes_are_refused_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let verdict = challenge_of(&tenant("t1"), &bytes, 0);
+            prop_assert!(verdict.is_err());
+            let row = ScepChallengeRow {
+                tenant_id: "t1".into(), id: "c".into(), device_id: "d".into(), user_id: None,
+                subject: "CN=device".into(), subject_alt_names: "[]".into(), key_usage: String::new(),
+                key_size: 256, extended_key_usage: String::new(), issued_ms: 0, expires_ms: 1,
+                targeted: true, transaction_id: None, last_code: None, notification_kind: None,
+                notification: None, notified_ms: None,
+            };
+            prop_assert_ne!(check_request(&row, &bytes, true).code, "Success");
+        }
+
+        /// Arbitrary text as the challenge password: never a panic, never accepted.
+        #[test]
+        fn arbitrary_challenge_text_is_refused_cleanly(text in "[ -~]{0,300}") {
+            let verdict = challenge_of(&tenant("t1"), &csr(&text), 0);
+            prop_assert!(verdict.is_err());
+        }
+
+        /// A valid blob with any one character changed is refused, never accepted.
+        #[test]
+        fn a_tampered_challenge_is_refused(position in 0usize..200, replacement in "[A-Za-z0-9_.-]") {
+            let t = tenant("t1");
+            let blob = encode_challenge(&t, "c-1", 0, 60_000, [3; 12]).unwrap();
+            let mut chars: Vec<char> = blob.chars().collect();
+            let at = position % chars.len();
+            let new = replacement.chars().next().unwrap();
+            prop_assume!(chars[at] != new);
+            chars[at] = new;
+            let tampered: String = chars.into_iter().collect();
+            prop_assert!(challenge_of(&t, &csr(&tampered), 1).is_err());
+        }
+    }
+}
