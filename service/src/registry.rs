@@ -1198,6 +1198,12 @@ impl Registry {
         let verdict = match crate::scep::challenge_of(&tenant, csr_der, now) {
             Err(v) => v,
             Ok(id) => match self.store.get_scep_challenge(tenant_id, &id).await {
+                // The stored expiry holds too, whatever the blob says.
+                Ok(row) if row.targeted && now >= row.expires_ms => crate::scep::Verdict {
+                    code: "ChallengeExpired",
+                    description: "the challenge has expired".into(),
+                    challenge_id: Some(id),
+                },
                 Ok(row) if row.targeted => {
                     let allow_list_from = Version::parse(crate::scep::EXTENSION_ALLOW_LIST_FROM)
                         .map_err(|_| RegistryError::Corrupt("allow-list version".into()))?;
@@ -1215,34 +1221,32 @@ impl Registry {
         };
         if let Some(id) = &verdict.challenge_id {
             self.store
-                .record_scep_validation(tenant_id, id, transaction_id, verdict.code)
+                .record_scep_validation(tenant_id, id, transaction_id, verdict.code, now)
                 .await?;
         }
         Ok(verdict)
     }
 
-    /// `ScepActions/successNotification` / `failureNotification`: recorded on the challenge last
-    /// validated under `transaction_id`; `false` when there is none.
+    /// `ScepActions/successNotification` / `failureNotification`: recorded on the challenge the
+    /// request under `transaction_id` named. The answer: `None` when no request was validated
+    /// under that transaction, else the code that validation got (a success notification for a
+    /// refused request is recorded but is not a `Success`).
     pub async fn scep_notify(
         &self,
         tenant_id: &str,
         kind: &str,
         transaction_id: &str,
         body: &str,
-    ) -> RegistryResult<bool> {
-        match self
-            .store
-            .scep_challenge_by_transaction(tenant_id, transaction_id)
-            .await
-        {
-            Ok(row) => {
+    ) -> RegistryResult<Option<String>> {
+        match self.store.scep_validation(tenant_id, transaction_id).await {
+            Ok((challenge_id, code)) => {
                 let now = self.now().timestamp_millis();
                 self.store
-                    .record_scep_notification(tenant_id, &row.id, kind, body, now)
+                    .record_scep_notification(tenant_id, &challenge_id, kind, body, now)
                     .await?;
-                Ok(true)
+                Ok(Some(code))
             }
-            Err(StoreError::NotFound) => Ok(false),
+            Err(StoreError::NotFound) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
@@ -1308,6 +1312,30 @@ impl Registry {
             outcome,
         )
         .await
+    }
+
+    /// Would [`Registry::complete_as`] find `token` holding (or having held) `job_id` for
+    /// `holder`? Lets a batch be checked whole before any of it is applied.
+    pub async fn lease_is_held(
+        &self,
+        holder: &Holder<'_>,
+        job_id: &str,
+        token: &str,
+    ) -> RegistryResult<bool> {
+        let job = match self.store.get_job(holder.tenant_id, job_id).await {
+            Ok(job) => job,
+            Err(StoreError::NotFound) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        let token_hash = secret_hash(token);
+        if job.state == "leased" && job.lease_token_hash.as_deref() == Some(token_hash.as_str()) {
+            return Ok(job.lease_connector_id.as_deref() == Some(holder.id));
+        }
+        match self.store.attempt_by_token(&token_hash).await {
+            Ok(a) => Ok(a.job_id == job_id && a.connector_id == holder.id && a.outcome.is_some()),
+            Err(StoreError::NotFound) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// [`Registry::complete`] for any lease holder (a connector, or a third-party CA).

@@ -167,9 +167,8 @@ fn decode_challenge(tenant: &TenantRow, blob: &str) -> Result<Claims, Verdict> {
     let (encryption, signature) = keys(tenant);
     let expected = mac(&signature, first.as_bytes())
         .map_err(|e| fail("Unknown", format!("cannot compute the signature: {e}")))?;
-    if !openssl::memcmp::eq(&expected, &signed[..signed.len().min(expected.len())])
-        || signed.len() != expected.len()
-    {
+    // memcmp::eq needs equal lengths: compare the lengths first.
+    if signed.len() != expected.len() || !openssl::memcmp::eq(&expected, &signed) {
         return Err(fail(
             "SignatureValidationFailed",
             "the challenge's signature does not verify (was it issued for this tenant?)",
@@ -545,6 +544,16 @@ mod tests {
             challenge_of(&tenant("t2"), &request, 2_000)
                 .unwrap_err()
                 .code,
+            "SignatureValidationFailed"
+        );
+    }
+
+    #[test]
+    fn a_challenge_with_a_short_signature_is_refused_not_a_panic() {
+        let t = tenant("t1");
+        let blob = format!("{}.{}", B64URL.encode([1u8; 41]), B64URL.encode([0u8; 4]));
+        assert_eq!(
+            challenge_of(&t, &csr(&blob), 0).unwrap_err().code,
             "SignatureValidationFailed"
         );
     }

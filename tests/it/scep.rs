@@ -494,6 +494,41 @@ async fn notifications_in_every_client_form_are_recorded_on_the_validated_reques
     assert_eq!(seen.body["notification"]["kind"], "failure");
     assert_eq!(seen.body["notification"]["body"]["HResult"], -2147418113i64);
 
+    // Each transaction keeps its own verdict: a later refused request of the same challenge does
+    // not take over an earlier good one, and a success notice for a refused one is not a Success.
+    let refused = w.csr(
+        &Csr {
+            subject: "CN=device-0002,O=Contoso",
+            ..GOOD
+        },
+        Some(&challenge),
+        &w.rsa,
+    );
+    assert_eq!(w.validate_as(&w.token, "tx-good", &csr).await, "Success");
+    assert_eq!(
+        w.validate_as(&w.token, "tx-bad", &refused).await,
+        "SubjectNameMismatch"
+    );
+    for (tx, code) in [("tx-good", "Success"), ("tx-bad", "Unknown")] {
+        let answer = w
+            .call(
+                "successNotification",
+                &w.token,
+                &json!({"notification": {"transactionId": tx, "certificateThumbprint": "00"}}),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.body["code"], code, "{tx}: {}", answer.body);
+    }
+    let no_transaction = w
+        .call(
+            "validateRequest",
+            &w.token,
+            &json!({"request": {"transactionId": "", "certificateRequest": csr}}),
+        )
+        .await;
+    assert_eq!(no_transaction.status, 400, "{}", no_transaction.body);
+
     let unknown = w
         .call(
             "successNotification",
@@ -681,6 +716,16 @@ async fn a_third_party_ca_downloads_revocations_with_a_60_minute_cool_down_and_u
     let again = w.download(500, Value::Null).await;
     assert_eq!(again.len(), 1);
     assert_eq!(w.job(&other).await["attempts"], 2);
+    // A batch with one bad context is refused whole: the good entry is not applied either.
+    let mixed = json!({"results": [
+        {"requestContext": again[0]["requestContext"], "succeeded": true, "errorCode": 0},
+        {"requestContext": format!("{other}:lease_bogus"), "succeeded": true, "errorCode": 0}
+    ]});
+    assert_eq!(
+        w.pki("uploadRevocationResults", &mixed).await.body,
+        json!({"value": false})
+    );
+    assert_eq!(w.job(&other).await["state"], "leased");
     // The first download's context is stale now: the upload says so and changes nothing.
     let stale = json!({"results": [{"requestContext": theirs[0]["requestContext"], "succeeded": true, "errorCode": 0}]});
     assert_eq!(

@@ -292,21 +292,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn insert_scep_challenge(&self, row: &ScepChallengeRow) -> StoreResult<()>;
     async fn get_scep_challenge(&self, tenant_id: &str, id: &str) -> StoreResult<ScepChallengeRow>;
-    /// The challenge last validated under `transaction_id`.
-    async fn scep_challenge_by_transaction(
+    /// The latest validation under `transaction_id`: (challenge id, code).
+    async fn scep_validation(
         &self,
         tenant_id: &str,
         transaction_id: &str,
-    ) -> StoreResult<ScepChallengeRow>;
+    ) -> StoreResult<(String, String)>;
     /// `NotFound` when there is none.
     async fn set_scep_targeted(&self, tenant_id: &str, id: &str, targeted: bool)
         -> StoreResult<()>;
+    /// Records the verdict on a request under `transaction_id` (replacing an earlier one of the
+    /// same transaction) and on the challenge it named.
     async fn record_scep_validation(
         &self,
         tenant_id: &str,
         id: &str,
         transaction_id: &str,
         code: &str,
+        now_ms: i64,
     ) -> StoreResult<()>;
     async fn record_scep_notification(
         &self,

@@ -496,13 +496,13 @@ impl Store for SqliteStore {
             .map_err(interpret)
     }
 
-    async fn scep_challenge_by_transaction(
+    async fn scep_validation(
         &self,
         tenant_id: &str,
         transaction_id: &str,
-    ) -> StoreResult<ScepChallengeRow> {
+    ) -> StoreResult<(String, String)> {
         sqlx::query_as(
-            "SELECT * FROM scep_challenges WHERE tenant_id = ? AND transaction_id = ? ORDER BY issued_ms DESC LIMIT 1",
+            "SELECT challenge_id, code FROM scep_validations WHERE tenant_id = ? AND transaction_id = ?",
         )
         .bind(tenant_id)
         .bind(transaction_id)
@@ -537,7 +537,22 @@ impl Store for SqliteStore {
         id: &str,
         transaction_id: &str,
         code: &str,
+        now_ms: i64,
     ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(interpret)?;
+        sqlx::query(
+            "INSERT INTO scep_validations (tenant_id, transaction_id, challenge_id, code, validated_ms) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant_id, transaction_id) DO UPDATE SET \
+             challenge_id = excluded.challenge_id, code = excluded.code, validated_ms = excluded.validated_ms",
+        )
+        .bind(tenant_id)
+        .bind(transaction_id)
+        .bind(id)
+        .bind(code)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(interpret)?;
         sqlx::query(
             "UPDATE scep_challenges SET transaction_id = ?, last_code = ? WHERE tenant_id = ? AND id = ?",
         )
@@ -545,9 +560,10 @@ impl Store for SqliteStore {
         .bind(code)
         .bind(tenant_id)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(interpret)?;
+        tx.commit().await.map_err(interpret)?;
         Ok(())
     }
 

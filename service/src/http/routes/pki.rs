@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, GraphCaller};
 use crate::http::state::AppState;
-use crate::registry::{third_party_ca_holder, Holder, Outcome};
+use crate::registry::{third_party_ca_holder, Holder, Outcome, RegistryError};
 
 /// The api-version header value of the revocation calls.
 const PKI_API_VERSION: &str = "5019-05-05";
@@ -201,6 +201,13 @@ pub async fn upload(
         tenant_id: &caller.tenant_id,
         id: &holder_id,
     };
+    // Every context must still be this CA's lease (or one it already answered) before any
+    // result is applied: otherwise the upload is refused whole.
+    for (job_id, token, ..) in &parsed {
+        if !state.registry.lease_is_held(&holder, job_id, token).await? {
+            return Ok(ApiJson(json!({ "value": false })));
+        }
+    }
     let mut all = true;
     for (job_id, token, code, name, message) in parsed {
         let outcome = if code == 0 {
@@ -218,14 +225,21 @@ pub async fn upload(
                 message,
             }
         };
-        // A stale context (the cool-down ended and someone else took it) changes nothing.
-        if state
+        // A lease lost in between (or an answer that contradicts an earlier one) changes
+        // nothing and makes the answer false; anything else is a real failure.
+        match state
             .registry
             .complete_as(&holder, &job_id, &token, outcome)
             .await
-            .is_err()
         {
-            all = false;
+            Ok(_) => {}
+            Err(
+                RegistryError::LeaseLost(_)
+                | RegistryError::NotFound(_)
+                | RegistryError::NotLeaseHolder(_)
+                | RegistryError::AlreadyCompleted(_),
+            ) => all = false,
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(ApiJson(json!({ "value": all })))

@@ -114,7 +114,13 @@ pub async fn validate_request(
             "the body must be {\"request\": {transactionId, certificateRequest, callerInfo}}",
         ));
     };
-    let transaction_id = text(request, "transactionId").unwrap_or_default();
+    let Some(transaction_id) = text(request, "transactionId").filter(|t| !t.trim().is_empty())
+    else {
+        return Err(ApiError::bad_request(
+            "InvalidRequest",
+            "request.transactionId is missing or empty",
+        ));
+    };
     let Some(encoded) = text(request, "certificateRequest") else {
         return Ok(answer(
             "CertificateRequestDecodingFailed",
@@ -177,7 +183,7 @@ async fn notify(
             ));
         }
     }
-    let known = state
+    let validated = state
         .registry
         .scep_notify(
             &caller.tenant_id,
@@ -186,13 +192,16 @@ async fn notify(
             &notification.to_string(),
         )
         .await?;
-    if known {
-        Ok(answer("Success", ""))
-    } else {
-        Ok(answer(
+    match validated {
+        None => Ok(answer(
             "Unknown",
             format!("no request was validated under transactionId `{transaction_id}`"),
-        ))
+        )),
+        Some(code) if kind == "success" && code != "Success" => Ok(answer(
+            "Unknown",
+            format!("the request under transactionId `{transaction_id}` was refused ({code}); no certificate should have been issued"),
+        )),
+        Some(_) => Ok(answer("Success", "")),
     }
 }
 
