@@ -278,6 +278,39 @@ pub fn check_request(
         );
     };
     let info = &request.certification_request_info;
+    // One challengePassword, one extensionRequest, each extension once: anything else could
+    // let a CA honour a part the checks did not see.
+    let count = |challenge: bool| {
+        info.iter_attributes()
+            .filter(|a| match a.parsed_attribute() {
+                ParsedCriAttribute::ChallengePassword(_) => challenge,
+                ParsedCriAttribute::ExtensionRequest(_) => !challenge,
+                _ => false,
+            })
+            .count()
+    };
+    if count(true) > 1 || count(false) > 1 {
+        return verdict(
+            "CertificateRequestDecodingFailed",
+            "the request repeats its challengePassword or extensionRequest attribute".into(),
+        );
+    }
+    if let Some(extensions) = info
+        .iter_attributes()
+        .find_map(|a| match a.parsed_attribute() {
+            ParsedCriAttribute::ExtensionRequest(r) => Some(&r.extensions),
+            _ => None,
+        })
+    {
+        let mut oids: Vec<String> = extensions.iter().map(|e| e.oid.to_id_string()).collect();
+        oids.sort();
+        if let Some(pair) = oids.windows(2).find(|w| w[0] == w[1]) {
+            return verdict(
+                "CertificateRequestDecodingFailed",
+                format!("the request carries extension {} twice", pair[0]),
+            );
+        }
+    }
     let subject = info.subject.to_string();
     if subject.trim().is_empty() {
         return verdict(
@@ -285,7 +318,24 @@ pub fn check_request(
             "the request has an empty subject".into(),
         );
     }
-    if normalize_dn(&subject) != normalize_dn(&challenge.subject) {
+    // Compared attribute by attribute, so a value holding a comma cannot pose as two RDNs.
+    let registry = x509_parser::objects::oid_registry();
+    let have: Vec<String> = info
+        .subject
+        .iter_attributes()
+        .map(|a| {
+            let kind = x509_parser::objects::oid2abbrev(a.attr_type(), registry)
+                .map(|k| k.to_ascii_uppercase())
+                .unwrap_or_else(|_| a.attr_type().to_id_string());
+            let value = a.as_str().unwrap_or("\u{fffd}").trim().to_owned();
+            format!("{kind}={value}")
+        })
+        .collect();
+    let want: Vec<String> = normalize_dn(&challenge.subject)
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    if have != want {
         return verdict(
             "SubjectNameMismatch",
             format!(
@@ -487,8 +537,12 @@ mod tests {
         }
     }
 
-    /// A DER PKCS#10 whose challengePassword is `challenge` (P-256 key, SHA-256 signature).
     fn csr(challenge: &str) -> Vec<u8> {
+        csr_for("device", challenge)
+    }
+
+    /// A DER PKCS#10 for `CN=<cn>` whose challengePassword is `challenge` (P-256, SHA-256).
+    fn csr_for(cn: &str, challenge: &str) -> Vec<u8> {
         let key = PKey::from_ec_key(
             openssl::ec::EcKey::generate(
                 &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
@@ -508,7 +562,7 @@ mod tests {
             out
         };
         let mut name = openssl::x509::X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", "device").unwrap();
+        name.append_entry_by_text("CN", cn).unwrap();
         let mut attribute = vec![
             0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x07,
         ];
@@ -545,6 +599,40 @@ mod tests {
                 .unwrap_err()
                 .code,
             "SignatureValidationFailed"
+        );
+    }
+
+    #[test]
+    fn a_common_name_holding_a_comma_does_not_pose_as_two_rdns() {
+        let row = ScepChallengeRow {
+            tenant_id: "t1".into(),
+            id: "c".into(),
+            device_id: "d".into(),
+            user_id: None,
+            subject: "CN=d1,O=Contoso".into(),
+            subject_alt_names: "[]".into(),
+            key_usage: String::new(),
+            key_size: 256,
+            extended_key_usage: String::new(),
+            issued_ms: 0,
+            expires_ms: 1,
+            targeted: true,
+            transaction_id: None,
+            last_code: None,
+            notification_kind: None,
+            notification: None,
+            notified_ms: None,
+        };
+        let forged = csr_for("d1,O=Contoso", "x");
+        assert_eq!(
+            check_request(&row, &forged, false).code,
+            "SubjectNameMismatch"
+        );
+        let mut plain = row.clone();
+        plain.subject = "CN=d1".into();
+        assert_eq!(
+            check_request(&plain, &csr_for("d1", "x"), false).code,
+            "Success"
         );
     }
 

@@ -312,6 +312,15 @@ async fn validate_request_answers_each_rule_with_its_wire_code() {
         w.validate(&w.csr(&GOOD, None, &w.rsa)).await,
         "ChallengePasswordMissing"
     );
+    // Key usage twice (a CA might honour either): refused as a malformed request.
+    let mut twice = extensions(&GOOD);
+    twice.push(KeyUsage::new().key_cert_sign().build().unwrap());
+    let doubled = B64
+        .encode(pki::certificate_request_with_challenge(&w.rsa, GOOD.subject, c, twice).unwrap());
+    assert_eq!(
+        w.validate(&doubled).await,
+        "CertificateRequestDecodingFailed"
+    );
     assert_eq!(
         w.validate(&w.csr(&GOOD, Some("not-a-challenge"), &w.rsa))
             .await,
