@@ -1152,9 +1152,19 @@ impl Registry {
             notification: None,
             notified_ms: None,
         };
-        let blob =
-            crate::scep::encode_challenge(&tenant, &id, row.issued_ms, row.expires_ms, nonce)
-                .map_err(|e| RegistryError::Corrupt(format!("cannot seal a challenge: {e}")))?;
+        let secret = self
+            .store
+            .scep_secret(&tenant.id, &self.ids.secret("scep"))
+            .await?;
+        let blob = crate::scep::encode_challenge(
+            &tenant,
+            &secret,
+            &id,
+            row.issued_ms,
+            row.expires_ms,
+            nonce,
+        )
+        .map_err(|e| RegistryError::Corrupt(format!("cannot seal a challenge: {e}")))?;
         self.store.insert_scep_challenge(&row).await?;
         Ok((row, blob))
     }
@@ -1195,7 +1205,11 @@ impl Registry {
     ) -> RegistryResult<crate::scep::Verdict> {
         let tenant = self.tenant(tenant_id).await?;
         let now = self.now().timestamp_millis();
-        let verdict = match crate::scep::challenge_of(&tenant, csr_der, now) {
+        let secret = self
+            .store
+            .scep_secret(&tenant.id, &self.ids.secret("scep"))
+            .await?;
+        let verdict = match crate::scep::challenge_of(&tenant, &secret, csr_der, now) {
             Err(v) => v,
             Ok(id) => match self.store.get_scep_challenge(tenant_id, &id).await {
                 // The stored expiry holds too, whatever the blob says.

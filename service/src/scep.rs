@@ -84,12 +84,15 @@ fn fail(code: &'static str, description: impl Into<String>) -> Verdict {
     }
 }
 
-fn keys(tenant: &TenantRow) -> ([u8; 32], [u8; 32]) {
+/// The tenant's challenge keys, from the service's own random secret for it (never from a
+/// credential a client holds, so no client can mint a challenge).
+fn keys(tenant: &TenantRow, secret: &str) -> ([u8; 32], [u8; 32]) {
     let derive = |label: &str| -> [u8; 32] {
         let mut hasher = Sha256::new();
         hasher.update(label.as_bytes());
         hasher.update(tenant.id.as_bytes());
-        hasher.update(tenant.client_secret_hash.as_bytes());
+        hasher.update(b"\n");
+        hasher.update(secret.as_bytes());
         hasher.finalize().into()
     };
     (
@@ -107,12 +110,13 @@ fn mac(key: &[u8; 32], data: &[u8]) -> Result<Vec<u8>, openssl::error::ErrorStac
 /// The blob a device receives for challenge `id` of `tenant`.
 pub fn encode_challenge(
     tenant: &TenantRow,
+    secret: &str,
     id: &str,
     issued_ms: i64,
     expires_ms: i64,
     nonce: [u8; 12],
 ) -> Result<String, openssl::error::ErrorStack> {
-    let (encryption, signature) = keys(tenant);
+    let (encryption, signature) = keys(tenant, secret);
     let claims = Claims {
         cid: id.to_owned(),
         tid: tenant.id.clone(),
@@ -139,7 +143,7 @@ pub fn encode_challenge(
 }
 
 /// Decodes, checks the signature of, decrypts and parses a challenge blob.
-fn decode_challenge(tenant: &TenantRow, blob: &str) -> Result<Claims, Verdict> {
+fn decode_challenge(tenant: &TenantRow, secret: &str, blob: &str) -> Result<Claims, Verdict> {
     let (first, second) = blob.trim().split_once('.').ok_or_else(|| {
         fail(
             "ChallengeDecodingError",
@@ -164,7 +168,7 @@ fn decode_challenge(tenant: &TenantRow, blob: &str) -> Result<Claims, Verdict> {
             "the challenge blob has an unknown version or is too short",
         ));
     }
-    let (encryption, signature) = keys(tenant);
+    let (encryption, signature) = keys(tenant, secret);
     let expected = mac(&signature, first.as_bytes())
         .map_err(|e| fail("Unknown", format!("cannot compute the signature: {e}")))?;
     // memcmp::eq needs equal lengths: compare the lengths first.
@@ -194,7 +198,12 @@ fn decode_challenge(tenant: &TenantRow, blob: &str) -> Result<Claims, Verdict> {
 }
 
 /// The challenge password and decoded request, or the verdict that ends the validation.
-pub fn challenge_of(tenant: &TenantRow, csr_der: &[u8], now_ms: i64) -> Result<String, Verdict> {
+pub fn challenge_of(
+    tenant: &TenantRow,
+    secret: &str,
+    csr_der: &[u8],
+    now_ms: i64,
+) -> Result<String, Verdict> {
     let (_, request) = X509CertificationRequest::from_der(csr_der).map_err(|e| {
         fail(
             "CertificateRequestDecodingFailed",
@@ -214,7 +223,7 @@ pub fn challenge_of(tenant: &TenantRow, csr_der: &[u8], now_ms: i64) -> Result<S
                 "the certificate request has no challengePassword attribute",
             )
         })?;
-    let claims = decode_challenge(tenant, &password)?;
+    let claims = decode_challenge(tenant, secret, &password)?;
     if claims.tid != tenant.id {
         return Err(fail(
             "SignatureValidationFailed",
@@ -587,15 +596,18 @@ mod tests {
     #[test]
     fn a_challenge_round_trips_and_expires_at_its_expiry_instant() {
         let t = tenant("t1");
-        let blob = encode_challenge(&t, "c-1", 1_000, 61_000, [7; 12]).unwrap();
+        let blob = encode_challenge(&t, "k", "c-1", 1_000, 61_000, [7; 12]).unwrap();
         let request = csr(&blob);
-        assert_eq!(challenge_of(&t, &request, 60_999), Ok("c-1".to_owned()));
         assert_eq!(
-            challenge_of(&t, &request, 61_000).unwrap_err().code,
+            challenge_of(&t, "k", &request, 60_999),
+            Ok("c-1".to_owned())
+        );
+        assert_eq!(
+            challenge_of(&t, "k", &request, 61_000).unwrap_err().code,
             "ChallengeExpired"
         );
         assert_eq!(
-            challenge_of(&tenant("t2"), &request, 2_000)
+            challenge_of(&tenant("t2"), "k2", &request, 2_000)
                 .unwrap_err()
                 .code,
             "SignatureValidationFailed"
@@ -641,7 +653,7 @@ mod tests {
         let t = tenant("t1");
         let blob = format!("{}.{}", B64URL.encode([1u8; 41]), B64URL.encode([0u8; 4]));
         assert_eq!(
-            challenge_of(&t, &csr(&blob), 0).unwrap_err().code,
+            challenge_of(&t, "k", &csr(&blob), 0).unwrap_err().code,
             "SignatureValidationFailed"
         );
     }
@@ -652,7 +664,7 @@ mod tests {
         /// Arbitrary bytes as a certificate request: never a panic, never Success.
         #[test]
         fn arbitrary_request_bytes_are_refused_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-            let verdict = challenge_of(&tenant("t1"), &bytes, 0);
+            let verdict = challenge_of(&tenant("t1"), "k", &bytes, 0);
             prop_assert!(verdict.is_err());
             let row = ScepChallengeRow {
                 tenant_id: "t1".into(), id: "c".into(), device_id: "d".into(), user_id: None,
@@ -667,7 +679,7 @@ mod tests {
         /// Arbitrary text as the challenge password: never a panic, never accepted.
         #[test]
         fn arbitrary_challenge_text_is_refused_cleanly(text in "[ -~]{0,300}") {
-            let verdict = challenge_of(&tenant("t1"), &csr(&text), 0);
+            let verdict = challenge_of(&tenant("t1"), "k", &csr(&text), 0);
             prop_assert!(verdict.is_err());
         }
 
@@ -675,14 +687,14 @@ mod tests {
         #[test]
         fn a_tampered_challenge_is_refused(position in 0usize..200, replacement in "[A-Za-z0-9_.-]") {
             let t = tenant("t1");
-            let blob = encode_challenge(&t, "c-1", 0, 60_000, [3; 12]).unwrap();
+            let blob = encode_challenge(&t, "k", "c-1", 0, 60_000, [3; 12]).unwrap();
             let mut chars: Vec<char> = blob.chars().collect();
             let at = position % chars.len();
             let new = replacement.chars().next().unwrap();
             prop_assume!(chars[at] != new);
             chars[at] = new;
             let tampered: String = chars.into_iter().collect();
-            prop_assert!(challenge_of(&t, &csr(&tampered), 1).is_err());
+            prop_assert!(challenge_of(&t, "k", &csr(&tampered), 1).is_err());
         }
     }
 }

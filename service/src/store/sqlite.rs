@@ -464,6 +464,22 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn scep_secret(&self, tenant_id: &str, candidate: &str) -> StoreResult<String> {
+        sqlx::query("INSERT INTO scep_keys (tenant_id, secret) VALUES (?, ?) ON CONFLICT (tenant_id) DO NOTHING")
+            .bind(tenant_id)
+            .bind(candidate)
+            .execute(&self.pool)
+            .await
+            .map_err(interpret)?;
+        let (secret,): (String,) =
+            sqlx::query_as("SELECT secret FROM scep_keys WHERE tenant_id = ?")
+                .bind(tenant_id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(interpret)?;
+        Ok(secret)
+    }
+
     async fn insert_scep_challenge(&self, row: &ScepChallengeRow) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO scep_challenges (tenant_id, id, device_id, user_id, subject, subject_alt_names, key_usage, \
