@@ -448,7 +448,12 @@ pub fn check_request(
     }
     let bits = match info.subject_pki.parsed() {
         Ok(PublicKey::RSA(rsa)) => rsa.key_size() as i64,
-        Ok(PublicKey::EC(point)) => point.key_size() as i64,
+        // An uncompressed point has two coordinates of the field size in whole bytes: P-521
+        // counts as 528 bits that way.
+        Ok(PublicKey::EC(point)) => match point.key_size() {
+            528 => 521,
+            bits => bits as i64,
+        },
         _ => 0,
     };
     if bits != challenge.key_size {
@@ -646,6 +651,46 @@ mod tests {
             check_request(&plain, &csr_for("d1", "x"), false).code,
             "Success"
         );
+    }
+
+    #[test]
+    fn a_p521_key_counts_as_521_bits() {
+        let key = PKey::from_ec_key(
+            openssl::ec::EcKey::generate(
+                &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::SECP521R1).unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "d1").unwrap();
+        let mut builder = openssl::x509::X509ReqBuilder::new().unwrap();
+        builder.set_subject_name(&name.build()).unwrap();
+        builder.set_pubkey(&key).unwrap();
+        builder.sign(&key, MessageDigest::sha256()).unwrap();
+        let der = builder.build().to_der().unwrap();
+        let mut row = ScepChallengeRow {
+            tenant_id: "t1".into(),
+            id: "c".into(),
+            device_id: "d".into(),
+            user_id: None,
+            subject: "CN=d1".into(),
+            subject_alt_names: "[]".into(),
+            key_usage: String::new(),
+            key_size: 521,
+            extended_key_usage: String::new(),
+            issued_ms: 0,
+            expires_ms: 1,
+            targeted: true,
+            transaction_id: None,
+            last_code: None,
+            notification_kind: None,
+            notification: None,
+            notified_ms: None,
+        };
+        assert_eq!(check_request(&row, &der, false).code, "Success");
+        row.key_size = 384;
+        assert_eq!(check_request(&row, &der, false).code, "KeyLengthMismatch");
     }
 
     #[test]
