@@ -162,6 +162,33 @@ fn split_list(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Pairs each leased row with the lease token whose hash it holds.
+fn with_tokens(
+    rows: Vec<crate::store::JobRow>,
+    tokens: &[String],
+    hashes: &[String],
+) -> Vec<(crate::store::JobRow, String)> {
+    rows.into_iter()
+        .map(|row| {
+            let token = hashes
+                .iter()
+                .position(|h| Some(h) == row.lease_token_hash.as_ref())
+                .and_then(|i| tokens.get(i))
+                .cloned()
+                .unwrap_or_default();
+            (row, token)
+        })
+        .collect()
+}
+
+/// Maps a store `NotFound` to `RegistryError::NotFound(what)`, anything else as it is.
+fn missing(what: &'static str) -> impl Fn(StoreError) -> RegistryError {
+    move |e| match e {
+        StoreError::NotFound => RegistryError::NotFound(what),
+        other => other.into(),
+    }
+}
+
 /// Parses a stored row back into the facts the rules need.
 pub fn connector_facts(row: &ConnectorRow) -> RegistryResult<ConnectorFacts> {
     let corrupt = |what: &str| {
@@ -295,17 +322,14 @@ impl Registry {
     }
 
     pub async fn tenant(&self, id: &str) -> RegistryResult<TenantRow> {
-        self.store.get_tenant(id).await.map_err(|e| match e {
-            StoreError::NotFound => RegistryError::NotFound("tenant"),
-            other => other.into(),
-        })
+        self.store.get_tenant(id).await.map_err(missing("tenant"))
     }
 
     pub async fn delete_tenant(&self, id: &str) -> RegistryResult<()> {
-        self.store.delete_tenant(id).await.map_err(|e| match e {
-            StoreError::NotFound => RegistryError::NotFound("tenant"),
-            other => other.into(),
-        })
+        self.store
+            .delete_tenant(id)
+            .await
+            .map_err(missing("tenant"))
     }
 
     /// Sets (or clears) the thumbprint of the tenant's current PFX-import key. Connectors with
@@ -328,10 +352,7 @@ impl Registry {
         self.store
             .tenant_by_enrollment_hash(&secret_hash(secret))
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound => RegistryError::NotFound("tenant"),
-                other => other.into(),
-            })
+            .map_err(missing("tenant"))
     }
 
     // ----- tokens ---------------------------------------------------------------------------
@@ -636,10 +657,7 @@ impl Registry {
         self.store
             .get_connector(&connector.tenant_id, &connector.id)
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound => RegistryError::NotFound("connector"),
-                other => other.into(),
-            })
+            .map_err(missing("connector"))
     }
 
     /// Refuses a call that the connector's version may no longer make.
@@ -1005,17 +1023,7 @@ impl Registry {
         for row in leased.iter_mut().filter(|r| r.kind == "pkcs_import") {
             self.attach_user_pfx(row).await?;
         }
-        Ok(leased
-            .into_iter()
-            .map(|row| {
-                let token = tokens[hashes
-                    .iter()
-                    .position(|h| Some(h) == row.lease_token_hash.as_ref())
-                    .unwrap_or(0)]
-                .clone();
-                (row, token)
-            })
-            .collect())
+        Ok(with_tokens(leased, &tokens, &hashes))
     }
 
     /// `CertificateAuthorityRequests/downloadRevocationRequests` for a tenant's third-party CA:
@@ -1053,17 +1061,7 @@ impl Registry {
                 issuer_name,
             })
             .await?;
-        Ok(leased
-            .into_iter()
-            .map(|row| {
-                let token = tokens[hashes
-                    .iter()
-                    .position(|h| Some(h) == row.lease_token_hash.as_ref())
-                    .unwrap_or(0)]
-                .clone();
-                (row, token)
-            })
-            .collect())
+        Ok(with_tokens(leased, &tokens, &hashes))
     }
 
     /// Gives a leased `pkcs_import` job the imported PFX it names (the blob and the encrypted
@@ -1177,10 +1175,7 @@ impl Registry {
         self.store
             .get_scep_challenge(tenant_id, id)
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound => RegistryError::NotFound("SCEP challenge"),
-                other => other.into(),
-            })
+            .map_err(missing("SCEP challenge"))
     }
 
     /// The profile no longer targets the device (retargeted or removed).
@@ -1188,10 +1183,7 @@ impl Registry {
         self.store
             .set_scep_targeted(tenant_id, id, false)
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound => RegistryError::NotFound("SCEP challenge"),
-                other => other.into(),
-            })
+            .map_err(missing("SCEP challenge"))
     }
 
     /// `ScepActions/validateRequest`: the verdict on a device's request. `connector_version`:
@@ -1291,20 +1283,14 @@ impl Registry {
         self.store
             .get_user_pfx(tenant_id, id)
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound => RegistryError::NotFound("userPfxCertificate"),
-                other => other.into(),
-            })
+            .map_err(missing("userPfxCertificate"))
     }
 
     pub async fn delete_user_pfx(&self, tenant_id: &str, id: &str) -> RegistryResult<()> {
         self.store
             .delete_user_pfx(tenant_id, id)
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound => RegistryError::NotFound("userPfxCertificate"),
-                other => other.into(),
-            })
+            .map_err(missing("userPfxCertificate"))
     }
 
     /// Completes a leased job. A repeat of the same completion with the same token answers the
@@ -1364,10 +1350,7 @@ impl Registry {
             .store
             .get_job(connector.tenant_id, job_id)
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound => RegistryError::NotFound("job"),
-                other => other.into(),
-            })?;
+            .map_err(missing("job"))?;
         let token_hash = secret_hash(token);
         let now = self.now();
         if job.state == "leased" && job.lease_token_hash.as_deref() == Some(token_hash.as_str()) {
@@ -1480,10 +1463,7 @@ impl Registry {
             .store
             .get_job(tenant_id, id)
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound => RegistryError::NotFound("job"),
-                other => other.into(),
-            })?;
+            .map_err(missing("job"))?;
         let attempts = self.store.job_attempts(id).await?;
         Ok((job, attempts))
     }

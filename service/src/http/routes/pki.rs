@@ -35,28 +35,14 @@ const ERROR_CODES: &[(i64, &str)] = &[
     (4103, "AuthenticationException"),
 ];
 
-fn get<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
-    value
-        .as_object()?
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(key))
-        .map(|(_, v)| v)
-}
+use super::json_field as get;
 
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("ParameterDataInvalidError", message)
 }
 
 fn check_api_version(headers: &HeaderMap) -> Result<(), ApiError> {
-    match headers.get("api-version").map(|v| v.to_str().unwrap_or("")) {
-        None | Some(PKI_API_VERSION) => Ok(()),
-        Some(other) => Err(ApiError::bad_request(
-            "InvalidApiVersion",
-            format!(
-                "api-version `{other}` is not served; the revocation actions use {PKI_API_VERSION}"
-            ),
-        )),
-    }
+    super::check_api_version(headers, PKI_API_VERSION, "revocation actions")
 }
 
 /// The code's (number, name), from any of the three wire forms.

@@ -63,31 +63,14 @@ fn answer(code: &str, description: impl Into<String>) -> ApiJson<ScepAnswer> {
     })
 }
 
-/// `key` of a JSON object, matched without regard to case (C# may send PascalCase).
-fn get<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
-    value
-        .as_object()?
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(key))
-        .map(|(_, v)| v)
-}
+use super::json_field as get;
 
 fn text(value: &Value, key: &str) -> Option<String> {
     get(value, key).and_then(Value::as_str).map(str::to_owned)
 }
 
 fn check_api_version(headers: &HeaderMap) -> Result<(), ApiError> {
-    match headers.get("api-version").map(|v| v.to_str().unwrap_or("")) {
-        None => Ok(()),
-        Some(wire::scep::SCEP_API_VERSION) => Ok(()),
-        Some(other) => Err(ApiError::bad_request(
-            "InvalidApiVersion",
-            format!(
-                "api-version `{other}` is not served; the SCEP actions use {}",
-                wire::scep::SCEP_API_VERSION
-            ),
-        )),
-    }
+    super::check_api_version(headers, wire::scep::SCEP_API_VERSION, "SCEP actions")
 }
 
 async fn gate(state: &AppState, caller: &ScepCaller) -> Result<Option<Version>, ApiError> {
