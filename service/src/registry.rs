@@ -1150,10 +1150,7 @@ impl Registry {
             notification: None,
             notified_ms: None,
         };
-        let secret = self
-            .store
-            .scep_secret(&tenant.id, &self.ids.secret("scep"))
-            .await?;
+        let secret = self.scep_secret(&tenant.id).await?;
         let blob = crate::scep::encode_challenge(
             &tenant,
             &secret,
@@ -1165,6 +1162,20 @@ impl Registry {
         .map_err(|e| RegistryError::Corrupt(format!("cannot seal a challenge: {e}")))?;
         self.store.insert_scep_challenge(&row).await?;
         Ok((row, blob))
+    }
+
+    /// The tenant's challenge secret, made (once, from the id source) the first time it is needed.
+    async fn scep_secret(&self, tenant_id: &str) -> RegistryResult<String> {
+        match self.store.scep_secret(tenant_id).await {
+            Ok(secret) => Ok(secret),
+            Err(StoreError::NotFound) => {
+                self.store
+                    .insert_scep_secret(tenant_id, &self.ids.secret("scep"))
+                    .await?;
+                Ok(self.store.scep_secret(tenant_id).await?)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn scep_challenge(
@@ -1197,10 +1208,7 @@ impl Registry {
     ) -> RegistryResult<crate::scep::Verdict> {
         let tenant = self.tenant(tenant_id).await?;
         let now = self.now().timestamp_millis();
-        let secret = self
-            .store
-            .scep_secret(&tenant.id, &self.ids.secret("scep"))
-            .await?;
+        let secret = self.scep_secret(&tenant.id).await?;
         let verdict = match crate::scep::challenge_of(&tenant, &secret, csr_der, now) {
             Err(v) => v,
             Ok(id) => match self.store.get_scep_challenge(tenant_id, &id).await {

@@ -551,6 +551,29 @@ mod tests {
         }
     }
 
+    /// A targeted challenge of tenant `t1` asking only for `subject` and a key of `key_size` bits.
+    fn row(subject: &str, key_size: i64) -> ScepChallengeRow {
+        ScepChallengeRow {
+            tenant_id: "t1".into(),
+            id: "c".into(),
+            device_id: "d".into(),
+            user_id: None,
+            subject: subject.into(),
+            subject_alt_names: "[]".into(),
+            key_usage: String::new(),
+            key_size,
+            extended_key_usage: String::new(),
+            issued_ms: 0,
+            expires_ms: 1,
+            targeted: true,
+            transaction_id: None,
+            last_code: None,
+            notification_kind: None,
+            notification: None,
+            notified_ms: None,
+        }
+    }
+
     fn csr(challenge: &str) -> Vec<u8> {
         csr_for("device", challenge)
     }
@@ -621,25 +644,7 @@ mod tests {
 
     #[test]
     fn a_common_name_holding_a_comma_does_not_pose_as_two_rdns() {
-        let row = ScepChallengeRow {
-            tenant_id: "t1".into(),
-            id: "c".into(),
-            device_id: "d".into(),
-            user_id: None,
-            subject: "CN=d1,O=Contoso".into(),
-            subject_alt_names: "[]".into(),
-            key_usage: String::new(),
-            key_size: 256,
-            extended_key_usage: String::new(),
-            issued_ms: 0,
-            expires_ms: 1,
-            targeted: true,
-            transaction_id: None,
-            last_code: None,
-            notification_kind: None,
-            notification: None,
-            notified_ms: None,
-        };
+        let row = row("CN=d1,O=Contoso", 256);
         let forged = csr_for("d1,O=Contoso", "x");
         assert_eq!(
             check_request(&row, &forged, false).code,
@@ -669,25 +674,7 @@ mod tests {
         builder.set_pubkey(&key).unwrap();
         builder.sign(&key, MessageDigest::sha256()).unwrap();
         let der = builder.build().to_der().unwrap();
-        let mut row = ScepChallengeRow {
-            tenant_id: "t1".into(),
-            id: "c".into(),
-            device_id: "d".into(),
-            user_id: None,
-            subject: "CN=d1".into(),
-            subject_alt_names: "[]".into(),
-            key_usage: String::new(),
-            key_size: 521,
-            extended_key_usage: String::new(),
-            issued_ms: 0,
-            expires_ms: 1,
-            targeted: true,
-            transaction_id: None,
-            last_code: None,
-            notification_kind: None,
-            notification: None,
-            notified_ms: None,
-        };
+        let mut row = row("CN=d1", 521);
         assert_eq!(check_request(&row, &der, false).code, "Success");
         row.key_size = 384;
         assert_eq!(check_request(&row, &der, false).code, "KeyLengthMismatch");
@@ -711,13 +698,7 @@ mod tests {
         fn arbitrary_request_bytes_are_refused_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
             let verdict = challenge_of(&tenant("t1"), "k", &bytes, 0);
             prop_assert!(verdict.is_err());
-            let row = ScepChallengeRow {
-                tenant_id: "t1".into(), id: "c".into(), device_id: "d".into(), user_id: None,
-                subject: "CN=device".into(), subject_alt_names: "[]".into(), key_usage: String::new(),
-                key_size: 256, extended_key_usage: String::new(), issued_ms: 0, expires_ms: 1,
-                targeted: true, transaction_id: None, last_code: None, notification_kind: None,
-                notification: None, notified_ms: None,
-            };
+            let row = row("CN=device", 256);
             prop_assert_ne!(check_request(&row, &bytes, true).code, "Success");
         }
 

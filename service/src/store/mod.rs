@@ -290,8 +290,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// `NotFound` when there was none.
     async fn delete_user_pfx(&self, tenant_id: &str, id: &str) -> StoreResult<()>;
 
-    /// Stores the tenant's SCEP challenge secret unless it has one; returns the one it has.
-    async fn scep_secret(&self, tenant_id: &str, candidate: &str) -> StoreResult<String>;
+    /// The tenant's SCEP challenge secret; `NotFound` until one is stored.
+    async fn scep_secret(&self, tenant_id: &str) -> StoreResult<String>;
+    /// Stores `secret` unless the tenant already has one (the first one stays).
+    async fn insert_scep_secret(&self, tenant_id: &str, secret: &str) -> StoreResult<()>;
     async fn insert_scep_challenge(&self, row: &ScepChallengeRow) -> StoreResult<()>;
     async fn get_scep_challenge(&self, tenant_id: &str, id: &str) -> StoreResult<ScepChallengeRow>;
     /// The latest validation under `transaction_id`: (challenge id, code).

@@ -464,13 +464,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn scep_secret(&self, tenant_id: &str, candidate: &str) -> StoreResult<String> {
-        sqlx::query("INSERT INTO scep_keys (tenant_id, secret) VALUES (?, ?) ON CONFLICT (tenant_id) DO NOTHING")
-            .bind(tenant_id)
-            .bind(candidate)
-            .execute(&self.pool)
-            .await
-            .map_err(interpret)?;
+    async fn scep_secret(&self, tenant_id: &str) -> StoreResult<String> {
         let (secret,): (String,) =
             sqlx::query_as("SELECT secret FROM scep_keys WHERE tenant_id = ?")
                 .bind(tenant_id)
@@ -478,6 +472,18 @@ impl Store for SqliteStore {
                 .await
                 .map_err(interpret)?;
         Ok(secret)
+    }
+
+    async fn insert_scep_secret(&self, tenant_id: &str, secret: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO scep_keys (tenant_id, secret) VALUES (?, ?) ON CONFLICT (tenant_id) DO NOTHING",
+        )
+        .bind(tenant_id)
+        .bind(secret)
+        .execute(&self.pool)
+        .await
+        .map_err(interpret)?;
+        Ok(())
     }
 
     async fn insert_scep_challenge(&self, row: &ScepChallengeRow) -> StoreResult<()> {

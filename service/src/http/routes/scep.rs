@@ -222,20 +222,17 @@ pub async fn discovery(
             "servicePrincipal `{key}` is not known here; only appId=0000000a-0000-0000-c000-000000000000 (Microsoft Intune API)"
         )));
     }
-    let host = headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
+    let base = super::graph::base_url(&headers);
     let endpoint = |id: &str, name: &str, path: &str| ServiceEndpoint {
         id: id.to_owned(),
         capability: name.to_owned(),
         provider_id: "0000000a-0000-0000-c000-000000000000".to_owned(),
         provider_name: name.to_owned(),
         provider_resource_id: "0000000a-0000-0000-c000-000000000000".to_owned(),
-        uri: format!("http://{host}{path}"),
+        uri: format!("{base}{path}"),
     };
     Ok(ApiJson(serde_json::json!({
-        "@odata.context": format!("http://{host}/v1.0/$metadata#servicePrincipals('appId%3D0000000a-0000-0000-c000-000000000000')/endpoints"),
+        "@odata.context": format!("{base}/v1.0/$metadata#servicePrincipals('appId%3D0000000a-0000-0000-c000-000000000000')/endpoints"),
         "value": [
             endpoint("8ad9e1a2-0001-4c3b-9a53-000000000001", "ScepRequestValidationFEService", wire::scep::SCEP_SERVICE_PATH),
             endpoint("8ad9e1a2-0002-4c3b-9a53-000000000002", "PkiConnectorFEService", wire::scep::PKI_SERVICE_PATH),
