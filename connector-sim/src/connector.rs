@@ -9,8 +9,11 @@
 use chrono::{DateTime, Duration, Utc};
 use reqwest::Method;
 
+use std::sync::{Arc, Mutex, MutexGuard};
+
 use crate::client::{ClientError, ServiceClient};
-use crate::events::{EventLog, LogSettings};
+use crate::events::{EventLog, LogSettings, SharedLog};
+use crate::scep::{ScepEndpoint, ScepIdentity};
 use crate::work::{kind_events, worker_kinds, Notes, Work, Workbench};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,11 +38,15 @@ pub struct ConnectorConfig {
 
 /// Correlation ids: GUID-shaped, from a counter through splitmix64 (deterministic per seed).
 #[derive(Debug, Clone)]
-struct Correlation {
+pub(crate) struct Correlation {
     state: u64,
 }
 
 impl Correlation {
+    pub(crate) fn seeded(seed: u64) -> Correlation {
+        Correlation { state: seed }
+    }
+
     fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;
@@ -48,7 +55,7 @@ impl Correlation {
         z ^ (z >> 31)
     }
 
-    fn next_id(&mut self) -> String {
+    pub(crate) fn next_id(&mut self) -> String {
         let high = self.next_u64().to_be_bytes();
         let low = self.next_u64().to_be_bytes();
         let mut bytes = [0u8; 16];
@@ -73,8 +80,9 @@ pub struct Connector {
     continuous_since: Option<DateTime<Utc>>,
     running: bool,
     correlation: Correlation,
-    log: EventLog,
+    log: SharedLog,
     workbench: Option<Workbench>,
+    scep: Option<Arc<ScepEndpoint>>,
 }
 
 /// What one round of the job workers did.
@@ -132,13 +140,15 @@ impl Connector {
             continuous_since: None,
             running: true,
             correlation,
-            log: EventLog::new(LogSettings::default(), "")
-                .map_err(|e| ClientError::Transport(e.to_string()))?,
+            log: Arc::new(Mutex::new(
+                EventLog::new(LogSettings::default(), "")
+                    .map_err(|e| ClientError::Transport(e.to_string()))?,
+            )),
             workbench: None,
+            scep: None,
         };
-        connector
-            .log
-            .set_connector_id(connector.connector_id.clone());
+        let id = connector.connector_id.clone();
+        connector.log_mut().set_connector_id(id);
         // The first check-in right after installation; a refusal leaves the connector installed.
         let _ = connector.checkin(now).await;
         Ok(connector)
@@ -160,17 +170,43 @@ impl Connector {
         &self.config
     }
 
-    /// The event log (every record is also kept in memory).
-    pub fn log(&self) -> &EventLog {
-        &self.log
+    /// The event log (every record is also kept in memory). Shared with the SCEP module, so
+    /// hold the guard only briefly.
+    pub fn log(&self) -> MutexGuard<'_, EventLog> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn log_mut(&mut self) -> MutexGuard<'_, EventLog> {
+        self.log()
+    }
+
+    /// What the SCEP module calls Intune as, and the log it writes to.
+    pub fn scep_identity(&self) -> ScepIdentity {
+        ScepIdentity {
+            client: self.client.clone(),
+            credential: self.credential.clone(),
+            version: self.version.clone(),
+            log: self.log.clone(),
+            seed: self.config.seed,
+        }
+    }
+
+    /// Attaches the SCEP module: its spooled notifications are retried at each poll.
+    pub fn set_scep_endpoint(&mut self, endpoint: Arc<ScepEndpoint>) {
+        self.scep = Some(endpoint);
+    }
+
+    pub fn scep_endpoint(&self) -> Option<&Arc<ScepEndpoint>> {
+        self.scep.as_ref()
     }
 
     /// Writes the event log to files from now on (`Admin.jsonl`, `Operational.jsonl`).
     pub fn set_log_settings(&mut self, settings: LogSettings) -> Result<(), ClientError> {
         let log = EventLog::new(settings, self.connector_id.clone())
             .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let earlier = std::mem::replace(&mut self.log, log);
-        self.log.adopt(earlier);
+        let mut current = self.log_mut();
+        let earlier = std::mem::replace(&mut *current, log);
+        current.adopt(earlier);
         Ok(())
     }
 
@@ -233,7 +269,11 @@ impl Connector {
         let elapsed_ms = (now - self.installed_at).num_milliseconds().max(0);
         self.next_poll = self.installed_at
             + Duration::milliseconds((elapsed_ms / interval_ms + 1) * interval_ms);
-        self.checkin(now).await
+        let checked_in = self.checkin(now).await;
+        if let Some(scep) = &self.scep {
+            scep.drain(now).await;
+        }
+        checked_in
     }
 
     /// One check-in now.
@@ -621,7 +661,10 @@ impl Connector {
         message: &str,
         data: serde_json::Value,
     ) {
-        if let Err(e) = self.log.emit(now, id, Some(correlation_id), message, data) {
+        if let Err(e) = self
+            .log_mut()
+            .emit(now, id, Some(correlation_id), message, data)
+        {
             tracing::warn!(error = %e, event_id = id, "cannot write the event log");
         }
     }

@@ -186,6 +186,9 @@ pub enum LogError {
     },
 }
 
+/// A log shared by a connector and its SCEP module.
+pub type SharedLog = std::sync::Arc<std::sync::Mutex<EventLog>>;
+
 /// The event log of one connector: every record is kept in memory (for the harness) and, when a
 /// folder is set, appended to its channel file.
 #[derive(Debug)]

@@ -9,6 +9,7 @@ pub mod client;
 pub mod connector;
 pub mod events;
 pub mod pki;
+pub mod scep;
 pub mod work;
 
 pub use client::{ClientError, ServiceClient};

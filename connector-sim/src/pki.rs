@@ -118,6 +118,17 @@ pub fn default_templates() -> Vec<Template> {
             &["emailProtection"],
             &["keyEncipherment"],
         ),
+        // The NDES RA certificate (the real one has two: Exchange Enrollment Agent (Offline
+        // request) to sign and CEP Encryption to decrypt; one with both usages serves both).
+        Template {
+            sid_extension: false,
+            ..Template::new(
+                "CEPEncryption",
+                730,
+                &["1.3.6.1.4.1.311.20.2.1"],
+                &["digitalSignature", "keyEncipherment"],
+            )
+        },
         Template::new(
             "SmimeSigning",
             730,
@@ -165,6 +176,13 @@ impl std::fmt::Debug for CertificateAuthority {
             .field("available", &self.available)
             .finish()
     }
+}
+
+/// A certificate's notAfter as a date.
+pub fn not_after(certificate: &X509) -> Option<DateTime<Utc>> {
+    let epoch = Asn1Time::from_unix(0).ok()?;
+    let diff = epoch.diff(certificate.not_after()).ok()?;
+    DateTime::from_timestamp(diff.days as i64 * 86_400 + diff.secs as i64, 0)
 }
 
 fn asn1_time(at: DateTime<Utc>) -> Result<Asn1Time, CaError> {

@@ -1,13 +1,19 @@
 //! SCEP challenges and the validation of a device's certificate request against them
 //! (intune-wire.md §1.5, DESIGN §3.6).
 //!
-//! A challenge is a signed and encrypted blob: `base64url(0x01 ‖ nonce ‖ AES-256-GCM(claims) ‖ tag)`
-//! `.` `base64url(HMAC-SHA256(part 1))`, with both keys derived from the tenant (so another
+//! A challenge is a signed and encrypted blob: `base64(0x01 ‖ nonce ‖ AES-256-GCM(claims) ‖ tag)`
+//! `.` `base64(HMAC-SHA256(part 1))`, with both keys derived from the tenant (so another
 //! tenant's challenge fails the signature check). The claims name a challenge row, which holds what
 //! the request must match. Every step that can fail maps to one of the 25 wire codes; the checks
 //! run in the order a device's mistakes are most usefully reported. Time is a parameter.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+/// Standard base64: every character of a challenge then fits a PrintableString, which is how
+/// certmonger and OpenSSL put challengePassword in a CSR (`_` would not).
+const B64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
 use base64::Engine as _;
 use openssl::hash::MessageDigest;
 use openssl::pkey::PKey;
@@ -137,9 +143,9 @@ pub fn encode_challenge(
     body.extend(nonce);
     body.extend(sealed);
     body.extend(tag);
-    let first = B64URL.encode(&body);
+    let first = B64.encode(&body);
     let signed = mac(&signature, first.as_bytes())?;
-    Ok(format!("{first}.{}", B64URL.encode(signed)))
+    Ok(format!("{first}.{}", B64.encode(signed)))
 }
 
 /// Decodes, checks the signature of, decrypts and parses a challenge blob.
@@ -147,19 +153,19 @@ fn decode_challenge(tenant: &TenantRow, secret: &str, blob: &str) -> Result<Clai
     let (first, second) = blob.trim().split_once('.').ok_or_else(|| {
         fail(
             "ChallengeDecodingError",
-            "the challenge is not a challenge blob (two base64url parts joined by a dot)",
+            "the challenge is not a challenge blob (two base64 parts joined by a dot)",
         )
     })?;
-    let body = B64URL.decode(first).map_err(|_| {
+    let body = B64.decode(first).map_err(|_| {
         fail(
             "ChallengeDecodingError",
-            "the challenge's first part is not base64url",
+            "the challenge's first part is not base64",
         )
     })?;
-    let signed = B64URL.decode(second).map_err(|_| {
+    let signed = B64.decode(second).map_err(|_| {
         fail(
             "ChallengeDecodingError",
-            "the challenge's signature part is not base64url",
+            "the challenge's signature part is not base64",
         )
     })?;
     if body.len() < 1 + 12 + 16 || body[0] != 0x01 {
@@ -683,7 +689,7 @@ mod tests {
     #[test]
     fn a_challenge_with_a_short_signature_is_refused_not_a_panic() {
         let t = tenant("t1");
-        let blob = format!("{}.{}", B64URL.encode([1u8; 41]), B64URL.encode([0u8; 4]));
+        let blob = format!("{}.{}", B64.encode([1u8; 41]), B64.encode([0u8; 4]));
         assert_eq!(
             challenge_of(&t, "k", &csr(&blob), 0).unwrap_err().code,
             "SignatureValidationFailed"

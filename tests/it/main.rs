@@ -15,4 +15,5 @@ mod registration;
 mod routing_props;
 mod scenario_runs;
 mod scep;
+mod scep_endpoint;
 mod support;

@@ -1,0 +1,611 @@
+//! The connector's SCEP module: an NDES-like SCEP endpoint (RFC 8894) in front of a CA that asks
+//! Intune to validate each request (`ScepActions/validateRequest`), issues on `Success`, answers
+//! with a CertRep, and tells Intune what happened (`successNotification` /
+//! `failureNotification`). A notification Intune does not take is spooled to disk and retried
+//! ([`ScepEndpoint::drain`]). Events 4000–4010 as the docs name them.
+//!
+//! [`http::router`] serves it on `/certsrv/mscep/mscep.dll` (NDES), `…/pkiclient.exe` and
+//! `/scep` (micromdm's path); [`ScepEndpoint::pki_operation`] is the same work without HTTP.
+
+pub mod der;
+pub mod http;
+pub mod message;
+pub mod spool;
+
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::x509::{X509Req, X509};
+use reqwest::Method;
+
+use crate::ca::CaDirectory;
+use crate::client::{ClientError, ServiceClient};
+use crate::connector::Correlation;
+use crate::events::SharedLog;
+use crate::pki::{certificate_request, CaError, IssueRequest};
+use message::{FailInfo, MessageType, PkiRequest, PkiStatus, ScepError};
+use spool::{Spool, Spooled};
+
+/// A clock the endpoint reads for each request (the harness's virtual clock, or the wall).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// How the SCEP module is set up (the NDES server's registry settings, in the real product).
+#[derive(Debug, Clone)]
+pub struct ScepSettings {
+    /// The CA (`host\Name` in the CA directory) and the template SCEP certificates use.
+    pub ca: String,
+    pub template: String,
+    pub validity_days: u32,
+    /// Where undelivered notifications wait.
+    pub spool_dir: std::path::PathBuf,
+}
+
+/// Who the module calls Intune as: the connector's identity.
+#[derive(Debug, Clone)]
+pub struct ScepIdentity {
+    pub client: ServiceClient,
+    pub credential: String,
+    pub version: String,
+    pub log: SharedLog,
+    pub seed: u64,
+}
+
+/// What one PKIOperation came to (for the harness and the tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Issued { serial: String },
+    Refused { code: String },
+    Failed { reason: String },
+}
+
+pub struct ScepEndpoint {
+    settings: ScepSettings,
+    identity: ScepIdentity,
+    cas: CaDirectory,
+    ra_key: PKey<Private>,
+    ra_cert: X509,
+    ca_cert: X509,
+    spool: Spool,
+    correlation: Mutex<Correlation>,
+    clock: Clock,
+    last: Mutex<Option<Outcome>>,
+}
+
+impl std::fmt::Debug for ScepEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScepEndpoint")
+            .field("ca", &self.settings.ca)
+            .field("template", &self.settings.template)
+            .field("spool", &self.spool.dir())
+            .finish()
+    }
+}
+
+/// The HRESULTs a failure notification carries: refused by Intune (E_ACCESSDENIED), the CA
+/// failed (E_FAIL), the request could not be read (CRYPT_E_ASN1_BADTAG).
+const HRESULT_REFUSED: i64 = 0x8007_0005;
+const HRESULT_CA_FAILED: i64 = 0x8000_4005;
+
+fn signed(hresult: i64) -> i64 {
+    // As the Java client sends it: the 32-bit value sign-extended.
+    hresult as u32 as i32 as i64
+}
+
+impl ScepEndpoint {
+    /// Sets the module up: an RA certificate (RSA-2048, KU digitalSignature + keyEncipherment)
+    /// is issued by the CA with the `CEPEncryption` template, as NDES enrolls its RA.
+    pub async fn new(
+        settings: ScepSettings,
+        identity: ScepIdentity,
+        cas: CaDirectory,
+        clock: Clock,
+    ) -> Result<ScepEndpoint, CaError> {
+        message::load_legacy_provider();
+        let now = clock();
+        let ra_key = PKey::from_rsa(Rsa::generate(2048)?)?;
+        let csr = certificate_request(&ra_key, "CN=NDES RA,O=intune-mock")?;
+        let issued = cas
+            .issue(
+                &settings.ca,
+                &csr,
+                &IssueRequest {
+                    template: "CEPEncryption".into(),
+                    subject: "CN=NDES RA,O=intune-mock".into(),
+                    subject_alternative_names: Vec::new(),
+                    validity_days: 730,
+                    sid: None,
+                },
+                now,
+            )
+            .await?;
+        Ok(ScepEndpoint {
+            spool: Spool::new(settings.spool_dir.clone()),
+            correlation: Mutex::new(Correlation::seeded(identity.seed ^ 0x5CE9_5CE9)),
+            settings,
+            identity,
+            cas,
+            ra_key,
+            ra_cert: issued.certificate,
+            ca_cert: issued.ca_certificate,
+            clock,
+            last: Mutex::new(None),
+        })
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    pub fn ra_certificate(&self) -> &X509 {
+        &self.ra_cert
+    }
+
+    pub fn ca_certificate(&self) -> &X509 {
+        &self.ca_cert
+    }
+
+    pub fn spool(&self) -> &Spool {
+        &self.spool
+    }
+
+    /// What the last PKIOperation came to.
+    pub fn last_outcome(&self) -> Option<Outcome> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// GetCACaps: what NDES on Windows Server 2016+ says, plus AES and SCEPStandard (RFC 8894).
+    pub fn capabilities(&self) -> &'static str {
+        "AES\nDES3\nPOSTPKIOperation\nRenewal\nSHA-1\nSHA-256\nSHA-512\nSCEPStandard\n"
+    }
+
+    /// GetCACert: a certs-only PKCS#7 with the RA and the CA certificate.
+    pub fn ca_certs(&self) -> Result<Vec<u8>, ScepError> {
+        message::certs_only(&[&self.ra_cert, &self.ca_cert])
+    }
+
+    fn correlation_id(&self) -> String {
+        self.correlation
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .next_id()
+    }
+
+    fn event(
+        &self,
+        at: DateTime<Utc>,
+        id: u16,
+        correlation: &str,
+        message: &str,
+        data: serde_json::Value,
+    ) {
+        let mut log = self.identity.log.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = log.emit(at, id, Some(correlation), message, data) {
+            tracing::warn!(error = %e, event_id = id, "cannot write the event log");
+        }
+    }
+
+    fn remember(&self, outcome: Outcome) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+    }
+
+    /// PKIOperation: a pkiMessage in, a CertRep out. `Err` only when the message cannot be
+    /// read at all (no signer to answer): the HTTP layer answers 400 with the reason.
+    pub async fn pki_operation(&self, body: &[u8]) -> Result<Vec<u8>, ScepError> {
+        let now = self.now();
+        let request = PkiRequest::parse(body)?;
+        let correlation = self.correlation_id();
+        let tx = request.transaction_id.clone();
+        self.event(
+            now,
+            4003,
+            &correlation,
+            &format!("Received SCEP request {tx}"),
+            serde_json::json!({"transactionId": tx, "messageType": request.message_type.code(), "digest": request.digest.name()}),
+        );
+        let status = match request.message_type {
+            MessageType::PkcsReq => self.enroll(&request, now, &correlation).await,
+            other => {
+                // Intune SCEP profiles re-enroll with a new challenge; NDES under Intune takes
+                // only PKCSReq. Polling (PENDING) never happens because nothing waits.
+                let reason = format!(
+                    "messageType {} is not served; Intune devices enroll with PKCSReq (19)",
+                    other.code()
+                );
+                self.event(
+                    now,
+                    4007,
+                    &correlation,
+                    &reason,
+                    serde_json::json!({"transactionId": tx}),
+                );
+                self.remember(Outcome::Failed { reason });
+                Err(match other {
+                    MessageType::CertPoll | MessageType::GetCert => FailInfo::BadCertId,
+                    _ => FailInfo::BadRequest,
+                })
+            }
+        };
+        match status {
+            Ok(issued) => message::cert_rep(
+                &request,
+                PkiStatus::Success,
+                &[&issued],
+                &self.ra_cert,
+                &self.ra_key,
+            ),
+            Err(info) => message::cert_rep(
+                &request,
+                PkiStatus::Failure(info),
+                &[],
+                &self.ra_cert,
+                &self.ra_key,
+            ),
+        }
+    }
+
+    async fn enroll(
+        &self,
+        request: &PkiRequest,
+        now: DateTime<Utc>,
+        correlation: &str,
+    ) -> Result<X509, FailInfo> {
+        let tx = request.transaction_id.as_str();
+        let csr_der = match request.open(&self.ra_key, &self.ra_cert) {
+            Ok(der) => der,
+            Err(e) => {
+                let reason = e.to_string();
+                self.event(
+                    now,
+                    4005,
+                    correlation,
+                    &format!("Failed to read SCEP request {tx}: {reason}"),
+                    serde_json::json!({"transactionId": tx}),
+                );
+                self.remember(Outcome::Failed { reason });
+                return Err(e.fail_info());
+            }
+        };
+        let csr_b64 = base64::engine::general_purpose::STANDARD.encode(&csr_der);
+        let caller_info = format!(
+            "Microsoft Intune Certificate Connector {}",
+            self.identity.version
+        );
+        match self.validate(tx, &csr_b64, &caller_info, correlation).await {
+            Ok(answer) if answer.code == "Success" => {
+                self.event(
+                    now,
+                    4004,
+                    correlation,
+                    &format!("Intune validated SCEP request {tx}"),
+                    serde_json::json!({"transactionId": tx, "code": answer.code}),
+                );
+            }
+            outcome => {
+                let (code, description) = match outcome {
+                    Ok(answer) => (answer.code, answer.error_description),
+                    Err(e) => (
+                        "Unknown".to_owned(),
+                        format!("the validation call failed: {e}"),
+                    ),
+                };
+                self.event(now, 4005, correlation, &format!("Intune refused SCEP request {tx}: {code}"), serde_json::json!({"transactionId": tx, "code": code, "errorDescription": description}));
+                let notification = serde_json::json!({
+                    "transactionId": tx,
+                    "certificateRequest": csr_b64,
+                    "hResult": signed(HRESULT_REFUSED),
+                    "errorDescription": truncate(&format!("{code}: {description}"), 255),
+                    "callerInfo": caller_info,
+                });
+                self.notify("failure", tx, notification, now).await;
+                self.remember(Outcome::Refused { code });
+                return Err(FailInfo::BadRequest);
+            }
+        }
+        match self.issue(&csr_der, now).await {
+            Ok(certificate) => {
+                let serial = certificate
+                    .serial_number()
+                    .to_bn()
+                    .and_then(|b| b.to_hex_str().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                let thumbprint = certificate
+                    .digest(openssl::hash::MessageDigest::sha1())
+                    .map(|d| crate::pki::hex_upper(&d))
+                    .unwrap_or_default();
+                let expires = crate::pki::not_after(&certificate).unwrap_or(now);
+                self.event(now, 4006, correlation, &format!("Issued certificate {serial} for SCEP request {tx}"), serde_json::json!({"transactionId": tx, "serialNumber": serial, "thumbprint": thumbprint}));
+                let issuer = self
+                    .ca_cert
+                    .subject_name()
+                    .entries()
+                    .filter_map(|e| e.data().to_string().ok())
+                    .collect::<Vec<_>>();
+                let notification = serde_json::json!({
+                    "transactionId": tx,
+                    "certificateRequest": csr_b64,
+                    "certificateThumbprint": thumbprint,
+                    "certificateSerialNumber": serial,
+                    "certificateExpirationDateUtc": expires.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+                    "issuingCertificateAuthority": issuer.first().cloned().unwrap_or_default(),
+                    "callerInfo": caller_info,
+                    "caConfiguration": self.settings.ca,
+                    "certificateAuthority": serde_json::Value::Null,
+                });
+                self.notify("success", tx, notification, now).await;
+                self.remember(Outcome::Issued { serial });
+                Ok(certificate)
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                self.event(
+                    now,
+                    4007,
+                    correlation,
+                    &format!("Failed to issue a certificate for SCEP request {tx}: {reason}"),
+                    serde_json::json!({"transactionId": tx, "error": e.code()}),
+                );
+                let notification = serde_json::json!({
+                    "transactionId": tx,
+                    "certificateRequest": csr_b64,
+                    "hResult": signed(HRESULT_CA_FAILED),
+                    "errorDescription": truncate(&reason, 255),
+                    "callerInfo": caller_info,
+                });
+                self.notify("failure", tx, notification, now).await;
+                self.remember(Outcome::Failed { reason });
+                Err(FailInfo::BadRequest)
+            }
+        }
+    }
+
+    async fn validate(
+        &self,
+        tx: &str,
+        csr_b64: &str,
+        caller_info: &str,
+        correlation: &str,
+    ) -> Result<wire::scep::ScepAnswer, ClientError> {
+        let request = wire::scep::ValidateRequest {
+            request: wire::scep::ScepRequest {
+                transaction_id: Some(tx.to_owned()),
+                certificate_request: Some(csr_b64.to_owned()),
+                caller_info: Some(caller_info.to_owned()),
+            },
+        };
+        let path = format!(
+            "{}/ScepActions/validateRequest",
+            wire::scep::SCEP_SERVICE_PATH
+        );
+        let answer: Option<wire::scep::ScepAnswer> = self
+            .identity
+            .client
+            .send(
+                Method::POST,
+                &path,
+                &self.identity.credential,
+                correlation,
+                Some(&request),
+            )
+            .await?;
+        answer.ok_or_else(|| ClientError::Decode("empty validateRequest answer".into()))
+    }
+
+    /// The CA issues for the request's own subject and subject alternative names (Intune has
+    /// checked them against the profile).
+    async fn issue(&self, csr_der: &[u8], now: DateTime<Utc>) -> Result<X509, CaError> {
+        let csr = X509Req::from_der(csr_der)
+            .map_err(|e| CaError::Denied(format!("the certificate request does not parse: {e}")))?;
+        let wanted = IssueRequest {
+            template: self.settings.template.clone(),
+            subject: subject_text(&csr)?,
+            subject_alternative_names: requested_sans(csr_der)?,
+            validity_days: self.settings.validity_days,
+            sid: None,
+        };
+        Ok(self
+            .cas
+            .issue(&self.settings.ca, &csr, &wanted, now)
+            .await?
+            .certificate)
+    }
+
+    async fn send_notification(
+        &self,
+        kind: &str,
+        notification: &serde_json::Value,
+        correlation: &str,
+    ) -> Result<(), ClientError> {
+        let path = format!(
+            "{}/ScepActions/{kind}Notification",
+            wire::scep::SCEP_SERVICE_PATH
+        );
+        let body = serde_json::json!({"notification": notification});
+        let _: Option<wire::scep::ScepAnswer> = self
+            .identity
+            .client
+            .send(
+                Method::POST,
+                &path,
+                &self.identity.credential,
+                correlation,
+                Some(&body),
+            )
+            .await?;
+        Ok(())
+    }
+
+    fn delivered(&self, kind: &str, tx: &str, now: DateTime<Utc>, correlation: &str) {
+        self.event(
+            now,
+            4008,
+            correlation,
+            &format!("Notified Intune of the {kind} of SCEP request {tx}"),
+            serde_json::json!({"transactionId": tx, "kind": kind}),
+        );
+        let (id, text) = if kind == "success" {
+            (4000, "Processed SCEP request {tx} and notified Intune")
+        } else {
+            (
+                4001,
+                "Failed to process SCEP request {tx} and notified Intune",
+            )
+        };
+        self.event(
+            now,
+            id,
+            correlation,
+            &text.replace("{tx}", tx),
+            serde_json::json!({"transactionId": tx}),
+        );
+    }
+
+    /// Sends a notification now; if Intune does not take it, spools it for [`Self::drain`].
+    async fn notify(
+        &self,
+        kind: &str,
+        tx: &str,
+        notification: serde_json::Value,
+        now: DateTime<Utc>,
+    ) {
+        let correlation = self.correlation_id();
+        match self
+            .send_notification(kind, &notification, &correlation)
+            .await
+        {
+            Ok(()) => self.delivered(kind, tx, now, &correlation),
+            Err(e) => {
+                let item = Spooled {
+                    kind: kind.to_owned(),
+                    transaction_id: tx.to_owned(),
+                    notification,
+                    attempts: 1,
+                    next_attempt_date_time: now + spool::backoff(1),
+                    correlation_id: correlation.clone(),
+                };
+                self.spool_failed_attempt(&item, &e, now);
+            }
+        }
+    }
+
+    fn spool_failed_attempt(&self, item: &Spooled, error: &ClientError, now: DateTime<Utc>) {
+        let tx = &item.transaction_id;
+        match self.spool.save(item) {
+            Ok(_) => self.event(now, 4009, &item.correlation_id, &format!("Failed to notify Intune of SCEP request {tx} (attempt {}): {error}; will try again at {}", item.attempts, item.next_attempt_date_time.to_rfc3339()), serde_json::json!({"transactionId": tx, "kind": item.kind, "attempt": item.attempts, "nextAttemptDateTime": item.next_attempt_date_time})),
+            Err(io) => {
+                self.event(now, 4010, &item.correlation_id, &format!("Failed to write the notification of SCEP request {tx} to {}: {io}", self.spool.dir().display()), serde_json::json!({"transactionId": tx, "kind": item.kind, "spool": self.spool.dir().display().to_string()}));
+                self.event(now, 4002, &item.correlation_id, &format!("Processed SCEP request {tx} but failed to notify Intune"), serde_json::json!({"transactionId": tx, "kind": item.kind}));
+            }
+        }
+    }
+
+    /// Sends every spooled notification that is due at `now`; returns how many were delivered.
+    pub async fn drain(&self, now: DateTime<Utc>) -> usize {
+        let entries = match self.spool.entries() {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::warn!(error = %e, spool = %self.spool.dir().display(), "cannot read the SCEP notification spool");
+                return 0;
+            }
+        };
+        let mut delivered = 0;
+        for (path, item) in entries {
+            let Some(mut item) = item else { continue };
+            if item.next_attempt_date_time > now {
+                continue;
+            }
+            match self
+                .send_notification(&item.kind, &item.notification, &item.correlation_id)
+                .await
+            {
+                Ok(()) => {
+                    if let Err(e) = self.spool.remove(&path) {
+                        tracing::warn!(error = %e, "cannot remove a delivered notification from the spool");
+                    }
+                    self.delivered(&item.kind, &item.transaction_id, now, &item.correlation_id);
+                    delivered += 1;
+                }
+                Err(e) => {
+                    item.attempts += 1;
+                    item.next_attempt_date_time = now + spool::backoff(item.attempts);
+                    self.spool_failed_attempt(&item, &e, now);
+                }
+            }
+        }
+        delivered
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// The request's subject as `SHORT=value,…` (a value holding a comma cannot be written so).
+fn subject_text(csr: &X509Req) -> Result<String, CaError> {
+    let mut parts = Vec::new();
+    for entry in csr.subject_name().entries() {
+        let field = entry.object().nid().short_name().map_err(|_| {
+            CaError::Denied("the subject holds an attribute this CA does not know".into())
+        })?;
+        let value = entry
+            .data()
+            .to_string()
+            .map_err(|_| CaError::Denied(format!("subject {field} is not text")))?;
+        if value.contains(',') {
+            return Err(CaError::Denied(format!(
+                "subject {field} `{value}` holds a comma, which this CA cannot issue"
+            )));
+        }
+        parts.push(format!("{field}={value}"));
+    }
+    Ok(parts.join(","))
+}
+
+/// `(type, value)` of the SAN extension the request asks for: dns, email, uri, upn.
+fn requested_sans(csr_der: &[u8]) -> Result<Vec<(String, String)>, CaError> {
+    use x509_parser::extensions::{GeneralName, ParsedExtension};
+    use x509_parser::prelude::FromDer;
+    let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(csr_der)
+        .map_err(|e| CaError::Denied(format!("the certificate request does not parse: {e}")))?;
+    let mut out = Vec::new();
+    let Some(extensions) = csr.requested_extensions() else {
+        return Ok(out);
+    };
+    for extension in extensions {
+        if let ParsedExtension::SubjectAlternativeName(san) = extension {
+            for name in &san.general_names {
+                match name {
+                    GeneralName::DNSName(v) => out.push(("dns".into(), v.to_string())),
+                    GeneralName::RFC822Name(v) => out.push(("email".into(), v.to_string())),
+                    GeneralName::URI(v) => out.push(("uri".into(), v.to_string())),
+                    GeneralName::OtherName(oid, value)
+                        if oid.to_id_string() == "1.3.6.1.4.1.311.20.2.3" =>
+                    {
+                        out.push(("upn".into(), upn_value(value)?));
+                    }
+                    other => {
+                        return Err(CaError::Denied(format!(
+                            "subject alternative name {other:?} is not supported"
+                        )))
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The UTF8String of a UPN otherName value (`[0] { UTF8String }`, or the bare string).
+fn upn_value(value: &[u8]) -> Result<String, CaError> {
+    let bad = || CaError::Denied("the UPN subject alternative name is not a UTF8String".into());
+    let mut tlv = der::Tlv::parse(value).map_err(|_| bad())?;
+    if tlv.tag == der::CONTEXT_0 {
+        tlv = der::Tlv::parse(tlv.body).map_err(|_| bad())?;
+    }
+    if tlv.tag != 0x0C {
+        return Err(bad());
+    }
+    String::from_utf8(tlv.body.to_vec()).map_err(|_| bad())
+}

@@ -1,0 +1,715 @@
+//! The connector's NDES-like SCEP endpoint, end to end: a device's pkiMessage goes to the
+//! endpoint, the endpoint asks the mock Intune to validate it, the CA issues, the CertRep comes
+//! back and Intune is notified. Devices are the Rust client of `connector_sim::scep::message`
+//! (every cipher and digest), the Debian `scep` package's `scepclient` (micromdm) and
+//! `certmonger`; the certificates are checked with `openssl verify`.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use connector_sim::ca::CaDirectory;
+use connector_sim::pki::{self, CertificateAuthority, KeyAlgorithm, KeyPool};
+use connector_sim::scep::message::{self, ClientRequest, ContentCipher, Digest, PkiRequest};
+use connector_sim::scep::{http, Outcome, ScepEndpoint, ScepSettings};
+use connector_sim::{Connector, ConnectorConfig, ServiceClient};
+use openssl::pkcs7::{Pkcs7, Pkcs7Flags};
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509;
+use reqwest::Method;
+use scenarios::harness::{spawn_app, TestApp};
+use serde_json::{json, Value};
+
+use crate::support::at;
+
+const CA: &str = "CA01\\Contoso Issuing CA";
+
+struct World {
+    app: TestApp,
+    tenant: wire::admin::Tenant,
+    connector: Connector,
+    endpoint: Arc<ScepEndpoint>,
+    dir: tempfile::TempDir,
+}
+
+async fn world_with_spool(spool: Option<&Path>) -> World {
+    let start = at("2026-03-01T00:00:00Z");
+    let app = spawn_app(start, 41).await.unwrap();
+    let tenant = app.create_tenant("Contoso", None).await.unwrap();
+    let cas = CaDirectory::new();
+    cas.add_embedded(CertificateAuthority::new(CA, "Contoso Issuing CA", start).unwrap());
+    let config = ConnectorConfig {
+        name: "NDES01".into(),
+        machine_name: "NDES01".into(),
+        display_name: "NDES01".into(),
+        features: vec!["scep".into()],
+        version: "6.2406.0.1001".into(),
+        product: None,
+        auto_update: true,
+        co_installed: vec![],
+        service_account: None,
+        import_key_thumbprint: None,
+        poll_interval: chrono::Duration::seconds(30),
+        crash_after_download: false,
+        seed: 3,
+    };
+    let client = ServiceClient::new(app.base_url.clone(), app.http.clone());
+    let mut connector = Connector::install(
+        config,
+        client,
+        tenant.enrollment_secret.as_deref().unwrap(),
+        start,
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let registry = app.registry.clone();
+    let endpoint = ScepEndpoint::new(
+        ScepSettings {
+            ca: CA.into(),
+            template: "IntuneDevice".into(),
+            validity_days: 365,
+            spool_dir: spool.map_or_else(|| dir.path().join("spool"), Path::to_owned),
+        },
+        connector.scep_identity(),
+        cas,
+        Arc::new(move || registry.now()),
+    )
+    .await
+    .unwrap();
+    let endpoint = Arc::new(endpoint);
+    connector.set_scep_endpoint(endpoint.clone());
+    World {
+        app,
+        tenant,
+        connector,
+        endpoint,
+        dir,
+    }
+}
+
+async fn world() -> World {
+    world_with_spool(None).await
+}
+
+/// A device targeted by a SCEP profile with `subject`, an RSA-2048 key and no SANs.
+async fn target(world: &World, device: &str, subject: &str) -> (String, String) {
+    let body = json!({
+        "deviceId": device,
+        "subject": subject,
+        "keySize": 2048,
+        "validityMinutes": 60
+    });
+    let created = world
+        .app
+        .admin(
+            Method::POST,
+            &format!("/admin/tenants/{}/scep/challenges", world.tenant.id),
+            Some(&body),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201, "{}", created.body);
+    (
+        created.body["id"].as_str().unwrap().to_owned(),
+        created.body["challenge"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn challenge_view(world: &World, id: &str) -> Value {
+    world
+        .app
+        .admin_get(&format!(
+            "/admin/tenants/{}/scep/challenges/{id}",
+            world.tenant.id
+        ))
+        .await
+        .unwrap()
+        .body
+}
+
+/// A device: its key, its self-signed signer certificate, and its PKCSReq.
+struct Device {
+    key: PKey<Private>,
+    signer: X509,
+}
+
+impl Device {
+    fn new(now: chrono::DateTime<chrono::Utc>) -> Device {
+        let key = KeyPool::new().generate(KeyAlgorithm::Rsa2048).unwrap();
+        let signer = pki::self_signed(&key, "SCEP SIGNER", now).unwrap();
+        Device { key, signer }
+    }
+
+    fn request(
+        &self,
+        subject: &str,
+        challenge: Option<&str>,
+        transaction: &str,
+        ra: &X509,
+        cipher: ContentCipher,
+        digest: Digest,
+    ) -> Vec<u8> {
+        let csr =
+            pki::certificate_request_with_challenge(&self.key, subject, challenge, Vec::new())
+                .unwrap();
+        ClientRequest {
+            csr_der: &csr,
+            transaction_id: transaction,
+            signer: &self.signer,
+            signer_key: &self.key,
+            ra,
+            cipher,
+            digest,
+        }
+        .build()
+        .unwrap()
+    }
+
+    /// The certificate a SUCCESS CertRep carries, decrypted with the device key.
+    fn certificate(&self, rep: &message::CertRepView) -> X509 {
+        let envelope = Pkcs7::from_der(&rep.envelope).unwrap();
+        let payload = envelope
+            .decrypt(&self.key, &self.signer, Pkcs7Flags::BINARY)
+            .unwrap();
+        message::certificates_of(&payload).unwrap().remove(0)
+    }
+}
+
+fn events(connector: &Connector) -> Vec<(u16, String, String)> {
+    connector
+        .log()
+        .records()
+        .iter()
+        .map(|r| (r.event_id, r.name.clone(), r.channel.as_str().to_owned()))
+        .collect()
+}
+
+fn ids(connector: &Connector) -> Vec<u16> {
+    events(connector).into_iter().map(|e| e.0).collect()
+}
+
+#[tokio::test]
+async fn every_cipher_and_digest_a_client_may_use_enrolls_and_intune_hears_of_it() {
+    let world = world().await;
+    let now = world.app.now();
+    let ra = world.endpoint.ra_certificate().clone();
+    let cases = [
+        (ContentCipher::DesCbc, Digest::Sha1),
+        (ContentCipher::DesEde3Cbc, Digest::Sha1),
+        (ContentCipher::Aes128Cbc, Digest::Sha256),
+        (ContentCipher::Aes256Cbc, Digest::Sha256),
+        (ContentCipher::Aes256Cbc, Digest::Sha512),
+    ];
+    for (n, (cipher, digest)) in cases.into_iter().enumerate() {
+        let device = format!("device-{n:04}");
+        let subject = format!("CN={device},O=Contoso");
+        let (id, challenge) = target(&world, &device, &subject).await;
+        let phone = Device::new(now);
+        let transaction = format!("tx-{n}");
+        let body = phone.request(
+            &subject,
+            Some(&challenge),
+            &transaction,
+            &ra,
+            cipher,
+            digest,
+        );
+        let reply = world.endpoint.pki_operation(&body).await.unwrap();
+        let rep = message::read_cert_rep(&reply).unwrap();
+        assert_eq!(
+            (rep.status.as_str(), rep.fail_info.as_deref()),
+            ("0", None),
+            "{cipher:?} {digest:?}"
+        );
+        assert_eq!(rep.transaction_id, transaction);
+        // The reply is enveloped with the request's own cipher.
+        assert_eq!(message::envelope_cipher(&rep.envelope).unwrap(), cipher);
+        let issued = phone.certificate(&rep);
+        let ca = world.endpoint.ca_certificate();
+        assert!(issued.verify(&ca.public_key().unwrap()).unwrap());
+        assert_eq!(
+            issued.public_key().unwrap().public_key_to_der().unwrap(),
+            phone.key.public_key_to_der().unwrap()
+        );
+        let view = challenge_view(&world, &id).await;
+        assert_eq!(view["lastCode"], "Success", "{view}");
+        assert_eq!(view["transactionId"], transaction.as_str());
+        assert_eq!(view["notification"]["kind"], "success", "{view}");
+        let body = &view["notification"]["body"];
+        assert_eq!(
+            body["callerInfo"],
+            "Microsoft Intune Certificate Connector 6.2406.0.1001"
+        );
+        assert_eq!(body["issuingCertificateAuthority"], "Contoso Issuing CA");
+    }
+    // Per request: received, verified, issued, notified (Operational), success (Admin).
+    let first: Vec<(u16, String, String)> = events(&world.connector).into_iter().take(5).collect();
+    let expected = [
+        (4003, "ScepRequestReceived", "Operational"),
+        (4004, "ScepVerifySuccess", "Operational"),
+        (4006, "ScepIssuedSuccess", "Operational"),
+        (4008, "ScepNotifySuccess", "Operational"),
+        (4000, "ScrepRequestSuccess", "Admin"),
+    ];
+    let expected: Vec<(u16, String, String)> = expected
+        .iter()
+        .map(|(i, n, c)| (*i, n.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(first, expected);
+    assert_eq!(world.connector.log().count(4000, None), 5);
+    assert!(world.endpoint.spool().is_empty());
+}
+
+#[tokio::test]
+async fn a_wrong_or_expired_challenge_gets_failure_and_intune_gets_a_failure_notification() {
+    let world = world().await;
+    let now = world.app.now();
+    let ra = world.endpoint.ra_certificate().clone();
+    let phone = Device::new(now);
+
+    // Expired: the challenge lives 60 minutes.
+    let (id, challenge) = target(&world, "device-0001", "CN=device-0001").await;
+    world.app.set_clock(at("2026-03-01T01:30:00Z")).unwrap();
+    let body = phone.request(
+        "CN=device-0001",
+        Some(&challenge),
+        "tx-expired",
+        &ra,
+        ContentCipher::Aes256Cbc,
+        Digest::Sha256,
+    );
+    let rep = message::read_cert_rep(&world.endpoint.pki_operation(&body).await.unwrap()).unwrap();
+    assert_eq!(
+        (rep.status.as_str(), rep.fail_info.as_deref()),
+        ("2", Some("2"))
+    );
+    assert!(rep.envelope.is_empty());
+    assert_eq!(
+        world.endpoint.last_outcome(),
+        Some(Outcome::Refused {
+            code: "ChallengeExpired".into()
+        })
+    );
+    let view = challenge_view(&world, &id).await;
+    assert_eq!(view["lastCode"], "ChallengeExpired");
+    assert_eq!(view["notification"]["kind"], "failure", "{view}");
+    // E_ACCESSDENIED (0x80070005), sign-extended as the Java client sends it.
+    assert_eq!(view["notification"]["body"]["hResult"], -2147024891i64);
+    assert!(view["notification"]["body"]["errorDescription"]
+        .as_str()
+        .unwrap()
+        .starts_with("ChallengeExpired: "));
+
+    // Wrong: not a challenge Intune issued.
+    let body = phone.request(
+        "CN=device-0001",
+        Some("not-a-challenge"),
+        "tx-wrong",
+        &ra,
+        ContentCipher::DesEde3Cbc,
+        Digest::Sha1,
+    );
+    let rep = message::read_cert_rep(&world.endpoint.pki_operation(&body).await.unwrap()).unwrap();
+    assert_eq!(
+        (rep.status.as_str(), rep.fail_info.as_deref()),
+        ("2", Some("2"))
+    );
+    assert_eq!(
+        world.endpoint.last_outcome(),
+        Some(Outcome::Refused {
+            code: "ChallengeDecodingError".into()
+        })
+    );
+    assert_eq!(
+        ids(&world.connector),
+        [4003, 4005, 4008, 4001, 4003, 4005, 4008, 4001]
+    );
+}
+
+#[tokio::test]
+async fn a_message_that_is_not_scep_is_refused_with_the_reason_and_changes_nothing() {
+    let world = world().await;
+    let now = world.app.now();
+    let ra = world.endpoint.ra_certificate().clone();
+    let phone = Device::new(now);
+    let (_, challenge) = target(&world, "device-0001", "CN=device-0001").await;
+    let good = phone.request(
+        "CN=device-0001",
+        Some(&challenge),
+        "tx-1",
+        &ra,
+        ContentCipher::Aes128Cbc,
+        Digest::Sha256,
+    );
+    let before = world.connector.log().records().len();
+    for (bad, reason) in [
+        (
+            Vec::new(),
+            "malformed DER at byte 0: unexpected end of input",
+        ),
+        (
+            good[..good.len() - 1].to_vec(),
+            "length runs past the end of the input",
+        ),
+        (b"hello".to_vec(), "malformed DER"),
+    ] {
+        let err = world.endpoint.pki_operation(&bad).await.unwrap_err();
+        assert!(err.to_string().contains(reason), "{err}");
+    }
+    // A flipped byte inside the signed content breaks the message digest.
+    let mut spoiled = good.clone();
+    let at = spoiled.len() / 2;
+    spoiled[at] ^= 0x01;
+    assert!(PkiRequest::parse(&spoiled).is_err());
+    assert_eq!(world.connector.log().records().len(), before);
+
+    // Over HTTP the reason comes back as 400 text.
+    let (addr, server) = http::serve(world.endpoint.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let url = format!("http://{addr}/certsrv/mscep/mscep.dll");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let answer = client
+        .post(format!("{url}?operation=PKIOperation"))
+        .body(b"hello".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    assert!(answer
+        .text()
+        .await
+        .unwrap()
+        .starts_with("the pkiMessage cannot be read: malformed DER"));
+    let answer = client
+        .get(format!("{url}?operation=GetNextCACert"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    let caps = client
+        .get(format!("{url}?operation=GetCACaps"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        caps,
+        "AES\nDES3\nPOSTPKIOperation\nRenewal\nSHA-1\nSHA-256\nSHA-512\nSCEPStandard\n"
+    );
+    let certs = client
+        .get(format!("{url}?operation=GetCACert&message=0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        certs.headers()["content-type"],
+        "application/x-x509-ca-ra-cert"
+    );
+    let certs = message::certificates_of(&certs.bytes().await.unwrap()).unwrap();
+    let names: Vec<String> = certs
+        .iter()
+        .map(|c| {
+            c.subject_name()
+                .entries()
+                .next()
+                .unwrap()
+                .data()
+                .to_string()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(names, ["NDES RA", "Contoso Issuing CA"]);
+    server.abort();
+}
+
+fn tool(name: &str) -> String {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .unwrap();
+    assert!(
+        found.status.success(),
+        "`{name}` is not installed: `apt-get install scep certmonger` (.ci/run installs both)"
+    );
+    String::from_utf8(found.stdout).unwrap().trim().to_owned()
+}
+
+fn write_pem(path: &Path, certificate: &X509) {
+    std::fs::write(path, certificate.to_pem().unwrap()).unwrap();
+}
+
+/// `openssl verify` of `leaf` against the CA, at the virtual instant `at`.
+fn openssl_verify(ca: &Path, leaf: &Path, at: chrono::DateTime<chrono::Utc>) -> String {
+    let out = Command::new("openssl")
+        .args(["verify", "-attime", &at.timestamp().to_string(), "-CAfile"])
+        .arg(ca)
+        .arg(leaf)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// Runs `scepclient` in a fresh folder (it reuses a `csr.pem` it finds next to the key).
+async fn scepclient(url: &str, work: &Path, challenge: &str, cn: &str) -> (i32, String) {
+    let scepclient = tool("scepclient");
+    std::fs::create_dir_all(work).unwrap();
+    let args = [
+        "-server-url".to_owned(),
+        url.to_owned(),
+        "-private-key".to_owned(),
+        work.join("key.pem").display().to_string(),
+        "-certificate".to_owned(),
+        work.join("cert.pem").display().to_string(),
+        "-challenge".to_owned(),
+        challenge.to_owned(),
+        "-cn".to_owned(),
+        cn.to_owned(),
+        "-organization".to_owned(),
+        "Contoso".to_owned(),
+        "-ou".to_owned(),
+        "MDM".to_owned(),
+        "-country".to_owned(),
+        "US".to_owned(),
+    ];
+    let out = tokio::process::Command::new("timeout")
+        .arg("60")
+        .arg(scepclient)
+        .args(args)
+        .env("NO_PROXY", "*")
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[tokio::test]
+async fn the_debian_scep_client_enrolls_through_intune_validation_and_openssl_verifies_it() {
+    let world = world().await;
+    let (addr, server) = http::serve(world.endpoint.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let url = format!("http://{addr}/certsrv/mscep/mscep.dll");
+    let ca_pem = world.dir.path().join("ca.pem");
+    write_pem(&ca_pem, world.endpoint.ca_certificate());
+
+    // micromdm writes the subject C, O, OU, CN in that order.
+    let (id, challenge) = target(
+        &world,
+        "device-0001",
+        "C=US,O=Contoso,OU=MDM,CN=device-0001",
+    )
+    .await;
+    let work = world.dir.path().join("good");
+    let (code, output) = scepclient(&url, &work, &challenge, "device-0001").await;
+    assert_eq!(
+        code,
+        0,
+        "{output}\n{:?}\n{:?}",
+        world.endpoint.last_outcome(),
+        world.connector.log().records()
+    );
+    let verified = openssl_verify(&ca_pem, &work.join("cert.pem"), at("2026-03-01T00:05:00Z"));
+    assert_eq!(
+        verified.trim(),
+        format!("{}: OK", work.join("cert.pem").display())
+    );
+    let view = challenge_view(&world, &id).await;
+    assert_eq!(view["lastCode"], "Success");
+    assert_eq!(view["notification"]["kind"], "success");
+    // The micromdm client always sends SHA-1 and single DES.
+    let received = world
+        .connector
+        .log()
+        .records()
+        .iter()
+        .find(|r| r.event_id == 4003)
+        .map(|r| r.data["digest"].clone())
+        .unwrap();
+    assert_eq!(received, "SHA-1");
+
+    // A wrong challenge: SCEP FAILURE (exit 1, failInfo badRequest) and no certificate.
+    let work = world.dir.path().join("wrong");
+    let (code, output) = scepclient(&url, &work, "wrong-challenge", "device-0001").await;
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains("failInfo: badRequest"), "{output}");
+    assert!(!work.join("cert.pem").exists());
+    assert_eq!(
+        world.endpoint.last_outcome(),
+        Some(Outcome::Refused {
+            code: "ChallengeDecodingError".into()
+        })
+    );
+    server.abort();
+}
+
+#[tokio::test]
+async fn certmonger_enrolls_through_intune_validation_and_openssl_verifies_it() {
+    let certmonger = tool("certmonger");
+    let getcert = tool("getcert");
+    let world = world().await;
+    let (addr, server) = http::serve(world.endpoint.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let url = format!("http://{addr}/certsrv/mscep/mscep.dll");
+    let ca_pem = world.dir.path().join("ca.pem");
+    write_pem(&ca_pem, world.endpoint.ca_certificate());
+
+    let work = world.dir.path().join("certmonger");
+    let state = work.join("state");
+    for sub in ["requests", "cas", "local", "tmp"] {
+        std::fs::create_dir_all(state.join(sub)).unwrap();
+    }
+    let socket = work.join("cm.sock");
+    let envs = [
+        ("CERTMONGER_CONFIG_DIR", state.clone()),
+        ("CERTMONGER_REQUESTS_DIR", state.join("requests")),
+        ("CERTMONGER_CAS_DIR", state.join("cas")),
+        ("CERTMONGER_LOCAL_CA_DIR", state.join("local")),
+        ("CERTMONGER_TMPDIR", state.join("tmp")),
+    ];
+    let mut daemon = tokio::process::Command::new(certmonger);
+    daemon
+        .args(["-n", "-L", "-d", "0", "-P"])
+        .arg(&socket)
+        .arg("-p")
+        .arg(work.join("cm.pid"))
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_os_str())))
+        .env("NO_PROXY", "*")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let mut daemon = daemon.spawn().unwrap();
+    for _ in 0..100 {
+        if socket.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(socket.exists(), "certmonger did not open its socket");
+    let address = format!("unix:path={}", socket.display());
+    let getcert = |args: Vec<String>| {
+        let getcert = getcert.clone();
+        let address = address.clone();
+        async move {
+            let out = tokio::process::Command::new("timeout")
+                .arg("90")
+                .arg(getcert)
+                .args(args)
+                .env("CERTMONGER_PVT_ADDRESS", address)
+                .output()
+                .await
+                .unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned()
+                    + &String::from_utf8_lossy(&out.stderr),
+            )
+        }
+    };
+    let (code, output) = getcert(vec![
+        "add-scep-ca".into(),
+        "-c".into(),
+        "INTUNE".into(),
+        "-u".into(),
+        url.clone(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{output}");
+    // Wait until it has read the caps and the CA/RA certificates.
+    for _ in 0..100 {
+        let ready = std::fs::read_dir(state.join("cas"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+            .any(|text| text.contains("ca_encryption_cert="));
+        if ready {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    let (id, challenge) = target(&world, "device-0002", "CN=device-0002").await;
+    let cert = work.join("cert.pem");
+    let (code, output) = getcert(vec![
+        "request".into(),
+        "-c".into(),
+        "INTUNE".into(),
+        "-k".into(),
+        work.join("key.pem").display().to_string(),
+        "-f".into(),
+        cert.display().to_string(),
+        "-N".into(),
+        "CN=device-0002".into(),
+        "-L".into(),
+        challenge,
+        "-I".into(),
+        "good".into(),
+        "-w".into(),
+        "--wait-timeout".into(),
+        "60".into(),
+    ])
+    .await;
+    let (_, listed) = getcert(vec!["list".into(), "-i".into(), "good".into()]).await;
+    assert_eq!(
+        code,
+        0,
+        "{output}\n{listed}\n{:?}\n{:?}",
+        world.endpoint.last_outcome(),
+        world
+            .connector
+            .log()
+            .records()
+            .iter()
+            .map(|r| r.data.clone())
+            .collect::<Vec<_>>()
+    );
+    let verified = openssl_verify(&ca_pem, &cert, at("2026-03-01T00:05:00Z"));
+    assert_eq!(verified.trim(), format!("{}: OK", cert.display()));
+    let view = challenge_view(&world, &id).await;
+    assert_eq!(view["lastCode"], "Success");
+    assert_eq!(view["notification"]["kind"], "success");
+    // certmonger honours the caps: SHA-256 and AES.
+    let digests: Vec<String> = world
+        .connector
+        .log()
+        .records()
+        .iter()
+        .filter(|r| r.event_id == 4003)
+        .map(|r| r.data["digest"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(digests, ["SHA-256"]);
+
+    // A wrong challenge: rejected (getcert exits 2, status CA_REJECTED).
+    let (code, output) = getcert(vec![
+        "request".into(),
+        "-c".into(),
+        "INTUNE".into(),
+        "-k".into(),
+        work.join("key2.pem").display().to_string(),
+        "-f".into(),
+        work.join("cert2.pem").display().to_string(),
+        "-N".into(),
+        "CN=device-0002".into(),
+        "-L".into(),
+        "wrong-challenge".into(),
+        "-I".into(),
+        "wrong".into(),
+        "-w".into(),
+        "--wait-timeout".into(),
+        "60".into(),
+    ])
+    .await;
+    assert_eq!(code, 2, "{output}");
+    let (_, listed) = getcert(vec!["list".into(), "-i".into(), "wrong".into()]).await;
+    assert!(listed.contains("status: CA_REJECTED"), "{listed}");
+    assert!(!work.join("cert2.pem").exists());
+    let _ = daemon.kill().await;
+    server.abort();
+}
