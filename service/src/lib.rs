@@ -9,6 +9,7 @@
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod faults;
 pub mod http;
 pub mod ids;
 pub mod registry;

@@ -63,6 +63,9 @@ impl Application {
         let state = AppState {
             registry,
             operator_token: settings.operator_token.into(),
+            faults: Arc::new(crate::faults::Faults::new(
+                settings.seed.unwrap_or_else(rand::random),
+            )),
         };
         Ok(Application {
             listener,

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod faults;
 mod graph;
 mod jobs;
 mod lifecycle_http;

@@ -15,6 +15,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
+    /// `Retry-After` seconds (a 429 without it says 1).
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -23,6 +25,7 @@ impl ApiError {
             status,
             code: code.into(),
             message: message.into(),
+            retry_after: None,
         }
     }
     pub fn bad_request(code: impl Into<String>, message: impl Into<String>) -> Self {
@@ -114,6 +117,7 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
     let request_id = state.registry.ids().uuid().to_string();
     let mut response = next.run(request).await;
     if let Some(error) = response.extensions_mut().remove::<ApiError>() {
+        let retry_after = error.retry_after;
         let body = wire::error::ErrorEnvelope {
             error: wire::error::ErrorBody {
                 code: error.code,
@@ -135,10 +139,12 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
             .header("content-type", "application/json")
             .body(Body::from(bytes))
             .unwrap_or_else(|_| status.into_response());
-        if let Some(retry) =
-            (status == StatusCode::TOO_MANY_REQUESTS).then(|| HeaderValue::from_static("1"))
+        if let Some(seconds) =
+            retry_after.or((status == StatusCode::TOO_MANY_REQUESTS).then_some(1))
         {
-            response.headers_mut().insert("retry-after", retry);
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from(seconds));
         }
     }
     if let Ok(v) = HeaderValue::from_str(&request_id) {

@@ -21,10 +21,15 @@ pub use state::AppState;
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    use routes::{admin, connector, graph, health, jobs, pfx, pki, scep, token};
+    use routes::{admin, connector, faults, graph, health, jobs, pfx, pki, scep, token};
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route(
+            "/admin/faults",
+            get(faults::list).post(faults::create).delete(faults::clear),
+        )
+        .route("/admin/faults/{id}", axum::routing::delete(faults::remove))
         .route(
             "/admin/clock",
             get(admin::clock_get).post(admin::clock_change),
@@ -176,6 +181,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(health::not_found)
         .method_not_allowed_fallback(health::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            faults::inject,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             error::envelope,

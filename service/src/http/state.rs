@@ -8,4 +8,5 @@ use crate::registry::Registry;
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub operator_token: Arc<str>,
+    pub faults: Arc<crate::faults::Faults>,
 }

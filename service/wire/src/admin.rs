@@ -155,3 +155,48 @@ pub struct ConnectorView {
     pub state: String,
     pub status: ConnectorStatus,
 }
+
+/// `POST /admin/faults`: from now on, requests whose path contains `route` (`*`: every
+/// non-operator route) answer `status` (with `Retry-After` for 429/503) or are delayed by
+/// `delayMs` first — for `count` requests, for `durationSeconds` of virtual time, or until
+/// cleared; each matching request is hit with `probability` (drawn from the service's seed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateFault {
+    pub route: String,
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+    #[serde(default)]
+    pub retry_after_seconds: Option<u32>,
+    #[serde(default)]
+    pub count: Option<u32>,
+    #[serde(default)]
+    pub duration_seconds: Option<u64>,
+    #[serde(default)]
+    pub probability: Option<f64>,
+}
+
+/// A fault rule as `GET /admin/faults` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultView {
+    pub id: String,
+    pub route: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u32>,
+    /// Requests it will still hit (absent: no count limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_date_time: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// Requests it has hit so far.
+    pub hits: u64,
+}

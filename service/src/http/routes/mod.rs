@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod connector;
+pub mod faults;
 pub mod graph;
 pub mod health;
 pub mod jobs;

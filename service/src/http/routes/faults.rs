@@ -1,0 +1,137 @@
+//! `POST/GET/DELETE /admin/faults[/{id}]` (operator) and the middleware that applies the rules
+//! to every other request (see [`crate::faults`]).
+
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::clock::from_millis;
+use crate::faults::{Effect, Rule};
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, Operator};
+use crate::http::state::AppState;
+
+fn view(rule: &Rule) -> wire::admin::FaultView {
+    let (status, retry_after_seconds, delay_ms) = match rule.effect {
+        Effect::Status {
+            status,
+            retry_after,
+        } => (Some(status), retry_after, None),
+        Effect::Delay { ms } => (None, None, Some(ms)),
+    };
+    wire::admin::FaultView {
+        id: rule.id.clone(),
+        route: rule.route.clone(),
+        status,
+        delay_ms,
+        retry_after_seconds,
+        remaining: rule.remaining,
+        until_date_time: rule.until_ms.map(from_millis),
+        probability: rule.probability,
+        hits: rule.hits,
+    }
+}
+
+pub async fn create(
+    _: Operator,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<wire::admin::CreateFault>,
+) -> Result<Response, ApiError> {
+    let effect = match (body.status, body.delay_ms) {
+        (Some(status), None) => Effect::Status {
+            status,
+            retry_after: body
+                .retry_after_seconds
+                .or(matches!(status, 429 | 503).then_some(1)),
+        },
+        (None, Some(ms)) => Effect::Delay { ms },
+        _ => {
+            return Err(ApiError::bad_request(
+                "InvalidFault",
+                "give exactly one of `status` (an HTTP error status) or `delayMs`",
+            ))
+        }
+    };
+    let now_ms = state.registry.now().timestamp_millis();
+    let until_ms = match body.duration_seconds {
+        Some(0) => {
+            return Err(ApiError::bad_request(
+                "InvalidFault",
+                "durationSeconds: must be at least 1",
+            ))
+        }
+        Some(s) => Some(now_ms.saturating_add(s.min(100 * 365 * 86_400) as i64 * 1000)),
+        None => None,
+    };
+    let rule = Rule {
+        id: state.registry.ids().uuid().to_string(),
+        route: body.route,
+        effect,
+        remaining: body.count,
+        until_ms,
+        probability: body.probability,
+        hits: 0,
+    };
+    let rule = state
+        .faults
+        .add(rule)
+        .map_err(|e| ApiError::bad_request("InvalidFault", e.to_string()))?;
+    Ok((StatusCode::CREATED, ApiJson(view(&rule))).into_response())
+}
+
+pub async fn list(
+    _: Operator,
+    State(state): State<AppState>,
+) -> ApiJson<wire::admin::Collection<wire::admin::FaultView>> {
+    let now_ms = state.registry.now().timestamp_millis();
+    ApiJson(wire::admin::Collection {
+        value: state.faults.list(now_ms).iter().map(view).collect(),
+    })
+}
+
+pub async fn clear(_: Operator, State(state): State<AppState>) -> StatusCode {
+    state.faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+pub async fn remove(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if state.faults.remove(&id) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("fault rule `{id}` not found")))
+    }
+}
+
+/// Applies the fault rules before a request reaches its handler.
+pub async fn inject(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let now_ms = state.registry.now().timestamp_millis();
+    match state.faults.decide(request.uri().path(), now_ms) {
+        None => next.run(request).await,
+        Some(Effect::Delay { ms }) => {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            next.run(request).await
+        }
+        Some(Effect::Status {
+            status,
+            retry_after,
+        }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut error = ApiError::new(
+                status,
+                "InjectedFault",
+                format!(
+                    "a fault rule answered {} for {}",
+                    status.as_u16(),
+                    request.uri().path()
+                ),
+            );
+            error.retry_after = retry_after;
+            error.into_response()
+        }
+    }
+}

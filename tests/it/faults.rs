@@ -1,0 +1,182 @@
+//! Fault injection over HTTP: `POST/GET/DELETE /admin/faults` and what a matching request gets.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::{app_at, checkin, install};
+
+#[tokio::test]
+async fn a_counted_status_fault_hits_that_many_requests_then_the_route_serves_again() {
+    let app = app_at("2026-03-01T00:00:00Z").await;
+    let tenant = app.create_tenant("Contoso", None).await.unwrap();
+    let conn = install(&app, &tenant, "SRV01", "6.2406.0.1001").await;
+    let created = app
+        .admin(
+            Method::POST,
+            "/admin/faults",
+            Some(&json!({"route": "/connector/v1/checkin", "status": 503, "count": 2})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["remaining"], 2);
+    assert_eq!(created.body["retryAfterSeconds"], 1);
+
+    let response = app
+        .http
+        .post(format!("{}/connector/v1/checkin", app.base_url))
+        .bearer_auth(&conn.credential)
+        .header("client-request-id", "corr-1")
+        .json(&json!({"version": "6.2406.0.1001"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(response.headers()["client-request-id"], "corr-1");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "InjectedFault");
+    assert_eq!(
+        body["error"]["message"],
+        "a fault rule answered 503 for /connector/v1/checkin"
+    );
+
+    assert_eq!(
+        checkin(&app, &conn.credential, "6.2406.0.1001")
+            .await
+            .status,
+        503
+    );
+    let listed = app.admin_get("/admin/faults").await.unwrap();
+    assert_eq!(listed.body["value"], json!([]), "a spent rule is gone");
+    assert_eq!(
+        checkin(&app, &conn.credential, "6.2406.0.1001")
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_timed_fault_ends_with_virtual_time_and_operator_routes_are_never_hit() {
+    let app = app_at("2026-03-01T00:00:00Z").await;
+    let tenant = app.create_tenant("Contoso", None).await.unwrap();
+    let conn = install(&app, &tenant, "SRV01", "6.2406.0.1001").await;
+    let created = app
+        .admin(
+            Method::POST,
+            "/admin/faults",
+            Some(&json!({"route": "*", "status": 500, "durationSeconds": 3600})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["untilDateTime"], "2026-03-01T01:00:00Z");
+    assert_eq!(
+        checkin(&app, &conn.credential, "6.2406.0.1001")
+            .await
+            .status,
+        500
+    );
+    // The operator API keeps answering.
+    let listed = app.admin_get("/admin/faults").await.unwrap();
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.body["value"][0]["hits"], 1);
+    crate::support::set_clock(&app, "2026-03-01T01:00:00Z").await;
+    assert_eq!(
+        checkin(&app, &conn.credential, "6.2406.0.1001")
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn bad_fault_rules_are_refused_with_the_field_and_clear_removes_all() {
+    let app = app_at("2026-03-01T00:00:00Z").await;
+    for (body, message) in [
+        (
+            json!({"route": "*"}),
+            "give exactly one of `status` (an HTTP error status) or `delayMs`",
+        ),
+        (
+            json!({"route": "*", "status": 302}),
+            "status: must be an HTTP error status from 400 to 599",
+        ),
+        (
+            json!({"route": "/admin/clock", "status": 500}),
+            "route: operator routes and probes cannot be faulted",
+        ),
+        (
+            json!({"route": "*", "status": 500, "probability": 0}),
+            "probability: must be more than 0 and at most 1",
+        ),
+        (
+            json!({"route": "*", "status": 500, "count": 0}),
+            "count: must be at least 1",
+        ),
+    ] {
+        let answer = app
+            .admin(Method::POST, "/admin/faults", Some(&body))
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 400, "{body}");
+        assert_eq!(answer.body["error"]["code"], "InvalidFault");
+        assert_eq!(answer.body["error"]["message"], message);
+    }
+    let unknown = app
+        .admin(
+            Method::POST,
+            "/admin/faults",
+            Some(&json!({"route": "*", "status": 500, "colour": "red"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(unknown.status, 400);
+    assert_eq!(
+        app.admin_get("/admin/faults").await.unwrap().body["value"],
+        json!([])
+    );
+
+    for route in ["/connector/v1/checkin", "/connector/v1/jobs/lease"] {
+        let answer = app
+            .admin(
+                Method::POST,
+                "/admin/faults",
+                Some(&json!({"route": route, "delayMs": 10})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 201);
+    }
+    let id = app.admin_get("/admin/faults").await.unwrap().body["value"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gone = app
+        .admin::<()>(Method::DELETE, &format!("/admin/faults/{id}"), None)
+        .await
+        .unwrap();
+    assert_eq!(gone.status, 204);
+    let again = app
+        .admin::<()>(Method::DELETE, &format!("/admin/faults/{id}"), None)
+        .await
+        .unwrap();
+    assert_eq!(again.status, 404);
+    assert_eq!(
+        app.admin_get("/admin/faults").await.unwrap().body["value"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let cleared = app
+        .admin::<()>(Method::DELETE, "/admin/faults", None)
+        .await
+        .unwrap();
+    assert_eq!(cleared.status, 204);
+    assert_eq!(
+        app.admin_get("/admin/faults").await.unwrap().body["value"],
+        json!([])
+    );
+}
