@@ -142,12 +142,24 @@ pub struct FaultSpec {
     pub delay: Option<DurationSpec>,
 }
 
+/// A device enrolls through the connector's SCEP endpoint (PKCSReq, RSA-2048, AES-256/SHA-256):
+/// with `target`'s profile and challenge (or `challenge` instead), spoiled as `spoil` says.
+/// `expect`: `issued`, `failed` (Intune could not be asked or the CA failed) or the validation
+/// code that refused it (`ChallengeExpired`, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScepEnrollSpec {
     pub connector: String,
+    pub target: String,
     pub challenge: Option<String>,
-    pub cn: Option<String>,
-    pub expect: Option<String>,
+    pub spoil: Option<String>,
+    pub expect: String,
+}
+
+/// How many notifications wait in a connector's SCEP spool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectSpool {
+    pub connector: String,
+    pub count: u32,
 }
 
 /// A connector's SCEP module asks the service to validate a device's certificate request: a
@@ -262,6 +274,9 @@ pub enum Action {
     ScepValidate(ScepValidateSpec),
     ScepTarget(ScepTargetSpec),
     ScepUntarget(String),
+    /// The connector's SCEP spool folder cannot be written any more (a file takes its place).
+    BlockSpool(String),
+    ExpectSpool(ExpectSpool),
     ExpectStatus(ExpectStatus),
     ExpectGraph(ExpectGraph),
     ExpectHttp(ExpectHttp),
@@ -290,6 +305,8 @@ impl Action {
             Action::ScepValidate(_) => "scep_validate",
             Action::ScepTarget(_) => "scep_target",
             Action::ScepUntarget(_) => "scep_untarget",
+            Action::BlockSpool(_) => "block_spool",
+            Action::ExpectSpool(_) => "expect_spool",
             Action::ExpectStatus(_) => "expect_status",
             Action::ExpectGraph(_) => "expect_graph",
             Action::ExpectHttp(_) => "expect_http",
@@ -448,9 +465,17 @@ struct RawScepTarget {
 #[serde(deny_unknown_fields)]
 struct RawScep {
     connector: String,
+    target: String,
     challenge: Option<String>,
-    cn: Option<String>,
-    expect: Option<String>,
+    spoil: Option<String>,
+    expect: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpectSpool {
+    connector: String,
+    count: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -535,6 +560,8 @@ struct RawStep {
     scep_validate: Option<RawScepValidate>,
     scep_target: Option<RawScepTarget>,
     scep_untarget: Option<String>,
+    block_spool: Option<String>,
+    expect_spool: Option<RawExpectSpool>,
     expect_status: Option<RawExpectStatus>,
     expect_graph: Option<RawExpectGraph>,
     expect_http: Option<RawExpectHttp>,
@@ -563,6 +590,8 @@ impl RawStep {
             (self.scep_validate.is_some(), "scep_validate"),
             (self.scep_target.is_some(), "scep_target"),
             (self.scep_untarget.is_some(), "scep_untarget"),
+            (self.block_spool.is_some(), "block_spool"),
+            (self.expect_spool.is_some(), "expect_spool"),
             (self.expect_status.is_some(), "expect_status"),
             (self.expect_graph.is_some(), "expect_graph"),
             (self.expect_http.is_some(), "expect_http"),
@@ -701,6 +730,8 @@ const PRODUCTS: &[&str] = &[
 ];
 const CO_INSTALLED: &[&str] = &["intune-connector-for-active-directory", "ndes", "adcs"];
 const STATUSES: &[&str] = &["healthy", "warning", "error"];
+/// What a `fault` step does to matching requests.
+const FAULT_KINDS: &[&str] = &["status", "delay"];
 /// What a SCEP validation can answer: the 25 wire codes (intune-wire.md §1.5) and the refusals.
 pub const SCEP_VALIDATE_CODES: &[&str] = &[
     "Unknown",
@@ -953,6 +984,8 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
             scep_validate,
             scep_target,
             scep_untarget,
+            block_spool,
+            expect_spool,
             expect_status,
             expect_graph,
             expect_http,
@@ -1106,8 +1139,34 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
             }));
         }
         if let Some(r) = fault {
-            if r.probability.is_some_and(|p| !(0.0..=1.0).contains(&p)) {
-                return Err(e("fault: probability must be from 0 to 1".into()));
+            let kind =
+                r.kind
+                    .as_deref()
+                    .unwrap_or(if r.delay.is_some() { "delay" } else { "status" });
+            one_of("kind", kind, FAULT_KINDS).map_err(|m| e(format!("fault: {m}")))?;
+            if r.target.trim().is_empty() {
+                return Err(e(
+                    "fault: target must be `service` or a path fragment (ScepActions/validateRequest)"
+                        .into(),
+                ));
+            }
+            if r.probability.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
+                return Err(e(
+                    "fault: probability must be more than 0 and at most 1".into()
+                ));
+            }
+            if r.count == Some(0) {
+                return Err(e("fault: count must be at least 1".into()));
+            }
+            match (kind, r.status, &r.delay) {
+                ("status", Some(status), None) if (400..=599).contains(&status) => {}
+                ("status", _, _) => {
+                    return Err(e(
+                        "fault: kind `status` needs `status` (400 to 599) and no `delay`".into(),
+                    ))
+                }
+                ("delay", None, Some(_)) => {}
+                _ => return Err(e("fault: kind `delay` needs `delay` and no `status`".into())),
             }
             let duration_of = |d: Option<String>,
                                field: &str|
@@ -1117,7 +1176,7 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
             };
             actions.push(Action::Fault(FaultSpec {
                 target: r.target,
-                kind: r.kind,
+                kind: Some(kind.to_owned()),
                 status: r.status,
                 probability: r.probability,
                 count: r.count,
@@ -1127,11 +1186,36 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
         }
         if let Some(r) = scep_enroll {
             known(&installed, &r.connector)?;
+            if !targets.contains(&r.target) {
+                return Err(e(format!(
+                    "scep_enroll: no scep_target `{}` before this step",
+                    r.target
+                )));
+            }
+            if r.expect != "issued" && r.expect != "failed" {
+                one_of("expect", &r.expect, SCEP_VALIDATE_CODES)
+                    .map_err(|m| e(format!("scep_enroll: {m} (or issued, failed)")))?;
+            }
+            if let Some(spoil) = &r.spoil {
+                one_of("spoil", spoil, SPOILS).map_err(|m| e(format!("scep_enroll: {m}")))?;
+            }
             actions.push(Action::ScepEnroll(ScepEnrollSpec {
                 connector: r.connector,
+                target: r.target,
                 challenge: r.challenge,
-                cn: r.cn,
+                spoil: r.spoil,
                 expect: r.expect,
+            }));
+        }
+        if let Some(name) = block_spool {
+            known(&installed, &name)?;
+            actions.push(Action::BlockSpool(name));
+        }
+        if let Some(r) = expect_spool {
+            known(&installed, &r.connector)?;
+            actions.push(Action::ExpectSpool(ExpectSpool {
+                connector: r.connector,
+                count: r.count,
             }));
         }
         if let Some(r) = scep_target {

@@ -134,7 +134,7 @@ async fn a_step_that_is_not_supported_yet_exits_3_with_a_clear_message() {
     let file = write(
         dir.path(),
         "scep.toml",
-        &format!("{OK_HEAD}\n[[step]]\nscep_enroll = {{ connector = \"old\" }}\n"),
+        &format!("{OK_HEAD}\n[[step]]\nexpect_http = {{ connector = \"old\", call = \"health\", status = 200 }}\n"),
     );
     let scenario = spec::parse_file(&file).unwrap();
     let outcome = runner::run(&scenario, "scep.toml", None).await;

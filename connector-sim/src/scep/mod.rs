@@ -284,14 +284,29 @@ impl ScepEndpoint {
                 );
             }
             outcome => {
-                let (code, description) = match outcome {
-                    Ok(answer) => (answer.code, answer.error_description),
-                    Err(e) => (
-                        "Unknown".to_owned(),
-                        format!("the validation call failed: {e}"),
+                // Refused by Intune, or Intune could not be asked: either way nothing is issued.
+                let (code, description, result) = match outcome {
+                    Ok(answer) => (
+                        answer.code.clone(),
+                        answer.error_description,
+                        Outcome::Refused { code: answer.code },
                     ),
+                    Err(e) => {
+                        let reason = format!("the validation call failed: {e}");
+                        (
+                            "Unknown".to_owned(),
+                            reason.clone(),
+                            Outcome::Failed { reason },
+                        )
+                    }
                 };
-                self.event(now, 4005, correlation, &format!("Intune refused SCEP request {tx}: {code}"), serde_json::json!({"transactionId": tx, "code": code, "errorDescription": description}));
+                self.event(
+                    now,
+                    4005,
+                    correlation,
+                    &format!("Failed to verify SCEP request {tx} with Intune: {code}"),
+                    serde_json::json!({"transactionId": tx, "code": code, "errorDescription": description}),
+                );
                 let notification = serde_json::json!({
                     "transactionId": tx,
                     "certificateRequest": csr_b64,
@@ -300,7 +315,7 @@ impl ScepEndpoint {
                     "callerInfo": caller_info,
                 });
                 self.notify("failure", tx, notification, now).await;
-                self.remember(Outcome::Refused { code });
+                self.remember(result);
                 return Err(FailInfo::BadRequest);
             }
         }

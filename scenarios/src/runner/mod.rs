@@ -114,6 +114,10 @@ struct World {
     hungry: BTreeSet<String>,
     /// SCEP targets by name: the profile and the challenge the service issued for it.
     scep_targets: BTreeMap<String, ScepTarget>,
+    /// Each connector's SCEP endpoint, set up at its first `scep_enroll`.
+    scep_endpoints: BTreeMap<String, std::sync::Arc<connector_sim::scep::ScepEndpoint>>,
+    /// Where the SCEP spools live (removed with the world).
+    spool_root: Option<tempfile::TempDir>,
 }
 
 pub async fn run(scenario: &Scenario, file: &str, seed_override: Option<u64>) -> Outcome {
@@ -283,6 +287,8 @@ impl World {
             pki: None,
             hungry: BTreeSet::new(),
             scep_targets: BTreeMap::new(),
+            scep_endpoints: BTreeMap::new(),
+            spool_root: None,
         };
         world.log(format!(
             "scenario `{}` seed {seed} starts at {}",
@@ -324,7 +330,7 @@ impl World {
         let needs_pki = scenario.steps.iter().any(|s| {
             matches!(
                 s.action,
-                Action::Enqueue(_) | Action::SetCa(_) | Action::Crash(_)
+                Action::Enqueue(_) | Action::SetCa(_) | Action::Crash(_) | Action::ScepEnroll(_)
             )
         });
         if needs_pki {
@@ -593,6 +599,197 @@ impl World {
             "{} targeted by a SCEP profile; challenge expires {expires}",
             spec.name
         ))
+    }
+
+    /// The connector's SCEP endpoint, set up on first use: an RA certificate from the embedded
+    /// CA, the `IntuneDevice` template, a spool folder of its own.
+    async fn scep_endpoint(
+        &mut self,
+        name: &str,
+    ) -> Result<std::sync::Arc<connector_sim::scep::ScepEndpoint>, StepError> {
+        use connector_sim::scep::{ScepEndpoint, ScepSettings};
+        if let Some(endpoint) = self.scep_endpoints.get(name) {
+            return Ok(endpoint.clone());
+        }
+        let pki = self
+            .pki
+            .as_ref()
+            .ok_or_else(|| StepError::Harness(anyhow::anyhow!("the scenario has no PKI")))?;
+        let cas = pki.cas.clone();
+        if self.spool_root.is_none() {
+            self.spool_root = Some(tempfile::tempdir().map_err(anyhow::Error::from)?);
+        }
+        let spool_dir = self
+            .spool_root
+            .as_ref()
+            .map(|d| d.path().join(name))
+            .unwrap_or_default();
+        let registry = self.app.registry.clone();
+        let identity = self.connector(name)?.scep_identity();
+        let endpoint = ScepEndpoint::new(
+            ScepSettings {
+                ca: profiles::EMBEDDED_CA.to_owned(),
+                template: "IntuneDevice".to_owned(),
+                validity_days: 365,
+                spool_dir,
+            },
+            identity,
+            cas,
+            std::sync::Arc::new(move || registry.now()),
+        )
+        .await
+        .map_err(|e| StepError::Harness(anyhow::anyhow!("setting up the SCEP endpoint: {e}")))?;
+        let endpoint = std::sync::Arc::new(endpoint);
+        self.connector_mut(name)?
+            .set_scep_endpoint(endpoint.clone());
+        self.scep_endpoints
+            .insert(name.to_owned(), endpoint.clone());
+        Ok(endpoint)
+    }
+
+    /// A device enrolls through the connector's SCEP endpoint; what came of it must be `expect`.
+    async fn scep_enroll(
+        &mut self,
+        spec: &crate::spec::ScepEnrollSpec,
+    ) -> Result<String, StepError> {
+        use connector_sim::scep::message::{self, ClientRequest, ContentCipher, Digest};
+        use connector_sim::scep::Outcome as Enrolled;
+        let endpoint = self.scep_endpoint(&spec.connector).await?;
+        let target = self
+            .scep_targets
+            .get(&spec.target)
+            .ok_or_else(|| StepError::Invalid(format!("no scep_target `{}`", spec.target)))?;
+        if target.spec.key_size != 2048 {
+            return Err(StepError::Invalid(format!(
+                "scep_enroll: SCEP devices sign with RSA; scep_target `{}` has key_size {}",
+                spec.target, target.spec.key_size
+            )));
+        }
+        let challenge = spec.challenge.as_deref().unwrap_or(&target.challenge);
+        let csr =
+            profiles::scep_request(&target.spec, &target.key, challenge, spec.spoil.as_deref())?;
+        let now = self.app.now();
+        let signer = connector_sim::pki::self_signed(&target.key, "SCEP SIGNER", now)
+            .map_err(anyhow::Error::from)?;
+        let transaction_id = format!("{}-{}", spec.target, now.timestamp_millis());
+        let body = ClientRequest {
+            csr_der: &csr,
+            transaction_id: &transaction_id,
+            signer: &signer,
+            signer_key: &target.key,
+            ra: endpoint.ra_certificate(),
+            cipher: ContentCipher::Aes256Cbc,
+            digest: Digest::Sha256,
+        }
+        .build()
+        .map_err(|e| StepError::Harness(anyhow::anyhow!("building the PKCSReq: {e}")))?;
+        let reply = endpoint.pki_operation(&body).await.map_err(|e| {
+            StepError::Harness(anyhow::anyhow!(
+                "the SCEP endpoint refused the message: {e}"
+            ))
+        })?;
+        let rep = message::read_cert_rep(&reply)
+            .map_err(|e| StepError::Harness(anyhow::anyhow!("the CertRep does not read: {e}")))?;
+        let (actual, detail) = match endpoint.last_outcome() {
+            Some(Enrolled::Issued { serial }) => {
+                ("issued".to_owned(), format!("certificate {serial}"))
+            }
+            Some(Enrolled::Refused { code }) => (code.clone(), format!("refused: {code}")),
+            Some(Enrolled::Failed { reason }) => ("failed".to_owned(), reason),
+            None => ("nothing".to_owned(), "no outcome".to_owned()),
+        };
+        let status = if actual == "issued" { "0" } else { "2" };
+        if rep.status != status {
+            return Err(mismatch(
+                format!("the CertRep's pkiStatus for `{}` ({detail})", spec.target),
+                status,
+                rep.status,
+            ));
+        }
+        if actual != spec.expect {
+            return Err(mismatch(
+                format!(
+                    "the SCEP enrollment of `{}` through {} came out otherwise: {detail}",
+                    spec.target, spec.connector
+                ),
+                spec.expect.clone(),
+                actual,
+            ));
+        }
+        Ok(format!(
+            "{} enrolled through {}: {detail}",
+            spec.target, spec.connector
+        ))
+    }
+
+    /// Puts a file where the connector's SCEP spool folder was: later writes fail (4010). Only an
+    /// empty spool can be blocked, so nothing waiting is lost.
+    async fn block_spool(&mut self, name: &str) -> Result<String, StepError> {
+        let endpoint = self.scep_endpoint(name).await?;
+        let dir = endpoint.spool().dir().to_owned();
+        if !endpoint.spool().is_empty() {
+            return Err(StepError::Invalid(format!(
+                "block_spool: {name}'s spool still holds notifications; block it when it is empty"
+            )));
+        }
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(anyhow::Error::from)?;
+        }
+        std::fs::write(&dir, b"not a folder: block_spool").map_err(anyhow::Error::from)?;
+        Ok(format!("{name}'s SCEP spool cannot be written"))
+    }
+
+    /// Adds a fault rule on the service (`target = "service"`: every connector-facing route).
+    async fn fault(&mut self, spec: &crate::spec::FaultSpec) -> Result<String, StepError> {
+        let route = if spec.target == "service" {
+            "*"
+        } else {
+            spec.target.as_str()
+        };
+        let now = self.app.now();
+        let millis = |d: &crate::spec::DurationSpec| {
+            let end = service::domain::IsoDuration {
+                months: d.months,
+                millis: d.millis,
+            }
+            .add_to(now);
+            Some((end - now).num_milliseconds())
+        };
+        let duration_seconds = match &spec.duration {
+            Some(d) => Some(
+                millis(d).filter(|ms| *ms >= 1000).ok_or_else(|| {
+                    StepError::Invalid("fault: duration must be at least one second".into())
+                })? / 1000,
+            ),
+            None => None,
+        };
+        let delay_ms = match &spec.delay {
+            Some(d) => Some(
+                millis(d)
+                    .filter(|ms| *ms > 0)
+                    .ok_or_else(|| StepError::Invalid("fault: delay must be positive".into()))?,
+            ),
+            None => None,
+        };
+        let body = serde_json::json!({
+            "route": route,
+            "status": spec.status,
+            "delayMs": delay_ms,
+            "count": spec.count,
+            "durationSeconds": duration_seconds,
+            "probability": spec.probability,
+        });
+        let answer = self
+            .app
+            .admin(Method::POST, "/admin/faults", Some(&body))
+            .await?;
+        if answer.status != 201 {
+            return Err(StepError::Invalid(format!(
+                "fault: the service refused the rule ({}): {}",
+                answer.status, answer.body
+            )));
+        }
+        Ok(format!("fault on `{route}`: {body}"))
     }
 
     /// The connector's SCEP module sends a device's CSR for validation; the answer's code (or the
@@ -945,12 +1142,24 @@ impl World {
             Action::ExpectHttp(expectation) => expect::http(self, expectation).await,
             Action::ExpectHistory(expectation) => expect::history(self, expectation).await,
             Action::Enqueue(enqueue) => self.enqueue(enqueue).await,
-            Action::Fault(_) => Err(StepError::NotSupported(
-                "fault injection arrives with issue 8",
-            )),
-            Action::ScepEnroll(_) => Err(StepError::NotSupported(
-                "SCEP enrollment arrives with issue 6",
-            )),
+            Action::Fault(spec) => self.fault(spec).await,
+            Action::ScepEnroll(spec) => self.scep_enroll(spec).await,
+            Action::BlockSpool(name) => self.block_spool(name).await,
+            Action::ExpectSpool(expectation) => {
+                let endpoint = self.scep_endpoint(&expectation.connector).await?;
+                let count = endpoint.spool().len();
+                if count != expectation.count as usize {
+                    return Err(mismatch(
+                        format!("notifications in {}'s SCEP spool", expectation.connector),
+                        expectation.count.to_string(),
+                        count.to_string(),
+                    ));
+                }
+                Ok(format!(
+                    "{} notification(s) wait in {}'s spool",
+                    count, expectation.connector
+                ))
+            }
             Action::ScepValidate(spec) => self.scep_validate(spec).await,
             Action::ScepTarget(spec) => self.scep_target(spec).await,
             Action::ScepUntarget(name) => {

@@ -50,7 +50,10 @@ enqueue = { tenant = "contoso", kind = "pkcs_create", count = 10 }
 fault = { target = "checkin", status = 503, probability = 0.5, duration = "PT1H" }
 
 [[step]]
-scep_enroll = { connector = "c1", cn = "device-1" }
+scep_target = { name = "d1", tenant = "contoso", subject = "CN=device-1", key_size = 2048 }
+
+[[step]]
+scep_enroll = { connector = "c1", target = "d1", expect = "issued" }
 
 [[step]]
 expect_status = { connector = "c1", status = "error", reasons = ["VersionOutOfSupport"], support_ends = "2022-11-04T00:00:00Z" }
@@ -92,7 +95,7 @@ fn a_file_with_every_step_kind_parses_into_typed_values() {
     assert_eq!(s.tenants[0].rollout_delay_days, 3);
     assert_eq!(s.connectors[0].machine, "c1");
     assert_eq!(s.connectors[0].poll_interval.millis, 60_000);
-    assert_eq!(s.steps.len(), 17);
+    assert_eq!(s.steps.len(), 18);
     assert_eq!(
         s.steps[0].action,
         Action::Advance(DurationSpec {
@@ -114,9 +117,23 @@ fn a_file_with_every_step_kind_parses_into_typed_values() {
         }
         other => panic!("not an install: {other:?}"),
     }
-    match &s.steps[12].action {
+    match &s.steps[13].action {
         Action::ExpectGraph(g) => assert_eq!(g.equals, serde_json::json!("active")),
         other => panic!("not expect_graph: {other:?}"),
+    }
+    match &s.steps[9].action {
+        Action::Fault(f) => {
+            assert_eq!(f.kind.as_deref(), Some("status"));
+            assert_eq!((f.status, f.probability), (Some(503), Some(0.5)));
+            assert_eq!(f.duration.as_ref().map(|d| d.millis), Some(3_600_000));
+        }
+        other => panic!("not a fault: {other:?}"),
+    }
+    match &s.steps[11].action {
+        Action::ScepEnroll(e) => {
+            assert_eq!((e.target.as_str(), e.expect.as_str()), ("d1", "issued"))
+        }
+        other => panic!("not scep_enroll: {other:?}"),
     }
     let kinds: Vec<&str> = s.steps.iter().map(|st| st.action.kind_name()).collect();
     assert_eq!(
@@ -132,6 +149,7 @@ fn a_file_with_every_step_kind_parses_into_typed_values() {
             "publish_release",
             "enqueue",
             "fault",
+            "scep_target",
             "scep_enroll",
             "expect_status",
             "expect_graph",
@@ -141,7 +159,7 @@ fn a_file_with_every_step_kind_parses_into_typed_values() {
             "expect_history"
         ]
     );
-    assert_eq!(s.steps[16].line, 66, "the line of [step.expect_history]");
+    assert_eq!(s.steps[17].line, 69, "the line of [step.expect_history]");
 }
 
 const HEAD: &str = "name = \"x\"\nstart = \"2022-01-01T00:00:00Z\"\n[[tenant]]\nname = \"t\"\n[[connector]]\nname = \"c\"\ntenant = \"t\"\nfeatures = [\"pkcs\"]\nversion = \"6.2202.38.0\"\n";
@@ -174,6 +192,12 @@ fn bad_values_are_errors_at_the_line_of_their_step() {
         ("[[step]]\nexpect_status = { connector = \"c\", status = \"warning\", reasons = [\"Sleepy\"] }\n", "Sleepy"),
         ("[[step]]\nexpect_status = { connector = \"ghost\", status = \"healthy\" }\n", "ghost"),
         ("[[step]]\nexpect_graph = { tenant = \"nowhere\", path = \"/x\", pointer = \"\", equals = 1 }\n", "nowhere"),
+        ("[[step]]\nfault = { target = \"service\", status = 302 }\n", "kind `status` needs `status` (400 to 599)"),
+        ("[[step]]\nfault = { target = \"service\", kind = \"drop\" }\n", "drop"),
+        ("[[step]]\nfault = { target = \"service\", delay = \"PT1S\", status = 500 }\n", "kind `delay` needs `delay` and no `status`"),
+        ("[[step]]\nscep_enroll = { connector = \"c\", target = \"nobody\", expect = \"issued\" }\n", "no scep_target `nobody`"),
+        ("[[step]]\nblock_spool = \"ghost\"\n", "ghost"),
+        ("[[step]]\nexpect_spool = { connector = \"ghost\", count = 0 }\n", "ghost"),
     ];
     for (step, mentions) in cases {
         let e = error(&format!("{HEAD}{step}"));
