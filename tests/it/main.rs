@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod client_fixtures;
 mod faults;
 mod graph;
 mod jobs;
