@@ -758,3 +758,129 @@ impl ClientRequest<'_> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openssl::rsa::Rsa;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    struct Fixture {
+        ra_key: openssl::pkey::PKey<Private>,
+        ra: X509,
+        message: Vec<u8>,
+        csr: Vec<u8>,
+    }
+
+    /// One valid PKCSReq (DES-CBC, SHA-1, as micromdm sends it), made once.
+    fn fixture() -> &'static Fixture {
+        static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+        FIXTURE.get_or_init(|| {
+            let now = chrono::DateTime::from_timestamp(1_772_323_200, 0).unwrap();
+            let ra_key = openssl::pkey::PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+            let ra = crate::pki::self_signed(&ra_key, "RA", now).unwrap();
+            let device = openssl::pkey::PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+            let signer = crate::pki::self_signed(&device, "SCEP SIGNER", now).unwrap();
+            let csr = crate::pki::certificate_request_with_challenge(
+                &device,
+                "CN=device-0001",
+                Some("challenge"),
+                Vec::new(),
+            )
+            .unwrap();
+            let message = ClientRequest {
+                csr_der: &csr,
+                transaction_id: "tx-1",
+                signer: &signer,
+                signer_key: &device,
+                ra: &ra,
+                cipher: ContentCipher::DesCbc,
+                digest: Digest::Sha1,
+            }
+            .build()
+            .unwrap();
+            Fixture {
+                ra_key,
+                ra,
+                message,
+                csr,
+            }
+        })
+    }
+
+    #[test]
+    fn a_request_reads_back_with_its_attributes_and_opens_with_the_ra_key() {
+        let f = fixture();
+        let request = PkiRequest::parse(&f.message).unwrap();
+        assert_eq!(request.message_type, MessageType::PkcsReq);
+        assert_eq!(request.transaction_id, "tx-1");
+        assert_eq!(request.digest, Digest::Sha1);
+        assert_eq!(request.sender_nonce.len(), 16);
+        assert_eq!(request.content_cipher().unwrap(), ContentCipher::DesCbc);
+        assert_eq!(request.open(&f.ra_key, &f.ra).unwrap(), f.csr);
+    }
+
+    #[test]
+    fn a_failure_cert_rep_carries_status_fail_info_and_the_echoed_nonce() {
+        let f = fixture();
+        let request = PkiRequest::parse(&f.message).unwrap();
+        let rep = cert_rep(
+            &request,
+            PkiStatus::Failure(FailInfo::BadRequest),
+            &[],
+            &f.ra,
+            &f.ra_key,
+        )
+        .unwrap();
+        let view = read_cert_rep(&rep).unwrap();
+        assert_eq!(view.status, "2");
+        assert_eq!(view.fail_info.as_deref(), Some("2"));
+        assert_eq!(view.transaction_id, "tx-1");
+        assert_eq!(view.recipient_nonce, request.sender_nonce);
+        assert!(view.envelope.is_empty());
+    }
+
+    /// `PROPTEST_CASES` (a long fuzzing run) or `default`.
+    fn cases(default: u32) -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default);
+        ProptestConfig::with_cases(cases)
+    }
+
+    proptest! {
+        #![proptest_config(cases(10_000))]
+
+        /// Arbitrary bytes through every reader: a clean error, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic_a_reader(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+            prop_assert!(PkiRequest::parse(&bytes).is_err());
+            let _ = read_cert_rep(&bytes);
+            let _ = certificates_of(&bytes);
+            let _ = envelope_cipher(&bytes);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(3_000))]
+
+        /// A real request with bytes changed, cut or inserted: parsing and opening fail cleanly
+        /// or succeed, never panic.
+        #[test]
+        fn a_mangled_request_never_panics(position in 0usize..4096, value in any::<u8>(), how in 0u8..3) {
+            let f = fixture();
+            let mut bytes = f.message.clone();
+            let at = position % bytes.len();
+            match how {
+                0 => bytes[at] ^= value | 1,
+                1 => bytes.truncate(at),
+                _ => bytes.insert(at, value),
+            }
+            if let Ok(request) = PkiRequest::parse(&bytes) {
+                let _ = request.open(&f.ra_key, &f.ra);
+            }
+        }
+    }
+}
