@@ -144,14 +144,22 @@ pub struct FaultSpec {
 
 /// A device enrolls through the connector's SCEP endpoint (PKCSReq, RSA-2048, AES-256/SHA-256):
 /// with `target`'s profile and challenge (or `challenge` instead), spoiled as `spoil` says.
-/// `expect`: `issued`, `failed` (Intune could not be asked or the CA failed) or the validation
-/// code that refused it (`ChallengeExpired`, …).
+/// `expect`: `issued`, `pending` (the CA could not be reached), `failed` (Intune could not be
+/// asked or the CA failed) or the validation code that refused it (`ChallengeExpired`, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScepEnrollSpec {
     pub connector: String,
     pub target: String,
     pub challenge: Option<String>,
     pub spoil: Option<String>,
+    pub expect: String,
+}
+
+/// The device of `target` polls (CertPoll) for the request its last `scep_enroll` left PENDING.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScepPollSpec {
+    pub connector: String,
+    pub target: String,
     pub expect: String,
 }
 
@@ -271,6 +279,7 @@ pub enum Action {
     Enqueue(EnqueueSpec),
     Fault(FaultSpec),
     ScepEnroll(ScepEnrollSpec),
+    ScepPoll(ScepPollSpec),
     ScepValidate(ScepValidateSpec),
     ScepTarget(ScepTargetSpec),
     ScepUntarget(String),
@@ -302,6 +311,7 @@ impl Action {
             Action::Enqueue(_) => "enqueue",
             Action::Fault(_) => "fault",
             Action::ScepEnroll(_) => "scep_enroll",
+            Action::ScepPoll(_) => "scep_poll",
             Action::ScepValidate(_) => "scep_validate",
             Action::ScepTarget(_) => "scep_target",
             Action::ScepUntarget(_) => "scep_untarget",
@@ -473,6 +483,14 @@ struct RawScep {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawScepPoll {
+    connector: String,
+    target: String,
+    expect: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawExpectSpool {
     connector: String,
     count: u32,
@@ -557,6 +575,7 @@ struct RawStep {
     enqueue: Option<RawEnqueue>,
     fault: Option<RawFault>,
     scep_enroll: Option<RawScep>,
+    scep_poll: Option<RawScepPoll>,
     scep_validate: Option<RawScepValidate>,
     scep_target: Option<RawScepTarget>,
     scep_untarget: Option<String>,
@@ -587,6 +606,7 @@ impl RawStep {
             (self.enqueue.is_some(), "enqueue"),
             (self.fault.is_some(), "fault"),
             (self.scep_enroll.is_some(), "scep_enroll"),
+            (self.scep_poll.is_some(), "scep_poll"),
             (self.scep_validate.is_some(), "scep_validate"),
             (self.scep_target.is_some(), "scep_target"),
             (self.scep_untarget.is_some(), "scep_untarget"),
@@ -730,6 +750,8 @@ const PRODUCTS: &[&str] = &[
 ];
 const CO_INSTALLED: &[&str] = &["intune-connector-for-active-directory", "ndes", "adcs"];
 const STATUSES: &[&str] = &["healthy", "warning", "error"];
+/// What came of a SCEP enrollment or poll, besides a refusing validation code.
+const ENROLL_OUTCOMES: &[&str] = &["issued", "pending", "failed"];
 /// What a `fault` step does to matching requests.
 const FAULT_KINDS: &[&str] = &["status", "delay"];
 /// What a SCEP validation can answer: the 25 wire codes (intune-wire.md §1.5) and the refusals.
@@ -981,6 +1003,7 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
             enqueue,
             fault,
             scep_enroll,
+            scep_poll,
             scep_validate,
             scep_target,
             scep_untarget,
@@ -1192,9 +1215,9 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
                     r.target
                 )));
             }
-            if r.expect != "issued" && r.expect != "failed" {
+            if !ENROLL_OUTCOMES.contains(&r.expect.as_str()) {
                 one_of("expect", &r.expect, SCEP_VALIDATE_CODES)
-                    .map_err(|m| e(format!("scep_enroll: {m} (or issued, failed)")))?;
+                    .map_err(|m| e(format!("scep_enroll: {m} (or issued, pending, failed)")))?;
             }
             if let Some(spoil) = &r.spoil {
                 one_of("spoil", spoil, SPOILS).map_err(|m| e(format!("scep_enroll: {m}")))?;
@@ -1204,6 +1227,22 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
                 target: r.target,
                 challenge: r.challenge,
                 spoil: r.spoil,
+                expect: r.expect,
+            }));
+        }
+        if let Some(r) = scep_poll {
+            known(&installed, &r.connector)?;
+            if !targets.contains(&r.target) {
+                return Err(e(format!(
+                    "scep_poll: no scep_target `{}` before this step",
+                    r.target
+                )));
+            }
+            one_of("expect", &r.expect, ENROLL_OUTCOMES)
+                .map_err(|m| e(format!("scep_poll: {m}")))?;
+            actions.push(Action::ScepPoll(ScepPollSpec {
+                connector: r.connector,
+                target: r.target,
                 expect: r.expect,
             }));
         }

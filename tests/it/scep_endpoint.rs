@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use connector_sim::ca::CaDirectory;
 use connector_sim::pki::{self, CertificateAuthority, KeyAlgorithm, KeyPool};
-use connector_sim::scep::message::{self, ClientRequest, ContentCipher, Digest, PkiRequest};
+use connector_sim::scep::message::{
+    self, ClientRequest, ContentCipher, Digest, MessageType, PkiRequest,
+};
 use connector_sim::scep::{http, Outcome, ScepEndpoint, ScepSettings};
 use connector_sim::{Connector, ConnectorConfig, ServiceClient};
 use openssl::pkcs7::{Pkcs7, Pkcs7Flags};
@@ -29,6 +31,7 @@ struct World {
     tenant: wire::admin::Tenant,
     connector: Connector,
     endpoint: Arc<ScepEndpoint>,
+    ca: connector_sim::ca::SharedCa,
     dir: tempfile::TempDir,
 }
 
@@ -37,7 +40,7 @@ async fn world_with_spool(spool: Option<&Path>) -> World {
     let app = spawn_app(start, 41).await.unwrap();
     let tenant = app.create_tenant("Contoso", None).await.unwrap();
     let cas = CaDirectory::new();
-    cas.add_embedded(CertificateAuthority::new(CA, "Contoso Issuing CA", start).unwrap());
+    let ca = cas.add_embedded(CertificateAuthority::new(CA, "Contoso Issuing CA", start).unwrap());
     let config = ConnectorConfig {
         name: "NDES01".into(),
         machine_name: "NDES01".into(),
@@ -84,6 +87,7 @@ async fn world_with_spool(spool: Option<&Path>) -> World {
         tenant,
         connector,
         endpoint,
+        ca,
         dir,
     }
 }
@@ -153,8 +157,21 @@ impl Device {
         let csr =
             pki::certificate_request_with_challenge(&self.key, subject, challenge, Vec::new())
                 .unwrap();
+        self.message(MessageType::PkcsReq, &csr, transaction, ra, cipher, digest)
+    }
+
+    fn message(
+        &self,
+        message_type: MessageType,
+        content: &[u8],
+        transaction: &str,
+        ra: &X509,
+        cipher: ContentCipher,
+        digest: Digest,
+    ) -> Vec<u8> {
         ClientRequest {
-            csr_der: &csr,
+            message_type,
+            content,
             transaction_id: transaction,
             signer: &self.signer,
             signer_key: &self.key,
@@ -712,4 +729,87 @@ async fn certmonger_enrolls_through_intune_validation_and_openssl_verifies_it() 
     assert!(!work.join("cert2.pem").exists());
     let _ = daemon.kill().await;
     server.abort();
+}
+
+#[tokio::test]
+async fn a_ca_that_cannot_be_reached_answers_pending_and_the_device_polls_until_it_is_back() {
+    let world = world().await;
+    let now = world.app.now();
+    let ra = world.endpoint.ra_certificate().clone();
+    let phone = Device::new(now);
+    let (id, challenge) = target(&world, "device-0001", "CN=device-0001").await;
+    world.ca.lock().unwrap().available = false;
+    let enroll = phone.request(
+        "CN=device-0001",
+        Some(&challenge),
+        "tx-pending",
+        &ra,
+        ContentCipher::Aes256Cbc,
+        Digest::Sha256,
+    );
+    let rep =
+        message::read_cert_rep(&world.endpoint.pki_operation(&enroll).await.unwrap()).unwrap();
+    assert_eq!((rep.status.as_str(), rep.fail_info.as_deref()), ("3", None));
+    assert_eq!(world.endpoint.pending_count(), 1);
+    // Validated, not issued, Intune not told yet.
+    assert_eq!(ids(&world.connector), [4003, 4004]);
+    assert!(challenge_view(&world, &id)
+        .await
+        .get("notification")
+        .is_none());
+
+    // CertPoll while the CA is still down: PENDING again.
+    let subject = b"\x30\x00".to_vec();
+    let poll = |device: &Device| {
+        device.message(
+            MessageType::CertPoll,
+            &subject,
+            "tx-pending",
+            &ra,
+            ContentCipher::Aes256Cbc,
+            Digest::Sha256,
+        )
+    };
+    let rep = message::read_cert_rep(&world.endpoint.pki_operation(&poll(&phone)).await.unwrap())
+        .unwrap();
+    assert_eq!(rep.status, "3");
+
+    // Another device cannot collect it.
+    let stranger = Device::new(now);
+    let rep = message::read_cert_rep(
+        &world
+            .endpoint
+            .pki_operation(&poll(&stranger))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (rep.status.as_str(), rep.fail_info.as_deref()),
+        ("2", Some("4"))
+    );
+
+    // The CA is back: the poll gets the certificate, Intune hears of it.
+    world.ca.lock().unwrap().available = true;
+    let rep = message::read_cert_rep(&world.endpoint.pki_operation(&poll(&phone)).await.unwrap())
+        .unwrap();
+    assert_eq!(rep.status, "0");
+    let issued = phone.certificate(&rep);
+    assert!(issued
+        .verify(&world.endpoint.ca_certificate().public_key().unwrap())
+        .unwrap());
+    assert_eq!(world.endpoint.pending_count(), 0);
+    let view = challenge_view(&world, &id).await;
+    assert_eq!(view["notification"]["kind"], "success", "{view}");
+    // Nothing waits any more under that transaction.
+    let rep = message::read_cert_rep(&world.endpoint.pki_operation(&poll(&phone)).await.unwrap())
+        .unwrap();
+    assert_eq!(
+        (rep.status.as_str(), rep.fail_info.as_deref()),
+        ("2", Some("4"))
+    );
+    assert_eq!(
+        ids(&world.connector),
+        [4003, 4004, 4003, 4003, 4007, 4003, 4006, 4008, 4000, 4003, 4007]
+    );
 }

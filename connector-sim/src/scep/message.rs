@@ -721,10 +721,12 @@ pub fn read_cert_rep(message: &[u8]) -> Result<CertRepView, ScepError> {
     })
 }
 
-/// A device's PKCSReq: `csr` enveloped to `ra` with `cipher`, signed by the device's
-/// self-signed `signer` certificate and key.
+/// A device's pkiMessage: `content` (the PKCS#10 of a PKCSReq, the IssuerAndSubject of a
+/// CertPoll) enveloped to `ra` with `cipher`, signed by the device's self-signed `signer`
+/// certificate and key.
 pub struct ClientRequest<'a> {
-    pub csr_der: &'a [u8],
+    pub message_type: MessageType,
+    pub content: &'a [u8],
     pub transaction_id: &'a str,
     pub signer: &'a X509,
     pub signer_key: &'a PKeyRef<Private>,
@@ -740,11 +742,11 @@ impl ClientRequest<'_> {
         }
         let mut to = Stack::new()?;
         to.push(self.ra.clone())?;
-        let envelope = Pkcs7::encrypt(&to, self.csr_der, self.cipher.cipher(), Pkcs7Flags::BINARY)?
+        let envelope = Pkcs7::encrypt(&to, self.content, self.cipher.cipher(), Pkcs7Flags::BINARY)?
             .to_der()?;
         let printable = |s: &str| tlv(PRINTABLE_STRING, s.as_bytes());
         let attrs = vec![
-            attribute(OID_MESSAGE_TYPE, printable(MessageType::PkcsReq.code())),
+            attribute(OID_MESSAGE_TYPE, printable(self.message_type.code())),
             attribute(OID_TRANSACTION_ID, printable(self.transaction_id)),
             attribute(OID_SENDER_NONCE, tlv(OCTET_STRING, &nonce()?)),
         ];
@@ -790,7 +792,8 @@ mod tests {
             )
             .unwrap();
             let message = ClientRequest {
-                csr_der: &csr,
+                message_type: MessageType::PkcsReq,
+                content: &csr,
                 transaction_id: "tx-1",
                 signer: &signer,
                 signer_key: &device,

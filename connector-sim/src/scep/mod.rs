@@ -12,6 +12,7 @@ pub mod http;
 pub mod message;
 pub mod spool;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -56,9 +57,35 @@ pub struct ScepIdentity {
 /// What one PKIOperation came to (for the harness and the tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Issued { serial: String },
-    Refused { code: String },
-    Failed { reason: String },
+    Issued {
+        serial: String,
+    },
+    Refused {
+        code: String,
+    },
+    Failed {
+        reason: String,
+    },
+    /// The CA could not be reached; the device is told PENDING and polls.
+    Pending {
+        reason: String,
+    },
+}
+
+/// What the CertRep says.
+enum Reply {
+    Issued(X509),
+    Failure(FailInfo),
+    Pending,
+}
+
+/// A validated request the CA could not take yet (answered PENDING).
+#[derive(Debug, Clone)]
+struct Pending {
+    csr_der: Vec<u8>,
+    caller_info: String,
+    /// The requester's public key (DER): only it may poll.
+    signer_key: Vec<u8>,
 }
 
 pub struct ScepEndpoint {
@@ -72,6 +99,7 @@ pub struct ScepEndpoint {
     correlation: Mutex<Correlation>,
     clock: Clock,
     last: Mutex<Option<Outcome>>,
+    pending: Mutex<HashMap<String, Pending>>,
 }
 
 impl std::fmt::Debug for ScepEndpoint {
@@ -132,6 +160,7 @@ impl ScepEndpoint {
             ca_cert: issued.ca_certificate,
             clock,
             last: Mutex::new(None),
+            pending: Mutex::new(HashMap::new()),
         })
     }
 
@@ -205,11 +234,12 @@ impl ScepEndpoint {
             &format!("Received SCEP request {tx}"),
             serde_json::json!({"transactionId": tx, "messageType": request.message_type.code(), "digest": request.digest.name()}),
         );
-        let status = match request.message_type {
+        let reply = match request.message_type {
             MessageType::PkcsReq => self.enroll(&request, now, &correlation).await,
+            MessageType::CertPoll => self.poll(&request, now, &correlation).await,
             other => {
                 // Intune SCEP profiles re-enroll with a new challenge; NDES under Intune takes
-                // only PKCSReq. Polling (PENDING) never happens because nothing waits.
+                // PKCSReq, and CertPoll for a request it answered PENDING.
                 let reason = format!(
                     "messageType {} is not served; Intune devices enroll with PKCSReq (19)",
                     other.code()
@@ -222,36 +252,60 @@ impl ScepEndpoint {
                     serde_json::json!({"transactionId": tx}),
                 );
                 self.remember(Outcome::Failed { reason });
-                Err(match other {
-                    MessageType::CertPoll | MessageType::GetCert => FailInfo::BadCertId,
+                Reply::Failure(match other {
+                    MessageType::GetCert => FailInfo::BadCertId,
                     _ => FailInfo::BadRequest,
                 })
             }
         };
-        match status {
-            Ok(issued) => message::cert_rep(
-                &request,
-                PkiStatus::Success,
-                &[&issued],
-                &self.ra_cert,
-                &self.ra_key,
-            ),
-            Err(info) => message::cert_rep(
-                &request,
-                PkiStatus::Failure(info),
-                &[],
-                &self.ra_cert,
-                &self.ra_key,
-            ),
-        }
+        let (status, issued) = match &reply {
+            Reply::Issued(certificate) => (PkiStatus::Success, vec![certificate]),
+            Reply::Failure(info) => (PkiStatus::Failure(*info), vec![]),
+            Reply::Pending => (PkiStatus::Pending, vec![]),
+        };
+        message::cert_rep(&request, status, &issued, &self.ra_cert, &self.ra_key)
     }
 
-    async fn enroll(
-        &self,
-        request: &PkiRequest,
-        now: DateTime<Utc>,
-        correlation: &str,
-    ) -> Result<X509, FailInfo> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many requests wait for the CA (answered PENDING).
+    pub fn pending_count(&self) -> usize {
+        self.pending().len()
+    }
+
+    /// CertPoll (GetCertInitial) for a request answered PENDING: the CA is tried again.
+    async fn poll(&self, request: &PkiRequest, now: DateTime<Utc>, correlation: &str) -> Reply {
+        let tx = request.transaction_id.as_str();
+        let signer = request
+            .signer
+            .public_key()
+            .and_then(|k| k.public_key_to_der())
+            .ok();
+        let waiting = self.pending().get(tx).cloned();
+        let Some(waiting) = waiting.filter(|w| signer.as_deref() == Some(&w.signer_key[..])) else {
+            let reason = format!("no request from this device waits under transaction {tx}");
+            self.event(
+                now,
+                4007,
+                correlation,
+                &reason,
+                serde_json::json!({"transactionId": tx}),
+            );
+            self.remember(Outcome::Failed { reason });
+            return Reply::Failure(FailInfo::BadCertId);
+        };
+        let reply = self
+            .issue_and_notify(tx, &waiting.csr_der, &waiting.caller_info, now, correlation)
+            .await;
+        if !matches!(reply, Reply::Pending) {
+            self.pending().remove(tx);
+        }
+        reply
+    }
+
+    async fn enroll(&self, request: &PkiRequest, now: DateTime<Utc>, correlation: &str) -> Reply {
         let tx = request.transaction_id.as_str();
         let csr_der = match request.open(&self.ra_key, &self.ra_cert) {
             Ok(der) => der,
@@ -265,7 +319,7 @@ impl ScepEndpoint {
                     serde_json::json!({"transactionId": tx}),
                 );
                 self.remember(Outcome::Failed { reason });
-                return Err(e.fail_info());
+                return Reply::Failure(e.fail_info());
             }
         };
         let csr_b64 = base64::engine::general_purpose::STANDARD.encode(&csr_der);
@@ -316,10 +370,43 @@ impl ScepEndpoint {
                 });
                 self.notify("failure", tx, notification, now).await;
                 self.remember(result);
-                return Err(FailInfo::BadRequest);
+                return Reply::Failure(FailInfo::BadRequest);
             }
         }
-        match self.issue(&csr_der, now).await {
+        let reply = self
+            .issue_and_notify(tx, &csr_der, &caller_info, now, correlation)
+            .await;
+        if matches!(reply, Reply::Pending) {
+            if let Ok(key) = request
+                .signer
+                .public_key()
+                .and_then(|k| k.public_key_to_der())
+            {
+                self.pending().insert(
+                    tx.to_owned(),
+                    Pending {
+                        csr_der,
+                        caller_info,
+                        signer_key: key,
+                    },
+                );
+            }
+        }
+        reply
+    }
+
+    /// The CA issues; Intune hears of the certificate or of the failure. A CA that cannot be
+    /// reached leaves the request PENDING (the device polls with CertPoll).
+    async fn issue_and_notify(
+        &self,
+        tx: &str,
+        csr_der: &[u8],
+        caller_info: &str,
+        now: DateTime<Utc>,
+        correlation: &str,
+    ) -> Reply {
+        let csr_b64 = base64::engine::general_purpose::STANDARD.encode(csr_der);
+        match self.issue(csr_der, now).await {
             Ok(certificate) => {
                 let serial = certificate
                     .serial_number()
@@ -331,7 +418,13 @@ impl ScepEndpoint {
                     .map(|d| crate::pki::hex_upper(&d))
                     .unwrap_or_default();
                 let expires = crate::pki::not_after(&certificate).unwrap_or(now);
-                self.event(now, 4006, correlation, &format!("Issued certificate {serial} for SCEP request {tx}"), serde_json::json!({"transactionId": tx, "serialNumber": serial, "thumbprint": thumbprint}));
+                self.event(
+                    now,
+                    4006,
+                    correlation,
+                    &format!("Issued certificate {serial} for SCEP request {tx}"),
+                    serde_json::json!({"transactionId": tx, "serialNumber": serial, "thumbprint": thumbprint}),
+                );
                 let issuer = self
                     .ca_cert
                     .subject_name()
@@ -351,7 +444,13 @@ impl ScepEndpoint {
                 });
                 self.notify("success", tx, notification, now).await;
                 self.remember(Outcome::Issued { serial });
-                Ok(certificate)
+                Reply::Issued(certificate)
+            }
+            Err(e) if e.is_transient() => {
+                self.remember(Outcome::Pending {
+                    reason: e.to_string(),
+                });
+                Reply::Pending
             }
             Err(e) => {
                 let reason = e.to_string();
@@ -371,7 +470,7 @@ impl ScepEndpoint {
                 });
                 self.notify("failure", tx, notification, now).await;
                 self.remember(Outcome::Failed { reason });
-                Err(FailInfo::BadRequest)
+                Reply::Failure(FailInfo::BadRequest)
             }
         }
     }

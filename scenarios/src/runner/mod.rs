@@ -256,6 +256,8 @@ struct ScepTarget {
     id: String,
     challenge: String,
     key: openssl::pkey::PKey<openssl::pkey::Private>,
+    /// The transaction of the device's last `scep_enroll` (what a `scep_poll` asks about).
+    last_transaction: Option<String>,
 }
 
 /// A 40-hex-digit thumbprint, fixed by the seed and the tenant's name.
@@ -593,6 +595,7 @@ impl World {
                 id,
                 challenge,
                 key,
+                last_transaction: None,
             },
         );
         Ok(format!(
@@ -652,60 +655,28 @@ impl World {
         &mut self,
         spec: &crate::spec::ScepEnrollSpec,
     ) -> Result<String, StepError> {
-        use connector_sim::scep::message::{self, ClientRequest, ContentCipher, Digest};
-        use connector_sim::scep::Outcome as Enrolled;
-        let endpoint = self.scep_endpoint(&spec.connector).await?;
+        use connector_sim::scep::message::MessageType;
+        let now = self.app.now();
         let target = self
             .scep_targets
             .get(&spec.target)
             .ok_or_else(|| StepError::Invalid(format!("no scep_target `{}`", spec.target)))?;
-        if target.spec.key_size != 2048 {
-            return Err(StepError::Invalid(format!(
-                "scep_enroll: SCEP devices sign with RSA; scep_target `{}` has key_size {}",
-                spec.target, target.spec.key_size
-            )));
-        }
         let challenge = spec.challenge.as_deref().unwrap_or(&target.challenge);
         let csr =
             profiles::scep_request(&target.spec, &target.key, challenge, spec.spoil.as_deref())?;
-        let now = self.app.now();
-        let signer = connector_sim::pki::self_signed(&target.key, "SCEP SIGNER", now)
-            .map_err(anyhow::Error::from)?;
         let transaction_id = format!("{}-{}", spec.target, now.timestamp_millis());
-        let body = ClientRequest {
-            csr_der: &csr,
-            transaction_id: &transaction_id,
-            signer: &signer,
-            signer_key: &target.key,
-            ra: endpoint.ra_certificate(),
-            cipher: ContentCipher::Aes256Cbc,
-            digest: Digest::Sha256,
+        if let Some(target) = self.scep_targets.get_mut(&spec.target) {
+            target.last_transaction = Some(transaction_id.clone());
         }
-        .build()
-        .map_err(|e| StepError::Harness(anyhow::anyhow!("building the PKCSReq: {e}")))?;
-        let reply = endpoint.pki_operation(&body).await.map_err(|e| {
-            StepError::Harness(anyhow::anyhow!(
-                "the SCEP endpoint refused the message: {e}"
-            ))
-        })?;
-        let rep = message::read_cert_rep(&reply)
-            .map_err(|e| StepError::Harness(anyhow::anyhow!("the CertRep does not read: {e}")))?;
-        let (actual, detail) = match endpoint.last_outcome() {
-            Some(Enrolled::Issued { serial }) => {
-                ("issued".to_owned(), format!("certificate {serial}"))
-            }
-            Some(Enrolled::Refused { code }) => (code.clone(), format!("refused: {code}")),
-            Some(Enrolled::Failed { reason }) => ("failed".to_owned(), reason),
-            None => ("nothing".to_owned(), "no outcome".to_owned()),
-        };
-        let status = if actual == "issued" { "0" } else { "2" };
-        if rep.status != status {
-            return Err(mismatch(
-                format!("the CertRep's pkiStatus for `{}` ({detail})", spec.target),
-                status,
-                rep.status,
-            ));
-        }
+        let (actual, detail) = self
+            .scep_message(
+                &spec.connector,
+                &spec.target,
+                MessageType::PkcsReq,
+                &csr,
+                &transaction_id,
+            )
+            .await?;
         if actual != spec.expect {
             return Err(mismatch(
                 format!(
@@ -720,6 +691,122 @@ impl World {
             "{} enrolled through {}: {detail}",
             spec.target, spec.connector
         ))
+    }
+
+    /// The device polls (CertPoll) under its last enrollment's transaction.
+    async fn scep_poll(&mut self, spec: &crate::spec::ScepPollSpec) -> Result<String, StepError> {
+        use connector_sim::scep::message::MessageType;
+        let transaction_id = self
+            .scep_targets
+            .get(&spec.target)
+            .and_then(|t| t.last_transaction.clone())
+            .ok_or_else(|| {
+                StepError::Invalid(format!(
+                    "scep_poll: `{}` has not enrolled yet (no scep_enroll before this step)",
+                    spec.target
+                ))
+            })?;
+        // messageData of a CertPoll: IssuerAndSubject; the endpoint goes by the transaction.
+        let subject = openssl::x509::X509Name::builder()
+            .and_then(|mut b| {
+                b.append_entry_by_text("CN", &spec.target)?;
+                Ok(b.build())
+            })
+            .and_then(|n| n.to_der())
+            .map_err(anyhow::Error::from)?;
+        let (actual, detail) = self
+            .scep_message(
+                &spec.connector,
+                &spec.target,
+                MessageType::CertPoll,
+                &subject,
+                &transaction_id,
+            )
+            .await?;
+        if actual != spec.expect {
+            return Err(mismatch(
+                format!(
+                    "the SCEP poll of `{}` through {} came out otherwise: {detail}",
+                    spec.target, spec.connector
+                ),
+                spec.expect.clone(),
+                actual,
+            ));
+        }
+        Ok(format!(
+            "{} polled {}: {detail}",
+            spec.target, spec.connector
+        ))
+    }
+
+    /// Sends one device pkiMessage (RSA-2048 signer, AES-256-CBC, SHA-256) to the connector's
+    /// endpoint; returns what came of it (`issued`, `pending`, `failed` or the refusing code) and
+    /// a detail, after checking that the CertRep's pkiStatus says the same.
+    async fn scep_message(
+        &mut self,
+        connector: &str,
+        target_name: &str,
+        message_type: connector_sim::scep::message::MessageType,
+        content: &[u8],
+        transaction_id: &str,
+    ) -> Result<(String, String), StepError> {
+        use connector_sim::scep::message::{self, ClientRequest, ContentCipher, Digest};
+        use connector_sim::scep::Outcome as Enrolled;
+        let endpoint = self.scep_endpoint(connector).await?;
+        let target = self
+            .scep_targets
+            .get(target_name)
+            .ok_or_else(|| StepError::Invalid(format!("no scep_target `{target_name}`")))?;
+        if target.spec.key_size != 2048 {
+            return Err(StepError::Invalid(format!(
+                "SCEP devices sign with RSA; scep_target `{target_name}` has key_size {}",
+                target.spec.key_size
+            )));
+        }
+        let now = self.app.now();
+        let signer = connector_sim::pki::self_signed(&target.key, "SCEP SIGNER", now)
+            .map_err(anyhow::Error::from)?;
+        let body = ClientRequest {
+            message_type,
+            content,
+            transaction_id,
+            signer: &signer,
+            signer_key: &target.key,
+            ra: endpoint.ra_certificate(),
+            cipher: ContentCipher::Aes256Cbc,
+            digest: Digest::Sha256,
+        }
+        .build()
+        .map_err(|e| StepError::Harness(anyhow::anyhow!("building the pkiMessage: {e}")))?;
+        let reply = endpoint.pki_operation(&body).await.map_err(|e| {
+            StepError::Harness(anyhow::anyhow!(
+                "the SCEP endpoint refused the message: {e}"
+            ))
+        })?;
+        let rep = message::read_cert_rep(&reply)
+            .map_err(|e| StepError::Harness(anyhow::anyhow!("the CertRep does not read: {e}")))?;
+        let (actual, detail) = match endpoint.last_outcome() {
+            Some(Enrolled::Issued { serial }) => {
+                ("issued".to_owned(), format!("certificate {serial}"))
+            }
+            Some(Enrolled::Refused { code }) => (code.clone(), format!("refused: {code}")),
+            Some(Enrolled::Failed { reason }) => ("failed".to_owned(), reason),
+            Some(Enrolled::Pending { reason }) => ("pending".to_owned(), reason),
+            None => ("nothing".to_owned(), "no outcome".to_owned()),
+        };
+        let status = match actual.as_str() {
+            "issued" => "0",
+            "pending" => "3",
+            _ => "2",
+        };
+        if rep.status != status {
+            return Err(mismatch(
+                format!("the CertRep's pkiStatus for `{target_name}` ({detail})"),
+                status,
+                rep.status,
+            ));
+        }
+        Ok((actual, detail))
     }
 
     /// Puts a file where the connector's SCEP spool folder was: later writes fail (4010). Only an
@@ -1144,6 +1231,7 @@ impl World {
             Action::Enqueue(enqueue) => self.enqueue(enqueue).await,
             Action::Fault(spec) => self.fault(spec).await,
             Action::ScepEnroll(spec) => self.scep_enroll(spec).await,
+            Action::ScepPoll(spec) => self.scep_poll(spec).await,
             Action::BlockSpool(name) => self.block_spool(name).await,
             Action::ExpectSpool(expectation) => {
                 let endpoint = self.scep_endpoint(&expectation.connector).await?;

@@ -197,6 +197,7 @@ fn bad_values_are_errors_at_the_line_of_their_step() {
         ("[[step]]\nfault = { target = \"service\", delay = \"PT1S\", status = 500 }\n", "kind `delay` needs `delay` and no `status`"),
         ("[[step]]\nscep_enroll = { connector = \"c\", target = \"nobody\", expect = \"issued\" }\n", "no scep_target `nobody`"),
         ("[[step]]\nblock_spool = \"ghost\"\n", "ghost"),
+        ("[[step]]\nscep_poll = { connector = \"c\", target = \"nobody\", expect = \"issued\" }\n", "no scep_target `nobody`"),
         ("[[step]]\nexpect_spool = { connector = \"ghost\", count = 0 }\n", "ghost"),
     ];
     for (step, mentions) in cases {
