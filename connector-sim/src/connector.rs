@@ -36,6 +36,28 @@ pub struct ConnectorConfig {
     pub seed: u64,
 }
 
+impl ConnectorConfig {
+    /// A connector on machine `name` with `features` at `version`; everything else as a fresh
+    /// install has it (auto-update on, SYSTEM account, no import key, polls every 30 s, seed 0).
+    pub fn new(name: &str, features: &[&str], version: &str) -> ConnectorConfig {
+        ConnectorConfig {
+            name: name.to_owned(),
+            machine_name: name.to_owned(),
+            display_name: name.to_owned(),
+            features: features.iter().map(|f| f.to_string()).collect(),
+            version: version.to_owned(),
+            product: None,
+            auto_update: true,
+            co_installed: Vec::new(),
+            service_account: None,
+            import_key_thumbprint: None,
+            poll_interval: Duration::seconds(30),
+            crash_after_download: false,
+            seed: 0,
+        }
+    }
+}
+
 /// Correlation ids: GUID-shaped, from a counter through splitmix64 (deterministic per seed).
 #[derive(Debug, Clone)]
 pub(crate) struct Correlation {
@@ -336,34 +358,20 @@ impl Connector {
         certificate_request_der: &[u8],
     ) -> Result<wire::scep::ScepAnswer, ClientError> {
         use base64::Engine as _;
-        let request = wire::scep::ValidateRequest {
-            request: wire::scep::ScepRequest {
-                transaction_id: Some(transaction_id.to_owned()),
-                certificate_request: Some(
-                    base64::engine::general_purpose::STANDARD.encode(certificate_request_der),
-                ),
-                caller_info: Some(format!(
-                    "Microsoft Intune Certificate Connector {}",
-                    self.version
-                )),
-            },
-        };
-        let correlation_id = self.correlation.next_id();
-        let path = format!(
-            "{}/ScepActions/validateRequest",
-            wire::scep::SCEP_SERVICE_PATH
+        let request = crate::scep::validate_request(
+            transaction_id,
+            &base64::engine::general_purpose::STANDARD.encode(certificate_request_der),
+            &crate::scep::caller_info(&self.version),
         );
-        let answer: Option<wire::scep::ScepAnswer> = self
-            .client
-            .send(
-                Method::POST,
-                &path,
-                &self.credential,
-                &correlation_id,
-                Some(&request),
-            )
-            .await?;
-        answer.ok_or_else(|| ClientError::Decode("empty validateRequest answer".into()))
+        let correlation_id = self.correlation.next_id();
+        crate::scep::scep_action(
+            &self.client,
+            &self.credential,
+            &correlation_id,
+            "validateRequest",
+            &request,
+        )
+        .await
     }
 
     /// One round of every feature's worker: download a batch of requests, do the work, upload

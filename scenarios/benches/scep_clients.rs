@@ -104,19 +104,8 @@ async fn main() -> anyhow::Result<()> {
         start(),
     )?);
     let config = ConnectorConfig {
-        name: "NDES01".into(),
-        machine_name: "NDES01".into(),
-        display_name: "NDES01".into(),
-        features: vec!["scep".into()],
-        version: "6.2406.0.1001".into(),
-        product: None,
-        auto_update: true,
-        co_installed: vec![],
-        service_account: None,
-        import_key_thumbprint: None,
-        poll_interval: chrono::Duration::seconds(30),
-        crash_after_download: false,
         seed: 5,
+        ..ConnectorConfig::new("NDES01", &["scep"], "6.2406.0.1001")
     };
     let client = ServiceClient::new(app.base_url.clone(), app.http.clone());
     let secret = tenant.enrollment_secret.clone().unwrap_or_default();

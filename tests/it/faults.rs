@@ -3,13 +3,21 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{app_at, checkin, install};
+use scenarios::harness::TestApp;
 
-#[tokio::test]
-async fn a_counted_status_fault_hits_that_many_requests_then_the_route_serves_again() {
+use crate::support::{app_at, checkin, install, Installed};
+
+/// A service at 2026-03-01 with one connector of tenant Contoso.
+async fn one_connector() -> (TestApp, Installed) {
     let app = app_at("2026-03-01T00:00:00Z").await;
     let tenant = app.create_tenant("Contoso", None).await.unwrap();
     let conn = install(&app, &tenant, "SRV01", "6.2406.0.1001").await;
+    (app, conn)
+}
+
+#[tokio::test]
+async fn a_counted_status_fault_hits_that_many_requests_then_the_route_serves_again() {
+    let (app, conn) = one_connector().await;
     let created = app
         .admin(
             Method::POST,
@@ -59,9 +67,7 @@ async fn a_counted_status_fault_hits_that_many_requests_then_the_route_serves_ag
 
 #[tokio::test]
 async fn a_timed_fault_ends_with_virtual_time_and_operator_routes_are_never_hit() {
-    let app = app_at("2026-03-01T00:00:00Z").await;
-    let tenant = app.create_tenant("Contoso", None).await.unwrap();
-    let conn = install(&app, &tenant, "SRV01", "6.2406.0.1001").await;
+    let (app, conn) = one_connector().await;
     let created = app
         .admin(
             Method::POST,

@@ -180,19 +180,12 @@ async fn bench() -> Bench {
         key: import_key.clone(),
     });
     let config = ConnectorConfig {
-        name: "SRV01".into(),
-        machine_name: "SRV01".into(),
-        display_name: "SRV01".into(),
-        features: vec!["pkcs".into(), "pkcs_import".into(), "revocation".into()],
-        version: "6.2406.0.1001".into(),
-        product: None,
-        auto_update: true,
-        co_installed: vec![],
-        service_account: None,
-        import_key_thumbprint: None,
-        poll_interval: chrono::Duration::seconds(30),
-        crash_after_download: false,
         seed: 1,
+        ..ConnectorConfig::new(
+            "SRV01",
+            &["pkcs", "pkcs_import", "revocation"],
+            "6.2406.0.1001",
+        )
     };
     let client = ServiceClient::new(app.base_url.clone(), app.http.clone());
     let mut connector = Connector::install(

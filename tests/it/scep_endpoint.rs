@@ -42,19 +42,8 @@ async fn world_with_spool(spool: Option<&Path>) -> World {
     let cas = CaDirectory::new();
     let ca = cas.add_embedded(CertificateAuthority::new(CA, "Contoso Issuing CA", start).unwrap());
     let config = ConnectorConfig {
-        name: "NDES01".into(),
-        machine_name: "NDES01".into(),
-        display_name: "NDES01".into(),
-        features: vec!["scep".into()],
-        version: "6.2406.0.1001".into(),
-        product: None,
-        auto_update: true,
-        co_installed: vec![],
-        service_account: None,
-        import_key_thumbprint: None,
-        poll_interval: chrono::Duration::seconds(30),
-        crash_after_download: false,
         seed: 3,
+        ..ConnectorConfig::new("NDES01", &["scep"], "6.2406.0.1001")
     };
     let client = ServiceClient::new(app.base_url.clone(), app.http.clone());
     let mut connector = Connector::install(
@@ -193,6 +182,11 @@ impl Device {
     }
 }
 
+/// One pkiMessage to the endpoint, its CertRep read back.
+async fn exchange(world: &World, body: &[u8]) -> message::CertRepView {
+    message::read_cert_rep(&world.endpoint.pki_operation(body).await.unwrap()).unwrap()
+}
+
 fn events(connector: &Connector) -> Vec<(u16, String, String)> {
     connector
         .log()
@@ -296,7 +290,7 @@ async fn a_wrong_or_expired_challenge_gets_failure_and_intune_gets_a_failure_not
         ContentCipher::Aes256Cbc,
         Digest::Sha256,
     );
-    let rep = message::read_cert_rep(&world.endpoint.pki_operation(&body).await.unwrap()).unwrap();
+    let rep = exchange(&world, &body).await;
     assert_eq!(
         (rep.status.as_str(), rep.fail_info.as_deref()),
         ("2", Some("2"))
@@ -327,7 +321,7 @@ async fn a_wrong_or_expired_challenge_gets_failure_and_intune_gets_a_failure_not
         ContentCipher::DesEde3Cbc,
         Digest::Sha1,
     );
-    let rep = message::read_cert_rep(&world.endpoint.pki_operation(&body).await.unwrap()).unwrap();
+    let rep = exchange(&world, &body).await;
     assert_eq!(
         (rep.status.as_str(), rep.fail_info.as_deref()),
         ("2", Some("2"))
@@ -747,8 +741,7 @@ async fn a_ca_that_cannot_be_reached_answers_pending_and_the_device_polls_until_
         ContentCipher::Aes256Cbc,
         Digest::Sha256,
     );
-    let rep =
-        message::read_cert_rep(&world.endpoint.pki_operation(&enroll).await.unwrap()).unwrap();
+    let rep = exchange(&world, &enroll).await;
     assert_eq!((rep.status.as_str(), rep.fail_info.as_deref()), ("3", None));
     assert_eq!(world.endpoint.pending_count(), 1);
     // Validated, not issued, Intune not told yet.
@@ -770,20 +763,12 @@ async fn a_ca_that_cannot_be_reached_answers_pending_and_the_device_polls_until_
             Digest::Sha256,
         )
     };
-    let rep = message::read_cert_rep(&world.endpoint.pki_operation(&poll(&phone)).await.unwrap())
-        .unwrap();
+    let rep = exchange(&world, &poll(&phone)).await;
     assert_eq!(rep.status, "3");
 
     // Another device cannot collect it.
     let stranger = Device::new(now);
-    let rep = message::read_cert_rep(
-        &world
-            .endpoint
-            .pki_operation(&poll(&stranger))
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let rep = exchange(&world, &poll(&stranger)).await;
     assert_eq!(
         (rep.status.as_str(), rep.fail_info.as_deref()),
         ("2", Some("4"))
@@ -791,8 +776,7 @@ async fn a_ca_that_cannot_be_reached_answers_pending_and_the_device_polls_until_
 
     // The CA is back: the poll gets the certificate, Intune hears of it.
     world.ca.lock().unwrap().available = true;
-    let rep = message::read_cert_rep(&world.endpoint.pki_operation(&poll(&phone)).await.unwrap())
-        .unwrap();
+    let rep = exchange(&world, &poll(&phone)).await;
     assert_eq!(rep.status, "0");
     let issued = phone.certificate(&rep);
     assert!(issued
@@ -802,8 +786,7 @@ async fn a_ca_that_cannot_be_reached_answers_pending_and_the_device_polls_until_
     let view = challenge_view(&world, &id).await;
     assert_eq!(view["notification"]["kind"], "success", "{view}");
     // Nothing waits any more under that transaction.
-    let rep = message::read_cert_rep(&world.endpoint.pki_operation(&poll(&phone)).await.unwrap())
-        .unwrap();
+    let rep = exchange(&world, &poll(&phone)).await;
     assert_eq!(
         (rep.status.as_str(), rep.fail_info.as_deref()),
         ("2", Some("4"))

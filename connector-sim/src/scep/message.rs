@@ -571,10 +571,7 @@ fn signed_data(
             &tlv(OCTET_STRING, &signature),
         ],
     );
-    let mut certs = Vec::new();
-    for c in certificates {
-        certs.extend(c.to_der()?);
-    }
+    let certs = concatenated(certificates)?;
     let signed = constructed(
         SEQUENCE,
         &[
@@ -594,12 +591,18 @@ fn signed_data(
     ))
 }
 
+/// The DER of `certificates`, one after the other (the contents of a `[0] certificates`).
+fn concatenated(certificates: &[&X509]) -> Result<Vec<u8>, ScepError> {
+    let mut out = Vec::new();
+    for c in certificates {
+        out.extend(c.to_der()?);
+    }
+    Ok(out)
+}
+
 /// A degenerate certs-only SignedData (GetCACert's CA+RA answer, a CertRep's payload).
 pub fn certs_only(certificates: &[&X509]) -> Result<Vec<u8>, ScepError> {
-    let mut certs = Vec::new();
-    for c in certificates {
-        certs.extend(c.to_der()?);
-    }
+    let certs = concatenated(certificates)?;
     let signed = constructed(
         SEQUENCE,
         &[

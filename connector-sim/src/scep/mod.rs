@@ -323,10 +323,7 @@ impl ScepEndpoint {
             }
         };
         let csr_b64 = base64::engine::general_purpose::STANDARD.encode(&csr_der);
-        let caller_info = format!(
-            "Microsoft Intune Certificate Connector {}",
-            self.identity.version
-        );
+        let caller_info = caller_info(&self.identity.version);
         match self.validate(tx, &csr_b64, &caller_info, correlation).await {
             Ok(answer) if answer.code == "Success" => {
                 self.event(
@@ -482,29 +479,24 @@ impl ScepEndpoint {
         caller_info: &str,
         correlation: &str,
     ) -> Result<wire::scep::ScepAnswer, ClientError> {
-        let request = wire::scep::ValidateRequest {
-            request: wire::scep::ScepRequest {
-                transaction_id: Some(tx.to_owned()),
-                certificate_request: Some(csr_b64.to_owned()),
-                caller_info: Some(caller_info.to_owned()),
-            },
-        };
-        let path = format!(
-            "{}/ScepActions/validateRequest",
-            wire::scep::SCEP_SERVICE_PATH
-        );
-        let answer: Option<wire::scep::ScepAnswer> = self
-            .identity
-            .client
-            .send(
-                Method::POST,
-                &path,
-                &self.identity.credential,
-                correlation,
-                Some(&request),
-            )
-            .await?;
-        answer.ok_or_else(|| ClientError::Decode("empty validateRequest answer".into()))
+        let request = validate_request(tx, csr_b64, caller_info);
+        self.action("validateRequest", &request, correlation).await
+    }
+
+    async fn action<B: serde::Serialize>(
+        &self,
+        action: &str,
+        body: &B,
+        correlation: &str,
+    ) -> Result<wire::scep::ScepAnswer, ClientError> {
+        scep_action(
+            &self.identity.client,
+            &self.identity.credential,
+            correlation,
+            action,
+            body,
+        )
+        .await
     }
 
     /// The CA issues for the request's own subject and subject alternative names (Intune has
@@ -532,23 +524,10 @@ impl ScepEndpoint {
         notification: &serde_json::Value,
         correlation: &str,
     ) -> Result<(), ClientError> {
-        let path = format!(
-            "{}/ScepActions/{kind}Notification",
-            wire::scep::SCEP_SERVICE_PATH
-        );
         let body = serde_json::json!({"notification": notification});
-        let _: Option<wire::scep::ScepAnswer> = self
-            .identity
-            .client
-            .send(
-                Method::POST,
-                &path,
-                &self.identity.credential,
-                correlation,
-                Some(&body),
-            )
-            .await?;
-        Ok(())
+        self.action(&format!("{kind}Notification"), &body, correlation)
+            .await
+            .map(|_| ())
     }
 
     fn delivered(&self, kind: &str, tx: &str, now: DateTime<Utc>, correlation: &str) {
@@ -650,6 +629,42 @@ impl ScepEndpoint {
         }
         delivered
     }
+}
+
+/// `callerInfo` as the connector sends it (the docs' PROVIDER_NAME_AND_VERSION).
+pub(crate) fn caller_info(version: &str) -> String {
+    format!("Microsoft Intune Certificate Connector {version}")
+}
+
+/// The body of `ScepActions/validateRequest`.
+pub(crate) fn validate_request(
+    transaction_id: &str,
+    csr_b64: &str,
+    caller_info: &str,
+) -> wire::scep::ValidateRequest {
+    wire::scep::ValidateRequest {
+        request: wire::scep::ScepRequest {
+            transaction_id: Some(transaction_id.to_owned()),
+            certificate_request: Some(csr_b64.to_owned()),
+            caller_info: Some(caller_info.to_owned()),
+        },
+    }
+}
+
+/// `POST {scep}/ScepActions/{action}` with the connector's credential, as its SCEP module sends
+/// it; every answer Intune gives is `{code, errorDescription}`.
+pub(crate) async fn scep_action<B: serde::Serialize>(
+    client: &ServiceClient,
+    credential: &str,
+    correlation: &str,
+    action: &str,
+    body: &B,
+) -> Result<wire::scep::ScepAnswer, ClientError> {
+    let path = format!("{}/ScepActions/{action}", wire::scep::SCEP_SERVICE_PATH);
+    let answer: Option<wire::scep::ScepAnswer> = client
+        .send(Method::POST, &path, credential, correlation, Some(body))
+        .await?;
+    answer.ok_or_else(|| ClientError::Decode(format!("empty {action} answer")))
 }
 
 fn truncate(text: &str, max: usize) -> String {
