@@ -109,6 +109,7 @@ impl Faults {
             return Err(err("probability", "must be more than 0 and at most 1"));
         }
         let mut rules = self.rules();
+        rules.retain(|r| r.remaining != Some(0));
         if rules.len() >= MAX_RULES {
             return Err(err(
                 "route",

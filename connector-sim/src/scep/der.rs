@@ -45,7 +45,13 @@ pub fn read(input: &[u8], base: usize) -> Result<(Tlv<'_>, &[u8]), DerError> {
         0x81..=0x84 => {
             let n = (first & 0x7F) as usize;
             let bytes = input.get(2..2 + n).ok_or(err(2, "truncated length"))?;
+            if bytes[0] == 0 {
+                return Err(err(2, "length with a leading zero byte is not DER"));
+            }
             let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
+            if len < 0x80 {
+                return Err(err(1, "short length in long form is not DER"));
+            }
             (len, 2 + n)
         }
         _ => return Err(err(1, "length of more than 4 bytes")),
@@ -171,8 +177,20 @@ pub fn oid(dotted: &str) -> Vec<u8> {
     tlv(OID, &body)
 }
 
-/// Decodes an OID's contents to dotted text (for messages and lookups).
+/// Decodes an OID's contents to dotted text (for messages and lookups); a malformed encoding
+/// (empty, an arc with a leading 0x80, an unfinished or oversized arc) is `invalid`, which
+/// matches no OID this module looks for.
 pub fn oid_text(body: &[u8]) -> String {
+    let malformed = body.is_empty()
+        || body.last().is_some_and(|b| b & 0x80 != 0)
+        || body
+            .iter()
+            .enumerate()
+            .any(|(i, b)| *b == 0x80 && (i == 0 || body[i - 1] & 0x80 == 0))
+        || body.split(|b| b & 0x80 == 0).any(|arc| arc.len() > 8);
+    if malformed {
+        return "invalid".to_owned();
+    }
     let mut arcs: Vec<u64> = Vec::new();
     let mut value: u64 = 0;
     for b in body {
@@ -218,6 +236,22 @@ mod tests {
             &tlv(0x04, &[0; 0x1_0000])[..5],
             &[0x04, 0x83, 0x01, 0x00, 0x00]
         );
+    }
+
+    #[test]
+    fn non_minimal_lengths_and_malformed_oids_are_refused() {
+        assert_eq!(
+            Tlv::parse(&[0x04, 0x81, 0x01, 0xAA]).unwrap_err().what,
+            "short length in long form is not DER"
+        );
+        assert_eq!(
+            Tlv::parse(&[0x04, 0x82, 0x00, 0x80]).unwrap_err().what,
+            "length with a leading zero byte is not DER"
+        );
+        assert_eq!(oid_text(&[0x80, 0x2A]), "invalid");
+        assert_eq!(oid_text(&[0x2A, 0x86]), "invalid");
+        assert_eq!(oid_text(&[]), "invalid");
+        assert_eq!(oid_text(&[0x2A, 0x86, 0x48]), "1.2.840");
     }
 
     #[test]

@@ -251,6 +251,8 @@ pub struct PkiRequest {
 
 /// The parts of a SignedData this module reads.
 struct SignedParts<'a> {
+    /// eContentType, dotted.
+    content_type: String,
     content: Option<&'a [u8]>,
     certificates: Vec<Tlv<'a>>,
     signer_id: Tlv<'a>,
@@ -286,6 +288,7 @@ fn signed_parts(message: &[u8]) -> Result<SignedParts<'_>, ScepError> {
         "SignedData has no encapsulated content",
     )?
     .children()?;
+    let content_type = oid_text(child(&encap, 0, OID, "encapsulated content without a type")?.body);
     let content = match encap.get(1) {
         None => None,
         Some(wrapper) => {
@@ -329,6 +332,7 @@ fn signed_parts(message: &[u8]) -> Result<SignedParts<'_>, ScepError> {
     child(&info, 4, SEQUENCE, "SignerInfo has no signature algorithm")?;
     let signature = child(&info, 5, OCTET_STRING, "SignerInfo has no signature")?.body;
     Ok(SignedParts {
+        content_type,
         content,
         certificates,
         signer_id,
@@ -348,10 +352,20 @@ fn issuer_and_serial(certificate: &[u8]) -> Result<(Vec<u8>, Vec<u8>), ScepError
     Ok((issuer.raw.to_vec(), serial.raw.to_vec()))
 }
 
+/// More signed attributes than any SCEP peer sends (they send 6 to 9).
+const MAX_ATTRIBUTES: usize = 32;
+
 /// Attribute OID → its single value.
 fn attributes<'a>(signed_attrs: &Tlv<'a>) -> Result<Vec<(String, Tlv<'a>)>, ScepError> {
     let mut out = Vec::new();
-    for attribute in signed_attrs.children()? {
+    let all = signed_attrs.children()?;
+    if all.len() > MAX_ATTRIBUTES {
+        return Err(ScepError::Malformed(format!(
+            "{} signed attributes; a pkiMessage has at most {MAX_ATTRIBUTES}",
+            all.len()
+        )));
+    }
+    for attribute in all {
         let parts = attribute
             .expect(SEQUENCE, "an attribute must be a SEQUENCE")?
             .children()?;
@@ -407,13 +421,23 @@ fn verified(message: &[u8]) -> Result<Verified<'_>, ScepError> {
     let signer = X509::from_der(signer.raw)
         .map_err(|e| ScepError::Malformed(format!("the signer's certificate: {e}")))?;
     let attrs = attributes(&parts.signed_attrs)?;
+    // RFC 5652 §11.1: the contentType attribute names the content's type (SCEP's is data).
+    let content_type = attrs
+        .iter()
+        .find(|(k, _)| k == OID_CONTENT_TYPE)
+        .ok_or_else(|| ScepError::Malformed("no contentType attribute".into()))?;
+    if content_type.1.tag != OID || oid_text(content_type.1.body) != parts.content_type {
+        return Err(ScepError::Malformed(
+            "the contentType attribute does not name the encapsulated content's type".into(),
+        ));
+    }
     let content = parts.content.unwrap_or_default();
     let expected = hash(parts.digest.md(), content)?;
     let digest = attrs
         .iter()
         .find(|(k, _)| k == OID_MESSAGE_DIGEST)
         .ok_or_else(|| ScepError::Malformed("no messageDigest attribute".into()))?;
-    if digest.1.body != &expected[..] {
+    if digest.1.tag != OCTET_STRING || digest.1.body != &expected[..] {
         return Err(ScepError::Signature(
             "messageDigest does not match the content".into(),
         ));
@@ -437,6 +461,12 @@ impl PkiRequest {
     /// a PKCSReq's is self-signed, so no chain is checked).
     pub fn parse(message: &[u8]) -> Result<PkiRequest, ScepError> {
         let (parts, signer, attrs) = verified(message)?;
+        // The reply is enveloped to the signer's key: SCEP (RFC 8894 §2.3) uses RSA only.
+        if signer.public_key()?.id() != Id::RSA {
+            return Err(ScepError::Unsupported(
+                "the signer's key is not RSA; SCEP envelopes the reply to an RSA key".into(),
+            ));
+        }
         let get = |oid: &str, what: &str| {
             attrs
                 .iter()

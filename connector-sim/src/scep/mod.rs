@@ -185,9 +185,10 @@ impl ScepEndpoint {
         self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// GetCACaps: what NDES on Windows Server 2016+ says, plus AES and SCEPStandard (RFC 8894).
+    /// GetCACaps: what NDES on Windows Server 2016+ says, plus AES and SCEPStandard (RFC 8894),
+    /// without `Renewal`: Intune devices re-enroll with a new challenge, so RenewalReq is refused.
     pub fn capabilities(&self) -> &'static str {
-        "AES\nDES3\nPOSTPKIOperation\nRenewal\nSHA-1\nSHA-256\nSHA-512\nSCEPStandard\n"
+        "AES\nDES3\nPOSTPKIOperation\nSHA-1\nSHA-256\nSHA-512\nSCEPStandard\n"
     }
 
     /// GetCACert: a certs-only PKCS#7 with the RA and the CA certificate.
@@ -283,8 +284,15 @@ impl ScepEndpoint {
             .public_key()
             .and_then(|k| k.public_key_to_der())
             .ok();
-        let waiting = self.pending().get(tx).cloned();
-        let Some(waiting) = waiting.filter(|w| signer.as_deref() == Some(&w.signer_key[..])) else {
+        // Taken out while the CA is asked, so a second poll at the same time cannot issue twice.
+        let waiting = {
+            let mut pending = self.pending();
+            match pending.get(tx) {
+                Some(w) if signer.as_deref() == Some(&w.signer_key[..]) => pending.remove(tx),
+                _ => None,
+            }
+        };
+        let Some(waiting) = waiting else {
             let reason = format!("no request from this device waits under transaction {tx}");
             self.event(
                 now,
@@ -299,8 +307,8 @@ impl ScepEndpoint {
         let reply = self
             .issue_and_notify(tx, &waiting.csr_der, &waiting.caller_info, now, correlation)
             .await;
-        if !matches!(reply, Reply::Pending) {
-            self.pending().remove(tx);
+        if matches!(reply, Reply::Pending) {
+            self.pending().insert(tx.to_owned(), waiting);
         }
         reply
     }

@@ -45,31 +45,39 @@ impl Spool {
         &self.dir
     }
 
-    /// Writes (or rewrites) the entry for `item`; its file name is derived from the
-    /// transaction and kind, so a rewrite replaces it.
+    /// Writes (or rewrites) the entry for `item`. Its file name comes from the kind, the
+    /// transaction and the notification's own correlation id, so two notifications never share
+    /// a file and a rewrite (after a failed retry) replaces only its own. The bytes reach the
+    /// disk (`sync_all`) before the rename makes them visible.
     pub fn save(&self, item: &Spooled) -> std::io::Result<PathBuf> {
+        use std::io::Write as _;
         fs::create_dir_all(&self.dir)?;
-        let safe: String = item
-            .transaction_id
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .take(80)
-            .collect();
-        let digest = openssl::sha::sha256(item.transaction_id.as_bytes());
+        let safe = |text: &str| -> String {
+            text.chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .take(80)
+                .collect()
+        };
         let name = format!(
-            "{}-{safe}-{:02x}{:02x}{:02x}{:02x}.json",
-            item.kind, digest[0], digest[1], digest[2], digest[3]
+            "{}-{}-{}.json",
+            item.kind,
+            safe(&item.transaction_id),
+            safe(&item.correlation_id)
         );
         let path = self.dir.join(&name);
         let temporary = self.dir.join(format!(".{name}.tmp"));
         let bytes = serde_json::to_vec_pretty(item).map_err(std::io::Error::other)?;
-        fs::write(&temporary, bytes)?;
+        let mut file = fs::File::create(&temporary)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        drop(file);
         fs::rename(&temporary, &path)?;
         Ok(path)
     }
 
-    /// Every entry, oldest due first. A file that does not parse is renamed `*.bad` (kept, not
-    /// retried) and listed with `None`.
+    /// Every entry, oldest due first. A file that does not parse as a notification is renamed
+    /// `*.bad-N` (kept, not retried) and listed with `None`; a file that cannot be read now (or
+    /// vanished meanwhile) is skipped and looked at again next time.
     pub fn entries(&self) -> std::io::Result<Vec<Entry>> {
         let listing = match fs::read_dir(&self.dir) {
             Ok(listing) => listing,
@@ -82,15 +90,21 @@ impl Spool {
             if path.extension().and_then(|e| e.to_str()) != Some("json") {
                 continue;
             }
-            match fs::read(&path)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Spooled>(&b).ok())
-            {
-                Some(item) => out.push((path, Some(item))),
-                None => {
-                    let bad = path.with_extension("json.bad");
-                    fs::rename(&path, &bad)?;
-                    out.push((bad, None));
+            let Ok(bytes) = fs::read(&path) else { continue };
+            match serde_json::from_slice::<Spooled>(&bytes) {
+                Ok(item) => out.push((path, Some(item))),
+                Err(_) => {
+                    let mut n = 1;
+                    let mut bad = path.with_extension(format!("json.bad-{n}"));
+                    while bad.exists() {
+                        n += 1;
+                        bad = path.with_extension(format!("json.bad-{n}"));
+                    }
+                    match fs::rename(&path, &bad) {
+                        Ok(()) => out.push((bad, None)),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e),
+                    }
                 }
             }
         }
@@ -149,6 +163,10 @@ mod tests {
         let mut again = item("b/2", t(0));
         again.attempts = 2;
         spool.save(&again).unwrap();
+        // Another notification of the same transaction and kind has a file of its own.
+        let mut other = item("b/2", t(9));
+        other.correlation_id = "d".into();
+        spool.save(&other).unwrap();
         let entries = spool.entries().unwrap();
         let txs: Vec<(String, u32)> = entries
             .iter()
@@ -157,7 +175,14 @@ mod tests {
                 (s.transaction_id.clone(), s.attempts)
             })
             .collect();
-        assert_eq!(txs, vec![("b/2".to_string(), 2), ("a 1".to_string(), 1)]);
+        assert_eq!(
+            txs,
+            vec![
+                ("b/2".to_string(), 2),
+                ("a 1".to_string(), 1),
+                ("b/2".to_string(), 1)
+            ]
+        );
     }
 
     #[test]
@@ -168,7 +193,7 @@ mod tests {
         let entries = spool.entries().unwrap();
         assert_eq!(entries.len(), 1);
         assert!(entries[0].1.is_none());
-        assert!(dir.path().join("success-x.json.bad").exists());
+        assert!(dir.path().join("success-x.json.bad-1").exists());
         assert_eq!(spool.len(), 0);
     }
 
