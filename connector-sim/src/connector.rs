@@ -29,6 +29,8 @@ pub struct ConnectorConfig {
     pub service_account: Option<String>,
     pub import_key_thumbprint: Option<String>,
     pub poll_interval: Duration,
+    /// How often an auto-updating connector asks the auto-update service (default one hour).
+    pub update_check_interval: Duration,
     /// A faulty connector: it dies right after each download and restarts at once, so the
     /// requests it downloads are never worked on.
     pub crash_after_download: bool,
@@ -52,6 +54,7 @@ impl ConnectorConfig {
             service_account: None,
             import_key_thumbprint: None,
             poll_interval: Duration::seconds(30),
+            update_check_interval: Duration::hours(1),
             crash_after_download: false,
             seed: 0,
         }
@@ -98,6 +101,8 @@ pub struct Connector {
     version: String,
     installed_at: DateTime<Utc>,
     next_poll: DateTime<Utc>,
+    /// When an auto-updating connector next asks the auto-update service.
+    next_update_check: DateTime<Utc>,
     /// The last successful check-in, if every poll since then succeeded (or was coalesced).
     continuous_since: Option<DateTime<Utc>>,
     running: bool,
@@ -154,6 +159,7 @@ impl Connector {
         let mut connector = Connector {
             version: config.version.clone(),
             next_poll: now + config.poll_interval,
+            next_update_check: now,
             config,
             client,
             connector_id: registered.connector_id,
@@ -171,6 +177,14 @@ impl Connector {
         };
         let id = connector.connector_id.clone();
         connector.log_mut().set_connector_id(id);
+        connector.event(
+            now,
+            1,
+            "",
+            "The Certificate Connector service started.",
+            serde_json::json!({"version": connector.version}),
+        );
+        connector.log_configuration(now);
         // The first check-in right after installation; a refusal leaves the connector installed.
         let _ = connector.checkin(now).await;
         Ok(connector)
@@ -251,15 +265,97 @@ impl Connector {
     }
 
     /// Stops polling (the machine is off or the service stopped); the registration stays.
-    pub fn stop(&mut self) {
+    pub fn stop(&mut self, now: DateTime<Utc>) {
+        if self.running {
+            self.event(
+                now,
+                2,
+                "",
+                "The Certificate Connector service stopped.",
+                serde_json::Value::Null,
+            );
+        }
         self.running = false;
         self.continuous_since = None;
     }
 
     /// Resumes polling from `now`.
     pub fn start(&mut self, now: DateTime<Utc>) {
+        if !self.running {
+            self.event(
+                now,
+                1,
+                "",
+                "The Certificate Connector service started.",
+                serde_json::json!({"version": self.version}),
+            );
+        }
         self.running = true;
         self.next_poll = now;
+        self.next_update_check = self.next_update_check.min(now);
+    }
+
+    /// Event 0003: the configuration as it is now (no secrets: the credential is not in it).
+    fn log_configuration(&mut self, now: DateTime<Utc>) {
+        let c = &self.config;
+        let data = serde_json::json!({
+            "machineName": c.machine_name,
+            "displayName": c.display_name,
+            "features": c.features,
+            "version": self.version,
+            "product": c.product,
+            "autoUpdate": c.auto_update,
+            "serviceAccount": c.service_account.as_deref().unwrap_or("SYSTEM"),
+            "importKeyThumbprint": c.import_key_thumbprint,
+            "pollIntervalSeconds": c.poll_interval.num_seconds(),
+            "updateCheckIntervalSeconds": c.update_check_interval.num_seconds(),
+            "service": self.client.base_url(),
+        });
+        self.event(now, 3, "", "The connector's configuration.", data);
+    }
+
+    /// Asks the auto-update service for a newer version available to the tenant and installs
+    /// it: the connector keeps its id, credential, features, keys and queue work; the new
+    /// version is what its next check-in reports. True when it updated.
+    pub async fn check_update(&mut self, now: DateTime<Utc>) -> bool {
+        let correlation_id = self.correlation.next_id();
+        let answer: Result<Option<wire::connector::UpdateInfo>, ClientError> = self
+            .client
+            .send::<(), _>(
+                Method::GET,
+                "/autoupdate/v1/latest",
+                &self.credential,
+                &correlation_id,
+                None,
+            )
+            .await;
+        match answer {
+            Ok(Some(info)) => match info.latest_version.filter(|_| info.update_available) {
+                Some(latest) => {
+                    let from = std::mem::replace(&mut self.version, latest.clone());
+                    self.event(
+                        now,
+                        10,
+                        &correlation_id,
+                        &format!("Updated the connector from {from} to {latest}."),
+                        serde_json::json!({"from": from, "to": latest, "availableDateTime": info.available_date_time}),
+                    );
+                    true
+                }
+                None => false,
+            },
+            Ok(None) => false,
+            Err(e) => {
+                self.event(
+                    now,
+                    11,
+                    &correlation_id,
+                    &format!("Could not reach the auto-update service: {e}; will try again."),
+                    serde_json::json!({"error": e.to_string(), "status": e.status()}),
+                );
+                false
+            }
+        }
     }
 
     /// The next grid instant at which this connector polls, if it is running.
@@ -291,6 +387,10 @@ impl Connector {
         let elapsed_ms = (now - self.installed_at).num_milliseconds().max(0);
         self.next_poll = self.installed_at
             + Duration::milliseconds((elapsed_ms / interval_ms + 1) * interval_ms);
+        if self.config.auto_update && now >= self.next_update_check {
+            self.check_update(now).await;
+            self.next_update_check = now + self.config.update_check_interval;
+        }
         let checked_in = self.checkin(now).await;
         if let Some(scep) = &self.scep {
             scep.drain(now).await;
@@ -655,7 +755,7 @@ impl Connector {
                 self.download(kind, batch, now, &mut summary).await;
             }
         }
-        self.stop();
+        self.stop(now);
         summary.leased
     }
 
@@ -669,10 +769,8 @@ impl Connector {
         message: &str,
         data: serde_json::Value,
     ) {
-        if let Err(e) = self
-            .log_mut()
-            .emit(now, id, Some(correlation_id), message, data)
-        {
+        let correlation = Some(correlation_id).filter(|c| !c.is_empty());
+        if let Err(e) = self.log_mut().emit(now, id, correlation, message, data) {
             tracing::warn!(error = %e, event_id = id, "cannot write the event log");
         }
     }
@@ -681,6 +779,7 @@ impl Connector {
     pub async fn reconfigure(
         &mut self,
         change: &wire::connector::ReconfigureRequest,
+        now: DateTime<Utc>,
     ) -> Result<wire::admin::ConnectorView, ClientError> {
         let correlation_id = self.correlation.next_id();
         let view: Option<wire::admin::ConnectorView> = self
@@ -695,6 +794,19 @@ impl Connector {
             .await?;
         let view = view.ok_or_else(|| ClientError::Decode("empty reconfigure answer".into()))?;
         self.config.features = view.features.clone();
+        if let Some(account) = &change.service_account {
+            self.config.service_account = Some(account.clone());
+        }
+        if let Some(name) = &change.display_name {
+            self.config.display_name = name.clone();
+        }
+        if let Some(auto_update) = change.auto_update {
+            self.config.auto_update = auto_update;
+        }
+        if let Some(thumbprint) = &change.import_key_thumbprint {
+            self.config.import_key_thumbprint = Some(thumbprint.clone()).filter(|t| !t.is_empty());
+        }
+        self.log_configuration(now);
         Ok(view)
     }
 

@@ -69,8 +69,15 @@ use Channel::{Admin, Operational};
 use Level::{Error, Information as Info, Warning as Warn};
 
 /// Every event ID listed in `certificate-connector-docs.txt`, with the docs' own names
-/// (including `ScrepRequestSuccess` for 4000, as the docs spell it).
+/// (including `ScrepRequestSuccess` for 4000, as the docs spell it), and the general events of
+/// the 0001–0999 range ("not associated with any specific scenario"), which the docs do not list
+/// one by one: their names are this project's.
 pub const CATALOG: &[EventDef] = &[
+    def(1, "ConnectorServiceStarted", Admin, "General", Info, "The Certificate Connector service started."),
+    def(2, "ConnectorServiceStopped", Admin, "General", Info, "The Certificate Connector service stopped."),
+    def(3, "ConnectorConfiguration", Operational, "General", Info, "The connector's configuration, logged at start and on each change."),
+    def(10, "AutoUpdateInstalled", Admin, "General", Info, "Installed a newer connector version from the auto-update service."),
+    def(11, "AutoUpdateCheckFailed", Operational, "General", Warn, "Could not reach the auto-update service; will try again."),
     def(1000, "PkcsRequestSuccess", Admin, "PKCS", Info, "Successfully uploaded a PKCS Request to Intune."),
     def(1001, "PkcsRequestFailure", Admin, "PKCS", Error, "Failed to fulfill or upload a PKCS Request to Intune."),
     def(1200, "PkcsRecryptRequestSuccess", Admin, "PKCS", Info, "Successfully processed PKCS Reencrypt request."),
@@ -354,11 +361,11 @@ mod tests {
 
     #[test]
     fn the_catalog_holds_every_documented_event_once_with_its_channel_and_task() {
-        assert_eq!(CATALOG.len(), 61);
+        assert_eq!(CATALOG.len(), 66);
         let mut ids: Vec<u16> = CATALOG.iter().map(|e| e.id).collect();
         ids.sort();
         ids.dedup();
-        assert_eq!(ids.len(), 61);
+        assert_eq!(ids.len(), 66);
         let screp = lookup(4000).unwrap();
         assert_eq!(
             (screp.name, screp.channel, screp.task),

@@ -237,6 +237,7 @@ async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
         service_account: None,
         import_key_thumbprint: None,
         poll_interval: chrono::Duration::seconds(args.poll_seconds.max(1) as i64),
+        update_check_interval: chrono::Duration::hours(1),
         crash_after_download: false,
         seed: std::process::id() as u64,
     };

@@ -652,6 +652,32 @@ impl Registry {
         Ok(())
     }
 
+    /// What the auto-update service offers `connector` now: the newest release available to its
+    /// tenant (release date + rollout delay), its release date and when it became available.
+    /// No version gate: updating is how a retired connector gets back.
+    pub async fn update_offer(
+        &self,
+        connector: &ConnectorRow,
+    ) -> RegistryResult<(Version, Option<(Version, DateTime<Utc>, DateTime<Utc>)>)> {
+        let connector = self.current(connector).await?;
+        let tenant = self.tenant(&connector.tenant_id).await?;
+        let current = Version::parse(&connector.version)
+            .map_err(|e| RegistryError::Corrupt(format!("stored version: {e}")))?;
+        let catalog = self.catalog().await?;
+        let delay = tenant.rollout_delay_days.max(0) as u32;
+        let offer = catalog
+            .newest_available(self.now(), delay)
+            .and_then(|latest| {
+                let released = catalog.release_date(latest)?;
+                Some((
+                    latest,
+                    released,
+                    released + chrono::Duration::days(delay as i64),
+                ))
+            });
+        Ok((current, offer))
+    }
+
     /// The connector as stored now (the caller's copy may predate a concurrent change).
     async fn current(&self, connector: &ConnectorRow) -> RegistryResult<ConnectorRow> {
         self.store

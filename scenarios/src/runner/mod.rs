@@ -419,6 +419,7 @@ impl World {
                 None
             },
             poll_interval: Duration::milliseconds(spec.poll_interval.millis.max(1000)),
+            update_check_interval: Duration::hours(1),
             crash_after_download: spec.crash_after_download,
             seed: self
                 .seed
@@ -507,7 +508,8 @@ impl World {
         change: wire::connector::ReconfigureRequest,
         expect_error: Option<&str>,
     ) -> Result<String, StepError> {
-        let outcome = self.connector_mut(name)?.reconfigure(&change).await;
+        let now = self.app.now();
+        let outcome = self.connector_mut(name)?.reconfigure(&change, now).await;
         match (outcome, expect_error) {
             (Ok(view), None) => Ok(format!(
                 "{name} reconfigured: features {}",
@@ -1186,7 +1188,8 @@ impl World {
                 Ok(format!("{name} uninstalled"))
             }
             Action::Stop(name) => {
-                self.connector_mut(name)?.stop();
+                let now = self.app.now();
+                self.connector_mut(name)?.stop(now);
                 Ok(format!("{name} stopped"))
             }
             Action::StartConnector(name) => {

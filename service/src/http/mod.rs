@@ -71,6 +71,7 @@ pub fn router(state: AppState) -> Router {
             post(connector::connectors_register),
         )
         .route("/connector/v1/checkin", post(connector::connectors_checkin))
+        .route("/autoupdate/v1/latest", get(connector::update_latest))
         .route(
             &format!(
                 "{}/ScepActions/validateRequest",

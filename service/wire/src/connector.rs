@@ -106,3 +106,20 @@ pub struct LeasedJob {
 pub struct LeaseResponse {
     pub jobs: Vec<LeasedJob>,
 }
+
+/// `GET /autoupdate/v1/latest` (connector credential): which version the connector may install
+/// now — the newest release available to its tenant (release date + the tenant's rollout delay).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateInfo {
+    pub current_version: String,
+    /// The newest version available to the tenant now (absent when none is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_version: Option<String>,
+    pub update_available: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_date_time: Option<DateTime<Utc>>,
+    /// When `latestVersion` became available to this tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_date_time: Option<DateTime<Utc>>,
+}

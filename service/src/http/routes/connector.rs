@@ -84,3 +84,18 @@ pub async fn self_uninstall(
     state.registry.uninstall(&row).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// `GET /autoupdate/v1/latest`: the auto-update service (the docs' autoupdate.msappproxy.net).
+pub async fn update_latest(
+    ConnectorCaller(row): ConnectorCaller,
+    State(state): State<AppState>,
+) -> Result<ApiJson<wire::connector::UpdateInfo>, ApiError> {
+    let (current, offer) = state.registry.update_offer(&row).await?;
+    Ok(ApiJson(wire::connector::UpdateInfo {
+        current_version: current.to_string(),
+        latest_version: offer.map(|(v, _, _)| v.to_string()),
+        update_available: offer.is_some_and(|(v, _, _)| v > current),
+        release_date_time: offer.map(|(_, released, _)| released),
+        available_date_time: offer.map(|(_, _, available)| available),
+    }))
+}
