@@ -71,6 +71,8 @@ pub struct ConnectorSpec {
     /// Holds the tenant's PFX-import key.
     pub import_key: bool,
     pub poll_interval: DurationSpec,
+    /// How often an auto-updating connector asks the auto-update service (default PT1H).
+    pub update_check_interval: DurationSpec,
     /// A faulty connector: its service dies right after each download and restarts, so what
     /// it downloads is never worked on (the leases run out).
     pub crash_after_download: bool,
@@ -366,6 +368,7 @@ struct RawConnector {
     service_account: Option<String>,
     import_key: Option<bool>,
     poll_interval: Option<String>,
+    update_check_interval: Option<String>,
     crash_after_download: Option<bool>,
 }
 
@@ -384,6 +387,7 @@ struct RawInstall {
     service_account: Option<String>,
     import_key: Option<bool>,
     poll_interval: Option<String>,
+    update_check_interval: Option<String>,
     crash_after_download: Option<bool>,
     count: Option<u32>,
     expect_error: Option<String>,
@@ -869,13 +873,7 @@ fn connector_spec(
     for item in &co_installed {
         one_of("co_installed", item, CO_INSTALLED)?;
     }
-    let poll_interval = duration(poll_interval.as_deref().unwrap_or("PT30S"))?;
-    if poll_interval.months > 0 || poll_interval.millis < 1000 {
-        return Err(format!(
-            "poll_interval `{}` must be at least one second and have no months",
-            poll_interval.text
-        ));
-    }
+    let poll_interval = interval("poll_interval", poll_interval.as_deref(), "PT30S")?;
     Ok(ConnectorSpec {
         machine: machine.unwrap_or_else(|| name.clone()),
         display_name: display_name.unwrap_or_else(|| name.clone()),
@@ -889,9 +887,22 @@ fn connector_spec(
         service_account: service_account(account)?,
         import_key: import_key.unwrap_or(false),
         poll_interval,
+        update_check_interval: interval("update_check_interval", None, "PT1H")?,
         crash_after_download: false,
         line,
     })
+}
+
+/// A connector interval: `text` (or `default`), at least one second, no months.
+fn interval(field: &str, text: Option<&str>, default: &str) -> Result<DurationSpec, String> {
+    let d = duration(text.unwrap_or(default))?;
+    if d.months > 0 || d.millis < 1000 {
+        return Err(format!(
+            "{field} `{}` must be at least one second and have no months",
+            d.text
+        ));
+    }
+    Ok(d)
 }
 
 pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
@@ -950,6 +961,7 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
         let line = line_at(&connector_lines, i);
         check_tenant(line, &c.tenant)?;
         let crash_after_download = c.crash_after_download.unwrap_or(false);
+        let update_check = c.update_check_interval.clone();
         let mut spec = connector_spec(
             c.name,
             c.tenant,
@@ -967,6 +979,9 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
         )
         .map_err(|m| ctx.err(line, format!("connector: {m}")))?;
         spec.crash_after_download = crash_after_download;
+        spec.update_check_interval =
+            interval("update_check_interval", update_check.as_deref(), "PT1H")
+                .map_err(|m| ctx.err(line, format!("connector: {m}")))?;
         if !installed.insert(spec.name.clone()) {
             return Err(ctx.err(line, format!("connector `{}` is declared twice", spec.name)));
         }
@@ -1038,6 +1053,7 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
                 return Err(e("install: count must be from 1 to 1000".into()));
             }
             let crash_after_download = r.crash_after_download.unwrap_or(false);
+            let update_check = r.update_check_interval.clone();
             let mut connector = connector_spec(
                 r.name,
                 r.tenant,
@@ -1055,6 +1071,9 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
             )
             .map_err(|m| e(format!("install: {m}")))?;
             connector.crash_after_download = crash_after_download;
+            connector.update_check_interval =
+                interval("update_check_interval", update_check.as_deref(), "PT1H")
+                    .map_err(|m| e(format!("install: {m}")))?;
             if r.expect_error.is_none() {
                 let names: Vec<String> = match r.count {
                     None => vec![connector.name.clone()],

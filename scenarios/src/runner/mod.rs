@@ -419,7 +419,9 @@ impl World {
                 None
             },
             poll_interval: Duration::milliseconds(spec.poll_interval.millis.max(1000)),
-            update_check_interval: Duration::hours(1),
+            update_check_interval: Duration::milliseconds(
+                spec.update_check_interval.millis.max(1000),
+            ),
             crash_after_download: spec.crash_after_download,
             seed: self
                 .seed
