@@ -37,6 +37,46 @@ impl ClientError {
     }
 }
 
+/// An HTTP proxy between the connector and the service (the connector's proxy setting), with
+/// optional basic authentication.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// `http://host:port`.
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for ProxySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password is a secret: never in logs.
+        f.debug_struct("ProxySettings")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// The connector's HTTP client: through `proxy` when one is set, otherwise straight to the
+/// service (proxy variables of the environment are ignored, so tests stay on loopback).
+pub fn http_client(proxy: Option<&ProxySettings>) -> Result<reqwest::Client, ClientError> {
+    let mut builder = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(30));
+    if let Some(p) = proxy {
+        let mut route = reqwest::Proxy::all(&p.url)
+            .map_err(|e| ClientError::Transport(format!("proxy `{}`: {e}", p.url)))?;
+        if let Some(user) = &p.username {
+            route = route.basic_auth(user, p.password.as_deref().unwrap_or(""));
+        }
+        builder = builder.proxy(route);
+    }
+    builder
+        .build()
+        .map_err(|e| ClientError::Transport(format!("cannot build the HTTP client: {e}")))
+}
+
 #[derive(Debug, Clone)]
 pub struct ServiceClient {
     base_url: String,
@@ -77,10 +117,19 @@ impl ServiceClient {
             .await
             .map_err(|e| ClientError::Transport(e.to_string()))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            // An error answer whose body cannot be read (a proxy's 407 page, say) is still that
+            // error.
+            Err(e) if !status.is_success() => {
+                return Err(ClientError::Http {
+                    status: status.as_u16(),
+                    code: String::new(),
+                    message: format!("(the body could not be read: {e})"),
+                })
+            }
+            Err(e) => return Err(ClientError::Transport(e.to_string())),
+        };
         if !status.is_success() {
             return Err(error_from(status, &bytes));
         }

@@ -28,6 +28,9 @@ pub struct ConnectorConfig {
     pub co_installed: Vec<String>,
     pub service_account: Option<String>,
     pub import_key_thumbprint: Option<String>,
+    /// The proxy URL the connector is set to use (reported to the service; the client that goes
+    /// through it is made with [`crate::client::http_client`]).
+    pub proxy: Option<String>,
     pub poll_interval: Duration,
     /// How often an auto-updating connector asks the auto-update service (default one hour).
     pub update_check_interval: Duration,
@@ -53,6 +56,7 @@ impl ConnectorConfig {
             co_installed: Vec::new(),
             service_account: None,
             import_key_thumbprint: None,
+            proxy: None,
             poll_interval: Duration::seconds(30),
             update_check_interval: Duration::hours(1),
             crash_after_download: false,
@@ -142,7 +146,7 @@ impl Connector {
             co_installed_products: (!config.co_installed.is_empty())
                 .then(|| config.co_installed.clone()),
             auto_update: Some(config.auto_update),
-            proxy: None,
+            proxy: config.proxy.clone(),
             import_key_thumbprint: config.import_key_thumbprint.clone(),
         };
         let registered: Option<wire::connector::RegisterResponse> = client
@@ -307,6 +311,7 @@ impl Connector {
             "autoUpdate": c.auto_update,
             "serviceAccount": c.service_account.as_deref().unwrap_or("SYSTEM"),
             "importKeyThumbprint": c.import_key_thumbprint,
+            "proxy": c.proxy,
             "pollIntervalSeconds": c.poll_interval.num_seconds(),
             "updateCheckIntervalSeconds": c.update_check_interval.num_seconds(),
             "service": self.client.base_url(),

@@ -12,6 +12,6 @@ pub mod pki;
 pub mod scep;
 pub mod work;
 
-pub use client::{ClientError, ServiceClient};
+pub use client::{http_client, ClientError, ProxySettings, ServiceClient};
 pub use connector::{run_realtime, Connector, ConnectorConfig, WorkSummary};
 pub use work::Workbench;

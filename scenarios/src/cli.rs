@@ -117,6 +117,19 @@ pub struct ConnectorArgs {
     /// Seconds between polls.
     #[arg(long, default_value_t = 30)]
     pub poll_seconds: u32,
+    /// Reach the service through this HTTP proxy (`http://host:port`).
+    #[arg(long)]
+    pub proxy: Option<String>,
+    /// Basic-authentication user for the proxy.
+    #[arg(long, requires = "proxy")]
+    pub proxy_user: Option<String>,
+    #[arg(
+        long,
+        env = "INTUNE_MOCK_PROXY_PASSWORD",
+        requires = "proxy_user",
+        hide_env_values = true
+    )]
+    pub proxy_password: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -236,6 +249,7 @@ async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
         co_installed: vec![],
         service_account: None,
         import_key_thumbprint: None,
+        proxy: args.proxy.clone(),
         poll_interval: chrono::Duration::seconds(args.poll_seconds.max(1) as i64),
         update_check_interval: chrono::Duration::hours(1),
         crash_after_download: false,
@@ -251,7 +265,13 @@ async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
         now,
     )?);
     let workbench = connector_sim::Workbench::new(cas);
-    let client = connector_sim::ServiceClient::new(args.url, crate::harness::http_client());
+    let proxy = args.proxy.map(|url| connector_sim::ProxySettings {
+        url,
+        username: args.proxy_user,
+        password: args.proxy_password,
+    });
+    let http = connector_sim::http_client(proxy.as_ref())?;
+    let client = connector_sim::ServiceClient::new(args.url, http);
     connector_sim::run_realtime(
         config,
         client,

@@ -13,6 +13,7 @@ mod graph;
 mod jobs;
 mod lifecycle_http;
 mod pkcs;
+mod proxy;
 mod registration;
 mod routing_props;
 mod scenario_runs;

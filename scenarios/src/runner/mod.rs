@@ -413,6 +413,7 @@ impl World {
             auto_update: spec.auto_update,
             co_installed: spec.co_installed.clone(),
             service_account: Some(spec.service_account.clone()),
+            proxy: None,
             import_key_thumbprint: if spec.import_key {
                 tenant.import_key_thumbprint.clone()
             } else {
