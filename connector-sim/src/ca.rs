@@ -263,6 +263,7 @@ async fn http_issue(
             .collect(),
         validity_days: body.validity_days,
         sid: body.sid,
+        requester: None,
     };
     let mut ca = lock(&ca);
     let certificate = ca.issue(&request, &wanted, body.now)?;

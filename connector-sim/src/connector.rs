@@ -251,8 +251,18 @@ impl Connector {
     }
 
     /// Gives the connector what it needs to process jobs; without it, polls only check in.
-    pub fn set_workbench(&mut self, workbench: Workbench) {
+    pub fn set_workbench(&mut self, mut workbench: Workbench) {
+        workbench.account = Some(self.account());
         self.workbench = Some(workbench);
+    }
+
+    /// The account the CA sees: the service account, or the machine account for SYSTEM.
+    pub fn account(&self) -> String {
+        match self.config.service_account.as_deref() {
+            None => format!("{}$", self.config.machine_name),
+            Some(a) if a.eq_ignore_ascii_case("SYSTEM") => format!("{}$", self.config.machine_name),
+            Some(a) => a.to_owned(),
+        }
     }
 
     pub fn workbench_mut(&mut self) -> Option<&mut Workbench> {
@@ -801,6 +811,10 @@ impl Connector {
         self.config.features = view.features.clone();
         if let Some(account) = &change.service_account {
             self.config.service_account = Some(account.clone());
+            let account = self.account();
+            if let Some(workbench) = self.workbench.as_mut() {
+                workbench.account = Some(account);
+            }
         }
         if let Some(name) = &change.display_name {
             self.config.display_name = name.clone();

@@ -148,6 +148,9 @@ pub struct IssueRequest {
     pub subject_alternative_names: Vec<(String, String)>,
     pub validity_days: u32,
     pub sid: Option<String>,
+    /// The account that asks (the connector's service account; `None`: not checked, as for a
+    /// CA reached with an API key).
+    pub requester: Option<String>,
 }
 
 /// One certification authority: a self-signed root that issues per template, revokes and
@@ -165,6 +168,8 @@ pub struct CertificateAuthority {
     crl_number: u32,
     crl: Option<X509Crl>,
     pub available: bool,
+    /// Accounts (lower case) without the Enroll permission on the CA's templates.
+    denied: std::collections::BTreeSet<String>,
 }
 
 impl std::fmt::Debug for CertificateAuthority {
@@ -283,6 +288,7 @@ impl CertificateAuthority {
             crl_number: 0,
             crl: None,
             available: true,
+            denied: std::collections::BTreeSet::new(),
         })
     }
 
@@ -310,6 +316,16 @@ impl CertificateAuthority {
         }
     }
 
+    /// Gives `account` (`DOMAIN\\user`) the Enroll permission on every template, or takes it away.
+    pub fn set_enroll_permission(&mut self, account: &str, allowed: bool) {
+        let account = account.to_ascii_lowercase();
+        if allowed {
+            self.denied.remove(&account);
+        } else {
+            self.denied.insert(account);
+        }
+    }
+
     /// Issues a certificate for the key in `request` (its signature is checked) per template.
     pub fn issue(
         &mut self,
@@ -327,6 +343,17 @@ impl CertificateAuthority {
                 ca: self.name.clone(),
                 template: wanted.template.clone(),
             })?;
+        if let Some(account) = wanted
+            .requester
+            .as_deref()
+            .filter(|a| self.denied.contains(&a.to_ascii_lowercase()))
+        {
+            // CERTSRV_E_TEMPLATE_DENIED, as an Enterprise CA words it.
+            return Err(CaError::Denied(format!(
+                "The permissions on the certificate template `{}` do not allow {account} to enroll for this type of certificate (0x80094012)",
+                template.name
+            )));
+        }
         let public = request.public_key()?;
         if !request.verify(&public)? {
             return Err(CaError::Denied(
@@ -851,6 +878,38 @@ pub fn self_signed(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_account_without_enroll_permission_is_denied_case_insensitively_until_it_gets_it_back() {
+        let now = DateTime::from_timestamp(1_772_323_200, 0).unwrap();
+        let key = KeyPool::new().generate(KeyAlgorithm::P256).unwrap();
+        let mut ca =
+            CertificateAuthority::with_key("CA01\\Test", "Test CA", key.clone(), now).unwrap();
+        let csr = certificate_request(&key, "CN=device-0001").unwrap();
+        let wanted = |requester: Option<&str>| IssueRequest {
+            template: "IntuneDevice".into(),
+            subject: "CN=device-0001".into(),
+            subject_alternative_names: vec![],
+            validity_days: 30,
+            sid: None,
+            requester: requester.map(str::to_owned),
+        };
+        ca.set_enroll_permission("CONTOSO\\svc-cert", false);
+        let denied = ca
+            .issue(&csr, &wanted(Some("contoso\\SVC-CERT")), now)
+            .unwrap_err();
+        assert_eq!(
+            denied.to_string(),
+            "the request was denied: The permissions on the certificate template `IntuneDevice` do not allow contoso\\SVC-CERT to enroll for this type of certificate (0x80094012)"
+        );
+        assert!(!denied.is_transient());
+        assert!(ca.issue(&csr, &wanted(Some("CONTOSO\\other")), now).is_ok());
+        assert!(ca.issue(&csr, &wanted(None), now).is_ok());
+        ca.set_enroll_permission("contoso\\svc-cert", true);
+        assert!(ca
+            .issue(&csr, &wanted(Some("CONTOSO\\svc-cert")), now)
+            .is_ok());
+    }
 
     #[test]
     fn a_challenge_csr_parses_verifies_and_carries_the_challenge() {

@@ -41,6 +41,9 @@ pub struct Workbench {
     pub recrypt_key: Option<RecryptKey>,
     /// Requests per download (lease) call.
     pub lease_batch: u32,
+    /// The account the connector's service runs as, as a CA sees it (`DOMAIN\\user`, or the
+    /// machine account `MACHINE$` for SYSTEM); set by [`crate::Connector::set_workbench`].
+    pub account: Option<String>,
 }
 
 impl std::fmt::Debug for Workbench {
@@ -50,6 +53,7 @@ impl std::fmt::Debug for Workbench {
             .field("import_key", &self.import_key.as_ref().map(|k| &k.name))
             .field("recrypt_key", &self.recrypt_key.is_some())
             .field("lease_batch", &self.lease_batch)
+            .field("account", &self.account)
             .finish()
     }
 }
@@ -62,6 +66,7 @@ impl Workbench {
             import_key: None,
             recrypt_key: None,
             lease_batch: 100,
+            account: None,
         }
     }
 }
@@ -294,6 +299,7 @@ impl Workbench {
                 .get("sid")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            requester: self.account.clone(),
         };
         if self.cas.is_http(ca_name) {
             notes.events.push((

@@ -131,6 +131,7 @@ fn issuance(count: u32, algorithm: KeyAlgorithm, pool: Option<&KeyPool>) -> anyh
                 subject_alternative_names: vec![],
                 validity_days: 365,
                 sid: None,
+                requester: None,
             },
             now,
         )?;

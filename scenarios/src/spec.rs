@@ -115,7 +115,10 @@ pub struct ReleaseSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetCaSpec {
     pub ca: String,
-    pub available: bool,
+    pub available: Option<bool>,
+    /// Accounts that lose / get the Enroll permission on the CA's templates (embedded CA only).
+    pub deny_enroll: Vec<String>,
+    pub allow_enroll: Vec<String>,
 }
 
 /// The certification authorities every scenario has: an embedded Microsoft-CA-like issuer and
@@ -417,7 +420,11 @@ struct RawRelease {
 #[serde(deny_unknown_fields)]
 struct RawSetCa {
     ca: String,
-    available: bool,
+    available: Option<bool>,
+    #[serde(default)]
+    deny_enroll: Vec<String>,
+    #[serde(default)]
+    allow_enroll: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1150,9 +1157,27 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
                         CA_NAMES.join(", ")
                     ))
                 })?;
+            if r.available.is_none() && r.deny_enroll.is_empty() && r.allow_enroll.is_empty() {
+                return Err(e(
+                    "set_ca: give `available`, `deny_enroll` or `allow_enroll`".into(),
+                ));
+            }
+            if (!r.deny_enroll.is_empty() || !r.allow_enroll.is_empty())
+                && !ca.eq_ignore_ascii_case(CA_NAMES[0])
+            {
+                return Err(e(format!(
+                    "set_ca: `{ca}` is reached with an API key; only `{}` has template permissions",
+                    CA_NAMES[0]
+                )));
+            }
+            for account in r.deny_enroll.iter().chain(&r.allow_enroll) {
+                service_account(Some(account.clone())).map_err(|m| e(format!("set_ca: {m}")))?;
+            }
             actions.push(Action::SetCa(SetCaSpec {
                 ca: ca.to_string(),
                 available: r.available,
+                deny_enroll: r.deny_enroll,
+                allow_enroll: r.allow_enroll,
             }));
         }
         if let Some(r) = publish_release {

@@ -145,6 +145,7 @@ impl ScepEndpoint {
                     subject_alternative_names: Vec::new(),
                     validity_days: 730,
                     sid: None,
+                    requester: None,
                 },
                 now,
             )
@@ -518,6 +519,7 @@ impl ScepEndpoint {
             subject_alternative_names: requested_sans(csr_der)?,
             validity_days: self.settings.validity_days,
             sid: None,
+            requester: None,
         };
         Ok(self
             .cas

@@ -1296,15 +1296,26 @@ impl World {
                     .as_ref()
                     .and_then(|p| p.ca(&set.ca))
                     .ok_or_else(|| StepError::Invalid(format!("no CA `{}`", set.ca)))?;
-                ca.lock().unwrap_or_else(|p| p.into_inner()).available = set.available;
-                if set.available {
+                let mut said = Vec::new();
+                {
+                    let mut ca = ca.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(available) = set.available {
+                        ca.available = available;
+                        said.push(if available { "up" } else { "down" }.to_owned());
+                    }
+                    for account in &set.deny_enroll {
+                        ca.set_enroll_permission(account, false);
+                        said.push(format!("{account} may not enroll"));
+                    }
+                    for account in &set.allow_enroll {
+                        ca.set_enroll_permission(account, true);
+                        said.push(format!("{account} may enroll"));
+                    }
+                }
+                if set.available == Some(true) || !set.allow_enroll.is_empty() {
                     self.hungry.extend(self.connectors.keys().cloned());
                 }
-                Ok(format!(
-                    "CA `{}` is {}",
-                    set.ca,
-                    if set.available { "up" } else { "down" }
-                ))
+                Ok(format!("CA `{}`: {}", set.ca, said.join(", ")))
             }
         }
     }

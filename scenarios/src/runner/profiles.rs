@@ -186,6 +186,7 @@ impl Pki {
                 subject_alternative_names: vec![],
                 validity_days: 365,
                 sid: None,
+                requester: None,
             },
             now,
         );
