@@ -34,6 +34,8 @@ pub struct ConnectorConfig {
     pub poll_interval: Duration,
     /// How often an auto-updating connector asks the auto-update service (default one hour).
     pub update_check_interval: Duration,
+    /// How often it uploads a health message (default 5 minutes).
+    pub health_interval: Duration,
     /// A faulty connector: it dies right after each download and restarts at once, so the
     /// requests it downloads are never worked on.
     pub crash_after_download: bool,
@@ -59,6 +61,7 @@ impl ConnectorConfig {
             proxy: None,
             poll_interval: Duration::seconds(30),
             update_check_interval: Duration::hours(1),
+            health_interval: Duration::minutes(5),
             crash_after_download: false,
             seed: 0,
         }
@@ -107,6 +110,12 @@ pub struct Connector {
     next_poll: DateTime<Utc>,
     /// When an auto-updating connector next asks the auto-update service.
     next_update_check: DateTime<Utc>,
+    /// When the next health message is due; the last successful upload; failed attempts in a
+    /// row; how many log records the last message counted.
+    next_health: DateTime<Utc>,
+    health_since: Option<DateTime<Utc>>,
+    health_failures: u32,
+    health_cursor: usize,
     /// The last successful check-in, if every poll since then succeeded (or was coalesced).
     continuous_since: Option<DateTime<Utc>>,
     running: bool,
@@ -164,6 +173,10 @@ impl Connector {
             version: config.version.clone(),
             next_poll: now + config.poll_interval,
             next_update_check: now,
+            next_health: now,
+            health_since: None,
+            health_failures: 0,
+            health_cursor: 0,
             config,
             client,
             connector_id: registered.connector_id,
@@ -291,6 +304,7 @@ impl Connector {
         }
         self.running = false;
         self.continuous_since = None;
+        self.health_since = None;
     }
 
     /// Resumes polling from `now`.
@@ -406,11 +420,106 @@ impl Connector {
             self.check_update(now).await;
             self.next_update_check = now + self.config.update_check_interval;
         }
+        if now >= self.next_health {
+            self.upload_health(now).await;
+        }
         let checked_in = self.checkin(now).await;
         if let Some(scep) = &self.scep {
             scep.drain(now).await;
         }
         checked_in
+    }
+
+    /// Uploads a health message now (it also counts as a check-in): version, features, enrolled
+    /// date, whether the import key is configured, and the requests handled since the last
+    /// message (counted from the Admin log). 5000 on success; 5001 for a failed attempt (tried
+    /// again at the next poll); 5002 when three attempts in a row failed (that message is given
+    /// up).
+    pub async fn upload_health(&mut self, now: DateTime<Utc>) -> bool {
+        let (counters, cursor) = {
+            let log = self.log();
+            let records = log.records();
+            let mut counters = std::collections::BTreeMap::new();
+            for record in &records[self.health_cursor.min(records.len())..] {
+                let key = match record.event_id {
+                    1000 => "pkcsSuccess",
+                    1001 => "pkcsFailure",
+                    1200 => "pkcsRecryptSuccess",
+                    1201 => "pkcsRecryptFailure",
+                    2000 => "pkcsImportSuccess",
+                    2001 => "pkcsImportFailure",
+                    3000 => "revokeSuccess",
+                    3001 => "revokeFailure",
+                    4000 => "scepSuccess",
+                    4001 | 4002 => "scepFailure",
+                    _ => continue,
+                };
+                *counters.entry(key.to_owned()).or_insert(0u64) += 1;
+            }
+            (counters, records.len())
+        };
+        let message = wire::connector::HealthMessage {
+            version: self.version.clone(),
+            features: self.config.features.clone(),
+            enrolled_date_time: self.installed_at,
+            import_key_configured: self.config.import_key_thumbprint.is_some(),
+            counters,
+            active_since: self.continuous_since,
+            uploading_since: self.health_since,
+        };
+        let correlation_id = self.correlation.next_id();
+        let outcome: Result<Option<serde_json::Value>, ClientError> = self
+            .client
+            .send(
+                Method::POST,
+                "/connector/v1/health",
+                &self.credential,
+                &correlation_id,
+                Some(&message),
+            )
+            .await;
+        match outcome {
+            Ok(_) => {
+                self.health_since = Some(now);
+                self.health_failures = 0;
+                self.health_cursor = cursor;
+                self.continuous_since = Some(now);
+                self.next_health = now + self.config.health_interval;
+                self.event(
+                    now,
+                    5000,
+                    &correlation_id,
+                    "Uploaded a health message to Intune.",
+                    serde_json::to_value(&message.counters).unwrap_or_default(),
+                );
+                true
+            }
+            Err(e) => {
+                self.health_since = None;
+                self.health_failures += 1;
+                if self.health_failures >= 3 {
+                    self.health_failures = 0;
+                    self.health_cursor = cursor;
+                    self.next_health = now + self.config.health_interval;
+                    self.event(
+                        now,
+                        5002,
+                        &correlation_id,
+                        &format!("Failed to upload a health message to Intune three times: {e}; it is dropped."),
+                        serde_json::json!({"error": e.to_string(), "status": e.status()}),
+                    );
+                } else {
+                    self.event(
+                        now,
+                        5001,
+                        &correlation_id,
+                        &format!("Failed to upload a health message to Intune: {e}; will try again."),
+                        serde_json::json!({"error": e.to_string(), "status": e.status(), "attempt": self.health_failures}),
+                    );
+                }
+                false
+            }
+        }
     }
 
     /// One check-in now.

@@ -252,6 +252,7 @@ async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
         proxy: args.proxy.clone(),
         poll_interval: chrono::Duration::seconds(args.poll_seconds.max(1) as i64),
         update_check_interval: chrono::Duration::hours(1),
+        health_interval: chrono::Duration::minutes(5),
         crash_after_download: false,
         seed: std::process::id() as u64,
     };

@@ -135,6 +135,9 @@ pub struct CreatedTenant {
 struct Presence<'a> {
     connector_id: &'a str,
     active_since: Option<DateTime<Utc>>,
+    /// Set for a health upload: `Some(since)` when uploads succeeded without a gap since then
+    /// (a simulated connector's coalesced uploads), `None` inside when that is not claimed.
+    health: Option<Option<DateTime<Utc>>>,
 }
 
 #[derive(Debug)]
@@ -206,6 +209,7 @@ pub fn connector_facts(row: &ConnectorRow) -> RegistryResult<ConnectorFacts> {
         co_installed: split_list(&row.co_installed),
         enrolled: from_millis(row.enrolled_ms),
         last_checkin: row.last_checkin_ms.map(from_millis),
+        last_health: row.last_health_ms.map(from_millis),
     })
 }
 
@@ -485,6 +489,30 @@ impl Registry {
                 }
                 None => segments.push((from, now, facts)),
             }
+            if let Some(health_since) = presence
+                .filter(|p| p.connector_id == row.id)
+                .and_then(|p| p.health)
+            {
+                let last_health = row.last_health_ms.map(from_millis);
+                let continuous = match (health_since, last_health) {
+                    (Some(since), Some(last)) => since <= last + lifecycle::health_failing_after(),
+                    _ => false,
+                };
+                if continuous {
+                    for segment in segments.iter_mut() {
+                        segment.2.last_health = Some(now);
+                    }
+                } else if let Some(last) = segments.last().map(|s| s.2.clone()) {
+                    segments.push((
+                        now,
+                        now,
+                        ConnectorFacts {
+                            last_health: Some(now),
+                            ..last
+                        },
+                    ));
+                }
+            }
             let initial = (row.last_status.clone(), row.last_reasons.clone());
             let mut last = initial.clone();
             let mut seq = row.seq;
@@ -586,6 +614,7 @@ impl Registry {
             last_status: String::new(),
             last_reasons: String::new(),
             seq: 1,
+            last_health_ms: None,
         };
         rows.push(row.clone());
         let evaluation = lifecycle::evaluate(
@@ -637,6 +666,7 @@ impl Registry {
         let presence = Presence {
             connector_id: &connector.id,
             active_since,
+            health: None,
         };
         // A new version changes every connector's skew; otherwise only this one's presence changes.
         let only = if version_changed {
@@ -650,6 +680,81 @@ impl Registry {
         updated.last_checkin_ms = Some(now.timestamp_millis());
         self.store.update_connector(&updated).await?;
         Ok(())
+    }
+
+    /// A health message: it counts as a check-in (with the same `activeSince` claim) and as a
+    /// health upload (`health_since`: uploads continuous since then). Kept 7 days.
+    pub async fn record_health(
+        &self,
+        connector: &ConnectorRow,
+        version: Version,
+        active_since: Option<DateTime<Utc>>,
+        health_since: Option<DateTime<Utc>>,
+        body: &str,
+    ) -> RegistryResult<()> {
+        let now = self.now();
+        for (field, since) in [("activeSince", active_since), ("uploadingSince", health_since)] {
+            if let Some(since) = since.filter(|s| *s > now) {
+                return Err(invalid(
+                    "InvalidField",
+                    format!(
+                        "{field} {} is in the future (now is {})",
+                        since.to_rfc3339(),
+                        now.to_rfc3339()
+                    ),
+                ));
+            }
+        }
+        self.gate(version, Operation::Checkin).await?;
+        let _facts = self.facts.lock().await;
+        let connector = &self.current(connector).await?;
+        let tenant = self.tenant(&connector.tenant_id).await?;
+        let version_changed = connector.version != version.to_string();
+        let presence = Presence {
+            connector_id: &connector.id,
+            active_since,
+            health: Some(health_since),
+        };
+        let only = (!version_changed).then_some(connector.id.as_str());
+        self.reconcile(&tenant, now, only, Some(presence)).await?;
+        let mut updated = connector.clone();
+        updated.version = version.to_string();
+        updated.last_checkin_ms = Some(now.timestamp_millis());
+        updated.last_health_ms = Some(now.timestamp_millis());
+        self.store.update_connector(&updated).await?;
+        let keep_from = (now - chrono::Duration::days(7)).timestamp_millis();
+        self.store
+            .insert_health(
+                &connector.tenant_id,
+                &connector.id,
+                now.timestamp_millis(),
+                body,
+                keep_from,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The connector's health messages between two instants, oldest first.
+    pub async fn health_messages(
+        &self,
+        tenant_id: &str,
+        connector_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> RegistryResult<Vec<(DateTime<Utc>, String)>> {
+        Ok(self
+            .store
+            .list_health(
+                tenant_id,
+                connector_id,
+                from.timestamp_millis(),
+                to.timestamp_millis(),
+            )
+            .await?
+            .into_iter()
+            .map(|(at, body)| (from_millis(at), body))
+            .collect())
     }
 
     /// What the auto-update service offers `connector` now: the newest release available to its

@@ -423,6 +423,7 @@ impl World {
             update_check_interval: Duration::milliseconds(
                 spec.update_check_interval.millis.max(1000),
             ),
+            health_interval: Duration::minutes(5),
             crash_after_download: spec.crash_after_download,
             seed: self
                 .seed

@@ -75,6 +75,8 @@ pub struct ConnectorFacts {
     pub co_installed: Vec<String>,
     pub enrolled: DateTime<Utc>,
     pub last_checkin: Option<DateTime<Utc>>,
+    /// The last health upload (`None`: it never uploaded one).
+    pub last_health: Option<DateTime<Utc>>,
 }
 
 /// What the rules need from the connector's tenant.

@@ -32,6 +32,14 @@ pub fn inactive_after() -> Duration {
 pub fn auto_update_grace() -> Duration {
     Duration::days(7)
 }
+/// A connector uploads health every 5 minutes; three missed uploads while it is active make
+/// `HealthUploadFailing`.
+pub fn health_interval() -> Duration {
+    Duration::minutes(5)
+}
+pub fn health_failing_after() -> Duration {
+    health_interval() * 3
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Status {
@@ -308,6 +316,23 @@ pub fn evaluate(
         });
     }
 
+    // Only a connector that has uploaded health at all is judged (older tooling that checks in
+    // through the API without health uploads is not flagged).
+    if let Some(last_health) = facts.last_health {
+        let failing_from = last_health + health_failing_after();
+        if now >= failing_from && now < inactive_from {
+            reasons.push(Reason {
+                code: ReasonCode::HealthUploadFailing,
+                since: Some(failing_from),
+                until: None,
+                message: format!(
+                    "No health message since {} although the connector is active (one is due every 5 minutes).",
+                    last_health.to_rfc3339()
+                ),
+            });
+        }
+    }
+
     if let Some(newest) = tenant.newest_connector_version.filter(|n| *n > version) {
         reasons.push(Reason {
             code: ReasonCode::VersionSkew,
@@ -389,6 +414,9 @@ pub fn boundaries(
         out.extend(catalog.release_date(PRODUCT_REPLACEMENT_VERSION));
     }
     out.push(facts.last_checkin.unwrap_or(facts.enrolled) + inactive_after());
+    if let Some(last_health) = facts.last_health {
+        out.push(last_health + health_failing_after());
+    }
     if let Some(available) = catalog.first_newer_available(facts.version, tenant.rollout_delay_days)
     {
         out.push(available + auto_update_grace());

@@ -29,6 +29,7 @@ fn facts(version: &str, checked_in: DateTime<Utc>) -> ConnectorFacts {
         co_installed: vec![],
         enrolled: at("2019-01-01T00:00:00Z"),
         last_checkin: Some(checked_in),
+        last_health: None,
     }
 }
 
@@ -296,6 +297,53 @@ fn inactive_starts_exactly_one_hour_after_the_last_contact() {
     f.last_checkin = None;
     f.enrolled = at("2026-06-01T08:00:00Z");
     assert_eq!(codes(&f, "2026-06-01T09:00:00Z"), vec!["Inactive"]);
+}
+
+#[test]
+fn health_upload_failing_starts_15_minutes_after_the_last_upload_while_active() {
+    let catalog = Catalog::shipped();
+    let mut f = facts("6.2510.3.2002", at("2026-06-01T10:50:00Z"));
+    f.last_health = Some(at("2026-06-01T10:00:00Z"));
+    let codes = |f: &ConnectorFacts, now: &str| -> Vec<&'static str> {
+        evaluate(f, &tenant("6.2510.3.2002"), &catalog, at(now))
+            .reasons
+            .iter()
+            .map(|r| r.code.as_str())
+            .collect()
+    };
+    assert_eq!(codes(&f, "2026-06-01T10:14:59Z"), Vec::<&str>::new());
+    assert_eq!(
+        codes(&f, "2026-06-01T10:15:00Z"),
+        vec!["HealthUploadFailing"]
+    );
+    assert_eq!(
+        codes(&f, "2026-06-01T11:49:59Z"),
+        vec!["HealthUploadFailing"]
+    );
+    // Once it is inactive, Inactive says it all.
+    assert_eq!(codes(&f, "2026-06-01T11:50:00Z"), vec!["Inactive"]);
+    let eval = evaluate(
+        &f,
+        &tenant("6.2510.3.2002"),
+        &catalog,
+        at("2026-06-01T10:30:00Z"),
+    );
+    assert_eq!(eval.status, Status::Warning);
+    assert_eq!(eval.reasons[0].since, Some(at("2026-06-01T10:15:00Z")));
+    // A connector that never uploaded health is not judged on it.
+    f.last_health = None;
+    assert_eq!(codes(&f, "2026-06-01T11:00:00Z"), Vec::<&str>::new());
+    let boundaries = crate::domain::lifecycle::boundaries(
+        &facts("6.2510.3.2002", at("2026-06-01T10:50:00Z")),
+        &tenant("6.2510.3.2002"),
+        &catalog,
+    );
+    assert!(!boundaries.contains(&at("2026-06-01T10:15:00Z")));
+    f.last_health = Some(at("2026-06-01T10:00:00Z"));
+    assert!(
+        crate::domain::lifecycle::boundaries(&f, &tenant("6.2510.3.2002"), &catalog)
+            .contains(&at("2026-06-01T10:15:00Z"))
+    );
 }
 
 #[test]

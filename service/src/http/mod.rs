@@ -72,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/connector/v1/checkin", post(connector::connectors_checkin))
         .route("/autoupdate/v1/latest", get(connector::update_latest))
+        .route("/connector/v1/health", post(connector::health_upload))
         .route(
             &format!(
                 "{}/ScepActions/validateRequest",

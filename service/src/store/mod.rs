@@ -65,6 +65,8 @@ pub struct ConnectorRow {
     /// Comma-separated reason codes.
     pub last_reasons: String,
     pub seq: i64,
+    /// The last health upload.
+    pub last_health_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -233,6 +235,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Writes the mutable fields of a connector (everything but ids, tenant, credential, enrolled).
     async fn update_connector(&self, connector: &ConnectorRow) -> StoreResult<()>;
     async fn delete_connector(&self, tenant_id: &str, id: &str) -> StoreResult<()>;
+
+    /// Keeps one health message (`at_ms` is unique per connector: a repeat replaces it) and drops
+    /// the connector's messages older than `keep_from_ms`.
+    async fn insert_health(
+        &self,
+        tenant_id: &str,
+        connector_id: &str,
+        at_ms: i64,
+        body: &str,
+        keep_from_ms: i64,
+    ) -> StoreResult<()>;
+    /// The connector's health messages with `from_ms <= at_ms <= to_ms`, oldest first.
+    async fn list_health(
+        &self,
+        tenant_id: &str,
+        connector_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> StoreResult<Vec<(i64, String)>>;
 
     /// Appends history and moves each connector's reconciliation mark, in one transaction.
     async fn record_reconciled(

@@ -59,7 +59,7 @@ impl SqliteStore {
 
 const CONNECTOR_COLUMNS: &str = "id, tenant_id, credential_hash, display_name, machine_name, machine_key, features, \
     version, product, service_account, proxy, import_key_thumbprint, auto_update, co_installed, enrolled_ms, \
-    last_checkin_ms, reconciled_ms, last_status, last_reasons, seq";
+    last_checkin_ms, reconciled_ms, last_status, last_reasons, seq, last_health_ms";
 
 const JOB_COLUMNS: &str = "id, tenant_id, kind, state, payload, attempts, max_attempts, visible_ms, lease_token_hash, \
     lease_connector_id, lease_expires_ms, result, error_code, error_message, created_ms, completed_ms";
@@ -234,7 +234,7 @@ impl Store for SqliteStore {
         if let Some((machine,)) = taken {
             return Err(StoreError::MachineTaken(machine));
         }
-        let sql = format!("INSERT INTO connectors ({CONNECTOR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        let sql = format!("INSERT INTO connectors ({CONNECTOR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         sqlx::query(&sql)
             .bind(&c.id)
             .bind(&c.tenant_id)
@@ -256,6 +256,7 @@ impl Store for SqliteStore {
             .bind(&c.last_status)
             .bind(&c.last_reasons)
             .bind(c.seq)
+            .bind(c.last_health_ms)
             .execute(&mut *tx)
             .await
             .map_err(interpret)?;
@@ -305,8 +306,8 @@ impl Store for SqliteStore {
     async fn update_connector(&self, c: &ConnectorRow) -> StoreResult<()> {
         let done = sqlx::query(
             "UPDATE connectors SET display_name = ?, features = ?, version = ?, product = ?, service_account = ?, \
-             proxy = ?, import_key_thumbprint = ?, auto_update = ?, co_installed = ?, last_checkin_ms = ? \
-             WHERE tenant_id = ? AND id = ?",
+             proxy = ?, import_key_thumbprint = ?, auto_update = ?, co_installed = ?, last_checkin_ms = ?, \
+             last_health_ms = ? WHERE tenant_id = ? AND id = ?",
         )
         .bind(&c.display_name)
         .bind(&c.features)
@@ -318,6 +319,7 @@ impl Store for SqliteStore {
         .bind(c.auto_update)
         .bind(&c.co_installed)
         .bind(c.last_checkin_ms)
+        .bind(c.last_health_ms)
         .bind(&c.tenant_id)
         .bind(&c.id)
         .execute(&self.pool)
@@ -329,7 +331,61 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn insert_health(
+        &self,
+        tenant_id: &str,
+        connector_id: &str,
+        at_ms: i64,
+        body: &str,
+        keep_from_ms: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(interpret)?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO health_messages (tenant_id, connector_id, at_ms, body) VALUES (?, ?, ?, ?)",
+        )
+        .bind(tenant_id)
+        .bind(connector_id)
+        .bind(at_ms)
+        .bind(body)
+        .execute(&mut *tx)
+        .await
+        .map_err(interpret)?;
+        sqlx::query("DELETE FROM health_messages WHERE connector_id = ? AND at_ms < ?")
+            .bind(connector_id)
+            .bind(keep_from_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(interpret)?;
+        tx.commit().await.map_err(interpret)
+    }
+
+    async fn list_health(
+        &self,
+        tenant_id: &str,
+        connector_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> StoreResult<Vec<(i64, String)>> {
+        sqlx::query_as(
+            "SELECT at_ms, body FROM health_messages WHERE tenant_id = ? AND connector_id = ? \
+             AND at_ms >= ? AND at_ms <= ? ORDER BY at_ms",
+        )
+        .bind(tenant_id)
+        .bind(connector_id)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(interpret)
+    }
+
     async fn delete_connector(&self, tenant_id: &str, id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM health_messages WHERE tenant_id = ? AND connector_id = ?")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(interpret)?;
         let done = sqlx::query("DELETE FROM connectors WHERE tenant_id = ? AND id = ?")
             .bind(tenant_id)
             .bind(id)

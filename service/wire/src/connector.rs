@@ -123,3 +123,27 @@ pub struct UpdateInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub available_date_time: Option<DateTime<Utc>>,
 }
+
+/// `POST /connector/v1/health`: the connector's health message (every 5 minutes by default).
+/// It counts as a check-in too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HealthMessage {
+    pub version: String,
+    pub features: Vec<String>,
+    pub enrolled_date_time: DateTime<Utc>,
+    pub import_key_configured: bool,
+    /// Requests handled since the previous message: `pkcsSuccess`, `pkcsFailure`,
+    /// `pkcsImportSuccess`, …, `revokeSuccess`, `scepFailure`.
+    #[serde(default)]
+    pub counters: std::collections::BTreeMap<String, u64>,
+    /// As in a check-in: polled without a gap since then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_since: Option<DateTime<Utc>>,
+    /// Health messages went through without a gap since then (a coalesced upload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploading_since: Option<DateTime<Utc>>,
+}
+
+/// The health counters a connector reports, per area: `{area}Success` and `{area}Failure`.
+pub const HEALTH_AREAS: [&str; 5] = ["pkcs", "pkcsRecrypt", "pkcsImport", "revoke", "scep"];

@@ -99,3 +99,30 @@ pub async fn update_latest(
         available_date_time: offer.map(|(_, _, available)| available),
     }))
 }
+
+/// `POST /connector/v1/health`: a health message (also a check-in).
+pub async fn health_upload(
+    ConnectorCaller(row): ConnectorCaller,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<wire::connector::HealthMessage>,
+) -> Result<StatusCode, ApiError> {
+    let version = convert::version("version", &body.version)?;
+    if body.counters.len() > 64 {
+        return Err(ApiError::bad_request(
+            "InvalidField",
+            "counters holds at most 64 entries",
+        ));
+    }
+    if let Some(name) = body.counters.keys().find(|k| k.is_empty() || k.len() > 64) {
+        return Err(ApiError::bad_request(
+            "InvalidField",
+            format!("counters: name `{name}` must hold 1 to 64 characters"),
+        ));
+    }
+    let text = serde_json::to_string(&body).unwrap_or_default();
+    state
+        .registry
+        .record_health(&row, version, body.active_since, body.uploading_since, &text)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

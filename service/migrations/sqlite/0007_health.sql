@@ -1,0 +1,12 @@
+-- Health messages a connector uploads (every 5 minutes by default): kept per connector for the
+-- Graph health-metric actions; the last upload's instant is on the connector (HealthUploadFailing).
+ALTER TABLE connectors ADD COLUMN last_health_ms INTEGER;
+
+CREATE TABLE health_messages (
+    tenant_id    TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    connector_id TEXT NOT NULL,
+    at_ms        INTEGER NOT NULL,
+    body         TEXT NOT NULL,
+    PRIMARY KEY (connector_id, at_ms)
+);
+CREATE INDEX health_messages_tenant ON health_messages (tenant_id, connector_id, at_ms);
