@@ -693,7 +693,10 @@ impl Registry {
         body: &str,
     ) -> RegistryResult<()> {
         let now = self.now();
-        for (field, since) in [("activeSince", active_since), ("uploadingSince", health_since)] {
+        for (field, since) in [
+            ("activeSince", active_since),
+            ("uploadingSince", health_since),
+        ] {
             if let Some(since) = since.filter(|s| *s > now) {
                 return Err(invalid(
                     "InvalidField",

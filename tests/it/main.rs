@@ -10,6 +10,7 @@ mod admin;
 mod client_fixtures;
 mod faults;
 mod graph;
+mod health;
 mod jobs;
 mod lifecycle_http;
 mod pkcs;

@@ -161,6 +161,18 @@ pub fn router(state: AppState) -> Router {
             get(graph::details_list),
         )
         .route(
+            "/beta/deviceManagement/certificateConnectorDetails/{id}/getHealthMetrics",
+            post(graph::details_health_metrics),
+        )
+        .route(
+            "/beta/deviceManagement/certificateConnectorDetails/{id}/getHealthMetricTimeSeries",
+            post(graph::details_health_time_series),
+        )
+        .route(
+            "/beta/deviceManagement/connectorStatus",
+            get(graph::connector_status),
+        )
+        .route(
             "/beta/deviceManagement/certificateConnectorDetails/{id}",
             get(graph::details_get),
         )

@@ -122,7 +122,13 @@ pub async fn health_upload(
     let text = serde_json::to_string(&body).unwrap_or_default();
     state
         .registry
-        .record_health(&row, version, body.active_since, body.uploading_since, &text)
+        .record_health(
+            &row,
+            version,
+            body.active_since,
+            body.uploading_since,
+            &text,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,7 +5,7 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use crate::http::convert;
 use crate::http::error::ApiError;
@@ -368,4 +368,172 @@ pub async fn details_get(
         "certificateConnectorDetails",
         &convert::certificate_connector_details(&row),
     )))
+}
+
+/// Every health metric name: `{area}Success` and `{area}Failure` per area.
+fn health_metric_names() -> Vec<String> {
+    wire::connector::HEALTH_AREAS
+        .iter()
+        .flat_map(|a| [format!("{a}Success"), format!("{a}Failure")])
+        .collect()
+}
+
+/// The counters of one stored health message.
+fn counters(body: &str) -> std::collections::BTreeMap<String, u64> {
+    serde_json::from_str::<wire::connector::HealthMessage>(body)
+        .map(|m| m.counters)
+        .unwrap_or_default()
+}
+
+/// `POST …/certificateConnectorDetails/{id}/getHealthMetrics` `{"metricNames": […]}`: each
+/// metric summed over the connector's health messages of the last 24 hours.
+pub async fn details_health_metrics(
+    caller: GraphCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let row = one(tenant_rows(&state, &caller).await?, &id)?;
+    let known = health_metric_names();
+    let names: Vec<String> = match super::json_field(&body, "metricNames") {
+        Some(Value::Array(items)) if items.len() <= 64 => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| ApiError::bad_request("BadRequest", "metricNames must be strings"))?,
+        _ => {
+            return Err(ApiError::bad_request(
+                "BadRequest",
+                "the body must be {\"metricNames\": [up to 64 names]}",
+            ))
+        }
+    };
+    if let Some(unknown) = names.iter().find(|n| !known.contains(n)) {
+        return Err(ApiError::bad_request(
+            "BadRequest",
+            format!(
+                "metricNames: `{unknown}` is not a health metric ({})",
+                known.join(", ")
+            ),
+        ));
+    }
+    let now = state.registry.now();
+    let messages = state
+        .registry
+        .health_messages(
+            &row.tenant_id,
+            &row.id,
+            now - chrono::Duration::hours(24),
+            now,
+        )
+        .await?;
+    let value: Vec<Value> = names
+        .iter()
+        .map(|name| {
+            let total: u64 = messages
+                .iter()
+                .map(|(_, body)| counters(body).get(name).copied().unwrap_or(0))
+                .sum();
+            json!({"@odata.type": "microsoft.graph.keyLongValuePair", "name": name, "value": total})
+        })
+        .collect();
+    Ok(ApiJson(json!({ "value": value })))
+}
+
+/// `POST …/certificateConnectorDetails/{id}/getHealthMetricTimeSeries`
+/// `{"timeSeries": {"metricName": area, "startDateTime", "endDateTime"}}`: one point per health
+/// message in the span with that area's success and failure counts.
+pub async fn details_health_time_series(
+    caller: GraphCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let row = one(tenant_rows(&state, &caller).await?, &id)?;
+    let series = super::json_field(&body, "timeSeries")
+        .filter(|v| v.is_object())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "BadRequest",
+                "the body must be {\"timeSeries\": {metricName, startDateTime, endDateTime}}",
+            )
+        })?;
+    let text = |key: &str| {
+        super::json_field(series, key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                ApiError::bad_request("BadRequest", format!("timeSeries.{key} is missing"))
+            })
+    };
+    let area = text("metricName")?;
+    if !wire::connector::HEALTH_AREAS.contains(&area) {
+        return Err(ApiError::bad_request(
+            "BadRequest",
+            format!(
+                "timeSeries.metricName: `{area}` is not one of {}",
+                wire::connector::HEALTH_AREAS.join(", ")
+            ),
+        ));
+    }
+    let start = convert::instant("timeSeries.startDateTime", text("startDateTime")?)?;
+    let end = convert::instant("timeSeries.endDateTime", text("endDateTime")?)?;
+    if end < start {
+        return Err(ApiError::bad_request(
+            "BadRequest",
+            "timeSeries.endDateTime is before startDateTime",
+        ));
+    }
+    let messages = state
+        .registry
+        .health_messages(&row.tenant_id, &row.id, start, end)
+        .await?;
+    let value: Vec<Value> = messages
+        .iter()
+        .map(|(at, body)| {
+            let c = counters(body);
+            json!({
+                "dateTime": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "successCount": c.get(&format!("{area}Success")).copied().unwrap_or(0),
+                "failureCount": c.get(&format!("{area}Failure")).copied().unwrap_or(0),
+            })
+        })
+        .collect();
+    Ok(ApiJson(json!({ "value": value })))
+}
+
+/// `GET /beta/deviceManagement/connectorStatus`: one `connectorStatusDetails` per certificate
+/// connector (`ndesConnectorLastConnectionDateTime`), status healthy | warning | unhealthy |
+/// unknown (never checked in).
+pub async fn connector_status(
+    caller: GraphCaller,
+    State(state): State<AppState>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let rows = state
+        .registry
+        .connectors_with_status(&caller.tenant_id)
+        .await?;
+    let value: Vec<Value> = rows
+        .iter()
+        .map(|(row, evaluation)| {
+            let status = match (row.last_checkin_ms, evaluation.status) {
+                (None, _) => "unknown",
+                (_, crate::domain::lifecycle::Status::Healthy) => "healthy",
+                (_, crate::domain::lifecycle::Status::Warning) => "warning",
+                (_, crate::domain::lifecycle::Status::Error) => "unhealthy",
+            };
+            json!({
+                "@odata.type": "#microsoft.graph.connectorStatusDetails",
+                "connectorName": "ndesConnectorLastConnectionDateTime",
+                "connectorInstanceId": row.id,
+                "status": status,
+                "eventDateTime": row
+                    .last_checkin_ms
+                    .map(|ms| crate::clock::from_millis(ms).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            })
+        })
+        .collect();
+    Ok(ApiJson(json!({
+        "@odata.context": "https://graph.microsoft.com/beta/$metadata#deviceManagement/connectorStatus",
+        "value": value
+    })))
 }
