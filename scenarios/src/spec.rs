@@ -126,7 +126,7 @@ pub struct SetCaSpec {
 pub const CA_NAMES: &[&str] = &["ca01.contoso.com\\Contoso Issuing CA", "DigiCert"];
 
 /// The built-in enqueue profiles.
-pub const PROFILES: &[&str] = &["default", "digicert", "rsa2048"];
+pub const PROFILES: &[&str] = &["default", "digicert", "rsa2048", "wrong_key"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnqueueSpec {

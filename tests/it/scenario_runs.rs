@@ -23,10 +23,142 @@ fn args(paths: Vec<PathBuf>) -> RunArgs {
     }
 }
 
+/// Every event the docs list (ID, name, channel, task category), and the general events
+/// 0001–0999 this project names, written out literally.
+const DOCUMENTED_EVENTS: &[(u16, &str, &str, &str)] = &[
+    (1, "ConnectorServiceStarted", "Admin", "General"),
+    (2, "ConnectorServiceStopped", "Admin", "General"),
+    (3, "ConnectorConfiguration", "Operational", "General"),
+    (10, "AutoUpdateInstalled", "Admin", "General"),
+    (11, "AutoUpdateCheckFailed", "Operational", "General"),
+    (1000, "PkcsRequestSuccess", "Admin", "PKCS"),
+    (1001, "PkcsRequestFailure", "Admin", "PKCS"),
+    (1200, "PkcsRecryptRequestSuccess", "Admin", "PKCS"),
+    (1201, "PkcsRecryptRequestFailure", "Admin", "PKCS"),
+    (1002, "PkcsDownloadSuccess", "Operational", "PKCS"),
+    (1003, "PkcsDownloadFailure", "Operational", "PKCS"),
+    (1020, "PkcsDownloadedRequest", "Operational", "PKCS"),
+    (1032, "PkcsDigiCertRequest", "Operational", "PKCS"),
+    (1050, "PkcsIssuedSuccess", "Operational", "PKCS"),
+    (1051, "PkcsIssuedFailedAttempt", "Operational", "PKCS"),
+    (1052, "PkcsIssuedFailure", "Operational", "PKCS"),
+    (1100, "PkcsUploadSuccess", "Operational", "PKCS"),
+    (1101, "PkcsUploadFailure", "Operational", "PKCS"),
+    (1102, "PkcsUploadedRequest", "Operational", "PKCS"),
+    (1202, "PkcsRecryptDownloadSuccess", "Operational", "PKCS"),
+    (1203, "PkcsRecryptDownloadFailure", "Operational", "PKCS"),
+    (1220, "PkcsRecryptDownloadedRequest", "Operational", "PKCS"),
+    (1250, "PkcsRecryptReencryptSuccess", "Operational", "PKCS"),
+    (1251, "PkcsRecryptDecryptSuccess", "Operational", "PKCS"),
+    (1252, "PkcsRecryptDecryptFailure", "Operational", "PKCS"),
+    (1253, "PkcsRecryptReencryptFailure", "Operational", "PKCS"),
+    (1300, "PkcsRecryptUploadSuccess", "Operational", "PKCS"),
+    (1301, "PkcsRecryptUploadFailure", "Operational", "PKCS"),
+    (1302, "PkcsRecryptUploadedRequest", "Operational", "PKCS"),
+    (2000, "PkcsImportRequestSuccess", "Admin", "PKCS Import"),
+    (2001, "PkcsImportRequestFailure", "Admin", "PKCS Import"),
+    (
+        2202,
+        "PkcsImportDownloadSuccess",
+        "Operational",
+        "PKCS Import",
+    ),
+    (
+        2203,
+        "PkcsImportDownloadFailure",
+        "Operational",
+        "PKCS Import",
+    ),
+    (
+        2020,
+        "PkcsImportDownloadedRequest",
+        "Operational",
+        "PKCS Import",
+    ),
+    (
+        2050,
+        "PkcsImportReencryptSuccess",
+        "Operational",
+        "PKCS Import",
+    ),
+    (
+        2051,
+        "PkcsImportReencryptFailedAttempt",
+        "Operational",
+        "PKCS Import",
+    ),
+    (
+        2052,
+        "PkcsImportReencryptFailure",
+        "Operational",
+        "PKCS Import",
+    ),
+    (
+        2100,
+        "PkcsImportUploadSuccess",
+        "Operational",
+        "PKCS Import",
+    ),
+    (
+        2101,
+        "PkcsImportUploadFailure",
+        "Operational",
+        "PKCS Import",
+    ),
+    (
+        2102,
+        "PkcsImportUploadedRequest",
+        "Operational",
+        "PKCS Import",
+    ),
+    (3000, "RevokeRequestSuccess", "Admin", "Revocation"),
+    (3001, "RevokeRequestFailure", "Admin", "Revocation"),
+    (3002, "RevokeDownloadSuccess", "Operational", "Revocation"),
+    (3003, "RevokeDownloadFailure", "Operational", "Revocation"),
+    (3020, "RevokeDownloadedRequest", "Operational", "Revocation"),
+    (3032, "RevokeDigicertRequest", "Operational", "Revocation"),
+    (3050, "RevokeSuccess", "Operational", "Revocation"),
+    (3051, "RevokeFailure", "Operational", "Revocation"),
+    (3052, "RevokeFailedAttempt", "Operational", "Revocation"),
+    (3100, "RevokeUploadSuccess", "Operational", "Revocation"),
+    (3101, "RevokeUploadFailure", "Operational", "Revocation"),
+    (3102, "RevokeUploadedRequest", "Operational", "Revocation"),
+    (4000, "ScrepRequestSuccess", "Admin", "SCEP"),
+    (4001, "ScepRequestIssuedFailure", "Admin", "SCEP"),
+    (4002, "ScepRequestUploadFailure", "Admin", "SCEP"),
+    (4003, "ScepRequestReceived", "Operational", "SCEP"),
+    (4004, "ScepVerifySuccess", "Operational", "SCEP"),
+    (4005, "ScepVerifyFailure", "Operational", "SCEP"),
+    (4006, "ScepIssuedSuccess", "Operational", "SCEP"),
+    (4007, "ScepIssuedFailure", "Operational", "SCEP"),
+    (4008, "ScepNotifySuccess", "Operational", "SCEP"),
+    (4009, "ScepNotifyAttemptFailed", "Operational", "SCEP"),
+    (4010, "ScepNotifySaveToDiskFailed", "Operational", "SCEP"),
+    (
+        5000,
+        "HealthMessageUploadSuccess",
+        "Operational",
+        "Connector Health",
+    ),
+    (
+        5001,
+        "HealthMessageUploadFailedAttempt",
+        "Operational",
+        "Connector Health",
+    ),
+    (
+        5002,
+        "HealthMessageUploadFailure",
+        "Operational",
+        "Connector Health",
+    ),
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_bundled_conformance_scenario_passes() {
+async fn every_bundled_conformance_scenario_passes_and_together_they_emit_every_documented_event() {
     let files = run::collect_files(&[suite_dir()]).unwrap();
     assert!(files.len() >= 10, "{files:?}");
+    let mut emitted = std::collections::BTreeSet::new();
     for file in files {
         let scenario = spec::parse_file(&file).unwrap();
         let outcome = runner::run(&scenario, &file.display().to_string(), None).await;
@@ -36,7 +168,28 @@ async fn every_bundled_conformance_scenario_passes() {
             "{}",
             report::failure_details(&outcome, 20)
         );
+        emitted.extend(outcome.events);
     }
+    let missing: Vec<String> = DOCUMENTED_EVENTS
+        .iter()
+        .filter(|(id, name, channel, task)| {
+            !emitted.contains(&(*id, name.to_string(), channel.to_string(), task.to_string()))
+        })
+        .map(|(id, name, _, _)| format!("{id:04} {name}"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "no bundled scenario emits: {}",
+        missing.join(", ")
+    );
+    // Nothing outside the table either (a name or channel that drifted from the docs).
+    let documented: std::collections::BTreeSet<u16> =
+        DOCUMENTED_EVENTS.iter().map(|e| e.0).collect();
+    let strays: Vec<_> = emitted
+        .iter()
+        .filter(|e| !documented.contains(&e.0))
+        .collect();
+    assert!(strays.is_empty(), "{strays:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

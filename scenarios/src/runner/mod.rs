@@ -62,6 +62,9 @@ pub struct Outcome {
     pub transcript: Vec<String>,
     #[serde(skip)]
     pub wall: std::time::Duration,
+    /// Every catalog event the scenario's connectors wrote: (id, name, channel, task category).
+    #[serde(skip)]
+    pub events: BTreeSet<(u16, String, String, String)>,
 }
 
 /// What a step did when it did not simply succeed.
@@ -118,6 +121,26 @@ struct World {
     scep_endpoints: BTreeMap<String, std::sync::Arc<connector_sim::scep::ScepEndpoint>>,
     /// Where the SCEP spools live (removed with the world).
     spool_root: Option<tempfile::TempDir>,
+    /// Catalog events of connectors already uninstalled.
+    emitted: BTreeSet<(u16, String, String, String)>,
+}
+
+/// The catalog events a connector wrote: (id, name, channel, task category).
+fn emitted(connector: &Connector) -> BTreeSet<(u16, String, String, String)> {
+    connector
+        .log()
+        .records()
+        .iter()
+        .filter(|r| r.event_id != 0)
+        .map(|r| {
+            (
+                r.event_id,
+                r.name.clone(),
+                r.channel.as_str().to_owned(),
+                r.task.clone(),
+            )
+        })
+        .collect()
 }
 
 pub async fn run(scenario: &Scenario, file: &str, seed_override: Option<u64>) -> Outcome {
@@ -135,6 +158,7 @@ pub async fn run(scenario: &Scenario, file: &str, seed_override: Option<u64>) ->
         failures: vec![],
         transcript: vec![],
         wall: std::time::Duration::ZERO,
+        events: BTreeSet::new(),
     };
     let mut world = match World::build(scenario, seed).await {
         Ok(w) => w,
@@ -226,6 +250,10 @@ pub async fn run(scenario: &Scenario, file: &str, seed_override: Option<u64>) ->
     }
     outcome.virtual_end = world.app.now();
     outcome.transcript = std::mem::take(&mut world.transcript);
+    for connector in world.connectors.values() {
+        world.emitted.extend(emitted(connector));
+    }
+    outcome.events = std::mem::take(&mut world.emitted);
     world.app.stop().await;
     outcome.wall = started.elapsed();
     outcome
@@ -291,6 +319,7 @@ impl World {
             scep_targets: BTreeMap::new(),
             scep_endpoints: BTreeMap::new(),
             spool_root: None,
+            emitted: BTreeSet::new(),
         };
         world.log(format!(
             "scenario `{}` seed {seed} starts at {}",
@@ -958,7 +987,7 @@ impl World {
         for index in 1..=spec.count {
             let mut pfx_id = None;
             if let Some(token) = &token {
-                let body = pki.user_pfx_upload(&spec.tenant, index, now)?;
+                let body = pki.user_pfx_upload(&spec.tenant, &profile, index, now)?;
                 let answer = self
                     .app
                     .request(
@@ -1074,7 +1103,8 @@ impl World {
             return;
         };
         let summary = connector.work(at).await;
-        if summary.leased == 0 {
+        // A download the service refused is tried again at the next poll.
+        if summary.leased == 0 && summary.call_errors == 0 {
             self.hungry.remove(name);
         } else {
             self.log(format!(
@@ -1186,6 +1216,7 @@ impl World {
                 let connector = self.connectors.remove(name).ok_or_else(|| {
                     StepError::Invalid(format!("connector `{name}` is not installed"))
                 })?;
+                self.emitted.extend(emitted(&connector));
                 connector.uninstall().await.map_err(|e| {
                     StepError::Harness(anyhow::anyhow!("uninstalling `{name}`: {e}"))
                 })?;

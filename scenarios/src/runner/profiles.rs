@@ -242,7 +242,14 @@ impl Pki {
                 let certificate = pki::self_signed(&key, &format!("device-{index:04}"), now)?;
                 let password = pki::random_password()?;
                 let pfx = pki::build_pfx(&key, &certificate, &certificate, &password)?;
-                let escrow = pki::envelope(&keys.recrypt.certificate, password.as_bytes())?;
+                // `wrong_key`: escrowed to a key the tenant's connectors do not hold.
+                let escrow_to = if profile == "wrong_key" {
+                    let stranger = self.keys.generate(KeyAlgorithm::P256)?;
+                    pki::self_signed(&stranger, "not the recrypt key", now)?
+                } else {
+                    keys.recrypt.certificate.clone()
+                };
+                let escrow = pki::envelope(&escrow_to, password.as_bytes())?;
                 json!({
                     "pfx": B64.encode(pfx),
                     "encryptedPassword": B64.encode(escrow),
@@ -270,6 +277,7 @@ impl Pki {
     pub fn user_pfx_upload(
         &self,
         tenant: &str,
+        profile: &str,
         index: u32,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Value> {
@@ -281,7 +289,13 @@ impl Pki {
         let certificate = pki::self_signed(&key, &upn, now)?;
         let password = pki::random_password()?;
         let pfx = pki::build_pfx(&key, &certificate, &certificate, &password)?;
-        let public = PKey::public_key_from_der(&import.key.public_key_to_der()?)?;
+        // `wrong_key`: encrypted to a key no connector holds (the upload names the right key).
+        let to = if profile == "wrong_key" {
+            self.keys.generate(KeyAlgorithm::Rsa2048)?
+        } else {
+            import.key.clone()
+        };
+        let public = PKey::public_key_from_der(&to.public_key_to_der()?)?;
         let encrypted =
             pki::rsa_oaep_encrypt(&public, password.as_bytes(), MessageDigest::sha512())?;
         Ok(json!({
