@@ -73,10 +73,10 @@ use Level::{Error, Information as Info, Warning as Warn};
 /// the 0001–0999 range ("not associated with any specific scenario"), which the docs do not list
 /// one by one: their names are this project's.
 pub const CATALOG: &[EventDef] = &[
-    def(1, "ConnectorServiceStarted", Admin, "General", Info, "The Certificate Connector service started."),
-    def(2, "ConnectorServiceStopped", Admin, "General", Info, "The Certificate Connector service stopped."),
+    def(1, "ConnectorServiceStarted", Operational, "General", Info, "The Certificate Connector service started."),
+    def(2, "ConnectorServiceStopped", Operational, "General", Info, "The Certificate Connector service stopped."),
     def(3, "ConnectorConfiguration", Operational, "General", Info, "The connector's configuration, logged at start and on each change."),
-    def(10, "AutoUpdateInstalled", Admin, "General", Info, "Installed a newer connector version from the auto-update service."),
+    def(10, "AutoUpdateInstalled", Operational, "General", Info, "Installed a newer connector version from the auto-update service."),
     def(11, "AutoUpdateCheckFailed", Operational, "General", Warn, "Could not reach the auto-update service; will try again."),
     def(1000, "PkcsRequestSuccess", Admin, "PKCS", Info, "Successfully uploaded a PKCS Request to Intune."),
     def(1001, "PkcsRequestFailure", Admin, "PKCS", Error, "Failed to fulfill or upload a PKCS Request to Intune."),

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod faults;
 pub mod http;
 pub mod ids;
+pub mod journal;
 pub mod registry;
 pub mod scep;
 pub mod schedule;

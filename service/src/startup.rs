@@ -66,6 +66,9 @@ impl Application {
             faults: Arc::new(crate::faults::Faults::new(
                 settings.seed.unwrap_or_else(rand::random),
             )),
+            journal: Arc::new(crate::journal::Journal::new(
+                crate::journal::DEFAULT_CAPACITY,
+            )),
         };
         Ok(Application {
             listener,

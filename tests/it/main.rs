@@ -12,6 +12,7 @@ mod faults;
 mod graph;
 mod health;
 mod jobs;
+mod journal;
 mod lifecycle_http;
 mod pkcs;
 mod proxy;

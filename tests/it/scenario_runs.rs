@@ -26,10 +26,10 @@ fn args(paths: Vec<PathBuf>) -> RunArgs {
 /// Every event the docs list (ID, name, channel, task category), and the general events
 /// 0001–0999 this project names, written out literally.
 const DOCUMENTED_EVENTS: &[(u16, &str, &str, &str)] = &[
-    (1, "ConnectorServiceStarted", "Admin", "General"),
-    (2, "ConnectorServiceStopped", "Admin", "General"),
+    (1, "ConnectorServiceStarted", "Operational", "General"),
+    (2, "ConnectorServiceStopped", "Operational", "General"),
     (3, "ConnectorConfiguration", "Operational", "General"),
-    (10, "AutoUpdateInstalled", "Admin", "General"),
+    (10, "AutoUpdateInstalled", "Operational", "General"),
     (11, "AutoUpdateCheckFailed", "Operational", "General"),
     (1000, "PkcsRequestSuccess", "Admin", "PKCS"),
     (1001, "PkcsRequestFailure", "Admin", "PKCS"),

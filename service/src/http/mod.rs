@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
             get(faults::list).post(faults::create).delete(faults::clear),
         )
         .route("/admin/faults/{id}", axum::routing::delete(faults::remove))
+        .route("/admin/journal", get(faults::journal_list))
         .route(
             "/admin/clock",
             get(admin::clock_get).post(admin::clock_change),
@@ -202,6 +203,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             error::envelope,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            faults::journal,
         ))
         .with_state(state)
 }

@@ -9,4 +9,5 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub operator_token: Arc<str>,
     pub faults: Arc<crate::faults::Faults>,
+    pub journal: Arc<crate::journal::Journal>,
 }

@@ -1,5 +1,6 @@
 //! `POST/GET/DELETE /admin/faults[/{id}]` (operator) and the middleware that applies the rules
-//! to every other request (see [`crate::faults`]).
+//! to every other request (see [`crate::faults`]); the request journal (`GET /admin/journal`)
+//! and the middleware that fills it (see [`crate::journal`]).
 
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -134,4 +135,81 @@ pub async fn inject(State(state): State<AppState>, request: Request, next: Next)
             error.into_response()
         }
     }
+}
+
+/// Records every answered request but the probes and the journal itself in the journal.
+pub async fn journal(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if path == "/healthz" || path == "/readyz" || path.starts_with("/admin/journal") {
+        return next.run(request).await;
+    }
+    let method = request.method().to_string();
+    let client_request_id = request
+        .headers()
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 128)
+        .map(str::to_owned);
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    state.journal.record(crate::journal::Entry {
+        at: state.registry.now(),
+        method,
+        path,
+        status: response.status().as_u16(),
+        client_request_id,
+        request_id: response
+            .headers()
+            .get("request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        duration_micros: started.elapsed().as_micros().min(u64::MAX as u128) as u64,
+    });
+    response
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JournalQuery {
+    correlation_id: Option<String>,
+    route: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /admin/journal?correlationId=…&route=…&limit=…` (limit 1–1000, default 100).
+pub async fn journal_list(
+    _: Operator,
+    State(state): State<AppState>,
+    query: Result<axum::extract::Query<JournalQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<ApiJson<serde_json::Value>, ApiError> {
+    let axum::extract::Query(query) = query.map_err(|e| {
+        ApiError::bad_request("InvalidQuery", format!("journal query: {}", e.body_text()))
+    })?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "InvalidQuery",
+            "limit must be from 1 to 1000",
+        ));
+    }
+    let entries = state.journal.find(
+        query.correlation_id.as_deref(),
+        query.route.as_deref(),
+        limit,
+    );
+    let value: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "dateTime": e.at,
+                "method": e.method,
+                "path": e.path,
+                "status": e.status,
+                "clientRequestId": e.client_request_id,
+                "requestId": e.request_id,
+                "durationMicroseconds": e.duration_micros,
+            })
+        })
+        .collect();
+    Ok(ApiJson(serde_json::json!({ "value": value })))
 }
