@@ -12,7 +12,7 @@ use reqwest::Method;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::client::{ClientError, ServiceClient};
-use crate::events::{EventLog, LogSettings, SharedLog};
+use crate::events::{Channel, EventLog, LogSettings, SharedLog};
 use crate::scep::{ScepEndpoint, ScepIdentity};
 use crate::work::{kind_events, worker_kinds, Notes, Work, Workbench};
 
@@ -323,6 +323,32 @@ impl Connector {
         self.next_update_check = self.next_update_check.min(now);
     }
 
+    /// A Debug record about one call to the service (written only at the debug level).
+    fn debug_call<T>(
+        &mut self,
+        now: DateTime<Utc>,
+        method: &str,
+        path: &str,
+        correlation_id: &str,
+        outcome: &Result<T, ClientError>,
+    ) {
+        let (result, status) = match outcome {
+            Ok(_) => ("ok".to_owned(), None),
+            Err(e) => (e.to_string(), e.status()),
+        };
+        let message = format!("{method} {path}: {result}");
+        let data = serde_json::json!({"method": method, "path": path, "status": status});
+        if let Err(e) = self.log_mut().debug(
+            now,
+            Channel::Operational,
+            Some(correlation_id),
+            message,
+            data,
+        ) {
+            tracing::warn!(error = %e, "cannot write the event log");
+        }
+    }
+
     /// Event 0003: the configuration as it is now (no secrets: the credential is not in it).
     fn log_configuration(&mut self, now: DateTime<Utc>) {
         let c = &self.config;
@@ -358,9 +384,26 @@ impl Connector {
                 None,
             )
             .await;
+        self.debug_call(
+            now,
+            "GET",
+            "/autoupdate/v1/latest",
+            &correlation_id,
+            &answer,
+        );
         match answer {
             Ok(Some(info)) => match info.latest_version.filter(|_| info.update_available) {
                 Some(latest) => {
+                    if let Err(refusal) = offered_version(&self.version, &latest) {
+                        self.event(
+                            now,
+                            11,
+                            &correlation_id,
+                            &format!("The auto-update service offered {refusal}; the connector keeps version {} and will ask again.", self.version),
+                            serde_json::json!({"error": refusal, "offered": latest}),
+                        );
+                        return false;
+                    }
                     let from = std::mem::replace(&mut self.version, latest.clone());
                     self.event(
                         now,
@@ -478,6 +521,13 @@ impl Connector {
                 Some(&message),
             )
             .await;
+        self.debug_call(
+            now,
+            "POST",
+            "/connector/v1/health",
+            &correlation_id,
+            &outcome,
+        );
         match outcome {
             Ok(_) => {
                 self.health_since = Some(now);
@@ -539,6 +589,13 @@ impl Connector {
                 Some(&request),
             )
             .await;
+        self.debug_call(
+            now,
+            "POST",
+            "/connector/v1/checkin",
+            &correlation_id,
+            &outcome,
+        );
         match outcome {
             Ok(_) => {
                 self.continuous_since = Some(now);
@@ -995,5 +1052,18 @@ pub async fn run_realtime(
                 }
             }
         }
+    }
+}
+
+/// Checks a version the auto-update service offers: four numeric parts and newer than the
+/// installed one. The refusal says what was wrong.
+fn offered_version(installed: &str, offered: &str) -> Result<(), String> {
+    let offered_v = wire::version::Version::parse(offered)
+        .map_err(|e| format!("a version that does not parse ({e})"))?;
+    match wire::version::Version::parse(installed) {
+        Ok(current) if offered_v <= current => Err(format!(
+            "version {offered}, which is not newer than the installed {installed}"
+        )),
+        _ => Ok(()),
     }
 }

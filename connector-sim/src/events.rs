@@ -235,6 +235,11 @@ impl EventLog {
         self.records = records;
     }
 
+    /// The folder the channel files go to (`None`: in memory only).
+    pub fn dir(&self) -> Option<&Path> {
+        self.settings.dir.as_deref()
+    }
+
     pub fn records(&self) -> &[Record] {
         &self.records
     }
@@ -277,6 +282,7 @@ impl EventLog {
         &mut self,
         at: DateTime<Utc>,
         channel: Channel,
+        correlation_id: Option<&str>,
         message: impl Into<String>,
         data: serde_json::Value,
     ) -> Result<(), LogError> {
@@ -291,7 +297,7 @@ impl EventLog {
             name: "Debug".to_owned(),
             task: "Debug".to_owned(),
             connector_id: self.connector_id.clone(),
-            correlation_id: None,
+            correlation_id: correlation_id.map(str::to_owned),
             message: message.into(),
             data,
         };
@@ -441,8 +447,14 @@ mod tests {
             log.emit(at, 999, None, "x", serde_json::Value::Null),
             Err(LogError::Unknown(999))
         ));
-        log.debug(at, Channel::Operational, "hidden", serde_json::Value::Null)
-            .unwrap();
+        log.debug(
+            at,
+            Channel::Operational,
+            None,
+            "hidden",
+            serde_json::Value::Null,
+        )
+        .unwrap();
         assert!(log.records().is_empty());
     }
 }

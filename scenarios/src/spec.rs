@@ -76,7 +76,17 @@ pub struct ConnectorSpec {
     /// A faulty connector: its service dies right after each download and restarts, so what
     /// it downloads is never worked on (the leases run out).
     pub crash_after_download: bool,
+    /// The event log in files: size limit per channel file, archives kept, Debug records.
+    pub log: Option<LogSpec>,
     pub line: usize,
+}
+
+/// A connector whose event log goes to files (`log_max_bytes`, `log_archives`, `log_debug`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSpec {
+    pub max_bytes: u64,
+    pub archives: usize,
+    pub debug: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -166,6 +176,16 @@ pub struct ScepPollSpec {
     pub connector: String,
     pub target: String,
     pub expect: String,
+}
+
+/// A connector's event-log files: `archives` archived files of `channel` (exactly), at least
+/// `debug_min` Debug records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectLog {
+    pub connector: String,
+    pub channel: String,
+    pub archives: Option<u32>,
+    pub debug_min: Option<u32>,
 }
 
 /// How many notifications wait in a connector's SCEP spool.
@@ -273,7 +293,7 @@ pub struct ExpectHistory {
 pub enum Action {
     Advance(DurationSpec),
     At(DateTime<Utc>),
-    Install(InstallSpec),
+    Install(Box<InstallSpec>),
     Reconfigure(ReconfigureSpec),
     Uninstall(String),
     Stop(String),
@@ -291,6 +311,7 @@ pub enum Action {
     /// The connector's SCEP spool folder cannot be written any more (a file takes its place).
     BlockSpool(String),
     ExpectSpool(ExpectSpool),
+    ExpectLog(ExpectLog),
     ExpectStatus(ExpectStatus),
     ExpectGraph(ExpectGraph),
     ExpectHttp(ExpectHttp),
@@ -322,6 +343,7 @@ impl Action {
             Action::ScepUntarget(_) => "scep_untarget",
             Action::BlockSpool(_) => "block_spool",
             Action::ExpectSpool(_) => "expect_spool",
+            Action::ExpectLog(_) => "expect_log",
             Action::ExpectStatus(_) => "expect_status",
             Action::ExpectGraph(_) => "expect_graph",
             Action::ExpectHttp(_) => "expect_http",
@@ -373,6 +395,9 @@ struct RawConnector {
     poll_interval: Option<String>,
     update_check_interval: Option<String>,
     crash_after_download: Option<bool>,
+    log_max_bytes: Option<u64>,
+    log_archives: Option<usize>,
+    log_debug: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -392,6 +417,9 @@ struct RawInstall {
     poll_interval: Option<String>,
     update_check_interval: Option<String>,
     crash_after_download: Option<bool>,
+    log_max_bytes: Option<u64>,
+    log_archives: Option<usize>,
+    log_debug: Option<bool>,
     count: Option<u32>,
     expect_error: Option<String>,
 }
@@ -502,6 +530,15 @@ struct RawScepPoll {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawExpectLog {
+    connector: String,
+    channel: String,
+    archives: Option<u32>,
+    debug_min: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawExpectSpool {
     connector: String,
     count: u32,
@@ -592,6 +629,7 @@ struct RawStep {
     scep_untarget: Option<String>,
     block_spool: Option<String>,
     expect_spool: Option<RawExpectSpool>,
+    expect_log: Option<RawExpectLog>,
     expect_status: Option<RawExpectStatus>,
     expect_graph: Option<RawExpectGraph>,
     expect_http: Option<RawExpectHttp>,
@@ -623,6 +661,7 @@ impl RawStep {
             (self.scep_untarget.is_some(), "scep_untarget"),
             (self.block_spool.is_some(), "block_spool"),
             (self.expect_spool.is_some(), "expect_spool"),
+            (self.expect_log.is_some(), "expect_log"),
             (self.expect_status.is_some(), "expect_status"),
             (self.expect_graph.is_some(), "expect_graph"),
             (self.expect_http.is_some(), "expect_http"),
@@ -896,8 +935,33 @@ fn connector_spec(
         poll_interval,
         update_check_interval: interval("update_check_interval", None, "PT1H")?,
         crash_after_download: false,
+        log: None,
         line,
     })
+}
+
+/// The file log of a connector, if any of its keys is given.
+fn log_spec(
+    max_bytes: Option<u64>,
+    archives: Option<usize>,
+    debug: Option<bool>,
+) -> Result<Option<LogSpec>, String> {
+    if max_bytes.is_none() && archives.is_none() && debug.is_none() {
+        return Ok(None);
+    }
+    let max_bytes = max_bytes.unwrap_or(50 * 1024 * 1024);
+    if max_bytes < 1024 {
+        return Err(format!("log_max_bytes {max_bytes} is below 1024"));
+    }
+    let archives = archives.unwrap_or(10);
+    if archives == 0 || archives > 1000 {
+        return Err(format!("log_archives {archives} must be from 1 to 1000"));
+    }
+    Ok(Some(LogSpec {
+        max_bytes,
+        archives,
+        debug: debug.unwrap_or(false),
+    }))
 }
 
 /// A connector interval: `text` (or `default`), at least one second, no months.
@@ -986,6 +1050,8 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
         )
         .map_err(|m| ctx.err(line, format!("connector: {m}")))?;
         spec.crash_after_download = crash_after_download;
+        spec.log = log_spec(c.log_max_bytes, c.log_archives, c.log_debug)
+            .map_err(|m| ctx.err(line, format!("connector: {m}")))?;
         spec.update_check_interval =
             interval("update_check_interval", update_check.as_deref(), "PT1H")
                 .map_err(|m| ctx.err(line, format!("connector: {m}")))?;
@@ -1031,6 +1097,7 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
             scep_untarget,
             block_spool,
             expect_spool,
+            expect_log,
             expect_status,
             expect_graph,
             expect_http,
@@ -1078,6 +1145,8 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
             )
             .map_err(|m| e(format!("install: {m}")))?;
             connector.crash_after_download = crash_after_download;
+            connector.log = log_spec(r.log_max_bytes, r.log_archives, r.log_debug)
+                .map_err(|m| e(format!("install: {m}")))?;
             connector.update_check_interval =
                 interval("update_check_interval", update_check.as_deref(), "PT1H")
                     .map_err(|m| e(format!("install: {m}")))?;
@@ -1094,11 +1163,11 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
                     }
                 }
             }
-            actions.push(Action::Install(InstallSpec {
+            actions.push(Action::Install(Box::new(InstallSpec {
                 connector,
                 count: r.count,
                 expect_error: r.expect_error,
-            }));
+            })));
         }
         if let Some(r) = reconfigure {
             known(&installed, &r.connector)?;
@@ -1293,6 +1362,20 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
         if let Some(name) = block_spool {
             known(&installed, &name)?;
             actions.push(Action::BlockSpool(name));
+        }
+        if let Some(r) = expect_log {
+            known(&installed, &r.connector)?;
+            one_of("channel", &r.channel, &["Admin", "Operational"])
+                .map_err(|m| e(format!("expect_log: {m}")))?;
+            if r.archives.is_none() && r.debug_min.is_none() {
+                return Err(e("expect_log: give `archives` or `debug_min`".into()));
+            }
+            actions.push(Action::ExpectLog(ExpectLog {
+                connector: r.connector,
+                channel: r.channel,
+                archives: r.archives,
+                debug_min: r.debug_min,
+            }));
         }
         if let Some(r) = expect_spool {
             known(&installed, &r.connector)?;

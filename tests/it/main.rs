@@ -8,6 +8,7 @@
 
 mod admin;
 mod client_fixtures;
+mod connector_bad_input;
 mod faults;
 mod graph;
 mod health;

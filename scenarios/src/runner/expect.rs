@@ -359,3 +359,57 @@ pub(super) fn events(world: &mut World, expect: &ExpectEvents) -> Result<String,
         _ => Ok(format!("{what}: {count}")),
     }
 }
+
+/// A connector's log files: archived files of a channel, Debug records.
+pub(super) fn log_files(
+    world: &mut World,
+    expect: &crate::spec::ExpectLog,
+) -> Result<String, StepError> {
+    let connector = world.connector(&expect.connector)?;
+    let log = connector.log();
+    let dir = log.dir().ok_or_else(|| {
+        StepError::Invalid(format!(
+            "connector `{}` keeps its log in memory; give it log_max_bytes, log_archives or log_debug",
+            expect.connector
+        ))
+    })?;
+    let mut said = Vec::new();
+    if let Some(wanted) = expect.archives {
+        let prefix = format!("Archive-{}-", expect.channel);
+        let archives = std::fs::read_dir(dir)
+            .map_err(anyhow::Error::from)?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .count();
+        if archives != wanted as usize {
+            return Err(mismatch(
+                format!(
+                    "archived {} log files of {}",
+                    expect.channel, expect.connector
+                ),
+                wanted.to_string(),
+                archives.to_string(),
+            ));
+        }
+        said.push(format!("{archives} archived {} files", expect.channel));
+    }
+    if let Some(min) = expect.debug_min {
+        let channel = match expect.channel.as_str() {
+            "Admin" => connector_sim::events::Channel::Admin,
+            _ => connector_sim::events::Channel::Operational,
+        };
+        let count = log.count(0, Some(channel));
+        if count < min as usize {
+            return Err(mismatch(
+                format!(
+                    "Debug records in the {} log of {}",
+                    expect.channel, expect.connector
+                ),
+                format!("at least {min}"),
+                count.to_string(),
+            ));
+        }
+        said.push(format!("{count} Debug records"));
+    }
+    Ok(format!("{}: {}", expect.connector, said.join(", ")))
+}

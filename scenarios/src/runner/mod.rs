@@ -119,7 +119,7 @@ struct World {
     scep_targets: BTreeMap<String, ScepTarget>,
     /// Each connector's SCEP endpoint, set up at its first `scep_enroll`.
     scep_endpoints: BTreeMap<String, std::sync::Arc<connector_sim::scep::ScepEndpoint>>,
-    /// Where the SCEP spools live (removed with the world).
+    /// Where SCEP spools and connector log files live (removed with the world).
     spool_root: Option<tempfile::TempDir>,
     /// Catalog events of connectors already uninstalled.
     emitted: BTreeSet<(u16, String, String, String)>,
@@ -462,6 +462,19 @@ impl World {
         let client = ServiceClient::new(self.app.base_url.clone(), self.app.http.clone());
         let secret = tenant.enrollment_secret.clone().unwrap_or_default();
         let mut connector = Connector::install(config, client, &secret, self.app.now()).await?;
+        if let Some(log) = &spec.log {
+            let dir = self
+                .scratch()
+                .map_err(|e| connector_sim::ClientError::Transport(e.to_string()))?
+                .join("logs")
+                .join(&spec.name);
+            connector.set_log_settings(connector_sim::events::LogSettings {
+                dir: Some(dir),
+                max_bytes: log.max_bytes,
+                max_archives: log.archives,
+                debug: log.debug,
+            })?;
+        }
         if let Some(pki) = &self.pki {
             connector.set_workbench(pki.workbench(&spec.tenant, spec.import_key));
         }
@@ -639,6 +652,18 @@ impl World {
         ))
     }
 
+    /// The world's scratch folder (made on first use, removed with the world).
+    fn scratch(&mut self) -> anyhow::Result<std::path::PathBuf> {
+        if self.spool_root.is_none() {
+            self.spool_root = Some(tempfile::tempdir()?);
+        }
+        Ok(self
+            .spool_root
+            .as_ref()
+            .map(|d| d.path().to_owned())
+            .unwrap_or_default())
+    }
+
     /// The connector's SCEP endpoint, set up on first use: an RA certificate from the embedded
     /// CA, the `IntuneDevice` template, a spool folder of its own.
     async fn scep_endpoint(
@@ -654,14 +679,7 @@ impl World {
             .as_ref()
             .ok_or_else(|| StepError::Harness(anyhow::anyhow!("the scenario has no PKI")))?;
         let cas = pki.cas.clone();
-        if self.spool_root.is_none() {
-            self.spool_root = Some(tempfile::tempdir().map_err(anyhow::Error::from)?);
-        }
-        let spool_dir = self
-            .spool_root
-            .as_ref()
-            .map(|d| d.path().join(name))
-            .unwrap_or_default();
+        let spool_dir = self.scratch()?.join(name);
         let registry = self.app.registry.clone();
         let identity = self.connector(name)?.scep_identity();
         let endpoint = ScepEndpoint::new(
@@ -1271,6 +1289,7 @@ impl World {
             Action::ScepEnroll(spec) => self.scep_enroll(spec).await,
             Action::ScepPoll(spec) => self.scep_poll(spec).await,
             Action::BlockSpool(name) => self.block_spool(name).await,
+            Action::ExpectLog(expectation) => expect::log_files(self, expectation),
             Action::ExpectSpool(expectation) => {
                 let endpoint = self.scep_endpoint(&expectation.connector).await?;
                 let count = endpoint.spool().len();

@@ -199,6 +199,11 @@ fn bad_values_are_errors_at_the_line_of_their_step() {
         ("[[step]]\nblock_spool = \"ghost\"\n", "ghost"),
         ("[[step]]\nscep_poll = { connector = \"c\", target = \"nobody\", expect = \"issued\" }\n", "no scep_target `nobody`"),
         ("[[step]]\nexpect_spool = { connector = \"ghost\", count = 0 }\n", "ghost"),
+        ("[[step]]\nexpect_log = { connector = \"ghost\", channel = \"Admin\", archives = 1 }\n", "ghost"),
+        ("[[step]]\nexpect_log = { connector = \"c\", channel = \"Debug\", archives = 1 }\n", "Debug"),
+        ("[[step]]\nexpect_log = { connector = \"c\", channel = \"Admin\" }\n", "give `archives` or `debug_min`"),
+        ("[[step]]\ninstall = { name = \"d\", tenant = \"t\", features = [\"pkcs\"], version = \"6.2202.38.0\", log_max_bytes = 100 }\n", "log_max_bytes 100 is below 1024"),
+        ("[[step]]\ninstall = { name = \"d\", tenant = \"t\", features = [\"pkcs\"], version = \"6.2202.38.0\", log_archives = 0 }\n", "log_archives 0 must be from 1 to 1000"),
     ];
     for (step, mentions) in cases {
         let e = error(&format!("{HEAD}{step}"));
@@ -250,4 +255,28 @@ fn an_error_displays_as_file_colon_line_colon_message() {
         message: "cannot read".into(),
     };
     assert_eq!(e.to_string(), "a.toml: cannot read");
+}
+
+#[test]
+fn log_keys_turn_the_file_log_on_with_defaults_for_the_rest() {
+    let s = parse(&format!("{HEAD}log_debug = true\n[[step]]\nexpect_log = {{ connector = \"c\", channel = \"Operational\", debug_min = 1 }}\n")).unwrap();
+    assert_eq!(
+        s.connectors[0].log,
+        Some(LogSpec {
+            max_bytes: 52_428_800,
+            archives: 10,
+            debug: true
+        })
+    );
+    assert_eq!(
+        s.steps[0].action,
+        Action::ExpectLog(ExpectLog {
+            connector: "c".into(),
+            channel: "Operational".into(),
+            archives: None,
+            debug_min: Some(1),
+        })
+    );
+    let plain = parse(HEAD).unwrap();
+    assert_eq!(plain.connectors[0].log, None);
 }

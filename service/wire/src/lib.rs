@@ -14,5 +14,6 @@ pub mod graph;
 pub mod jobs;
 pub mod scep;
 pub mod token;
+pub mod version;
 
 pub use chrono::{DateTime, Utc};
