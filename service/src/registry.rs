@@ -647,39 +647,7 @@ impl Registry {
         version: Version,
         active_since: Option<DateTime<Utc>>,
     ) -> RegistryResult<()> {
-        let now = self.now();
-        if let Some(since) = active_since.filter(|s| *s > now) {
-            return Err(invalid(
-                "InvalidField",
-                format!(
-                    "activeSince {} is in the future (now is {})",
-                    since.to_rfc3339(),
-                    now.to_rfc3339()
-                ),
-            ));
-        }
-        self.gate(version, Operation::Checkin).await?;
-        let _facts = self.facts.lock().await;
-        let connector = &self.current(connector).await?;
-        let tenant = self.tenant(&connector.tenant_id).await?;
-        let version_changed = connector.version != version.to_string();
-        let presence = Presence {
-            connector_id: &connector.id,
-            active_since,
-            health: None,
-        };
-        // A new version changes every connector's skew; otherwise only this one's presence changes.
-        let only = if version_changed {
-            None
-        } else {
-            Some(connector.id.as_str())
-        };
-        self.reconcile(&tenant, now, only, Some(presence)).await?;
-        let mut updated = connector.clone();
-        updated.version = version.to_string();
-        updated.last_checkin_ms = Some(now.timestamp_millis());
-        self.store.update_connector(&updated).await?;
-        Ok(())
+        self.present(connector, version, active_since, None).await
     }
 
     /// A health message: it counts as a check-in (with the same `activeSince` claim) and as a
@@ -692,10 +660,23 @@ impl Registry {
         health_since: Option<DateTime<Utc>>,
         body: &str,
     ) -> RegistryResult<()> {
+        self.present(connector, version, active_since, Some((health_since, body)))
+            .await
+    }
+
+    /// A connector shows it is there: a check-in, or a health message (`health`: uploads
+    /// continuous since then, and the message to keep).
+    async fn present(
+        &self,
+        connector: &ConnectorRow,
+        version: Version,
+        active_since: Option<DateTime<Utc>>,
+        health: Option<(Option<DateTime<Utc>>, &str)>,
+    ) -> RegistryResult<()> {
         let now = self.now();
         for (field, since) in [
             ("activeSince", active_since),
-            ("uploadingSince", health_since),
+            ("uploadingSince", health.and_then(|(since, _)| since)),
         ] {
             if let Some(since) = since.filter(|s| *s > now) {
                 return Err(invalid(
@@ -716,25 +697,30 @@ impl Registry {
         let presence = Presence {
             connector_id: &connector.id,
             active_since,
-            health: Some(health_since),
+            health: health.map(|(since, _)| since),
         };
+        // A new version changes every connector's skew; otherwise only this one's presence changes.
         let only = (!version_changed).then_some(connector.id.as_str());
         self.reconcile(&tenant, now, only, Some(presence)).await?;
         let mut updated = connector.clone();
         updated.version = version.to_string();
         updated.last_checkin_ms = Some(now.timestamp_millis());
-        updated.last_health_ms = Some(now.timestamp_millis());
+        if health.is_some() {
+            updated.last_health_ms = Some(now.timestamp_millis());
+        }
         self.store.update_connector(&updated).await?;
-        let keep_from = (now - chrono::Duration::days(7)).timestamp_millis();
-        self.store
-            .insert_health(
-                &connector.tenant_id,
-                &connector.id,
-                now.timestamp_millis(),
-                body,
-                keep_from,
-            )
-            .await?;
+        if let Some((_, body)) = health {
+            let keep_from = (now - chrono::Duration::days(7)).timestamp_millis();
+            self.store
+                .insert_health(
+                    &connector.tenant_id,
+                    &connector.id,
+                    now.timestamp_millis(),
+                    body,
+                    keep_from,
+                )
+                .await?;
+        }
         Ok(())
     }
 
