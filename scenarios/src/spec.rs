@@ -149,6 +149,10 @@ pub struct EnqueueSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultSpec {
     pub target: String,
+    /// Only the calls of this tenant (its connectors, its Graph tokens).
+    pub tenant: Option<String>,
+    /// Only the calls of this connector.
+    pub connector: Option<String>,
     pub kind: Option<String>,
     pub status: Option<u16>,
     pub probability: Option<f64>,
@@ -468,6 +472,8 @@ struct RawEnqueue {
 #[serde(deny_unknown_fields)]
 struct RawFault {
     target: String,
+    tenant: Option<String>,
+    connector: Option<String>,
     kind: Option<String>,
     status: Option<u16>,
     probability: Option<f64>,
@@ -803,7 +809,7 @@ const STATUSES: &[&str] = &["healthy", "warning", "error"];
 /// What came of a SCEP enrollment or poll, besides a refusing validation code.
 const ENROLL_OUTCOMES: &[&str] = &["issued", "pending", "failed"];
 /// What a `fault` step does to matching requests.
-const FAULT_KINDS: &[&str] = &["status", "delay"];
+const FAULT_KINDS: &[&str] = &["status", "delay", "drop"];
 /// What a SCEP validation can answer: the 25 wire codes (intune-wire.md §1.5) and the refusals.
 pub const SCEP_VALIDATE_CODES: &[&str] = &[
     "Unknown",
@@ -1302,7 +1308,17 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
                     ))
                 }
                 ("delay", None, Some(_)) => {}
-                _ => return Err(e("fault: kind `delay` needs `delay` and no `status`".into())),
+                ("delay", _, _) => {
+                    return Err(e("fault: kind `delay` needs `delay` and no `status`".into()))
+                }
+                ("drop", None, None) => {}
+                _ => return Err(e("fault: kind `drop` takes no `status` or `delay`".into())),
+            }
+            if let Some(t) = &r.tenant {
+                check_tenant(line, t)?;
+            }
+            if let Some(c) = &r.connector {
+                known(&installed, c)?;
             }
             let duration_of = |d: Option<String>,
                                field: &str|
@@ -1312,6 +1328,8 @@ pub fn parse_str(file_label: &str, text: &str) -> Result<Scenario, SpecError> {
             };
             actions.push(Action::Fault(FaultSpec {
                 target: r.target,
+                tenant: r.tenant,
+                connector: r.connector,
                 kind: Some(kind.to_owned()),
                 status: r.status,
                 probability: r.probability,

@@ -1,7 +1,9 @@
 //! Fault injection: operator rules that make matching requests fail (an HTTP status, with
-//! `Retry-After` for 429/503) or wait first (a delay). A rule runs out after `count` hits or at a
-//! virtual instant; `probability` draws from a generator seeded like the service's ids, so the
-//! same seed and the same requests hit the same way. Operator routes are never hit.
+//! `Retry-After` for 429/503), wait first (a delay) or lose their connection (a drop). A rule
+//! matches a path fragment and, if it names them, only the calls of one tenant or one connector.
+//! It runs out after `count` hits or at a virtual instant; `probability` draws from a generator
+//! seeded like the service's ids, so the same seed and the same requests hit the same way.
+//! Operator routes are never hit.
 
 use std::sync::Mutex;
 
@@ -18,6 +20,15 @@ pub enum Effect {
     },
     /// Wait this long, then serve the request normally.
     Delay { ms: u64 },
+    /// Close the connection without an answer (the request is not served).
+    Drop,
+}
+
+/// Who makes a request, as far as its credential tells (a connector credential names both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub tenant_id: String,
+    pub connector_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +36,11 @@ pub struct Rule {
     pub id: String,
     /// A path fragment, matched case-insensitively; `*` matches every non-operator path.
     pub route: String,
+    /// Only calls made with a credential of this tenant (a connector's, a Graph token, the
+    /// enrollment secret).
+    pub tenant: Option<String>,
+    /// Only calls made with this connector's credential.
+    pub connector: Option<String>,
     pub effect: Effect,
     pub remaining: Option<u32>,
     /// Virtual milliseconds after which the rule is gone.
@@ -37,6 +53,26 @@ impl Rule {
     /// Neither spent nor past its end; a rule that is not is dropped.
     fn in_force(&self, now_ms: i64) -> bool {
         self.until_ms.is_none_or(|u| now_ms < u) && self.remaining != Some(0)
+    }
+
+    /// Whether the rule names a caller (then it matches only calls whose credential says who).
+    fn names_caller(&self) -> bool {
+        self.tenant.is_some() || self.connector.is_some()
+    }
+
+    fn matches(&self, lower_path: &str, caller: Option<&Caller>) -> bool {
+        if self.route != "*" && !lower_path.contains(&self.route.to_ascii_lowercase()) {
+            return false;
+        }
+        if !self.names_caller() {
+            return true;
+        }
+        let Some(caller) = caller else { return false };
+        self.tenant.as_ref().is_none_or(|t| *t == caller.tenant_id)
+            && self
+                .connector
+                .as_ref()
+                .is_none_or(|c| caller.connector_id.as_ref() == Some(c))
     }
 }
 
@@ -143,9 +179,17 @@ impl Faults {
         rules.len() != before
     }
 
-    /// What happens to a request for `path` at `now_ms`: the first matching rule in force
-    /// that the draw picks (a hit uses up one of its count).
-    pub fn decide(&self, path: &str, now_ms: i64) -> Option<Effect> {
+    /// Whether a rule in force names a tenant or a connector: only then must the caller of a
+    /// request be looked up.
+    pub fn needs_caller(&self, now_ms: i64) -> bool {
+        self.rules()
+            .iter()
+            .any(|r| r.in_force(now_ms) && r.names_caller())
+    }
+
+    /// What happens to a request for `path` by `caller` at `now_ms`: the first matching rule in
+    /// force that the draw picks (a hit uses up one of its count).
+    pub fn decide(&self, path: &str, caller: Option<&Caller>, now_ms: i64) -> Option<Effect> {
         if exempt(path) {
             return None;
         }
@@ -157,7 +201,7 @@ impl Faults {
         let lower = path.to_ascii_lowercase();
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
         for rule in rules.iter_mut() {
-            if rule.route != "*" && !lower.contains(&rule.route.to_ascii_lowercase()) {
+            if !rule.matches(&lower, caller) {
                 continue;
             }
             if let Some(p) = rule.probability {
@@ -183,6 +227,8 @@ mod tests {
         Rule {
             id: "f-1".into(),
             route: route.into(),
+            tenant: None,
+            connector: None,
             effect,
             remaining: None,
             until_ms: None,
@@ -205,12 +251,12 @@ mod tests {
                 ..rule("ScepActions/successNotification", E500)
             })
             .unwrap();
-        assert_eq!(faults.decide("/admin/faults", 0), None);
-        assert_eq!(faults.decide("/connector/v1/checkin", 0), None);
+        assert_eq!(faults.decide("/admin/faults", None, 0), None);
+        assert_eq!(faults.decide("/connector/v1/checkin", None, 0), None);
         let path = "/RACerts/x/ScepActions/SUCCESSNOTIFICATION";
-        assert_eq!(faults.decide(path, 0), Some(E500));
-        assert_eq!(faults.decide(path, 0), Some(E500));
-        assert_eq!(faults.decide(path, 0), None);
+        assert_eq!(faults.decide(path, None, 0), Some(E500));
+        assert_eq!(faults.decide(path, None, 0), Some(E500));
+        assert_eq!(faults.decide(path, None, 0), None);
         assert!(faults.list(0).is_empty());
     }
 
@@ -224,10 +270,13 @@ mod tests {
             })
             .unwrap();
         assert_eq!(
-            faults.decide("/connector/v1/checkin", 3_599_999),
+            faults.decide("/connector/v1/checkin", None, 3_599_999),
             Some(E500)
         );
-        assert_eq!(faults.decide("/connector/v1/checkin", 3_600_000), None);
+        assert_eq!(
+            faults.decide("/connector/v1/checkin", None, 3_600_000),
+            None
+        );
     }
 
     #[test]
@@ -241,13 +290,50 @@ mod tests {
                 })
                 .unwrap();
             (0..1000)
-                .map(|_| faults.decide("/connector/v1/jobs/lease", 0).is_some())
+                .map(|_| faults.decide("/connector/v1/jobs/lease", None, 0).is_some())
                 .collect::<Vec<bool>>()
         };
         let first = draws(7);
         assert_eq!(first, draws(7));
         let hits = first.iter().filter(|h| **h).count();
         assert!((150..=250).contains(&hits), "{hits} of 1000");
+    }
+
+    #[test]
+    fn a_rule_naming_a_tenant_or_connector_hits_only_their_calls() {
+        let faults = Faults::new(1);
+        faults
+            .add(Rule {
+                tenant: Some("t-a".into()),
+                ..rule("*", E500)
+            })
+            .unwrap();
+        faults
+            .add(Rule {
+                connector: Some("c-b1".into()),
+                ..rule("jobs/lease", Effect::Drop)
+            })
+            .unwrap();
+        assert!(faults.needs_caller(0));
+        let a = Caller {
+            tenant_id: "t-a".into(),
+            connector_id: Some("c-a1".into()),
+        };
+        let b1 = Caller {
+            tenant_id: "t-b".into(),
+            connector_id: Some("c-b1".into()),
+        };
+        let b2 = Caller {
+            tenant_id: "t-b".into(),
+            connector_id: Some("c-b2".into()),
+        };
+        let lease = "/connector/v1/jobs/lease";
+        assert_eq!(faults.decide(lease, Some(&a), 0), Some(E500));
+        assert_eq!(faults.decide(lease, Some(&b1), 0), Some(Effect::Drop));
+        assert_eq!(faults.decide(lease, Some(&b2), 0), None);
+        assert_eq!(faults.decide("/connector/v1/checkin", Some(&b1), 0), None);
+        // A request whose credential says nothing is hit by no rule that names a caller.
+        assert_eq!(faults.decide(lease, None, 0), None);
     }
 
     #[test]

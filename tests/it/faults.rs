@@ -103,7 +103,7 @@ async fn bad_fault_rules_are_refused_with_the_field_and_clear_removes_all() {
     for (body, message) in [
         (
             json!({"route": "*"}),
-            "give exactly one of `status` (an HTTP error status) or `delayMs`",
+            "give exactly one of `status` (an HTTP error status), `delayMs` or `\"drop\": true`",
         ),
         (
             json!({"route": "*", "status": 302}),
@@ -181,6 +181,129 @@ async fn bad_fault_rules_are_refused_with_the_field_and_clear_removes_all() {
         .await
         .unwrap();
     assert_eq!(cleared.status, 204);
+    assert_eq!(
+        app.admin_get("/admin/faults").await.unwrap().body["value"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn a_drop_fault_for_one_connector_severs_only_its_calls() {
+    let app = app_at("2026-03-01T00:00:00Z").await;
+    let contoso = app.create_tenant("Contoso", None).await.unwrap();
+    let a1 = install(&app, &contoso, "SRV01", "6.2406.0.1001").await;
+    let a2 = install(&app, &contoso, "SRV02", "6.2406.0.1001").await;
+    let fabrikam = app.create_tenant("Fabrikam", None).await.unwrap();
+    let b1 = install(&app, &fabrikam, "SRV01", "6.2406.0.1001").await;
+
+    let created = app
+        .admin(
+            Method::POST,
+            "/admin/faults",
+            Some(&json!({"route": "checkin", "connectorId": a1.id, "drop": true, "count": 1})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["drop"], true);
+    assert_eq!(created.body["connectorId"], a1.id.as_str());
+
+    let severed = app
+        .http
+        .post(format!("{}/connector/v1/checkin", app.base_url))
+        .bearer_auth(&a1.credential)
+        .json(&json!({"version": "6.2406.0.1001"}))
+        .send()
+        .await
+        .map(|r| r.status());
+    // The answer never completes: either no status line, or a body that breaks off.
+    match severed {
+        Err(e) => assert!(!e.is_timeout(), "{e}"),
+        Ok(status) => {
+            let again = app
+                .http
+                .post(format!("{}/connector/v1/checkin", app.base_url))
+                .bearer_auth(&a2.credential)
+                .json(&json!({"version": "6.2406.0.1001"}))
+                .send()
+                .await
+                .unwrap();
+            panic!(
+                "a dropped call answered {status}; the next call answered {}",
+                again.status()
+            );
+        }
+    }
+    // The other connector of the tenant and the other tenant's connector are not hit; the rule
+    // is spent, so a1's next call is served.
+    for conn in [&a2, &b1, &a1] {
+        assert_eq!(
+            checkin(&app, &conn.credential, "6.2406.0.1001")
+                .await
+                .status,
+            200
+        );
+    }
+
+    // A rule for a tenant hits every credential of that tenant and nothing of the other.
+    let created = app
+        .admin(
+            Method::POST,
+            "/admin/faults",
+            Some(&json!({"route": "*", "tenantId": fabrikam.id, "status": 500})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(
+        checkin(&app, &b1.credential, "6.2406.0.1001").await.status,
+        500
+    );
+    assert_eq!(
+        checkin(&app, &a1.credential, "6.2406.0.1001").await.status,
+        200
+    );
+    let token = app.graph_token(&fabrikam).await;
+    // The token endpoint names its tenant in the path, not in a credential: not hit.
+    assert!(token.is_ok(), "{token:?}");
+    let listed = app
+        .request::<()>(
+            Method::GET,
+            "/beta/deviceManagement/ndesConnectors",
+            Some(&token.unwrap()),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.status, 500, "{}", listed.body);
+}
+
+#[tokio::test]
+async fn a_fault_naming_a_caller_or_mixing_effects_is_refused() {
+    let (app, _) = one_connector().await;
+    for (body, says) in [
+        (
+            json!({"route": "*", "drop": true, "status": 500}),
+            "exactly one of",
+        ),
+        (json!({"route": "*", "drop": false}), "exactly one of"),
+        (
+            json!({"route": "*", "status": 500, "tenantId": ""}),
+            "tenantId",
+        ),
+        (
+            json!({"route": "*", "status": 500, "connectorId": "x".repeat(129)}),
+            "connectorId",
+        ),
+    ] {
+        let answer = app
+            .admin(Method::POST, "/admin/faults", Some(&body))
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 400, "{body}: {}", answer.body);
+        let message = answer.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{body}: {message}");
+    }
     assert_eq!(
         app.admin_get("/admin/faults").await.unwrap().body["value"],
         json!([])

@@ -911,8 +911,19 @@ impl World {
             ),
             None => None,
         };
+        let tenant_id = match &spec.tenant {
+            Some(name) => Some(self.tenant(name)?.id.clone()),
+            None => None,
+        };
+        let connector_id = match &spec.connector {
+            Some(name) => Some(self.connector(name)?.id().to_owned()),
+            None => None,
+        };
         let body = serde_json::json!({
             "route": route,
+            "tenantId": tenant_id,
+            "connectorId": connector_id,
+            "drop": (spec.kind.as_deref() == Some("drop")).then_some(true),
             "status": spec.status,
             "delayMs": delay_ms,
             "count": spec.count,

@@ -164,10 +164,19 @@ pub struct ConnectorView {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateFault {
     pub route: String,
+    /// Only calls made with a credential of this tenant.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// Only calls made with this connector's credential.
+    #[serde(default)]
+    pub connector_id: Option<String>,
     #[serde(default)]
     pub status: Option<u16>,
     #[serde(default)]
     pub delay_ms: Option<u64>,
+    /// `true`: close the connection without an answer.
+    #[serde(default)]
+    pub drop: Option<bool>,
     #[serde(default)]
     pub retry_after_seconds: Option<u32>,
     #[serde(default)]
@@ -185,9 +194,16 @@ pub struct FaultView {
     pub id: String,
     pub route: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
+    /// The connection is closed without an answer.
+    #[serde(default)]
+    pub drop: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_seconds: Option<u32>,
     /// Requests it will still hit (absent: no count limit).

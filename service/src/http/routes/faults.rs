@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::clock::from_millis;
-use crate::faults::{Effect, Rule};
+use crate::faults::{Caller, Effect, Rule};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, Operator};
 use crate::http::state::AppState;
@@ -20,12 +20,16 @@ fn view(rule: &Rule) -> wire::admin::FaultView {
             retry_after,
         } => (Some(status), retry_after, None),
         Effect::Delay { ms } => (None, None, Some(ms)),
+        Effect::Drop => (None, None, None),
     };
     wire::admin::FaultView {
         id: rule.id.clone(),
         route: rule.route.clone(),
+        tenant_id: rule.tenant.clone(),
+        connector_id: rule.connector.clone(),
         status,
         delay_ms,
+        drop: rule.effect == Effect::Drop,
         retry_after_seconds,
         remaining: rule.remaining,
         until_date_time: rule.until_ms.map(from_millis),
@@ -39,21 +43,34 @@ pub async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<wire::admin::CreateFault>,
 ) -> Result<Response, ApiError> {
-    let effect = match (body.status, body.delay_ms) {
-        (Some(status), None) => Effect::Status {
+    let effect = match (body.status, body.delay_ms, body.drop.unwrap_or(false)) {
+        (Some(status), None, false) => Effect::Status {
             status,
             retry_after: body
                 .retry_after_seconds
                 .or(matches!(status, 429 | 503).then_some(1)),
         },
-        (None, Some(ms)) => Effect::Delay { ms },
-        _ => {
+        (None, Some(ms), false) => Effect::Delay { ms },
+        (None, None, true) => Effect::Drop,
+        _ => return Err(ApiError::bad_request(
+            "InvalidFault",
+            "give exactly one of `status` (an HTTP error status), `delayMs` or `\"drop\": true`",
+        )),
+    };
+    for (field, value) in [
+        ("tenantId", &body.tenant_id),
+        ("connectorId", &body.connector_id),
+    ] {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.is_empty() || v.len() > 128)
+        {
             return Err(ApiError::bad_request(
                 "InvalidFault",
-                "give exactly one of `status` (an HTTP error status) or `delayMs`",
-            ))
+                format!("{field}: must hold 1 to 128 characters"),
+            ));
         }
-    };
+    }
     let now_ms = state.registry.now().timestamp_millis();
     let until_ms = match body.duration_seconds {
         Some(0) => {
@@ -68,6 +85,8 @@ pub async fn create(
     let rule = Rule {
         id: state.registry.ids().uuid().to_string(),
         route: body.route,
+        tenant: body.tenant_id,
+        connector: body.connector_id,
         effect,
         remaining: body.count,
         until_ms,
@@ -108,15 +127,79 @@ pub async fn remove(
     }
 }
 
+/// Who calls, by the request's bearer credential: a connector's credential, a Graph token or
+/// an enrollment secret. Looked up only while a rule names a tenant or a connector.
+async fn caller(state: &AppState, authorization: Option<String>) -> Option<Caller> {
+    let authorization = authorization?;
+    let token = authorization.strip_prefix("Bearer ")?.trim();
+    if token.is_empty() || token.len() > 4096 {
+        return None;
+    }
+    if let Ok(Some(row)) = state.registry.connector_by_credential(token).await {
+        return Some(Caller {
+            tenant_id: row.tenant_id,
+            connector_id: Some(row.id),
+        });
+    }
+    if let Ok(Some(tenant_id)) = state.registry.token_tenant(token).await {
+        return Some(Caller {
+            tenant_id,
+            connector_id: None,
+        });
+    }
+    let tenant = state
+        .registry
+        .tenant_by_enrollment_secret(token)
+        .await
+        .ok()?;
+    Some(Caller {
+        tenant_id: tenant.id,
+        connector_id: None,
+    })
+}
+
+/// A response body that fails at once: hyper then closes the connection without finishing
+/// the answer, which the client sees as a dropped connection.
+struct Severed;
+
+impl http_body::Body for Severed {
+    type Data = axum::body::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "a fault rule dropped the connection",
+        ))))
+    }
+}
+
 /// Applies the fault rules before a request reaches its handler.
 pub async fn inject(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let now_ms = state.registry.now().timestamp_millis();
-    match state.faults.decide(request.uri().path(), now_ms) {
+    let who = if state.faults.needs_caller(now_ms) {
+        let authorization = request
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        caller(&state, authorization).await
+    } else {
+        None
+    };
+    match state
+        .faults
+        .decide(request.uri().path(), who.as_ref(), now_ms)
+    {
         None => next.run(request).await,
         Some(Effect::Delay { ms }) => {
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
             next.run(request).await
         }
+        Some(Effect::Drop) => Response::new(axum::body::Body::new(Severed)),
         Some(Effect::Status {
             status,
             retry_after,
