@@ -288,10 +288,13 @@ impl Registry {
         rollout_delay_days: Option<u32>,
     ) -> RegistryResult<CreatedTenant> {
         let display_name = display_name.trim();
-        if display_name.is_empty() || display_name.chars().count() > 256 {
+        if display_name.is_empty()
+            || display_name.chars().count() > 256
+            || display_name.chars().any(char::is_control)
+        {
             return Err(invalid(
                 "InvalidField",
-                "displayName must be 1 to 256 characters",
+                "displayName must be 1 to 256 printable characters",
             ));
         }
         let delay = rollout_delay_days.unwrap_or(DEFAULT_ROLLOUT_DELAY_DAYS);

@@ -306,6 +306,12 @@ pub fn certificate(field: &str, value: &str) -> Result<openssl::x509::X509, Regi
     let bad = |why: String| invalid("InvalidCertificate", format!("{field}: {why}"));
     let trimmed = value.trim();
     if trimmed.starts_with("-----BEGIN") {
+        if trimmed
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(bad("the PEM holds control characters".into()));
+        }
         return openssl::x509::X509::from_pem(trimmed.as_bytes())
             .map_err(|_| bad("the PEM does not hold a parsable X.509 certificate".into()));
     }
@@ -325,6 +331,18 @@ pub fn base64_bytes(field: &str, value: &str) -> Result<Vec<u8>, RegistryError> 
     base64::engine::general_purpose::STANDARD
         .decode(value.trim())
         .map_err(|e| invalid("InvalidBase64", format!("{field} is not valid base64: {e}")))
+}
+
+/// `S-1-` and up to 15 more decimal parts (a Windows security identifier as text).
+fn is_sid(value: &str) -> bool {
+    let Some(rest) = value.strip_prefix("S-1-") else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('-').collect();
+    parts.len() <= 15
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 10 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn typed<T: serde::de::DeserializeOwned>(
@@ -389,6 +407,12 @@ pub fn new_job(
                     1024,
                 )
                 .map_err(at)?;
+            }
+            if let Some(sid) = p.sid.as_deref().filter(|s| !is_sid(s)) {
+                return Err(at(invalid(
+                    "InvalidField",
+                    format!("payload.sid `{sid}` is not a security identifier (S-1-5-21-…)"),
+                )));
             }
             certificate("payload.deviceKeyCertificate", &p.device_key_certificate).map_err(at)?;
             serde_json::to_string(&p)

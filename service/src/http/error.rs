@@ -105,6 +105,72 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Do the query's percent-escapes decode to UTF-8 (`%FF`, `%C3` alone and the like do not)?
+/// Other text is taken as it stands, as form decoding does.
+fn query_is_utf8(query: &str) -> bool {
+    let bytes = query.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                decoded.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                decoded.push(byte);
+                i += 1;
+            }
+        }
+    }
+    std::str::from_utf8(&decoded).is_ok()
+}
+
+/// An error answer that is not JSON (an extractor's rejection: a path parameter that is not
+/// UTF-8, a query that does not deserialize, a body that is not text) as an `ApiError` with the
+/// rejection's text; 5xx say nothing of it.
+async fn plain_error(response: &mut Response) -> Option<ApiError> {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return None;
+    }
+    let is_json = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return None;
+    }
+    let body = std::mem::replace(response.body_mut(), Body::empty());
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::NOT_FOUND => "itemNotFound",
+        StatusCode::METHOD_NOT_ALLOWED => "methodNotAllowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "requestTooLarge",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupportedMediaType",
+        s if s.is_server_error() => "generalException",
+        _ => "invalidRequest",
+    };
+    let message = if status.is_server_error() || text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("the request failed")
+            .to_owned()
+    } else {
+        text
+    };
+    Some(ApiError::new(status, code, message))
+}
+
 /// Echoes `client-request-id`, sets `request-id`, and writes the error envelope of an `ApiError`.
 pub async fn envelope(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let client_request_id = request
@@ -115,7 +181,19 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
         .map(str::to_owned)
         .unwrap_or_default();
     let request_id = state.registry.ids().uuid().to_string();
-    let mut response = next.run(request).await;
+    let mut response = match request.uri().query() {
+        Some(query) if !query_is_utf8(query) => ApiError::bad_request(
+            "invalidRequest",
+            "the query string is not valid: a percent-encoded sequence is not UTF-8",
+        )
+        .into_response(),
+        _ => next.run(request).await,
+    };
+    if response.extensions().get::<ApiError>().is_none() {
+        if let Some(error) = plain_error(&mut response).await {
+            response.extensions_mut().insert(error);
+        }
+    }
     if let Some(error) = response.extensions_mut().remove::<ApiError>() {
         let retry_after = error.retry_after;
         let body = wire::error::ErrorEnvelope {

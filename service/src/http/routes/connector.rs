@@ -107,6 +107,16 @@ pub async fn health_upload(
     ApiJson(body): ApiJson<wire::connector::HealthMessage>,
 ) -> Result<StatusCode, ApiError> {
     let version = convert::version("version", &body.version)?;
+    if let Some(unknown) = body
+        .features
+        .iter()
+        .find(|f| crate::domain::Feature::parse(f).is_err())
+    {
+        return Err(ApiError::bad_request(
+            "UnknownFeature",
+            format!("features: `{unknown}` is not pkcs, pkcs_import, scep or revocation"),
+        ));
+    }
     if body.counters.len() > 64 {
         return Err(ApiError::bad_request(
             "InvalidField",

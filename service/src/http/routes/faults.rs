@@ -63,13 +63,19 @@ pub async fn create(
     ] {
         if value
             .as_ref()
-            .is_some_and(|v| v.is_empty() || v.len() > 128)
+            .is_some_and(|v| v.is_empty() || v.len() > 128 || v.chars().any(char::is_control))
         {
             return Err(ApiError::bad_request(
                 "InvalidFault",
-                format!("{field}: must hold 1 to 128 characters"),
+                format!("{field}: must hold 1 to 128 printable characters"),
             ));
         }
+    }
+    if body.route.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "InvalidFault",
+            "route: must not hold control characters (no request path does)",
+        ));
     }
     let now_ms = state.registry.now().timestamp_millis();
     let until_ms = match body.duration_seconds {
@@ -268,6 +274,19 @@ pub async fn journal_list(
     let axum::extract::Query(query) = query.map_err(|e| {
         ApiError::bad_request("InvalidQuery", format!("journal query: {}", e.body_text()))
     })?;
+    // Only ids of at most 128 characters are journaled; routes are matched like fault routes.
+    if query.correlation_id.as_ref().is_some_and(|c| c.len() > 128) {
+        return Err(ApiError::bad_request(
+            "InvalidQuery",
+            "correlationId holds at most 128 characters (longer ids are not journaled)",
+        ));
+    }
+    if query.route.as_ref().is_some_and(|r| r.len() > 256) {
+        return Err(ApiError::bad_request(
+            "InvalidQuery",
+            "route holds at most 256 characters",
+        ));
+    }
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request(

@@ -15,6 +15,8 @@ use crate::store::ConnectorRow;
 
 pub const DEFAULT_PAGE: usize = 100;
 pub const MAX_PAGE: usize = 999;
+/// The longest value a `$filter` compares with (no property filtered on is longer).
+const MAX_FILTER_VALUE: usize = 256;
 
 #[derive(Debug, Default)]
 struct ODataQuery {
@@ -73,6 +75,11 @@ pub(crate) fn parse_filter(
         }
         let end =
             end.ok_or_else(|| invalid(format!("$filter `{text}`: a quoted value is not closed")))?;
+        if value.chars().count() > MAX_FILTER_VALUE {
+            return Err(invalid(format!(
+                "$filter: a value holds at most {MAX_FILTER_VALUE} characters"
+            )));
+        }
         let prop = prop
             .strip_prefix("tolower(")
             .and_then(|p| p.strip_suffix(')'))
@@ -99,6 +106,18 @@ pub(crate) fn parse_filter(
     }
 }
 
+/// A system query option (`$…`) may be given once (OData URL conventions).
+pub(crate) fn reject_repeated_options(pairs: &[(String, String)]) -> Result<(), ApiError> {
+    for (i, (key, _)) in pairs.iter().enumerate() {
+        if key.starts_with('$') && pairs[..i].iter().any(|(earlier, _)| earlier == key) {
+            return Err(invalid(format!(
+                "the query option `{key}` is given more than once"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn parse_query(
     raw: Option<&str>,
     allowed_filters: &[&str],
@@ -106,6 +125,7 @@ fn parse_query(
 ) -> Result<ODataQuery, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or_default())
         .map_err(|_| invalid("the query string is not valid URL encoding"))?;
+    reject_repeated_options(&pairs)?;
     let mut query = ODataQuery::default();
     for (key, value) in pairs {
         match key.as_str() {
@@ -142,6 +162,9 @@ fn parse_query(
                     .map(|s| s.trim().to_owned())
                     .filter(|s| !s.is_empty())
                     .collect();
+                if selected.is_empty() {
+                    return Err(invalid("$select names no property"));
+                }
                 if let Some(unknown) = selected.iter().find(|s| !fields.contains(&s.as_str())) {
                     return Err(invalid(format!(
                         "$select: `{unknown}` is not a property; properties are {}",

@@ -1,5 +1,6 @@
 //! Job queues: operators enqueue, list, read and cancel; connectors lease and complete.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -58,9 +59,12 @@ pub async fn jobs_list(
     reader: TenantReader,
     State(state): State<AppState>,
     Path(tenant_id): Path<String>,
-    Query(query): Query<JobQuery>,
+    query: Result<Query<JobQuery>, QueryRejection>,
 ) -> Result<ApiJson<serde_json::Value>, ApiError> {
     reader.check(&tenant_id)?;
+    let Query(query) = query.map_err(|e| {
+        ApiError::bad_request("InvalidQuery", format!("jobs query: {}", e.body_text()))
+    })?;
     if let Some(kind) = &query.kind {
         crate::domain::JobKind::parse(kind)
             .map_err(|e| ApiError::bad_request("UnknownJobKind", format!("kind: {e}")))?;

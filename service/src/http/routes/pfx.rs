@@ -247,6 +247,7 @@ pub async fn pfx_list(
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<ApiJson<Value>, ApiError> {
+    crate::http::routes::graph::reject_repeated_options(&query)?;
     let mut filters = Vec::new();
     for (name, value) in &query {
         match name.as_str() {

@@ -289,6 +289,11 @@ fn validate_challenge(body: CreateScepChallenge) -> Result<NewScepChallenge, Api
         Ok(value.to_owned())
     };
     let device_id = short("deviceId", &body.device_id)?;
+    let user_id = body
+        .user_id
+        .as_deref()
+        .map(|u| short("userId", u))
+        .transpose()?;
     let subject = short("subject", &body.subject)?;
     if !subject.contains('=') {
         return Err(invalid(
@@ -348,7 +353,7 @@ fn validate_challenge(body: CreateScepChallenge) -> Result<NewScepChallenge, Api
     }
     Ok(NewScepChallenge {
         device_id,
-        user_id: body.user_id,
+        user_id,
         subject,
         subject_alt_names: sans,
         key_usage: body.key_usage,

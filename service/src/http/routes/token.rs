@@ -1,6 +1,8 @@
 //! `POST /{tenantId}/oauth2/v2.0/token`: the OAuth2 client-credentials grant, as MSAL sends it
 //! (form body; client id and secret in the form or in HTTP Basic; any scope).
 
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -31,22 +33,70 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((id.to_owned(), secret.to_owned()))
 }
 
+/// The longest parameter value taken.
+const MAX_PARAMETER: usize = 4096;
+
 pub async fn token_issue(
     State(state): State<AppState>,
-    Path(tenant_id): Path<String>,
+    tenant_id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: String,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let form: Vec<(String, String)> = match serde_urlencoded::from_str(&body) {
-        Ok(f) => f,
-        Err(_) => {
+    let tenant_id = match tenant_id {
+        Ok(Path(tenant_id)) => tenant_id,
+        Err(rejection) => {
             return oauth_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
-                "the body must be application/x-www-form-urlencoded",
+                format!("the tenant in the path: {}", rejection.body_text()),
             )
         }
     };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            return oauth_error(rejection.status(), "invalid_request", rejection.body_text())
+        }
+    };
+    let form: Vec<(String, String)> = match std::str::from_utf8(&body)
+        .ok()
+        .and_then(|text| serde_urlencoded::from_str(text).ok())
+    {
+        Some(f) => f,
+        None => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the body must be application/x-www-form-urlencoded UTF-8 text",
+            )
+        }
+    };
+    // RFC 6749 §3.1: parameters must not be repeated; values are short printable text.
+    for (i, (name, value)) in form.iter().enumerate() {
+        if form[..i].iter().any(|(earlier, _)| earlier == name) {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("the parameter `{name}` is repeated"),
+            );
+        }
+        if name.chars().any(char::is_control) {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "a parameter name holds control characters",
+            );
+        }
+        if value.len() > MAX_PARAMETER || value.chars().any(char::is_control) {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!(
+                    "the parameter `{name}` must be at most {MAX_PARAMETER} bytes of printable text"
+                ),
+            );
+        }
+    }
     let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     match field("grant_type").as_deref() {
         Some("client_credentials") => {}
@@ -72,10 +122,11 @@ pub async fn token_issue(
     ) {
         (Some(id), Some(secret), _) => (id, secret),
         (_, _, Some(pair)) => pair,
+        // RFC 6749 §5.2: no client authentication is `invalid_client`, 401.
         _ => {
             return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
                 "client_id and client_secret are missing (form fields or HTTP Basic)",
             )
         }

@@ -1,0 +1,1382 @@
+//! Security matrix: every route the router serves, called with every credential that must not
+//! work there (none, a garbage token, the operator token, either tenant's Graph token, either
+//! tenant's connector credential, an uninstalled connector's credential, an enrollment secret),
+//! answers 401/403/404 in the route's error shape, changes nothing, and never shows one tenant's
+//! ids, names or secrets to a caller of the other. Valid callers of list routes see only their
+//! own tenant. The table of routes is checked against the `.route(` calls of the router, so a
+//! new route without a row fails here.
+
+use std::collections::BTreeSet;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use connector_sim::pki::{self, KeyAlgorithm, KeyPool};
+use openssl::asn1::Asn1Time;
+use openssl::hash::MessageDigest;
+use openssl::pkey::PKey;
+use openssl::x509::{X509NameBuilder, X509};
+use reqwest::Method;
+use scenarios::harness::{spawn_app, TestApp, OPERATOR_TOKEN};
+use serde_json::{json, Value};
+
+use crate::support::{at, install_body, Installed};
+
+const START: &str = "2024-10-01T00:00:00Z";
+const VERSION: &str = "6.2406.0.1001";
+const SCEP: &str =
+    "/RACerts/ScepRequestValidationFEService/Gateway/StatelessScepRequestValidationService";
+const PKI: &str = "/RACerts/StatelessPkiConnectorService/Gateway/StatelessPkiConnectorService";
+
+/// The credential a request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cred {
+    /// No `Authorization` header (on the token route: no client id or secret).
+    None,
+    /// A bearer token nobody issued (on the token route: A's client id with a wrong secret).
+    Garbage,
+    Operator,
+    GraphA,
+    /// On the token route: B's client id and secret at A's token URL.
+    GraphB,
+    ConnectorA,
+    ConnectorB,
+    /// The credential of A's connector that uninstalled itself.
+    Uninstalled,
+    EnrollmentA,
+}
+
+/// Which credential a route accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    /// Probes: anyone.
+    Public,
+    /// The operator token only.
+    Operator,
+    /// The operator token, or a Graph token of the tenant in the path.
+    TenantReader,
+    /// A connector's own credential.
+    Connector,
+    /// A tenant's enrollment secret.
+    Enrollment,
+    /// The SCEP actions: a connector credential or a Graph token.
+    Scep,
+    /// A Graph token of a tenant.
+    Graph,
+    /// The token endpoint: client id and secret in the form.
+    ClientSecret,
+}
+
+/// The error body a route answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// `{"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}`.
+    Graph,
+    /// OAuth2: `{"error","error_description"}`.
+    OAuth,
+}
+
+/// One route of the router: method, path template as the router writes it, the path this test
+/// calls (placeholders: `{A}` tenant A, `{A.connector}`, `{A.job}`, `{A.challenge}`, `{A.pfx}`,
+/// `{fault}`), who may call it, a valid body, and refusals specific to the route (another
+/// tenant's valid credential on A's resource).
+struct Row {
+    method: &'static str,
+    template: &'static str,
+    path: &'static str,
+    auth: Auth,
+    body: Option<&'static str>,
+    cross: &'static [(Cred, u16, &'static str)],
+}
+
+const NOT_B: &[(Cred, u16, &str)] = &[(Cred::GraphB, 404, "itemNotFound")];
+const NOT_B_CONNECTOR: &[(Cred, u16, &str)] = &[(Cred::ConnectorB, 404, "itemNotFound")];
+
+const FAULT_BODY: &str = r#"{"route": "/connector/v1/never-called", "status": 503, "count": 1}"#;
+const CHALLENGE_BODY: &str =
+    r#"{"deviceId": "charlie-device-01", "subject": "CN=charlie-device-01", "keySize": 256}"#;
+const COMPLETE_BODY: &str =
+    r#"{"leaseToken": "{A.lease}", "outcome": "succeeded", "result": {"revoked": true}}"#;
+
+#[rustfmt::skip]
+const ROUTES: &[Row] = &[
+    Row { method: "GET", template: "/healthz", path: "/healthz", auth: Auth::Public, body: None, cross: &[] },
+    Row { method: "GET", template: "/readyz", path: "/readyz", auth: Auth::Public, body: None, cross: &[] },
+    Row { method: "GET", template: "/admin/faults", path: "/admin/faults", auth: Auth::Operator, body: None, cross: &[] },
+    Row { method: "POST", template: "/admin/faults", path: "/admin/faults", auth: Auth::Operator, body: Some(FAULT_BODY), cross: &[] },
+    Row { method: "DELETE", template: "/admin/faults", path: "/admin/faults", auth: Auth::Operator, body: None, cross: &[] },
+    Row { method: "DELETE", template: "/admin/faults/{id}", path: "/admin/faults/{fault}", auth: Auth::Operator, body: None, cross: &[] },
+    Row { method: "GET", template: "/admin/journal", path: "/admin/journal?limit=5", auth: Auth::Operator, body: None, cross: &[] },
+    Row { method: "GET", template: "/admin/clock", path: "/admin/clock", auth: Auth::Operator, body: None, cross: &[] },
+    Row { method: "POST", template: "/admin/clock", path: "/admin/clock", auth: Auth::Operator, body: Some(r#"{"advance": "P30D"}"#), cross: &[] },
+    Row { method: "GET", template: "/admin/tenants", path: "/admin/tenants", auth: Auth::Operator, body: None, cross: &[] },
+    Row { method: "POST", template: "/admin/tenants", path: "/admin/tenants", auth: Auth::Operator, body: Some(r#"{"displayName": "Charlie Tenant"}"#), cross: &[] },
+    Row { method: "GET", template: "/admin/tenants/{tenant_id}", path: "/admin/tenants/{A}", auth: Auth::TenantReader, body: None, cross: &[] },
+    Row { method: "DELETE", template: "/admin/tenants/{tenant_id}", path: "/admin/tenants/{A}", auth: Auth::Operator, body: None, cross: &[] },
+    Row { method: "PUT", template: "/admin/tenants/{tenant_id}/import-key", path: "/admin/tenants/{A}/import-key", auth: Auth::Operator, body: Some(r#"{"thumbprint": "00112233445566778899aabbccddeeff00112233"}"#), cross: &[] },
+    Row { method: "GET", template: "/admin/tenants/{tenant_id}/connectors", path: "/admin/tenants/{A}/connectors", auth: Auth::TenantReader, body: None, cross: &[] },
+    Row { method: "GET", template: "/admin/tenants/{tenant_id}/connectors/{connector_id}", path: "/admin/tenants/{A}/connectors/{A.connector}", auth: Auth::TenantReader, body: None, cross: &[] },
+    Row { method: "GET", template: "/admin/tenants/{tenant_id}/connectors/{connector_id}/status", path: "/admin/tenants/{A}/connectors/{A.connector}/status", auth: Auth::TenantReader, body: None, cross: &[] },
+    Row { method: "GET", template: "/admin/tenants/{tenant_id}/connectors/{connector_id}/history", path: "/admin/tenants/{A}/connectors/{A.connector}/history", auth: Auth::TenantReader, body: None, cross: &[] },
+    Row { method: "GET", template: "/admin/releases", path: "/admin/releases", auth: Auth::Operator, body: None, cross: &[] },
+    Row { method: "POST", template: "/admin/releases", path: "/admin/releases", auth: Auth::Operator, body: Some(r#"{"version": "6.2409.0.1", "releasedDateTime": "2024-09-30T00:00:00Z"}"#), cross: &[] },
+    Row { method: "POST", template: "/connector/v1/register", path: "/connector/v1/register", auth: Auth::Enrollment, body: Some(r#"{"machineName": "CHARLIE-SRV-01", "displayName": "Charlie", "features": ["pkcs"], "version": "6.2406.0.1001"}"#), cross: &[] },
+    Row { method: "POST", template: "/connector/v1/checkin", path: "/connector/v1/checkin", auth: Auth::Connector, body: Some(r#"{"version": "6.2406.0.1001"}"#), cross: &[] },
+    Row { method: "GET", template: "/autoupdate/v1/latest", path: "/autoupdate/v1/latest", auth: Auth::Connector, body: None, cross: &[] },
+    Row { method: "POST", template: "/connector/v1/health", path: "/connector/v1/health", auth: Auth::Connector, body: Some(r#"{"version": "6.2406.0.1001", "features": ["pkcs"], "enrolledDateTime": "2024-10-01T00:00:00Z", "importKeyConfigured": false, "counters": {"pkcsSuccess": 1}}"#), cross: &[] },
+    Row { method: "POST", template: "/RACerts/ScepRequestValidationFEService/Gateway/StatelessScepRequestValidationService/ScepActions/validateRequest", path: "/RACerts/ScepRequestValidationFEService/Gateway/StatelessScepRequestValidationService/ScepActions/validateRequest", auth: Auth::Scep, body: Some(r#"{"request": {"transactionId": "charlie-tx-1", "certificateRequest": "{A.csr}", "callerInfo": "security-matrix"}}"#), cross: &[] },
+    Row { method: "POST", template: "/RACerts/ScepRequestValidationFEService/Gateway/StatelessScepRequestValidationService/ScepActions/successNotification", path: "/RACerts/ScepRequestValidationFEService/Gateway/StatelessScepRequestValidationService/ScepActions/successNotification", auth: Auth::Scep, body: Some(r#"{"notification": {"transactionId": "alpha-tx-0001", "certificateRequest": "{A.csr}", "certificateThumbprint": "00", "certificateSerialNumber": "01", "certificateExpirationDateUtc": "2025-10-01T00:00:00.000Z", "issuingCertificateAuthority": "CN=CA", "callerInfo": "security-matrix"}}"#), cross: &[] },
+    Row { method: "POST", template: "/RACerts/ScepRequestValidationFEService/Gateway/StatelessScepRequestValidationService/ScepActions/failureNotification", path: "/RACerts/ScepRequestValidationFEService/Gateway/StatelessScepRequestValidationService/ScepActions/failureNotification", auth: Auth::Scep, body: Some(r#"{"notification": {"transactionId": "alpha-tx-0001", "certificateRequest": "{A.csr}", "hResult": -2147418113, "errorDescription": "denied", "callerInfo": "security-matrix"}}"#), cross: &[] },
+    Row { method: "POST", template: "/RACerts/StatelessPkiConnectorService/Gateway/StatelessPkiConnectorService/CertificateAuthorityRequests/downloadRevocationRequests", path: "/RACerts/StatelessPkiConnectorService/Gateway/StatelessPkiConnectorService/CertificateAuthorityRequests/downloadRevocationRequests", auth: Auth::Graph, body: Some(r#"{"downloadParameters": {"maxRequests": 10, "issuerName": null}}"#), cross: &[] },
+    Row { method: "POST", template: "/RACerts/StatelessPkiConnectorService/Gateway/StatelessPkiConnectorService/CertificateAuthorityRequests/uploadRevocationResults", path: "/RACerts/StatelessPkiConnectorService/Gateway/StatelessPkiConnectorService/CertificateAuthorityRequests/uploadRevocationResults", auth: Auth::Graph, body: Some(r#"{"results": [{"requestContext": "{A.ca}", "succeeded": true, "errorCode": 0, "errorMessage": null}]}"#), cross: &[] },
+    Row { method: "GET", template: "/v1.0/servicePrincipals/{key}/endpoints", path: "/v1.0/servicePrincipals/appId=0000000a-0000-0000-c000-000000000000/endpoints", auth: Auth::Graph, body: None, cross: &[] },
+    Row { method: "POST", template: "/admin/tenants/{tenant_id}/scep/challenges", path: "/admin/tenants/{A}/scep/challenges", auth: Auth::Operator, body: Some(CHALLENGE_BODY), cross: &[] },
+    Row { method: "GET", template: "/admin/tenants/{tenant_id}/scep/challenges/{id}", path: "/admin/tenants/{A}/scep/challenges/{A.challenge}", auth: Auth::Operator, body: None, cross: &[] },
+    Row { method: "DELETE", template: "/admin/tenants/{tenant_id}/scep/challenges/{id}", path: "/admin/tenants/{A}/scep/challenges/{A.challenge}", auth: Auth::Operator, body: None, cross: &[] },
+    Row { method: "POST", template: "/connector/v1/jobs/lease", path: "/connector/v1/jobs/lease", auth: Auth::Connector, body: Some(r#"{"max": 10, "kinds": ["revoke"]}"#), cross: &[] },
+    Row { method: "POST", template: "/connector/v1/jobs/complete", path: "/connector/v1/jobs/complete", auth: Auth::Connector, body: Some(r#"{"completions": [{"jobId": "{A.job}", "leaseToken": "{A.lease}", "outcome": "succeeded", "result": {"revoked": true}}]}"#), cross: &[] },
+    Row { method: "POST", template: "/connector/v1/jobs/{job_id}/complete", path: "/connector/v1/jobs/{A.job}/complete", auth: Auth::Connector, body: Some(COMPLETE_BODY), cross: NOT_B_CONNECTOR },
+    Row { method: "GET", template: "/admin/tenants/{tenant_id}/jobs", path: "/admin/tenants/{A}/jobs?state=leased", auth: Auth::TenantReader, body: None, cross: &[] },
+    Row { method: "POST", template: "/admin/tenants/{tenant_id}/jobs", path: "/admin/tenants/{A}/jobs", auth: Auth::Operator, body: Some(r#"{"kind": "revoke", "payload": {"serialNumber": "0C01", "issuerName": "CN=Charlie CA", "certificationAuthority": "ca01\\Charlie CA"}}"#), cross: &[] },
+    Row { method: "GET", template: "/admin/tenants/{tenant_id}/jobs/{job_id}", path: "/admin/tenants/{A}/jobs/{A.job}", auth: Auth::TenantReader, body: None, cross: &[] },
+    Row { method: "POST", template: "/admin/tenants/{tenant_id}/jobs/{job_id}/cancel", path: "/admin/tenants/{A}/jobs/{A.job}/cancel", auth: Auth::Operator, body: None, cross: &[] },
+    Row { method: "GET", template: "/connector/v1/self", path: "/connector/v1/self", auth: Auth::Connector, body: None, cross: &[] },
+    Row { method: "PATCH", template: "/connector/v1/self", path: "/connector/v1/self", auth: Auth::Connector, body: Some(r#"{"displayName": "renamed by an intruder"}"#), cross: &[] },
+    Row { method: "DELETE", template: "/connector/v1/self", path: "/connector/v1/self", auth: Auth::Connector, body: None, cross: &[] },
+    Row { method: "POST", template: "/{tenant_id}/oauth2/v2.0/token", path: "/{A}/oauth2/v2.0/token", auth: Auth::ClientSecret, body: None, cross: &[] },
+    Row { method: "GET", template: "/beta/deviceManagement/ndesConnectors", path: "/beta/deviceManagement/ndesConnectors", auth: Auth::Graph, body: None, cross: &[] },
+    Row { method: "GET", template: "/beta/deviceManagement/ndesConnectors/{id}", path: "/beta/deviceManagement/ndesConnectors/{A.connector}", auth: Auth::Graph, body: None, cross: NOT_B },
+    Row { method: "GET", template: "/beta/deviceManagement/certificateConnectorDetails", path: "/beta/deviceManagement/certificateConnectorDetails", auth: Auth::Graph, body: None, cross: &[] },
+    Row { method: "POST", template: "/beta/deviceManagement/certificateConnectorDetails/{id}/getHealthMetrics", path: "/beta/deviceManagement/certificateConnectorDetails/{A.connector}/getHealthMetrics", auth: Auth::Graph, body: Some(r#"{"metricNames": ["revokeSuccess"]}"#), cross: NOT_B },
+    Row { method: "POST", template: "/beta/deviceManagement/certificateConnectorDetails/{id}/getHealthMetricTimeSeries", path: "/beta/deviceManagement/certificateConnectorDetails/{A.connector}/getHealthMetricTimeSeries", auth: Auth::Graph, body: Some(r#"{"timeSeries": {"metricName": "revoke", "startDateTime": "2024-09-30T00:00:00Z", "endDateTime": "2024-10-02T00:00:00Z"}}"#), cross: NOT_B },
+    Row { method: "GET", template: "/beta/deviceManagement/connectorStatus", path: "/beta/deviceManagement/connectorStatus", auth: Auth::Graph, body: None, cross: &[] },
+    Row { method: "GET", template: "/beta/deviceManagement/certificateConnectorDetails/{id}", path: "/beta/deviceManagement/certificateConnectorDetails/{A.connector}", auth: Auth::Graph, body: None, cross: NOT_B },
+    Row { method: "GET", template: "/beta/deviceManagement/userPfxCertificates", path: "/beta/deviceManagement/userPfxCertificates", auth: Auth::Graph, body: None, cross: &[] },
+    Row { method: "POST", template: "/beta/deviceManagement/userPfxCertificates", path: "/beta/deviceManagement/userPfxCertificates", auth: Auth::Graph, body: Some("{A.pfx_upload}"), cross: &[] },
+    Row { method: "GET", template: "/beta/deviceManagement/userPfxCertificates/{id}", path: "/beta/deviceManagement/userPfxCertificates/{A.pfx}", auth: Auth::Graph, body: None, cross: NOT_B },
+    Row { method: "PATCH", template: "/beta/deviceManagement/userPfxCertificates/{id}", path: "/beta/deviceManagement/userPfxCertificates/{A.pfx}", auth: Auth::Graph, body: Some("{A.pfx_upload}"), cross: NOT_B },
+    Row { method: "DELETE", template: "/beta/deviceManagement/userPfxCertificates/{id}", path: "/beta/deviceManagement/userPfxCertificates/{A.pfx}", auth: Auth::Graph, body: None, cross: NOT_B },
+    Row { method: "GET", template: "/beta/deviceManagement/{keyed}", path: "/beta/deviceManagement/userPfxCertificates('{A.pfx}')", auth: Auth::Graph, body: None, cross: NOT_B },
+    Row { method: "PATCH", template: "/beta/deviceManagement/{keyed}", path: "/beta/deviceManagement/userPfxCertificates({A.pfx})", auth: Auth::Graph, body: Some("{A.pfx_upload}"), cross: NOT_B },
+    Row { method: "DELETE", template: "/beta/deviceManagement/{keyed}", path: "/beta/deviceManagement/userPfxCertificates('{A.pfx}')", auth: Auth::Graph, body: None, cross: NOT_B },
+];
+
+/// The credentials a kind of route refuses, with the status and error code each gets.
+fn refusals(auth: Auth) -> &'static [(Cred, u16, &'static str)] {
+    const U: &str = "unauthenticated";
+    const G: &str = "InvalidAuthenticationToken";
+    const O: &str = "invalid_client";
+    match auth {
+        Auth::Public => &[],
+        Auth::Operator => &[
+            (Cred::None, 401, U),
+            (Cred::Garbage, 401, U),
+            (Cred::GraphA, 401, U),
+            (Cred::GraphB, 401, U),
+            (Cred::ConnectorA, 401, U),
+            (Cred::ConnectorB, 401, U),
+            (Cred::Uninstalled, 401, U),
+            (Cred::EnrollmentA, 401, U),
+        ],
+        Auth::TenantReader => &[
+            (Cred::None, 401, U),
+            (Cred::Garbage, 401, U),
+            (Cred::GraphB, 403, "accessDenied"),
+            (Cred::ConnectorA, 401, U),
+            (Cred::ConnectorB, 401, U),
+            (Cred::Uninstalled, 401, U),
+            (Cred::EnrollmentA, 401, U),
+        ],
+        Auth::Connector => &[
+            (Cred::None, 401, U),
+            (Cred::Garbage, 401, U),
+            (Cred::Operator, 401, U),
+            (Cred::GraphA, 401, U),
+            (Cred::GraphB, 401, U),
+            (Cred::Uninstalled, 401, U),
+            (Cred::EnrollmentA, 401, U),
+        ],
+        Auth::Enrollment => &[
+            (Cred::None, 401, U),
+            (Cred::Garbage, 401, U),
+            (Cred::Operator, 401, U),
+            (Cred::GraphA, 401, U),
+            (Cred::GraphB, 401, U),
+            (Cred::ConnectorA, 401, U),
+            (Cred::Uninstalled, 401, U),
+        ],
+        Auth::Scep => &[
+            (Cred::None, 401, U),
+            (Cred::Garbage, 401, U),
+            (Cred::Operator, 401, U),
+            (Cred::Uninstalled, 401, U),
+            (Cred::EnrollmentA, 401, U),
+        ],
+        Auth::Graph => &[
+            (Cred::None, 401, G),
+            (Cred::Garbage, 401, G),
+            (Cred::Operator, 401, G),
+            (Cred::ConnectorA, 401, G),
+            (Cred::ConnectorB, 401, G),
+            (Cred::Uninstalled, 401, G),
+            (Cred::EnrollmentA, 401, G),
+        ],
+        Auth::ClientSecret => &[
+            (Cred::None, 401, O),
+            (Cred::Garbage, 401, O),
+            (Cred::GraphB, 401, O),
+            (Cred::Operator, 401, O),
+            (Cred::ConnectorA, 401, O),
+            (Cred::Uninstalled, 401, O),
+            (Cred::EnrollmentA, 401, O),
+        ],
+    }
+}
+
+fn shape(auth: Auth) -> Shape {
+    match auth {
+        Auth::ClientSecret => Shape::OAuth,
+        _ => Shape::Graph,
+    }
+}
+
+// ----- the world: two tenants, each with a connector, jobs, a SCEP challenge and a user PFX -----
+
+/// One tenant and everything it owns.
+struct Side {
+    tenant: wire::admin::Tenant,
+    graph: String,
+    connector: Installed,
+    machine: String,
+    /// Every job of the tenant.
+    jobs: Vec<String>,
+    /// A revoke job the connector leased, and its lease token.
+    leased_job: String,
+    lease_token: String,
+    /// A revoke job the tenant's third-party CA downloaded, and its `requestContext`.
+    ca_context: String,
+    challenge: String,
+    device: String,
+    csr: String,
+    pfx: String,
+    upn: String,
+    pfx_upload: String,
+}
+
+impl Side {
+    /// Ids, names and secrets of this tenant: none may reach the other tenant's callers.
+    fn strings(&self) -> Vec<String> {
+        let mut out = vec![
+            self.tenant.id.clone(),
+            self.tenant.display_name.clone(),
+            self.tenant.client_id.clone(),
+            self.tenant.enrollment_secret.clone().unwrap(),
+            self.tenant.client_secret.clone().unwrap(),
+            self.graph.clone(),
+            self.connector.id.clone(),
+            self.connector.credential.clone(),
+            self.machine.clone(),
+            self.lease_token.clone(),
+            self.challenge.clone(),
+            self.device.clone(),
+            self.pfx.clone(),
+            self.upn.clone(),
+        ];
+        out.extend(self.jobs.iter().cloned());
+        out
+    }
+}
+
+struct World {
+    app: TestApp,
+    a: Side,
+    b: Side,
+    uninstalled: Installed,
+    fault: String,
+}
+
+fn device_certificate(cn: &str) -> (PKey<openssl::pkey::Private>, X509) {
+    let key = KeyPool::new().generate(KeyAlgorithm::P256).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", cn).unwrap();
+    let name = name.build();
+    let mut builder = X509::builder().unwrap();
+    builder.set_version(2).unwrap();
+    builder.set_subject_name(&name).unwrap();
+    builder.set_issuer_name(&name).unwrap();
+    builder.set_pubkey(&key).unwrap();
+    builder
+        .set_not_before(&Asn1Time::from_str("20200101000000Z").unwrap())
+        .unwrap();
+    builder
+        .set_not_after(&Asn1Time::from_str("20400101000000Z").unwrap())
+        .unwrap();
+    builder.sign(&key, MessageDigest::sha256()).unwrap();
+    (key, builder.build())
+}
+
+async fn side(app: &TestApp, display_name: &str, prefix: &str) -> Side {
+    let tenant = app.create_tenant(display_name, None).await.unwrap();
+    let graph = app.graph_token(&tenant).await.unwrap();
+    let machine = format!("{}-SRV-01", prefix.to_uppercase());
+    let connector = install_body(
+        app,
+        &tenant,
+        &json!({"machineName": machine, "displayName": format!("{machine} connector"),
+                "features": ["pkcs", "pkcs_import", "revocation", "scep"], "version": VERSION}),
+    )
+    .await;
+    let cred = Some(connector.credential.as_str());
+    let checkin = app
+        .request(
+            Method::POST,
+            "/connector/v1/checkin",
+            cred,
+            Some(&json!({ "version": VERSION })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(checkin.status, 200, "{}", checkin.body);
+    let health = json!({"version": VERSION, "features": ["pkcs", "pkcs_import", "revocation", "scep"],
+        "enrolledDateTime": START, "importKeyConfigured": false, "counters": {"revokeSuccess": 2}});
+    let uploaded = app
+        .request(Method::POST, "/connector/v1/health", cred, Some(&health))
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status, 204, "{}", uploaded.body);
+
+    let revoke = |serial: &str| {
+        json!({"kind": "revoke", "payload": {"serialNumber": serial,
+            "issuerName": format!("CN={display_name} CA"), "certificationAuthority": format!("ca01\\{display_name} CA")}})
+    };
+    let enqueued = app
+        .admin(
+            Method::POST,
+            &format!("/admin/tenants/{}/jobs", tenant.id),
+            Some(&json!({"jobs": [revoke("0A01"), revoke("0A02")]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(enqueued.status, 201, "{}", enqueued.body);
+    let jobs: Vec<String> = enqueued.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_owned())
+        .collect();
+    let leased = app
+        .request(
+            Method::POST,
+            "/connector/v1/jobs/lease",
+            cred,
+            Some(&json!({"max": 1, "kinds": ["revoke"]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(leased.status, 200, "{}", leased.body);
+    let leased_job = leased.body["jobs"][0]["id"].as_str().unwrap().to_owned();
+    let lease_token = leased.body["jobs"][0]["leaseToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let downloaded = app
+        .request(
+            Method::POST,
+            &format!("{PKI}/CertificateAuthorityRequests/downloadRevocationRequests"),
+            Some(&graph),
+            Some(&json!({"downloadParameters": {"maxRequests": 10}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(downloaded.status, 200, "{}", downloaded.body);
+    let contexts = downloaded.body["value"].as_array().unwrap();
+    assert_eq!(contexts.len(), 1, "{}", downloaded.body);
+    let ca_context = contexts[0]["requestContext"].as_str().unwrap().to_owned();
+    let other_job = jobs.iter().find(|j| **j != leased_job).unwrap();
+    assert!(
+        ca_context.starts_with(&format!("{other_job}:")),
+        "{ca_context}"
+    );
+
+    let device = format!("{prefix}-device-01");
+    let subject = format!("CN={device}");
+    let created = app
+        .admin(
+            Method::POST,
+            &format!("/admin/tenants/{}/scep/challenges", tenant.id),
+            Some(&json!({"deviceId": device, "subject": subject, "keySize": 256})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201, "{}", created.body);
+    let challenge = created.body["id"].as_str().unwrap().to_owned();
+    let blob = created.body["challenge"].as_str().unwrap();
+    let key = KeyPool::new().generate(KeyAlgorithm::P256).unwrap();
+    let csr = B64.encode(
+        pki::certificate_request_with_challenge(&key, &subject, Some(blob), vec![]).unwrap(),
+    );
+    let validated = app
+        .request(
+            Method::POST,
+            &format!("{SCEP}/ScepActions/validateRequest"),
+            Some(&graph),
+            Some(&json!({"request": {"transactionId": format!("{prefix}-tx-0001"), "certificateRequest": csr, "callerInfo": "setup"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(validated.status, 200, "{}", validated.body);
+    assert_eq!(validated.body["code"], "Success", "{}", validated.body);
+
+    let upn = format!("{prefix}.user@{prefix}.example");
+    let (user_key, user_cert) = device_certificate(&format!("{prefix} user"));
+    let pfx = pki::build_pfx(&user_key, &user_cert, &user_cert, "pw").unwrap();
+    let upload = json!({
+        "thumbprint": pki::thumbprint(&user_cert).unwrap(),
+        "intendedPurpose": "smimeEncryption",
+        "userPrincipalName": upn,
+        "providerName": "Microsoft Software Key Storage Provider",
+        "keyName": "PfxImportKey",
+        "paddingScheme": "oaepSha512",
+        "encryptedPfxBlob": B64.encode(pfx),
+        "encryptedPfxPassword": B64.encode([7u8; 256]),
+    });
+    let uploaded = app
+        .request(
+            Method::POST,
+            "/beta/deviceManagement/userPfxCertificates",
+            Some(&graph),
+            Some(&upload),
+        )
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status, 201, "{}", uploaded.body);
+    let pfx = uploaded.body["id"].as_str().unwrap().to_owned();
+    Side {
+        tenant,
+        graph,
+        connector,
+        machine,
+        jobs,
+        leased_job,
+        lease_token,
+        ca_context,
+        challenge,
+        device,
+        csr,
+        pfx,
+        upn,
+        pfx_upload: upload.to_string(),
+    }
+}
+
+async fn world() -> World {
+    let app = spawn_app(at(START), 43).await.unwrap();
+    let a = side(&app, "Alpha Contoso Ltd", "alpha").await;
+    let b = side(&app, "Bravo Fabrikam Ltd", "bravo").await;
+    let uninstalled = install_body(
+        &app,
+        &a.tenant,
+        &json!({"machineName": "ALPHA-SRV-OLD", "displayName": "ALPHA-SRV-OLD connector",
+                "features": ["pkcs", "scep"], "version": VERSION}),
+    )
+    .await;
+    let gone = app
+        .request::<()>(
+            Method::DELETE,
+            "/connector/v1/self",
+            Some(&uninstalled.credential),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(gone.status, 204, "{}", gone.body);
+    let fault = app
+        .admin(
+            Method::POST,
+            "/admin/faults",
+            Some(&json!({"route": "/connector/v1/never-called", "status": 503})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(fault.status, 201, "{}", fault.body);
+    let fault = fault.body["id"].as_str().unwrap().to_owned();
+    World {
+        app,
+        a,
+        b,
+        uninstalled,
+        fault,
+    }
+}
+
+/// `application/x-www-form-urlencoded` escaping of one value.
+fn form_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Who a caller is, for the leak check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Viewer {
+    Anonymous,
+    A,
+    B,
+    Operator,
+}
+
+impl Cred {
+    fn viewer(self) -> Viewer {
+        match self {
+            Cred::None | Cred::Garbage => Viewer::Anonymous,
+            Cred::Operator => Viewer::Operator,
+            Cred::GraphA | Cred::ConnectorA | Cred::Uninstalled | Cred::EnrollmentA => Viewer::A,
+            Cred::GraphB | Cred::ConnectorB => Viewer::B,
+        }
+    }
+}
+
+impl World {
+    fn bearer(&self, cred: Cred) -> Option<String> {
+        match cred {
+            Cred::None => None,
+            Cred::Garbage => Some("tok-not-issued-by-anyone-0000000000".to_owned()),
+            Cred::Operator => Some(OPERATOR_TOKEN.to_owned()),
+            Cred::GraphA => Some(self.a.graph.clone()),
+            Cred::GraphB => Some(self.b.graph.clone()),
+            Cred::ConnectorA => Some(self.a.connector.credential.clone()),
+            Cred::ConnectorB => Some(self.b.connector.credential.clone()),
+            Cred::Uninstalled => Some(self.uninstalled.credential.clone()),
+            Cred::EnrollmentA => self.a.tenant.enrollment_secret.clone(),
+        }
+    }
+
+    /// The token form for `cred` at A's token URL.
+    fn token_form(&self, cred: Cred) -> String {
+        let a = &self.a.tenant;
+        let pairs: Vec<(&str, String)> = match cred {
+            Cred::None => vec![],
+            Cred::Garbage => vec![
+                ("client_id", a.client_id.clone()),
+                ("client_secret", "not-the-secret".to_owned()),
+            ],
+            Cred::GraphA => vec![
+                ("client_id", a.client_id.clone()),
+                ("client_secret", a.client_secret.clone().unwrap()),
+            ],
+            Cred::GraphB => vec![
+                ("client_id", self.b.tenant.client_id.clone()),
+                (
+                    "client_secret",
+                    self.b.tenant.client_secret.clone().unwrap(),
+                ),
+            ],
+            other => vec![
+                ("client_id", a.client_id.clone()),
+                ("client_secret", self.bearer(other).unwrap()),
+            ],
+        };
+        let mut form = vec![
+            ("grant_type", "client_credentials".to_owned()),
+            ("scope", "https://graph.microsoft.com/.default".to_owned()),
+        ];
+        form.extend(pairs);
+        form.iter()
+            .map(|(k, v)| format!("{k}={}", form_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// A template with this world's ids in place of the placeholders.
+    fn fill(&self, text: &str) -> String {
+        text.replace("{A.connector}", &self.a.connector.id)
+            .replace("{A.job}", &self.a.leased_job)
+            .replace("{A.lease}", &self.a.lease_token)
+            .replace("{A.ca}", &self.a.ca_context)
+            .replace("{A.challenge}", &self.a.challenge)
+            .replace("{A.csr}", &self.a.csr)
+            .replace("{A.pfx_upload}", &self.a.pfx_upload)
+            .replace("{A.pfx}", &self.a.pfx)
+            .replace("{A}", &self.a.tenant.id)
+            .replace("{fault}", &self.fault)
+    }
+
+    /// What `viewer` must never read, unless it sent it itself (`request`).
+    fn forbidden(&self, viewer: Viewer) -> Vec<String> {
+        let mut a = self.a.strings();
+        a.push(self.uninstalled.id.clone());
+        a.push(self.uninstalled.credential.clone());
+        a.push("ALPHA-SRV-OLD".to_owned());
+        let b = self.b.strings();
+        match viewer {
+            Viewer::Operator => vec![],
+            Viewer::A => b,
+            Viewer::B => a,
+            Viewer::Anonymous => a.into_iter().chain(b).collect(),
+        }
+    }
+
+    fn assert_no_leak(&self, viewer: Viewer, request: &str, answer: &str, context: &str) {
+        if let Err(problem) = self.leaks(viewer, request, answer, context) {
+            panic!("{problem}");
+        }
+    }
+
+    /// `Err` names the first string of the wrong tenant the answer shows.
+    fn leaks(
+        &self,
+        viewer: Viewer,
+        request: &str,
+        answer: &str,
+        context: &str,
+    ) -> Result<(), String> {
+        for secret in self.forbidden(viewer) {
+            if !request.contains(&secret) && answer.contains(&secret) {
+                return Err(format!(
+                    "{context}: the answer to a {viewer:?} caller shows `{secret}`: {answer}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An answer with what the checks need: status, content type, `request-id` and the raw text.
+struct Reply {
+    status: u16,
+    content_type: String,
+    request_id: String,
+    text: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.text))
+    }
+}
+
+async fn send(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<(&str, String)>,
+    client_request_id: &str,
+) -> Reply {
+    let method = Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = app
+        .http
+        .request(method, format!("{}{path}", app.base_url))
+        .header("client-request-id", client_request_id);
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    if let Some((content_type, text)) = body {
+        request = request.header("content-type", content_type).body(text);
+    }
+    let response = request.send().await.expect("the service answers");
+    let status = response.status().as_u16();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let content_type = header("content-type");
+    let request_id = header("request-id");
+    let text = response.text().await.expect("a body");
+    Reply {
+        status,
+        content_type,
+        request_id,
+        text,
+    }
+}
+
+/// The error body is the route's error shape with `code`, a message, and the request ids.
+fn assert_error_shape(
+    reply: &Reply,
+    shape: Shape,
+    code: &str,
+    client_request_id: &str,
+    context: &str,
+) {
+    if let Err(problem) = error_shape(reply, shape, code, client_request_id, context) {
+        panic!("{problem}");
+    }
+}
+
+fn error_shape(
+    reply: &Reply,
+    shape: Shape,
+    code: &str,
+    client_request_id: &str,
+    context: &str,
+) -> Result<(), String> {
+    let fail = |what: &str| {
+        Err(format!(
+            "{context}: {what}: {} {}",
+            reply.status, reply.text
+        ))
+    };
+    if !reply.content_type.starts_with("application/json") {
+        return fail(&format!("content-type `{}`", reply.content_type));
+    }
+    let Ok(body) = serde_json::from_str::<Value>(&reply.text) else {
+        return fail("not JSON");
+    };
+    let text = |v: &Value| v.as_str().is_some_and(|m| !m.is_empty());
+    match shape {
+        Shape::Graph => {
+            let inner = &body["error"]["innerError"];
+            if body["error"]["code"] != code {
+                return fail(&format!("not the code {code}"));
+            }
+            if !text(&body["error"]["message"]) {
+                return fail("no message");
+            }
+            if reply.request_id.is_empty() || inner["request-id"] != reply.request_id.as_str() {
+                return fail("request-id header and innerError differ");
+            }
+            if inner["client-request-id"] != client_request_id {
+                return fail("client-request-id not echoed");
+            }
+            if !inner["date"].as_str().is_some_and(|d| d.ends_with('Z')) {
+                return fail("no innerError.date");
+            }
+        }
+        Shape::OAuth => {
+            if body["error"] != code {
+                return fail(&format!("not the OAuth error {code}"));
+            }
+            if !text(&body["error_description"]) {
+                return fail("no error_description");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Everything an operator can read about both tenants and the service: the matrix must leave
+/// it as it was.
+async fn snapshot(w: &World) -> Value {
+    let get = |path: String| async move {
+        let answer = w.app.admin_get(&path).await.unwrap();
+        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+        answer.body
+    };
+    let mut out = json!({
+        "tenants": get("/admin/tenants".into()).await,
+        "faults": get("/admin/faults".into()).await,
+        "clock": get("/admin/clock".into()).await,
+        "releases": get("/admin/releases".into()).await,
+    });
+    for (name, side) in [("A", &w.a), ("B", &w.b)] {
+        let t = &side.tenant.id;
+        let pfx = w
+            .app
+            .request::<()>(
+                Method::GET,
+                "/beta/deviceManagement/userPfxCertificates",
+                Some(&side.graph),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(pfx.status, 200, "{}", pfx.body);
+        out[name] = json!({
+            "tenant": get(format!("/admin/tenants/{t}")).await,
+            "connectors": get(format!("/admin/tenants/{t}/connectors")).await,
+            "jobs": get(format!("/admin/tenants/{t}/jobs?top=1000")).await,
+            "challenge": get(format!("/admin/tenants/{t}/scep/challenges/{}", side.challenge)).await,
+            "pfx": pfx.body,
+        });
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_route_refuses_every_wrong_credential_and_no_tenant_sees_another() {
+    let w = world().await;
+    let before = snapshot(&w).await;
+
+    // 1. The matrix: every route, every credential it must refuse. Every problem is collected
+    //    before the test fails, so one run shows them all.
+    let mut cases = 0usize;
+    let mut problems: Vec<String> = Vec::new();
+    for row in ROUTES {
+        let path = w.fill(row.path);
+        let wrong = refusals(row.auth).iter().chain(row.cross.iter());
+        for &(cred, status, code) in wrong {
+            cases += 1;
+            let crid = format!("security-{cases:04}");
+            let context = format!("{} {} with {cred:?}", row.method, row.template);
+            let (bearer, body) = if row.auth == Auth::ClientSecret {
+                (
+                    None,
+                    Some(("application/x-www-form-urlencoded", w.token_form(cred))),
+                )
+            } else {
+                (
+                    w.bearer(cred),
+                    row.body.map(|b| ("application/json", w.fill(b))),
+                )
+            };
+            let request_text = format!(
+                "{path} {} {}",
+                bearer.as_deref().unwrap_or_default(),
+                body.as_ref().map(|(_, b)| b.as_str()).unwrap_or_default()
+            );
+            let reply = send(&w.app, row.method, &path, bearer.as_deref(), body, &crid).await;
+            if reply.status != status || ![401, 403, 404].contains(&reply.status) {
+                problems.push(format!(
+                    "{context}: expected {status}, got {} {}",
+                    reply.status, reply.text
+                ));
+                continue;
+            }
+            let checked = error_shape(&reply, shape(row.auth), code, &crid, &context)
+                .and_then(|()| w.leaks(cred.viewer(), &request_text, &reply.text, &context));
+            if let Err(problem) = checked {
+                problems.push(problem);
+            }
+        }
+        // Public probes answer anyone, and say nothing about any tenant.
+        if row.auth == Auth::Public {
+            for cred in [Cred::None, Cred::Garbage, Cred::GraphB, Cred::Uninstalled] {
+                cases += 1;
+                let reply = send(
+                    &w.app,
+                    row.method,
+                    &path,
+                    w.bearer(cred).as_deref(),
+                    None,
+                    "probe",
+                )
+                .await;
+                assert_eq!(reply.status, 200, "{path} with {cred:?}: {}", reply.text);
+                w.assert_no_leak(Viewer::Anonymous, &path, &reply.text, &path);
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} of {cases} matrix cases failed:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    assert_eq!(cases, 430, "matrix size");
+
+    // 2. A's resources named in B's valid calls, and B's in A's paths: refused or a wire-level
+    //    "no" that changes nothing.
+    let a = &w.a;
+    let b = &w.b;
+    let graph_b = Some(b.graph.as_str());
+    let cred_b = Some(b.connector.credential.as_str());
+    let json_body = |v: Value| Some(("application/json", v.to_string()));
+    let mut cross = 0usize;
+    let mut check = |reply: &Reply, viewer: Viewer, request: &str, context: &str| {
+        cross += 1;
+        w.assert_no_leak(viewer, request, &reply.text, context);
+    };
+
+    // A batch completion of A's job by B's connector: each entry answers 404 as it would alone.
+    let batch = json!({"completions": [{"jobId": a.leased_job, "leaseToken": a.lease_token, "outcome": "succeeded", "result": {}}]});
+    let reply = send(
+        &w.app,
+        "POST",
+        "/connector/v1/jobs/complete",
+        cred_b,
+        json_body(batch.clone()),
+        "x1",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json()["value"][0]["status"], 404, "{}", reply.text);
+    assert_eq!(
+        reply.json()["value"][0]["error"]["code"],
+        "itemNotFound",
+        "{}",
+        reply.text
+    );
+    check(
+        &reply,
+        Viewer::B,
+        &batch.to_string(),
+        "batch completion of A's job by B",
+    );
+
+    // SCEP: A's CSR validated by B's CA or B's connector does not verify; B cannot notify A's
+    // transaction.
+    for (who, bearer) in [("B's CA", graph_b), ("B's connector", cred_b)] {
+        let body = json!({"request": {"transactionId": "bravo-tx-steal", "certificateRequest": a.csr, "callerInfo": "intruder"}});
+        let reply = send(
+            &w.app,
+            "POST",
+            &format!("{SCEP}/ScepActions/validateRequest"),
+            bearer,
+            json_body(body.clone()),
+            "x2",
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{who}: {}", reply.text);
+        assert_eq!(
+            reply.json()["code"],
+            "SignatureValidationFailed",
+            "{who}: {}",
+            reply.text
+        );
+        check(
+            &reply,
+            Viewer::B,
+            &body.to_string(),
+            "validateRequest of A's CSR by B",
+        );
+        for action in ["successNotification", "failureNotification"] {
+            let body = json!({"notification": {"transactionId": "alpha-tx-0001", "hResult": 1, "callerInfo": "intruder"}});
+            let reply = send(
+                &w.app,
+                "POST",
+                &format!("{SCEP}/ScepActions/{action}"),
+                bearer,
+                json_body(body.clone()),
+                "x3",
+            )
+            .await;
+            assert_eq!(reply.status, 200, "{who} {action}: {}", reply.text);
+            assert_eq!(
+                reply.json()["code"],
+                "Unknown",
+                "{who} {action}: {}",
+                reply.text
+            );
+            check(&reply, Viewer::B, &body.to_string(), action);
+        }
+    }
+
+    // Revocation: B's CA cannot answer the request A's CA downloaded.
+    let body =
+        json!({"results": [{"requestContext": a.ca_context, "succeeded": true, "errorCode": 0}]});
+    let reply = send(
+        &w.app,
+        "POST",
+        &format!("{PKI}/CertificateAuthorityRequests/uploadRevocationResults"),
+        graph_b,
+        json_body(body.clone()),
+        "x4",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json()["value"], false, "{}", reply.text);
+    check(
+        &reply,
+        Viewer::B,
+        &body.to_string(),
+        "upload of A's revocation by B",
+    );
+
+    // A's tenant in the path, B's resource after it: not found, for A's token and the operator.
+    let mixed: [(&str, String, Option<&str>, u16); 8] = [
+        (
+            "GET",
+            format!(
+                "/admin/tenants/{}/connectors/{}",
+                a.tenant.id, b.connector.id
+            ),
+            Some(a.graph.as_str()),
+            404,
+        ),
+        (
+            "GET",
+            format!(
+                "/admin/tenants/{}/connectors/{}/status",
+                a.tenant.id, b.connector.id
+            ),
+            Some(a.graph.as_str()),
+            404,
+        ),
+        (
+            "GET",
+            format!(
+                "/admin/tenants/{}/connectors/{}/history",
+                a.tenant.id, b.connector.id
+            ),
+            Some(a.graph.as_str()),
+            404,
+        ),
+        (
+            "GET",
+            format!("/admin/tenants/{}/jobs/{}", a.tenant.id, b.leased_job),
+            Some(a.graph.as_str()),
+            404,
+        ),
+        (
+            "GET",
+            format!(
+                "/admin/tenants/{}/connectors/{}",
+                a.tenant.id, b.connector.id
+            ),
+            Some(OPERATOR_TOKEN),
+            404,
+        ),
+        (
+            "POST",
+            format!(
+                "/admin/tenants/{}/jobs/{}/cancel",
+                a.tenant.id, b.leased_job
+            ),
+            Some(OPERATOR_TOKEN),
+            404,
+        ),
+        (
+            "GET",
+            format!(
+                "/admin/tenants/{}/scep/challenges/{}",
+                a.tenant.id, b.challenge
+            ),
+            Some(OPERATOR_TOKEN),
+            404,
+        ),
+        (
+            "DELETE",
+            format!(
+                "/admin/tenants/{}/scep/challenges/{}",
+                a.tenant.id, b.challenge
+            ),
+            Some(OPERATOR_TOKEN),
+            404,
+        ),
+    ];
+    for (method, path, bearer, status) in mixed {
+        let reply = send(&w.app, method, &path, bearer, None, "x5").await;
+        assert_eq!(reply.status, status, "{method} {path}: {}", reply.text);
+        assert_error_shape(&reply, Shape::Graph, "itemNotFound", "x5", &path);
+        let viewer = if bearer == Some(OPERATOR_TOKEN) {
+            Viewer::Operator
+        } else {
+            Viewer::A
+        };
+        check(&reply, viewer, &path, &path);
+    }
+    assert_eq!(cross, 16, "cross-tenant cases");
+
+    // Nothing any of that did changed anything.
+    let after = snapshot(&w).await;
+    assert_eq!(
+        before, after,
+        "the refused calls changed the service's data"
+    );
+
+    // 3. Valid callers of the list routes see only their own tenant.
+    let mut lists = 0usize;
+    for (me, other, viewer) in [(a, b, Viewer::A), (b, a, Viewer::B)] {
+        let graph = Some(me.graph.as_str());
+        let cred = Some(me.connector.credential.as_str());
+        let t = &me.tenant.id;
+        // Two more revoke jobs: one for the tenant's CA, one for its connector.
+        let enqueue = json!({"jobs": [
+            {"kind": "revoke", "payload": {"serialNumber": "0B01", "issuerName": "CN=Issuing CA", "certificationAuthority": "ca01\\Issuing CA"}},
+            {"kind": "revoke", "payload": {"serialNumber": "0B02", "issuerName": "CN=Issuing CA", "certificationAuthority": "ca01\\Issuing CA"}}
+        ]});
+        let enqueued = w
+            .app
+            .admin(
+                Method::POST,
+                &format!("/admin/tenants/{t}/jobs"),
+                Some(&enqueue),
+            )
+            .await
+            .unwrap();
+        assert_eq!(enqueued.status, 201, "{}", enqueued.body);
+        let fresh: BTreeSet<String> = enqueued.body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["id"].as_str().unwrap().to_owned())
+            .collect();
+        let mut all_jobs: BTreeSet<String> = me.jobs.iter().cloned().collect();
+        all_jobs.extend(fresh.iter().cloned());
+
+        let calls: Vec<(&str, String, Option<&str>, Option<Value>)> = vec![
+            ("GET", format!("/admin/tenants/{t}"), graph, None),
+            ("GET", format!("/admin/tenants/{t}/connectors"), graph, None),
+            ("GET", format!("/admin/tenants/{t}/jobs"), graph, None),
+            (
+                "GET",
+                format!("/admin/tenants/{t}/jobs/{}", me.leased_job),
+                graph,
+                None,
+            ),
+            (
+                "GET",
+                "/beta/deviceManagement/ndesConnectors".into(),
+                graph,
+                None,
+            ),
+            (
+                "GET",
+                "/beta/deviceManagement/certificateConnectorDetails?$count=true".into(),
+                graph,
+                None,
+            ),
+            (
+                "GET",
+                "/beta/deviceManagement/connectorStatus".into(),
+                graph,
+                None,
+            ),
+            (
+                "GET",
+                "/beta/deviceManagement/userPfxCertificates".into(),
+                graph,
+                None,
+            ),
+            (
+                "GET",
+                format!("/beta/deviceManagement/ndesConnectors/{}", me.connector.id),
+                graph,
+                None,
+            ),
+            ("GET", "/connector/v1/self".into(), cred, None),
+            ("GET", "/autoupdate/v1/latest".into(), cred, None),
+            (
+                "POST",
+                format!("{PKI}/CertificateAuthorityRequests/downloadRevocationRequests"),
+                graph,
+                Some(json!({"downloadParameters": {"maxRequests": 1}})),
+            ),
+            (
+                "POST",
+                "/connector/v1/jobs/lease".into(),
+                cred,
+                Some(json!({"max": 10})),
+            ),
+        ];
+        for (method, path, bearer, body) in calls {
+            lists += 1;
+            let text = body.as_ref().map(Value::to_string).unwrap_or_default();
+            let reply = send(
+                &w.app,
+                method,
+                &path,
+                bearer,
+                body.map(|b| ("application/json", b.to_string())),
+                "own",
+            )
+            .await;
+            assert_eq!(reply.status, 200, "{method} {path}: {}", reply.text);
+            w.assert_no_leak(viewer, &format!("{path} {text}"), &reply.text, &path);
+            let body = reply.json();
+            let ids = |key: &str| -> BTreeSet<String> {
+                body[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v["id"].as_str().unwrap().to_owned())
+                    .collect()
+            };
+            let one = |id: &str| BTreeSet::from([id.to_owned()]);
+            match path.as_str() {
+                "/connector/v1/self" => {
+                    assert_eq!(body["id"], me.connector.id.as_str());
+                    assert_eq!(body["tenantId"], t.as_str());
+                }
+                "/autoupdate/v1/latest" => assert_eq!(body["currentVersion"], VERSION, "{body}"),
+                "/connector/v1/jobs/lease" => {
+                    let leased = ids("jobs");
+                    assert_eq!(leased.len(), 1, "{body}");
+                    assert!(leased.is_subset(&fresh), "{leased:?} is not in {fresh:?}");
+                }
+                p if p == format!("/admin/tenants/{t}") => assert_eq!(body["id"], t.as_str()),
+                p if p.ends_with("/connectors")
+                    || p.ends_with("/ndesConnectors")
+                    || p.contains("certificateConnectorDetails") =>
+                {
+                    assert_eq!(ids("value"), one(&me.connector.id), "{p}: {body}");
+                }
+                p if p.ends_with("/jobs") => assert_eq!(ids("value"), all_jobs, "{p}: {body}"),
+                p if p.contains("/jobs/") => assert_eq!(body["tenantId"], t.as_str(), "{body}"),
+                p if p.ends_with("/connectorStatus") => {
+                    let instances: BTreeSet<String> = body["value"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v["connectorInstanceId"].as_str().unwrap().to_owned())
+                        .collect();
+                    assert_eq!(instances, one(&me.connector.id), "{body}");
+                }
+                p if p.ends_with("/userPfxCertificates") => {
+                    assert_eq!(ids("value"), one(&me.pfx), "{body}")
+                }
+                p if p.contains("/ndesConnectors/") => {
+                    assert_eq!(body["id"], me.connector.id.as_str())
+                }
+                p if p.ends_with("downloadRevocationRequests") => {
+                    let value = body["value"].as_array().unwrap();
+                    assert_eq!(value.len(), 1, "{body}");
+                    let job = value[0]["requestContext"]
+                        .as_str()
+                        .unwrap()
+                        .split(':')
+                        .next()
+                        .unwrap();
+                    assert!(fresh.contains(job), "{job} is not one of {fresh:?}");
+                }
+                other => panic!("no check for {other}"),
+            }
+            // The other tenant's data never shows, whatever it is.
+            for s in other.strings() {
+                assert!(!reply.text.contains(&s), "{path}: shows `{s}`");
+            }
+            // The uninstalled connector is gone from its own tenant's lists too.
+            assert!(
+                !reply.text.contains(&w.uninstalled.id),
+                "{path}: shows the uninstalled connector"
+            );
+        }
+    }
+    assert_eq!(lists, 26, "list checks");
+    eprintln!(
+        "security matrix: {} routes, {cases} refusal cases, {cross} cross-tenant cases, {lists} own-tenant list checks",
+        ROUTES.len()
+    );
+}
+
+// ----- the table covers the router -------------------------------------------------------------
+
+/// The text of the call that starts at `text` (just after its opening parenthesis), up to the
+/// matching closing parenthesis.
+fn balanced(text: &str) -> &str {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '(' => depth += 1,
+            ')' if depth == 0 => return &text[..i],
+            ')' => depth -= 1,
+            _ => {}
+        }
+    }
+    panic!("unbalanced call in the router source");
+}
+
+/// Splits `a, b` at the first comma outside parentheses and strings.
+fn first_argument(text: &str) -> (&str, &str) {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => in_string = !in_string,
+            '(' if !in_string => depth += 1,
+            ')' if !in_string => depth -= 1,
+            ',' if !in_string && depth == 0 => return (text[..i].trim(), text[i + 1..].trim()),
+            _ => {}
+        }
+    }
+    panic!("a .route( call without a method router: {text}");
+}
+
+fn string_literal(text: &str) -> &str {
+    let start = text.find('"').expect("a string literal");
+    let end = text[start + 1..]
+        .find('"')
+        .expect("a closed string literal");
+    &text[start + 1..start + 1 + end]
+}
+
+/// Every (method, path) of the router, read from its source.
+fn router_routes() -> BTreeSet<(String, String)> {
+    let source = include_str!("../../service/src/http/mod.rs");
+    for unsupported in [
+        ".nest(",
+        ".merge(",
+        ".route_service(",
+        ".nest_service(",
+        "any(",
+        "on(",
+    ] {
+        assert!(
+            !source.contains(unsupported),
+            "the router uses `{unsupported}`: teach this test to read it"
+        );
+    }
+    let mut out = BTreeSet::new();
+    for (start, _) in source.match_indices(".route(") {
+        let call = balanced(&source[start + ".route(".len()..]);
+        let (path, methods) = first_argument(call);
+        let path = if path.starts_with("&format!(") {
+            let template = string_literal(path);
+            let constant = if path.contains("wire::scep::SCEP_SERVICE_PATH") {
+                wire::scep::SCEP_SERVICE_PATH
+            } else if path.contains("wire::scep::PKI_SERVICE_PATH") {
+                wire::scep::PKI_SERVICE_PATH
+            } else {
+                panic!("a route path built from an unknown constant: {path}");
+            };
+            template.replacen("{}", constant, 1)
+        } else {
+            string_literal(path).to_owned()
+        };
+        let mut found = 0;
+        for method in ["get", "post", "put", "patch", "delete"] {
+            let needle = format!("{method}(");
+            for (i, _) in methods.match_indices(&needle) {
+                let before = methods[..i].chars().last();
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                    continue;
+                }
+                found += 1;
+                out.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+        assert!(found > 0, "no method found for {path}: {methods}");
+    }
+    out
+}
+
+#[test]
+fn the_matrix_has_a_row_for_every_route_of_the_router() {
+    let served = router_routes();
+    let table: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|r| (r.method.to_owned(), r.template.to_owned()))
+        .collect();
+    assert_eq!(table.len(), ROUTES.len(), "a route is in the table twice");
+    let missing: Vec<_> = served.difference(&table).collect();
+    let extra: Vec<_> = table.difference(&served).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "routes without a row: {missing:?}; rows without a route: {extra:?}"
+    );
+    assert_eq!(served.len(), 59);
+    // Every row that takes a body has one, and the placeholders are ours.
+    for row in ROUTES {
+        for placeholder in row.path.split('{').skip(1) {
+            let name = placeholder.split('}').next().unwrap();
+            assert!(
+                ["A", "A.connector", "A.job", "A.challenge", "A.pfx", "fault"].contains(&name),
+                "{}: unknown placeholder {name}",
+                row.path
+            );
+        }
+    }
+}
