@@ -82,7 +82,8 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Database URL: `sqlite:PATH`, `sqlite::memory:`. Default: an SQLite file in the data dir.
+    /// Database URL: `sqlite:PATH`, `sqlite::memory:`, or `postgres://USER:PASSWORD@HOST/DATABASE`
+    /// (several replicas may share one PostgreSQL database). Default: an SQLite file in the data dir.
     #[arg(long)]
     pub database_url: Option<String>,
     /// Folder for the default SQLite file. Default: $XDG_DATA_HOME/intune-mock or ~/.local/share/intune-mock.
@@ -227,7 +228,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let app = service::startup::Application::build(settings).await?;
     println!("intune-mock listening on {}", app.base_url());
-    println!("database: {database_url}");
+    println!(
+        "database: {}",
+        service::startup::redact_database_url(&database_url)
+    );
     if generated {
         println!("operator token: {operator_token}");
     }

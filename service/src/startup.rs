@@ -11,12 +11,13 @@ use crate::config::{ClockSetting, Settings};
 use crate::http::{router, AppState};
 use crate::ids::IdSource;
 use crate::registry::Registry;
-use crate::store::{SqliteStore, Store};
+use crate::store::{PgStore, SqliteStore, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("unsupported database URL `{0}`: this build supports sqlite: URLs (PostgreSQL support is planned)")]
+    #[error("unsupported database URL `{0}`: use sqlite:PATH, sqlite::memory:, or postgres://USER:PASSWORD@HOST/DATABASE")]
     UnsupportedDatabase(String),
+    /// `url` has its password masked (see `redact_database_url`).
     #[error("cannot open the database at `{url}`")]
     Store {
         url: String,
@@ -100,16 +101,70 @@ impl Application {
     }
 }
 
+/// Opens the store a database URL names: `sqlite:` (a file, or `sqlite::memory:`) or
+/// `postgres://` / `postgresql://`. Migrations have run when it returns.
 async fn open_store(url: &str) -> Result<Arc<dyn Store>, StartupError> {
+    let failed = |source| StartupError::Store {
+        url: redact_database_url(url),
+        source,
+    };
     if url.starts_with("sqlite:") {
-        let store = SqliteStore::open(url)
-            .await
-            .map_err(|source| StartupError::Store {
-                url: url.to_owned(),
-                source,
-            })?;
+        let store = SqliteStore::open(url).await.map_err(failed)?;
+        Ok(Arc::new(store))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PgStore::open(url).await.map_err(failed)?;
         Ok(Arc::new(store))
     } else {
-        Err(StartupError::UnsupportedDatabase(url.to_owned()))
+        Err(StartupError::UnsupportedDatabase(redact_database_url(url)))
+    }
+}
+
+/// `url` with the password of its user info (`scheme://user:password@host…`) replaced by `***`,
+/// for logs and error messages. A URL without a password comes back unchanged.
+pub fn redact_database_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let authority_start = scheme_end + 3;
+    let authority_end = url[authority_start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| authority_start + i);
+    let authority = &url[authority_start..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let Some(colon) = authority[..at].find(':') else {
+        return url.to_owned();
+    };
+    format!(
+        "{}***{}",
+        &url[..authority_start + colon + 1],
+        &url[authority_start + at..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_database_url;
+
+    #[test]
+    fn a_database_url_is_shown_without_its_password() {
+        assert_eq!(
+            redact_database_url("postgres://intune:s3cret@127.0.0.1:5432/intune_mock"),
+            "postgres://intune:***@127.0.0.1:5432/intune_mock"
+        );
+        assert_eq!(
+            redact_database_url("postgresql://u:p@ss:w@db.example/x?sslmode=disable"),
+            "postgresql://u:***@db.example/x?sslmode=disable"
+        );
+        assert_eq!(
+            redact_database_url("postgres://intune@localhost/intune_mock"),
+            "postgres://intune@localhost/intune_mock"
+        );
+        assert_eq!(
+            redact_database_url("sqlite:///var/lib/intune-mock/db.sqlite"),
+            "sqlite:///var/lib/intune-mock/db.sqlite"
+        );
+        assert_eq!(redact_database_url("sqlite::memory:"), "sqlite::memory:");
     }
 }

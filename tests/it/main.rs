@@ -24,4 +24,5 @@ mod scenario_runs;
 mod scep;
 mod scep_endpoint;
 mod security;
+mod store_suite;
 mod support;

@@ -3,9 +3,14 @@
 //! Invariants: the store never reads the clock (every instant is a parameter, in epoch
 //! milliseconds); it checks uniqueness and the per-tenant connector limit atomically; rows are
 //! plain data, parsed into domain types by the caller.
+//!
+//! Two implementations behave alike (one store suite runs against both): `SqliteStore`, the
+//! embedded default, and `PgStore`, for several replicas on one PostgreSQL database.
 
+mod postgres;
 mod sqlite;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -270,10 +275,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_releases(&self) -> StoreResult<Vec<ReleaseRow>>;
     async fn insert_release(&self, release: &ReleaseRow) -> StoreResult<()>;
 
-    /// Stores a token and drops the ones that expired before `now_ms`.
+    /// Enqueues `jobs` in one transaction, in slice order (the order lists and leases follow); an
+    /// id already used refuses the whole batch (`Conflict`).
     async fn insert_jobs(&self, jobs: &[JobRow]) -> StoreResult<()>;
     async fn get_job(&self, tenant_id: &str, id: &str) -> StoreResult<JobRow>;
-    /// Jobs of a tenant in enqueue order, optionally of one kind and state.
+    /// Jobs of a tenant in enqueue order, optionally of one kind and state. A negative `limit`
+    /// means no limit, a negative `offset` none.
     async fn list_jobs(
         &self,
         tenant_id: &str,
@@ -345,6 +352,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now_ms: i64,
     ) -> StoreResult<()>;
 
+    /// Stores a token and drops the ones no longer valid at `now_ms` (`expires_ms <= now_ms`).
     async fn insert_token(
         &self,
         token_hash: &str,
