@@ -98,6 +98,10 @@ pub struct ServeArgs {
     /// Operator token for /admin routes. Default: generated and printed.
     #[arg(long, env = "INTUNE_MOCK_OPERATOR_TOKEN")]
     pub operator_token: Option<String>,
+    /// Requests a second each connector may make (bursts of twice that); past it, 429 with
+    /// Retry-After. 0: no limit.
+    #[arg(long, default_value_t = 100)]
+    pub connector_rate_limit: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -225,6 +229,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         clock,
         operator_token: operator_token.clone(),
         seed: None,
+        connector_rate_limit: std::num::NonZeroU32::new(args.connector_rate_limit),
     };
     let app = service::startup::Application::build(settings).await?;
     println!("intune-mock listening on {}", app.base_url());

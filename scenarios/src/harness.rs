@@ -68,7 +68,13 @@ pub async fn spawn_app_on(
         clock: ClockSetting::Virtual { start },
         operator_token: OPERATOR_TOKEN.to_owned(),
         seed: Some(seed),
+        connector_rate_limit: None,
     };
+    spawn_app_with(settings).await
+}
+
+/// A service built from `settings` (listen on 127.0.0.1:0 to get a free port).
+pub async fn spawn_app_with(settings: Settings) -> anyhow::Result<TestApp> {
     let app = Application::build(settings).await?;
     let base_url = app.base_url();
     let registry = app.registry();

@@ -87,6 +87,17 @@ impl Clock {
         Ok(to)
     }
 
+    /// Moves a virtual clock to `to` in either direction: only for a reset, when nothing that
+    /// depends on the past instants is left.
+    pub fn reset_to(&self, to: DateTime<Utc>) -> Result<DateTime<Utc>, ClockError> {
+        let Clock::Virtual(at) = self else {
+            return Err(ClockError::NotVirtual);
+        };
+        let mut guard = at.lock().unwrap_or_else(|e| e.into_inner());
+        *guard = truncate_ms(to);
+        Ok(*guard)
+    }
+
     pub fn advance(&self, by: &IsoDuration) -> Result<DateTime<Utc>, ClockError> {
         let Clock::Virtual(at) = self else {
             return Err(ClockError::NotVirtual);

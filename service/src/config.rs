@@ -19,4 +19,7 @@ pub struct Settings {
     pub operator_token: String,
     /// Seed for ids and secrets; `None` means random.
     pub seed: Option<u64>,
+    /// Requests a second each connector credential may make (bursts of twice that); past it the
+    /// service answers 429 with `Retry-After`. `None`: no limit.
+    pub connector_rate_limit: Option<std::num::NonZeroU32>,
 }

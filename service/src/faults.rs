@@ -167,8 +167,12 @@ impl Faults {
         rules.clone()
     }
 
-    pub fn clear(&self) {
-        self.rules().clear();
+    /// Removes every rule; answers how many there were.
+    pub fn clear(&self) -> usize {
+        let mut rules = self.rules();
+        let n = rules.len();
+        rules.clear();
+        n
     }
 
     /// Removes one rule; false when there is none with that id.

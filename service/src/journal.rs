@@ -39,6 +39,14 @@ impl Journal {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Forgets every entry; answers how many there were.
+    pub fn clear(&self) -> usize {
+        let mut entries = self.entries();
+        let n = entries.len();
+        entries.clear();
+        n
+    }
+
     pub fn record(&self, entry: Entry) {
         let mut entries = self.entries();
         while entries.len() >= self.capacity {

@@ -13,6 +13,7 @@ pub mod faults;
 pub mod http;
 pub mod ids;
 pub mod journal;
+pub mod limit;
 pub mod registry;
 pub mod scep;
 pub mod schedule;

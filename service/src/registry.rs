@@ -339,6 +339,37 @@ impl Registry {
             .map_err(missing("tenant"))
     }
 
+    /// Removes one tenant with everything it holds, or every tenant; with every tenant gone a
+    /// virtual clock may be set to any instant, earlier ones included. Answers how many tenants
+    /// were removed. Releases (shipped and published) stay.
+    pub async fn reset(
+        &self,
+        tenant_id: Option<&str>,
+        clock: Option<DateTime<Utc>>,
+    ) -> RegistryResult<usize> {
+        let _facts = self.facts.lock().await;
+        let ids: Vec<String> = match tenant_id {
+            Some(id) => vec![self.tenant(id).await?.id],
+            None => self
+                .store
+                .list_tenants()
+                .await?
+                .into_iter()
+                .map(|t| t.id)
+                .collect(),
+        };
+        if let Some(to) = clock {
+            self.clock.reset_to(to)?;
+        }
+        for id in &ids {
+            match self.store.delete_tenant(id).await {
+                Ok(()) | Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(ids.len())
+    }
+
     /// Sets (or clears) the thumbprint of the tenant's current PFX-import key. Connectors with
     /// `pkcs_import` that do not hold it show `MissingImportKey` from now on.
     pub async fn set_import_key(

@@ -70,6 +70,9 @@ impl Application {
             journal: Arc::new(crate::journal::Journal::new(
                 crate::journal::DEFAULT_CAPACITY,
             )),
+            limit: settings
+                .connector_rate_limit
+                .map(|n| Arc::new(crate::limit::ConnectorLimit::new(n))),
         };
         Ok(Application {
             listener,

@@ -9,6 +9,7 @@
 mod admin;
 mod client_fixtures;
 mod connector_bad_input;
+mod crash_safety;
 mod faults;
 mod graph;
 mod health;
@@ -16,6 +17,7 @@ mod hostile_input;
 mod jobs;
 mod journal;
 mod lifecycle_http;
+mod limits;
 mod pkcs;
 mod proxy;
 mod registration;

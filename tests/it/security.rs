@@ -106,6 +106,7 @@ const ROUTES: &[Row] = &[
     Row { method: "DELETE", template: "/admin/faults", path: "/admin/faults", auth: Auth::Operator, body: None, cross: &[] },
     Row { method: "DELETE", template: "/admin/faults/{id}", path: "/admin/faults/{fault}", auth: Auth::Operator, body: None, cross: &[] },
     Row { method: "GET", template: "/admin/journal", path: "/admin/journal?limit=5", auth: Auth::Operator, body: None, cross: &[] },
+    Row { method: "POST", template: "/admin/reset", path: "/admin/reset", auth: Auth::Operator, body: Some(r#"{"tenantId": "{A}"}"#), cross: &[] },
     Row { method: "GET", template: "/admin/clock", path: "/admin/clock", auth: Auth::Operator, body: None, cross: &[] },
     Row { method: "POST", template: "/admin/clock", path: "/admin/clock", auth: Auth::Operator, body: Some(r#"{"advance": "P30D"}"#), cross: &[] },
     Row { method: "GET", template: "/admin/tenants", path: "/admin/tenants", auth: Auth::Operator, body: None, cross: &[] },
@@ -873,7 +874,7 @@ async fn every_route_refuses_every_wrong_credential_and_no_tenant_sees_another()
         problems.len(),
         problems.join("\n")
     );
-    assert_eq!(cases, 430, "matrix size");
+    assert_eq!(cases, 438, "matrix size");
 
     // 2. A's resources named in B's valid calls, and B's in A's paths: refused or a wire-level
     //    "no" that changes nothing.
@@ -1367,7 +1368,7 @@ fn the_matrix_has_a_row_for_every_route_of_the_router() {
         missing.is_empty() && extra.is_empty(),
         "routes without a row: {missing:?}; rows without a route: {extra:?}"
     );
-    assert_eq!(served.len(), 59);
+    assert_eq!(served.len(), 60);
     // Every row that takes a body has one, and the placeholders are ours.
     for row in ROUTES {
         for placeholder in row.path.split('{').skip(1) {

@@ -180,7 +180,23 @@ impl FromRequestParts<AppState> for ConnectorCaller {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
         match state.registry.connector_by_credential(token).await? {
-            Some(row) => Ok(ConnectorCaller(row)),
+            Some(row) => {
+                if let Some(limit) = &state.limit {
+                    limit.check(&row.id).map_err(|seconds| {
+                        let mut error = ApiError::new(
+                            StatusCode::TOO_MANY_REQUESTS,
+                            "TooManyRequests",
+                            format!(
+                                "this connector made more than {} requests a second; try again in {seconds} s",
+                                limit.per_second()
+                            ),
+                        );
+                        error.retry_after = Some(seconds);
+                        error
+                    })?;
+                }
+                Ok(ConnectorCaller(row))
+            }
             None => Err(ApiError::unauthenticated(
                 "the connector credential is not valid (is the connector uninstalled?)",
             )),

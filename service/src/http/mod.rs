@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/faults/{id}", axum::routing::delete(faults::remove))
         .route("/admin/journal", get(faults::journal_list))
+        .route("/admin/reset", post(admin::reset))
         .route(
             "/admin/clock",
             get(admin::clock_get).post(admin::clock_change),

@@ -10,4 +10,6 @@ pub struct AppState {
     pub operator_token: Arc<str>,
     pub faults: Arc<crate::faults::Faults>,
     pub journal: Arc<crate::journal::Journal>,
+    /// The per-connector request rate limit (`None`: no limit).
+    pub limit: Option<Arc<crate::limit::ConnectorLimit>>,
 }

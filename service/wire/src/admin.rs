@@ -55,6 +55,27 @@ pub struct ClockState {
     pub mode: ClockMode,
 }
 
+/// `POST /admin/reset`: everything (no `tenantId`) or one tenant. `clock` (RFC 3339, only with
+/// everything and a virtual clock) sets the clock to any instant, earlier ones included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Reset {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<String>,
+}
+
+/// What a reset removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetDone {
+    pub tenants_removed: usize,
+    pub fault_rules_removed: usize,
+    pub journal_entries_removed: usize,
+    pub clock: DateTime<Utc>,
+}
+
 /// `POST /admin/clock`: exactly one of `set` (RFC 3339) or `advance` (ISO 8601 duration).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

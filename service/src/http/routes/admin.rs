@@ -59,6 +59,56 @@ pub async fn clock_change(
     Ok(ApiJson(clock_state(&state)))
 }
 
+/// `POST /admin/reset` (empty body, `{}`, `{"tenantId": …}` or `{"clock": …}`): removes every
+/// tenant with everything it holds, the fault rules and the journal (or one tenant only), without
+/// a restart. The releases and the operator token stay.
+pub async fn reset(
+    _: Operator,
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<ApiJson<wire::admin::ResetDone>, ApiError> {
+    let body: wire::admin::Reset = if body.iter().all(u8::is_ascii_whitespace) {
+        wire::admin::Reset {
+            tenant_id: None,
+            clock: None,
+        }
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("invalidRequest", format!("the reset body: {e}")))?
+    };
+    let clock = match &body.clock {
+        Some(text) if body.tenant_id.is_none() => Some(convert::instant("clock", text)?),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalidRequest",
+                "clock: the clock is shared by every tenant; it can be set only when everything is reset (no tenantId)",
+            ))
+        }
+        None => None,
+    };
+    let tenants_removed = state
+        .registry
+        .reset(body.tenant_id.as_deref(), clock)
+        .await
+        .map_err(|e| match (e, &body.tenant_id) {
+            (crate::registry::RegistryError::NotFound(_), Some(id)) => {
+                ApiError::not_found(format!("tenantId: tenant `{id}` not found"))
+            }
+            (e, _) => e.into(),
+        })?;
+    let (fault_rules_removed, journal_entries_removed) = if body.tenant_id.is_none() {
+        (state.faults.clear(), state.journal.clear())
+    } else {
+        (0, 0)
+    };
+    Ok(ApiJson(wire::admin::ResetDone {
+        tenants_removed,
+        fault_rules_removed,
+        journal_entries_removed,
+        clock: state.registry.now(),
+    }))
+}
+
 pub async fn tenants_create(
     _: Operator,
     State(state): State<AppState>,

@@ -1,0 +1,416 @@
+//! Crash safety (issue #8): the service is killed with SIGKILL while 10,000 jobs flow through four
+//! connectors, restarted on the same SQLite file, and every job ends completed exactly once in
+//! effect: none lost, the result kept is the one whose completion was acknowledged, a repeat of an
+//! acknowledged completion changes nothing, and a stale lease token is refused.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const OPERATOR: &str = "crash-test-operator-token";
+const JOBS: usize = 10_000;
+const KILL_AFTER: usize = 4_000;
+/// The whole test gives up after this long (a hung service must not hang CI).
+const DEADLINE: Duration = Duration::from_secs(300);
+
+/// A running `intune-mock serve` child on a loopback port.
+struct Service {
+    child: Child,
+    url: String,
+}
+
+async fn start(db: &Path) -> Service {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_intune-mock-under-test"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--clock",
+            "virtual",
+            "--start",
+            "2026-03-01T00:00:00Z",
+            "--operator-token",
+            OPERATOR,
+            "--connector-rate-limit",
+            "0",
+            "--database-url",
+        ])
+        .arg(format!("sqlite://{}", db.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the service starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(url) = line.strip_prefix("intune-mock listening on ") {
+                return url.trim().to_owned();
+            }
+        }
+        panic!("the service ended before it listened");
+    })
+    .await
+    .expect("the service listens within 30 s");
+    // Keep reading its output so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Service { child, url }
+}
+
+#[derive(Default)]
+struct Ledger {
+    /// job id → the lease token whose completion the service acknowledged.
+    acknowledged: HashMap<String, String>,
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    bearer: &str,
+    body: &Value,
+) -> Result<(u16, Value), reqwest::Error> {
+    let response = http.post(url).bearer_auth(bearer).json(body).send().await?;
+    let status = response.status().as_u16();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    Ok((status, body))
+}
+
+fn completion(job: &Value) -> Value {
+    let token = job["leaseToken"].as_str().unwrap();
+    json!({
+        "jobId": job["id"],
+        "leaseToken": token,
+        "outcome": "succeeded",
+        "result": {"token": token},
+    })
+}
+
+/// One connector's loop: lease up to 100, complete them in one batch, until the queue is empty
+/// or the service goes away. Completions sent but not answered are left in `unanswered`.
+async fn work(
+    http: reqwest::Client,
+    url: String,
+    credential: String,
+    ledger: Arc<Mutex<Ledger>>,
+    done: Arc<AtomicUsize>,
+    unanswered: Arc<Mutex<Vec<Value>>>,
+) {
+    let started = Instant::now();
+    while started.elapsed() < DEADLINE {
+        let lease = post(
+            &http,
+            &format!("{url}/connector/v1/jobs/lease"),
+            &credential,
+            &json!({"max": 100}),
+        )
+        .await;
+        let Ok((200, leased)) = lease else { return };
+        let jobs = leased["jobs"].as_array().cloned().unwrap_or_default();
+        if jobs.is_empty() {
+            return;
+        }
+        let completions: Vec<Value> = jobs.iter().map(completion).collect();
+        *unanswered.lock().unwrap() = completions.clone();
+        let answer = post(
+            &http,
+            &format!("{url}/connector/v1/jobs/complete"),
+            &credential,
+            &json!({"completions": completions}),
+        )
+        .await;
+        let Ok((200, results)) = answer else { return };
+        let mut ledger = ledger.lock().unwrap();
+        for (sent, result) in completions.iter().zip(results["value"].as_array().unwrap()) {
+            assert_eq!(result["status"], 200, "{result}");
+            let earlier = ledger.acknowledged.insert(
+                sent["jobId"].as_str().unwrap().to_owned(),
+                sent["leaseToken"].as_str().unwrap().to_owned(),
+            );
+            assert_eq!(earlier, None, "a job was acknowledged twice: {sent}");
+        }
+        unanswered.lock().unwrap().clear();
+        done.fetch_add(completions.len(), Ordering::SeqCst);
+    }
+}
+
+async fn admin(
+    http: &reqwest::Client,
+    url: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut request = http
+        .request(method, format!("{url}{path}"))
+        .bearer_auth(OPERATOR);
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn count(http: &reqwest::Client, url: &str, tenant: &str, state: &str) -> u64 {
+    let (status, body) = admin(
+        http,
+        url,
+        reqwest::Method::GET,
+        &format!("/admin/tenants/{tenant}/jobs?state={state}&top=1"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["count"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_flow_and_restarted_every_job_completes_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.db");
+    let http = http();
+    let mut service = start(&db).await;
+    let url = service.url.clone();
+
+    let (status, tenant) = admin(
+        &http,
+        &url,
+        reqwest::Method::POST,
+        "/admin/tenants",
+        Some(&json!({"displayName": "Contoso"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{tenant}");
+    let tenant_id = tenant["id"].as_str().unwrap().to_owned();
+    let secret = tenant["enrollmentSecret"].as_str().unwrap().to_owned();
+    let mut credentials = Vec::new();
+    for n in 1..=4 {
+        let body = json!({"machineName": format!("PKI-{n}"), "displayName": format!("PKI-{n}"), "features": ["revocation"], "version": "6.2510.3.2002"});
+        let (status, answer) = post(
+            &http,
+            &format!("{url}/connector/v1/register"),
+            &secret,
+            &body,
+        )
+        .await
+        .unwrap();
+        assert_eq!(status, 201, "{answer}");
+        credentials.push(answer["credential"].as_str().unwrap().to_owned());
+    }
+    for batch in 0..JOBS / 1000 {
+        let jobs: Vec<Value> = (0..1000)
+            .map(|i| json!({"kind": "revoke", "payload": {"serialNumber": format!("{:06x}", batch * 1000 + i + 1), "issuerName": "CN=Contoso Issuing CA", "certificationAuthority": "ca01.contoso.com\\Contoso Issuing CA"}}))
+            .collect();
+        let (status, body) = admin(
+            &http,
+            &url,
+            reqwest::Method::POST,
+            &format!("/admin/tenants/{tenant_id}/jobs"),
+            Some(&json!({"jobs": jobs})),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    // Four connectors work; the service is killed (SIGKILL) once 4,000 completions are answered.
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let done = Arc::new(AtomicUsize::new(0));
+    let unanswered: Vec<Arc<Mutex<Vec<Value>>>> = (0..4).map(|_| Arc::default()).collect();
+    let workers: Vec<_> = credentials
+        .iter()
+        .zip(&unanswered)
+        .map(|(c, u)| {
+            tokio::spawn(work(
+                http.clone(),
+                url.clone(),
+                c.clone(),
+                ledger.clone(),
+                done.clone(),
+                u.clone(),
+            ))
+        })
+        .collect();
+    let started = Instant::now();
+    while done.load(Ordering::SeqCst) < KILL_AFTER {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "only {} completions in {DEADLINE:?}",
+            done.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    service.child.start_kill().unwrap();
+    service.child.wait().await.unwrap();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let before_restart = done.load(Ordering::SeqCst);
+    assert!(before_restart < JOBS, "the kill came after the last job");
+
+    // Restarted on the same file: the completions that were sent but never answered are sent
+    // again with the same tokens. Each is applied now, or was applied before the kill and gets
+    // the same answer again.
+    let service = start(&db).await;
+    let url = service.url.clone();
+    let mut resent = 0;
+    for (credential, pending) in credentials.iter().zip(&unanswered) {
+        let completions = std::mem::take(&mut *pending.lock().unwrap());
+        if completions.is_empty() {
+            continue;
+        }
+        resent += completions.len();
+        let (status, results) = post(
+            &http,
+            &format!("{url}/connector/v1/jobs/complete"),
+            credential,
+            &json!({"completions": completions}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(status, 200, "{results}");
+        let mut ledger = ledger.lock().unwrap();
+        for (sent, result) in completions.iter().zip(results["value"].as_array().unwrap()) {
+            assert_eq!(result["status"], 200, "{result}");
+            ledger.acknowledged.insert(
+                sent["jobId"].as_str().unwrap().to_owned(),
+                sent["leaseToken"].as_str().unwrap().to_owned(),
+            );
+        }
+    }
+
+    // A connector leases one job and goes quiet; the leases lost in the crash and this one run out
+    // (5 minutes of virtual time) and the jobs are offered again.
+    let (status, held) = post(
+        &http,
+        &format!("{url}/connector/v1/jobs/lease"),
+        &credentials[0],
+        &json!({"max": 1}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{held}");
+    let held = held["jobs"][0].clone();
+    let (status, clock) = admin(
+        &http,
+        &url,
+        reqwest::Method::POST,
+        "/admin/clock",
+        Some(&json!({"advance": "PT6M"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{clock}");
+
+    let workers: Vec<_> = credentials
+        .iter()
+        .zip(&unanswered)
+        .map(|(c, u)| {
+            tokio::spawn(work(
+                http.clone(),
+                url.clone(),
+                c.clone(),
+                ledger.clone(),
+                done.clone(),
+                u.clone(),
+            ))
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+
+    // Every job succeeded, none is left anywhere else.
+    assert_eq!(
+        count(&http, &url, &tenant_id, "succeeded").await,
+        JOBS as u64
+    );
+    for state in ["queued", "leased", "failed", "dead_letter", "cancelled"] {
+        assert_eq!(count(&http, &url, &tenant_id, state).await, 0, "{state}");
+    }
+    // The result each job keeps is the one of its acknowledged completion.
+    let ledger = ledger.lock().unwrap().acknowledged.clone();
+    assert_eq!(ledger.len(), JOBS);
+    let mut checked = 0;
+    for skip in (0..JOBS).step_by(1000) {
+        let (status, page) = admin(
+            &http,
+            &url,
+            reqwest::Method::GET,
+            &format!("/admin/tenants/{tenant_id}/jobs?top=1000&skip={skip}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        for job in page["value"].as_array().unwrap() {
+            let id = job["id"].as_str().unwrap();
+            assert_eq!(
+                job["result"]["token"].as_str(),
+                ledger.get(id).map(String::as_str),
+                "{job}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, JOBS);
+
+    // The stale token of the quiet connector is refused; the job keeps the other completion.
+    let stale = json!({"completions": [completion(&held)]});
+    let (status, results) = post(
+        &http,
+        &format!("{url}/connector/v1/jobs/complete"),
+        &credentials[0],
+        &stale,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{results}");
+    assert_eq!(results["value"][0]["status"], 409, "{results}");
+    assert_eq!(
+        results["value"][0]["error"]["code"], "LeaseLost",
+        "{results}"
+    );
+    // A repeat of an acknowledged completion answers the same and changes nothing.
+    let (id, token) = ledger.iter().next().unwrap();
+    let repeat = json!({"completions": [{"jobId": id, "leaseToken": token, "outcome": "succeeded", "result": {"token": "second"}}]});
+    let mut accepted_by = None;
+    for credential in &credentials {
+        let (_, results) = post(
+            &http,
+            &format!("{url}/connector/v1/jobs/complete"),
+            credential,
+            &repeat,
+        )
+        .await
+        .unwrap();
+        if results["value"][0]["status"] == 200 {
+            accepted_by = Some(results["value"][0]["completed"]["state"].clone());
+        }
+    }
+    assert_eq!(accepted_by, Some(json!("succeeded")));
+    let (_, job) = admin(
+        &http,
+        &url,
+        reqwest::Method::GET,
+        &format!("/admin/tenants/{tenant_id}/jobs/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(job["result"]["token"].as_str(), Some(token.as_str()));
+    eprintln!("crash safety: {before_restart} completions answered before the kill, {resent} resent after the restart");
+    drop(service);
+}
