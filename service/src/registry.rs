@@ -240,6 +240,54 @@ impl Registry {
         self.clock.now()
     }
 
+    /// A virtual clock follows the one stored in a database that other processes share: it moves
+    /// to the stored instant when that is later. A no-op for a real clock or a private store.
+    pub async fn sync_clock(&self) -> RegistryResult<()> {
+        if self.clock.mode() != crate::clock::ClockMode::Virtual || !self.store.shared() {
+            return Ok(());
+        }
+        self.adopt_stored_clock().await
+    }
+
+    async fn adopt_stored_clock(&self) -> RegistryResult<()> {
+        if let Some(ms) = self.store.clock_ms().await? {
+            let stored = from_millis(ms);
+            if stored > self.clock.now() {
+                self.clock.set(stored)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a virtual clock after it was set or advanced (`backwards`: a reset moved it back),
+    /// so other processes on the database and a restart follow it. A later instant stored by
+    /// another process meanwhile wins. Answers the clock's instant.
+    pub async fn publish_clock(&self, backwards: bool) -> RegistryResult<DateTime<Utc>> {
+        if self.clock.mode() != crate::clock::ClockMode::Virtual {
+            return Ok(self.now());
+        }
+        let stored = self
+            .store
+            .store_clock_ms(self.now().timestamp_millis(), backwards)
+            .await?;
+        let stored = from_millis(stored);
+        if stored > self.clock.now() {
+            self.clock.set(stored)?;
+        }
+        Ok(self.now())
+    }
+
+    /// At start: a virtual clock continues from the stored one when that is later than its start
+    /// (a restart, or a replica joining), and stores itself.
+    pub async fn start_clock(&self) -> RegistryResult<()> {
+        if self.clock.mode() != crate::clock::ClockMode::Virtual {
+            return Ok(());
+        }
+        self.adopt_stored_clock().await?;
+        self.publish_clock(false).await?;
+        Ok(())
+    }
+
     // ----- releases -------------------------------------------------------------------------
 
     pub async fn catalog(&self) -> RegistryResult<Catalog> {
@@ -360,6 +408,7 @@ impl Registry {
         };
         if let Some(to) = clock {
             self.clock.reset_to(to)?;
+            self.publish_clock(true).await?;
         }
         for id in &ids {
             match self.store.delete_tenant(id).await {

@@ -23,6 +23,8 @@ pub enum StartupError {
         url: String,
         source: crate::store::StoreError,
     },
+    #[error("cannot start the virtual clock from the database: {0}")]
+    Clock(String),
     #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
@@ -50,6 +52,10 @@ impl Application {
             None => IdSource::random(),
         };
         let registry = Arc::new(Registry::new(store, Arc::new(clock), Arc::new(ids)));
+        registry
+            .start_clock()
+            .await
+            .map_err(|e| StartupError::Clock(e.to_string()))?;
         let listener =
             TcpListener::bind(settings.listen)
                 .await

@@ -1,10 +1,12 @@
-//! Crash safety (issue #8): the service is killed with SIGKILL while 10,000 jobs flow through four
-//! connectors, restarted on the same SQLite file, and every job ends completed exactly once in
-//! effect: none lost, the result kept is the one whose completion was acknowledged, a repeat of an
-//! acknowledged completion changes nothing, and a stale lease token is refused.
+//! The service as separate processes (issue #8). Crash safety: the service is killed with SIGKILL
+//! while 10,000 jobs flow through four connectors, restarted on the same database (an SQLite file,
+//! or PostgreSQL), and every job ends completed exactly once in effect: none lost, the result kept
+//! is the one whose completion was acknowledged, a repeat of an acknowledged completion changes
+//! nothing, and a stale lease token is refused. Replicas: two processes on one PostgreSQL database
+//! serve the same tenant to four connectors (two on each): no job is leased twice, none is lost,
+//! and the virtual clock one of them advances is the other's clock too.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,7 +28,7 @@ struct Service {
     url: String,
 }
 
-async fn start(db: &Path) -> Service {
+async fn start(database_url: &str) -> Service {
     let mut child = Command::new(env!("CARGO_BIN_EXE_intune-mock-under-test"))
         .args([
             "serve",
@@ -41,8 +43,8 @@ async fn start(db: &Path) -> Service {
             "--connector-rate-limit",
             "0",
             "--database-url",
+            database_url,
         ])
-        .arg(format!("sqlite://{}", db.display()))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -180,17 +182,13 @@ async fn count(http: &reqwest::Client, url: &str, tenant: &str, state: &str) -> 
     body["count"].as_u64().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_mid_flow_and_restarted_every_job_completes_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("crash.db");
-    let http = http();
-    let mut service = start(&db).await;
-    let url = service.url.clone();
-
+/// A tenant with four revocation connectors (registered through the services at `urls` in turn)
+/// and 10,000 revoke jobs (enqueued through them in turn): its id and the connectors' credentials.
+async fn tenant_with_jobs(http: &reqwest::Client, urls: &[&str]) -> (String, Vec<String>) {
+    let url = urls[0];
     let (status, tenant) = admin(
-        &http,
-        &url,
+        http,
+        url,
         reqwest::Method::POST,
         "/admin/tenants",
         Some(&json!({"displayName": "Contoso"})),
@@ -203,8 +201,8 @@ async fn killed_mid_flow_and_restarted_every_job_completes_exactly_once() {
     for n in 1..=4 {
         let body = json!({"machineName": format!("PKI-{n}"), "displayName": format!("PKI-{n}"), "features": ["revocation"], "version": "6.2510.3.2002"});
         let (status, answer) = post(
-            &http,
-            &format!("{url}/connector/v1/register"),
+            http,
+            &format!("{}/connector/v1/register", urls[n % urls.len()]),
             &secret,
             &body,
         )
@@ -218,8 +216,8 @@ async fn killed_mid_flow_and_restarted_every_job_completes_exactly_once() {
             .map(|i| json!({"kind": "revoke", "payload": {"serialNumber": format!("{:06x}", batch * 1000 + i + 1), "issuerName": "CN=Contoso Issuing CA", "certificationAuthority": "ca01.contoso.com\\Contoso Issuing CA"}}))
             .collect();
         let (status, body) = admin(
-            &http,
-            &url,
+            http,
+            urls[batch % urls.len()],
             reqwest::Method::POST,
             &format!("/admin/tenants/{tenant_id}/jobs"),
             Some(&json!({"jobs": jobs})),
@@ -227,6 +225,31 @@ async fn killed_mid_flow_and_restarted_every_job_completes_exactly_once() {
         .await;
         assert_eq!(status, 201, "{body}");
     }
+
+    (tenant_id, credentials)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_flow_on_sqlite_and_restarted_every_job_completes_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    crash_and_restart(format!(
+        "sqlite://{}",
+        dir.path().join("crash.db").display()
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_flow_on_postgres_and_restarted_every_job_completes_exactly_once() {
+    crate::store_suite::on_fresh_pg_database(crash_and_restart).await;
+}
+
+async fn crash_and_restart(database_url: String) {
+    let http = http();
+    let mut service = start(&database_url).await;
+    let url = service.url.clone();
+
+    let (tenant_id, credentials) = tenant_with_jobs(&http, &[url.as_str()]).await;
 
     // Four connectors work; the service is killed (SIGKILL) once 4,000 completions are answered.
     let ledger = Arc::new(Mutex::new(Ledger::default()));
@@ -266,7 +289,7 @@ async fn killed_mid_flow_and_restarted_every_job_completes_exactly_once() {
     // Restarted on the same file: the completions that were sent but never answered are sent
     // again with the same tokens. Each is applied now, or was applied before the kill and gets
     // the same answer again.
-    let service = start(&db).await;
+    let service = start(&database_url).await;
     let url = service.url.clone();
     let mut resent = 0;
     for (credential, pending) in credentials.iter().zip(&unanswered) {
@@ -413,4 +436,91 @@ async fn killed_mid_flow_and_restarted_every_job_completes_exactly_once() {
     assert_eq!(job["result"]["token"].as_str(), Some(token.as_str()));
     eprintln!("crash safety: {before_restart} completions answered before the kill, {resent} resent after the restart");
     drop(service);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_postgres_share_jobs_and_the_clock() {
+    crate::store_suite::on_fresh_pg_database(two_replicas).await;
+}
+
+async fn two_replicas(database_url: String) {
+    let http = http();
+    let a = start(&database_url).await;
+    let b = start(&database_url).await;
+    let urls = [a.url.clone(), b.url.clone()];
+    let (tenant_id, credentials) =
+        tenant_with_jobs(&http, &[urls[0].as_str(), urls[1].as_str()]).await;
+
+    // The clock one replica advances is the other's: status is computed at the same instant.
+    let (status, clock) = admin(
+        &http,
+        &urls[0],
+        reqwest::Method::POST,
+        "/admin/clock",
+        Some(&json!({"advance": "PT1H"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{clock}");
+    assert_eq!(clock["now"], "2026-03-01T01:00:00Z", "{clock}");
+    let (status, clock) = admin(&http, &urls[1], reqwest::Method::GET, "/admin/clock", None).await;
+    assert_eq!(status, 200, "{clock}");
+    assert_eq!(clock["now"], "2026-03-01T01:00:00Z", "{clock}");
+
+    // Connectors 1 and 3 work through replica a, 2 and 4 through b, all at once.
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let done = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = credentials
+        .iter()
+        .enumerate()
+        .map(|(n, c)| {
+            tokio::spawn(work(
+                http.clone(),
+                urls[n % 2].clone(),
+                c.clone(),
+                ledger.clone(),
+                done.clone(),
+                Arc::default(),
+            ))
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    assert_eq!(done.load(Ordering::SeqCst), JOBS);
+    assert_eq!(ledger.lock().unwrap().acknowledged.len(), JOBS);
+    assert_eq!(
+        count(&http, &urls[1], &tenant_id, "succeeded").await,
+        JOBS as u64
+    );
+    for state in ["queued", "leased", "failed", "dead_letter", "cancelled"] {
+        assert_eq!(
+            count(&http, &urls[0], &tenant_id, state).await,
+            0,
+            "{state}"
+        );
+    }
+    // No job was leased twice: every job has exactly one attempt, by one connector, and the
+    // result is the one of its acknowledged completion.
+    let ledger = ledger.lock().unwrap().acknowledged.clone();
+    for skip in (0..JOBS).step_by(1000) {
+        let (status, page) = admin(
+            &http,
+            &urls[skip / 1000 % 2],
+            reqwest::Method::GET,
+            &format!("/admin/tenants/{tenant_id}/jobs?top=1000&skip={skip}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        for job in page["value"].as_array().unwrap() {
+            assert_eq!(job["attempts"], 1, "{job}");
+            let id = job["id"].as_str().unwrap();
+            assert_eq!(
+                job["result"]["token"].as_str(),
+                ledger.get(id).map(String::as_str),
+                "{job}"
+            );
+        }
+    }
+    drop((a, b));
 }

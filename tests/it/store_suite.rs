@@ -65,7 +65,7 @@ on_both_backends!(
     a_machine_has_one_connector_per_tenant_whatever_the_case_of_its_name,
     connectors_are_found_by_credential_and_listed_in_enrolment_order,
     updating_a_connector_writes_its_mutable_fields_only,
-    reconciliation_appends_history_and_moves_each_mark_in_one_transaction,
+    reconciliation_appends_history_and_moves_each_mark_forward_once,
     deleting_a_connector_keeps_its_history_and_drops_its_health,
     health_messages_are_replaced_by_instant_trimmed_and_listed_oldest_first,
     releases_are_listed_by_release_date_then_version,
@@ -81,6 +81,7 @@ on_both_backends!(
     user_pfx_certificates_are_upserted_listed_and_deleted,
     scep_secrets_challenges_validations_and_notifications,
     tokens_name_their_tenant_until_they_expire,
+    the_virtual_clock_is_stored_and_only_a_reset_moves_it_back,
 );
 
 async fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
@@ -143,7 +144,7 @@ fn url_for_database(admin_url: &str, name: &str) -> String {
 
 /// Creates a database with a unique name on the `DATABASE_URL` server, runs `test` with its URL,
 /// and drops the database (closing any connection still open) whether `test` passed or panicked.
-async fn on_fresh_pg_database<F, Fut>(test: F)
+pub(crate) async fn on_fresh_pg_database<F, Fut>(test: F)
 where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
@@ -885,9 +886,7 @@ async fn updating_a_connector_writes_its_mutable_fields_only(store: Arc<dyn Stor
     );
 }
 
-async fn reconciliation_appends_history_and_moves_each_mark_in_one_transaction(
-    store: Arc<dyn Store>,
-) {
+async fn reconciliation_appends_history_and_moves_each_mark_forward_once(store: Arc<dyn Store>) {
     store.insert_tenant(&tenant("tenant-a", T0)).await.unwrap();
     add_connector(&store, &connector("tenant-a", "c1", "HOST-1", T0)).await;
     add_connector(&store, &connector("tenant-a", "c2", "HOST-2", T0)).await;
@@ -969,37 +968,59 @@ async fn reconciliation_appends_history_and_moves_each_mark_in_one_transaction(
         (1_700_000_180_000, "healthy", 1)
     );
 
-    // A repeated history entry fails the whole call: c2's new entry and mark are not kept.
-    assert_conflict(
-        store
-            .record_reconciled(
-                "tenant-a",
-                &[
-                    Reconciled {
-                        connector_id: "c2".into(),
-                        entries: vec![entry("c2", 2, T0 + 4 * MINUTE, "warning", "Inactive")],
-                        reconciled_ms: T0 + 4 * MINUTE,
-                        last_status: "warning".into(),
-                        last_reasons: "Inactive".into(),
-                        seq: 2,
-                    },
-                    Reconciled {
-                        connector_id: "c1".into(),
-                        entries: vec![entry("c1", 3, T0 + 4 * MINUTE, "error", "Inactive")],
-                        reconciled_ms: T0 + 4 * MINUTE,
-                        last_status: "error".into(),
-                        last_reasons: "Inactive".into(),
-                        seq: 3,
-                    },
-                ],
-            )
-            .await,
+    // Another replica records the same span again, and c1's mark as it was one minute earlier:
+    // the entry already recorded is kept as it was, c2's new entry and mark are recorded, and
+    // c1's mark does not move back.
+    store
+        .record_reconciled(
+            "tenant-a",
+            &[
+                Reconciled {
+                    connector_id: "c2".into(),
+                    entries: vec![entry("c2", 2, T0 + 4 * MINUTE, "warning", "Inactive")],
+                    reconciled_ms: T0 + 4 * MINUTE,
+                    last_status: "warning".into(),
+                    last_reasons: "Inactive".into(),
+                    seq: 2,
+                },
+                Reconciled {
+                    connector_id: "c1".into(),
+                    entries: vec![entry("c1", 3, T0 + 2 * MINUTE, "error", "Inactive")],
+                    reconciled_ms: T0 + 2 * MINUTE,
+                    last_status: "error".into(),
+                    last_reasons: "Inactive".into(),
+                    seq: 3,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_history("tenant-a", "c1").await.unwrap()[2],
+        entry(
+            "c1",
+            3,
+            1_700_000_120_000,
+            "error",
+            "Inactive,VersionOutOfSupport"
+        )
     );
-    assert_eq!(store.list_history("tenant-a", "c2").await.unwrap().len(), 1);
+    let c1 = store.get_connector("tenant-a", "c1").await.unwrap();
+    assert_eq!(
+        (c1.reconciled_ms, c1.last_reasons.as_str(), c1.seq),
+        (1_700_000_180_000, "Inactive,VersionOutOfSupport", 3)
+    );
+    assert_eq!(
+        store.list_history("tenant-a", "c2").await.unwrap(),
+        vec![
+            entry("c2", 1, 1_700_000_000_000, "healthy", ""),
+            entry("c2", 2, 1_700_000_240_000, "warning", "Inactive"),
+        ]
+    );
     let c2 = store.get_connector("tenant-a", "c2").await.unwrap();
     assert_eq!(
         (c2.reconciled_ms, c2.last_status.as_str(), c2.seq),
-        (1_700_000_180_000, "healthy", 1)
+        (1_700_000_240_000, "warning", 2)
     );
     // History is read per tenant.
     assert_eq!(store.list_history("tenant-b", "c1").await.unwrap(), vec![]);
@@ -2693,4 +2714,22 @@ async fn postgres_two_services_share_tenants_connectors_and_jobs() {
         second.stop().await;
     })
     .await;
+}
+
+async fn the_virtual_clock_is_stored_and_only_a_reset_moves_it_back(store: Arc<dyn Store>) {
+    assert_eq!(store.clock_ms().await.unwrap(), None);
+    assert_eq!(store.store_clock_ms(T0, false).await.unwrap(), T0);
+    assert_eq!(
+        store.store_clock_ms(T0 + MINUTE, false).await.unwrap(),
+        T0 + MINUTE
+    );
+    // An earlier instant (another process behind) leaves the later one.
+    assert_eq!(store.store_clock_ms(T0, false).await.unwrap(), T0 + MINUTE);
+    assert_eq!(store.clock_ms().await.unwrap(), Some(T0 + MINUTE));
+    // A reset may move it back.
+    assert_eq!(
+        store.store_clock_ms(T0 - MINUTE, true).await.unwrap(),
+        T0 - MINUTE
+    );
+    assert_eq!(store.clock_ms().await.unwrap(), Some(T0 - MINUTE));
 }

@@ -203,6 +203,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            faults::clock_sync,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             error::envelope,
         ))
         .layer(axum::middleware::from_fn_with_state(

@@ -260,7 +260,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         to_ms: i64,
     ) -> StoreResult<Vec<(i64, String)>>;
 
-    /// Appends history and moves each connector's reconciliation mark, in one transaction.
+    /// Appends history and moves each connector's reconciliation mark forward, in one transaction.
+    /// Idempotent: an entry already recorded (same connector and seq: another replica reconciled
+    /// the same span) is kept as it is, and a mark never moves back.
     async fn record_reconciled(
         &self,
         tenant_id: &str,
@@ -310,6 +312,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn release_connector_leases(&self, connector_id: &str, now_ms: i64) -> StoreResult<u64>;
     /// The earliest instant after `after_ms` at which a lease expires or a backoff ends.
     async fn next_job_deadline(&self, after_ms: i64) -> StoreResult<Option<i64>>;
+
+    // ----- the virtual clock -----
+    /// The stored virtual clock (epoch milliseconds), if one was ever stored.
+    async fn clock_ms(&self) -> StoreResult<Option<i64>>;
+    /// Stores the virtual clock: `ms`, or what is stored if that is later (unless `backwards`,
+    /// for a reset). Answers the value stored now.
+    async fn store_clock_ms(&self, ms: i64, backwards: bool) -> StoreResult<i64>;
+    /// Whether other processes may work on this database at the same time (then each request
+    /// first reads the clock from it).
+    fn shared(&self) -> bool {
+        false
+    }
 
     /// Inserts or replaces (same tenant and id) an imported PFX.
     async fn upsert_user_pfx(&self, row: &UserPfxRow) -> StoreResult<()>;

@@ -146,7 +146,7 @@ async fn insert_history(
     tenant_id: &str,
     row: &HistoryRow,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO status_history (tenant_id, connector_id, seq, at_ms, status, reasons) VALUES ($1, $2, $3, $4, $5, $6)")
+    sqlx::query("INSERT INTO status_history (tenant_id, connector_id, seq, at_ms, status, reasons) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (connector_id, seq) DO NOTHING")
         .bind(tenant_id)
         .bind(&row.connector_id)
         .bind(row.seq)
@@ -463,7 +463,7 @@ impl Store for PgStore {
             }
             sqlx::query(
                 "UPDATE connectors SET reconciled_ms = $1, last_status = $2, last_reasons = $3, seq = $4 \
-                 WHERE tenant_id = $5 AND id = $6",
+                 WHERE tenant_id = $5 AND id = $6 AND (seq < $4 OR (seq = $4 AND reconciled_ms <= $1))",
             )
             .bind(r.reconciled_ms)
             .bind(&r.last_status)
@@ -1091,5 +1091,30 @@ impl Store for PgStore {
         .await
         .map_err(interpret)?;
         Ok(deadline)
+    }
+
+    async fn clock_ms(&self) -> StoreResult<Option<i64>> {
+        sqlx::query_scalar("SELECT now_ms FROM virtual_clock WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(interpret)
+    }
+
+    async fn store_clock_ms(&self, ms: i64, backwards: bool) -> StoreResult<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO virtual_clock (id, now_ms) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET now_ms = \
+             CASE WHEN $2 THEN EXCLUDED.now_ms ELSE GREATEST(virtual_clock.now_ms, EXCLUDED.now_ms) END \
+             RETURNING now_ms",
+        )
+        .bind(ms)
+        .bind(backwards)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(interpret)
+    }
+
+    fn shared(&self) -> bool {
+        true
     }
 }

@@ -110,7 +110,7 @@ async fn insert_history(
     tenant_id: &str,
     row: &HistoryRow,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO status_history (tenant_id, connector_id, seq, at_ms, status, reasons) VALUES (?, ?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO status_history (tenant_id, connector_id, seq, at_ms, status, reasons) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connector_id, seq) DO NOTHING")
         .bind(tenant_id)
         .bind(&row.connector_id)
         .bind(row.seq)
@@ -408,7 +408,7 @@ impl Store for SqliteStore {
             for entry in &r.entries {
                 insert_history(&mut tx, tenant_id, entry).await?;
             }
-            sqlx::query("UPDATE connectors SET reconciled_ms = ?, last_status = ?, last_reasons = ?, seq = ? WHERE tenant_id = ? AND id = ?")
+            sqlx::query("UPDATE connectors SET reconciled_ms = ?1, last_status = ?2, last_reasons = ?3, seq = ?4 WHERE tenant_id = ?5 AND id = ?6 AND (seq < ?4 OR (seq = ?4 AND reconciled_ms <= ?1))")
                 .bind(r.reconciled_ms)
                 .bind(&r.last_status)
                 .bind(&r.last_reasons)
@@ -980,5 +980,26 @@ impl Store for SqliteStore {
             (Some(x), Some(y)) => Some(x.min(y)),
             (x, y) => x.or(y),
         })
+    }
+
+    async fn clock_ms(&self) -> StoreResult<Option<i64>> {
+        sqlx::query_scalar("SELECT now_ms FROM virtual_clock WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(interpret)
+    }
+
+    async fn store_clock_ms(&self, ms: i64, backwards: bool) -> StoreResult<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO virtual_clock (id, now_ms) VALUES (1, ?1) \
+             ON CONFLICT (id) DO UPDATE SET now_ms = \
+             CASE WHEN ?2 THEN excluded.now_ms ELSE max(virtual_clock.now_ms, excluded.now_ms) END \
+             RETURNING now_ms",
+        )
+        .bind(ms)
+        .bind(backwards)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(interpret)
     }
 }

@@ -41,6 +41,7 @@ pub async fn clock_change(
             clock
                 .set(at)
                 .map_err(crate::registry::RegistryError::from)?;
+            state.registry.publish_clock(false).await?;
         }
         (None, Some(advance)) => {
             let by = IsoDuration::parse(&advance)
@@ -48,6 +49,7 @@ pub async fn clock_change(
             clock
                 .advance(&by)
                 .map_err(crate::registry::RegistryError::from)?;
+            state.registry.publish_clock(false).await?;
         }
         _ => {
             return Err(ApiError::bad_request(

@@ -183,6 +183,15 @@ impl http_body::Body for Severed {
     }
 }
 
+/// Brings a virtual clock up to the one stored in a shared database before the request is
+/// served, so that replicas answer at the same instant.
+pub async fn clock_sync(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Err(e) = state.registry.sync_clock().await {
+        return ApiError::from(e).into_response();
+    }
+    next.run(request).await
+}
+
 /// Applies the fault rules before a request reaches its handler.
 pub async fn inject(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let now_ms = state.registry.now().timestamp_millis();
