@@ -155,7 +155,7 @@ impl Connector {
             co_installed_products: (!config.co_installed.is_empty())
                 .then(|| config.co_installed.clone()),
             auto_update: Some(config.auto_update),
-            proxy: config.proxy.clone(),
+            proxy: config.proxy.as_deref().map(wire::url::redact_password),
             import_key_thumbprint: config.import_key_thumbprint.clone(),
         };
         let registered: Option<wire::connector::RegisterResponse> = client
@@ -361,7 +361,7 @@ impl Connector {
             "autoUpdate": c.auto_update,
             "serviceAccount": c.service_account.as_deref().unwrap_or("SYSTEM"),
             "importKeyThumbprint": c.import_key_thumbprint,
-            "proxy": c.proxy,
+            "proxy": c.proxy.as_deref().map(wire::url::redact_password),
             "pollIntervalSeconds": c.poll_interval.num_seconds(),
             "updateCheckIntervalSeconds": c.update_check_interval.num_seconds(),
             "service": self.client.base_url(),

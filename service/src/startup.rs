@@ -131,25 +131,7 @@ async fn open_store(url: &str) -> Result<Arc<dyn Store>, StartupError> {
 /// `url` with the password of its user info (`scheme://user:password@host…`) replaced by `***`,
 /// for logs and error messages. A URL without a password comes back unchanged.
 pub fn redact_database_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let authority_start = scheme_end + 3;
-    let authority_end = url[authority_start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| authority_start + i);
-    let authority = &url[authority_start..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
-    };
-    let Some(colon) = authority[..at].find(':') else {
-        return url.to_owned();
-    };
-    format!(
-        "{}***{}",
-        &url[..authority_start + colon + 1],
-        &url[authority_start + at..]
-    )
+    wire::url::redact_password(url)
 }
 
 #[cfg(test)]

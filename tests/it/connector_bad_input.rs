@@ -204,3 +204,49 @@ fn a_proxy_url_that_does_not_parse_is_a_clear_error() {
         assert!(error.contains(&format!("proxy `{url}`")), "{url}: {error}");
     }
 }
+
+#[tokio::test]
+async fn a_proxy_password_is_never_logged_or_sent_to_the_service() {
+    let app = app_at("2026-03-01T00:00:00Z").await;
+    let tenant = app.create_tenant("Contoso", None).await.unwrap();
+    let config = ConnectorConfig {
+        proxy: Some("http://svc-proxy:s3cret-pw@proxy.contoso.com:8080".into()),
+        ..ConnectorConfig::new("SRV01", &["pkcs"], "6.2510.3.2002")
+    };
+    let client = ServiceClient::new(app.base_url.clone(), http_client(None).unwrap());
+    let connector = Connector::install(
+        config,
+        client,
+        tenant.enrollment_secret.as_deref().unwrap(),
+        app.now(),
+    )
+    .await
+    .unwrap();
+    let (configuration, everything) = {
+        let log = connector.log();
+        let configuration = log
+            .records()
+            .iter()
+            .find(|r| r.event_id == 3)
+            .unwrap()
+            .clone();
+        (configuration, serde_json::to_string(log.records()).unwrap())
+    };
+    assert_eq!(
+        configuration.data["proxy"],
+        "http://svc-proxy:***@proxy.contoso.com:8080"
+    );
+    assert!(!everything.contains("s3cret-pw"), "{everything}");
+    let view = app
+        .admin_get(&format!(
+            "/admin/tenants/{}/connectors/{}",
+            tenant.id,
+            connector.id()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        view.body["proxy"],
+        "http://svc-proxy:***@proxy.contoso.com:8080"
+    );
+}

@@ -14,6 +14,7 @@ pub mod graph;
 pub mod jobs;
 pub mod scep;
 pub mod token;
+pub mod url;
 pub mod version;
 
 pub use chrono::{DateTime, Utc};
