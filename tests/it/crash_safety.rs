@@ -151,6 +151,33 @@ async fn work(
     }
 }
 
+/// One [`work`] task per connector, connector `n` on the service `urls[n % urls.len()]`, each
+/// with its own list of unanswered completions.
+fn spawn_workers(
+    http: &reqwest::Client,
+    urls: &[&str],
+    credentials: &[String],
+    ledger: &Arc<Mutex<Ledger>>,
+    done: &Arc<AtomicUsize>,
+    unanswered: &[Arc<Mutex<Vec<Value>>>],
+) -> Vec<tokio::task::JoinHandle<()>> {
+    credentials
+        .iter()
+        .zip(unanswered)
+        .enumerate()
+        .map(|(n, (credential, pending))| {
+            tokio::spawn(work(
+                http.clone(),
+                urls[n % urls.len()].to_owned(),
+                credential.clone(),
+                ledger.clone(),
+                done.clone(),
+                pending.clone(),
+            ))
+        })
+        .collect()
+}
+
 async fn admin(
     http: &reqwest::Client,
     url: &str,
@@ -255,20 +282,14 @@ async fn crash_and_restart(database_url: String) {
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let done = Arc::new(AtomicUsize::new(0));
     let unanswered: Vec<Arc<Mutex<Vec<Value>>>> = (0..4).map(|_| Arc::default()).collect();
-    let workers: Vec<_> = credentials
-        .iter()
-        .zip(&unanswered)
-        .map(|(c, u)| {
-            tokio::spawn(work(
-                http.clone(),
-                url.clone(),
-                c.clone(),
-                ledger.clone(),
-                done.clone(),
-                u.clone(),
-            ))
-        })
-        .collect();
+    let workers = spawn_workers(
+        &http,
+        &[url.as_str()],
+        &credentials,
+        &ledger,
+        &done,
+        &unanswered,
+    );
     let started = Instant::now();
     while done.load(Ordering::SeqCst) < KILL_AFTER {
         assert!(
@@ -339,20 +360,14 @@ async fn crash_and_restart(database_url: String) {
     .await;
     assert_eq!(status, 200, "{clock}");
 
-    let workers: Vec<_> = credentials
-        .iter()
-        .zip(&unanswered)
-        .map(|(c, u)| {
-            tokio::spawn(work(
-                http.clone(),
-                url.clone(),
-                c.clone(),
-                ledger.clone(),
-                done.clone(),
-                u.clone(),
-            ))
-        })
-        .collect();
+    let workers = spawn_workers(
+        &http,
+        &[url.as_str()],
+        &credentials,
+        &ledger,
+        &done,
+        &unanswered,
+    );
     for w in workers {
         w.await.unwrap();
     }
@@ -469,20 +484,15 @@ async fn two_replicas(database_url: String) {
     // Connectors 1 and 3 work through replica a, 2 and 4 through b, all at once.
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let done = Arc::new(AtomicUsize::new(0));
-    let workers: Vec<_> = credentials
-        .iter()
-        .enumerate()
-        .map(|(n, c)| {
-            tokio::spawn(work(
-                http.clone(),
-                urls[n % 2].clone(),
-                c.clone(),
-                ledger.clone(),
-                done.clone(),
-                Arc::default(),
-            ))
-        })
-        .collect();
+    let unanswered: Vec<Arc<Mutex<Vec<Value>>>> = (0..4).map(|_| Arc::default()).collect();
+    let workers = spawn_workers(
+        &http,
+        &[urls[0].as_str(), urls[1].as_str()],
+        &credentials,
+        &ledger,
+        &done,
+        &unanswered,
+    );
     for w in workers {
         w.await.unwrap();
     }
