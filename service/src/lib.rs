@@ -14,6 +14,7 @@ pub mod http;
 pub mod ids;
 pub mod journal;
 pub mod limit;
+pub mod metrics;
 pub mod registry;
 pub mod scep;
 pub mod schedule;

@@ -987,6 +987,19 @@ impl Registry {
         Ok(self.store.list_all_connectors().await?)
     }
 
+    /// Jobs of every tenant by kind and state (expired leases put back first).
+    pub async fn job_stats(&self) -> RegistryResult<Vec<crate::store::JobStat>> {
+        self.store
+            .expire_leases(None, self.now().timestamp_millis())
+            .await?;
+        Ok(self.store.job_stats().await?)
+    }
+
+    /// Ended attempts of every tenant by outcome.
+    pub async fn attempt_outcomes(&self) -> RegistryResult<Vec<(String, i64)>> {
+        Ok(self.store.attempt_outcomes().await?)
+    }
+
     pub async fn list_tenant_rows(&self) -> RegistryResult<Vec<TenantRow>> {
         Ok(self.store.list_tenants().await?)
     }

@@ -79,6 +79,7 @@ impl Application {
             limit: settings
                 .connector_rate_limit
                 .map(|n| Arc::new(crate::limit::ConnectorLimit::new(n))),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         };
         Ok(Application {
             listener,

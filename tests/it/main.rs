@@ -17,6 +17,7 @@ mod hostile_input;
 mod jobs;
 mod journal;
 mod lifecycle_http;
+mod metrics;
 mod limits;
 mod pkcs;
 mod proxy;

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::support::at;
 
-const SCEP: &str =
+pub(crate) const SCEP: &str =
     "/RACerts/ScepRequestValidationFEService/Gateway/StatelessScepRequestValidationService";
 const DISCOVERY: &str =
     "/v1.0/servicePrincipals/appId=0000000a-0000-0000-c000-000000000000/endpoints";

@@ -101,6 +101,7 @@ const COMPLETE_BODY: &str =
 const ROUTES: &[Row] = &[
     Row { method: "GET", template: "/healthz", path: "/healthz", auth: Auth::Public, body: None, cross: &[] },
     Row { method: "GET", template: "/readyz", path: "/readyz", auth: Auth::Public, body: None, cross: &[] },
+    Row { method: "GET", template: "/metrics", path: "/metrics", auth: Auth::Public, body: None, cross: &[] },
     Row { method: "GET", template: "/admin/faults", path: "/admin/faults", auth: Auth::Operator, body: None, cross: &[] },
     Row { method: "POST", template: "/admin/faults", path: "/admin/faults", auth: Auth::Operator, body: Some(FAULT_BODY), cross: &[] },
     Row { method: "DELETE", template: "/admin/faults", path: "/admin/faults", auth: Auth::Operator, body: None, cross: &[] },
@@ -874,7 +875,7 @@ async fn every_route_refuses_every_wrong_credential_and_no_tenant_sees_another()
         problems.len(),
         problems.join("\n")
     );
-    assert_eq!(cases, 438, "matrix size");
+    assert_eq!(cases, 442, "matrix size");
 
     // 2. A's resources named in B's valid calls, and B's in A's paths: refused or a wire-level
     //    "no" that changes nothing.
@@ -1368,7 +1369,7 @@ fn the_matrix_has_a_row_for_every_route_of_the_router() {
         missing.is_empty() && extra.is_empty(),
         "routes without a row: {missing:?}; rows without a route: {extra:?}"
     );
-    assert_eq!(served.len(), 60);
+    assert_eq!(served.len(), 61);
     // Every row that takes a body has one, and the placeholders are ours.
     for row in ROUTES {
         for placeholder in row.path.split('{').skip(1) {

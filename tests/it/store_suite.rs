@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Once};
 
 use service::store::{
-    AttemptRow, Completion, ConnectorRow, HistoryRow, JobRow, LeaseJobs, PgStore, Reconciled,
-    ReleaseRow, ScepChallengeRow, SqliteStore, Store, StoreError, StoreResult, TenantRow,
-    UserPfxRow,
+    AttemptRow, Completion, ConnectorRow, HistoryRow, JobRow, JobStat, LeaseJobs, PgStore,
+    Reconciled, ReleaseRow, ScepChallengeRow, SqliteStore, Store, StoreError, StoreResult,
+    TenantRow, UserPfxRow,
 };
 use sqlx::{Connection, PgConnection};
 
@@ -82,6 +82,7 @@ on_both_backends!(
     scep_secrets_challenges_validations_and_notifications,
     tokens_name_their_tenant_until_they_expire,
     the_virtual_clock_is_stored_and_only_a_reset_moves_it_back,
+    job_figures_count_every_tenant_by_kind_state_and_outcome,
 );
 
 async fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
@@ -2732,4 +2733,47 @@ async fn the_virtual_clock_is_stored_and_only_a_reset_moves_it_back(store: Arc<d
         T0 - MINUTE
     );
     assert_eq!(store.clock_ms().await.unwrap(), Some(T0 - MINUTE));
+}
+
+async fn job_figures_count_every_tenant_by_kind_state_and_outcome(store: Arc<dyn Store>) {
+    store.insert_tenant(&tenant("tenant-a", T0)).await.unwrap();
+    store.insert_tenant(&tenant("tenant-b", T0)).await.unwrap();
+    store
+        .insert_jobs(&[
+            job("tenant-a", "j1", "pkcs_create", T0),
+            job("tenant-a", "j2", "pkcs_create", T0 + MINUTE),
+            job("tenant-b", "j3", "pkcs_create", T0 + 2 * MINUTE),
+            job("tenant-b", "j4", "revoke", T0 + 3 * MINUTE),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.attempt_outcomes().await.unwrap(), vec![]);
+    // j1 is leased and its lease runs out: back in the queue, one expired attempt.
+    lease(
+        &store,
+        "tenant-a",
+        "c1",
+        &["pkcs_create"],
+        T0,
+        &tokens(&["t1"]),
+    )
+    .await;
+    store.expire_leases(None, T0 + 5 * MINUTE).await.unwrap();
+    let stat = |kind: &str, state: &str, count: i64, oldest_created_ms: i64| JobStat {
+        kind: kind.into(),
+        state: state.into(),
+        count,
+        oldest_created_ms,
+    };
+    assert_eq!(
+        store.job_stats().await.unwrap(),
+        vec![
+            stat("pkcs_create", "queued", 3, 1_700_000_000_000),
+            stat("revoke", "queued", 1, 1_700_000_180_000),
+        ]
+    );
+    assert_eq!(
+        store.attempt_outcomes().await.unwrap(),
+        vec![("expired".to_owned(), 1)]
+    );
 }

@@ -25,6 +25,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .route(
             "/admin/faults",
             get(faults::list).post(faults::create).delete(faults::clear),
@@ -212,6 +213,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             faults::journal,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            health::track,
         ))
         .with_state(state)
 }

@@ -12,4 +12,5 @@ pub struct AppState {
     pub journal: Arc<crate::journal::Journal>,
     /// The per-connector request rate limit (`None`: no limit).
     pub limit: Option<Arc<crate::limit::ConnectorLimit>>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }

@@ -101,6 +101,15 @@ pub struct Reconciled {
     pub seq: i64,
 }
 
+/// How many jobs of one kind are in one state, and when the oldest of them was created.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct JobStat {
+    pub kind: String,
+    pub state: String,
+    pub count: i64,
+    pub oldest_created_ms: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct JobRow {
     pub id: String,
@@ -312,6 +321,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn release_connector_leases(&self, connector_id: &str, now_ms: i64) -> StoreResult<u64>;
     /// The earliest instant after `after_ms` at which a lease expires or a backoff ends.
     async fn next_job_deadline(&self, after_ms: i64) -> StoreResult<Option<i64>>;
+
+    // ----- figures for /metrics -----
+    /// Jobs of every tenant counted by kind and state, with the oldest one's creation instant;
+    /// ordered by kind, then state.
+    async fn job_stats(&self) -> StoreResult<Vec<JobStat>>;
+    /// Ended attempts of every tenant counted by outcome (`expired`: a lease that ran out),
+    /// ordered by outcome.
+    async fn attempt_outcomes(&self) -> StoreResult<Vec<(String, i64)>>;
 
     // ----- the virtual clock -----
     /// The stored virtual clock (epoch milliseconds), if one was ever stored.

@@ -27,8 +27,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 
 use super::{
-    AttemptRow, Completion, ConnectorRow, HistoryRow, JobRow, LeaseJobs, Reconciled, ReleaseRow,
-    ScepChallengeRow, Store, StoreError, StoreResult, TenantRow, UserPfxRow,
+    AttemptRow, Completion, ConnectorRow, HistoryRow, JobRow, JobStat, LeaseJobs, Reconciled,
+    ReleaseRow, ScepChallengeRow, Store, StoreError, StoreResult, TenantRow, UserPfxRow,
 };
 
 /// Connections per replica. Every store call holds one for a few statements at most.
@@ -1116,5 +1116,25 @@ impl Store for PgStore {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    async fn job_stats(&self) -> StoreResult<Vec<JobStat>> {
+        sqlx::query_as(
+            "SELECT kind, state, COUNT(*) AS count, MIN(created_ms) AS oldest_created_ms \
+             FROM jobs GROUP BY kind, state ORDER BY kind, state",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(interpret)
+    }
+
+    async fn attempt_outcomes(&self) -> StoreResult<Vec<(String, i64)>> {
+        sqlx::query_as(
+            "SELECT outcome, COUNT(*) FROM job_attempts WHERE outcome IS NOT NULL \
+             GROUP BY outcome ORDER BY outcome",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(interpret)
     }
 }

@@ -11,8 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 use super::{
-    AttemptRow, Completion, ConnectorRow, HistoryRow, JobRow, LeaseJobs, Reconciled, ReleaseRow,
-    ScepChallengeRow, Store, StoreError, StoreResult, TenantRow, UserPfxRow,
+    AttemptRow, Completion, ConnectorRow, HistoryRow, JobRow, JobStat, LeaseJobs, Reconciled,
+    ReleaseRow, ScepChallengeRow, Store, StoreError, StoreResult, TenantRow, UserPfxRow,
 };
 
 #[derive(Debug, Clone)]
@@ -999,6 +999,26 @@ impl Store for SqliteStore {
         .bind(ms)
         .bind(backwards)
         .fetch_one(&self.pool)
+        .await
+        .map_err(interpret)
+    }
+
+    async fn job_stats(&self) -> StoreResult<Vec<JobStat>> {
+        sqlx::query_as(
+            "SELECT kind, state, COUNT(*) AS count, MIN(created_ms) AS oldest_created_ms \
+             FROM jobs GROUP BY kind, state ORDER BY kind, state",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(interpret)
+    }
+
+    async fn attempt_outcomes(&self) -> StoreResult<Vec<(String, i64)>> {
+        sqlx::query_as(
+            "SELECT outcome, COUNT(*) FROM job_attempts WHERE outcome IS NOT NULL \
+             GROUP BY outcome ORDER BY outcome",
+        )
+        .fetch_all(&self.pool)
         .await
         .map_err(interpret)
     }

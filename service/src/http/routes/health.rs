@@ -5,6 +5,45 @@ use axum::http::{Method, StatusCode, Uri};
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
 
+/// `GET /metrics` (no credential: the figures name no tenant): Prometheus / OpenMetrics text.
+pub async fn metrics(
+    axum::extract::State(state): axum::extract::State<crate::http::state::AppState>,
+) -> Result<axum::response::Response, crate::http::error::ApiError> {
+    use axum::response::IntoResponse;
+    let text = state.metrics.render(&state.registry).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// Counts every answered request by method, matched route template and status, with its
+/// latency.
+pub async fn track(
+    axum::extract::State(state): axum::extract::State<crate::http::state::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    state.metrics.request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
 pub async fn healthz() -> ApiJson<serde_json::Value> {
     ApiJson(serde_json::json!({ "status": "alive" }))
 }

@@ -89,9 +89,22 @@ pub async fn validate_request(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<ApiJson<ScepAnswer>, ApiError> {
-    check_api_version(&headers)?;
-    let version = gate(&state, &caller).await?;
-    let Some(request) = get(&body, "request").filter(|r| r.is_object()) else {
+    let answered = validate(caller, &state, &headers, &body).await;
+    if let Ok(ApiJson(answer)) = &answered {
+        state.metrics.scep_validation(&answer.code);
+    }
+    answered
+}
+
+async fn validate(
+    caller: ScepCaller,
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Value,
+) -> Result<ApiJson<ScepAnswer>, ApiError> {
+    check_api_version(headers)?;
+    let version = gate(state, &caller).await?;
+    let Some(request) = get(body, "request").filter(|r| r.is_object()) else {
         return Err(ApiError::bad_request(
             "InvalidRequest",
             "the body must be {\"request\": {transactionId, certificateRequest, callerInfo}}",
