@@ -1,4 +1,4 @@
-//! The subcommands of `intune-mock`: `run`, `serve`, `connector`, `status`.
+//! The subcommands of `intune-mock`: `run`, `serve`, `connector`, `status`, `completions`.
 //!
 //! Errors are printed once, with their cause chain, and mapped to documented exit codes.
 
@@ -51,6 +51,14 @@ pub enum Command {
         after_help = "Example:\n  intune-mock status --url http://127.0.0.1:8080 --tenant <id> --client-id <id> --client-secret <secret>"
     )]
     Status(StatusArgs),
+    /// Print a shell completion script to standard output.
+    #[command(
+        after_help = "Examples:\n  intune-mock completions bash > ~/.local/share/bash-completion/completions/intune-mock\n  intune-mock completions zsh > ~/.zfunc/_intune-mock\n  intune-mock completions fish > ~/.config/fish/completions/intune-mock.fish"
+    )]
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -154,6 +162,23 @@ pub struct StatusArgs {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        use clap::CommandFactory;
+        use std::io::Write;
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "intune-mock", &mut script);
+        return match std::io::stdout().write_all(&script) {
+            // A reader that stops early (`| head`) is not an error.
+            Ok(()) => ExitCode::from(exit_code::PASSED),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                ExitCode::from(exit_code::PASSED)
+            }
+            Err(e) => {
+                eprintln!("error: cannot write the completion script: {e}");
+                ExitCode::from(exit_code::HARNESS_FAILED)
+            }
+        };
+    }
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -171,6 +196,7 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await.map(|_| exit_code::PASSED),
             Command::Connector(args) => connector(args).await.map(|_| exit_code::PASSED),
             Command::Status(args) => status(args).await.map(|_| exit_code::PASSED),
+            Command::Completions { .. } => Ok(exit_code::PASSED),
         }
     });
     match outcome {

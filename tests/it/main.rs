@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod cli;
 mod client_fixtures;
 mod connector_bad_input;
 mod crash_safety;
