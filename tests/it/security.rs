@@ -64,6 +64,11 @@ enum Auth {
     Graph,
     /// The token endpoint: client id and secret in the form.
     ClientSecret,
+    /// The web page `GET /`: the operator token as a bearer token, or the page's session cookie.
+    /// Without any credential it answers the sign-in form (200).
+    PageView,
+    /// The web page's sign-in `POST /`: the operator token in the form.
+    PageSignIn,
 }
 
 /// The error body a route answers with.
@@ -73,6 +78,8 @@ enum Shape {
     Graph,
     /// OAuth2: `{"error","error_description"}`.
     OAuth,
+    /// The web page's sign-in form again, in HTML, with an alert that holds the code's text.
+    Html,
 }
 
 /// One route of the router: method, path template as the router writes it, the path this test
@@ -100,6 +107,8 @@ const COMPLETE_BODY: &str =
 #[rustfmt::skip]
 const ROUTES: &[Row] = &[
     Row { method: "GET", template: "/healthz", path: "/healthz", auth: Auth::Public, body: None, cross: &[] },
+    Row { method: "GET", template: "/", path: "/", auth: Auth::PageView, body: None, cross: &[] },
+    Row { method: "POST", template: "/", path: "/", auth: Auth::PageSignIn, body: None, cross: &[] },
     Row { method: "GET", template: "/readyz", path: "/readyz", auth: Auth::Public, body: None, cross: &[] },
     Row { method: "GET", template: "/metrics", path: "/metrics", auth: Auth::Public, body: None, cross: &[] },
     Row { method: "GET", template: "/admin/faults", path: "/admin/faults", auth: Auth::Operator, body: None, cross: &[] },
@@ -167,8 +176,28 @@ fn refusals(auth: Auth) -> &'static [(Cred, u16, &'static str)] {
     const U: &str = "unauthenticated";
     const G: &str = "InvalidAuthenticationToken";
     const O: &str = "invalid_client";
+    const P: &str = "operator token is not valid";
     match auth {
         Auth::Public => &[],
+        Auth::PageView => &[
+            (Cred::Garbage, 401, P),
+            (Cred::GraphA, 401, P),
+            (Cred::GraphB, 401, P),
+            (Cred::ConnectorA, 401, P),
+            (Cred::ConnectorB, 401, P),
+            (Cred::Uninstalled, 401, P),
+            (Cred::EnrollmentA, 401, P),
+        ],
+        Auth::PageSignIn => &[
+            (Cred::None, 401, P),
+            (Cred::Garbage, 401, P),
+            (Cred::GraphA, 401, P),
+            (Cred::GraphB, 401, P),
+            (Cred::ConnectorA, 401, P),
+            (Cred::ConnectorB, 401, P),
+            (Cred::Uninstalled, 401, P),
+            (Cred::EnrollmentA, 401, P),
+        ],
         Auth::Operator => &[
             (Cred::None, 401, U),
             (Cred::Garbage, 401, U),
@@ -237,6 +266,7 @@ fn refusals(auth: Auth) -> &'static [(Cred, u16, &'static str)] {
 fn shape(auth: Auth) -> Shape {
     match auth {
         Auth::ClientSecret => Shape::OAuth,
+        Auth::PageView | Auth::PageSignIn => Shape::Html,
         _ => Shape::Graph,
     }
 }
@@ -729,6 +759,20 @@ fn error_shape(
             reply.status, reply.text
         ))
     };
+    if shape == Shape::Html {
+        if reply.content_type != "text/html; charset=utf-8" {
+            return fail(&format!("content-type `{}`", reply.content_type));
+        }
+        if !reply.text.contains("<p class=\"message\" role=\"alert\">")
+            || !reply.text.contains(code)
+        {
+            return fail(&format!("no alert that says `{code}`"));
+        }
+        if !reply.text.contains("<input id=\"token\" name=\"token\"") {
+            return fail("not the sign-in form");
+        }
+        return Ok(());
+    }
     if !reply.content_type.starts_with("application/json") {
         return fail(&format!("content-type `{}`", reply.content_type));
     }
@@ -755,6 +799,7 @@ fn error_shape(
                 return fail("no innerError.date");
             }
         }
+        Shape::Html => unreachable!("answered above"),
         Shape::OAuth => {
             if body["error"] != code {
                 return fail(&format!("not the OAuth error {code}"));
@@ -826,6 +871,12 @@ async fn every_route_refuses_every_wrong_credential_and_no_tenant_sees_another()
                     None,
                     Some(("application/x-www-form-urlencoded", w.token_form(cred))),
                 )
+            } else if row.auth == Auth::PageSignIn {
+                let form = w
+                    .bearer(cred)
+                    .map(|token| format!("token={}", form_encode(&token)))
+                    .unwrap_or_default();
+                (None, Some(("application/x-www-form-urlencoded", form)))
             } else {
                 (
                     w.bearer(cred),
@@ -868,6 +919,22 @@ async fn every_route_refuses_every_wrong_credential_and_no_tenant_sees_another()
                 w.assert_no_leak(Viewer::Anonymous, &path, &reply.text, &path);
             }
         }
+        // The web page without a credential is its sign-in form, with nothing of any tenant.
+        if row.auth == Auth::PageView {
+            cases += 1;
+            let reply = send(&w.app, row.method, &path, None, None, "page").await;
+            assert_eq!(
+                reply.status, 200,
+                "{path} without a credential: {}",
+                reply.text
+            );
+            assert!(
+                reply.text.contains("<input id=\"token\" name=\"token\""),
+                "{}",
+                reply.text
+            );
+            w.assert_no_leak(Viewer::Anonymous, &path, &reply.text, &path);
+        }
     }
     assert!(
         problems.is_empty(),
@@ -875,7 +942,7 @@ async fn every_route_refuses_every_wrong_credential_and_no_tenant_sees_another()
         problems.len(),
         problems.join("\n")
     );
-    assert_eq!(cases, 442, "matrix size");
+    assert_eq!(cases, 458, "matrix size");
 
     // 2. A's resources named in B's valid calls, and B's in A's paths: refused or a wire-level
     //    "no" that changes nothing.
@@ -1369,7 +1436,7 @@ fn the_matrix_has_a_row_for_every_route_of_the_router() {
         missing.is_empty() && extra.is_empty(),
         "routes without a row: {missing:?}; rows without a route: {extra:?}"
     );
-    assert_eq!(served.len(), 61);
+    assert_eq!(served.len(), 63);
     // Every row that takes a body has one, and the placeholders are ours.
     for row in ROUTES {
         for placeholder in row.path.split('{').skip(1) {

@@ -21,7 +21,7 @@ pub use state::AppState;
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    use routes::{admin, connector, faults, graph, health, jobs, pfx, pki, scep, token};
+    use routes::{admin, connector, faults, graph, health, jobs, pfx, pki, scep, token, web};
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -218,5 +218,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             health::track,
         ))
+        // The operator's web page: outside the API's middleware (see `routes::web`).
+        .route("/", get(web::page_show).post(web::page_sign_in))
         .with_state(state)
 }

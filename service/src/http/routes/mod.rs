@@ -10,6 +10,7 @@ pub mod pfx;
 pub mod pki;
 pub mod scep;
 pub mod token;
+pub mod web;
 
 /// `key` of a JSON object, matched without regard to case (the Intune clients differ: Java and
 /// C# write camelCase, C# may write PascalCase).
