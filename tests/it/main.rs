@@ -13,6 +13,7 @@ mod connector_bad_input;
 mod crash_safety;
 mod faults;
 mod graph;
+mod graph_sdk;
 mod health;
 mod hostile_input;
 mod jobs;
