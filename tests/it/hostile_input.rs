@@ -16,17 +16,14 @@ use std::cell::Cell;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use connector_sim::pki::{self, KeyAlgorithm, KeyPool};
-use openssl::asn1::Asn1Time;
-use openssl::hash::MessageDigest;
-use openssl::x509::{X509NameBuilder, X509};
+use connector_sim::pki;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
 use reqwest::Method;
 use scenarios::harness::{spawn_app, TestApp, OPERATOR_TOKEN};
 use serde_json::{json, Value};
 
-use crate::support::{at, install_body};
+use crate::support::{at, install_body, self_signed};
 
 const START: &str = "2024-10-01T00:00:00Z";
 const VERSION: &str = "6.2406.0.1001";
@@ -91,26 +88,6 @@ struct World {
     pfx_upload: Value,
     device_pem: String,
     csr: String,
-}
-
-fn self_signed(cn: &str) -> (openssl::pkey::PKey<openssl::pkey::Private>, X509) {
-    let key = KeyPool::new().generate(KeyAlgorithm::P256).unwrap();
-    let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_text("CN", cn).unwrap();
-    let name = name.build();
-    let mut builder = X509::builder().unwrap();
-    builder.set_version(2).unwrap();
-    builder.set_subject_name(&name).unwrap();
-    builder.set_issuer_name(&name).unwrap();
-    builder.set_pubkey(&key).unwrap();
-    builder
-        .set_not_before(&Asn1Time::from_str("20200101000000Z").unwrap())
-        .unwrap();
-    builder
-        .set_not_after(&Asn1Time::from_str("20400101000000Z").unwrap())
-        .unwrap();
-    builder.sign(&key, MessageDigest::sha256()).unwrap();
-    (key, builder.build())
 }
 
 fn world() -> World {

@@ -2,10 +2,6 @@
 //! `LeaseLost` on a stale token), retry backoff, redelivery on lease expiry, dead letter after 5
 //! attempts, cancel, uninstall releasing leases, and bad input that changes nothing.
 
-use openssl::asn1::Asn1Time;
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::x509::{X509NameBuilder, X509};
 use reqwest::Method;
 use scenarios::harness::{spawn_app, Answer, TestApp};
 use serde_json::{json, Value};
@@ -14,29 +10,13 @@ use crate::support::at;
 
 /// A throw-away self-signed device certificate (PEM) for payloads.
 fn device_certificate() -> String {
-    let key = PKey::from_ec_key(
-        openssl::ec::EcKey::generate(
-            &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap(),
-        )
-        .unwrap(),
+    String::from_utf8(
+        crate::support::self_signed("device-0001")
+            .1
+            .to_pem()
+            .unwrap(),
     )
-    .unwrap();
-    let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_text("CN", "device-0001").unwrap();
-    let name = name.build();
-    let mut builder = X509::builder().unwrap();
-    builder.set_version(2).unwrap();
-    builder.set_subject_name(&name).unwrap();
-    builder.set_issuer_name(&name).unwrap();
-    builder.set_pubkey(&key).unwrap();
-    builder
-        .set_not_before(&Asn1Time::from_str("20200101000000Z").unwrap())
-        .unwrap();
-    builder
-        .set_not_after(&Asn1Time::from_str("20400101000000Z").unwrap())
-        .unwrap();
-    builder.sign(&key, MessageDigest::sha256()).unwrap();
-    String::from_utf8(builder.build().to_pem().unwrap()).unwrap()
+    .unwrap()
 }
 
 fn pkcs_job(cert: &str) -> Value {

@@ -11,15 +11,11 @@ use std::collections::BTreeSet;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use connector_sim::pki::{self, KeyAlgorithm, KeyPool};
-use openssl::asn1::Asn1Time;
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::x509::{X509NameBuilder, X509};
 use reqwest::Method;
 use scenarios::harness::{spawn_app, TestApp, OPERATOR_TOKEN};
 use serde_json::{json, Value};
 
-use crate::support::{at, install_body, Installed};
+use crate::support::{at, install_body, self_signed, Installed};
 
 const START: &str = "2024-10-01T00:00:00Z";
 const VERSION: &str = "6.2406.0.1001";
@@ -326,26 +322,6 @@ struct World {
     fault: String,
 }
 
-fn device_certificate(cn: &str) -> (PKey<openssl::pkey::Private>, X509) {
-    let key = KeyPool::new().generate(KeyAlgorithm::P256).unwrap();
-    let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_text("CN", cn).unwrap();
-    let name = name.build();
-    let mut builder = X509::builder().unwrap();
-    builder.set_version(2).unwrap();
-    builder.set_subject_name(&name).unwrap();
-    builder.set_issuer_name(&name).unwrap();
-    builder.set_pubkey(&key).unwrap();
-    builder
-        .set_not_before(&Asn1Time::from_str("20200101000000Z").unwrap())
-        .unwrap();
-    builder
-        .set_not_after(&Asn1Time::from_str("20400101000000Z").unwrap())
-        .unwrap();
-    builder.sign(&key, MessageDigest::sha256()).unwrap();
-    (key, builder.build())
-}
-
 async fn side(app: &TestApp, display_name: &str, prefix: &str) -> Side {
     let tenant = app.create_tenant(display_name, None).await.unwrap();
     let graph = app.graph_token(&tenant).await.unwrap();
@@ -459,7 +435,7 @@ async fn side(app: &TestApp, display_name: &str, prefix: &str) -> Side {
     assert_eq!(validated.body["code"], "Success", "{}", validated.body);
 
     let upn = format!("{prefix}.user@{prefix}.example");
-    let (user_key, user_cert) = device_certificate(&format!("{prefix} user"));
+    let (user_key, user_cert) = self_signed(&format!("{prefix} user"));
     let pfx = pki::build_pfx(&user_key, &user_cert, &user_cert, "pw").unwrap();
     let upload = json!({
         "thumbprint": pki::thumbprint(&user_cert).unwrap(),

@@ -238,3 +238,35 @@ pub async fn at_once(app: &TestApp, calls: Vec<Call>) -> Vec<Answer> {
     }
     answers
 }
+
+/// A throw-away self-signed certificate (P-256 key, valid 2020–2040) with common name `cn`.
+pub fn self_signed(
+    cn: &str,
+) -> (
+    openssl::pkey::PKey<openssl::pkey::Private>,
+    openssl::x509::X509,
+) {
+    use openssl::asn1::Asn1Time;
+    use openssl::x509::{X509NameBuilder, X509};
+    let key = connector_sim::pki::KeyPool::new()
+        .generate(connector_sim::pki::KeyAlgorithm::P256)
+        .unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", cn).unwrap();
+    let name = name.build();
+    let mut builder = X509::builder().unwrap();
+    builder.set_version(2).unwrap();
+    builder.set_subject_name(&name).unwrap();
+    builder.set_issuer_name(&name).unwrap();
+    builder.set_pubkey(&key).unwrap();
+    builder
+        .set_not_before(&Asn1Time::from_str("20200101000000Z").unwrap())
+        .unwrap();
+    builder
+        .set_not_after(&Asn1Time::from_str("20400101000000Z").unwrap())
+        .unwrap();
+    builder
+        .sign(&key, openssl::hash::MessageDigest::sha256())
+        .unwrap();
+    (key, builder.build())
+}
