@@ -2,6 +2,7 @@
 //!
 //! Errors are printed once, with their cause chain, and mapped to documented exit codes.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,7 +49,7 @@ pub enum Command {
     Connector(ConnectorArgs),
     /// Print a tenant's connectors and their status.
     #[command(
-        after_help = "Example:\n  intune-mock status --url http://127.0.0.1:8080 --tenant <id> --client-id <id> --client-secret <secret>"
+        after_help = "Examples:\n  intune-mock status --url http://127.0.0.1:8080 --tenant <id> --client-id <id> --client-secret <secret>\n  intune-mock status --url http://127.0.0.1:8080 --tenant <id> --client-id <id> --client-secret <secret> --json\n\nThe table is coloured on a terminal unless NO_COLOR is set. --json prints {\"format\": \"intune-mock-status/1\", \"tenantId\", \"connectors\": [...]}, each connector as GET /admin/tenants/{id}/connectors lists it."
     )]
     Status(StatusArgs),
     /// Print a shell completion script to standard output.
@@ -155,26 +156,24 @@ pub struct StatusArgs {
     pub client_id: String,
     #[arg(long, env = "INTUNE_MOCK_CLIENT_SECRET")]
     pub client_secret: String,
-    /// Print JSON instead of a table.
+    /// Print a JSON document (format `intune-mock-status/1`) instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let mut out = crate::output::Stdout::new();
     if let Command::Completions { shell } = cli.command {
         use clap::CommandFactory;
-        use std::io::Write;
         let mut script = Vec::new();
         clap_complete::generate(shell, &mut Cli::command(), "intune-mock", &mut script);
-        return match std::io::stdout().write_all(&script) {
-            // A reader that stops early (`| head`) is not an error.
+        // Written whole: a reader that stops early (`| head`) is not an error.
+        return match out.write_all(&script).and_then(|()| out.flush()) {
             Ok(()) => ExitCode::from(exit_code::PASSED),
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                ExitCode::from(exit_code::PASSED)
-            }
             Err(e) => {
-                eprintln!("error: cannot write the completion script: {e}");
+                let error = anyhow::Error::new(e).context("cannot write the completion script");
+                eprint!("{}", crate::output::error_report(&error));
                 ExitCode::from(exit_code::HARNESS_FAILED)
             }
         };
@@ -186,23 +185,28 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            let error = anyhow::Error::new(e).context("cannot start the async runtime");
+            eprint!("{}", crate::output::error_report(&error));
             return ExitCode::from(exit_code::HARNESS_FAILED);
         }
     };
+    let colour = crate::output::stdout_colour();
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => crate::run::run(args).await,
-            Command::Serve(args) => serve(args).await.map(|_| exit_code::PASSED),
+            Command::Run(args) => crate::run::run(args, &mut out, colour).await,
+            Command::Serve(args) => serve(args, &mut out).await.map(|_| exit_code::PASSED),
             Command::Connector(args) => connector(args).await.map(|_| exit_code::PASSED),
-            Command::Status(args) => status(args).await.map(|_| exit_code::PASSED),
+            Command::Status(args) => status(args, &mut out, colour)
+                .await
+                .map(|_| exit_code::PASSED),
             Command::Completions { .. } => Ok(exit_code::PASSED),
         }
     });
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The one place an error is printed: nothing below logs it as well.
+            eprint!("{}", crate::output::error_report(&e));
             ExitCode::from(exit_code::HARNESS_FAILED)
         }
     }
@@ -229,7 +233,7 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let database_url = match args.database_url {
         Some(url) => url,
         None => {
@@ -258,14 +262,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         connector_rate_limit: std::num::NonZeroU32::new(args.connector_rate_limit),
     };
     let app = service::startup::Application::build(settings).await?;
-    println!("intune-mock listening on {}", app.base_url());
-    println!(
-        "database: {}",
+    let mut banner = format!(
+        "intune-mock listening on {}\ndatabase: {}\n",
+        app.base_url(),
         service::startup::redact_database_url(&database_url)
     );
     if generated {
-        println!("operator token: {operator_token}");
+        banner.push_str(&format!("operator token: {operator_token}\n"));
     }
+    // A reader that has gone (`| head -1`) does not stop the service.
+    out.write_all(banner.as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write to standard output")?;
     app.run_until_stopped(shutdown_signal())
         .await
         .context("the server failed")?;
@@ -319,7 +327,19 @@ async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn status(args: StatusArgs) -> anyhow::Result<()> {
+/// `intune-mock status --json`: a tenant's connectors as `GET /admin/tenants/{id}/connectors`
+/// lists them (each with its status), under a format name that changes only when a field's
+/// meaning does.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusReport<'a> {
+    /// Always `intune-mock-status/1`.
+    pub format: &'static str,
+    pub tenant_id: &'a str,
+    pub connectors: &'a [wire::admin::ConnectorView],
+}
+
+async fn status(args: StatusArgs, out: &mut dyn Write, colour: bool) -> anyhow::Result<()> {
     let http = crate::harness::http_client();
     let base = args.url.trim_end_matches('/');
     let form = [
@@ -328,15 +348,17 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
         ("client_secret", args.client_secret.as_str()),
         ("scope", "https://graph.microsoft.com/.default"),
     ];
+    let token_url = format!("{base}/{}/oauth2/v2.0/token", args.tenant);
     let response = http
-        .post(format!("{base}/{}/oauth2/v2.0/token", args.tenant))
+        .post(&token_url)
         .form(&form)
         .send()
         .await
-        .context("cannot reach the service")?;
+        .with_context(|| format!("cannot reach the service at {base}"))?;
     if !response.status().is_success() {
+        let status = response.status();
         let text = response.text().await.unwrap_or_default();
-        anyhow::bail!("the token endpoint refused the client credentials: {text}");
+        anyhow::bail!("the token endpoint refused the client credentials ({status}): {text}");
     }
     let token: wire::token::TokenResponse = response
         .json()
@@ -347,20 +369,29 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
         .bearer_auth(&token.access_token)
         .send()
         .await
-        .context("cannot reach the service")?;
+        .with_context(|| format!("cannot reach the service at {base}"))?;
     if !response.status().is_success() {
+        let status = response.status();
         let text = response.text().await.unwrap_or_default();
-        anyhow::bail!("listing connectors failed: {text}");
+        anyhow::bail!("listing connectors failed ({status}): {text}");
     }
     let list: wire::admin::Collection<wire::admin::ConnectorView> = response
         .json()
         .await
         .context("the connector list does not parse")?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&list.value)?);
+    let text = if args.json {
+        let report = StatusReport {
+            format: "intune-mock-status/1",
+            tenant_id: &args.tenant,
+            connectors: &list.value,
+        };
+        serde_json::to_string_pretty(&report)? + "\n"
     } else {
-        print!("{}", status_table(&list.value));
-    }
+        status_table(&list.value, colour)
+    };
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write to standard output")?;
     Ok(())
 }
 
@@ -369,9 +400,10 @@ fn day(at: Option<DateTime<Utc>>) -> String {
         .unwrap_or_else(|| "-".to_owned())
 }
 
-/// An aligned plain-text table of connectors.
-pub fn status_table(connectors: &[wire::admin::ConnectorView]) -> String {
-    let header = [
+/// An aligned table of connectors; `colour`: the header bold, the status green, yellow or red.
+pub fn status_table(connectors: &[wire::admin::ConnectorView], colour: bool) -> String {
+    use crate::output::{Table, BAD, GOOD, PLAIN, WARNING};
+    let mut table = Table::new(&[
         "NAME",
         "MACHINE",
         "VERSION",
@@ -381,50 +413,33 @@ pub fn status_table(connectors: &[wire::admin::ConnectorView]) -> String {
         "REASONS",
         "SUPPORT ENDS",
         "FUNCTION ENDS",
-    ];
-    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    ]);
     for c in connectors {
         let reasons: Vec<&str> = c.status.reasons.iter().map(|r| r.code.as_str()).collect();
-        rows.push(vec![
-            c.display_name.clone(),
-            c.machine_name.clone(),
-            c.version.clone(),
-            c.features.join(","),
-            c.state.clone(),
-            format!("{:?}", c.status.status).to_lowercase(),
-            if reasons.is_empty() {
-                "-".to_owned()
-            } else {
-                reasons.join(",")
-            },
-            day(c.status.support_ends_date_time),
-            day(c.status.function_ends_date_time),
+        let status = format!("{:?}", c.status.status).to_lowercase();
+        let style = match c.status.status {
+            wire::admin::Status::Healthy => GOOD,
+            wire::admin::Status::Warning => WARNING,
+            wire::admin::Status::Error => BAD,
+        };
+        table.styled_row(vec![
+            (c.display_name.clone(), PLAIN),
+            (c.machine_name.clone(), PLAIN),
+            (c.version.clone(), PLAIN),
+            (c.features.join(","), PLAIN),
+            (c.state.clone(), PLAIN),
+            (status, style),
+            (
+                if reasons.is_empty() {
+                    "-".to_owned()
+                } else {
+                    reasons.join(",")
+                },
+                PLAIN,
+            ),
+            (day(c.status.support_ends_date_time), PLAIN),
+            (day(c.status.function_ends_date_time), PLAIN),
         ]);
     }
-    render_table(&rows)
-}
-
-/// Left-aligned columns separated by two spaces.
-pub fn render_table(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|i| {
-            rows.iter()
-                .filter_map(|r| r.get(i))
-                .map(|c| c.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let line: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(i, cell)| format!("{cell:<width$}", width = widths[i]))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    table.render(colour)
 }

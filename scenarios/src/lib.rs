@@ -3,11 +3,15 @@
 //! - `spec`: the scenario file format (TOML) and its validation, with file:line errors.
 //! - `harness`: `spawn_app`, a real service on loopback with a virtual clock.
 //! - `runner`: runs one scenario against a fresh service; `run`: the `run` subcommand.
-//! - `report`: summary table, failure details, JSON and JUnit reports.
+//! - `report`: summary table, failure details, JSON and JUnit reports (and the JSON report's
+//!   schema).
+//! - `output`: aligned tables, colour only on a terminal, standard output that survives a closed
+//!   pipe, errors with their cause chain.
 //! - `cli`: the subcommands of `intune-mock`.
 
 pub mod cli;
 pub mod harness;
+pub mod output;
 pub mod report;
 pub mod run;
 pub mod runner;

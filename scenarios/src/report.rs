@@ -1,11 +1,15 @@
 //! Reports of a run: the summary table and failure details (stdout), the JSON report and JUnit
 //! XML. The JSON report holds no wall-clock figures, so the same files and seeds give the same
-//! bytes; JUnit carries wall times because CI dashboards want them.
+//! bytes; its JSON Schema is generated from [`RunReport`] and committed as
+//! `docs/run-report.schema.json`. JUnit carries wall times because CI dashboards want them.
 
 use std::fmt::Write as _;
 
-use crate::cli::render_table;
+use chrono::{DateTime, Utc};
+
+use crate::output::{Table, BAD, GOOD, PLAIN};
 use crate::runner::{Outcome, Verdict};
+use crate::spec::SpecError;
 
 fn verdict_text(v: Verdict) -> &'static str {
     match v {
@@ -16,42 +20,52 @@ fn verdict_text(v: Verdict) -> &'static str {
     }
 }
 
-/// The table, then a closing `N passed, M failed` line (plus invalid files, if any).
-pub fn summary_table(outcomes: &[Outcome], invalid_files: usize) -> String {
-    let mut rows = vec![vec![
-        "SCENARIO".into(),
-        "RESULT".into(),
-        "STEPS".into(),
-        "VIRTUAL SPAN".into(),
-        "WALL".into(),
-    ]];
+fn verdict_style(v: Verdict) -> crate::output::Style {
+    match v {
+        Verdict::Passed => GOOD,
+        Verdict::Failed | Verdict::Invalid | Verdict::HarnessError => BAD,
+    }
+}
+
+/// The table, then a closing `N passed, M failed` line (plus invalid files, if any). `colour`:
+/// results and the closing line in green or red, the header in bold.
+pub fn summary_table(outcomes: &[Outcome], invalid_files: usize, colour: bool) -> String {
+    let mut table = Table::new(&["SCENARIO", "RESULT", "STEPS", "VIRTUAL SPAN", "WALL"]);
     for o in outcomes {
         let span = o.virtual_end - o.virtual_start;
-        rows.push(vec![
-            o.name.clone(),
-            verdict_text(o.verdict).into(),
-            format!("{}/{}", o.steps_run, o.steps_total),
-            format!("{}d {}h", span.num_days(), span.num_hours() % 24),
-            format!("{:.2}s", o.wall.as_secs_f64()),
+        table.styled_row(vec![
+            (o.name.clone(), PLAIN),
+            (verdict_text(o.verdict).into(), verdict_style(o.verdict)),
+            (format!("{}/{}", o.steps_run, o.steps_total), PLAIN),
+            (
+                format!("{}d {}h", span.num_days(), span.num_hours() % 24),
+                PLAIN,
+            ),
+            (format!("{:.2}s", o.wall.as_secs_f64()), PLAIN),
         ]);
     }
     let passed = outcomes
         .iter()
         .filter(|o| o.verdict == Verdict::Passed)
         .count();
-    let mut out = render_table(&rows);
+    // No scenario ran (every file was invalid): no table, only the closing line.
+    let mut out = if outcomes.is_empty() {
+        String::new()
+    } else {
+        table.render(colour)
+    };
     let failed = outcomes.len() - passed;
-    match invalid_files {
-        0 => {
-            let _ = writeln!(out, "{passed} passed, {failed} failed");
-        }
-        n => {
-            let _ = writeln!(
-                out,
-                "{passed} passed, {failed} failed, {n} invalid scenario file(s)"
-            );
-        }
-    }
+    let closing = match invalid_files {
+        0 => format!("{passed} passed, {failed} failed"),
+        n => format!("{passed} passed, {failed} failed, {n} invalid scenario file(s)"),
+    };
+    let style = if failed + invalid_files == 0 {
+        GOOD
+    } else {
+        BAD
+    };
+    out.push_str(&crate::output::paint(&closing, style, colour));
+    out.push('\n');
     out
 }
 
@@ -106,40 +120,112 @@ pub fn failure_details(outcome: &Outcome, tail: usize) -> String {
     out
 }
 
-#[derive(serde::Serialize)]
-struct JsonReport<'a> {
-    format: &'static str,
-    passed: usize,
-    failed: usize,
-    scenarios: &'a [Outcome],
+/// The report `intune-mock run --json FILE` writes; its JSON Schema is
+/// `docs/run-report.schema.json`.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[schemars(
+    title = "intune-mock run report",
+    description = "What `intune-mock run --json FILE` writes. Within the format `intune-mock-run/1` fields are only ever added."
+)]
+pub struct RunReport<'a> {
+    /// Always `intune-mock-run/1`.
+    #[schemars(extend("const" = "intune-mock-run/1"))]
+    pub format: &'static str,
+    /// Scenarios that passed.
+    pub passed: usize,
+    /// Scenarios that ran and did not pass (verdict `failed`, `invalid` or `harness_error`).
+    pub failed: usize,
+    /// Every scenario that ran, in the order of their files.
+    pub scenarios: &'a [Outcome],
+    /// Scenario files that did not parse (exit code 2); they did not run.
+    pub invalid_files: Vec<InvalidFile>,
 }
 
-pub fn json_report(outcomes: &[Outcome]) -> String {
+/// A scenario file that did not parse.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct InvalidFile {
+    /// The file as it was named on the command line.
+    pub file: String,
+    /// The line the error is on, when it is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl From<&SpecError> for InvalidFile {
+    fn from(e: &SpecError) -> Self {
+        InvalidFile {
+            file: e.file.clone(),
+            line: e.line,
+            message: e.message.clone(),
+        }
+    }
+}
+
+/// The JSON report of a run (pretty-printed, with a closing newline).
+pub fn json_report(outcomes: &[Outcome], invalid: &[SpecError]) -> String {
     let passed = outcomes
         .iter()
         .filter(|o| o.verdict == Verdict::Passed)
         .count();
-    let report = JsonReport {
+    let report = RunReport {
         format: "intune-mock-run/1",
         passed,
         failed: outcomes.len() - passed,
         scenarios: outcomes,
+        invalid_files: invalid.iter().map(InvalidFile::from).collect(),
     };
-    serde_json::to_string_pretty(&report).unwrap_or_default()
+    serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
 }
 
-pub fn junit_report(outcomes: &[Outcome]) -> String {
+/// The JSON Schema (draft 2020-12) of [`RunReport`], pretty-printed with a closing newline:
+/// the text of `docs/run-report.schema.json`.
+pub fn run_report_schema() -> String {
+    let schema = schemars::schema_for!(RunReport<'static>);
+    serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
+}
+
+/// When a run started and how long it took, by the wall clock (for JUnit only).
+#[derive(Debug, Clone, Copy)]
+pub struct WallClock {
+    pub started: DateTime<Utc>,
+    pub elapsed: std::time::Duration,
+}
+
+/// The JUnit `classname` of a scenario file: `intune-mock.` and the name of its folder, dots
+/// made underscores (Jenkins reads the part before the last dot as a package), so the bundled
+/// suite is `intune-mock.conformance`.
+fn junit_classname(file: &str) -> String {
+    let folder = std::path::Path::new(file)
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().replace('.', "_"))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "scenarios".to_owned());
+    format!("intune-mock.{folder}")
+}
+
+/// JUnit XML as GitLab and Jenkins read it: `<testsuites>` holding one `<testsuite>`
+/// (`intune-mock`) with one `<testcase>` per scenario (`name` the scenario's name, `classname`
+/// from its folder, `file`, `time` in seconds); a failed expectation is a `<failure>` whose
+/// `message` is the mismatch and whose text is the failure details; a run-time invalid scenario,
+/// a harness error and a file that did not parse are an `<error>`.
+pub fn junit_report(outcomes: &[Outcome], invalid: &[SpecError], wall: WallClock) -> String {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let started = wall.started.fixed_offset();
     let mut report = Report::new("intune-mock");
-    let mut suite = TestSuite::new("conformance");
+    report.set_timestamp(started).set_time(wall.elapsed);
+    let mut suite = TestSuite::new("intune-mock");
+    suite.set_timestamp(started).set_time(wall.elapsed);
     for o in outcomes {
         let status = match o.verdict {
             Verdict::Passed => TestCaseStatus::success(),
             verdict => {
-                let kind = if verdict == Verdict::Failed {
-                    NonSuccessKind::Failure
-                } else {
-                    NonSuccessKind::Error
+                let (kind, ty) = match verdict {
+                    Verdict::Failed => (NonSuccessKind::Failure, "expectation failed"),
+                    Verdict::Invalid => (NonSuccessKind::Error, "invalid scenario"),
+                    _ => (NonSuccessKind::Error, "harness error"),
                 };
                 let mut status = TestCaseStatus::non_success(kind);
                 let message: Vec<String> = o
@@ -152,14 +238,31 @@ pub fn junit_report(outcomes: &[Outcome]) -> String {
                         _ => format!("{}: {}", f.location, f.message),
                     })
                     .collect();
-                status.set_message(message.join("; "));
+                // One line: a line break in an attribute reads as a space anyway.
+                status.set_message(message.join("; ").replace('\n', "; "));
+                status.set_type(ty);
                 status.set_description(failure_details(o, 20));
                 status
             }
         };
         let mut case = TestCase::new(o.name.clone(), status);
-        case.set_classname(o.file.clone());
+        case.set_classname(junit_classname(&o.file));
         case.set_time(o.wall);
+        case.extra.insert("file".into(), o.file.clone().into());
+        suite.add_test_case(case);
+    }
+    for e in invalid {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status.set_message(e.to_string());
+        status.set_type("invalid scenario file");
+        let name = std::path::Path::new(&e.file)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| e.file.clone());
+        let mut case = TestCase::new(name, status);
+        case.set_classname(junit_classname(&e.file));
+        case.set_time(std::time::Duration::ZERO);
+        case.extra.insert("file".into(), e.file.clone().into());
         suite.add_test_case(case);
     }
     report.add_test_suite(suite);

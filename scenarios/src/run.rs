@@ -1,7 +1,7 @@
 //! `intune-mock run`: find scenario files, parse them all, run the valid ones (in parallel with
 //! `--jobs`), print the summary and failures, write the reports, and choose the exit code.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -43,21 +43,27 @@ pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
+/// Runs `args` and prints the summary table and failure details to `out` (coloured when `colour`);
+/// returns the exit code. A reader of `out` that goes away does not stop the run: the reports
+/// are still written and the exit code still says how the scenarios did.
+pub async fn run(args: RunArgs, out: &mut dyn Write, colour: bool) -> anyhow::Result<u8> {
+    #[allow(clippy::disallowed_methods)] // JUnit's timestamp is the run's wall-clock start.
+    let wall_start = chrono::Utc::now();
+    let started = std::time::Instant::now();
     let paths = if args.paths.is_empty() {
         vec![default_suite()]
     } else {
         args.paths.clone()
     };
     let files = collect_files(&paths)?;
-    let mut invalid = 0usize;
+    let mut invalid = Vec::new();
     let mut scenarios = Vec::new();
     for file in &files {
         match spec::parse_file(file) {
             Ok(scenario) => scenarios.push((file.display().to_string(), scenario)),
             Err(e) => {
-                invalid += 1;
                 eprintln!("invalid scenario: {e}");
+                invalid.push(e);
             }
         }
     }
@@ -65,7 +71,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         scenarios
             .retain(|(file, s)| s.name.contains(filter.as_str()) || file.contains(filter.as_str()));
     }
-    if scenarios.is_empty() && invalid == 0 {
+    if scenarios.is_empty() && invalid.is_empty() {
         anyhow::bail!(
             "no scenarios to run in {}",
             paths
@@ -108,17 +114,24 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     outcomes.sort_by_key(|(i, _)| *i);
     let outcomes: Vec<Outcome> = outcomes.into_iter().map(|(_, o)| o).collect();
 
-    print!("{}", crate::report::summary_table(&outcomes, invalid));
+    let mut text = crate::report::summary_table(&outcomes, invalid.len(), colour);
     for outcome in outcomes.iter().filter(|o| o.verdict != Verdict::Passed) {
-        println!();
-        print!("{}", crate::report::failure_details(outcome, 12));
+        text.push('\n');
+        text.push_str(&crate::report::failure_details(outcome, 12));
     }
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write the summary to standard output")?;
     if let Some(path) = &args.json {
-        std::fs::write(path, crate::report::json_report(&outcomes))
+        std::fs::write(path, crate::report::json_report(&outcomes, &invalid))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(path) = &args.junit {
-        std::fs::write(path, crate::report::junit_report(&outcomes))
+        let wall = crate::report::WallClock {
+            started: wall_start,
+            elapsed: started.elapsed(),
+        };
+        std::fs::write(path, crate::report::junit_report(&outcomes, &invalid, wall))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(dir) = &args.keep_logs {
@@ -148,7 +161,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             Some(acc.map_or(v, |a| if code(v) > code(a) { v } else { a }))
         });
     let run_code = worst.map(code).unwrap_or(exit_code::PASSED);
-    let parse_code = if invalid > 0 {
+    let parse_code = if !invalid.is_empty() {
         exit_code::INVALID_SCENARIO
     } else {
         exit_code::PASSED

@@ -24,6 +24,7 @@ mod metrics;
 mod pkcs;
 mod proxy;
 mod registration;
+mod reports;
 mod routing_props;
 mod scenario_runs;
 mod scep;

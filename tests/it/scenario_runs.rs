@@ -202,10 +202,10 @@ async fn the_same_file_and_seed_give_the_same_transcript_and_json_report() {
     assert!(first.transcript.len() > 10);
     assert_eq!(first.transcript, second.transcript);
     assert_eq!(
-        report::json_report(std::slice::from_ref(&first)),
-        report::json_report(&[second])
+        report::json_report(std::slice::from_ref(&first), &[]),
+        report::json_report(&[second], &[])
     );
-    assert!(report::json_report(&[first]).contains("\"seed\": 99"));
+    assert!(report::json_report(&[first], &[]).contains("\"seed\": 99"));
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -225,14 +225,24 @@ async fn a_broken_scenario_file_exits_2_and_names_the_line() {
         &format!("{OK_HEAD}\n[[step]]\nat = \"2022-05-40T00:00:00Z\"\n"),
     );
     assert_eq!(spec::parse_file(&bad).unwrap_err().to_string(), format!("{}:16: at: `2022-05-40T00:00:00Z` is not an RFC 3339 date-time like 2022-05-04T00:00:00Z", bad.display()));
-    assert_eq!(run::run(args(vec![bad])).await.unwrap(), 2);
+    assert_eq!(
+        run::run(args(vec![bad]), &mut Vec::new(), false)
+            .await
+            .unwrap(),
+        2
+    );
     let unknown = write(
         dir.path(),
         "unknown.toml",
         &format!("{OK_HEAD}colour = \"red\"\n"),
     );
     assert_eq!(spec::parse_file(&unknown).unwrap_err().line, Some(14));
-    assert_eq!(run::run(args(vec![unknown])).await.unwrap(), 2);
+    assert_eq!(
+        run::run(args(vec![unknown]), &mut Vec::new(), false)
+            .await
+            .unwrap(),
+        2
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,11 +274,15 @@ async fn a_wrong_expectation_exits_1_with_expected_and_actual_and_a_replay_line(
 
     let junit = dir.path().join("report.xml");
     let json = dir.path().join("report.json");
-    let code = run::run(RunArgs {
-        junit: Some(junit.clone()),
-        json: Some(json.clone()),
-        ..args(vec![file])
-    })
+    let code = run::run(
+        RunArgs {
+            junit: Some(junit.clone()),
+            json: Some(json.clone()),
+            ..args(vec![file])
+        },
+        &mut Vec::new(),
+        false,
+    )
     .await
     .unwrap();
     assert_eq!(code, 1);
@@ -297,5 +311,10 @@ async fn a_step_that_is_not_supported_yet_exits_3_with_a_clear_message() {
         "{:?}",
         outcome.failures
     );
-    assert_eq!(run::run(args(vec![file])).await.unwrap(), 3);
+    assert_eq!(
+        run::run(args(vec![file]), &mut Vec::new(), false)
+            .await
+            .unwrap(),
+        3
+    );
 }

@@ -22,41 +22,57 @@ use crate::harness::{spawn_app, TestApp};
 use crate::spec::{Action, ConnectorSpec, Scenario, Step};
 
 /// How a scenario ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// Every expectation held.
     Passed,
+    /// An expectation did not hold (exit code 1).
     Failed,
-    /// The file parsed but is wrong at run time (e.g. `at` earlier than the clock).
+    /// The file parsed but is wrong at run time (e.g. `at` earlier than the clock; exit code 2).
     Invalid,
-    /// The harness could not run it (a step kind not supported yet, an internal error).
+    /// The harness could not run it (a step not supported yet, an internal error; exit code 3).
     HarnessError,
 }
 
 /// One mismatch or error, located at its step.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Failure {
-    /// `file:line`.
+    /// `file:line` of the step.
     pub location: String,
+    /// The step's action (`expect_status`, `advance`, …).
     pub step: String,
+    /// The virtual instant at which the step ran.
     pub at: DateTime<Utc>,
+    /// What did not hold, or what went wrong.
     pub message: String,
+    /// The expected value as the scenario file states it (mismatches only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
+    /// The value the service or connector showed instead (mismatches only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actual: Option<String>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+/// One scenario's run.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct Outcome {
+    /// The scenario's `name`.
     pub name: String,
+    /// The scenario file as it was named on the command line.
     pub file: String,
+    /// The seed it ran with (the file's, or `--seed`); `intune-mock run FILE --seed N` replays it.
     pub seed: u64,
     pub verdict: Verdict,
+    /// Steps that ran (a failed action stops the scenario; a failed expectation does not).
     pub steps_run: usize,
+    /// Steps in the file.
     pub steps_total: usize,
+    /// The virtual clock at the start (the file's `start`).
     pub virtual_start: DateTime<Utc>,
+    /// The virtual clock when the scenario ended.
     pub virtual_end: DateTime<Utc>,
+    /// Every mismatch and error, in step order; empty when the scenario passed.
     pub failures: Vec<Failure>,
     #[serde(skip)]
     pub transcript: Vec<String>,
