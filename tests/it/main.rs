@@ -23,6 +23,7 @@ mod limits;
 mod metrics;
 mod pkcs;
 mod proxy;
+mod readme;
 mod registration;
 mod reports;
 mod routing_props;
