@@ -2,8 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateTenant {
     pub display_name: String,
@@ -13,7 +14,7 @@ pub struct CreateTenant {
 
 /// A tenant as `POST /admin/tenants` answers it. The three secrets are shown only in that answer;
 /// listings leave them out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Tenant {
     pub id: String,
@@ -31,25 +32,25 @@ pub struct Tenant {
 }
 
 /// `PUT /admin/tenants/{id}/import-key`: `null` or `""` clears it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SetImportKey {
     pub thumbprint: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Collection<T> {
     pub value: Vec<T>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ClockMode {
     Real,
     Virtual,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ClockState {
     pub now: DateTime<Utc>,
     pub mode: ClockMode,
@@ -57,17 +58,18 @@ pub struct ClockState {
 
 /// `POST /admin/reset`: everything (no `tenantId`) or one tenant. `clock` (RFC 3339, only with
 /// everything and a virtual clock) sets the clock to any instant, earlier ones included.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Reset {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub clock: Option<String>,
 }
 
 /// What a reset removed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResetDone {
     pub tenants_removed: usize,
@@ -77,16 +79,18 @@ pub struct ResetDone {
 }
 
 /// `POST /admin/clock`: exactly one of `set` (RFC 3339) or `advance` (ISO 8601 duration).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClockChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub set: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = Duration, example = "P30D")]
     pub advance: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Release {
     pub version: String,
@@ -95,15 +99,21 @@ pub struct Release {
     pub source: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PublishRelease {
+    #[schema(
+        pattern = r"^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$",
+        example = "6.2406.0.1001"
+    )]
     pub version: String,
     /// RFC 3339; a bare date `YYYY-MM-DD` means midnight UTC.
     pub released_date_time: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Healthy,
@@ -111,14 +121,16 @@ pub enum Status {
     Error,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Warning,
     Error,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Reason {
     pub code: String,
@@ -130,7 +142,7 @@ pub struct Reason {
     pub message: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectorStatus {
     pub connector_id: String,
@@ -143,7 +155,7 @@ pub struct ConnectorStatus {
 }
 
 /// One recorded status change, at the exact instant the rules say it happened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusChange {
     pub date_time: DateTime<Utc>,
@@ -152,7 +164,7 @@ pub struct StatusChange {
 }
 
 /// A connector as the operator sees it: everything the service knows, plus its status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectorView {
     pub id: String,
@@ -181,7 +193,7 @@ pub struct ConnectorView {
 /// non-operator route) answer `status` (with `Retry-After` for 429/503) or are delayed by
 /// `delayMs` first — for `count` requests, for `durationSeconds` of virtual time, or until
 /// cleared; each matching request is hit with `probability` (drawn from the service's seed).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateFault {
     pub route: String,
@@ -209,7 +221,7 @@ pub struct CreateFault {
 }
 
 /// A fault rule as `GET /admin/faults` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FaultView {
     pub id: String,

@@ -4,13 +4,18 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterRequest {
     pub machine_name: String,
     pub display_name: String,
     pub features: Vec<String>,
+    #[schema(
+        pattern = r"^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$",
+        example = "6.2406.0.1001"
+    )]
     pub version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product: Option<String>,
@@ -26,16 +31,20 @@ pub struct RegisterRequest {
     pub import_key_thumbprint: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterResponse {
     pub connector_id: String,
     pub credential: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CheckinRequest {
+    #[schema(
+        pattern = r"^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$",
+        example = "6.2406.0.1001"
+    )]
     pub version: String,
     /// Set by a simulated connector whose idle polls were coalesced (DESIGN §3.7): it has polled
     /// without interruption since this instant, so the service sees no gap in between.
@@ -43,7 +52,7 @@ pub struct CheckinRequest {
     pub active_since: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckinResponse {
     pub connector_id: String,
@@ -51,7 +60,7 @@ pub struct CheckinResponse {
 }
 
 /// `PATCH /connector/v1/self`: reconfigure. Absent fields stay as they are.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReconfigureRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,21 +83,24 @@ pub struct ReconfigureRequest {
 
 /// `POST /connector/v1/jobs/lease`: up to `max` jobs of `kinds` (default: every kind the
 /// connector's features allow).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LeaseRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kinds: Option<Vec<String>>,
+    /// 1 to 100.
+    #[schema(minimum = 1, maximum = 100)]
     pub max: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_ms: Option<u64>,
-    /// How long the leased jobs stay invisible to others (default 300 s).
+    /// How long the leased jobs stay invisible to others (default 300 s, at most 12 hours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 43200)]
     pub visibility_timeout_seconds: Option<u32>,
 }
 
 /// One leased job: invisible to other connectors until `leaseExpiresDateTime`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LeasedJob {
     pub id: String,
@@ -101,7 +113,7 @@ pub struct LeasedJob {
     pub payload: serde_json::Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LeaseResponse {
     pub jobs: Vec<LeasedJob>,
@@ -109,7 +121,7 @@ pub struct LeaseResponse {
 
 /// `GET /autoupdate/v1/latest` (connector credential): which version the connector may install
 /// now — the newest release available to its tenant (release date + the tenant's rollout delay).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateInfo {
     pub current_version: String,
@@ -126,9 +138,13 @@ pub struct UpdateInfo {
 
 /// `POST /connector/v1/health`: the connector's health message (every 5 minutes by default).
 /// It counts as a check-in too.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HealthMessage {
+    #[schema(
+        pattern = r"^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$",
+        example = "6.2406.0.1001"
+    )]
     pub version: String,
     pub features: Vec<String>,
     pub enrolled_date_time: DateTime<Utc>,

@@ -1,14 +1,15 @@
 //! The Graph error envelope, used on Graph, connector and operator routes.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// `{"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorEnvelope {
     pub error: ErrorBody,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// A stable machine-readable code, e.g. `TenantConnectorLimitReached` or `invalidRequest`.
     pub code: String,
@@ -18,7 +19,7 @@ pub struct ErrorBody {
     pub inner_error: InnerError,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct InnerError {
     pub date: String,
     #[serde(rename = "request-id")]

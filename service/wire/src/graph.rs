@@ -2,10 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// A Graph collection page: `@odata.context`, optional `@odata.count`, `value`, optional
 /// `@odata.nextLink` (absolute URL).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct GraphCollection<T> {
     #[serde(rename = "@odata.context")]
     pub odata_context: String,
@@ -25,7 +26,7 @@ pub struct GraphCollection<T> {
 }
 
 /// `#microsoft.graph.ndesConnector` (intune-wire.md §4.1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NdesConnector {
     #[serde(rename = "@odata.type")]
@@ -42,7 +43,7 @@ pub struct NdesConnector {
 }
 
 /// `#microsoft.graph.certificateConnectorDetails` (intune-wire.md §4.2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CertificateConnectorDetails {
     #[serde(rename = "@odata.type")]
@@ -61,7 +62,7 @@ pub const CERTIFICATE_CONNECTOR_DETAILS_TYPE: &str = "#microsoft.graph.certifica
 /// `userPFXCertificate` (intune-wire.md §4.4): an imported user PFX (S/MIME). In requests the
 /// enums are accepted in any casing (the PowerShell module sends PascalCase); answers use Graph's
 /// camelCase, and never carry the PFX or its password back (`"AA=="` and `""` placeholders).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserPfxCertificate {
     #[serde(

@@ -3,23 +3,28 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnqueueJob {
+    #[schema(
+        pattern = "^(pkcs_create|pkcs_recrypt|pkcs_import|revoke)$",
+        example = "revoke"
+    )]
     pub kind: String,
     pub payload: serde_json::Value,
 }
 
 /// `POST /admin/tenants/{tid}/jobs`: one job, or `{"jobs": [...]}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum EnqueueBody {
     Batch { jobs: Vec<EnqueueJob> },
     One(EnqueueJob),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AttemptView {
     pub attempt: u32,
@@ -33,7 +38,7 @@ pub struct AttemptView {
     pub ended_date_time: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobView {
     pub id: String,
@@ -62,11 +67,12 @@ pub struct JobView {
 }
 
 /// `POST /connector/v1/jobs/{id}/complete`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CompleteJob {
     pub lease_token: String,
     /// `succeeded` (with `result`), `failed` (terminal, with `errorCode`) or `retry`.
+    #[schema(pattern = "^(succeeded|failed|retry)$", example = "succeeded")]
     pub outcome: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
@@ -85,14 +91,42 @@ pub struct BatchCompletion {
     pub completion: CompleteJob,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `jobId` and the keys of [`CompleteJob`] in one object, as serde's `flatten` reads them. (A
+/// derived schema would be an `allOf` whose `CompleteJob` part refuses `jobId`.)
+impl utoipa::PartialSchema for BatchCompletion {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{Schema, Type};
+        use utoipa::openapi::RefOr;
+        let mut schema = <CompleteJob as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.properties.insert(
+                "jobId".to_owned(),
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .into(),
+            );
+            object.required.insert(0, "jobId".to_owned());
+            object.description =
+                Some("One entry of `POST /connector/v1/jobs/complete` (batch).".to_owned());
+        }
+        schema
+    }
+}
+
+impl ToSchema for BatchCompletion {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("BatchCompletion")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CompleteBatch {
     pub completions: Vec<BatchCompletion>,
 }
 
 /// The answer to a completion; a repeat of the same completion gets the same answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Completed {
     pub job_id: String,
@@ -103,7 +137,7 @@ pub struct Completed {
 }
 
 /// One answer of a batch completion: `completed`, or the error it would have had alone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchCompletionResult {
     pub job_id: String,
@@ -114,7 +148,7 @@ pub struct BatchCompletionResult {
     pub error: Option<crate::error::ErrorBody>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SubjectAltName {
     /// `dns`, `email`, `upn` or `uri`.
@@ -124,7 +158,7 @@ pub struct SubjectAltName {
 }
 
 /// `pkcs_create`: what a PKCS certificate profile carries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PkcsCreatePayload {
     pub subject: String,
@@ -145,7 +179,7 @@ pub struct PkcsCreatePayload {
 }
 
 /// `pkcs_recrypt`: an issued PFX to re-encrypt for another device key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PkcsRecryptPayload {
     /// Base64 PKCS#12.
@@ -156,7 +190,7 @@ pub struct PkcsRecryptPayload {
 }
 
 /// `pkcs_import`: an imported user PFX to re-encrypt for a device.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PkcsImportPayload {
     pub user_pfx_certificate_id: String,
@@ -164,7 +198,7 @@ pub struct PkcsImportPayload {
 }
 
 /// `revoke`: a certificate to revoke at its CA.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RevokePayload {
     /// Hexadecimal serial number.

@@ -3,18 +3,19 @@
 //! `\/` escapes, so every field is optional on the way in.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The service's path prefix for the SCEP validation calls (as discovery will list it).
 pub const SCEP_SERVICE_PATH: &str =
     "/RACerts/ScepRequestValidationFEService/Gateway/StatelessScepRequestValidationService";
 
 /// `POST {scep}/ScepActions/validateRequest` body.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ValidateRequest {
     pub request: ScepRequest,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScepRequest {
     #[serde(default)]
@@ -27,7 +28,7 @@ pub struct ScepRequest {
 }
 
 /// Every business answer is HTTP 200 with both keys, strings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScepAnswer {
     pub code: String,
@@ -42,7 +43,7 @@ pub const PKI_SERVICE_PATH: &str =
 pub const SCEP_API_VERSION: &str = "2018-02-20";
 
 /// A subject alternative name a SCEP profile asks for (`dns`, `email`, `uri`, `upn`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SanSpec {
     #[serde(rename = "type")]
     pub kind: String,
@@ -50,7 +51,7 @@ pub struct SanSpec {
 }
 
 /// `POST /admin/tenants/{tid}/scep/challenges`: a device is targeted by a SCEP profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateScepChallenge {
     pub device_id: String,
@@ -72,7 +73,7 @@ pub struct CreateScepChallenge {
     pub validity_minutes: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScepNotificationView {
     pub kind: String,
@@ -80,7 +81,7 @@ pub struct ScepNotificationView {
     pub body: serde_json::Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScepChallengeView {
     pub id: String,
@@ -107,7 +108,7 @@ pub struct ScepChallengeView {
 }
 
 /// One endpoint of `GET /v1.0/servicePrincipals/appId=…/endpoints` (Graph `endpoint`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceEndpoint {
     pub id: String,
