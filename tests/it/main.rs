@@ -21,6 +21,7 @@ mod journal;
 mod lifecycle_http;
 mod limits;
 mod metrics;
+mod openapi;
 mod pkcs;
 mod proxy;
 mod readme;

@@ -15,7 +15,7 @@ use reqwest::Method;
 use scenarios::harness::{spawn_app, TestApp, OPERATOR_TOKEN};
 use serde_json::{json, Value};
 
-use crate::support::{at, install_body, self_signed, Installed};
+use crate::support::{at, install_body, router_routes, self_signed, Installed};
 
 const START: &str = "2024-10-01T00:00:00Z";
 const VERSION: &str = "6.2406.0.1001";
@@ -107,6 +107,7 @@ const ROUTES: &[Row] = &[
     Row { method: "POST", template: "/", path: "/", auth: Auth::PageSignIn, body: None, cross: &[] },
     Row { method: "GET", template: "/readyz", path: "/readyz", auth: Auth::Public, body: None, cross: &[] },
     Row { method: "GET", template: "/metrics", path: "/metrics", auth: Auth::Public, body: None, cross: &[] },
+    Row { method: "GET", template: "/openapi.json", path: "/openapi.json", auth: Auth::Public, body: None, cross: &[] },
     Row { method: "GET", template: "/admin/faults", path: "/admin/faults", auth: Auth::Operator, body: None, cross: &[] },
     Row { method: "POST", template: "/admin/faults", path: "/admin/faults", auth: Auth::Operator, body: Some(FAULT_BODY), cross: &[] },
     Row { method: "DELETE", template: "/admin/faults", path: "/admin/faults", auth: Auth::Operator, body: None, cross: &[] },
@@ -918,7 +919,7 @@ async fn every_route_refuses_every_wrong_credential_and_no_tenant_sees_another()
         problems.len(),
         problems.join("\n")
     );
-    assert_eq!(cases, 458, "matrix size");
+    assert_eq!(cases, 462, "matrix size");
 
     // 2. A's resources named in B's valid calls, and B's in A's paths: refused or a wire-level
     //    "no" that changes nothing.
@@ -1297,107 +1298,6 @@ async fn every_route_refuses_every_wrong_credential_and_no_tenant_sees_another()
 
 // ----- the table covers the router -------------------------------------------------------------
 
-/// The text of the call that starts at `text` (just after its opening parenthesis), up to the
-/// matching closing parenthesis.
-fn balanced(text: &str) -> &str {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, c) in text.char_indices() {
-        if in_string {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => in_string = true,
-            '(' => depth += 1,
-            ')' if depth == 0 => return &text[..i],
-            ')' => depth -= 1,
-            _ => {}
-        }
-    }
-    panic!("unbalanced call in the router source");
-}
-
-/// Splits `a, b` at the first comma outside parentheses and strings.
-fn first_argument(text: &str) -> (&str, &str) {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    for (i, c) in text.char_indices() {
-        match c {
-            '"' => in_string = !in_string,
-            '(' if !in_string => depth += 1,
-            ')' if !in_string => depth -= 1,
-            ',' if !in_string && depth == 0 => return (text[..i].trim(), text[i + 1..].trim()),
-            _ => {}
-        }
-    }
-    panic!("a .route( call without a method router: {text}");
-}
-
-fn string_literal(text: &str) -> &str {
-    let start = text.find('"').expect("a string literal");
-    let end = text[start + 1..]
-        .find('"')
-        .expect("a closed string literal");
-    &text[start + 1..start + 1 + end]
-}
-
-/// Every (method, path) of the router, read from its source.
-fn router_routes() -> BTreeSet<(String, String)> {
-    let source = include_str!("../../service/src/http/mod.rs");
-    for unsupported in [
-        ".nest(",
-        ".merge(",
-        ".route_service(",
-        ".nest_service(",
-        "any(",
-        "on(",
-    ] {
-        assert!(
-            !source.contains(unsupported),
-            "the router uses `{unsupported}`: teach this test to read it"
-        );
-    }
-    let mut out = BTreeSet::new();
-    for (start, _) in source.match_indices(".route(") {
-        let call = balanced(&source[start + ".route(".len()..]);
-        let (path, methods) = first_argument(call);
-        let path = if path.starts_with("&format!(") {
-            let template = string_literal(path);
-            let constant = if path.contains("wire::scep::SCEP_SERVICE_PATH") {
-                wire::scep::SCEP_SERVICE_PATH
-            } else if path.contains("wire::scep::PKI_SERVICE_PATH") {
-                wire::scep::PKI_SERVICE_PATH
-            } else {
-                panic!("a route path built from an unknown constant: {path}");
-            };
-            template.replacen("{}", constant, 1)
-        } else {
-            string_literal(path).to_owned()
-        };
-        let mut found = 0;
-        for method in ["get", "post", "put", "patch", "delete"] {
-            let needle = format!("{method}(");
-            for (i, _) in methods.match_indices(&needle) {
-                let before = methods[..i].chars().last();
-                if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
-                    continue;
-                }
-                found += 1;
-                out.insert((method.to_uppercase(), path.clone()));
-            }
-        }
-        assert!(found > 0, "no method found for {path}: {methods}");
-    }
-    out
-}
-
 #[test]
 fn the_matrix_has_a_row_for_every_route_of_the_router() {
     let served = router_routes();
@@ -1412,7 +1312,7 @@ fn the_matrix_has_a_row_for_every_route_of_the_router() {
         missing.is_empty() && extra.is_empty(),
         "routes without a row: {missing:?}; rows without a route: {extra:?}"
     );
-    assert_eq!(served.len(), 63);
+    assert_eq!(served.len(), 64);
     // Every row that takes a body has one, and the placeholders are ours.
     for row in ROUTES {
         for placeholder in row.path.split('{').skip(1) {

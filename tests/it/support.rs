@@ -2,6 +2,8 @@
 //! wrappers around the HTTP calls the tests repeat (register, check in, read status, move the
 //! clock). They assert only that a call was answered; every expectation stays in the tests.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use scenarios::harness::{spawn_app, Answer, TestApp};
@@ -269,4 +271,109 @@ pub fn self_signed(
         .sign(&key, openssl::hash::MessageDigest::sha256())
         .unwrap();
     (key, builder.build())
+}
+
+// ----- the routes the router serves ------------------------------------------------------------
+
+/// The text of the call that starts at `text` (just after its opening parenthesis), up to the
+/// matching closing parenthesis.
+fn balanced(text: &str) -> &str {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '(' => depth += 1,
+            ')' if depth == 0 => return &text[..i],
+            ')' => depth -= 1,
+            _ => {}
+        }
+    }
+    panic!("unbalanced call in the router source");
+}
+
+/// Splits `a, b` at the first comma outside parentheses and strings.
+fn first_argument(text: &str) -> (&str, &str) {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => in_string = !in_string,
+            '(' if !in_string => depth += 1,
+            ')' if !in_string => depth -= 1,
+            ',' if !in_string && depth == 0 => return (text[..i].trim(), text[i + 1..].trim()),
+            _ => {}
+        }
+    }
+    panic!("a .route( call without a method router: {text}");
+}
+
+fn string_literal(text: &str) -> &str {
+    let start = text.find('"').expect("a string literal");
+    let end = text[start + 1..]
+        .find('"')
+        .expect("a closed string literal");
+    &text[start + 1..start + 1 + end]
+}
+
+/// Every (method, path template) the router serves, read from the `.route(` calls of its source
+/// (`service/src/http/mod.rs`); the security matrix and the OpenAPI test both hold their tables
+/// to it.
+pub fn router_routes() -> BTreeSet<(String, String)> {
+    let source = include_str!("../../service/src/http/mod.rs");
+    for unsupported in [
+        ".nest(",
+        ".merge(",
+        ".route_service(",
+        ".nest_service(",
+        "any(",
+        "on(",
+    ] {
+        assert!(
+            !source.contains(unsupported),
+            "the router uses `{unsupported}`: teach this test to read it"
+        );
+    }
+    let mut out = BTreeSet::new();
+    for (start, _) in source.match_indices(".route(") {
+        let call = balanced(&source[start + ".route(".len()..]);
+        let (path, methods) = first_argument(call);
+        let path = if path.starts_with("&format!(") {
+            let template = string_literal(path);
+            let constant = if path.contains("wire::scep::SCEP_SERVICE_PATH") {
+                wire::scep::SCEP_SERVICE_PATH
+            } else if path.contains("wire::scep::PKI_SERVICE_PATH") {
+                wire::scep::PKI_SERVICE_PATH
+            } else {
+                panic!("a route path built from an unknown constant: {path}");
+            };
+            template.replacen("{}", constant, 1)
+        } else {
+            string_literal(path).to_owned()
+        };
+        let mut found = 0;
+        for method in ["get", "post", "put", "patch", "delete"] {
+            let needle = format!("{method}(");
+            for (i, _) in methods.match_indices(&needle) {
+                let before = methods[..i].chars().last();
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                    continue;
+                }
+                found += 1;
+                out.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+        assert!(found > 0, "no method found for {path}: {methods}");
+    }
+    out
 }

@@ -7,6 +7,7 @@
 pub mod convert;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 mod routes;
 pub mod state;
 
@@ -26,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::document))
         .route(
             "/admin/faults",
             get(faults::list).post(faults::create).delete(faults::clear),

@@ -8,6 +8,7 @@ use crate::domain::IsoDuration;
 use crate::http::convert;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, Operator, TenantReader};
+use crate::http::openapi as doc;
 use crate::http::state::AppState;
 use crate::registry::invalid;
 
@@ -22,6 +23,19 @@ fn clock_state(state: &AppState) -> wire::admin::ClockState {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/clock",
+    tag = "operator",
+    operation_id = "getClock",
+    security(("operatorToken" = [])),
+    responses(
+        (status = 200, description = "The clock", body = wire::admin::ClockState),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn clock_get(
     _: Operator,
     State(state): State<AppState>,
@@ -29,6 +43,23 @@ pub async fn clock_get(
     ApiJson(clock_state(&state))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/clock",
+    tag = "operator",
+    operation_id = "changeClock",
+    security(("operatorToken" = [])),
+    request_body = wire::admin::ClockChange,
+    responses(
+        (status = 200, description = "The clock after the change", body = wire::admin::ClockState),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn clock_change(
     _: Operator,
     State(state): State<AppState>,
@@ -64,6 +95,23 @@ pub async fn clock_change(
 /// `POST /admin/reset` (empty body, `{}`, `{"tenantId": …}` or `{"clock": …}`): removes every
 /// tenant with everything it holds, the fault rules and the journal (or one tenant only), without
 /// a restart. The releases and the operator token stay.
+#[utoipa::path(
+    post,
+    path = "/admin/reset",
+    tag = "operator",
+    operation_id = "reset",
+    security(("operatorToken" = [])),
+    request_body(content = Option<wire::admin::Reset>, description = "Empty or `{}`: everything; `{\"tenantId\": …}`: one tenant; `{\"clock\": …}`: also set a virtual clock", content_type = "application/json"),
+    responses(
+        (status = 200, description = "What the reset removed", body = wire::admin::ResetDone),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn reset(
     _: Operator,
     State(state): State<AppState>,
@@ -111,6 +159,22 @@ pub async fn reset(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/tenants",
+    tag = "operator",
+    operation_id = "createTenant",
+    security(("operatorToken" = [])),
+    request_body = wire::admin::CreateTenant,
+    responses(
+        (status = 201, description = "The tenant, with its secrets (shown only here)", body = wire::admin::Tenant),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn tenants_create(
     _: Operator,
     State(state): State<AppState>,
@@ -126,6 +190,19 @@ pub async fn tenants_create(
     Ok((StatusCode::CREATED, ApiJson(tenant)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/tenants",
+    tag = "operator",
+    operation_id = "listTenants",
+    security(("operatorToken" = [])),
+    responses(
+        (status = 200, description = "Every tenant (without secrets)", body = wire::admin::Collection<wire::admin::Tenant>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn tenants_list(
     _: Operator,
     State(state): State<AppState>,
@@ -136,6 +213,22 @@ pub async fn tenants_list(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/tenants/{tenant_id}",
+    tag = "operator",
+    operation_id = "getTenant",
+    security(("operatorToken" = []), ("graphToken" = [])),
+    params(("tenant_id" = String, Path, description = "The tenant's id")),
+    responses(
+        (status = 200, description = "The tenant (without secrets)", body = wire::admin::Tenant),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn tenants_get(
     reader: TenantReader,
     State(state): State<AppState>,
@@ -147,6 +240,21 @@ pub async fn tenants_get(
     )))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/tenants/{tenant_id}",
+    tag = "operator",
+    operation_id = "deleteTenant",
+    security(("operatorToken" = [])),
+    params(("tenant_id" = String, Path, description = "The tenant's id")),
+    responses(
+        (status = 204, description = "The tenant and everything it held are gone"),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn tenants_delete(
     _: Operator,
     State(state): State<AppState>,
@@ -156,6 +264,24 @@ pub async fn tenants_delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    put,
+    path = "/admin/tenants/{tenant_id}/import-key",
+    tag = "operator",
+    operation_id = "setImportKey",
+    security(("operatorToken" = [])),
+    params(("tenant_id" = String, Path, description = "The tenant's id")),
+    request_body = wire::admin::SetImportKey,
+    responses(
+        (status = 200, description = "The tenant with its import key", body = wire::admin::Tenant),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn tenants_set_import_key(
     _: Operator,
     State(state): State<AppState>,
@@ -171,6 +297,22 @@ pub async fn tenants_set_import_key(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/tenants/{tenant_id}/connectors",
+    tag = "operator",
+    operation_id = "listConnectors",
+    security(("operatorToken" = []), ("graphToken" = [])),
+    params(("tenant_id" = String, Path, description = "The tenant's id")),
+    responses(
+        (status = 200, description = "The tenant's connectors with their status", body = wire::admin::Collection<wire::admin::ConnectorView>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn connectors_list(
     reader: TenantReader,
     State(state): State<AppState>,
@@ -187,6 +329,22 @@ pub async fn connectors_list(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/tenants/{tenant_id}/connectors/{connector_id}",
+    tag = "operator",
+    operation_id = "getConnector",
+    security(("operatorToken" = []), ("graphToken" = [])),
+    params(("tenant_id" = String, Path, description = "The tenant's id"), ("connector_id" = String, Path, description = "The connector's id")),
+    responses(
+        (status = 200, description = "The connector with its status", body = wire::admin::ConnectorView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn connectors_get(
     reader: TenantReader,
     State(state): State<AppState>,
@@ -204,6 +362,22 @@ pub async fn connectors_get(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/tenants/{tenant_id}/connectors/{connector_id}/status",
+    tag = "operator",
+    operation_id = "getConnectorStatus",
+    security(("operatorToken" = []), ("graphToken" = [])),
+    params(("tenant_id" = String, Path, description = "The tenant's id"), ("connector_id" = String, Path, description = "The connector's id")),
+    responses(
+        (status = 200, description = "The connector's status and its reasons with their dates", body = wire::admin::ConnectorStatus),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn connectors_status(
     reader: TenantReader,
     State(state): State<AppState>,
@@ -217,6 +391,22 @@ pub async fn connectors_status(
     Ok(ApiJson(convert::connector_status(&row.id, &evaluation)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/tenants/{tenant_id}/connectors/{connector_id}/history",
+    tag = "operator",
+    operation_id = "getConnectorHistory",
+    security(("operatorToken" = []), ("graphToken" = [])),
+    params(("tenant_id" = String, Path, description = "The tenant's id"), ("connector_id" = String, Path, description = "The connector's id")),
+    responses(
+        (status = 200, description = "Every status change at its instant", body = wire::admin::Collection<wire::admin::StatusChange>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn connectors_history(
     reader: TenantReader,
     State(state): State<AppState>,
@@ -232,6 +422,19 @@ pub async fn connectors_history(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/releases",
+    tag = "operator",
+    operation_id = "listReleases",
+    security(("operatorToken" = [])),
+    responses(
+        (status = 200, description = "The release catalog, oldest first", body = wire::admin::Collection<wire::admin::Release>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn releases_list(
     _: Operator,
     State(state): State<AppState>,
@@ -251,6 +454,23 @@ pub async fn releases_list(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/releases",
+    tag = "operator",
+    operation_id = "publishRelease",
+    security(("operatorToken" = [])),
+    request_body = wire::admin::PublishRelease,
+    responses(
+        (status = 201, description = "The published release", body = wire::admin::Release),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn releases_publish(
     _: Operator,
     State(state): State<AppState>,

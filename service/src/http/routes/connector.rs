@@ -9,8 +9,27 @@ use crate::domain::lifecycle::Operation;
 use crate::http::convert;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ConnectorCaller, Enrollment};
+use crate::http::openapi as doc;
 use crate::http::state::AppState;
 
+#[utoipa::path(
+    post,
+    path = "/connector/v1/register",
+    tag = "connector",
+    operation_id = "registerConnector",
+    security(("enrollmentSecret" = [])),
+    request_body = wire::connector::RegisterRequest,
+    responses(
+        (status = 201, description = "The connector's id and its own credential (shown only here)", body = wire::connector::RegisterResponse),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn connectors_register(
     Enrollment(tenant): Enrollment,
     State(state): State<AppState>,
@@ -25,6 +44,24 @@ pub async fn connectors_register(
     Ok((StatusCode::CREATED, ApiJson(body)).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/connector/v1/checkin",
+    tag = "connector",
+    operation_id = "checkin",
+    security(("connectorCredential" = [])),
+    request_body = wire::connector::CheckinRequest,
+    responses(
+        (status = 200, description = "The check-in is recorded", body = wire::connector::CheckinResponse),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn connectors_checkin(
     ConnectorCaller(row): ConnectorCaller,
     State(state): State<AppState>,
@@ -41,6 +78,21 @@ pub async fn connectors_checkin(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/connector/v1/self",
+    tag = "connector",
+    operation_id = "getSelf",
+    security(("connectorCredential" = [])),
+    responses(
+        (status = 200, description = "The calling connector with its status", body = wire::admin::ConnectorView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn self_get(
     ConnectorCaller(row): ConnectorCaller,
     State(state): State<AppState>,
@@ -58,6 +110,25 @@ pub async fn self_get(
     )))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/connector/v1/self",
+    tag = "connector",
+    operation_id = "reconfigureSelf",
+    security(("connectorCredential" = [])),
+    request_body = wire::connector::ReconfigureRequest,
+    responses(
+        (status = 200, description = "The connector as reconfigured", body = wire::admin::ConnectorView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn self_reconfigure(
     ConnectorCaller(row): ConnectorCaller,
     State(state): State<AppState>,
@@ -77,6 +148,20 @@ pub async fn self_reconfigure(
 }
 
 /// Uninstall works at any version: it is how a retired connector is replaced.
+#[utoipa::path(
+    delete,
+    path = "/connector/v1/self",
+    tag = "connector",
+    operation_id = "uninstallSelf",
+    security(("connectorCredential" = [])),
+    responses(
+        (status = 204, description = "The connector is uninstalled; its credential stops working"),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn self_uninstall(
     ConnectorCaller(row): ConnectorCaller,
     State(state): State<AppState>,
@@ -86,6 +171,20 @@ pub async fn self_uninstall(
 }
 
 /// `GET /autoupdate/v1/latest`: the auto-update service (the docs' autoupdate.msappproxy.net).
+#[utoipa::path(
+    get,
+    path = "/autoupdate/v1/latest",
+    tag = "connector",
+    operation_id = "latestUpdate",
+    security(("connectorCredential" = [])),
+    responses(
+        (status = 200, description = "The version the connector may install now", body = wire::connector::UpdateInfo),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn update_latest(
     ConnectorCaller(row): ConnectorCaller,
     State(state): State<AppState>,
@@ -101,6 +200,24 @@ pub async fn update_latest(
 }
 
 /// `POST /connector/v1/health`: a health message (also a check-in).
+#[utoipa::path(
+    post,
+    path = "/connector/v1/health",
+    tag = "connector",
+    operation_id = "uploadHealth",
+    security(("connectorCredential" = [])),
+    request_body = wire::connector::HealthMessage,
+    responses(
+        (status = 204, description = "The health message is recorded (a check-in too)"),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn health_upload(
     ConnectorCaller(row): ConnectorCaller,
     State(state): State<AppState>,

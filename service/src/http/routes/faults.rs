@@ -11,6 +11,7 @@ use crate::clock::from_millis;
 use crate::faults::{Caller, Effect, Rule};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, Operator};
+use crate::http::openapi as doc;
 use crate::http::state::AppState;
 
 fn view(rule: &Rule) -> wire::admin::FaultView {
@@ -38,6 +39,22 @@ fn view(rule: &Rule) -> wire::admin::FaultView {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/faults",
+    tag = "operator",
+    operation_id = "createFault",
+    security(("operatorToken" = [])),
+    request_body = wire::admin::CreateFault,
+    responses(
+        (status = 201, description = "The rule", body = wire::admin::FaultView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn create(
     _: Operator,
     State(state): State<AppState>,
@@ -106,6 +123,19 @@ pub async fn create(
     Ok((StatusCode::CREATED, ApiJson(view(&rule))).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/faults",
+    tag = "operator",
+    operation_id = "listFaults",
+    security(("operatorToken" = [])),
+    responses(
+        (status = 200, description = "The rules still in force", body = wire::admin::Collection<wire::admin::FaultView>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn list(
     _: Operator,
     State(state): State<AppState>,
@@ -116,11 +146,39 @@ pub async fn list(
     })
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/faults",
+    tag = "operator",
+    operation_id = "clearFaults",
+    security(("operatorToken" = [])),
+    responses(
+        (status = 204, description = "Every rule is gone"),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn clear(_: Operator, State(state): State<AppState>) -> StatusCode {
     state.faults.clear();
     StatusCode::NO_CONTENT
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/faults/{id}",
+    tag = "operator",
+    operation_id = "removeFault",
+    security(("operatorToken" = [])),
+    params(("id" = String, Path, description = "The rule's id")),
+    responses(
+        (status = 204, description = "The rule is gone"),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn remove(
     _: Operator,
     State(state): State<AppState>,
@@ -266,15 +324,37 @@ pub async fn journal(State(state): State<AppState>, request: Request, next: Next
     response
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct JournalQuery {
+    /// Only requests that sent this `client-request-id` (at most 128 characters).
+    #[param(max_length = 128)]
     correlation_id: Option<String>,
+    /// Only requests whose path contains this text, without regard to case (at most 256
+    /// characters).
+    #[param(max_length = 256)]
     route: Option<String>,
+    /// At most this many entries, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
 /// `GET /admin/journal?correlationId=…&route=…&limit=…` (limit 1–1000, default 100).
+#[utoipa::path(
+    get,
+    path = "/admin/journal",
+    tag = "operator",
+    operation_id = "listJournal",
+    security(("operatorToken" = [])),
+    params(JournalQuery),
+    responses(
+        (status = 200, description = "The newest matching requests, oldest first", body = wire::admin::Collection<doc::JournalEntry>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn journal_list(
     _: Operator,
     State(state): State<AppState>,

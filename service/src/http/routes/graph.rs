@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use crate::http::convert;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, GraphCaller};
+use crate::http::openapi as doc;
 use crate::http::state::AppState;
 use crate::store::ConnectorRow;
 
@@ -307,6 +308,20 @@ fn one(rows: Vec<ConnectorRow>, id: &str) -> Result<ConnectorRow, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no connector with id `{id}` in this tenant")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/beta/deviceManagement/ndesConnectors",
+    tag = "graph",
+    operation_id = "listNdesConnectors",
+    security(("graphToken" = [])),
+    params(doc::ODataQuery),
+    responses(
+        (status = 200, description = "One page of the tenant's connectors", body = wire::graph::GraphCollection<doc::NdesConnectorSelection>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn ndes_list(
     caller: GraphCaller,
     State(state): State<AppState>,
@@ -338,6 +353,21 @@ pub async fn ndes_list(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/beta/deviceManagement/ndesConnectors/{id}",
+    tag = "graph",
+    operation_id = "getNdesConnector",
+    security(("graphToken" = [])),
+    params(("id" = String, Path, description = "The connector's id")),
+    responses(
+        (status = 200, description = "The connector", body = doc::GraphEntity<wire::graph::NdesConnector>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn ndes_get(
     caller: GraphCaller,
     State(state): State<AppState>,
@@ -352,6 +382,20 @@ pub async fn ndes_get(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/beta/deviceManagement/certificateConnectorDetails",
+    tag = "graph",
+    operation_id = "listCertificateConnectorDetails",
+    security(("graphToken" = [])),
+    params(doc::ODataQuery),
+    responses(
+        (status = 200, description = "One page of the tenant's connectors", body = wire::graph::GraphCollection<doc::CertificateConnectorDetailsSelection>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn details_list(
     caller: GraphCaller,
     State(state): State<AppState>,
@@ -379,6 +423,21 @@ pub async fn details_list(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/beta/deviceManagement/certificateConnectorDetails/{id}",
+    tag = "graph",
+    operation_id = "getCertificateConnectorDetails",
+    security(("graphToken" = [])),
+    params(("id" = String, Path, description = "The connector's id")),
+    responses(
+        (status = 200, description = "The connector", body = doc::GraphEntity<wire::graph::CertificateConnectorDetails>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn details_get(
     caller: GraphCaller,
     State(state): State<AppState>,
@@ -410,6 +469,24 @@ fn counters(body: &str) -> std::collections::BTreeMap<String, u64> {
 
 /// `POST …/certificateConnectorDetails/{id}/getHealthMetrics` `{"metricNames": […]}`: each
 /// metric summed over the connector's health messages of the last 24 hours.
+#[utoipa::path(
+    post,
+    path = "/beta/deviceManagement/certificateConnectorDetails/{id}/getHealthMetrics",
+    tag = "graph",
+    operation_id = "getHealthMetrics",
+    security(("graphToken" = [])),
+    params(("id" = String, Path, description = "The connector's id")),
+    request_body = doc::HealthMetricsRequest,
+    responses(
+        (status = 200, description = "Each metric summed over the last 24 hours", body = doc::HealthMetrics),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn details_health_metrics(
     caller: GraphCaller,
     State(state): State<AppState>,
@@ -466,6 +543,24 @@ pub async fn details_health_metrics(
 /// `POST …/certificateConnectorDetails/{id}/getHealthMetricTimeSeries`
 /// `{"timeSeries": {"metricName": area, "startDateTime", "endDateTime"}}`: one point per health
 /// message in the span with that area's success and failure counts.
+#[utoipa::path(
+    post,
+    path = "/beta/deviceManagement/certificateConnectorDetails/{id}/getHealthMetricTimeSeries",
+    tag = "graph",
+    operation_id = "getHealthMetricTimeSeries",
+    security(("graphToken" = [])),
+    params(("id" = String, Path, description = "The connector's id")),
+    request_body = doc::TimeSeriesRequest,
+    responses(
+        (status = 200, description = "One point per health message in the span", body = doc::TimeSeries),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn details_health_time_series(
     caller: GraphCaller,
     State(state): State<AppState>,
@@ -527,6 +622,19 @@ pub async fn details_health_time_series(
 /// `GET /beta/deviceManagement/connectorStatus`: one `connectorStatusDetails` per certificate
 /// connector (`ndesConnectorLastConnectionDateTime`), status healthy | warning | unhealthy |
 /// unknown (never checked in).
+#[utoipa::path(
+    get,
+    path = "/beta/deviceManagement/connectorStatus",
+    tag = "graph",
+    operation_id = "listConnectorStatus",
+    security(("graphToken" = [])),
+    responses(
+        (status = 200, description = "One status per certificate connector", body = doc::ConnectorStatusPage),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn connector_status(
     caller: GraphCaller,
     State(state): State<AppState>,

@@ -4,8 +4,20 @@ use axum::http::{Method, StatusCode, Uri};
 
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
+use crate::http::openapi as doc;
 
 /// `GET /metrics` (no credential: the figures name no tenant): Prometheus / OpenMetrics text.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "probes",
+    operation_id = "metrics",
+    responses(
+        (status = 200, description = "Request, SCEP, job, queue and connector figures", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
+        (status = 400, response = doc::BadRequest),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn metrics(
     axum::extract::State(state): axum::extract::State<crate::http::state::AppState>,
 ) -> Result<axum::response::Response, crate::http::error::ApiError> {
@@ -44,12 +56,32 @@ pub async fn track(
     response
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "probes",
+    operation_id = "healthz",
+    responses(
+        (status = 200, description = "The service is alive", body = doc::Probe, example = json!({"status": "alive"})),
+        (status = 400, response = doc::BadRequest),
+    )
+)]
 pub async fn healthz() -> ApiJson<serde_json::Value> {
     ApiJson(serde_json::json!({ "status": "alive" }))
 }
 
 /// The service is built only after migrations ran and the listener is bound, so answering at all
 /// means ready.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "probes",
+    operation_id = "readyz",
+    responses(
+        (status = 200, description = "The service is ready", body = doc::Probe, example = json!({"status": "ready"})),
+        (status = 400, response = doc::BadRequest),
+    )
+)]
 pub async fn readyz() -> ApiJson<serde_json::Value> {
     ApiJson(serde_json::json!({ "status": "ready" }))
 }

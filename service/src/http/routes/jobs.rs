@@ -8,11 +8,30 @@ use axum::response::{IntoResponse, Response};
 use crate::http::convert;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ConnectorCaller, Operator, TenantReader};
+use crate::http::openapi as doc;
 use crate::http::state::AppState;
 
 /// The most entries one batch completion may carry.
 pub const MAX_COMPLETE_BATCH: usize = 100;
 
+#[utoipa::path(
+    post,
+    path = "/admin/tenants/{tenant_id}/jobs",
+    tag = "operator",
+    operation_id = "enqueueJobs",
+    security(("operatorToken" = [])),
+    params(("tenant_id" = String, Path, description = "The tenant's id")),
+    request_body = wire::jobs::EnqueueBody,
+    responses(
+        (status = 201, description = "The queued jobs", body = wire::admin::Collection<wire::jobs::JobView>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn jobs_enqueue(
     _: Operator,
     State(state): State<AppState>,
@@ -37,12 +56,20 @@ pub async fn jobs_enqueue(
         .into_response())
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct JobQuery {
+    /// Only jobs of this kind (`pkcs_create`, `pkcs_recrypt`, `pkcs_import`, `revoke`).
     kind: Option<String>,
+    /// Only jobs in this state.
+    #[param(inline, value_type = Option<crate::http::openapi::JobState>)]
     state: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     top: Option<i64>,
+    /// Jobs to skip.
+    #[param(minimum = 0)]
     skip: Option<i64>,
 }
 
@@ -55,6 +82,22 @@ const JOB_STATES: &[&str] = &[
     "cancelled",
 ];
 
+#[utoipa::path(
+    get,
+    path = "/admin/tenants/{tenant_id}/jobs",
+    tag = "operator",
+    operation_id = "listJobs",
+    security(("operatorToken" = []), ("graphToken" = [])),
+    params(("tenant_id" = String, Path, description = "The tenant's id"), JobQuery),
+    responses(
+        (status = 200, description = "One page of the tenant's jobs and the count of every match", body = doc::JobPage),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn jobs_list(
     reader: TenantReader,
     State(state): State<AppState>,
@@ -98,6 +141,22 @@ pub async fn jobs_list(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/tenants/{tenant_id}/jobs/{job_id}",
+    tag = "operator",
+    operation_id = "getJob",
+    security(("operatorToken" = []), ("graphToken" = [])),
+    params(("tenant_id" = String, Path, description = "The tenant's id"), ("job_id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The job with its attempts", body = wire::jobs::JobView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn jobs_get(
     reader: TenantReader,
     State(state): State<AppState>,
@@ -108,6 +167,22 @@ pub async fn jobs_get(
     Ok(ApiJson(convert::job_view(&row, &attempts)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/tenants/{tenant_id}/jobs/{job_id}/cancel",
+    tag = "operator",
+    operation_id = "cancelJob",
+    security(("operatorToken" = [])),
+    params(("tenant_id" = String, Path, description = "The tenant's id"), ("job_id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The cancelled job", body = wire::jobs::JobView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn jobs_cancel(
     _: Operator,
     State(state): State<AppState>,
@@ -117,6 +192,24 @@ pub async fn jobs_cancel(
     Ok(ApiJson(convert::job_view(&row, &[])))
 }
 
+#[utoipa::path(
+    post,
+    path = "/connector/v1/jobs/lease",
+    tag = "connector",
+    operation_id = "leaseJobs",
+    security(("connectorCredential" = [])),
+    request_body = wire::connector::LeaseRequest,
+    responses(
+        (status = 200, description = "The leased jobs (possibly none)", body = wire::connector::LeaseResponse),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn jobs_lease(
     ConnectorCaller(row): ConnectorCaller,
     State(state): State<AppState>,
@@ -134,6 +227,27 @@ pub async fn jobs_lease(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/connector/v1/jobs/{job_id}/complete",
+    tag = "connector",
+    operation_id = "completeJob",
+    security(("connectorCredential" = [])),
+    params(("job_id" = String, Path, description = "The job's id")),
+    request_body = wire::jobs::CompleteJob,
+    responses(
+        (status = 200, description = "The completion (a repeat gets the same answer)", body = wire::jobs::Completed),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn jobs_complete(
     ConnectorCaller(row): ConnectorCaller,
     State(state): State<AppState>,
@@ -149,6 +263,24 @@ pub async fn jobs_complete(
 }
 
 /// Completes many jobs; each entry gets the answer it would have had alone.
+#[utoipa::path(
+    post,
+    path = "/connector/v1/jobs/complete",
+    tag = "connector",
+    operation_id = "completeJobs",
+    security(("connectorCredential" = [])),
+    request_body = wire::jobs::CompleteBatch,
+    responses(
+        (status = 200, description = "Each entry's answer, as it would have been alone", body = wire::admin::Collection<wire::jobs::BatchCompletionResult>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn jobs_complete_batch(
     ConnectorCaller(row): ConnectorCaller,
     State(state): State<AppState>,

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::clock::from_millis;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, GraphCaller};
+use crate::http::openapi as doc;
 use crate::http::state::AppState;
 use crate::store::UserPfxRow;
 
@@ -194,6 +195,23 @@ fn row_from_body(
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/beta/deviceManagement/userPfxCertificates",
+    tag = "graph",
+    operation_id = "createUserPfxCertificate",
+    security(("graphToken" = [])),
+    request_body = wire::graph::UserPfxCertificate,
+    responses(
+        (status = 201, description = "The imported certificate (without its PFX or password)", body = doc::GraphEntity<wire::graph::UserPfxCertificate>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn pfx_create(
     caller: GraphCaller,
     State(state): State<AppState>,
@@ -215,6 +233,24 @@ pub async fn pfx_create(
 
 /// `PATCH …/userPfxCertificates({id})` (the module's `Import -IsUpdate`): the whole entity again;
 /// its user and thumbprint must name the entity patched. Answers 204 as Graph does.
+#[utoipa::path(
+    patch,
+    path = "/beta/deviceManagement/userPfxCertificates/{id}",
+    tag = "graph",
+    operation_id = "updateUserPfxCertificate",
+    security(("graphToken" = [])),
+    params(("id" = String, Path, description = "The certificate's id: `{id}`, `({id})` or `('{id}')`")),
+    request_body = wire::graph::UserPfxCertificate,
+    responses(
+        (status = 204, description = "The certificate is replaced"),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn pfx_patch(
     caller: GraphCaller,
     State(state): State<AppState>,
@@ -241,6 +277,20 @@ pub async fn pfx_patch(
 
 /// `GET …/userPfxCertificates`, with the module's `$filter` on `userPrincipalName` and
 /// `thumbprint` (`tolower(…)` accepted; both compare without regard to case).
+#[utoipa::path(
+    get,
+    path = "/beta/deviceManagement/userPfxCertificates",
+    tag = "graph",
+    operation_id = "listUserPfxCertificates",
+    security(("graphToken" = [])),
+    params(doc::PfxQuery),
+    responses(
+        (status = 200, description = "The tenant's imported certificates", body = wire::graph::GraphCollection<wire::graph::UserPfxCertificate>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn pfx_list(
     caller: GraphCaller,
     State(state): State<AppState>,
@@ -299,6 +349,21 @@ fn keyed_segment(segment: &str) -> Result<String, ApiError> {
         })
 }
 
+#[utoipa::path(
+    get,
+    path = "/beta/deviceManagement/{keyed}",
+    tag = "graph",
+    operation_id = "getUserPfxCertificateByKey",
+    security(("graphToken" = [])),
+    params(("keyed" = String, Path, description = "`userPfxCertificates({id})` or `userPfxCertificates('{id}')` (OData key syntax); any other segment is 404", pattern = r"^userPfxCertificates\(.*\)$")),
+    responses(
+        (status = 200, description = "The certificate", body = doc::GraphEntity<wire::graph::UserPfxCertificate>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn pfx_keyed_get(
     caller: GraphCaller,
     state: State<AppState>,
@@ -308,6 +373,24 @@ pub async fn pfx_keyed_get(
     pfx_get(caller, state, headers, Path(keyed_segment(&segment)?)).await
 }
 
+#[utoipa::path(
+    patch,
+    path = "/beta/deviceManagement/{keyed}",
+    tag = "graph",
+    operation_id = "updateUserPfxCertificateByKey",
+    security(("graphToken" = [])),
+    params(("keyed" = String, Path, description = "`userPfxCertificates({id})` or `userPfxCertificates('{id}')` (OData key syntax); any other segment is 404", pattern = r"^userPfxCertificates\(.*\)$")),
+    request_body = wire::graph::UserPfxCertificate,
+    responses(
+        (status = 204, description = "The certificate is replaced"),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn pfx_keyed_patch(
     caller: GraphCaller,
     state: State<AppState>,
@@ -317,6 +400,21 @@ pub async fn pfx_keyed_patch(
     pfx_patch(caller, state, Path(keyed_segment(&segment)?), body).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/beta/deviceManagement/{keyed}",
+    tag = "graph",
+    operation_id = "deleteUserPfxCertificateByKey",
+    security(("graphToken" = [])),
+    params(("keyed" = String, Path, description = "`userPfxCertificates({id})` or `userPfxCertificates('{id}')` (OData key syntax); any other segment is 404", pattern = r"^userPfxCertificates\(.*\)$")),
+    responses(
+        (status = 204, description = "The certificate is gone"),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn pfx_keyed_delete(
     caller: GraphCaller,
     state: State<AppState>,
@@ -332,6 +430,21 @@ fn key(raw: &str) -> &str {
         .trim_matches('\'')
 }
 
+#[utoipa::path(
+    get,
+    path = "/beta/deviceManagement/userPfxCertificates/{id}",
+    tag = "graph",
+    operation_id = "getUserPfxCertificate",
+    security(("graphToken" = [])),
+    params(("id" = String, Path, description = "The certificate's id: `{id}`, `({id})` or `('{id}')`")),
+    responses(
+        (status = 200, description = "The certificate", body = doc::GraphEntity<wire::graph::UserPfxCertificate>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn pfx_get(
     caller: GraphCaller,
     State(state): State<AppState>,
@@ -342,6 +455,21 @@ pub async fn pfx_get(
     Ok(ApiJson(with_context(&headers, view(&row), true)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/beta/deviceManagement/userPfxCertificates/{id}",
+    tag = "graph",
+    operation_id = "deleteUserPfxCertificate",
+    security(("graphToken" = [])),
+    params(("id" = String, Path, description = "The certificate's id: `{id}`, `({id})` or `('{id}')`")),
+    responses(
+        (status = 204, description = "The certificate is gone"),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn pfx_delete(
     caller: GraphCaller,
     State(state): State<AppState>,

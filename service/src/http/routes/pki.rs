@@ -36,6 +36,7 @@ const ERROR_CODES: &[(i64, &str)] = &[
 ];
 
 use super::json_field as get;
+use crate::http::openapi as doc;
 
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("ParameterDataInvalidError", message)
@@ -67,6 +68,24 @@ fn error_code(value: Option<&Value>) -> Option<(i64, &'static str)> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/CertificateAuthorityRequests/downloadRevocationRequests",
+    tag = "intune-fe",
+    operation_id = "downloadRevocationRequests",
+    context_path = wire::scep::PKI_SERVICE_PATH,
+    security(("graphToken" = [])),
+    params(("api-version" = Option<String>, Header, description = "Absent or `5019-05-05`")),
+    request_body(content = doc::RevocationDownloadRequest, description = "Keys in any casing"),
+    responses(
+        (status = 200, description = "The revocation requests now leased to this CA for 60 minutes", body = doc::RevocationRequests),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn download(
     caller: GraphCaller,
     State(state): State<AppState>,
@@ -119,6 +138,24 @@ pub async fn download(
     })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/CertificateAuthorityRequests/uploadRevocationResults",
+    tag = "intune-fe",
+    operation_id = "uploadRevocationResults",
+    context_path = wire::scep::PKI_SERVICE_PATH,
+    security(("graphToken" = [])),
+    params(("api-version" = Option<String>, Header, description = "Absent or `5019-05-05`")),
+    request_body(content = doc::RevocationUploadRequest, description = "Keys in any casing; checked whole before any result is applied"),
+    responses(
+        (status = 200, description = "Whether every result was applied", body = doc::RevocationUploaded),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn upload(
     caller: GraphCaller,
     State(state): State<AppState>,

@@ -64,6 +64,7 @@ fn answer(code: &str, description: impl Into<String>) -> ApiJson<ScepAnswer> {
 }
 
 use super::json_field as get;
+use crate::http::openapi as doc;
 
 fn text(value: &Value, key: &str) -> Option<String> {
     get(value, key).and_then(Value::as_str).map(str::to_owned)
@@ -83,6 +84,25 @@ async fn gate(state: &AppState, caller: &ScepCaller) -> Result<Option<Version>, 
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/ScepActions/validateRequest",
+    tag = "intune-fe",
+    operation_id = "scepValidateRequest",
+    context_path = wire::scep::SCEP_SERVICE_PATH,
+    security(("connectorCredential" = []), ("graphToken" = [])),
+    params(("api-version" = Option<String>, Header, description = "Absent or `2018-02-20`")),
+    request_body(content = wire::scep::ValidateRequest, description = "Keys in any casing; explicit nulls and `\\/` are taken"),
+    responses(
+        (status = 200, description = "The verdict (every business answer is 200)", body = wire::scep::ScepAnswer),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn validate_request(
     caller: ScepCaller,
     State(state): State<AppState>,
@@ -201,6 +221,25 @@ async fn notify(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/ScepActions/successNotification",
+    tag = "intune-fe",
+    operation_id = "scepSuccessNotification",
+    context_path = wire::scep::SCEP_SERVICE_PATH,
+    security(("connectorCredential" = []), ("graphToken" = [])),
+    params(("api-version" = Option<String>, Header, description = "Absent or `2018-02-20`")),
+    request_body = doc::ScepNotificationRequest,
+    responses(
+        (status = 200, description = "`Success`, or `Unknown` for a transaction that was not validated (or was refused)", body = wire::scep::ScepAnswer),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn success_notification(
     caller: ScepCaller,
     State(state): State<AppState>,
@@ -210,6 +249,25 @@ pub async fn success_notification(
     notify(caller, state, headers, body, "success").await
 }
 
+#[utoipa::path(
+    post,
+    path = "/ScepActions/failureNotification",
+    tag = "intune-fe",
+    operation_id = "scepFailureNotification",
+    context_path = wire::scep::SCEP_SERVICE_PATH,
+    security(("connectorCredential" = []), ("graphToken" = [])),
+    params(("api-version" = Option<String>, Header, description = "Absent or `2018-02-20`")),
+    request_body = doc::ScepNotificationRequest,
+    responses(
+        (status = 200, description = "`Success`, or `Unknown` for a transaction that was not validated", body = wire::scep::ScepAnswer),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn failure_notification(
     caller: ScepCaller,
     State(state): State<AppState>,
@@ -221,6 +279,21 @@ pub async fn failure_notification(
 
 /// `GET /v1.0/servicePrincipals/appId=0000000a-0000-0000-c000-000000000000/endpoints`: the
 /// Intune service principal's endpoints, pointing at this service.
+#[utoipa::path(
+    get,
+    path = "/v1.0/servicePrincipals/{key}/endpoints",
+    tag = "intune-fe",
+    operation_id = "listServicePrincipalEndpoints",
+    security(("graphToken" = [])),
+    params(("key" = String, Path, description = "`appId=0000000a-0000-0000-c000-000000000000` (Microsoft Intune API); any other is 404")),
+    responses(
+        (status = 200, description = "The Intune FE endpoints, pointing at this service", body = wire::graph::GraphCollection<wire::scep::ServiceEndpoint>),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn discovery(
     _caller: crate::http::extract::GraphCaller,
     Path(key): Path<String>,
@@ -376,6 +449,24 @@ fn validate_challenge(body: CreateScepChallenge) -> Result<NewScepChallenge, Api
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/tenants/{tenant_id}/scep/challenges",
+    tag = "operator",
+    operation_id = "createScepChallenge",
+    security(("operatorToken" = [])),
+    params(("tenant_id" = String, Path, description = "The tenant's id")),
+    request_body = wire::scep::CreateScepChallenge,
+    responses(
+        (status = 201, description = "The challenge, with the blob for the device (shown only here)", body = wire::scep::ScepChallengeView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn challenges_create(
     _: Operator,
     State(state): State<AppState>,
@@ -390,6 +481,21 @@ pub async fn challenges_create(
     Ok((StatusCode::CREATED, ApiJson(view(&row, Some(blob)))).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/tenants/{tenant_id}/scep/challenges/{id}",
+    tag = "operator",
+    operation_id = "getScepChallenge",
+    security(("operatorToken" = [])),
+    params(("tenant_id" = String, Path, description = "The tenant's id"), ("id" = String, Path, description = "The challenge's id")),
+    responses(
+        (status = 200, description = "The challenge, its last verdict and notification", body = wire::scep::ScepChallengeView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn challenges_get(
     _: Operator,
     State(state): State<AppState>,
@@ -401,6 +507,21 @@ pub async fn challenges_get(
 
 /// The profile is retargeted or removed: the device's next validation is
 /// `ScepProfileNoLongerTargetedToTheClient`.
+#[utoipa::path(
+    delete,
+    path = "/admin/tenants/{tenant_id}/scep/challenges/{id}",
+    tag = "operator",
+    operation_id = "untargetScepChallenge",
+    security(("operatorToken" = [])),
+    params(("tenant_id" = String, Path, description = "The tenant's id"), ("id" = String, Path, description = "The challenge's id")),
+    responses(
+        (status = 204, description = "The device is no longer targeted"),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn challenges_untarget(
     _: Operator,
     State(state): State<AppState>,

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 
 use crate::http::extract::ApiJson;
+use crate::http::openapi as doc;
 use crate::http::state::AppState;
 
 fn oauth_error(status: StatusCode, error: &str, description: impl Into<String>) -> Response {
@@ -36,6 +37,22 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 /// The longest parameter value taken.
 const MAX_PARAMETER: usize = 4096;
 
+#[utoipa::path(
+    post,
+    path = "/{tenant_id}/oauth2/v2.0/token",
+    tag = "token",
+    operation_id = "issueToken",
+    security((), ("clientSecretBasic" = [])),
+    params(("tenant_id" = String, Path, description = "The tenant's id")),
+    request_body(content = doc::TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "An access token for the Graph and Intune FE routes", body = wire::token::TokenResponse),
+        (status = 400, description = "The request is not valid (OAuth2 `invalid_request`, `unsupported_grant_type`; a query string that does not decode answers the Graph envelope)", body = doc::TokenBadRequest),
+        (status = 401, description = "No client credentials, or not the tenant's (`invalid_client`)", body = wire::token::TokenError),
+        (status = 413, description = "The form is larger than 1 MiB", body = wire::token::TokenError),
+        (status = 500, response = doc::ServerError),
+    )
+)]
 pub async fn token_issue(
     State(state): State<AppState>,
     tenant_id: Result<Path<String>, PathRejection>,

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::http::convert;
+use crate::http::openapi as doc;
 use crate::http::state::AppState;
 use crate::registry::RegistryError;
 
@@ -49,6 +50,19 @@ const TOKEN_IN_URL: &str = "A token in the URL is not accepted: URLs end up in l
     history. Enter the operator token in the form.";
 
 /// `GET /`: the page for the operator, the sign-in form for anyone else.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "web",
+    operation_id = "showPage",
+    security((), ("operatorToken" = []), ("operatorSession" = [])),
+    responses(
+        (status = 200, description = "The page for the operator; the sign-in form for anyone else", content_type = "text/html; charset=utf-8", body = String),
+        (status = 400, description = "A token in the URL: the sign-in form with a message", content_type = "text/html; charset=utf-8", body = String),
+        (status = 401, description = "A credential that is not the operator's: the sign-in form with a message", content_type = "text/html; charset=utf-8", body = String),
+        (status = 500, description = "The service could not read its data", content_type = "text/html; charset=utf-8", body = String),
+    )
+)]
 pub async fn page_show(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     if query_names_a_token(&uri) {
         return sign_in_form(StatusCode::BAD_REQUEST, Some(TOKEN_IN_URL));
@@ -89,6 +103,19 @@ struct SignInForm {
 }
 
 /// `POST /` (form): `token=<operator token>` signs in, `action=sign-out` signs out.
+#[utoipa::path(
+    post,
+    path = "/",
+    tag = "web",
+    operation_id = "signIn",
+    request_body(content = doc::SignInForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in (or out): to `/`, with the session cookie set (or cleared)", headers(("location" = String, description = "`/`"), ("set-cookie" = String, description = "The session cookie"))),
+        (status = 400, description = "The form was not understood: the sign-in form with a message", content_type = "text/html; charset=utf-8", body = String),
+        (status = 401, description = "The token is not the operator's: the sign-in form with a message", content_type = "text/html; charset=utf-8", body = String),
+        (status = 413, description = "The form is larger than 16 KiB", content_type = "text/html; charset=utf-8", body = String),
+    )
+)]
 pub async fn page_sign_in(State(state): State<AppState>, request: Request) -> Response {
     let Ok(bytes) = axum::body::to_bytes(request.into_body(), SIGN_IN_BODY_LIMIT).await else {
         return sign_in_form(
