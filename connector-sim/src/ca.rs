@@ -11,10 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use openssl::pkey::{PKeyRef, Private};
 use openssl::x509::{X509Req, X509};
 use serde::{Deserialize, Serialize};
 
-use crate::pki::{CaError, CertificateAuthority, IssueRequest};
+use crate::pki::{self, CaError, CertificateAuthority, IssueRequest};
 
 pub type SharedCa = Arc<Mutex<CertificateAuthority>>;
 
@@ -136,6 +137,32 @@ impl CaDirectory {
                     certificate: X509::from_pem(issued.certificate.as_bytes())?,
                     ca_certificate: X509::from_pem(issued.ca_certificate.as_bytes())?,
                 })
+            }
+        }
+    }
+
+    /// Issues for a key pair the connector made itself. An embedded CA takes the public key in
+    /// process ([`CertificateAuthority::issue_for_key`]); an HTTP CA gets a CSR signed with the
+    /// key, as one on the network does.
+    pub async fn issue_for_key(
+        &self,
+        name: &str,
+        key: &PKeyRef<Private>,
+        wanted: &IssueRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Issued, CaError> {
+        match self.endpoint(name)? {
+            CaEndpoint::Embedded(ca) => {
+                let mut ca = lock(&ca);
+                let certificate = ca.issue_for_key(key, wanted, now)?;
+                Ok(Issued {
+                    certificate,
+                    ca_certificate: ca.certificate().clone(),
+                })
+            }
+            CaEndpoint::Http { .. } => {
+                let request = pki::certificate_request(key, &wanted.subject)?;
+                self.issue(name, &request, wanted, now).await
             }
         }
     }

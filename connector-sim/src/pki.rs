@@ -5,7 +5,7 @@
 //! Time is passed in (`now`), so certificates and CRLs carry virtual dates.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Duration, Utc};
 use openssl::asn1::{Asn1Integer, Asn1Object, Asn1OctetString, Asn1Time};
@@ -16,13 +16,13 @@ use openssl::encrypt::{Decrypter, Encrypter};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkcs12::Pkcs12;
-use openssl::pkey::{Id, PKey, PKeyRef, Private, Public};
+use openssl::pkey::{HasPublic, Id, PKey, PKeyRef, Private, Public};
 use openssl::rsa::{Padding, Rsa};
+use openssl::sign::Signer;
 use openssl::stack::Stack;
 use openssl::symm::Cipher;
 use openssl::x509::extension::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
-    SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, KeyUsage, SubjectKeyIdentifier,
 };
 use openssl::x509::{
     CrlNumber, X509Crl, X509CrlBuilder, X509Extension, X509Name, X509NameBuilder, X509Req,
@@ -159,6 +159,8 @@ pub struct CertificateAuthority {
     pub name: String,
     key: PKey<Private>,
     certificate: X509,
+    /// The authority key identifier value of every certificate it issues, encoded once.
+    authority_key_id: Vec<u8>,
     templates: Vec<Template>,
     next_serial: u64,
     /// Serial (upper-case hex) → not-after of every certificate issued.
@@ -214,19 +216,135 @@ pub fn parse_subject(subject: &str) -> Result<X509Name, CaError> {
     Ok(name.build())
 }
 
-/// One DER tag-length-value (lengths up to 65,535 bytes).
+/// One DER tag-length-value (lengths up to 16 MiB; [`read_tlv`] reads no more either).
 fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
+    let mut out = Vec::with_capacity(body.len() + 5);
+    out.push(tag);
     let len = body.len();
     if len < 0x80 {
         out.push(len as u8);
     } else if len < 0x100 {
         out.extend([0x81, len as u8]);
-    } else {
+    } else if len < 0x1_0000 {
         out.extend([0x82, (len >> 8) as u8, len as u8]);
+    } else {
+        out.extend([0x83, (len >> 16) as u8, (len >> 8) as u8, len as u8]);
     }
     out.extend_from_slice(body);
     out
+}
+
+// The extensions an issued certificate carries, by OID.
+const OID_BASIC_CONSTRAINTS: &str = "2.5.29.19";
+const OID_KEY_USAGE: &str = "2.5.29.15";
+const OID_EXTENDED_KEY_USAGE: &str = "2.5.29.37";
+const OID_SUBJECT_ALT_NAME: &str = "2.5.29.17";
+const OID_SUBJECT_KEY_IDENTIFIER: &str = "2.5.29.14";
+const OID_AUTHORITY_KEY_IDENTIFIER: &str = "2.5.29.35";
+/// The KB5014754 SID extension.
+const OID_NTDS_CA_SECURITY: &str = "1.3.6.1.4.1.311.25.2";
+/// 1.3.6.1.4.1.311.20.2.3, the UPN otherName (contents octets).
+const OID_UPN: &[u8] = &[0x2B, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x14, 0x02, 0x03];
+/// AlgorithmIdentifier sha256WithRSAEncryption with NULL parameters.
+const SHA256_WITH_RSA: &[u8] = &[
+    0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B, 0x05, 0x00,
+];
+/// AlgorithmIdentifier ecdsa-with-SHA256 (no parameters).
+const ECDSA_WITH_SHA256: &[u8] = &[
+    0x30, 0x0A, 0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02,
+];
+
+/// An extension from its OID and its value's DER.
+fn extension(oid: &str, critical: bool, value: &[u8]) -> Result<X509Extension, CaError> {
+    Ok(X509Extension::new_from_der(
+        &*Asn1Object::from_str(oid)?,
+        critical,
+        &*Asn1OctetString::new_from_bytes(value)?,
+    )?)
+}
+
+/// The KeyUsage value for a template's usages. An EC key cannot encipher keys: it agrees on
+/// them, so `keyEncipherment` becomes `keyAgreement` for one. The BIT STRING leaves off trailing
+/// zero bytes and says how many trailing bits of the last byte are unused, as DER wants.
+fn key_usage_der(usages: &[String], is_ec: bool) -> Vec<u8> {
+    let mut bits: u16 = 0;
+    for usage in usages {
+        let bit = match usage.as_str() {
+            "digitalSignature" => 0,
+            "nonRepudiation" => 1,
+            "keyEncipherment" if is_ec => 4,
+            "keyEncipherment" => 2,
+            "keyAgreement" => 4,
+            _ => continue,
+        };
+        bits |= 0x8000 >> bit;
+    }
+    let bytes = bits.to_be_bytes();
+    let used = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+    let unused = if used == 0 {
+        0
+    } else {
+        bytes[used - 1].trailing_zeros() as u8
+    };
+    let mut body = vec![unused];
+    body.extend_from_slice(&bytes[..used]);
+    tlv(0x03, &body)
+}
+
+/// The ExtKeyUsageSyntax value: each usage is an OpenSSL short or long name or a dotted OID.
+fn extended_key_usage_der(usages: &[String]) -> Result<Vec<u8>, CaError> {
+    let mut body = Vec::new();
+    for usage in usages {
+        body.extend(tlv(0x06, Asn1Object::from_str(usage)?.as_slice()));
+    }
+    Ok(tlv(0x30, &body))
+}
+
+/// The GeneralNames value for `(type, value)` pairs: `dns`, `email`, `uri`, and `upn` as an
+/// otherName holding a UTF8String.
+fn subject_alternative_names_der(names: &[(String, String)]) -> Result<Vec<u8>, CaError> {
+    let mut body = Vec::new();
+    for (kind, value) in names {
+        match kind.as_str() {
+            "dns" => body.extend(tlv(0x82, value.as_bytes())),
+            "email" => body.extend(tlv(0x81, value.as_bytes())),
+            "uri" => body.extend(tlv(0x86, value.as_bytes())),
+            "upn" => {
+                let mut other_name = tlv(0x06, OID_UPN);
+                other_name.extend(tlv(0xA0, &tlv(0x0C, value.as_bytes())));
+                body.extend(tlv(0xA0, &other_name));
+            }
+            other => {
+                return Err(CaError::Denied(format!(
+                    "subject alternative name type `{other}` is not supported"
+                )))
+            }
+        }
+    }
+    Ok(tlv(0x30, &body))
+}
+
+/// The subject key identifier OpenSSL derives (RFC 5280 §4.2.1.2 method 1): SHA-1 of the
+/// subjectPublicKey BIT STRING's bits, read from a SubjectPublicKeyInfo.
+fn key_identifier(spki: &[u8]) -> Result<[u8; 20], CaError> {
+    let (_, outer_header, _) = read_tlv(spki)?;
+    let rest = &spki[outer_header..];
+    let (_, algorithm_header, algorithm_len) = read_tlv(rest)?;
+    let rest = &rest[algorithm_header + algorithm_len..];
+    let (tag, header, len) = read_tlv(rest)?;
+    if tag != 0x03 || len == 0 {
+        return Err(CaError::Crypto("the public key is not a BIT STRING".into()));
+    }
+    Ok(openssl::sha::sha1(&rest[header + 1..header + len]))
+}
+
+/// The authority key identifier extension's value for certificates `certificate` issues: its
+/// subject key identifier as keyIdentifier (what OpenSSL writes for `keyid`).
+fn authority_key_identifier(certificate: &X509) -> Result<Vec<u8>, CaError> {
+    let key_id = certificate
+        .subject_key_id()
+        .ok_or_else(|| CaError::Crypto("the CA certificate has no key identifier".into()))?;
+    Ok(tlv(0x30, &tlv(0x80, key_id.as_slice())))
 }
 
 /// The KB5014754 SID extension value: SEQUENCE { [0] { OID 1.3.6.1.4.1.311.25.2.1, [0] { OCTET
@@ -277,10 +395,13 @@ impl CertificateAuthority {
         let ski = SubjectKeyIdentifier::new().build(&builder.x509v3_context(None, None))?;
         builder.append_extension(ski)?;
         builder.sign(&key, MessageDigest::sha256())?;
+        let certificate = builder.build();
+        let authority_key_id = authority_key_identifier(&certificate)?;
         Ok(CertificateAuthority {
             name: name.to_owned(),
             key,
-            certificate: builder.build(),
+            certificate,
+            authority_key_id,
             templates: default_templates(),
             next_serial: 1,
             issued: BTreeMap::new(),
@@ -333,12 +454,37 @@ impl CertificateAuthority {
         wanted: &IssueRequest,
         now: DateTime<Utc>,
     ) -> Result<X509, CaError> {
+        let template = self.admit(wanted)?;
+        let public = request.public_key()?;
+        if !request.verify(&public)? {
+            return Err(CaError::Denied(
+                "the request's signature does not verify".into(),
+            ));
+        }
+        self.certify(template, &public, wanted, now)
+    }
+
+    /// Issues a certificate for `key`, a key pair the connector made itself and hands to its
+    /// embedded CA in process: the certificate [`issue`](Self::issue) makes from a CSR for that
+    /// key, without the CSR, whose signature only proves the connector holds the key it just made.
+    pub fn issue_for_key<T: HasPublic>(
+        &mut self,
+        key: &PKeyRef<T>,
+        wanted: &IssueRequest,
+        now: DateTime<Utc>,
+    ) -> Result<X509, CaError> {
+        let template = self.admit(wanted)?;
+        self.certify(template, key, wanted, now)
+    }
+
+    /// The checks before a request is looked at: the CA is up, publishes the template and lets
+    /// the requester enroll. Returns the template's index.
+    fn admit(&self, wanted: &IssueRequest) -> Result<usize, CaError> {
         self.check_available()?;
-        let template = self
+        let index = self
             .templates
             .iter()
-            .find(|t| t.name.eq_ignore_ascii_case(&wanted.template))
-            .cloned()
+            .position(|t| t.name.eq_ignore_ascii_case(&wanted.template))
             .ok_or_else(|| CaError::TemplateNotFound {
                 ca: self.name.clone(),
                 template: wanted.template.clone(),
@@ -351,15 +497,29 @@ impl CertificateAuthority {
             // CERTSRV_E_TEMPLATE_DENIED, as an Enterprise CA words it.
             return Err(CaError::Denied(format!(
                 "The permissions on the certificate template `{}` do not allow {account} to enroll for this type of certificate (0x80094012)",
-                template.name
+                self.templates[index].name
             )));
         }
-        let public = request.public_key()?;
-        if !request.verify(&public)? {
-            return Err(CaError::Denied(
-                "the request's signature does not verify".into(),
-            ));
-        }
+        Ok(index)
+    }
+
+    /// Builds the certificate, signs it with SHA-256 and records its serial. Extensions, in
+    /// order: basic constraints (not a CA), key usage (critical), extended key usage, subject
+    /// alternative names (when asked for), subject key identifier, authority key identifier, the
+    /// SID extension (when the template adds it and the request carries a SID). Their values are
+    /// written here as DER: the openssl crate's extension builders parse OpenSSL config strings.
+    ///
+    /// The certificate is put together with `X509Builder`, not written whole as DER and parsed:
+    /// parsing a certificate in OpenSSL 3.0 decodes its public key through a new decoder context,
+    /// which costs more than the rest of the certificate.
+    fn certify<T: HasPublic>(
+        &mut self,
+        template_index: usize,
+        public: &PKeyRef<T>,
+        wanted: &IssueRequest,
+        now: DateTime<Utc>,
+    ) -> Result<X509, CaError> {
+        let template = &self.templates[template_index];
         if wanted.validity_days == 0 || wanted.validity_days > template.max_validity_days {
             return Err(CaError::Denied(format!(
                 "validity of {} days is outside 1..={} allowed by template `{}`",
@@ -367,88 +527,58 @@ impl CertificateAuthority {
             )));
         }
         let subject = parse_subject(&wanted.subject)?;
-        let serial_value = (0x6100_0000u64 << 32) | self.next_serial;
-        let serial = BigNum::from_slice(&serial_value.to_be_bytes())?;
-        let serial_hex = serial.to_hex_str()?.to_string().to_ascii_uppercase();
+        let serial = (0x6100_0000u64 << 32) | self.next_serial;
         let not_after = now + Duration::days(wanted.validity_days as i64);
 
         let mut builder = X509::builder()?;
         builder.set_version(2)?;
-        builder.set_serial_number(&*serial.to_asn1_integer()?)?;
+        builder
+            .set_serial_number(&*BigNum::from_slice(&serial.to_be_bytes())?.to_asn1_integer()?)?;
         builder.set_subject_name(&subject)?;
         builder.set_issuer_name(self.certificate.subject_name())?;
-        builder.set_pubkey(&public)?;
+        builder.set_pubkey(public)?;
         builder.set_not_before(&*asn1_time(now - Duration::minutes(10))?)?;
         builder.set_not_after(&*asn1_time(not_after)?)?;
-        builder.append_extension(BasicConstraints::new().build()?)?;
-        let mut ku = KeyUsage::new();
-        ku.critical();
-        let is_ec = public.id() == Id::EC;
-        for usage in &template.key_usages {
-            match usage.as_str() {
-                "digitalSignature" => {
-                    ku.digital_signature();
-                }
-                // An EC key cannot encipher keys: it agrees on them.
-                "keyEncipherment" if is_ec => {
-                    ku.key_agreement();
-                }
-                "keyEncipherment" => {
-                    ku.key_encipherment();
-                }
-                "keyAgreement" => {
-                    ku.key_agreement();
-                }
-                "nonRepudiation" => {
-                    ku.non_repudiation();
-                }
-                _ => {}
-            }
-        }
-        builder.append_extension(ku.build()?)?;
-        let mut eku = ExtendedKeyUsage::new();
-        for usage in &template.extended_key_usages {
-            eku.other(usage);
-        }
-        builder.append_extension(eku.build()?)?;
+        builder.append_extension(extension(OID_BASIC_CONSTRAINTS, false, &[0x30, 0x00])?)?;
+        builder.append_extension(extension(
+            OID_KEY_USAGE,
+            true,
+            &key_usage_der(&template.key_usages, public.id() == Id::EC),
+        )?)?;
+        builder.append_extension(extension(
+            OID_EXTENDED_KEY_USAGE,
+            false,
+            &extended_key_usage_der(&template.extended_key_usages)?,
+        )?)?;
         if !wanted.subject_alternative_names.is_empty() {
-            let mut san = SubjectAlternativeName::new();
-            for (kind, value) in &wanted.subject_alternative_names {
-                match kind.as_str() {
-                    "dns" => san.dns(value),
-                    "email" => san.email(value),
-                    "uri" => san.uri(value),
-                    "upn" => san.other_name2(
-                        Asn1Object::from_str("1.3.6.1.4.1.311.20.2.3")?,
-                        &tlv(0x0C, value.as_bytes()),
-                    ),
-                    other => {
-                        return Err(CaError::Denied(format!(
-                            "subject alternative name type `{other}` is not supported"
-                        )))
-                    }
-                };
-            }
-            let ext = san.build(&builder.x509v3_context(Some(&self.certificate), None))?;
-            builder.append_extension(ext)?;
-        }
-        let ski = SubjectKeyIdentifier::new().build(&builder.x509v3_context(None, None))?;
-        builder.append_extension(ski)?;
-        let aki = AuthorityKeyIdentifier::new()
-            .keyid(true)
-            .build(&builder.x509v3_context(Some(&self.certificate), None))?;
-        builder.append_extension(aki)?;
-        if let (true, Some(sid)) = (template.sid_extension, &wanted.sid) {
-            let ext = X509Extension::new_from_der(
-                &*Asn1Object::from_str("1.3.6.1.4.1.311.25.2")?,
+            builder.append_extension(extension(
+                OID_SUBJECT_ALT_NAME,
                 false,
-                &*Asn1OctetString::new_from_bytes(&sid_extension_der(sid))?,
-            )?;
-            builder.append_extension(ext)?;
+                &subject_alternative_names_der(&wanted.subject_alternative_names)?,
+            )?)?;
+        }
+        let key_id = key_identifier(&public.public_key_to_der()?)?;
+        builder.append_extension(extension(
+            OID_SUBJECT_KEY_IDENTIFIER,
+            false,
+            &tlv(0x04, &key_id),
+        )?)?;
+        builder.append_extension(extension(
+            OID_AUTHORITY_KEY_IDENTIFIER,
+            false,
+            &self.authority_key_id,
+        )?)?;
+        if let (true, Some(sid)) = (template.sid_extension, &wanted.sid) {
+            builder.append_extension(extension(
+                OID_NTDS_CA_SECURITY,
+                false,
+                &sid_extension_der(sid),
+            )?)?;
         }
         builder.sign(&self.key, MessageDigest::sha256())?;
+
         self.next_serial += 1;
-        self.issued.insert(serial_hex, not_after);
+        self.issued.insert(format!("{serial:X}"), not_after);
         Ok(builder.build())
     }
 
@@ -562,6 +692,15 @@ impl KeyPool {
         self.len() == 0
     }
 
+    /// Adds pre-made RSA-2048 keys (from a fixture file, say); they are handed out before any
+    /// generated on demand.
+    pub fn add(&self, keys: impl IntoIterator<Item = PKey<Private>>) {
+        self.keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(keys);
+    }
+
     fn take(&self) -> Option<PKey<Private>> {
         self.keys.lock().unwrap_or_else(|p| p.into_inner()).pop()
     }
@@ -574,14 +713,26 @@ impl KeyPool {
                 None => PKey::from_rsa(Rsa::generate(2048)?)?,
             },
             KeyAlgorithm::Rsa4096 => PKey::from_rsa(Rsa::generate(4096)?)?,
-            KeyAlgorithm::P256 => PKey::from_ec_key(EcKey::generate(&*EcGroup::from_curve_name(
-                Nid::X9_62_PRIME256V1,
-            )?)?)?,
-            KeyAlgorithm::P384 => PKey::from_ec_key(EcKey::generate(&*EcGroup::from_curve_name(
-                Nid::SECP384R1,
-            )?)?)?,
+            KeyAlgorithm::P256 => {
+                static P256: OnceLock<EcGroup> = OnceLock::new();
+                PKey::from_ec_key(EcKey::generate(curve(&P256, Nid::X9_62_PRIME256V1)?)?)?
+            }
+            KeyAlgorithm::P384 => {
+                static P384: OnceLock<EcGroup> = OnceLock::new();
+                PKey::from_ec_key(EcKey::generate(curve(&P384, Nid::SECP384R1)?)?)?
+            }
         })
     }
+}
+
+/// The named curve `nid`, made once: making the group (its parameters and generator) costs
+/// about as much as making a key on it.
+fn curve(cell: &'static OnceLock<EcGroup>, nid: Nid) -> Result<&'static EcGroup, CaError> {
+    if let Some(group) = cell.get() {
+        return Ok(group);
+    }
+    let group = EcGroup::from_curve_name(nid)?;
+    Ok(cell.get_or_init(|| group))
 }
 
 /// A CSR for `key` (the connector makes the key pair and asks its CA).
@@ -596,7 +747,7 @@ pub fn certificate_request(key: &PKeyRef<Private>, subject: &str) -> Result<X509
 
 /// One DER element at the start of `bytes`: (tag, header length, content length).
 fn read_tlv(bytes: &[u8]) -> Result<(u8, usize, usize), CaError> {
-    let bad = || CaError::Crypto("malformed DER in a certificate request".into());
+    let bad = || CaError::Crypto("malformed DER".into());
     let tag = *bytes.first().ok_or_else(bad)?;
     let first = *bytes.get(1).ok_or_else(bad)? as usize;
     let (header, len) = if first < 0x80 {
@@ -671,25 +822,15 @@ pub fn certificate_request_with_challenge(
     info.extend(tlv(0xA0, &attributes));
     let info = tlv(0x30, &info);
     let algorithm = match key.id() {
-        // ecdsa-with-SHA256 (no parameters)
-        Id::EC => tlv(
-            0x30,
-            &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02],
-        ),
-        // sha256WithRSAEncryption, NULL parameters
-        _ => tlv(
-            0x30,
-            &[
-                0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B, 0x05, 0x00,
-            ],
-        ),
+        Id::EC => ECDSA_WITH_SHA256,
+        _ => SHA256_WITH_RSA,
     };
-    let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), key)?;
+    let mut signer = Signer::new(MessageDigest::sha256(), key)?;
     let signature = signer.sign_oneshot_to_vec(&info)?;
     let mut bits = vec![0x00];
     bits.extend(signature);
     let mut request = info;
-    request.extend(algorithm);
+    request.extend_from_slice(algorithm);
     request.extend(tlv(0x03, &bits));
     Ok(tlv(0x30, &request))
 }
@@ -878,6 +1019,7 @@ pub fn self_signed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use openssl::x509::extension::SubjectAlternativeName;
 
     #[test]
     fn an_account_without_enroll_permission_is_denied_case_insensitively_until_it_gets_it_back() {
@@ -909,6 +1051,196 @@ mod tests {
         assert!(ca
             .issue(&csr, &wanted(Some("CONTOSO\\svc-cert")), now)
             .is_ok());
+    }
+
+    /// The RSA-2048 CA key and the P-256 device key of the fixed-output tests (made once with
+    /// `openssl genpkey`): RSA PKCS#1 v1.5 signatures are deterministic, so a certificate issued
+    /// from them at a fixed instant has fixed bytes.
+    fn fixed_keys() -> (PKey<Private>, PKey<Private>) {
+        let ca = PKey::private_key_from_pem(include_bytes!("../testdata/ca-rsa2048.pem")).unwrap();
+        let leaf = PKey::private_key_from_pem(include_bytes!("../testdata/leaf-p256.pem")).unwrap();
+        (ca, leaf)
+    }
+
+    fn user_request() -> IssueRequest {
+        IssueRequest {
+            template: "IntuneUser".into(),
+            subject: "CN=Adele Vance,O=Contoso,C=US".into(),
+            subject_alternative_names: vec![
+                ("upn".into(), "adele@contoso.com".into()),
+                ("email".into(), "adele.vance@contoso.com".into()),
+                ("dns".into(), "device-0001.contoso.com".into()),
+                ("uri".into(), "urn:device:0001".into()),
+            ],
+            validity_days: 365,
+            sid: Some("S-1-5-21-1004336348-1177238915-682003330-512".into()),
+            requester: None,
+        }
+    }
+
+    fn device_request() -> IssueRequest {
+        IssueRequest {
+            template: "IntuneDevice".into(),
+            subject: "CN=device-0002".into(),
+            subject_alternative_names: vec![],
+            validity_days: 30,
+            sid: None,
+            requester: None,
+        }
+    }
+
+    /// (OID, critical, value as hex) of each extension, in order.
+    fn extensions_of(der: &[u8]) -> Vec<(String, bool, String)> {
+        use x509_parser::prelude::FromDer;
+        let (_, certificate) = x509_parser::certificate::X509Certificate::from_der(der).unwrap();
+        certificate
+            .extensions()
+            .iter()
+            .map(|e| (e.oid.to_id_string(), e.critical, hex_upper(e.value)))
+            .collect()
+    }
+
+    fn sha256_hex(der: &[u8]) -> String {
+        hex_upper(&openssl::sha::sha256(der))
+    }
+
+    /// `openssl verify` (the CLI) of `leaf` against `ca` at `at`.
+    fn openssl_verify(ca: &X509, leaf: &X509, at: DateTime<Utc>) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.to_pem().unwrap()).unwrap();
+        std::fs::write(dir.path().join("leaf.pem"), leaf.to_pem().unwrap()).unwrap();
+        let output = std::process::Command::new("openssl")
+            .current_dir(dir.path())
+            .args(["verify", "-attime", &at.timestamp().to_string()])
+            .args(["-CAfile", "ca.pem", "leaf.pem"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+            + String::from_utf8_lossy(&output.stderr).trim()
+    }
+
+    /// The bytes and extensions below are what the CA wrote with the openssl crate's X509Builder
+    /// and extension builders before it wrote the TBSCertificate itself.
+    #[test]
+    fn issued_certificates_have_fixed_bytes_extensions_and_verify_with_openssl() {
+        let now = DateTime::from_timestamp(1_772_323_200, 0).unwrap();
+        let (ca_key, leaf_key) = fixed_keys();
+        let mut ca = CertificateAuthority::with_key(
+            "CA01\\Contoso",
+            "Contoso Issuing CA",
+            ca_key.clone(),
+            now,
+        )
+        .unwrap();
+        let user = ca
+            .issue(
+                &certificate_request(&leaf_key, "CN=x").unwrap(),
+                &user_request(),
+                now,
+            )
+            .unwrap();
+        // An RSA key in the device template: keyEncipherment instead of keyAgreement.
+        let device = ca
+            .issue(
+                &certificate_request(&ca_key, "CN=x").unwrap(),
+                &device_request(),
+                now,
+            )
+            .unwrap();
+        let user_der = user.to_der().unwrap();
+        let device_der = device.to_der().unwrap();
+        let ext =
+            |oid: &str, critical: bool, value: &str| (oid.to_owned(), critical, value.to_owned());
+        assert_eq!(
+            extensions_of(&user_der),
+            vec![
+                ext("2.5.29.19", false, "3000"),
+                ext("2.5.29.15", true, "03020388"),
+                ext("2.5.29.37", false, "301406082B0601050507030206082B06010505070304"),
+                ext("2.5.29.17", false, "3066A021060A2B060104018237140203A0130C116164656C6540636F6E746F736F2E636F6D81176164656C652E76616E636540636F6E746F736F2E636F6D82176465766963652D303030312E636F6E746F736F2E636F6D860F75726E3A6465766963653A30303031"),
+                ext("2.5.29.14", false, "0414DD988D27F0AF266682928621CB08DEF2574F0902"),
+                ext("2.5.29.35", false, "3016801407B2DA2DC956ACBFCE74288CDF71D5240C57621F"),
+                ext("1.3.6.1.4.1.311.25.2", false, "303EA03C060A2B060104018237190201A02E042C532D312D352D32312D313030343333363334382D313137373233383931352D3638323030333333302D353132"),
+            ]
+        );
+        assert_eq!(
+            extensions_of(&device_der),
+            vec![
+                ext("2.5.29.19", false, "3000"),
+                ext("2.5.29.15", true, "030205A0"),
+                ext("2.5.29.37", false, "300A06082B06010505070302"),
+                ext(
+                    "2.5.29.14",
+                    false,
+                    "041407B2DA2DC956ACBFCE74288CDF71D5240C57621F"
+                ),
+                ext(
+                    "2.5.29.35",
+                    false,
+                    "3016801407B2DA2DC956ACBFCE74288CDF71D5240C57621F"
+                ),
+            ]
+        );
+        assert_eq!(
+            sha256_hex(&user_der),
+            "AC6EDCA14E7BDA62C189CDAB49F40D07C103C9765D8BA24359FF96443331DF78"
+        );
+        assert_eq!(
+            sha256_hex(&device_der),
+            "14F769BF89F89180C3FA157C6401880ABB1526FC68CA4D621FD6124CAF3F81B9"
+        );
+        let at = now + Duration::days(1);
+        assert_eq!(openssl_verify(ca.certificate(), &user, at), "leaf.pem: OK");
+        assert_eq!(
+            openssl_verify(ca.certificate(), &device, at),
+            "leaf.pem: OK"
+        );
+    }
+
+    #[test]
+    fn issuing_for_a_key_in_process_makes_the_certificate_a_csr_for_it_makes() {
+        let now = DateTime::from_timestamp(1_772_323_200, 0).unwrap();
+        let (ca_key, leaf_key) = fixed_keys();
+        let ca = || {
+            CertificateAuthority::with_key(
+                "CA01\\Contoso",
+                "Contoso Issuing CA",
+                ca_key.clone(),
+                now,
+            )
+            .unwrap()
+        };
+        let (mut through_csr, mut in_process) = (ca(), ca());
+        for (key, wanted) in [(&leaf_key, user_request()), (&ca_key, device_request())] {
+            let request = certificate_request(key, "CN=ignored").unwrap();
+            let from_csr = through_csr.issue(&request, &wanted, now).unwrap();
+            let from_key = in_process.issue_for_key(key, &wanted, now).unwrap();
+            assert_eq!(from_csr.to_der().unwrap(), from_key.to_der().unwrap());
+        }
+        assert_eq!(in_process.issued_count(), 2);
+        in_process.revoke("6100000000000002", now).unwrap();
+        assert!(in_process.is_revoked("6100000000000002"));
+    }
+
+    #[test]
+    fn key_usage_bits_and_long_lengths_are_der() {
+        let usages = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ku = |names: &[&str], is_ec| hex_upper(&key_usage_der(&usages(names), is_ec));
+        assert_eq!(
+            ku(&["digitalSignature", "keyEncipherment"], false),
+            "030205A0"
+        );
+        assert_eq!(
+            ku(&["digitalSignature", "keyEncipherment"], true),
+            "03020388"
+        );
+        assert_eq!(ku(&["keyEncipherment"], false), "03020520");
+        assert_eq!(
+            ku(&["digitalSignature", "nonRepudiation"], false),
+            "030206C0"
+        );
+        assert_eq!(ku(&[], false), "030100");
+        assert_eq!(hex_upper(&tlv(0x04, &[0xAB; 0x1_0000])[..5]), "0483010000");
     }
 
     #[test]

@@ -308,16 +308,16 @@ impl Workbench {
                 json!({"certificationAuthority": ca_name}),
             ));
         }
-        // The key pair is made on the connector; the CA sees only the request.
+        // The key pair is made on the connector. An embedded CA takes its public key in process,
+        // an HTTP CA gets a CSR signed with it (`CaDirectory::issue_for_key`).
         let key = self
             .keys
             .generate(algorithm)
             .map_err(|e| crypto_failure("CryptoError", e))?;
-        let request = pki::certificate_request(&key, &wanted.subject)
-            .map_err(|e| crypto_failure("InvalidPayload", e))?;
+        pki::parse_subject(&wanted.subject).map_err(|e| crypto_failure("InvalidPayload", e))?;
         let issued = self
             .cas
-            .issue(ca_name, &request, &wanted, now)
+            .issue_for_key(ca_name, &key, &wanted, now)
             .await
             .map_err(|e| ca_failure(e, last_attempt))?;
         let password = pki::random_password().map_err(|e| crypto_failure("CryptoError", e))?;
