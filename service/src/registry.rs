@@ -7,6 +7,7 @@
 //! until then. `domain::lifecycle::transitions` puts every change at its exact boundary instant,
 //! however far the clock jumped.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -1101,6 +1102,97 @@ fn completed_state(outcome: &str, attempt: i64, max_attempts: i64) -> &'static s
     }
 }
 
+/// One entry of [`Registry::complete_many`].
+#[derive(Debug, Clone)]
+pub struct BatchCompletion {
+    pub job_id: String,
+    pub token: String,
+    pub outcome: Outcome,
+}
+
+/// The write that completes a job whose current lease the token holds.
+#[derive(Debug, Clone, Copy)]
+struct PlannedWrite {
+    attempt: i64,
+    new_state: &'static str,
+    now_ms: i64,
+    visible_ms: i64,
+}
+
+impl PlannedWrite {
+    fn completion<'a>(
+        &self,
+        job_id: &'a str,
+        token_hash: &'a str,
+        outcome: &'a Outcome,
+    ) -> crate::store::Completion<'a> {
+        let (result, error_code, error_message) = match outcome {
+            Outcome::Succeeded { result } => (Some(result.as_str()), None, None),
+            Outcome::Failed { code, message } => (None, Some(code.as_str()), message.as_deref()),
+            Outcome::Retry { code, message } => (None, code.as_deref(), message.as_deref()),
+        };
+        crate::store::Completion {
+            job_id,
+            token_hash,
+            now_ms: self.now_ms,
+            new_state: self.new_state,
+            attempt_outcome: outcome.name(),
+            visible_ms: self.visible_ms,
+            result,
+            error_code,
+            error_message,
+        }
+    }
+
+    /// The answer once the store said whether the write was applied.
+    fn answer(
+        &self,
+        job_id: &str,
+        outcome: &Outcome,
+        applied: bool,
+    ) -> RegistryResult<CompletedJob> {
+        if !applied {
+            return Err(RegistryError::LeaseLost(format!(
+                "the lease of job {job_id} ended while completing it"
+            )));
+        }
+        Ok(CompletedJob {
+            job_id: job_id.to_owned(),
+            attempt: self.attempt,
+            outcome: outcome.name().to_owned(),
+            state: self.new_state.to_owned(),
+        })
+    }
+}
+
+/// Does `token_hash` hold `job`'s current lease? Then the write that completes it (`Some`);
+/// `None` when the answer must come from the attempt history (a repeat, a stale token).
+fn completion_plan(
+    job: &crate::store::JobRow,
+    holder: &Holder<'_>,
+    token_hash: &str,
+    outcome: &Outcome,
+    now: DateTime<Utc>,
+) -> RegistryResult<Option<PlannedWrite>> {
+    if job.state != "leased" || job.lease_token_hash.as_deref() != Some(token_hash) {
+        return Ok(None);
+    }
+    if job.lease_connector_id.as_deref() != Some(holder.id) {
+        return Err(RegistryError::NotLeaseHolder(job.id.clone()));
+    }
+    let new_state = completed_state(outcome.name(), job.attempts, job.max_attempts);
+    let visible = match (outcome, new_state) {
+        (Outcome::Retry { .. }, "queued") => now + retry_backoff(job.attempts),
+        _ => now,
+    };
+    Ok(Some(PlannedWrite {
+        attempt: job.attempts,
+        new_state,
+        now_ms: now.timestamp_millis(),
+        visible_ms: visible.timestamp_millis(),
+    }))
+}
+
 impl Registry {
     pub async fn enqueue(
         &self,
@@ -1204,11 +1296,16 @@ impl Registry {
                 out
             }
         };
-        self.gate(facts.version, Operation::Checkin).await?;
-        for kind in &kinds {
-            self.gate(facts.version, kind.operation()).await?;
-        }
+        // One catalog read for every gate of the call.
+        let catalog = self.catalog().await?;
         let now = self.now();
+        for operation in
+            std::iter::once(Operation::Checkin).chain(kinds.iter().map(|k| k.operation()))
+        {
+            if let Some(refusal) = lifecycle::refusal(&catalog, facts.version, operation, now) {
+                return Err(RegistryError::Refused(refusal, facts.version));
+            }
+        }
         let tokens: Vec<String> = (0..max).map(|_| self.ids.secret("lease")).collect();
         let hashes: Vec<String> = tokens.iter().map(|t| secret_hash(t)).collect();
         let kind_names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
@@ -1565,61 +1662,106 @@ impl Registry {
     /// [`Registry::complete`] for any lease holder (a connector, or a third-party CA).
     pub async fn complete_as(
         &self,
-        connector: &Holder<'_>,
+        holder: &Holder<'_>,
         job_id: &str,
         token: &str,
         outcome: Outcome,
     ) -> RegistryResult<CompletedJob> {
         let job = self
             .store
-            .get_job(connector.tenant_id, job_id)
+            .get_job(holder.tenant_id, job_id)
             .await
             .map_err(missing("job"))?;
         let token_hash = secret_hash(token);
-        let now = self.now();
-        if job.state == "leased" && job.lease_token_hash.as_deref() == Some(token_hash.as_str()) {
-            if job.lease_connector_id.as_deref() != Some(connector.id) {
-                return Err(RegistryError::NotLeaseHolder(job_id.to_owned()));
+        match completion_plan(&job, holder, &token_hash, &outcome, self.now())? {
+            Some(write) => {
+                let applied = self
+                    .store
+                    .complete_job(&write.completion(&job.id, &token_hash, &outcome))
+                    .await?;
+                write.answer(&job.id, &outcome, applied)
             }
-            let new_state = completed_state(outcome.name(), job.attempts, job.max_attempts);
-            let visible = match (&outcome, new_state) {
-                (Outcome::Retry { .. }, "queued") => now + retry_backoff(job.attempts),
-                _ => now,
-            };
-            let (result, code, message) = match &outcome {
-                Outcome::Succeeded { result } => (Some(result.as_str()), None, None),
-                Outcome::Failed { code, message } => {
-                    (None, Some(code.as_str()), message.as_deref())
-                }
-                Outcome::Retry { code, message } => (None, code.as_deref(), message.as_deref()),
-            };
-            let applied = self
-                .store
-                .complete_job(&crate::store::Completion {
-                    job_id,
-                    token_hash: &token_hash,
-                    now_ms: now.timestamp_millis(),
-                    new_state,
-                    attempt_outcome: outcome.name(),
-                    visible_ms: visible.timestamp_millis(),
-                    result,
-                    error_code: code,
-                    error_message: message,
-                })
-                .await?;
-            if applied {
-                return Ok(CompletedJob {
-                    job_id: job_id.to_owned(),
-                    attempt: job.attempts,
-                    outcome: outcome.name().to_owned(),
-                    state: new_state.to_owned(),
-                });
+            None => {
+                self.completed_before(holder, &job, &token_hash, &outcome)
+                    .await
             }
-            return Err(RegistryError::LeaseLost(format!(
-                "the lease of job {job_id} ended while completing it"
-            )));
         }
-        let attempt = match self.store.attempt_by_token(&token_hash).await {
+    }
+
+    /// Completes a batch of one lease holder's jobs: every completion whose token holds its
+    /// job's current lease is written in one transaction, and the others (a repeat, a stale
+    /// token, a job named twice) are answered one by one afterwards. Each entry gets the answer
+    /// it would have had alone, in order; a backend failure fails the batch and writes nothing.
+    pub async fn complete_many(
+        &self,
+        holder: &Holder<'_>,
+        entries: Vec<BatchCompletion>,
+    ) -> RegistryResult<Vec<RegistryResult<CompletedJob>>> {
+        let ids: Vec<&str> = entries.iter().map(|e| e.job_id.as_str()).collect();
+        let jobs: HashMap<String, crate::store::JobRow> = self
+            .store
+            .get_jobs(holder.tenant_id, &ids)
+            .await?
+            .into_iter()
+            .map(|job| (job.id.clone(), job))
+            .collect();
+        let now = self.now();
+        let hashes: Vec<String> = entries.iter().map(|e| secret_hash(&e.token)).collect();
+        let mut answers: Vec<Option<RegistryResult<CompletedJob>>> =
+            entries.iter().map(|_| None).collect();
+        let mut writes: Vec<(usize, PlannedWrite)> = Vec::new();
+        let mut written: HashSet<&str> = HashSet::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let Some(job) = jobs.get(&entry.job_id) else {
+                answers[i] = Some(Err(RegistryError::NotFound("job")));
+                continue;
+            };
+            if written.contains(job.id.as_str()) {
+                continue;
+            }
+            match completion_plan(job, holder, &hashes[i], &entry.outcome, now) {
+                Ok(Some(write)) => {
+                    written.insert(job.id.as_str());
+                    writes.push((i, write));
+                }
+                Ok(None) => {}
+                Err(e) => answers[i] = Some(Err(e)),
+            }
+        }
+        let completions: Vec<crate::store::Completion<'_>> = writes
+            .iter()
+            .map(|(i, write)| {
+                write.completion(&entries[*i].job_id, &hashes[*i], &entries[*i].outcome)
+            })
+            .collect();
+        let applied = self.store.complete_jobs(&completions).await?;
+        for ((i, write), applied) in writes.iter().zip(applied) {
+            answers[*i] = Some(write.answer(&entries[*i].job_id, &entries[*i].outcome, applied));
+        }
+        let mut out = Vec::with_capacity(entries.len());
+        for (entry, answer) in entries.iter().zip(answers) {
+            out.push(match answer {
+                Some(answer) => answer,
+                None => {
+                    self.complete_as(holder, &entry.job_id, &entry.token, entry.outcome.clone())
+                        .await
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// The answer for a token that does not hold the job's current lease: the same answer as
+    /// before for a repeat of a completion, `LeaseLost` or `AlreadyCompleted` otherwise.
+    async fn completed_before(
+        &self,
+        holder: &Holder<'_>,
+        job: &crate::store::JobRow,
+        token_hash: &str,
+        outcome: &Outcome,
+    ) -> RegistryResult<CompletedJob> {
+        let job_id = job.id.as_str();
+        let attempt = match self.store.attempt_by_token(token_hash).await {
             Ok(a) if a.job_id == job_id => a,
             Ok(_) | Err(StoreError::NotFound) => {
                 return Err(RegistryError::LeaseLost(format!(
@@ -1628,7 +1770,7 @@ impl Registry {
             }
             Err(e) => return Err(e.into()),
         };
-        if attempt.connector_id != connector.id {
+        if attempt.connector_id != holder.id {
             return Err(RegistryError::NotLeaseHolder(job_id.to_owned()));
         }
         match attempt.outcome.as_deref() {

@@ -223,6 +223,20 @@ pub struct Completion<'a> {
     pub error_message: Option<&'a str>,
 }
 
+/// The completions a batch writes: the first one naming each job, by position. A later one
+/// naming the same job finds the lease gone (as it would one call later) and is not written.
+pub fn first_per_job(completions: &[Completion<'_>]) -> Vec<usize> {
+    let mut seen = std::collections::HashSet::new();
+    (0..completions.len())
+        .filter(|&i| seen.insert(completions[i].job_id))
+        .collect()
+}
+
+/// Whether a completion ends the job (sets `completed_ms`).
+pub fn finishes(completion: &Completion<'_>) -> bool {
+    matches!(completion.new_state, "succeeded" | "failed" | "dead_letter")
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     async fn insert_tenant(&self, tenant: &TenantRow) -> StoreResult<()>;
@@ -314,7 +328,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Expires old leases of the tenant, then leases ready jobs, all in one transaction.
     async fn lease_jobs(&self, lease: &LeaseJobs<'_>) -> StoreResult<Vec<JobRow>>;
     /// Applies `completion`; `false` (and no change) if the token no longer holds the lease.
-    async fn complete_job(&self, completion: &Completion<'_>) -> StoreResult<bool>;
+    async fn complete_job(&self, completion: &Completion<'_>) -> StoreResult<bool> {
+        Ok(self
+            .complete_jobs(std::slice::from_ref(completion))
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(false))
+    }
+    /// Applies many completions in one transaction, in order; answers, per completion, whether
+    /// it was applied (its token still held the job's current lease). A duplicate of an earlier
+    /// completion in the same call finds the lease gone and answers `false`.
+    async fn complete_jobs(&self, completions: &[Completion<'_>]) -> StoreResult<Vec<bool>>;
+    /// The jobs of a tenant with these ids (those that exist), in no particular order.
+    async fn get_jobs(&self, tenant_id: &str, ids: &[&str]) -> StoreResult<Vec<JobRow>>;
     /// Cancels a job that is not finished; `false` if it already was.
     async fn cancel_job(&self, tenant_id: &str, id: &str, now_ms: i64) -> StoreResult<bool>;
     /// Puts a connector's open leases back in the queue at once (uninstall), attempts unchanged.

@@ -765,33 +765,42 @@ impl Store for PgStore {
     }
 
     async fn insert_jobs(&self, jobs: &[JobRow]) -> StoreResult<()> {
-        // One statement per job, in slice order, so `seq` (the enqueue order) follows the slice.
+        // Multi-row VALUES (16 parameters a row, 500 rows a statement): the rows are inserted in
+        // list order, so `seq` (the enqueue order) follows the slice.
         let mut tx = self.pool.begin().await.map_err(interpret)?;
-        let sql = format!(
-            "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-             $13, $14, $15, $16)"
-        );
-        for j in jobs {
-            sqlx::query(&sql)
-                .bind(&j.id)
-                .bind(&j.tenant_id)
-                .bind(&j.kind)
-                .bind(&j.state)
-                .bind(&j.payload)
-                .bind(j.attempts)
-                .bind(j.max_attempts)
-                .bind(j.visible_ms)
-                .bind(&j.lease_token_hash)
-                .bind(&j.lease_connector_id)
-                .bind(j.lease_expires_ms)
-                .bind(&j.result)
-                .bind(&j.error_code)
-                .bind(&j.error_message)
-                .bind(j.created_ms)
-                .bind(j.completed_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(interpret)?;
+        for chunk in jobs.chunks(500) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|row| {
+                    let cells: Vec<String> =
+                        (1..=16).map(|col| format!("${}", row * 16 + col)).collect();
+                    format!("({})", cells.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO jobs ({JOB_COLUMNS}) VALUES {}",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for j in chunk {
+                q = q
+                    .bind(&j.id)
+                    .bind(&j.tenant_id)
+                    .bind(&j.kind)
+                    .bind(&j.state)
+                    .bind(&j.payload)
+                    .bind(j.attempts)
+                    .bind(j.max_attempts)
+                    .bind(j.visible_ms)
+                    .bind(&j.lease_token_hash)
+                    .bind(&j.lease_connector_id)
+                    .bind(j.lease_expires_ms)
+                    .bind(&j.result)
+                    .bind(&j.error_code)
+                    .bind(&j.error_message)
+                    .bind(j.created_ms)
+                    .bind(j.completed_ms);
+            }
+            q.execute(&mut *tx).await.map_err(interpret)?;
         }
         tx.commit().await.map_err(interpret)?;
         Ok(())
@@ -966,44 +975,88 @@ impl Store for PgStore {
         Ok(leased)
     }
 
-    async fn complete_job(&self, c: &Completion<'_>) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(interpret)?;
-        let finished = matches!(c.new_state, "succeeded" | "failed" | "dead_letter");
-        // The condition on the token hash makes this a compare-and-set: a stale token matches no
-        // row, and a concurrent expiry or re-lease of the job is waited for and re-checked.
-        let done = sqlx::query(
-            "UPDATE jobs SET state = $1, visible_ms = $2, result = COALESCE($3, result), error_code = $4, \
-             error_message = $5, completed_ms = $6, lease_token_hash = NULL, lease_connector_id = NULL, \
-             lease_expires_ms = NULL WHERE id = $7 AND state = 'leased' AND lease_token_hash = $8",
-        )
-        .bind(c.new_state)
-        .bind(c.visible_ms)
-        .bind(c.result)
-        .bind(c.error_code)
-        .bind(c.error_message)
-        .bind(finished.then_some(c.now_ms))
-        .bind(c.job_id)
-        .bind(c.token_hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(interpret)?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
+    async fn complete_jobs(&self, completions: &[Completion<'_>]) -> StoreResult<Vec<bool>> {
+        if completions.is_empty() {
+            return Ok(vec![]);
         }
-        sqlx::query(
-            "UPDATE job_attempts SET outcome = $1, error_code = $2, ended_ms = $3 \
-             WHERE job_id = $4 AND lease_token_hash = $5",
+        let mut tx = self.pool.begin().await.map_err(interpret)?;
+        // Each completion is a compare-and-set on the token hash: a stale token matches no row,
+        // and a concurrent expiry or re-lease of the job is waited for and re-checked. A batch
+        // whose completions name distinct jobs is one statement per table; a job named twice
+        // is applied at most once, by its first completion (the others find the lease gone).
+        let mut applied = vec![false; completions.len()];
+        let chosen = super::first_per_job(completions);
+        let first: HashMap<&str, usize> =
+            chosen.iter().map(|&i| (completions[i].job_id, i)).collect();
+        let column = |f: &dyn Fn(&Completion<'_>) -> Option<String>| -> Vec<Option<String>> {
+            chosen.iter().map(|&i| f(&completions[i])).collect()
+        };
+        let numbers = |f: &dyn Fn(&Completion<'_>) -> Option<i64>| -> Vec<Option<i64>> {
+            chosen.iter().map(|&i| f(&completions[i])).collect()
+        };
+        let done: Vec<(String,)> = sqlx::query_as(
+            "UPDATE jobs SET state = c.new_state, visible_ms = c.visible_ms, result = COALESCE(c.result, jobs.result), \
+             error_code = c.error_code, error_message = c.error_message, completed_ms = c.completed_ms, \
+             lease_token_hash = NULL, lease_connector_id = NULL, lease_expires_ms = NULL \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[]) \
+               AS c(job_id, token_hash, new_state, visible_ms, result, error_code, error_message, completed_ms) \
+             WHERE jobs.id = c.job_id AND jobs.state = 'leased' AND jobs.lease_token_hash = c.token_hash \
+             RETURNING jobs.id",
         )
-        .bind(c.attempt_outcome)
-        .bind(c.error_code)
-        .bind(c.now_ms)
-        .bind(c.job_id)
-        .bind(c.token_hash)
-        .execute(&mut *tx)
+        .bind(column(&|c| Some(c.job_id.to_owned())))
+        .bind(column(&|c| Some(c.token_hash.to_owned())))
+        .bind(column(&|c| Some(c.new_state.to_owned())))
+        .bind(numbers(&|c| Some(c.visible_ms)))
+        .bind(column(&|c| c.result.map(str::to_owned)))
+        .bind(column(&|c| c.error_code.map(str::to_owned)))
+        .bind(column(&|c| c.error_message.map(str::to_owned)))
+        .bind(numbers(&|c| super::finishes(c).then_some(c.now_ms)))
+        .fetch_all(&mut *tx)
         .await
         .map_err(interpret)?;
+        if !done.is_empty() {
+            let hit: Vec<usize> = done
+                .iter()
+                .filter_map(|(id,)| first.get(id.as_str()).copied())
+                .collect();
+            let pick = |f: &dyn Fn(&Completion<'_>) -> Option<String>| -> Vec<Option<String>> {
+                hit.iter().map(|&i| f(&completions[i])).collect()
+            };
+            let ended: Vec<i64> = hit.iter().map(|&i| completions[i].now_ms).collect();
+            sqlx::query(
+                "UPDATE job_attempts SET outcome = c.outcome, error_code = c.error_code, ended_ms = c.ended_ms \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) \
+                   AS c(job_id, token_hash, outcome, error_code, ended_ms) \
+                 WHERE job_attempts.job_id = c.job_id AND job_attempts.lease_token_hash = c.token_hash",
+            )
+            .bind(pick(&|c| Some(c.job_id.to_owned())))
+            .bind(pick(&|c| Some(c.token_hash.to_owned())))
+            .bind(pick(&|c| Some(c.attempt_outcome.to_owned())))
+            .bind(pick(&|c| c.error_code.map(str::to_owned)))
+            .bind(ended)
+            .execute(&mut *tx)
+            .await
+            .map_err(interpret)?;
+            for i in hit {
+                applied[i] = true;
+            }
+        }
         tx.commit().await.map_err(interpret)?;
-        Ok(true)
+        Ok(applied)
+    }
+
+    async fn get_jobs(&self, tenant_id: &str, ids: &[&str]) -> StoreResult<Vec<JobRow>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        sqlx::query_as(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = $1 AND id = ANY($2)"
+        ))
+        .bind(tenant_id)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(interpret)
     }
 
     async fn cancel_job(&self, tenant_id: &str, id: &str, now_ms: i64) -> StoreResult<bool> {

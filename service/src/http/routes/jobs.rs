@@ -295,15 +295,45 @@ pub async fn jobs_complete_batch(
             ),
         ));
     }
+    // Entries that parse go to the registry as one batch; the others answer in their place.
+    let mut answers: Vec<Option<Result<_, ApiError>>> = Vec::with_capacity(body.completions.len());
+    let mut batch = Vec::with_capacity(body.completions.len());
+    for entry in &body.completions {
+        match convert::outcome(&entry.completion) {
+            Ok(outcome) => {
+                answers.push(None);
+                batch.push(crate::registry::BatchCompletion {
+                    job_id: entry.job_id.clone(),
+                    token: entry.completion.lease_token.clone(),
+                    outcome,
+                });
+            }
+            Err(e) => answers.push(Some(Err(ApiError::from(e)))),
+        }
+    }
+    let holder = crate::registry::Holder {
+        tenant_id: &row.tenant_id,
+        id: &row.id,
+    };
+    let mut done = state
+        .registry
+        .complete_many(&holder, batch)
+        .await?
+        .into_iter();
     let mut value = Vec::with_capacity(body.completions.len());
-    for entry in body.completions {
-        let answer = match convert::outcome(&entry.completion) {
-            Ok(outcome) => state
-                .registry
-                .complete(&row, &entry.job_id, &entry.completion.lease_token, outcome)
-                .await
-                .map_err(ApiError::from),
-            Err(e) => Err(ApiError::from(e)),
+    for (entry, answer) in body.completions.into_iter().zip(answers) {
+        let answer = match answer {
+            Some(answer) => answer,
+            None => done.next().map_or_else(
+                || {
+                    Err(ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "InternalError",
+                        "a batch completion went unanswered",
+                    ))
+                },
+                |answer| answer.map_err(ApiError::from),
+            ),
         };
         value.push(match answer {
             Ok(done) => wire::jobs::BatchCompletionResult {
