@@ -177,8 +177,8 @@ impl CaDirectory {
         match self.endpoint(name)? {
             CaEndpoint::Embedded(ca) => {
                 let mut ca = lock(&ca);
+                // The CRL is published when it is next asked for.
                 ca.revoke(serial, now)?;
-                ca.publish_crl(now)?;
                 Ok(())
             }
             CaEndpoint::Http { base_url, http } => {
@@ -318,13 +318,12 @@ async fn http_revoke(
 ) -> Result<StatusCode, HttpCaError> {
     let mut ca = lock(&ca);
     ca.revoke(&serial, body.now)?;
-    ca.publish_crl(body.now)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn http_crl(State(ca): State<SharedCa>) -> Result<Response, HttpCaError> {
-    let ca = lock(&ca);
-    match ca.crl() {
+    let mut ca = lock(&ca);
+    match ca.crl()? {
         Some(crl) => Ok((
             [("content-type", "application/pkix-crl")],
             crl.to_der().map_err(CaError::from)?,

@@ -169,6 +169,8 @@ pub struct CertificateAuthority {
     revoked: BTreeMap<String, DateTime<Utc>>,
     crl_number: u32,
     crl: Option<X509Crl>,
+    /// The latest revocation not yet in a published CRL.
+    unpublished: Option<DateTime<Utc>>,
     pub available: bool,
     /// Accounts (lower case) without the Enroll permission on the CA's templates.
     denied: std::collections::BTreeSet<String>,
@@ -408,6 +410,7 @@ impl CertificateAuthority {
             revoked: BTreeMap::new(),
             crl_number: 0,
             crl: None,
+            unpublished: None,
             available: true,
             denied: std::collections::BTreeSet::new(),
         })
@@ -590,7 +593,10 @@ impl CertificateAuthority {
         if !self.issued.contains_key(&serial) {
             return Err(CaError::UnknownSerial(serial));
         }
-        self.revoked.entry(serial).or_insert(now);
+        if let std::collections::btree_map::Entry::Vacant(entry) = self.revoked.entry(serial) {
+            entry.insert(now);
+            self.unpublished = Some(now);
+        }
         Ok(())
     }
 
@@ -616,12 +622,19 @@ impl CertificateAuthority {
         builder.sign(&self.key, MessageDigest::sha256())?;
         let crl = builder.build()?;
         self.crl = Some(X509Crl::from_der(&crl.to_der()?)?);
+        self.unpublished = None;
         Ok(crl)
     }
 
-    /// The CRL last published, if any.
-    pub fn crl(&self) -> Option<&X509Crl> {
-        self.crl.as_ref()
+    /// The current CRL, if anything was revoked: revocations since the last publication are
+    /// published first (one CRL, dated at the latest of them). A CA publishes on demand, not per
+    /// revocation: a CRL lists every revoked serial, so one per revocation made revoking n
+    /// certificates cost n² entries.
+    pub fn crl(&mut self) -> Result<Option<&X509Crl>, CaError> {
+        if let Some(at) = self.unpublished {
+            self.publish_crl(at)?;
+        }
+        Ok(self.crl.as_ref())
     }
 }
 

@@ -419,6 +419,7 @@ async fn after_a_revoke_the_published_crl_lists_the_serial_and_verification_fail
         .lock()
         .unwrap()
         .crl()
+        .unwrap()
         .expect("a CRL was published")
         .to_der()
         .unwrap();
