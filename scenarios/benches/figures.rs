@@ -1,0 +1,847 @@
+//! Issue #10's figures, each printed next to the baseline it is compared to, measured in the same
+//! run, followed by rows ready for BENCHMARKS.md:
+//!
+//! - `queue`: jobs/s through enqueue → lease → complete over loopback HTTP with 4 connectors, in
+//!   batches of 1 and 100, on an SQLite file, against the same row writes done directly with
+//!   SQLite (sqlx, one connection, the service's schema) in this process; then PostgreSQL the same
+//!   way when `DATABASE_URL` names a server (a fresh database per run, dropped afterwards);
+//! - `time`: 18 months of a 100-connector tenant (polls every 30 s, health every 5 minutes, a
+//!   release every 2 months, 1,000 revocation jobs a day) in the scenario runner;
+//! - `memory`: RSS of `intune-mock serve` with 100 connectors and 1,000,000 queued jobs, and of
+//!   `intune-mock connector` at rest;
+//! - `suite`: wall time of the bundled conformance suite with `--jobs 1` and `--jobs 2`.
+//!
+//! `cargo bench -p intune-mock-scenarios --bench figures [-- queue|time|memory|suite]`.
+//! Every loop is bounded in count and time; servers listen on 127.0.0.1:0; temporary directories
+//! and databases are removed at the end.
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use intune_mock_scenarios::harness::{spawn_app_on, TestApp};
+use reqwest::Method;
+use serde_json::{json, Value};
+use sqlx::Connection;
+
+/// The binary under measurement (the bench profile's build of `intune-mock`).
+const BINARY: &str = env!("CARGO_BIN_EXE_intune-mock");
+const OPERATOR_TOKEN: &str = "bench-operator-token";
+/// No run of one figure may take longer than this.
+const LIMIT: Duration = Duration::from_secs(300);
+const CONNECTORS: usize = 4;
+
+fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2024-10-01T00:00:00Z")
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+/// A markdown row for BENCHMARKS.md.
+struct Row {
+    what: String,
+    command: &'static str,
+    figure: String,
+    baseline: String,
+    ratio: String,
+}
+
+fn print_rows(rows: &[Row]) {
+    println!();
+    println!("| What | Command | Figure | Baseline (same run) | Ratio |");
+    println!("|------|---------|--------|---------------------|-------|");
+    for r in rows {
+        println!(
+            "| {} | `{}` | {} | {} | {} |",
+            r.what, r.command, r.figure, r.baseline, r.ratio
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queue
+
+fn revoke_payload(i: usize) -> String {
+    json!({"serialNumber": format!("{:x}", i + 1), "issuerName": "CN=Contoso Issuing CA", "certificationAuthority": "ca01.contoso.com\\Contoso Issuing CA"}).to_string()
+}
+
+async fn register(app: &TestApp, secret: &str, machine: &str) -> anyhow::Result<String> {
+    let body = json!({"machineName": machine, "displayName": machine, "features": ["revocation"], "version": "6.2406.0.1001"});
+    let answer = app
+        .request(
+            Method::POST,
+            "/connector/v1/register",
+            Some(secret),
+            Some(&body),
+        )
+        .await?;
+    anyhow::ensure!(answer.status == 201, "register: {}", answer.body);
+    Ok(answer.body["credential"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// Enqueues `count` revocation jobs in requests of `batch`.
+async fn enqueue(app: &TestApp, tenant: &str, count: usize, batch: usize) -> anyhow::Result<()> {
+    let mut sent = 0;
+    while sent < count {
+        let n = batch.min(count - sent);
+        let jobs: Vec<Value> = (sent..sent + n)
+            .map(|i| {
+                json!({"kind": "revoke", "payload": serde_json::from_str::<Value>(&revoke_payload(i)).unwrap_or_default()})
+            })
+            .collect();
+        let answer = app
+            .admin(
+                Method::POST,
+                &format!("/admin/tenants/{tenant}/jobs"),
+                Some(&json!({ "jobs": jobs })),
+            )
+            .await?;
+        anyhow::ensure!(answer.status == 201, "enqueue: {}", answer.body);
+        sent += n;
+    }
+    Ok(())
+}
+
+/// One connector's loop: lease up to `batch`, complete them (one call for a batch), until
+/// `goal` jobs are done by all connectors together.
+async fn work(
+    app: &TestApp,
+    credential: &str,
+    batch: usize,
+    done: &std::sync::atomic::AtomicUsize,
+    goal: usize,
+    deadline: Instant,
+) -> anyhow::Result<()> {
+    use std::sync::atomic::Ordering;
+    while done.load(Ordering::Relaxed) < goal {
+        anyhow::ensure!(Instant::now() < deadline, "the queue run took too long");
+        let leased = app
+            .request(
+                Method::POST,
+                "/connector/v1/jobs/lease",
+                Some(credential),
+                Some(&json!({"max": batch})),
+            )
+            .await?;
+        anyhow::ensure!(leased.status == 200, "lease: {}", leased.body);
+        let jobs = leased.body["jobs"].as_array().cloned().unwrap_or_default();
+        if jobs.is_empty() {
+            // The producer is behind: let it run.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            continue;
+        }
+        if jobs.len() == 1 && batch == 1 {
+            let job = &jobs[0];
+            let id = job["id"].as_str().unwrap_or_default();
+            let answer = app
+                .request(
+                    Method::POST,
+                    &format!("/connector/v1/jobs/{id}/complete"),
+                    Some(credential),
+                    Some(&json!({"leaseToken": job["leaseToken"], "outcome": "succeeded", "result": {"revoked": true}})),
+                )
+                .await?;
+            anyhow::ensure!(answer.status == 200, "complete: {}", answer.body);
+        } else {
+            let completions: Vec<Value> = jobs
+                .iter()
+                .map(|job| json!({"jobId": job["id"], "leaseToken": job["leaseToken"], "outcome": "succeeded", "result": {"revoked": true}}))
+                .collect();
+            let answer = app
+                .request(
+                    Method::POST,
+                    "/connector/v1/jobs/complete",
+                    Some(credential),
+                    Some(&json!({ "completions": completions })),
+                )
+                .await?;
+            anyhow::ensure!(answer.status == 200, "complete: {}", answer.body);
+            let ok = answer.body["value"]
+                .as_array()
+                .map(|v| v.iter().filter(|r| r["status"] == 200).count())
+                .unwrap_or(0);
+            anyhow::ensure!(ok == jobs.len(), "complete: {}", answer.body);
+        }
+        done.fetch_add(jobs.len(), Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Jobs/s through the service over loopback HTTP: one producer enqueues `count` jobs in
+/// requests of `batch` while `CONNECTORS` connectors lease and complete them in batches of
+/// `batch`. The clock runs from the first enqueue to the last completion.
+async fn queue_http(database_url: &str, count: usize, batch: usize) -> anyhow::Result<f64> {
+    let app = spawn_app_on(start(), 5, database_url).await?;
+    let tenant = app.create_tenant("Bench", None).await?;
+    let secret = tenant.enrollment_secret.clone().unwrap_or_default();
+    let mut credentials = Vec::new();
+    for i in 0..CONNECTORS {
+        credentials.push(register(&app, &secret, &format!("BENCH{i:02}")).await?);
+    }
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let deadline = Instant::now() + LIMIT;
+    let began = Instant::now();
+    let workers = credentials
+        .iter()
+        .map(|c| work(&app, c, batch, &done, count, deadline));
+    let (produced, worked) = tokio::join!(
+        enqueue(&app, &tenant.id, count, batch),
+        futures_join_all(workers)
+    );
+    produced?;
+    for w in worked {
+        w?;
+    }
+    let rate = count as f64 / began.elapsed().as_secs_f64();
+    let left = app
+        .admin_get(&format!(
+            "/admin/tenants/{}/jobs?state=succeeded&top=1",
+            tenant.id
+        ))
+        .await?;
+    anyhow::ensure!(
+        left.body["count"] == count,
+        "succeeded jobs: {} of {count}",
+        left.body["count"]
+    );
+    app.stop().await;
+    Ok(rate)
+}
+
+/// `join_all` without another dependency: the futures run concurrently on this task.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut outputs: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in set.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *out = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+const JOB_COLUMNS: &str =
+    "id, tenant_id, kind, state, payload, attempts, max_attempts, visible_ms, created_ms";
+
+/// The store's physical limit on SQLite: the same rows written with the same statements the
+/// store uses for enqueue, lease and complete, in one transaction per batch per step, directly
+/// on one sqlx connection to a WAL file (`synchronous=NORMAL`, as the service opens it).
+async fn queue_direct_sqlite(count: usize, batch: usize) -> anyhow::Result<f64> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}/direct.db", dir.path().display());
+    // The service's schema (its migrations).
+    drop(service::store::SqliteStore::open(&url).await?);
+    let options = SqliteConnectOptions::from_str(&url)?
+        .foreign_keys(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .pragma("cache_size", "-32768");
+    let mut db = sqlx::SqliteConnection::connect_with(&options).await?;
+    sqlx::query("INSERT INTO tenants (id, display_name, rollout_delay_days, enrollment_secret_hash, client_id, client_secret_hash, created_ms) VALUES ('t', 'Bench', 0, 'e', 'c', 's', 0)")
+        .execute(&mut db)
+        .await?;
+    let began = Instant::now();
+    let mut next = 0;
+    while next < count {
+        let n = batch.min(count - next);
+        let mut tx = db.begin().await?;
+        let values = vec!["(?, 't', 'revoke', 'queued', ?, 0, 5, 0, 0)"; n].join(", ");
+        let insert = format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES {values}");
+        let mut q = sqlx::query(&insert);
+        for i in next..next + n {
+            q = q.bind(format!("job-{i}")).bind(revoke_payload(i));
+        }
+        q.execute(&mut *tx).await?;
+        tx.commit().await?;
+        let mut tx = db.begin().await?;
+        let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM jobs WHERE tenant_id = 't' AND state = 'queued' AND visible_ms <= 1 AND kind IN ('revoke') ORDER BY seq LIMIT ?")
+            .bind(n as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+        let values = vec!["(?, ?)"; ids.len()].join(", ");
+        let update = format!("UPDATE jobs SET state = 'leased', attempts = attempts + 1, lease_token_hash = l.column2, lease_connector_id = 'c', lease_expires_ms = 300000 FROM (VALUES {values}) AS l WHERE jobs.id = l.column1 RETURNING id, attempts");
+        let mut q = sqlx::query_as::<_, (String, i64)>(&update);
+        for (id,) in &ids {
+            q = q.bind(id).bind(format!("token-{id}"));
+        }
+        let leased = q.fetch_all(&mut *tx).await?;
+        let values = vec!["(?, ?, 'c', ?, 1)"; leased.len()].join(", ");
+        let insert = format!("INSERT INTO job_attempts (job_id, attempt, connector_id, lease_token_hash, leased_ms) VALUES {values}");
+        let mut q = sqlx::query(&insert);
+        for (id, attempt) in &leased {
+            q = q.bind(id).bind(attempt).bind(format!("token-{id}"));
+        }
+        q.execute(&mut *tx).await?;
+        tx.commit().await?;
+        let mut tx = db.begin().await?;
+        let values = vec!["(?, ?)"; ids.len()].join(", ");
+        let update = format!("UPDATE jobs SET state = 'succeeded', visible_ms = 2, result = '{{\"revoked\":true}}', error_code = NULL, error_message = NULL, completed_ms = 2, lease_token_hash = NULL, lease_connector_id = NULL, lease_expires_ms = NULL FROM (VALUES {values}) AS c WHERE jobs.id = c.column1 AND jobs.state = 'leased' AND jobs.lease_token_hash = c.column2 RETURNING id");
+        let mut q = sqlx::query_as::<_, (String,)>(&update);
+        for (id,) in &ids {
+            q = q.bind(id).bind(format!("token-{id}"));
+        }
+        let done = q.fetch_all(&mut *tx).await?;
+        let values = vec!["(?, ?)"; done.len()].join(", ");
+        let update = format!("UPDATE job_attempts SET outcome = 'succeeded', error_code = NULL, ended_ms = 2 FROM (VALUES {values}) AS c WHERE job_attempts.job_id = c.column1 AND job_attempts.lease_token_hash = c.column2");
+        let mut q = sqlx::query(&update);
+        for (id,) in &done {
+            q = q.bind(id).bind(format!("token-{id}"));
+        }
+        q.execute(&mut *tx).await?;
+        tx.commit().await?;
+        next += n;
+    }
+    let rate = count as f64 / began.elapsed().as_secs_f64();
+    let (succeeded,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM jobs WHERE state = 'succeeded'")
+            .fetch_one(&mut db)
+            .await?;
+    anyhow::ensure!(
+        succeeded as usize == count,
+        "direct: {succeeded} of {count} succeeded"
+    );
+    db.close().await?;
+    Ok(rate)
+}
+
+/// The same on PostgreSQL, with the PostgreSQL store's statements (UNNEST arrays).
+async fn queue_direct_pg(url: &str, count: usize, batch: usize) -> anyhow::Result<f64> {
+    drop(service::store::PgStore::open(url).await?);
+    let mut db = sqlx::PgConnection::connect(url).await?;
+    sqlx::query("INSERT INTO tenants (id, display_name, rollout_delay_days, enrollment_secret_hash, client_id, client_secret_hash, created_ms) VALUES ('t', 'Bench', 0, 'e', 'c', 's', 0)")
+        .execute(&mut db)
+        .await?;
+    let began = Instant::now();
+    let mut next = 0;
+    while next < count {
+        let n = batch.min(count - next);
+        let mut tx = db.begin().await?;
+        let values: Vec<String> = (0..n)
+            .map(|k| {
+                format!(
+                    "(${}, 't', 'revoke', 'queued', ${}, 0, 5, 0, 0)",
+                    2 * k + 1,
+                    2 * k + 2
+                )
+            })
+            .collect();
+        let insert = format!(
+            "INSERT INTO jobs ({JOB_COLUMNS}) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&insert);
+        for i in next..next + n {
+            q = q.bind(format!("job-{i}")).bind(revoke_payload(i));
+        }
+        q.execute(&mut *tx).await?;
+        tx.commit().await?;
+        let mut tx = db.begin().await?;
+        let ids: Vec<String> = sqlx::query_as::<_, (String,)>("SELECT id FROM jobs WHERE tenant_id = 't' AND state = 'queued' AND visible_ms <= 1 AND kind = ANY($1) ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED")
+            .bind(vec!["revoke"])
+            .bind(n as i64)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(id,)| id)
+            .collect();
+        let tokens: Vec<String> = ids.iter().map(|id| format!("token-{id}")).collect();
+        sqlx::query("UPDATE jobs SET state = 'leased', attempts = attempts + 1, lease_token_hash = l.token, lease_connector_id = 'c', lease_expires_ms = 300000 FROM UNNEST($1::text[], $2::text[]) AS l(job_id, token) WHERE jobs.id = l.job_id")
+            .bind(&ids)
+            .bind(&tokens)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO job_attempts (job_id, attempt, connector_id, lease_token_hash, leased_ms) SELECT id, attempts, 'c', lease_token_hash, 1 FROM jobs WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut tx = db.begin().await?;
+        sqlx::query("UPDATE jobs SET state = 'succeeded', visible_ms = 2, result = '{\"revoked\":true}', completed_ms = 2, lease_token_hash = NULL, lease_connector_id = NULL, lease_expires_ms = NULL FROM UNNEST($1::text[], $2::text[]) AS c(job_id, token) WHERE jobs.id = c.job_id AND jobs.state = 'leased' AND jobs.lease_token_hash = c.token")
+            .bind(&ids)
+            .bind(&tokens)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE job_attempts SET outcome = 'succeeded', ended_ms = 2 FROM UNNEST($1::text[], $2::text[]) AS c(job_id, token) WHERE job_attempts.job_id = c.job_id AND job_attempts.lease_token_hash = c.token")
+            .bind(&ids)
+            .bind(&tokens)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        next += n;
+    }
+    let rate = count as f64 / began.elapsed().as_secs_f64();
+    let (succeeded,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM jobs WHERE state = 'succeeded'")
+            .fetch_one(&mut db)
+            .await?;
+    anyhow::ensure!(
+        succeeded as usize == count,
+        "direct: {succeeded} of {count} succeeded"
+    );
+    db.close().await?;
+    Ok(rate)
+}
+
+/// A fresh PostgreSQL database on the server of `DATABASE_URL`, dropped by [`drop_pg`].
+async fn fresh_pg(base: &str, name: &str) -> anyhow::Result<String> {
+    let mut admin = sqlx::PgConnection::connect(base).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&mut admin)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await?;
+    let (prefix, _) = base
+        .rsplit_once('/')
+        .context("DATABASE_URL has no database name")?;
+    Ok(format!("{prefix}/{name}"))
+}
+
+/// Drops the database once the last connection to it has closed (pools close asynchronously).
+async fn drop_pg(base: &str, name: &str) -> anyhow::Result<()> {
+    let mut admin = sqlx::PgConnection::connect(base).await?;
+    let mut tries = 0;
+    loop {
+        match sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&mut admin)
+            .await
+        {
+            Ok(_) => break,
+            Err(_) if tries < 50 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    admin.close().await?;
+    Ok(())
+}
+
+async fn queue(rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    const COMMAND: &str = "cargo bench -p intune-mock-scenarios --bench figures -- queue";
+    for (count, batch) in [(2_000usize, 1usize), (40_000, 100)] {
+        let direct = queue_direct_sqlite(count, batch).await?;
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}/bench.db", dir.path().display());
+        let http = queue_http(&url, count, batch).await?;
+        let ratio = 100.0 * http / direct;
+        println!("queue SQLite file, batch {batch:>3}: {http:>8.0} jobs/s over HTTP ({CONNECTORS} connectors, {count} jobs); direct SQLite {direct:>8.0} jobs/s; {ratio:.0}%");
+        rows.push(Row {
+            what: format!("Queue, SQLite file, batch {batch}, {CONNECTORS} connectors, {count} jobs: enqueue → lease → complete over loopback HTTP"),
+            command: COMMAND,
+            figure: format!("{http:.0} jobs/s"),
+            baseline: format!("{direct:.0} jobs/s (the same row writes, direct SQLite)"),
+            ratio: format!("{ratio:.0}%"),
+        });
+    }
+    let Ok(base) = std::env::var("DATABASE_URL") else {
+        println!("queue PostgreSQL: skipped (DATABASE_URL is not set)");
+        return Ok(());
+    };
+    for (count, batch) in [(2_000usize, 1usize), (40_000, 100)] {
+        let name = format!("intune_bench_{}", std::process::id());
+        let url = fresh_pg(&base, &name).await?;
+        let direct = queue_direct_pg(&url, count, batch).await;
+        drop_pg(&base, &name).await?;
+        let direct = direct?;
+        let url = fresh_pg(&base, &name).await?;
+        let http = queue_http(&url, count, batch).await;
+        drop_pg(&base, &name).await?;
+        let http = http?;
+        let ratio = 100.0 * http / direct;
+        println!("queue PostgreSQL, batch {batch:>3}: {http:>8.0} jobs/s over HTTP ({CONNECTORS} connectors, {count} jobs); direct PostgreSQL {direct:>8.0} jobs/s; {ratio:.0}%");
+        rows.push(Row {
+            what: format!("Queue, PostgreSQL 15 (local), batch {batch}, {CONNECTORS} connectors, {count} jobs"),
+            command: COMMAND,
+            figure: format!("{http:.0} jobs/s"),
+            baseline: format!("{direct:.0} jobs/s (the same row writes, direct PostgreSQL)"),
+            ratio: format!("{ratio:.0}%"),
+        });
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Virtual time
+
+/// The scenario of the virtual-time figure: 100 connectors (revocation) through 546 days, 1,000
+/// revocation jobs enqueued each day, a release every two months (the connectors update
+/// themselves after the tenant's rollout delay).
+fn fleet_scenario() -> String {
+    let mut text = String::from(
+        "name = \"bench-fleet-18-months\"\nseed = 10\nstart = \"2024-09-19T00:00:00Z\"\n\n[[tenant]]\nname = \"contoso\"\n\n\
+         [[step]]\ninstall = { name = \"c\", tenant = \"contoso\", machine = \"SRV\", features = [\"revocation\"], version = \"6.2406.0.1001\", count = 100 }\n\n",
+    );
+    let first = DateTime::parse_from_rfc3339("2024-09-19T00:00:00Z")
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or_default();
+    for day in 0..546u32 {
+        if day > 0 && day % 61 == 0 {
+            let date = first + chrono::Duration::days(day as i64);
+            let release = day / 61;
+            text.push_str(&format!(
+                "[[step]]\npublish_release = {{ version = \"7.{release}.0.1000\", date = \"{}\" }}\n\n",
+                date.format("%Y-%m-%dT%H:%M:%SZ")
+            ));
+        }
+        text.push_str("[[step]]\nenqueue = { tenant = \"contoso\", kind = \"revoke\", count = 1000 }\n\n[[step]]\nadvance = \"P1D\"\n\n");
+    }
+    text.push_str(
+        "[[step]]\nexpect_jobs = { tenant = \"contoso\", state = \"succeeded\", count = 546000 }\n",
+    );
+    text
+}
+
+fn time_figure(rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("bench-fleet-18-months.toml");
+    std::fs::write(&path, fleet_scenario())?;
+    let began = Instant::now();
+    let out = Command::new(BINARY)
+        .arg("run")
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()?;
+    let wall = began.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        out.status.success(),
+        "the fleet scenario failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let simulated = 546.0 * 86_400.0;
+    let rate = simulated / wall;
+    println!("virtual time: 546 days × 100 connectors, 546,000 jobs: {wall:.2} s wall, {:.1} million simulated seconds per wall second (target: under 30 s, 1.5 million)", rate / 1e6);
+    rows.push(Row {
+        what: "Virtual time: 18 months (546 days) of 100 connectors, polls every 30 s, health every 5 minutes, a release every 2 months, 1,000 revocation jobs a day".into(),
+        command: "cargo bench -p intune-mock-scenarios --bench figures -- time",
+        figure: format!("{wall:.2} s wall; {:.1} million simulated s per wall s", rate / 1e6),
+        baseline: "target: < 30 s (1.5 million simulated s per wall s)".into(),
+        ratio: format!("{:.0}× the target rate", rate / 1.5e6),
+    });
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory
+
+/// The resident set and its peak of a process, in MiB, from /proc.
+fn rss_mib(pid: u32) -> anyhow::Result<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> anyhow::Result<f64> {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .with_context(|| format!("no {name} in /proc/{pid}/status"))?;
+        let kib: f64 = line
+            .split_whitespace()
+            .nth(1)
+            .context("no value")?
+            .parse()?;
+        Ok(kib / 1024.0)
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// A child process killed when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(database_url: &str) -> anyhow::Result<(Guard, String)> {
+    let mut child = Command::new(BINARY)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            database_url,
+            "--clock",
+            "virtual",
+            "--start",
+            "2024-10-01T00:00:00Z",
+            "--operator-token",
+            OPERATOR_TOKEN,
+            "--connector-rate-limit",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let guard = Guard(child);
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines.next().context("serve ended before it listened")??;
+        if let Some(url) = line.strip_prefix("intune-mock listening on ") {
+            break url.trim().to_owned();
+        }
+    };
+    // Keep reading so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    Ok((guard, url))
+}
+
+async fn memory(rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    const COMMAND: &str = "cargo bench -p intune-mock-scenarios --bench figures -- memory";
+    const QUEUED: usize = 1_000_000;
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}/memory.db", dir.path().display());
+    let (service, base) = serve(&url)?;
+    let pid = service.0.id();
+    let http = intune_mock_scenarios::harness::http_client();
+    let call = |method: Method, path: String, token: String, body: Option<Value>| {
+        let http = http.clone();
+        let url = format!("{base}{path}");
+        async move {
+            let mut request = http.request(method, url).bearer_auth(token);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            anyhow::Ok((status, body))
+        }
+    };
+    let (status, tenant) = call(
+        Method::POST,
+        "/admin/tenants".into(),
+        OPERATOR_TOKEN.into(),
+        Some(json!({"displayName": "Memory"})),
+    )
+    .await?;
+    anyhow::ensure!(status == 201, "tenant: {tenant}");
+    let tenant_id = tenant["id"].as_str().unwrap_or_default().to_owned();
+    let secret = tenant["enrollmentSecret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut credential = String::new();
+    for i in 0..100 {
+        let (status, body) = call(
+            Method::POST,
+            "/connector/v1/register".into(),
+            secret.clone(),
+            Some(json!({"machineName": format!("MEM{i:03}"), "displayName": format!("MEM{i:03}"), "features": ["revocation"], "version": "6.2406.0.1001"})),
+        )
+        .await?;
+        anyhow::ensure!(status == 201, "register: {body}");
+        credential = body["credential"].as_str().unwrap_or_default().to_owned();
+    }
+    let (rss_empty, _) = rss_mib(pid)?;
+    let began = Instant::now();
+    let deadline = began + LIMIT;
+    let mut sent = 0;
+    while sent < QUEUED {
+        anyhow::ensure!(Instant::now() < deadline, "enqueueing took too long");
+        let jobs: Vec<Value> = (sent..sent + 1000)
+            .map(|i| json!({"kind": "revoke", "payload": {"serialNumber": format!("{:x}", i + 1), "issuerName": "CN=Contoso Issuing CA", "certificationAuthority": "ca01.contoso.com\\Contoso Issuing CA"}}))
+            .collect();
+        let (status, body) = call(
+            Method::POST,
+            format!("/admin/tenants/{tenant_id}/jobs"),
+            OPERATOR_TOKEN.into(),
+            Some(json!({ "jobs": jobs })),
+        )
+        .await?;
+        anyhow::ensure!(status == 201, "enqueue: {body}");
+        sent += 1000;
+    }
+    let enqueue_rate = QUEUED as f64 / began.elapsed().as_secs_f64();
+    // The queue is read while it is full: leases (and completions) from its head, and a count.
+    let lease_began = Instant::now();
+    for _ in 0..10 {
+        let (status, body) = call(
+            Method::POST,
+            "/connector/v1/jobs/lease".into(),
+            credential.clone(),
+            Some(json!({"max": 100})),
+        )
+        .await?;
+        anyhow::ensure!(
+            status == 200 && body["jobs"].as_array().map(Vec::len) == Some(100),
+            "lease: {body}"
+        );
+    }
+    let lease_ms = lease_began.elapsed().as_secs_f64() * 1000.0 / 10.0;
+    let (status, body) = call(
+        Method::GET,
+        format!("/admin/tenants/{tenant_id}/jobs?state=queued&top=1"),
+        OPERATOR_TOKEN.into(),
+        None,
+    )
+    .await?;
+    anyhow::ensure!(
+        status == 200 && body["count"] == QUEUED - 1000,
+        "count: {body}"
+    );
+    let (rss, peak) = rss_mib(pid)?;
+    println!("memory: serve with 100 connectors and {QUEUED} queued jobs: RSS {rss:.0} MiB (peak {peak:.0} MiB; {rss_empty:.0} MiB before enqueueing); enqueued at {enqueue_rate:.0} jobs/s; a lease of 100 from the full queue took {lease_ms:.1} ms");
+    rows.push(Row {
+        what: format!("Memory: `intune-mock serve`, SQLite file, 100 connectors, {QUEUED} queued jobs (RSS now / peak)"),
+        command: COMMAND,
+        figure: format!("{rss:.0} MiB / {peak:.0} MiB"),
+        baseline: format!("{rss_empty:.0} MiB with no jobs; target < 300 MB"),
+        ratio: format!("{:.0}% of the target", 100.0 * peak * 1.048_576 / 300.0),
+    });
+
+    // A connector at rest: registered, polled a few times, nothing to do.
+    let (status, tenant) = call(
+        Method::POST,
+        "/admin/tenants".into(),
+        OPERATOR_TOKEN.into(),
+        Some(json!({"displayName": "Idle"})),
+    )
+    .await?;
+    anyhow::ensure!(status == 201, "tenant: {tenant}");
+    let idle_secret = tenant["enrollmentSecret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let spool = tempfile::tempdir()?;
+    let child = Command::new(BINARY)
+        .args([
+            "connector",
+            "--url",
+            base.as_str(),
+            "--machine",
+            "IDLE01",
+            "--features",
+            "revocation",
+            "--poll-seconds",
+            "1",
+        ])
+        .env("INTUNE_MOCK_ENROLLMENT_SECRET", &idle_secret)
+        .current_dir(spool.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let connector = Guard(child);
+    // Registered and at rest: wait until the service lists it, then let it poll a while.
+    let tenant_id = tenant["id"].as_str().unwrap_or_default().to_owned();
+    let waited = Instant::now();
+    loop {
+        anyhow::ensure!(
+            waited.elapsed() < Duration::from_secs(30),
+            "the connector did not register"
+        );
+        let (_, body) = call(
+            Method::GET,
+            format!("/admin/tenants/{tenant_id}/connectors"),
+            OPERATOR_TOKEN.into(),
+            None,
+        )
+        .await?;
+        if body["value"].as_array().is_some_and(|v| v.len() == 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (rss, peak) = rss_mib(connector.0.id())?;
+    println!("memory: `intune-mock connector` at rest (registered, polling every second): RSS {rss:.1} MiB (peak {peak:.1} MiB; target < 30 MB)");
+    rows.push(Row {
+        what: "Memory: `intune-mock connector` at rest (registered, polling every second; RSS now / peak)".into(),
+        command: COMMAND,
+        figure: format!("{rss:.1} MiB / {peak:.1} MiB"),
+        baseline: "target < 30 MB".into(),
+        ratio: format!("{:.0}% of the target", 100.0 * peak * 1.048_576 / 30.0),
+    });
+    drop(connector);
+    drop(service);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Suite
+
+fn suite(rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let mut walls = Vec::new();
+    for jobs in ["1", "2"] {
+        let began = Instant::now();
+        let out = Command::new(BINARY)
+            .args(["run", "--jobs", jobs])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()?;
+        let wall = began.elapsed().as_secs_f64();
+        anyhow::ensure!(
+            out.status.success(),
+            "the suite failed with --jobs {jobs}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        println!("suite: the bundled conformance suite with --jobs {jobs}: {wall:.2} s");
+        walls.push(wall);
+    }
+    rows.push(Row {
+        what: "Suite: the bundled conformance scenarios, `--jobs 1` / `--jobs 2`".into(),
+        command: "cargo bench -p intune-mock-scenarios --bench figures -- suite",
+        figure: format!("{:.2} s / {:.2} s", walls[0], walls[1]),
+        baseline: "`--jobs 1`".into(),
+        ratio: format!("{:.2}× faster with 2", walls[0] / walls[1]),
+    });
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes `--bench`; any other argument picks figures by name.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted =
+        |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut rows = Vec::new();
+    if wanted("queue") {
+        runtime.block_on(queue(&mut rows))?;
+    }
+    if wanted("time") {
+        time_figure(&mut rows)?;
+    }
+    if wanted("memory") {
+        runtime.block_on(memory(&mut rows))?;
+    }
+    if wanted("suite") {
+        suite(&mut rows)?;
+    }
+    print_rows(&rows);
+    Ok(())
+}
