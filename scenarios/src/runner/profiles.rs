@@ -55,6 +55,8 @@ pub struct Pki {
     pub keys: KeyPool,
     tenants: BTreeMap<String, TenantKeys>,
     device: Device,
+    /// Certificates "issued earlier" for revoke jobs, by CA and job number: serial and issuer.
+    issued_earlier: std::sync::Mutex<BTreeMap<(&'static str, u32), (String, String)>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -122,6 +124,7 @@ impl Pki {
             keys: KeyPool::new(),
             tenants: keys_of,
             device: Device::new(now)?,
+            issued_earlier: std::sync::Mutex::new(BTreeMap::new()),
             stop: Some(stop),
         })
     }
@@ -161,7 +164,10 @@ impl Pki {
         }
     }
 
-    /// A certificate issued earlier by a PKCS profile (for revoke jobs to name).
+    /// A certificate issued earlier by a PKCS profile (for revoke jobs to name): job number
+    /// `index` of any revoke step names the same one (`CN=revoked-{index}`), so a scenario that
+    /// enqueues revocations every day issues each certificate once. (A CA answers a repeated
+    /// revocation of a serial as done, keeping the first date.)
     fn issue_existing(
         &self,
         profile: &str,
@@ -169,17 +175,23 @@ impl Pki {
         now: DateTime<Utc>,
     ) -> anyhow::Result<(String, String)> {
         let name = Self::ca_for(profile);
+        let mut earlier = self
+            .issued_earlier
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = earlier.get(&(name, index)) {
+            return Ok(found.clone());
+        }
         let ca = self
             .ca(name)
             .ok_or_else(|| anyhow::anyhow!("no CA `{name}`"))?;
         let key = self.keys.generate(KeyAlgorithm::P256)?;
         let subject = format!("CN=revoked-{index:04}");
-        let request = pki::certificate_request(&key, &subject)?;
         let mut ca = ca.lock().unwrap_or_else(|p| p.into_inner());
         // Issuing works even while the CA is "down" for the scenario: this happened before.
         let was = std::mem::replace(&mut ca.available, true);
-        let issued = ca.issue(
-            &request,
+        let issued = ca.issue_for_key(
+            &key,
             &IssueRequest {
                 template: "IntuneDevice".into(),
                 subject,
@@ -209,6 +221,7 @@ impl Pki {
             })
             .collect::<Vec<_>>()
             .join(",");
+        earlier.insert((name, index), (serial.clone(), issuer.clone()));
         Ok((serial, issuer))
     }
 
