@@ -48,6 +48,9 @@ pub struct TenantKeys {
     pub import: Option<ImportKey>,
 }
 
+/// The serial (hex) and issuer of a certificate a revoke job names.
+type IssuedEarlier = (String, String);
+
 pub struct Pki {
     pub cas: CaDirectory,
     pub embedded: SharedCa,
@@ -56,7 +59,7 @@ pub struct Pki {
     tenants: BTreeMap<String, TenantKeys>,
     device: Device,
     /// Certificates "issued earlier" for revoke jobs, by CA and job number: serial and issuer.
-    issued_earlier: std::sync::Mutex<BTreeMap<(&'static str, u32), (String, String)>>,
+    issued_earlier: std::sync::Mutex<BTreeMap<(&'static str, u32), IssuedEarlier>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
