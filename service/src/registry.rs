@@ -866,11 +866,23 @@ impl Registry {
 
     /// Refuses a call that the connector's version may no longer make.
     pub async fn gate(&self, version: Version, operation: Operation) -> RegistryResult<()> {
+        self.gates(version, [operation]).await
+    }
+
+    /// [`Registry::gate`] for several operations, in order, with one read of the catalog.
+    pub async fn gates(
+        &self,
+        version: Version,
+        operations: impl IntoIterator<Item = Operation>,
+    ) -> RegistryResult<()> {
         let catalog = self.catalog().await?;
-        match lifecycle::refusal(&catalog, version, operation, self.now()) {
-            Some(refusal) => Err(RegistryError::Refused(refusal, version)),
-            None => Ok(()),
+        let now = self.now();
+        for operation in operations {
+            if let Some(refusal) = lifecycle::refusal(&catalog, version, operation, now) {
+                return Err(RegistryError::Refused(refusal, version));
+            }
         }
+        Ok(())
     }
 
     /// May this connector make SCEP validation calls now? Only with the `scep` feature (SCEP goes
@@ -884,8 +896,8 @@ impl Registry {
                 connector.id
             )));
         }
-        self.gate(facts.version, Operation::Checkin).await?;
-        self.gate(facts.version, Operation::Issue).await
+        self.gates(facts.version, [Operation::Checkin, Operation::Issue])
+            .await
     }
 
     pub async fn reconfigure(
@@ -1296,16 +1308,12 @@ impl Registry {
                 out
             }
         };
-        // One catalog read for every gate of the call.
-        let catalog = self.catalog().await?;
+        self.gates(
+            facts.version,
+            std::iter::once(Operation::Checkin).chain(kinds.iter().map(|k| k.operation())),
+        )
+        .await?;
         let now = self.now();
-        for operation in
-            std::iter::once(Operation::Checkin).chain(kinds.iter().map(|k| k.operation()))
-        {
-            if let Some(refusal) = lifecycle::refusal(&catalog, facts.version, operation, now) {
-                return Err(RegistryError::Refused(refusal, facts.version));
-            }
-        }
         let tokens: Vec<String> = (0..max).map(|_| self.ids.secret("lease")).collect();
         let hashes: Vec<String> = tokens.iter().map(|t| secret_hash(t)).collect();
         let kind_names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();

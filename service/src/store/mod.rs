@@ -232,6 +232,14 @@ pub fn first_per_job(completions: &[Completion<'_>]) -> Vec<usize> {
         .collect()
 }
 
+/// Puts leased rows (from an `UPDATE … RETURNING`, which has no order) in the order of `ids`, the
+/// order the lease chose them in (oldest first).
+pub fn in_lease_order(rows: &mut [JobRow], ids: &[&str]) {
+    let position: std::collections::HashMap<&str, usize> =
+        ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    rows.sort_by_key(|row| position.get(row.id.as_str()).copied());
+}
+
 /// Whether a completion ends the job (sets `completed_ms`).
 pub fn finishes(completion: &Completion<'_>) -> bool {
     matches!(completion.new_state, "succeeded" | "failed" | "dead_letter")

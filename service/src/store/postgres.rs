@@ -964,14 +964,9 @@ impl Store for PgStore {
         .await
         .map_err(interpret)?;
         tx.commit().await.map_err(interpret)?;
-        // RETURNING has no order; answer in lease (seq) order like the SQLite store.
-        let position: HashMap<&str, usize> = ids
-            .iter()
-            .enumerate()
-            .map(|(idx, id)| (id.as_str(), idx))
-            .collect();
         let mut leased = rows;
-        leased.sort_by_key(|row| position.get(row.id.as_str()).copied());
+        let order: Vec<&str> = ids.iter().map(String::as_str).collect();
+        super::in_lease_order(&mut leased, &order);
         Ok(leased)
     }
 
@@ -988,12 +983,14 @@ impl Store for PgStore {
         let chosen = super::first_per_job(completions);
         let first: HashMap<&str, usize> =
             chosen.iter().map(|&i| (completions[i].job_id, i)).collect();
-        let column = |f: &dyn Fn(&Completion<'_>) -> Option<String>| -> Vec<Option<String>> {
-            chosen.iter().map(|&i| f(&completions[i])).collect()
-        };
-        let numbers = |f: &dyn Fn(&Completion<'_>) -> Option<i64>| -> Vec<Option<i64>> {
-            chosen.iter().map(|&i| f(&completions[i])).collect()
-        };
+        // One array per UNNEST column, over the completions at `at`.
+        fn column<'a, T>(
+            completions: &'a [Completion<'a>],
+            at: &[usize],
+            field: impl Fn(&'a Completion<'a>) -> T,
+        ) -> Vec<T> {
+            at.iter().map(|&i| field(&completions[i])).collect()
+        }
         let done: Vec<(String,)> = sqlx::query_as(
             "UPDATE jobs SET state = c.new_state, visible_ms = c.visible_ms, result = COALESCE(c.result, jobs.result), \
              error_code = c.error_code, error_message = c.error_message, completed_ms = c.completed_ms, \
@@ -1003,14 +1000,16 @@ impl Store for PgStore {
              WHERE jobs.id = c.job_id AND jobs.state = 'leased' AND jobs.lease_token_hash = c.token_hash \
              RETURNING jobs.id",
         )
-        .bind(column(&|c| Some(c.job_id.to_owned())))
-        .bind(column(&|c| Some(c.token_hash.to_owned())))
-        .bind(column(&|c| Some(c.new_state.to_owned())))
-        .bind(numbers(&|c| Some(c.visible_ms)))
-        .bind(column(&|c| c.result.map(str::to_owned)))
-        .bind(column(&|c| c.error_code.map(str::to_owned)))
-        .bind(column(&|c| c.error_message.map(str::to_owned)))
-        .bind(numbers(&|c| super::finishes(c).then_some(c.now_ms)))
+        .bind(column(completions, &chosen, |c| c.job_id))
+        .bind(column(completions, &chosen, |c| c.token_hash))
+        .bind(column(completions, &chosen, |c| c.new_state))
+        .bind(column(completions, &chosen, |c| c.visible_ms))
+        .bind(column(completions, &chosen, |c| c.result))
+        .bind(column(completions, &chosen, |c| c.error_code))
+        .bind(column(completions, &chosen, |c| c.error_message))
+        .bind(column(completions, &chosen, |c| {
+            super::finishes(c).then_some(c.now_ms)
+        }))
         .fetch_all(&mut *tx)
         .await
         .map_err(interpret)?;
@@ -1019,21 +1018,17 @@ impl Store for PgStore {
                 .iter()
                 .filter_map(|(id,)| first.get(id.as_str()).copied())
                 .collect();
-            let pick = |f: &dyn Fn(&Completion<'_>) -> Option<String>| -> Vec<Option<String>> {
-                hit.iter().map(|&i| f(&completions[i])).collect()
-            };
-            let ended: Vec<i64> = hit.iter().map(|&i| completions[i].now_ms).collect();
             sqlx::query(
                 "UPDATE job_attempts SET outcome = c.outcome, error_code = c.error_code, ended_ms = c.ended_ms \
                  FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) \
                    AS c(job_id, token_hash, outcome, error_code, ended_ms) \
                  WHERE job_attempts.job_id = c.job_id AND job_attempts.lease_token_hash = c.token_hash",
             )
-            .bind(pick(&|c| Some(c.job_id.to_owned())))
-            .bind(pick(&|c| Some(c.token_hash.to_owned())))
-            .bind(pick(&|c| Some(c.attempt_outcome.to_owned())))
-            .bind(pick(&|c| c.error_code.map(str::to_owned)))
-            .bind(ended)
+            .bind(column(completions, &hit, |c| c.job_id))
+            .bind(column(completions, &hit, |c| c.token_hash))
+            .bind(column(completions, &hit, |c| c.attempt_outcome))
+            .bind(column(completions, &hit, |c| c.error_code))
+            .bind(column(completions, &hit, |c| c.now_ms))
             .execute(&mut *tx)
             .await
             .map_err(interpret)?;

@@ -872,13 +872,8 @@ impl Store for SqliteStore {
             q = q.bind(id).bind(token_hash);
         }
         let mut leased: Vec<JobRow> = q.fetch_all(&mut *tx).await.map_err(interpret)?;
-        // RETURNING has no order: answer in lease (seq) order.
-        let position: std::collections::HashMap<&str, usize> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, (id,))| (id.as_str(), i))
-            .collect();
-        leased.sort_by_key(|row| position.get(row.id.as_str()).copied());
+        let order: Vec<&str> = ids.iter().map(|(id,)| id.as_str()).collect();
+        super::in_lease_order(&mut leased, &order);
         // One statement records every attempt (5 parameters a row, at most 100 rows a lease).
         let values = vec!["(?, ?, ?, ?, ?)"; leased.len()].join(", ");
         let insert = format!(
