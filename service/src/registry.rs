@@ -1244,7 +1244,7 @@ impl Registry {
         let rows: Vec<crate::store::JobRow> = jobs
             .into_iter()
             .map(|job| crate::store::JobRow {
-                id: self.ids.uuid().to_string(),
+                id: self.ids.uuid_v7(now).to_string(),
                 tenant_id: tenant_id.to_owned(),
                 kind: job.kind.as_str().to_owned(),
                 state: "queued".to_owned(),
@@ -1660,8 +1660,8 @@ impl Registry {
         if job.state == "leased" && job.lease_token_hash.as_deref() == Some(token_hash.as_str()) {
             return Ok(job.lease_connector_id.as_deref() == Some(holder.id));
         }
-        match self.store.attempt_by_token(&token_hash).await {
-            Ok(a) => Ok(a.job_id == job_id && a.connector_id == holder.id && a.outcome.is_some()),
+        match self.store.attempt_by_token(job_id, &token_hash).await {
+            Ok(a) => Ok(a.connector_id == holder.id && a.outcome.is_some()),
             Err(StoreError::NotFound) => Ok(false),
             Err(e) => Err(e.into()),
         }
@@ -1769,9 +1769,9 @@ impl Registry {
         outcome: &Outcome,
     ) -> RegistryResult<CompletedJob> {
         let job_id = job.id.as_str();
-        let attempt = match self.store.attempt_by_token(token_hash).await {
-            Ok(a) if a.job_id == job_id => a,
-            Ok(_) | Err(StoreError::NotFound) => {
+        let attempt = match self.store.attempt_by_token(job_id, token_hash).await {
+            Ok(a) => a,
+            Err(StoreError::NotFound) => {
                 return Err(RegistryError::LeaseLost(format!(
                     "the lease token does not hold job {job_id}"
                 )));

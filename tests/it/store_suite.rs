@@ -65,6 +65,7 @@ on_both_backends!(
     a_machine_has_one_connector_per_tenant_whatever_the_case_of_its_name,
     connectors_are_found_by_credential_and_listed_in_enrolment_order,
     updating_a_connector_writes_its_mutable_fields_only,
+    a_read_after_each_write_sees_the_write,
     reconciliation_appends_history_and_moves_each_mark_forward_once,
     deleting_a_connector_keeps_its_history_and_drops_its_health,
     health_messages_are_replaced_by_instant_trimmed_and_listed_oldest_first,
@@ -550,7 +551,11 @@ async fn deleting_a_tenant_removes_everything_it_owns_and_nothing_else(store: Ar
     );
     assert_not_found(store.get_job("tenant-a", "tenant-a-j1").await);
     assert_eq!(store.job_attempts("tenant-a-j1").await.unwrap(), vec![]);
-    assert_not_found(store.attempt_by_token("tenant-a-lease").await);
+    assert_not_found(
+        store
+            .attempt_by_token("tenant-a-j1", "tenant-a-lease")
+            .await,
+    );
     assert_not_found(store.token_tenant("tenant-a-token", T0).await);
     assert_eq!(store.list_user_pfx("tenant-a").await.unwrap(), vec![]);
     assert_not_found(store.scep_secret("tenant-a").await);
@@ -809,6 +814,95 @@ async fn connectors_are_found_by_credential_and_listed_in_enrolment_order(store:
             reasons: String::new(),
         }]
     );
+}
+
+/// The SQLite store keeps tenants, connectors by credential and the release catalog in memory:
+/// each read here comes after a read that filled that memory, then a write.
+async fn a_read_after_each_write_sees_the_write(store: Arc<dyn Store>) {
+    store.insert_tenant(&tenant("tenant-a", T0)).await.unwrap();
+    let c1 = connector("tenant-a", "c1", "HOST-1", T0);
+    add_connector(&store, &c1).await;
+
+    assert_eq!(
+        store
+            .get_tenant("tenant-a")
+            .await
+            .unwrap()
+            .import_key_thumbprint,
+        None
+    );
+    store
+        .set_tenant_import_key("tenant-a", Some("AB12"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_tenant("tenant-a")
+            .await
+            .unwrap()
+            .import_key_thumbprint
+            .as_deref(),
+        Some("AB12")
+    );
+
+    assert_eq!(
+        store
+            .connector_by_credential("cred-c1")
+            .await
+            .unwrap()
+            .version,
+        "6.2406.0.1001"
+    );
+    store
+        .update_connector(&ConnectorRow {
+            version: "6.2406.0.2002".into(),
+            ..c1.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .connector_by_credential("cred-c1")
+            .await
+            .unwrap()
+            .version,
+        "6.2406.0.2002"
+    );
+    store
+        .record_reconciled(
+            "tenant-a",
+            &[Reconciled {
+                connector_id: "c1".into(),
+                entries: vec![],
+                reconciled_ms: T0 + MINUTE,
+                last_status: "warning".into(),
+                last_reasons: "VersionLegacy".into(),
+                seq: 2,
+            }],
+        )
+        .await
+        .unwrap();
+    let reconciled = store.connector_by_credential("cred-c1").await.unwrap();
+    assert_eq!(
+        (
+            reconciled.last_status.as_str(),
+            reconciled.last_reasons.as_str(),
+            reconciled.seq
+        ),
+        ("warning", "VersionLegacy", 2)
+    );
+    store.delete_connector("tenant-a", "c1").await.unwrap();
+    assert_not_found(store.connector_by_credential("cred-c1").await);
+
+    let c2 = connector("tenant-a", "c2", "HOST-2", T0);
+    add_connector(&store, &c2).await;
+    assert_eq!(
+        store.connector_by_credential("cred-c2").await.unwrap().id,
+        "c2"
+    );
+    store.delete_tenant("tenant-a").await.unwrap();
+    assert_not_found(store.connector_by_credential("cred-c2").await);
+    assert_not_found(store.get_tenant("tenant-a").await);
 }
 
 async fn updating_a_connector_writes_its_mutable_fields_only(store: Arc<dyn Store>) {
@@ -1404,7 +1498,7 @@ async fn a_lease_takes_ready_jobs_of_its_kinds_oldest_first_up_to_its_max(store:
         }]
     );
     assert_eq!(
-        store.attempt_by_token("t3").await.unwrap(),
+        store.attempt_by_token("j5", "t3").await.unwrap(),
         AttemptRow {
             job_id: "j5".into(),
             attempt: 1,
@@ -1416,7 +1510,9 @@ async fn a_lease_takes_ready_jobs_of_its_kinds_oldest_first_up_to_its_max(store:
             ended_ms: None,
         }
     );
-    assert_not_found(store.attempt_by_token("t4").await);
+    assert_not_found(store.attempt_by_token("j5", "t4").await);
+    // A token finds only the attempt of the job it was issued for.
+    assert_not_found(store.attempt_by_token("j4", "t3").await);
 
     // j4 from the instant it is visible.
     let later = lease(
@@ -1818,7 +1914,7 @@ async fn completing_applies_only_with_the_current_token_and_only_once(store: Arc
         }
     );
     assert_eq!(
-        store.attempt_by_token("t1").await.unwrap(),
+        store.attempt_by_token("j1", "t1").await.unwrap(),
         AttemptRow {
             job_id: "j1".into(),
             attempt: 1,
@@ -2009,7 +2105,7 @@ async fn cancelling_ends_open_jobs_and_their_leases(store: Arc<dyn Store>) {
         ),
         ("cancelled", Some(1_700_000_000_002), None, None, None, 1)
     );
-    let attempt = store.attempt_by_token("t1").await.unwrap();
+    let attempt = store.attempt_by_token("leased", "t1").await.unwrap();
     assert_eq!(
         (attempt.outcome.as_deref(), attempt.ended_ms),
         (Some("cancelled"), Some(1_700_000_000_002))
@@ -2086,7 +2182,7 @@ async fn releasing_a_connectors_leases_queues_its_jobs_at_once(store: Arc<dyn St
         ),
         ("queued", 1_700_000_005_000, 1, None, None, None, None)
     );
-    let attempt = store.attempt_by_token("t2").await.unwrap();
+    let attempt = store.attempt_by_token("j2", "t2").await.unwrap();
     assert_eq!(
         (attempt.outcome.as_deref(), attempt.ended_ms),
         (Some("released"), Some(1_700_000_005_000))

@@ -27,6 +27,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("database error")]
     Backend(#[source] sqlx::Error),
+    /// From the SQLite store's statements that run on the C API (`store::sqlite::direct`).
+    #[error("database error")]
+    Sqlite(#[source] rusqlite::Error),
     #[error("database migration failed")]
     Migrate(#[source] sqlx::migrate::MigrateError),
 }
@@ -329,7 +332,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         state: Option<&str>,
     ) -> StoreResult<i64>;
     async fn job_attempts(&self, job_id: &str) -> StoreResult<Vec<AttemptRow>>;
-    async fn attempt_by_token(&self, token_hash: &str) -> StoreResult<AttemptRow>;
+    /// The attempt of `job_id` that lease token `token_hash` was issued for; `NotFound` if the
+    /// token was issued for another job or never.
+    async fn attempt_by_token(&self, job_id: &str, token_hash: &str) -> StoreResult<AttemptRow>;
     /// Ends leases that expired by `now_ms`: the job is queued again, or dead-lettered once it
     /// has used all its attempts. Returns how many leases ended.
     async fn expire_leases(&self, tenant_id: Option<&str>, now_ms: i64) -> StoreResult<u64>;

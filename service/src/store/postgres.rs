@@ -869,8 +869,9 @@ impl Store for PgStore {
             .map_err(interpret)
     }
 
-    async fn attempt_by_token(&self, token_hash: &str) -> StoreResult<AttemptRow> {
-        sqlx::query_as("SELECT * FROM job_attempts WHERE lease_token_hash = $1")
+    async fn attempt_by_token(&self, job_id: &str, token_hash: &str) -> StoreResult<AttemptRow> {
+        sqlx::query_as("SELECT * FROM job_attempts WHERE job_id = $1 AND lease_token_hash = $2")
+            .bind(job_id)
             .bind(token_hash)
             .fetch_one(&self.pool)
             .await

@@ -5,19 +5,39 @@
 //! it is what an in-memory database needs anyway (each connection would get its own database).
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{Connection, SqliteConnection};
+use tokio::sync::Mutex;
 
 use super::{
     AttemptRow, Completion, ConnectorRow, HistoryRow, JobRow, JobStat, LeaseJobs, Reconciled,
     ReleaseRow, ScepChallengeRow, Store, StoreError, StoreResult, TenantRow, UserPfxRow,
 };
 
+/// The store's one connection, behind an async mutex rather than a pool: handing it from one
+/// caller to the next is an unlock, where a one-connection pool spawned a task and pinged sqlx's
+/// worker thread on every release.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    conn: Arc<Mutex<SqliteConnection>>,
+    cache: Arc<std::sync::Mutex<Cache>>,
+}
+
+/// Rows that nearly every connector call reads: the release catalog, tenants by id and
+/// connectors by credential. This process is the database's only user (its one connection), and every
+/// fill and every invalidation happens while `conn` is locked, so the cache can never hold a row
+/// older than the database's.
+#[derive(Debug, Default)]
+struct Cache {
+    releases: Option<Vec<ReleaseRow>>,
+    tenants: std::collections::HashMap<String, TenantRow>,
+    /// Connectors by credential hash (each connector call authenticates with one). Any write
+    /// to the connectors table empties it.
+    connectors: std::collections::HashMap<String, ConnectorRow>,
 }
 
 fn interpret(error: sqlx::Error) -> StoreError {
@@ -31,6 +51,30 @@ fn interpret(error: sqlx::Error) -> StoreError {
 }
 
 impl SqliteStore {
+    /// Runs `work` on the connection through the SQLite C API, as one transaction (see
+    /// [`direct`]).
+    async fn direct<T>(
+        &self,
+        behavior: TransactionBehavior,
+        work: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> StoreResult<T> {
+        let mut conn = self.conn.lock().await;
+        Self::direct_on(&mut conn, behavior, work).await
+    }
+
+    async fn direct_on<T>(
+        conn: &mut SqliteConnection,
+        behavior: TransactionBehavior,
+        work: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> StoreResult<T> {
+        let mut handle = conn.lock_handle().await.map_err(interpret)?;
+        direct::run(&mut handle, behavior, work)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Opens (creating if needed) the database at `url` and runs the embedded migrations.
     pub async fn open(url: &str) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)
@@ -42,13 +86,16 @@ impl SqliteStore {
             // 32 MiB of page cache (the default is 2 MiB): a busy queue's pages stay in memory
             // instead of being read back from the file for every statement.
             .pragma("cache_size", "-32768")
+            // Statement journals (a multi-row statement inside a transaction keeps one, to undo
+            // just that statement) stay in memory instead of spilling to a temporary file.
+            .pragma("temp_store", "memory")
             .busy_timeout(std::time::Duration::from_secs(10));
+        // The migrations run through a one-connection pool (the migrator's future over a bare
+        // `&mut SqliteConnection` trips rustc's "`Send` is not general enough" where the
+        // service is spawned); the store then keeps that connection, detached from the pool, for
+        // its whole life, which is also how long an in-memory database lives.
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
-            .min_connections(1)
-            // An in-memory database lives as long as its connection: never let it be recycled.
-            .idle_timeout(None)
-            .max_lifetime(None)
             .connect_with(options)
             .await
             .map_err(StoreError::Backend)?;
@@ -56,7 +103,12 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(StoreError::Migrate)?;
-        Ok(SqliteStore { pool })
+        let conn = pool.acquire().await.map_err(StoreError::Backend)?.detach();
+        pool.close().await;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            cache: Arc::default(),
+        })
     }
 }
 
@@ -64,49 +116,12 @@ const CONNECTOR_COLUMNS: &str = "id, tenant_id, credential_hash, display_name, m
     version, product, service_account, proxy, import_key_thumbprint, auto_update, co_installed, enrolled_ms, \
     last_checkin_ms, reconciled_ms, last_status, last_reasons, seq, last_health_ms";
 
+mod direct;
+
+use direct::TransactionBehavior;
+
 const JOB_COLUMNS: &str = "id, tenant_id, kind, state, payload, attempts, max_attempts, visible_ms, lease_token_hash, \
     lease_connector_id, lease_expires_ms, result, error_code, error_message, created_ms, completed_ms";
-
-async fn expire_in(
-    tx: &mut sqlx::SqliteConnection,
-    tenant_id: Option<&str>,
-    now_ms: i64,
-) -> StoreResult<u64> {
-    let scope = if tenant_id.is_some() {
-        " AND tenant_id = ?"
-    } else {
-        ""
-    };
-    let attempts_sql = format!(
-        "UPDATE job_attempts SET outcome = 'expired', ended_ms = ? WHERE outcome IS NULL AND job_id IN \
-         (SELECT id FROM jobs WHERE state = 'leased' AND lease_expires_ms <= ?{scope})"
-    );
-    let mut q = sqlx::query(&attempts_sql).bind(now_ms).bind(now_ms);
-    if let Some(t) = tenant_id {
-        q = q.bind(t);
-    }
-    q.execute(&mut *tx).await.map_err(interpret)?;
-    let jobs_sql = format!(
-        "UPDATE jobs SET \
-           state = CASE WHEN attempts >= max_attempts THEN 'dead_letter' ELSE 'queued' END, \
-           completed_ms = CASE WHEN attempts >= max_attempts THEN ? ELSE NULL END, \
-           visible_ms = ?, error_code = 'LeaseExpired', \
-           error_message = 'the lease of attempt ' || attempts || ' expired before the job was completed', \
-           lease_token_hash = NULL, lease_connector_id = NULL, lease_expires_ms = NULL \
-         WHERE state = 'leased' AND lease_expires_ms <= ?{scope}"
-    );
-    let mut q = sqlx::query(&jobs_sql)
-        .bind(now_ms)
-        .bind(now_ms)
-        .bind(now_ms);
-    if let Some(t) = tenant_id {
-        q = q.bind(t);
-    }
-    Ok(q.execute(&mut *tx)
-        .await
-        .map_err(interpret)?
-        .rows_affected())
-}
 
 async fn insert_history(
     tx: &mut sqlx::SqliteConnection,
@@ -141,7 +156,7 @@ impl Store for SqliteStore {
         .bind(&t.client_secret_hash)
         .bind(&t.import_key_thumbprint)
         .bind(t.created_ms)
-        .execute(&self.pool)
+        .execute(&mut *self.conn.lock().await)
         .await
         .map_err(interpret)?;
         Ok(())
@@ -149,23 +164,28 @@ impl Store for SqliteStore {
 
     async fn list_tenants(&self) -> StoreResult<Vec<TenantRow>> {
         sqlx::query_as("SELECT * FROM tenants ORDER BY created_ms, id")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn.lock().await)
             .await
             .map_err(interpret)
     }
 
     async fn get_tenant(&self, id: &str) -> StoreResult<TenantRow> {
-        sqlx::query_as("SELECT * FROM tenants WHERE id = ?")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(interpret)
+        let mut conn = self.conn.lock().await;
+        if let Some(row) = self.cache().tenants.get(id) {
+            return Ok(row.clone());
+        }
+        let row = Self::direct_on(&mut conn, TransactionBehavior::Deferred, |db| {
+            direct::get_tenant(db, id)
+        })
+        .await?;
+        self.cache().tenants.insert(id.to_owned(), row.clone());
+        Ok(row)
     }
 
     async fn tenant_by_enrollment_hash(&self, hash: &str) -> StoreResult<TenantRow> {
         sqlx::query_as("SELECT * FROM tenants WHERE enrollment_secret_hash = ?")
             .bind(hash)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn.lock().await)
             .await
             .map_err(interpret)
     }
@@ -173,16 +193,18 @@ impl Store for SqliteStore {
     async fn tenant_by_client_id(&self, client_id: &str) -> StoreResult<TenantRow> {
         sqlx::query_as("SELECT * FROM tenants WHERE client_id = ?")
             .bind(client_id)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn.lock().await)
             .await
             .map_err(interpret)
     }
 
     async fn set_tenant_import_key(&self, id: &str, thumbprint: Option<&str>) -> StoreResult<()> {
+        let mut conn = self.conn.lock().await;
+        self.cache().tenants.remove(id);
         let done = sqlx::query("UPDATE tenants SET import_key_thumbprint = ? WHERE id = ?")
             .bind(thumbprint)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await
             .map_err(interpret)?;
         if done.rows_affected() == 0 {
@@ -192,7 +214,11 @@ impl Store for SqliteStore {
     }
 
     async fn delete_tenant(&self, id: &str) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(interpret)?;
+        let mut conn = self.conn.lock().await;
+        self.cache().tenants.remove(id);
+        // Its connectors go with it (ON DELETE CASCADE).
+        self.cache().connectors.clear();
+        let mut tx = conn.begin().await.map_err(interpret)?;
         sqlx::query("DELETE FROM status_history WHERE tenant_id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -216,7 +242,9 @@ impl Store for SqliteStore {
         first: &HistoryRow,
         limit: u32,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(interpret)?;
+        let mut conn = self.conn.lock().await;
+        self.cache().connectors.clear();
+        let mut tx = conn.begin().await.map_err(interpret)?;
         let (count,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM connectors WHERE tenant_id = ?")
                 .bind(&c.tenant_id)
@@ -269,44 +297,44 @@ impl Store for SqliteStore {
     }
 
     async fn connector_by_credential(&self, hash: &str) -> StoreResult<ConnectorRow> {
-        sqlx::query_as(&format!(
-            "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE credential_hash = ?"
-        ))
-        .bind(hash)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(interpret)
+        let mut conn = self.conn.lock().await;
+        if let Some(row) = self.cache().connectors.get(hash) {
+            return Ok(row.clone());
+        }
+        let row = Self::direct_on(&mut conn, TransactionBehavior::Deferred, |db| {
+            direct::connector_by_credential(db, hash)
+        })
+        .await?;
+        self.cache().connectors.insert(hash.to_owned(), row.clone());
+        Ok(row)
     }
 
     async fn get_connector(&self, tenant_id: &str, id: &str) -> StoreResult<ConnectorRow> {
-        sqlx::query_as(&format!(
-            "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE tenant_id = ? AND id = ?"
-        ))
-        .bind(tenant_id)
-        .bind(id)
-        .fetch_one(&self.pool)
+        self.direct(TransactionBehavior::Deferred, |db| {
+            direct::get_connector(db, tenant_id, id)
+        })
         .await
-        .map_err(interpret)
     }
 
     async fn list_connectors(&self, tenant_id: &str) -> StoreResult<Vec<ConnectorRow>> {
-        sqlx::query_as(&format!("SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE tenant_id = ? ORDER BY enrolled_ms, id"))
-            .bind(tenant_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(interpret)
+        self.direct(TransactionBehavior::Deferred, |db| {
+            direct::list_connectors(db, tenant_id)
+        })
+        .await
     }
 
     async fn list_all_connectors(&self) -> StoreResult<Vec<ConnectorRow>> {
         sqlx::query_as(&format!(
             "SELECT {CONNECTOR_COLUMNS} FROM connectors ORDER BY tenant_id, enrolled_ms, id"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn.lock().await)
         .await
         .map_err(interpret)
     }
 
     async fn update_connector(&self, c: &ConnectorRow) -> StoreResult<()> {
+        let mut conn = self.conn.lock().await;
+        self.cache().connectors.clear();
         let done = sqlx::query(
             "UPDATE connectors SET display_name = ?, features = ?, version = ?, product = ?, service_account = ?, \
              proxy = ?, import_key_thumbprint = ?, auto_update = ?, co_installed = ?, last_checkin_ms = ?, \
@@ -325,7 +353,7 @@ impl Store for SqliteStore {
         .bind(c.last_health_ms)
         .bind(&c.tenant_id)
         .bind(&c.id)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
         .map_err(interpret)?;
         if done.rows_affected() == 0 {
@@ -342,7 +370,8 @@ impl Store for SqliteStore {
         body: &str,
         keep_from_ms: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(interpret)?;
+        let mut conn = self.conn.lock().await;
+        let mut tx = conn.begin().await.map_err(interpret)?;
         sqlx::query(
             "INSERT OR REPLACE INTO health_messages (tenant_id, connector_id, at_ms, body) VALUES (?, ?, ?, ?)",
         )
@@ -377,22 +406,24 @@ impl Store for SqliteStore {
         .bind(connector_id)
         .bind(from_ms)
         .bind(to_ms)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn.lock().await)
         .await
         .map_err(interpret)
     }
 
     async fn delete_connector(&self, tenant_id: &str, id: &str) -> StoreResult<()> {
+        let mut conn = self.conn.lock().await;
+        self.cache().connectors.clear();
         sqlx::query("DELETE FROM health_messages WHERE tenant_id = ? AND connector_id = ?")
             .bind(tenant_id)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await
             .map_err(interpret)?;
         let done = sqlx::query("DELETE FROM connectors WHERE tenant_id = ? AND id = ?")
             .bind(tenant_id)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await
             .map_err(interpret)?;
         if done.rows_affected() == 0 {
@@ -406,7 +437,9 @@ impl Store for SqliteStore {
         tenant_id: &str,
         reconciled: &[Reconciled],
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(interpret)?;
+        let mut conn = self.conn.lock().await;
+        self.cache().connectors.clear();
+        let mut tx = conn.begin().await.map_err(interpret)?;
         for r in reconciled {
             for entry in &r.entries {
                 insert_history(&mut tx, tenant_id, entry).await?;
@@ -436,26 +469,34 @@ impl Store for SqliteStore {
         )
         .bind(tenant_id)
         .bind(connector_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn.lock().await)
         .await
         .map_err(interpret)
     }
 
     async fn list_releases(&self) -> StoreResult<Vec<ReleaseRow>> {
-        sqlx::query_as(
-            "SELECT version, released_ms, published_ms FROM releases ORDER BY released_ms, version",
+        let mut conn = self.conn.lock().await;
+        if let Some(rows) = &self.cache().releases {
+            return Ok(rows.clone());
+        }
+        let rows = Self::direct_on(
+            &mut conn,
+            TransactionBehavior::Deferred,
+            direct::list_releases,
         )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(interpret)
+        .await?;
+        self.cache().releases = Some(rows.clone());
+        Ok(rows)
     }
 
     async fn insert_release(&self, r: &ReleaseRow) -> StoreResult<()> {
+        let mut conn = self.conn.lock().await;
+        self.cache().releases = None;
         sqlx::query("INSERT INTO releases (version, released_ms, published_ms) VALUES (?, ?, ?)")
             .bind(&r.version)
             .bind(r.released_ms)
             .bind(r.published_ms)
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await
             .map_err(interpret)?;
         Ok(())
@@ -487,7 +528,7 @@ impl Store for SqliteStore {
         .bind(row.expiration_ms)
         .bind(row.created_ms)
         .bind(row.modified_ms)
-        .execute(&self.pool)
+        .execute(&mut *self.conn.lock().await)
         .await
         .map_err(interpret)?;
         Ok(())
@@ -497,7 +538,7 @@ impl Store for SqliteStore {
         sqlx::query_as("SELECT * FROM user_pfx_certificates WHERE tenant_id = ? AND id = ?")
             .bind(tenant_id)
             .bind(id)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn.lock().await)
             .await
             .map_err(interpret)
     }
@@ -505,7 +546,7 @@ impl Store for SqliteStore {
     async fn list_user_pfx(&self, tenant_id: &str) -> StoreResult<Vec<UserPfxRow>> {
         sqlx::query_as("SELECT * FROM user_pfx_certificates WHERE tenant_id = ? ORDER BY id")
             .bind(tenant_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn.lock().await)
             .await
             .map_err(interpret)
     }
@@ -514,7 +555,7 @@ impl Store for SqliteStore {
         let done = sqlx::query("DELETE FROM user_pfx_certificates WHERE tenant_id = ? AND id = ?")
             .bind(tenant_id)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.conn.lock().await)
             .await
             .map_err(interpret)?;
         if done.rows_affected() == 0 {
@@ -527,7 +568,7 @@ impl Store for SqliteStore {
         let (secret,): (String,) =
             sqlx::query_as("SELECT secret FROM scep_keys WHERE tenant_id = ?")
                 .bind(tenant_id)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.conn.lock().await)
                 .await
                 .map_err(interpret)?;
         Ok(secret)
@@ -539,7 +580,7 @@ impl Store for SqliteStore {
         )
         .bind(tenant_id)
         .bind(secret)
-        .execute(&self.pool)
+        .execute(&mut *self.conn.lock().await)
         .await
         .map_err(interpret)?;
         Ok(())
@@ -562,7 +603,7 @@ impl Store for SqliteStore {
         .bind(row.issued_ms)
         .bind(row.expires_ms)
         .bind(row.targeted)
-        .execute(&self.pool)
+        .execute(&mut *self.conn.lock().await)
         .await
         .map_err(interpret)?;
         Ok(())
@@ -572,7 +613,7 @@ impl Store for SqliteStore {
         sqlx::query_as("SELECT * FROM scep_challenges WHERE tenant_id = ? AND id = ?")
             .bind(tenant_id)
             .bind(id)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn.lock().await)
             .await
             .map_err(interpret)
     }
@@ -587,7 +628,7 @@ impl Store for SqliteStore {
         )
         .bind(tenant_id)
         .bind(transaction_id)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn.lock().await)
         .await
         .map_err(interpret)
     }
@@ -603,7 +644,7 @@ impl Store for SqliteStore {
                 .bind(targeted)
                 .bind(tenant_id)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *self.conn.lock().await)
                 .await
                 .map_err(interpret)?;
         if done.rows_affected() == 0 {
@@ -620,7 +661,8 @@ impl Store for SqliteStore {
         code: &str,
         now_ms: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(interpret)?;
+        let mut conn = self.conn.lock().await;
+        let mut tx = conn.begin().await.map_err(interpret)?;
         sqlx::query(
             "INSERT INTO scep_validations (tenant_id, transaction_id, challenge_id, code, validated_ms) \
              VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant_id, transaction_id) DO UPDATE SET \
@@ -665,7 +707,7 @@ impl Store for SqliteStore {
         .bind(now_ms)
         .bind(tenant_id)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *self.conn.lock().await)
         .await
         .map_err(interpret)?;
         Ok(())
@@ -680,14 +722,14 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         sqlx::query("DELETE FROM tokens WHERE expires_ms <= ?")
             .bind(now_ms)
-            .execute(&self.pool)
+            .execute(&mut *self.conn.lock().await)
             .await
             .map_err(interpret)?;
         sqlx::query("INSERT INTO tokens (token_hash, tenant_id, expires_ms) VALUES (?, ?, ?)")
             .bind(token_hash)
             .bind(tenant_id)
             .bind(expires_ms)
-            .execute(&self.pool)
+            .execute(&mut *self.conn.lock().await)
             .await
             .map_err(interpret)?;
         Ok(())
@@ -698,43 +740,17 @@ impl Store for SqliteStore {
             sqlx::query_as("SELECT tenant_id FROM tokens WHERE token_hash = ? AND expires_ms > ?")
                 .bind(token_hash)
                 .bind(now_ms)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.conn.lock().await)
                 .await
                 .map_err(interpret)?;
         Ok(row.0)
     }
 
     async fn insert_jobs(&self, jobs: &[JobRow]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(interpret)?;
-        // Multi-row statements: 16 parameters a row, 500 rows a statement.
-        for chunk in jobs.chunks(500) {
-            let values =
-                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-            let sql = format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES {values}");
-            let mut q = sqlx::query(&sql);
-            for j in chunk {
-                q = q
-                    .bind(&j.id)
-                    .bind(&j.tenant_id)
-                    .bind(&j.kind)
-                    .bind(&j.state)
-                    .bind(&j.payload)
-                    .bind(j.attempts)
-                    .bind(j.max_attempts)
-                    .bind(j.visible_ms)
-                    .bind(&j.lease_token_hash)
-                    .bind(&j.lease_connector_id)
-                    .bind(j.lease_expires_ms)
-                    .bind(&j.result)
-                    .bind(&j.error_code)
-                    .bind(&j.error_message)
-                    .bind(j.created_ms)
-                    .bind(j.completed_ms);
-            }
-            q.execute(&mut *tx).await.map_err(interpret)?;
-        }
-        tx.commit().await.map_err(interpret)?;
-        Ok(())
+        self.direct(TransactionBehavior::Immediate, |db| {
+            direct::insert_jobs(db, jobs)
+        })
+        .await
     }
 
     async fn get_job(&self, tenant_id: &str, id: &str) -> StoreResult<JobRow> {
@@ -743,7 +759,7 @@ impl Store for SqliteStore {
         ))
         .bind(tenant_id)
         .bind(id)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn.lock().await)
         .await
         .map_err(interpret)
     }
@@ -767,7 +783,7 @@ impl Store for SqliteStore {
         .bind(state)
         .bind(limit)
         .bind(offset)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn.lock().await)
         .await
         .map_err(interpret)
     }
@@ -784,7 +800,7 @@ impl Store for SqliteStore {
             .bind(kind)
             .bind(state)
             .bind(state)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn.lock().await)
             .await
             .map_err(interpret)?;
         Ok(n)
@@ -793,187 +809,57 @@ impl Store for SqliteStore {
     async fn job_attempts(&self, job_id: &str) -> StoreResult<Vec<AttemptRow>> {
         sqlx::query_as("SELECT * FROM job_attempts WHERE job_id = ? ORDER BY attempt")
             .bind(job_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn.lock().await)
             .await
             .map_err(interpret)
     }
 
-    async fn attempt_by_token(&self, token_hash: &str) -> StoreResult<AttemptRow> {
-        sqlx::query_as("SELECT * FROM job_attempts WHERE lease_token_hash = ?")
+    async fn attempt_by_token(&self, job_id: &str, token_hash: &str) -> StoreResult<AttemptRow> {
+        sqlx::query_as("SELECT * FROM job_attempts WHERE job_id = ? AND lease_token_hash = ?")
+            .bind(job_id)
             .bind(token_hash)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn.lock().await)
             .await
             .map_err(interpret)
     }
 
     async fn expire_leases(&self, tenant_id: Option<&str>, now_ms: i64) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await.map_err(interpret)?;
-        let n = expire_in(&mut tx, tenant_id, now_ms).await?;
-        tx.commit().await.map_err(interpret)?;
-        Ok(n)
+        self.direct(TransactionBehavior::Immediate, |db| {
+            direct::expire(db, tenant_id, now_ms)
+        })
+        .await
     }
 
     async fn lease_jobs(&self, lease: &LeaseJobs<'_>) -> StoreResult<Vec<JobRow>> {
         if lease.kinds.is_empty() || lease.token_hashes.is_empty() {
             return Ok(vec![]);
         }
-        let mut tx = self.pool.begin().await.map_err(interpret)?;
-        expire_in(&mut tx, Some(lease.tenant_id), lease.now_ms).await?;
-        let placeholders = vec!["?"; lease.kinds.len()].join(", ");
-        // A job this connector handed back for lack of the import key goes to the others.
-        let skip = if lease.skip_missing_import_key {
-            " AND NOT EXISTS (SELECT 1 FROM job_attempts a WHERE a.job_id = jobs.id AND a.connector_id = ? \
-             AND a.error_code = 'MissingImportKey')"
-        } else {
-            ""
-        };
-        let issuer = if lease.issuer_name.is_some() {
-            " AND lower(json_extract(payload, '$.issuerName')) = lower(?)"
-        } else {
-            ""
-        };
-        let select = format!(
-            "SELECT id FROM jobs WHERE tenant_id = ? AND state = 'queued' AND visible_ms <= ? AND kind IN ({placeholders}){skip}{issuer} ORDER BY seq LIMIT ?"
-        );
-        let mut q = sqlx::query_as::<_, (String,)>(&select)
-            .bind(lease.tenant_id)
-            .bind(lease.now_ms);
-        for kind in lease.kinds {
-            q = q.bind(*kind);
-        }
-        if lease.skip_missing_import_key {
-            q = q.bind(lease.connector_id);
-        }
-        if let Some(issuer) = lease.issuer_name {
-            q = q.bind(issuer);
-        }
-        let ids = q
-            .bind(lease.token_hashes.len() as i64)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(interpret)?;
-        if ids.is_empty() {
-            tx.commit().await.map_err(interpret)?;
-            return Ok(vec![]);
-        }
-        // The i-th job (in seq order) gets the i-th token; one statement leases them all. (Rows
-        // joined from `FROM (VALUES …)`: the same join written as a CTE made SQLite 3.4x update
-        // 20 times slower.)
-        let values = vec!["(?, ?)"; ids.len()].join(", ");
-        let update = format!(
-            "UPDATE jobs SET state = 'leased', attempts = attempts + 1, lease_token_hash = l.column2, \
-             lease_connector_id = ?, lease_expires_ms = ? FROM (VALUES {values}) AS l WHERE jobs.id = l.column1 \
-             RETURNING {JOB_COLUMNS}"
-        );
-        let mut q = sqlx::query_as::<_, JobRow>(&update)
-            .bind(lease.connector_id)
-            .bind(lease.lease_expires_ms);
-        for ((id,), token_hash) in ids.iter().zip(lease.token_hashes) {
-            q = q.bind(id).bind(token_hash);
-        }
-        let mut leased: Vec<JobRow> = q.fetch_all(&mut *tx).await.map_err(interpret)?;
-        let order: Vec<&str> = ids.iter().map(|(id,)| id.as_str()).collect();
-        super::in_lease_order(&mut leased, &order);
-        // One statement records every attempt (5 parameters a row, at most 100 rows a lease).
-        let values = vec!["(?, ?, ?, ?, ?)"; leased.len()].join(", ");
-        let insert = format!(
-            "INSERT INTO job_attempts (job_id, attempt, connector_id, lease_token_hash, leased_ms) VALUES {values}"
-        );
-        let mut q = sqlx::query(&insert);
-        for row in &leased {
-            q = q
-                .bind(&row.id)
-                .bind(row.attempts)
-                .bind(lease.connector_id)
-                .bind(&row.lease_token_hash)
-                .bind(lease.now_ms);
-        }
-        q.execute(&mut *tx).await.map_err(interpret)?;
-        tx.commit().await.map_err(interpret)?;
-        Ok(leased)
+        self.direct(TransactionBehavior::Immediate, |db| {
+            direct::lease_jobs(db, lease)
+        })
+        .await
     }
 
     async fn complete_jobs(&self, completions: &[Completion<'_>]) -> StoreResult<Vec<bool>> {
-        let mut applied = vec![false; completions.len()];
-        let chosen = super::first_per_job(completions);
-        if chosen.is_empty() {
-            return Ok(applied);
-        }
-        let mut tx = self.pool.begin().await.map_err(interpret)?;
-        // Each completion is a compare-and-set on the token hash: a stale token matches no row.
-        // Columns of `c`: job id, token hash, new state, visible, result, error code, error
-        // message, completed (8 parameters a row; a batch holds at most 100 completions).
-        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chosen.len()].join(", ");
-        let update = format!(
-            "UPDATE jobs SET state = c.column3, visible_ms = c.column4, result = COALESCE(c.column5, jobs.result), \
-             error_code = c.column6, error_message = c.column7, completed_ms = c.column8, \
-             lease_token_hash = NULL, lease_connector_id = NULL, lease_expires_ms = NULL \
-             FROM (VALUES {values}) AS c \
-             WHERE jobs.id = c.column1 AND jobs.state = 'leased' AND jobs.lease_token_hash = c.column2 \
-             RETURNING id"
-        );
-        let mut q = sqlx::query_as::<_, (String,)>(&update);
-        for &i in &chosen {
-            let c = &completions[i];
-            q = q
-                .bind(c.job_id)
-                .bind(c.token_hash)
-                .bind(c.new_state)
-                .bind(c.visible_ms)
-                .bind(c.result)
-                .bind(c.error_code)
-                .bind(c.error_message)
-                .bind(super::finishes(c).then_some(c.now_ms));
-        }
-        let done = q.fetch_all(&mut *tx).await.map_err(interpret)?;
-        let done: std::collections::HashSet<String> = done.into_iter().map(|(id,)| id).collect();
-        let hit: Vec<usize> = chosen
-            .into_iter()
-            .filter(|&i| done.contains(completions[i].job_id))
-            .collect();
-        if !hit.is_empty() {
-            let values = vec!["(?, ?, ?, ?, ?)"; hit.len()].join(", ");
-            let update = format!(
-                "UPDATE job_attempts SET outcome = c.column3, error_code = c.column4, ended_ms = c.column5 \
-                 FROM (VALUES {values}) AS c \
-                 WHERE job_attempts.job_id = c.column1 AND job_attempts.lease_token_hash = c.column2"
-            );
-            let mut q = sqlx::query(&update);
-            for &i in &hit {
-                let c = &completions[i];
-                q = q
-                    .bind(c.job_id)
-                    .bind(c.token_hash)
-                    .bind(c.attempt_outcome)
-                    .bind(c.error_code)
-                    .bind(c.now_ms);
-                applied[i] = true;
-            }
-            q.execute(&mut *tx).await.map_err(interpret)?;
-        }
-        tx.commit().await.map_err(interpret)?;
-        Ok(applied)
+        self.direct(TransactionBehavior::Immediate, |db| {
+            direct::complete_jobs(db, completions)
+        })
+        .await
     }
 
     async fn get_jobs(&self, tenant_id: &str, ids: &[&str]) -> StoreResult<Vec<JobRow>> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        // By id alone (the unique index); with `tenant_id = ?` in the statement SQLite walked
-        // the tenant's whole queue instead. The tenant is checked here.
-        let placeholders = vec!["?"; ids.len()].join(", ");
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id IN ({placeholders})");
-        let mut q = sqlx::query_as::<_, JobRow>(&sql);
-        for id in ids {
-            q = q.bind(*id);
-        }
-        let mut rows = q.fetch_all(&self.pool).await.map_err(interpret)?;
-        rows.retain(|row| row.tenant_id == tenant_id);
-        Ok(rows)
+        self.direct(TransactionBehavior::Deferred, |db| {
+            direct::get_jobs(db, tenant_id, ids)
+        })
+        .await
     }
 
     async fn cancel_job(&self, tenant_id: &str, id: &str, now_ms: i64) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(interpret)?;
+        let mut conn = self.conn.lock().await;
+        let mut tx = conn.begin().await.map_err(interpret)?;
         sqlx::query("UPDATE job_attempts SET outcome = 'cancelled', ended_ms = ? WHERE job_id = ? AND outcome IS NULL")
             .bind(now_ms)
             .bind(id)
@@ -995,7 +881,8 @@ impl Store for SqliteStore {
     }
 
     async fn release_connector_leases(&self, connector_id: &str, now_ms: i64) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await.map_err(interpret)?;
+        let mut conn = self.conn.lock().await;
+        let mut tx = conn.begin().await.map_err(interpret)?;
         sqlx::query(
             "UPDATE job_attempts SET outcome = 'released', ended_ms = ? WHERE outcome IS NULL AND job_id IN \
              (SELECT id FROM jobs WHERE state = 'leased' AND lease_connector_id = ?)",
@@ -1022,14 +909,14 @@ impl Store for SqliteStore {
     async fn next_job_deadline(&self, after_ms: i64) -> StoreResult<Option<i64>> {
         let (a,): (Option<i64>,) = sqlx::query_as("SELECT MIN(lease_expires_ms) FROM jobs WHERE state = 'leased' AND lease_expires_ms > ?")
             .bind(after_ms)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn.lock().await)
             .await
             .map_err(interpret)?;
         let (b,): (Option<i64>,) = sqlx::query_as(
             "SELECT MIN(visible_ms) FROM jobs WHERE state = 'queued' AND visible_ms > ?",
         )
         .bind(after_ms)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn.lock().await)
         .await
         .map_err(interpret)?;
         Ok(match (a, b) {
@@ -1040,7 +927,7 @@ impl Store for SqliteStore {
 
     async fn clock_ms(&self) -> StoreResult<Option<i64>> {
         sqlx::query_scalar("SELECT now_ms FROM virtual_clock WHERE id = 1")
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn.lock().await)
             .await
             .map_err(interpret)
     }
@@ -1054,7 +941,7 @@ impl Store for SqliteStore {
         )
         .bind(ms)
         .bind(backwards)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn.lock().await)
         .await
         .map_err(interpret)
     }
@@ -1064,7 +951,7 @@ impl Store for SqliteStore {
             "SELECT kind, state, COUNT(*) AS count, MIN(created_ms) AS oldest_created_ms \
              FROM jobs GROUP BY kind, state ORDER BY kind, state",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn.lock().await)
         .await
         .map_err(interpret)
     }
@@ -1074,7 +961,7 @@ impl Store for SqliteStore {
             "SELECT outcome, COUNT(*) FROM job_attempts WHERE outcome IS NOT NULL \
              GROUP BY outcome ORDER BY outcome",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn.lock().await)
         .await
         .map_err(interpret)
     }
