@@ -17,7 +17,6 @@
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -33,6 +32,7 @@ const OPERATOR_TOKEN: &str = "bench-operator-token";
 /// No run of one figure may take longer than this.
 const LIMIT: Duration = Duration::from_secs(300);
 const CONNECTORS: usize = 4;
+const PRODUCERS: usize = 2;
 
 fn start() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2024-10-01T00:00:00Z")
@@ -171,9 +171,11 @@ async fn work(
     Ok(())
 }
 
-/// Jobs/s through the service over loopback HTTP: one producer enqueues `count` jobs in
-/// requests of `batch` while `CONNECTORS` connectors lease and complete them in batches of
-/// `batch`. The clock runs from the first enqueue to the last completion.
+/// Jobs/s through the service over loopback HTTP: `PRODUCERS` producers enqueue `count` jobs
+/// between them in requests of `batch` while `CONNECTORS` connectors lease and complete them in
+/// batches of `batch`. The clock runs from the first enqueue to the last completion. (With one
+/// producer, that producer's round trips set the rate: the connectors were idle a third of
+/// the time.)
 async fn queue_http(database_url: &str, count: usize, batch: usize) -> anyhow::Result<f64> {
     let app = spawn_app_on(start(), 5, database_url).await?;
     let tenant = app.create_tenant("Bench", None).await?;
@@ -188,11 +190,17 @@ async fn queue_http(database_url: &str, count: usize, batch: usize) -> anyhow::R
     let workers = credentials
         .iter()
         .map(|c| work(&app, c, batch, &done, count, deadline));
+    let producers = (0..PRODUCERS).map(|p| {
+        let share = count / PRODUCERS + usize::from(p < count % PRODUCERS);
+        enqueue(&app, &tenant.id, share, batch)
+    });
     let (produced, worked) = tokio::join!(
-        enqueue(&app, &tenant.id, count, batch),
+        futures_util::future::join_all(producers),
         futures_util::future::join_all(workers)
     );
-    produced?;
+    for p in produced {
+        p?;
+    }
     for w in worked {
         w?;
     }
@@ -215,87 +223,121 @@ async fn queue_http(database_url: &str, count: usize, batch: usize) -> anyhow::R
 const JOB_COLUMNS: &str =
     "id, tenant_id, kind, state, payload, attempts, max_attempts, visible_ms, created_ms";
 
+/// Job ids and lease-token hashes shaped as the service makes them: version-7 GUIDs, which sort
+/// in the order they are made, and SHA-256 hex, which is random. (With short sequential keys
+/// such as `job-17` the baselines wrote far fewer index pages than the service does.)
+struct Keys(service::ids::IdSource);
+
+impl Keys {
+    fn new() -> Self {
+        Keys(service::ids::IdSource::random())
+    }
+    fn job(&self) -> String {
+        self.0.uuid_v7(0).to_string()
+    }
+    fn token(&self) -> String {
+        service::ids::secret_hash(&self.0.secret("lease"))
+    }
+}
+
 /// The store's physical limit on SQLite: the same rows written with the same statements the
-/// store uses for enqueue, lease and complete, in one transaction per batch per step, directly
-/// on one sqlx connection to a WAL file (`synchronous=NORMAL`, as the service opens it).
+/// store uses for enqueue, lease and complete, in one transaction per batch per step, through
+/// the SQLite C API (rusqlite, as the store's queue statements run) on a WAL file opened as the
+/// service opens it (`synchronous=NORMAL`, 32 MiB cache, in-memory temporary store).
 async fn queue_direct_sqlite(count: usize, batch: usize) -> anyhow::Result<f64> {
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
     let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}/direct.db", dir.path().display());
+    let path = dir.path().join("direct.db");
     // The service's schema (its migrations).
-    drop(service::store::SqliteStore::open(&url).await?);
-    let options = SqliteConnectOptions::from_str(&url)?
-        .foreign_keys(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .pragma("cache_size", "-32768");
-    let mut db = sqlx::SqliteConnection::connect_with(&options).await?;
-    sqlx::query("INSERT INTO tenants (id, display_name, rollout_delay_days, enrollment_secret_hash, client_id, client_secret_hash, created_ms) VALUES ('t', 'Bench', 0, 'e', 'c', 's', 0)")
-        .execute(&mut db)
-        .await?;
+    drop(service::store::SqliteStore::open(&format!("sqlite://{}", path.display())).await?);
+    tokio::task::block_in_place(|| direct_sqlite_rounds(&path, count, batch))
+}
+
+fn direct_sqlite_rounds(path: &std::path::Path, count: usize, batch: usize) -> anyhow::Result<f64> {
+    use rusqlite::{params_from_iter, types::ToSql, Connection};
+    let mut db = Connection::open(path)?;
+    db.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+         PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;",
+    )?;
+    db.execute("INSERT INTO tenants (id, display_name, rollout_delay_days, enrollment_secret_hash, client_id, client_secret_hash, created_ms) VALUES ('t', 'Bench', 0, 'e', 'c', 's', 0)", [])?;
+    let keys = Keys::new();
+    let rows = |width: usize, n: usize| {
+        let row = format!("({})", vec!["?"; width].join(", "));
+        vec![row.as_str(); n].join(", ")
+    };
     let began = Instant::now();
     let mut next = 0;
     while next < count {
         let n = batch.min(count - next);
-        let mut tx = db.begin().await?;
-        let values = vec!["(?, 't', 'revoke', 'queued', ?, 0, 5, 0, 0)"; n].join(", ");
-        let insert = format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES {values}");
-        let mut q = sqlx::query(&insert);
-        for i in next..next + n {
-            q = q
-                .bind(format!("job-{i}"))
-                .bind(revoke_payload(i).to_string());
-        }
-        q.execute(&mut *tx).await?;
-        tx.commit().await?;
-        let mut tx = db.begin().await?;
-        let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM jobs WHERE tenant_id = 't' AND state = 'queued' AND visible_ms <= 1 AND kind IN ('revoke') ORDER BY seq LIMIT ?")
-            .bind(n as i64)
-            .fetch_all(&mut *tx)
-            .await?;
-        let values = vec!["(?, ?)"; ids.len()].join(", ");
-        let update = format!("UPDATE jobs SET state = 'leased', attempts = attempts + 1, lease_token_hash = l.column2, lease_connector_id = 'c', lease_expires_ms = 300000 FROM (VALUES {values}) AS l WHERE jobs.id = l.column1 RETURNING id, attempts");
-        let mut q = sqlx::query_as::<_, (String, i64)>(&update);
-        for (id,) in &ids {
-            q = q.bind(id).bind(format!("token-{id}"));
-        }
-        let leased = q.fetch_all(&mut *tx).await?;
-        let values = vec!["(?, ?, 'c', ?, 1)"; leased.len()].join(", ");
-        let insert = format!("INSERT INTO job_attempts (job_id, attempt, connector_id, lease_token_hash, leased_ms) VALUES {values}");
-        let mut q = sqlx::query(&insert);
-        for (id, attempt) in &leased {
-            q = q.bind(id).bind(attempt).bind(format!("token-{id}"));
-        }
-        q.execute(&mut *tx).await?;
-        tx.commit().await?;
-        let mut tx = db.begin().await?;
-        let values = vec!["(?, ?)"; ids.len()].join(", ");
-        let update = format!("UPDATE jobs SET state = 'succeeded', visible_ms = 2, result = '{{\"revoked\":true}}', error_code = NULL, error_message = NULL, completed_ms = 2, lease_token_hash = NULL, lease_connector_id = NULL, lease_expires_ms = NULL FROM (VALUES {values}) AS c WHERE jobs.id = c.column1 AND jobs.state = 'leased' AND jobs.lease_token_hash = c.column2 RETURNING id");
-        let mut q = sqlx::query_as::<_, (String,)>(&update);
-        for (id,) in &ids {
-            q = q.bind(id).bind(format!("token-{id}"));
-        }
-        let done = q.fetch_all(&mut *tx).await?;
-        let values = vec!["(?, ?)"; done.len()].join(", ");
-        let update = format!("UPDATE job_attempts SET outcome = 'succeeded', error_code = NULL, ended_ms = 2 FROM (VALUES {values}) AS c WHERE job_attempts.job_id = c.column1 AND job_attempts.lease_token_hash = c.column2");
-        let mut q = sqlx::query(&update);
-        for (id,) in &done {
-            q = q.bind(id).bind(format!("token-{id}"));
-        }
-        q.execute(&mut *tx).await?;
-        tx.commit().await?;
+        let tx = db.transaction()?;
+        let jobs: Vec<(String, String)> = (next..next + n)
+            .map(|i| (keys.job(), revoke_payload(i).to_string()))
+            .collect();
+        let insert = format!(
+            "INSERT INTO jobs ({JOB_COLUMNS}) VALUES {}",
+            vec!["(?, 't', 'revoke', 'queued', ?, 0, 5, 0, 0)"; n].join(", ")
+        );
+        let params: Vec<&dyn ToSql> = jobs
+            .iter()
+            .flat_map(|(id, payload)| [id as &dyn ToSql, payload])
+            .collect();
+        tx.prepare(&insert)?.execute(params_from_iter(params))?;
+        tx.commit()?;
+        let tx = db.transaction()?;
+        let ids: Vec<String> = tx
+            .prepare("SELECT id FROM jobs WHERE tenant_id = 't' AND state = 'queued' AND visible_ms <= 1 AND kind IN ('revoke') ORDER BY seq LIMIT ?")?
+            .query_map([n as i64], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        let tokens: Vec<String> = ids.iter().map(|_| keys.token()).collect();
+        let update = format!("UPDATE jobs SET state = 'leased', attempts = attempts + 1, lease_token_hash = l.column2, lease_connector_id = 'c', lease_expires_ms = 300000 FROM (VALUES {}) AS l WHERE jobs.id = l.column1 RETURNING id, attempts, lease_token_hash", rows(2, ids.len()));
+        let params: Vec<&dyn ToSql> = ids
+            .iter()
+            .zip(&tokens)
+            .flat_map(|(id, token)| [id as &dyn ToSql, token])
+            .collect();
+        let leased: Vec<(String, i64, String)> = tx
+            .prepare(&update)?
+            .query_map(params_from_iter(params), |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let insert = format!("INSERT INTO job_attempts (job_id, attempt, connector_id, lease_token_hash, leased_ms) VALUES {}", vec!["(?, ?, 'c', ?, 1)"; leased.len()].join(", "));
+        let params: Vec<&dyn ToSql> = leased
+            .iter()
+            .flat_map(|(id, attempt, token)| [id as &dyn ToSql, attempt, token])
+            .collect();
+        tx.prepare(&insert)?.execute(params_from_iter(params))?;
+        tx.commit()?;
+        let tx = db.transaction()?;
+        let update = format!("UPDATE jobs SET state = 'succeeded', visible_ms = 2, result = '{{\"revoked\":true}}', error_code = NULL, error_message = NULL, completed_ms = 2, lease_token_hash = NULL, lease_connector_id = NULL, lease_expires_ms = NULL FROM (VALUES {}) AS c WHERE jobs.id = c.column1 AND jobs.state = 'leased' AND jobs.lease_token_hash = c.column2 RETURNING id", rows(2, leased.len()));
+        let params: Vec<&dyn ToSql> = leased
+            .iter()
+            .flat_map(|(id, _, token)| [id as &dyn ToSql, token])
+            .collect();
+        let done: std::collections::HashSet<String> = tx
+            .prepare(&update)?
+            .query_map(params_from_iter(params), |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        let update = format!("UPDATE job_attempts SET outcome = 'succeeded', error_code = NULL, ended_ms = 2 FROM (VALUES {}) AS c WHERE job_attempts.job_id = c.column1 AND job_attempts.lease_token_hash = c.column2", rows(2, done.len()));
+        let params: Vec<&dyn ToSql> = leased
+            .iter()
+            .filter(|(id, _, _)| done.contains(id))
+            .flat_map(|(id, _, token)| [id as &dyn ToSql, token])
+            .collect();
+        tx.prepare(&update)?.execute(params_from_iter(params))?;
+        tx.commit()?;
         next += n;
     }
     let rate = count as f64 / began.elapsed().as_secs_f64();
-    let (succeeded,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM jobs WHERE state = 'succeeded'")
-            .fetch_one(&mut db)
-            .await?;
+    let succeeded: i64 = db.query_row(
+        "SELECT COUNT(*) FROM jobs WHERE state = 'succeeded'",
+        [],
+        |row| row.get(0),
+    )?;
     anyhow::ensure!(
         succeeded as usize == count,
         "direct: {succeeded} of {count} succeeded"
     );
-    db.close().await?;
     Ok(rate)
 }
 
@@ -306,6 +348,7 @@ async fn queue_direct_pg(url: &str, count: usize, batch: usize) -> anyhow::Resul
     sqlx::query("INSERT INTO tenants (id, display_name, rollout_delay_days, enrollment_secret_hash, client_id, client_secret_hash, created_ms) VALUES ('t', 'Bench', 0, 'e', 'c', 's', 0)")
         .execute(&mut db)
         .await?;
+    let keys = Keys::new();
     let began = Instant::now();
     let mut next = 0;
     while next < count {
@@ -326,9 +369,7 @@ async fn queue_direct_pg(url: &str, count: usize, batch: usize) -> anyhow::Resul
         );
         let mut q = sqlx::query(&insert);
         for i in next..next + n {
-            q = q
-                .bind(format!("job-{i}"))
-                .bind(revoke_payload(i).to_string());
+            q = q.bind(keys.job()).bind(revoke_payload(i).to_string());
         }
         q.execute(&mut *tx).await?;
         tx.commit().await?;
@@ -341,7 +382,7 @@ async fn queue_direct_pg(url: &str, count: usize, batch: usize) -> anyhow::Resul
             .into_iter()
             .map(|(id,)| id)
             .collect();
-        let tokens: Vec<String> = ids.iter().map(|id| format!("token-{id}")).collect();
+        let tokens: Vec<String> = ids.iter().map(|_| keys.token()).collect();
         sqlx::query("UPDATE jobs SET state = 'leased', attempts = attempts + 1, lease_token_hash = l.token, lease_connector_id = 'c', lease_expires_ms = 300000 FROM UNNEST($1::text[], $2::text[]) AS l(job_id, token) WHERE jobs.id = l.job_id")
             .bind(&ids)
             .bind(&tokens)
@@ -424,9 +465,9 @@ async fn queue(rows: &mut Vec<Row>) -> anyhow::Result<()> {
         let url = format!("sqlite://{}/bench.db", dir.path().display());
         let http = queue_http(&url, count, batch).await?;
         let ratio = 100.0 * http / direct;
-        println!("queue SQLite file, batch {batch:>3}: {http:>8.0} jobs/s over HTTP ({CONNECTORS} connectors, {count} jobs); direct SQLite {direct:>8.0} jobs/s; {ratio:.0}%");
+        println!("queue SQLite file, batch {batch:>3}: {http:>8.0} jobs/s over HTTP ({PRODUCERS} producers, {CONNECTORS} connectors, {count} jobs); direct SQLite {direct:>8.0} jobs/s; {ratio:.0}%");
         rows.push(Row {
-            what: format!("Queue, SQLite file, batch {batch}, {CONNECTORS} connectors, {count} jobs: enqueue → lease → complete over loopback HTTP"),
+            what: format!("Queue, SQLite file, batch {batch}, {PRODUCERS} producers, {CONNECTORS} connectors, {count} jobs: enqueue → lease → complete over loopback HTTP"),
             command: COMMAND,
             figure: format!("{http:.0} jobs/s"),
             baseline: format!("{direct:.0} jobs/s (the same row writes, direct SQLite)"),
@@ -448,9 +489,9 @@ async fn queue(rows: &mut Vec<Row>) -> anyhow::Result<()> {
         drop_pg(&base, &name).await?;
         let http = http?;
         let ratio = 100.0 * http / direct;
-        println!("queue PostgreSQL, batch {batch:>3}: {http:>8.0} jobs/s over HTTP ({CONNECTORS} connectors, {count} jobs); direct PostgreSQL {direct:>8.0} jobs/s; {ratio:.0}%");
+        println!("queue PostgreSQL, batch {batch:>3}: {http:>8.0} jobs/s over HTTP ({PRODUCERS} producers, {CONNECTORS} connectors, {count} jobs); direct PostgreSQL {direct:>8.0} jobs/s; {ratio:.0}%");
         rows.push(Row {
-            what: format!("Queue, PostgreSQL 15 (local), batch {batch}, {CONNECTORS} connectors, {count} jobs"),
+            what: format!("Queue, PostgreSQL 15 (local), batch {batch}, {PRODUCERS} producers, {CONNECTORS} connectors, {count} jobs"),
             command: COMMAND,
             figure: format!("{http:.0} jobs/s"),
             baseline: format!("{direct:.0} jobs/s (the same row writes, direct PostgreSQL)"),
