@@ -508,15 +508,18 @@ impl Registry {
         }
     }
 
-    fn tenant_facts(tenant: &TenantRow, rows: &[ConnectorRow]) -> TenantFacts {
+    fn tenant_facts<'v>(
+        tenant: &TenantRow,
+        versions: impl IntoIterator<Item = &'v str>,
+    ) -> TenantFacts {
         TenantFacts {
             rollout_delay_days: tenant
                 .rollout_delay_days
                 .clamp(0, MAX_ROLLOUT_DELAY_DAYS as i64) as u32,
             import_key_thumbprint: tenant.import_key_thumbprint.clone(),
-            newest_connector_version: rows
-                .iter()
-                .filter_map(|r| Version::parse(&r.version).ok())
+            newest_connector_version: versions
+                .into_iter()
+                .filter_map(|v| Version::parse(v).ok())
                 .max(),
         }
     }
@@ -530,8 +533,25 @@ impl Registry {
         presence: Option<Presence<'_>>,
     ) -> RegistryResult<Vec<(ConnectorRow, Evaluation)>> {
         let catalog = self.catalog().await?;
-        let rows = self.store.list_connectors(&tenant.id).await?;
-        let tenant_facts = Self::tenant_facts(tenant, &rows);
+        // One connector's reconciliation needs its own row and the tenant's newest version, not
+        // every row of the tenant.
+        let (rows, tenant_facts) = match only {
+            Some(id) => {
+                let rows = match self.store.get_connector(&tenant.id, id).await {
+                    Ok(row) => vec![row],
+                    Err(StoreError::NotFound) => vec![],
+                    Err(e) => return Err(e.into()),
+                };
+                let versions = self.store.connector_versions(&tenant.id).await?;
+                let facts = Self::tenant_facts(tenant, versions.iter().map(String::as_str));
+                (rows, facts)
+            }
+            None => {
+                let rows = self.store.list_connectors(&tenant.id).await?;
+                let facts = Self::tenant_facts(tenant, rows.iter().map(|r| r.version.as_str()));
+                (rows, facts)
+            }
+        };
         let mut written = Vec::new();
         let mut evaluated = Vec::new();
         for row in rows {
@@ -703,7 +723,7 @@ impl Registry {
         rows.push(row.clone());
         let evaluation = lifecycle::evaluate(
             &connector_facts(&row)?,
-            &Self::tenant_facts(tenant, &rows),
+            &Self::tenant_facts(tenant, rows.iter().map(|r| r.version.as_str())),
             &catalog,
             now,
         );

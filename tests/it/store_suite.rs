@@ -66,6 +66,7 @@ on_both_backends!(
     connectors_are_found_by_credential_and_listed_in_enrolment_order,
     updating_a_connector_writes_its_mutable_fields_only,
     a_read_after_each_write_sees_the_write,
+    connector_versions_are_distinct_per_tenant_in_text_order,
     reconciliation_appends_history_and_moves_each_mark_forward_once,
     deleting_a_connector_keeps_its_history_and_drops_its_health,
     health_messages_are_replaced_by_instant_trimmed_and_listed_oldest_first,
@@ -813,6 +814,45 @@ async fn connectors_are_found_by_credential_and_listed_in_enrolment_order(store:
             status: "healthy".into(),
             reasons: String::new(),
         }]
+    );
+}
+
+async fn connector_versions_are_distinct_per_tenant_in_text_order(store: Arc<dyn Store>) {
+    store.insert_tenant(&tenant("tenant-a", T0)).await.unwrap();
+    store.insert_tenant(&tenant("tenant-b", T0)).await.unwrap();
+    assert_eq!(
+        store.connector_versions("tenant-a").await.unwrap(),
+        Vec::<String>::new()
+    );
+    for (id, machine, version) in [
+        ("c1", "HOST-1", "6.2406.0.1001"),
+        ("c2", "HOST-2", "6.10.0.0"),
+        ("c3", "HOST-3", "6.2406.0.1001"),
+    ] {
+        add_connector(
+            &store,
+            &ConnectorRow {
+                version: version.into(),
+                ..connector("tenant-a", id, machine, T0)
+            },
+        )
+        .await;
+    }
+    add_connector(
+        &store,
+        &ConnectorRow {
+            version: "7.0.0.0".into(),
+            ..connector("tenant-b", "c4", "HOST-4", T0)
+        },
+    )
+    .await;
+    assert_eq!(
+        store.connector_versions("tenant-a").await.unwrap(),
+        vec!["6.10.0.0".to_owned(), "6.2406.0.1001".to_owned()]
+    );
+    assert_eq!(
+        store.connector_versions("tenant-b").await.unwrap(),
+        vec!["7.0.0.0".to_owned()]
     );
 }
 

@@ -5,7 +5,9 @@
 //! instant at which a connector's calls get a different answer (`service::schedule`) to the next,
 //! and at each hop every connector whose poll grid has a point in the skipped span polls once
 //! (a coalesced poll). Just before such an instant the connectors poll once more, so the service
-//! sees them present up to the boundary. Idle polls in between cost nothing.
+//! sees them present up to the boundary. Idle polls in between cost nothing. Between boundaries
+//! the clock also stops where a connector that may find work (one that is "hungry": work was
+//! enqueued, or its last poll found some) polls; there only the hungry connectors poll.
 //!
 //! Expectations do not stop the run: every mismatch is reported. An action that fails stops it.
 
@@ -20,6 +22,15 @@ use reqwest::Method;
 
 use crate::harness::{spawn_app, TestApp};
 use crate::spec::{Action, ConnectorSpec, Scenario, Step};
+
+/// Which connectors poll in a round (see [`World::poll_round`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    /// Every running connector with a poll due: before a boundary and at the end of a span.
+    All,
+    /// Only the connectors that may find work: a hop made because work is waiting.
+    Hungry,
+}
 
 /// How a scenario ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
@@ -1105,7 +1116,7 @@ impl World {
                 .filter(|at| *at >= now && *at <= target)
                 .min();
             if let Some(at) = work_due.filter(|w| due.is_none_or(|d| *w < d)) {
-                self.poll_round(at).await?;
+                self.poll_round(at, Round::Hungry).await?;
                 self.app.set_clock(at)?;
                 hops += 1;
                 if hops > MAX_HOPS {
@@ -1119,7 +1130,7 @@ impl World {
             match due.filter(|d| *d <= target) {
                 Some(boundary) => {
                     // Polls before the boundary still get the old answers.
-                    self.poll_round(boundary - Duration::milliseconds(1))
+                    self.poll_round(boundary - Duration::milliseconds(1), Round::All)
                         .await?;
                     self.app.set_clock(boundary)?;
                     // A lease ran out or a backoff ended: anyone may find work now.
@@ -1127,7 +1138,7 @@ impl World {
                     hops += 1;
                 }
                 None => {
-                    self.poll_round(target).await?;
+                    self.poll_round(target, Round::All).await?;
                     self.app.set_clock(target)?;
                     break;
                 }
@@ -1160,11 +1171,15 @@ impl World {
     }
 
     /// Each running connector with a poll due by `limit` polls once, at its last grid instant
-    /// up to `limit`, in time order (the clock moves to each instant in turn).
-    async fn poll_round(&mut self, limit: DateTime<Utc>) -> Result<(), StepError> {
+    /// up to `limit`, in time order (the clock moves to each instant in turn). In a
+    /// [`Round::Hungry`] round only the connectors that may find work poll: for the others the
+    /// poll would be idle, and it is coalesced into their next poll (which reports them active
+    /// since before, so the service sees them present throughout).
+    async fn poll_round(&mut self, limit: DateTime<Utc>, round: Round) -> Result<(), StepError> {
         let mut points: Vec<(DateTime<Utc>, String)> = self
             .connectors
             .iter()
+            .filter(|(name, _)| round == Round::All || self.hungry.contains(*name))
             .filter_map(|(name, c)| c.poll_point(limit).map(|p| (p, name.clone())))
             .collect();
         points.sort();

@@ -270,6 +270,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn connector_by_credential(&self, hash: &str) -> StoreResult<ConnectorRow>;
     async fn get_connector(&self, tenant_id: &str, id: &str) -> StoreResult<ConnectorRow>;
     async fn list_connectors(&self, tenant_id: &str) -> StoreResult<Vec<ConnectorRow>>;
+    /// The distinct versions of a tenant's connectors, in text order.
+    async fn connector_versions(&self, tenant_id: &str) -> StoreResult<Vec<String>>;
     async fn list_all_connectors(&self) -> StoreResult<Vec<ConnectorRow>>;
     /// Writes the mutable fields of a connector (everything but ids, tenant, credential, enrolled).
     async fn update_connector(&self, connector: &ConnectorRow) -> StoreResult<()>;

@@ -346,6 +346,17 @@ impl Store for PgStore {
         .map_err(interpret)
     }
 
+    async fn connector_versions(&self, tenant_id: &str) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT version FROM connectors WHERE tenant_id = $1 GROUP BY version ORDER BY version COLLATE \"C\"",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(interpret)?;
+        Ok(rows.into_iter().map(|(v,)| v).collect())
+    }
+
     async fn list_all_connectors(&self) -> StoreResult<Vec<ConnectorRow>> {
         sqlx::query_as(&format!(
             "SELECT {CONNECTOR_COLUMNS} FROM connectors ORDER BY tenant_id, enrolled_ms, id"

@@ -120,6 +120,10 @@ mod direct;
 
 use direct::TransactionBehavior;
 
+const INSERT_HISTORY: &str =
+    "INSERT INTO status_history (tenant_id, connector_id, seq, at_ms, status, reasons) \
+    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connector_id, seq) DO NOTHING";
+
 const JOB_COLUMNS: &str = "id, tenant_id, kind, state, payload, attempts, max_attempts, visible_ms, lease_token_hash, \
     lease_connector_id, lease_expires_ms, result, error_code, error_message, created_ms, completed_ms";
 
@@ -128,7 +132,7 @@ async fn insert_history(
     tenant_id: &str,
     row: &HistoryRow,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO status_history (tenant_id, connector_id, seq, at_ms, status, reasons) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connector_id, seq) DO NOTHING")
+    sqlx::query(INSERT_HISTORY)
         .bind(tenant_id)
         .bind(&row.connector_id)
         .bind(row.seq)
@@ -323,6 +327,13 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn connector_versions(&self, tenant_id: &str) -> StoreResult<Vec<String>> {
+        self.direct(TransactionBehavior::Deferred, |db| {
+            direct::connector_versions(db, tenant_id)
+        })
+        .await
+    }
+
     async fn list_all_connectors(&self) -> StoreResult<Vec<ConnectorRow>> {
         sqlx::query_as(&format!(
             "SELECT {CONNECTOR_COLUMNS} FROM connectors ORDER BY tenant_id, enrolled_ms, id"
@@ -335,28 +346,11 @@ impl Store for SqliteStore {
     async fn update_connector(&self, c: &ConnectorRow) -> StoreResult<()> {
         let mut conn = self.conn.lock().await;
         self.cache().connectors.clear();
-        let done = sqlx::query(
-            "UPDATE connectors SET display_name = ?, features = ?, version = ?, product = ?, service_account = ?, \
-             proxy = ?, import_key_thumbprint = ?, auto_update = ?, co_installed = ?, last_checkin_ms = ?, \
-             last_health_ms = ? WHERE tenant_id = ? AND id = ?",
-        )
-        .bind(&c.display_name)
-        .bind(&c.features)
-        .bind(&c.version)
-        .bind(&c.product)
-        .bind(&c.service_account)
-        .bind(&c.proxy)
-        .bind(&c.import_key_thumbprint)
-        .bind(c.auto_update)
-        .bind(&c.co_installed)
-        .bind(c.last_checkin_ms)
-        .bind(c.last_health_ms)
-        .bind(&c.tenant_id)
-        .bind(&c.id)
-        .execute(&mut *conn)
-        .await
-        .map_err(interpret)?;
-        if done.rows_affected() == 0 {
+        let updated = Self::direct_on(&mut conn, TransactionBehavior::Immediate, |db| {
+            direct::update_connector(db, c)
+        })
+        .await?;
+        if !updated {
             return Err(StoreError::NotFound);
         }
         Ok(())
@@ -439,24 +433,10 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let mut conn = self.conn.lock().await;
         self.cache().connectors.clear();
-        let mut tx = conn.begin().await.map_err(interpret)?;
-        for r in reconciled {
-            for entry in &r.entries {
-                insert_history(&mut tx, tenant_id, entry).await?;
-            }
-            sqlx::query("UPDATE connectors SET reconciled_ms = ?1, last_status = ?2, last_reasons = ?3, seq = ?4 WHERE tenant_id = ?5 AND id = ?6 AND (seq < ?4 OR (seq = ?4 AND reconciled_ms <= ?1))")
-                .bind(r.reconciled_ms)
-                .bind(&r.last_status)
-                .bind(&r.last_reasons)
-                .bind(r.seq)
-                .bind(tenant_id)
-                .bind(&r.connector_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(interpret)?;
-        }
-        tx.commit().await.map_err(interpret)?;
-        Ok(())
+        Self::direct_on(&mut conn, TransactionBehavior::Immediate, |db| {
+            direct::record_reconciled(db, tenant_id, reconciled)
+        })
+        .await
     }
 
     async fn list_history(

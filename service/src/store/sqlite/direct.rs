@@ -16,10 +16,10 @@ use sqlx::sqlite::LockedSqliteHandle;
 
 use crate::store::{
     finishes, first_per_job, in_lease_order, Completion, ConnectorRow, JobRow, LeaseJobs,
-    ReleaseRow, StoreError, StoreResult, TenantRow,
+    Reconciled, ReleaseRow, StoreError, StoreResult, TenantRow,
 };
 
-use super::{CONNECTOR_COLUMNS, JOB_COLUMNS};
+use super::{CONNECTOR_COLUMNS, INSERT_HISTORY, JOB_COLUMNS};
 
 fn interpret(error: rusqlite::Error) -> StoreError {
     match &error {
@@ -143,6 +143,77 @@ pub(super) fn list_connectors(
     ))?
     .query_map([tenant_id], connector_row)?
     .collect()
+}
+
+/// The distinct versions of a tenant's connectors.
+pub(super) fn connector_versions(
+    db: &Connection,
+    tenant_id: &str,
+) -> rusqlite::Result<Vec<String>> {
+    db.prepare("SELECT DISTINCT version FROM connectors WHERE tenant_id = ? ORDER BY version")?
+        .query_map([tenant_id], |row| row.get(0))?
+        .collect()
+}
+
+/// Writes the mutable fields of a connector; `false` if there is no such connector.
+pub(super) fn update_connector(db: &Connection, c: &ConnectorRow) -> rusqlite::Result<bool> {
+    let changed = db
+        .prepare(
+            "UPDATE connectors SET display_name = ?, features = ?, version = ?, product = ?, service_account = ?, \
+             proxy = ?, import_key_thumbprint = ?, auto_update = ?, co_installed = ?, last_checkin_ms = ?, \
+             last_health_ms = ? WHERE tenant_id = ? AND id = ?",
+        )?
+        .execute(rusqlite::params![
+            c.display_name,
+            c.features,
+            c.version,
+            c.product,
+            c.service_account,
+            c.proxy,
+            c.import_key_thumbprint,
+            c.auto_update,
+            c.co_installed,
+            c.last_checkin_ms,
+            c.last_health_ms,
+            c.tenant_id,
+            c.id,
+        ])?;
+    Ok(changed > 0)
+}
+
+/// Appends history entries and moves each connector's reconciliation mark forward (never back:
+/// a concurrent, later reconciliation wins).
+pub(super) fn record_reconciled(
+    db: &Connection,
+    tenant_id: &str,
+    reconciled: &[Reconciled],
+) -> rusqlite::Result<()> {
+    let mut history = db.prepare(INSERT_HISTORY)?;
+    let mut mark = db.prepare(
+        "UPDATE connectors SET reconciled_ms = ?1, last_status = ?2, last_reasons = ?3, seq = ?4 \
+         WHERE tenant_id = ?5 AND id = ?6 AND (seq < ?4 OR (seq = ?4 AND reconciled_ms <= ?1))",
+    )?;
+    for r in reconciled {
+        for e in &r.entries {
+            history.execute(rusqlite::params![
+                tenant_id,
+                e.connector_id,
+                e.seq,
+                e.at_ms,
+                e.status,
+                e.reasons
+            ])?;
+        }
+        mark.execute(rusqlite::params![
+            r.reconciled_ms,
+            r.last_status,
+            r.last_reasons,
+            r.seq,
+            tenant_id,
+            r.connector_id
+        ])?;
+    }
+    Ok(())
 }
 
 pub(super) fn list_releases(db: &Connection) -> rusqlite::Result<Vec<ReleaseRow>> {
