@@ -558,7 +558,7 @@ fn time_figure(rows: &mut Vec<Row>) -> anyhow::Result<()> {
         command: "cargo bench -p intune-mock-scenarios --bench figures -- time",
         figure: format!("{wall:.2} s wall; {:.1} million simulated s per wall s", rate / 1e6),
         baseline: "target: < 30 s (1.5 million simulated s per wall s)".into(),
-        ratio: format!("{:.0}× the target rate", rate / 1.5e6),
+        ratio: format!("{:.2}× the target rate", rate / 1.5e6),
     });
     Ok(())
 }

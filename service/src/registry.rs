@@ -524,27 +524,23 @@ impl Registry {
         }
     }
 
-    /// Brings the status history of a tenant's connectors (or only `only`) up to `now`.
+    /// Brings the status history of a tenant's connectors (or only `only`, a row read under the
+    /// `facts` lock) up to `now`.
     async fn reconcile(
         &self,
         tenant: &TenantRow,
         now: DateTime<Utc>,
-        only: Option<&str>,
+        only: Option<&ConnectorRow>,
         presence: Option<Presence<'_>>,
     ) -> RegistryResult<Vec<(ConnectorRow, Evaluation)>> {
         let catalog = self.catalog().await?;
         // One connector's reconciliation needs its own row and the tenant's newest version, not
         // every row of the tenant.
         let (rows, tenant_facts) = match only {
-            Some(id) => {
-                let rows = match self.store.get_connector(&tenant.id, id).await {
-                    Ok(row) => vec![row],
-                    Err(StoreError::NotFound) => vec![],
-                    Err(e) => return Err(e.into()),
-                };
+            Some(row) => {
                 let versions = self.store.connector_versions(&tenant.id).await?;
                 let facts = Self::tenant_facts(tenant, versions.iter().map(String::as_str));
-                (rows, facts)
+                (vec![row.clone()], facts)
             }
             None => {
                 let rows = self.store.list_connectors(&tenant.id).await?;
@@ -555,9 +551,6 @@ impl Registry {
         let mut written = Vec::new();
         let mut evaluated = Vec::new();
         for row in rows {
-            if only.is_some_and(|id| id != row.id) {
-                continue;
-            }
             let facts = connector_facts(&row)?;
             let from = from_millis(row.reconciled_ms);
             // Segments of time over which the facts were constant.
@@ -804,7 +797,7 @@ impl Registry {
             health: health.map(|(since, _)| since),
         };
         // A new version changes every connector's skew; otherwise only this one's presence changes.
-        let only = (!version_changed).then_some(connector.id.as_str());
+        let only = (!version_changed).then_some(connector);
         self.reconcile(&tenant, now, only, Some(presence)).await?;
         let mut updated = connector.clone();
         updated.version = version.to_string();

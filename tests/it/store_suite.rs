@@ -856,7 +856,8 @@ async fn connector_versions_are_distinct_per_tenant_in_text_order(store: Arc<dyn
     );
 }
 
-/// The SQLite store keeps tenants, connectors by credential and the release catalog in memory:
+/// The SQLite store keeps tenants, connectors by credential, connector versions and the release
+/// catalog in memory:
 /// each read here comes after a read that filled that memory, then a write.
 async fn a_read_after_each_write_sees_the_write(store: Arc<dyn Store>) {
     store.insert_tenant(&tenant("tenant-a", T0)).await.unwrap();
@@ -893,6 +894,10 @@ async fn a_read_after_each_write_sees_the_write(store: Arc<dyn Store>) {
             .version,
         "6.2406.0.1001"
     );
+    assert_eq!(
+        store.connector_versions("tenant-a").await.unwrap(),
+        vec!["6.2406.0.1001".to_owned()]
+    );
     store
         .update_connector(&ConnectorRow {
             version: "6.2406.0.2002".into(),
@@ -907,6 +912,10 @@ async fn a_read_after_each_write_sees_the_write(store: Arc<dyn Store>) {
             .unwrap()
             .version,
         "6.2406.0.2002"
+    );
+    assert_eq!(
+        store.connector_versions("tenant-a").await.unwrap(),
+        vec!["6.2406.0.2002".to_owned()]
     );
     store
         .record_reconciled(
@@ -933,9 +942,17 @@ async fn a_read_after_each_write_sees_the_write(store: Arc<dyn Store>) {
     );
     store.delete_connector("tenant-a", "c1").await.unwrap();
     assert_not_found(store.connector_by_credential("cred-c1").await);
+    assert_eq!(
+        store.connector_versions("tenant-a").await.unwrap(),
+        Vec::<String>::new()
+    );
 
     let c2 = connector("tenant-a", "c2", "HOST-2", T0);
     add_connector(&store, &c2).await;
+    assert_eq!(
+        store.connector_versions("tenant-a").await.unwrap(),
+        vec!["6.2406.0.1001".to_owned()]
+    );
     assert_eq!(
         store.connector_by_credential("cred-c2").await.unwrap().id,
         "c2"

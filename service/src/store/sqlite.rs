@@ -27,17 +27,27 @@ pub struct SqliteStore {
     cache: Arc<std::sync::Mutex<Cache>>,
 }
 
-/// Rows that nearly every connector call reads: the release catalog, tenants by id and
-/// connectors by credential. This process is the database's only user (its one connection), and every
+/// Rows that nearly every connector call reads: the release catalog, tenants by id,
+/// connectors by credential and each tenant's connector versions. This process is the database's only user (its one connection), and every
 /// fill and every invalidation happens while `conn` is locked, so the cache can never hold a row
 /// older than the database's.
 #[derive(Debug, Default)]
 struct Cache {
     releases: Option<Vec<ReleaseRow>>,
     tenants: std::collections::HashMap<String, TenantRow>,
-    /// Connectors by credential hash (each connector call authenticates with one). Any write
-    /// to the connectors table empties it.
+    /// Connectors by credential hash (each connector call authenticates with one). A write to a
+    /// connector drops its entry; an insert or a delete empties it.
     connectors: std::collections::HashMap<String, ConnectorRow>,
+    /// The distinct versions of each tenant's connectors; a write that can change a version
+    /// (insert, update, delete) drops the tenant's entry.
+    versions: std::collections::HashMap<String, Vec<String>>,
+}
+
+impl Cache {
+    fn forget_connector(&mut self, tenant_id: &str, ids: &[&str]) {
+        self.connectors
+            .retain(|_, row| !(row.tenant_id == tenant_id && ids.contains(&row.id.as_str())));
+    }
 }
 
 fn interpret(error: sqlx::Error) -> StoreError {
@@ -222,6 +232,7 @@ impl Store for SqliteStore {
         self.cache().tenants.remove(id);
         // Its connectors go with it (ON DELETE CASCADE).
         self.cache().connectors.clear();
+        self.cache().versions.remove(id);
         let mut tx = conn.begin().await.map_err(interpret)?;
         sqlx::query("DELETE FROM status_history WHERE tenant_id = ?")
             .bind(id)
@@ -247,7 +258,11 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<()> {
         let mut conn = self.conn.lock().await;
-        self.cache().connectors.clear();
+        {
+            let mut cache = self.cache();
+            cache.connectors.clear();
+            cache.versions.remove(&c.tenant_id);
+        }
         let mut tx = conn.begin().await.map_err(interpret)?;
         let (count,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM connectors WHERE tenant_id = ?")
@@ -328,10 +343,18 @@ impl Store for SqliteStore {
     }
 
     async fn connector_versions(&self, tenant_id: &str) -> StoreResult<Vec<String>> {
-        self.direct(TransactionBehavior::Deferred, |db| {
+        let mut conn = self.conn.lock().await;
+        if let Some(versions) = self.cache().versions.get(tenant_id) {
+            return Ok(versions.clone());
+        }
+        let versions = Self::direct_on(&mut conn, TransactionBehavior::Deferred, |db| {
             direct::connector_versions(db, tenant_id)
         })
-        .await
+        .await?;
+        self.cache()
+            .versions
+            .insert(tenant_id.to_owned(), versions.clone());
+        Ok(versions)
     }
 
     async fn list_all_connectors(&self) -> StoreResult<Vec<ConnectorRow>> {
@@ -345,7 +368,11 @@ impl Store for SqliteStore {
 
     async fn update_connector(&self, c: &ConnectorRow) -> StoreResult<()> {
         let mut conn = self.conn.lock().await;
-        self.cache().connectors.clear();
+        {
+            let mut cache = self.cache();
+            cache.forget_connector(&c.tenant_id, &[&c.id]);
+            cache.versions.remove(&c.tenant_id);
+        }
         let updated = Self::direct_on(&mut conn, TransactionBehavior::Immediate, |db| {
             direct::update_connector(db, c)
         })
@@ -364,25 +391,10 @@ impl Store for SqliteStore {
         body: &str,
         keep_from_ms: i64,
     ) -> StoreResult<()> {
-        let mut conn = self.conn.lock().await;
-        let mut tx = conn.begin().await.map_err(interpret)?;
-        sqlx::query(
-            "INSERT OR REPLACE INTO health_messages (tenant_id, connector_id, at_ms, body) VALUES (?, ?, ?, ?)",
-        )
-        .bind(tenant_id)
-        .bind(connector_id)
-        .bind(at_ms)
-        .bind(body)
-        .execute(&mut *tx)
+        self.direct(TransactionBehavior::Immediate, |db| {
+            direct::insert_health(db, tenant_id, connector_id, at_ms, body, keep_from_ms)
+        })
         .await
-        .map_err(interpret)?;
-        sqlx::query("DELETE FROM health_messages WHERE connector_id = ? AND at_ms < ?")
-            .bind(connector_id)
-            .bind(keep_from_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(interpret)?;
-        tx.commit().await.map_err(interpret)
     }
 
     async fn list_health(
@@ -407,7 +419,11 @@ impl Store for SqliteStore {
 
     async fn delete_connector(&self, tenant_id: &str, id: &str) -> StoreResult<()> {
         let mut conn = self.conn.lock().await;
-        self.cache().connectors.clear();
+        {
+            let mut cache = self.cache();
+            cache.connectors.clear();
+            cache.versions.remove(tenant_id);
+        }
         sqlx::query("DELETE FROM health_messages WHERE tenant_id = ? AND connector_id = ?")
             .bind(tenant_id)
             .bind(id)
@@ -432,7 +448,8 @@ impl Store for SqliteStore {
         reconciled: &[Reconciled],
     ) -> StoreResult<()> {
         let mut conn = self.conn.lock().await;
-        self.cache().connectors.clear();
+        let ids: Vec<&str> = reconciled.iter().map(|r| r.connector_id.as_str()).collect();
+        self.cache().forget_connector(tenant_id, &ids);
         Self::direct_on(&mut conn, TransactionBehavior::Immediate, |db| {
             direct::record_reconciled(db, tenant_id, reconciled)
         })

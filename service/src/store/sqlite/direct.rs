@@ -216,6 +216,28 @@ pub(super) fn record_reconciled(
     Ok(())
 }
 
+/// Stores a health message (one per connector and instant) and drops the connector's messages
+/// older than `keep_from_ms`.
+pub(super) fn insert_health(
+    db: &Connection,
+    tenant_id: &str,
+    connector_id: &str,
+    at_ms: i64,
+    body: &str,
+    keep_from_ms: i64,
+) -> rusqlite::Result<()> {
+    db.prepare(
+        "INSERT OR REPLACE INTO health_messages (tenant_id, connector_id, at_ms, body) VALUES (?, ?, ?, ?)",
+    )?
+    .execute(rusqlite::params![tenant_id, connector_id, at_ms, body])?;
+    // With the tenant, the index `(tenant_id, connector_id, at_ms)` finds the old messages.
+    db.prepare(
+        "DELETE FROM health_messages WHERE tenant_id = ? AND connector_id = ? AND at_ms < ?",
+    )?
+    .execute(rusqlite::params![tenant_id, connector_id, keep_from_ms])?;
+    Ok(())
+}
+
 pub(super) fn list_releases(db: &Connection) -> rusqlite::Result<Vec<ReleaseRow>> {
     db.prepare(
         "SELECT version, released_ms, published_ms FROM releases ORDER BY released_ms, version",
