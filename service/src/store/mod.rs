@@ -27,9 +27,6 @@ pub enum StoreError {
     Conflict(String),
     #[error("database error")]
     Backend(#[source] sqlx::Error),
-    /// From the SQLite store's statements that run on the C API (`store::sqlite::direct`).
-    #[error("database error")]
-    Sqlite(#[source] rusqlite::Error),
     #[error("database migration failed")]
     Migrate(#[source] sqlx::migrate::MigrateError),
 }
