@@ -856,6 +856,18 @@ async fn connector_versions_are_distinct_per_tenant_in_text_order(store: Arc<dyn
     );
 }
 
+/// The version connector `c1` of tenant-a authenticates as, and the tenant's connector versions.
+async fn versions_seen(store: &Arc<dyn Store>) -> (String, Vec<String>) {
+    (
+        store
+            .connector_by_credential("cred-c1")
+            .await
+            .unwrap()
+            .version,
+        store.connector_versions("tenant-a").await.unwrap(),
+    )
+}
+
 /// The SQLite store keeps tenants, connectors by credential, connector versions and the release
 /// catalog in memory:
 /// each read here comes after a read that filled that memory, then a write.
@@ -887,16 +899,8 @@ async fn a_read_after_each_write_sees_the_write(store: Arc<dyn Store>) {
     );
 
     assert_eq!(
-        store
-            .connector_by_credential("cred-c1")
-            .await
-            .unwrap()
-            .version,
-        "6.2406.0.1001"
-    );
-    assert_eq!(
-        store.connector_versions("tenant-a").await.unwrap(),
-        vec!["6.2406.0.1001".to_owned()]
+        versions_seen(&store).await,
+        ("6.2406.0.1001".to_owned(), vec!["6.2406.0.1001".to_owned()])
     );
     store
         .update_connector(&ConnectorRow {
@@ -906,16 +910,8 @@ async fn a_read_after_each_write_sees_the_write(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(
-        store
-            .connector_by_credential("cred-c1")
-            .await
-            .unwrap()
-            .version,
-        "6.2406.0.2002"
-    );
-    assert_eq!(
-        store.connector_versions("tenant-a").await.unwrap(),
-        vec!["6.2406.0.2002".to_owned()]
+        versions_seen(&store).await,
+        ("6.2406.0.2002".to_owned(), vec!["6.2406.0.2002".to_owned()])
     );
     store
         .record_reconciled(
