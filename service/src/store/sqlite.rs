@@ -8,7 +8,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::Mutex;
@@ -28,15 +27,15 @@ pub struct SqliteStore {
 }
 
 /// Rows that nearly every connector call reads: the release catalog, tenants by id,
-/// connectors by credential and each tenant's connector versions. This process is the database's only user (its one connection), and every
-/// fill and every invalidation happens while `conn` is locked, so the cache can never hold a row
-/// older than the database's.
+/// connectors by credential and each tenant's connector versions. This process is the
+/// database's only user (its one connection), and every fill and every invalidation happens
+/// while `conn` is locked, so the cache can never hold a row older than the database's.
 #[derive(Debug, Default)]
 struct Cache {
     releases: Option<Vec<ReleaseRow>>,
     tenants: std::collections::HashMap<String, TenantRow>,
-    /// Connectors by credential hash (each connector call authenticates with one). A write to a
-    /// connector drops its entry; an insert or a delete empties it.
+    /// Connectors by credential hash (each connector call authenticates with one). A write to
+    /// or a deletion of a connector drops its entry.
     connectors: std::collections::HashMap<String, ConnectorRow>,
     /// The distinct versions of each tenant's connectors; a write that can change a version
     /// (insert, update, delete) drops the tenant's entry.
@@ -106,10 +105,6 @@ const CONNECTOR_COLUMNS: &str = "id, tenant_id, credential_hash, display_name, m
     version, product, service_account, proxy, import_key_thumbprint, auto_update, co_installed, enrolled_ms, \
     last_checkin_ms, reconciled_ms, last_status, last_reasons, seq, last_health_ms";
 
-const INSERT_HISTORY: &str =
-    "INSERT INTO status_history (tenant_id, connector_id, seq, at_ms, status, reasons) \
-    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connector_id, seq) DO NOTHING";
-
 const JOB_COLUMNS: &str = "id, tenant_id, kind, state, payload, attempts, max_attempts, visible_ms, lease_token_hash, \
     lease_connector_id, lease_expires_ms, result, error_code, error_message, created_ms, completed_ms";
 
@@ -118,6 +113,18 @@ async fn expire_in(
     tenant_id: Option<&str>,
     now_ms: i64,
 ) -> StoreResult<u64> {
+    // Mostly nothing has run out: one look at the oldest lease deadline (the first entry of
+    // `jobs_leased`) spares the two updates.
+    let (due,): (bool,) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'leased' AND lease_expires_ms <= ?)",
+    )
+    .bind(now_ms)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(interpret)?;
+    if !due {
+        return Ok(0);
+    }
     let scope = if tenant_id.is_some() {
         " AND tenant_id = ?"
     } else {
@@ -159,7 +166,7 @@ async fn insert_history(
     tenant_id: &str,
     row: &HistoryRow,
 ) -> StoreResult<()> {
-    sqlx::query(INSERT_HISTORY)
+    sqlx::query("INSERT INTO status_history (tenant_id, connector_id, seq, at_ms, status, reasons) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connector_id, seq) DO NOTHING")
         .bind(tenant_id)
         .bind(&row.connector_id)
         .bind(row.seq)
@@ -247,10 +254,13 @@ impl Store for SqliteStore {
 
     async fn delete_tenant(&self, id: &str) -> StoreResult<()> {
         let mut conn = self.conn.lock().await;
-        self.cache().tenants.remove(id);
-        // Its connectors go with it (ON DELETE CASCADE).
-        self.cache().connectors.clear();
-        self.cache().versions.remove(id);
+        {
+            let mut cache = self.cache();
+            cache.tenants.remove(id);
+            // Its connectors go with it (ON DELETE CASCADE).
+            cache.connectors.retain(|_, row| row.tenant_id != id);
+            cache.versions.remove(id);
+        }
         let mut tx = conn.begin().await.map_err(interpret)?;
         sqlx::query("DELETE FROM status_history WHERE tenant_id = ?")
             .bind(id)
@@ -276,11 +286,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<()> {
         let mut conn = self.conn.lock().await;
-        {
-            let mut cache = self.cache();
-            cache.connectors.clear();
-            cache.versions.remove(&c.tenant_id);
-        }
+        self.cache().versions.remove(&c.tenant_id);
         let mut tx = conn.begin().await.map_err(interpret)?;
         let (count,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM connectors WHERE tenant_id = ?")
@@ -487,7 +493,7 @@ impl Store for SqliteStore {
         let mut conn = self.conn.lock().await;
         {
             let mut cache = self.cache();
-            cache.connectors.clear();
+            cache.forget_connector(tenant_id, &[id]);
             cache.versions.remove(tenant_id);
         }
         sqlx::query("DELETE FROM health_messages WHERE tenant_id = ? AND connector_id = ?")
@@ -940,18 +946,7 @@ impl Store for SqliteStore {
         }
         let mut conn = self.conn.lock().await;
         let mut tx = conn.begin().await.map_err(interpret)?;
-        // Most leases find nothing to expire: one look at the oldest lease deadline (the first
-        // entry of `jobs_leased`) spares them the two updates.
-        let (due,): (bool,) = sqlx::query_as(
-            "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'leased' AND lease_expires_ms <= ?)",
-        )
-        .bind(lease.now_ms)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(interpret)?;
-        if due {
-            expire_in(&mut tx, Some(lease.tenant_id), lease.now_ms).await?;
-        }
+        expire_in(&mut tx, Some(lease.tenant_id), lease.now_ms).await?;
         let placeholders = vec!["?"; lease.kinds.len()].join(", ");
         // A job this connector handed back for lack of the import key goes to the others.
         let skip = if lease.skip_missing_import_key {

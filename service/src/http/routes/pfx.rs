@@ -85,7 +85,7 @@ fn date(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
 /// digits (the module strips the dashes).
 fn user_id(tenant_id: &str, upn: &str) -> String {
     let digest = Sha256::digest(format!("{tenant_id}\n{}", upn.to_ascii_lowercase()));
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    crate::ids::hex(&digest[..16])
 }
 
 fn view(row: &UserPfxRow) -> Value {
