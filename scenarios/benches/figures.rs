@@ -224,6 +224,57 @@ async fn queue_http(database_url: &str, count: usize, batch: usize) -> anyhow::R
 const JOB_COLUMNS: &str =
     "id, tenant_id, kind, state, payload, attempts, max_attempts, visible_ms, created_ms";
 
+/// The tenant every direct baseline writes its jobs for.
+const BENCH_TENANT: &str = "INSERT INTO tenants (id, display_name, rollout_delay_days, enrollment_secret_hash, client_id, client_secret_hash, created_ms) VALUES ('t', 'Bench', 0, 'e', 'c', 's', 0)";
+
+/// The SQLite store's queue statements, as both direct SQLite baselines run them (`n` rows
+/// each; `?` parameters in the order of the columns named).
+mod sqlite_sql {
+    use super::JOB_COLUMNS;
+
+    fn rows(row: &str, n: usize) -> String {
+        vec![row; n].join(", ")
+    }
+    /// Parameters a row: id, payload.
+    pub fn insert_jobs(n: usize) -> String {
+        format!(
+            "INSERT INTO jobs ({JOB_COLUMNS}) VALUES {}",
+            rows("(?, 't', 'revoke', 'queued', ?, 0, 5, 0, 0)", n)
+        )
+    }
+    /// Parameter: how many.
+    pub const READY: &str = "SELECT id FROM jobs WHERE tenant_id = 't' AND state = 'queued' \
+        AND visible_ms <= 1 AND kind IN ('revoke') ORDER BY seq LIMIT ?";
+    /// Parameters a row: id, token hash. Returns id, attempt, token hash.
+    pub fn lease(n: usize) -> String {
+        format!("UPDATE jobs SET state = 'leased', attempts = attempts + 1, lease_token_hash = l.column2, \
+             lease_connector_id = 'c', lease_expires_ms = 300000 FROM (VALUES {}) AS l \
+             WHERE jobs.id = l.column1 RETURNING id, attempts, lease_token_hash", rows("(?, ?)", n))
+    }
+    /// Parameters a row: job id, attempt, token hash.
+    pub fn insert_attempts(n: usize) -> String {
+        format!("INSERT INTO job_attempts (job_id, attempt, connector_id, lease_token_hash, leased_ms) \
+             VALUES {}", rows("(?, ?, 'c', ?, 1)", n))
+    }
+    /// Parameters a row: id, token hash. Returns the ids completed.
+    pub fn complete_jobs(n: usize) -> String {
+        format!("UPDATE jobs SET state = 'succeeded', visible_ms = 2, result = '{{\"revoked\":true}}', \
+             error_code = NULL, error_message = NULL, completed_ms = 2, lease_token_hash = NULL, \
+             lease_connector_id = NULL, lease_expires_ms = NULL FROM (VALUES {}) AS c \
+             WHERE jobs.id = c.column1 AND jobs.state = 'leased' AND jobs.lease_token_hash = c.column2 \
+             RETURNING id", rows("(?, ?)", n))
+    }
+    /// Parameters a row: job id, token hash.
+    pub fn complete_attempts(n: usize) -> String {
+        format!(
+            "UPDATE job_attempts SET outcome = 'succeeded', error_code = NULL, ended_ms = 2 \
+             FROM (VALUES {}) AS c WHERE job_attempts.job_id = c.column1 \
+             AND job_attempts.lease_token_hash = c.column2",
+            rows("(?, ?)", n)
+        )
+    }
+}
+
 /// Job ids and lease-token hashes shaped as the service makes them: version-7 GUIDs, which sort
 /// in the order they are made, and SHA-256 hex, which is random. (With short sequential keys
 /// such as `job-17` the baselines wrote far fewer index pages than the service does.)
@@ -260,12 +311,8 @@ fn direct_sqlite_rounds(path: &std::path::Path, count: usize, batch: usize) -> a
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
          PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;",
     )?;
-    db.execute("INSERT INTO tenants (id, display_name, rollout_delay_days, enrollment_secret_hash, client_id, client_secret_hash, created_ms) VALUES ('t', 'Bench', 0, 'e', 'c', 's', 0)", [])?;
+    db.execute(BENCH_TENANT, [])?;
     let keys = Keys::new();
-    let rows = |width: usize, n: usize| {
-        let row = format!("({})", vec!["?"; width].join(", "));
-        vec![row.as_str(); n].join(", ")
-    };
     let began = Instant::now();
     let mut next = 0;
     while next < count {
@@ -274,58 +321,53 @@ fn direct_sqlite_rounds(path: &std::path::Path, count: usize, batch: usize) -> a
         let jobs: Vec<(String, String)> = (next..next + n)
             .map(|i| (keys.job(), revoke_payload(i).to_string()))
             .collect();
-        let insert = format!(
-            "INSERT INTO jobs ({JOB_COLUMNS}) VALUES {}",
-            vec!["(?, 't', 'revoke', 'queued', ?, 0, 5, 0, 0)"; n].join(", ")
-        );
         let params: Vec<&dyn ToSql> = jobs
             .iter()
             .flat_map(|(id, payload)| [id as &dyn ToSql, payload])
             .collect();
-        tx.prepare(&insert)?.execute(params_from_iter(params))?;
+        tx.prepare(&sqlite_sql::insert_jobs(n))?
+            .execute(params_from_iter(params))?;
         tx.commit()?;
         let tx = db.transaction()?;
         let ids: Vec<String> = tx
-            .prepare("SELECT id FROM jobs WHERE tenant_id = 't' AND state = 'queued' AND visible_ms <= 1 AND kind IN ('revoke') ORDER BY seq LIMIT ?")?
+            .prepare(sqlite_sql::READY)?
             .query_map([n as i64], |row| row.get(0))?
             .collect::<Result<_, _>>()?;
         let tokens: Vec<String> = ids.iter().map(|_| keys.token()).collect();
-        let update = format!("UPDATE jobs SET state = 'leased', attempts = attempts + 1, lease_token_hash = l.column2, lease_connector_id = 'c', lease_expires_ms = 300000 FROM (VALUES {}) AS l WHERE jobs.id = l.column1 RETURNING id, attempts, lease_token_hash", rows(2, ids.len()));
         let params: Vec<&dyn ToSql> = ids
             .iter()
             .zip(&tokens)
             .flat_map(|(id, token)| [id as &dyn ToSql, token])
             .collect();
         let leased: Vec<(String, i64, String)> = tx
-            .prepare(&update)?
+            .prepare(&sqlite_sql::lease(ids.len()))?
             .query_map(params_from_iter(params), |row| {
                 Ok((row.get(0)?, row.get(1)?, row.get(2)?))
             })?
             .collect::<Result<_, _>>()?;
-        let insert = format!("INSERT INTO job_attempts (job_id, attempt, connector_id, lease_token_hash, leased_ms) VALUES {}", vec!["(?, ?, 'c', ?, 1)"; leased.len()].join(", "));
         let params: Vec<&dyn ToSql> = leased
             .iter()
             .flat_map(|(id, attempt, token)| [id as &dyn ToSql, attempt, token])
             .collect();
-        tx.prepare(&insert)?.execute(params_from_iter(params))?;
+        tx.prepare(&sqlite_sql::insert_attempts(leased.len()))?
+            .execute(params_from_iter(params))?;
         tx.commit()?;
         let tx = db.transaction()?;
-        let update = format!("UPDATE jobs SET state = 'succeeded', visible_ms = 2, result = '{{\"revoked\":true}}', error_code = NULL, error_message = NULL, completed_ms = 2, lease_token_hash = NULL, lease_connector_id = NULL, lease_expires_ms = NULL FROM (VALUES {}) AS c WHERE jobs.id = c.column1 AND jobs.state = 'leased' AND jobs.lease_token_hash = c.column2 RETURNING id", rows(2, leased.len()));
         let params: Vec<&dyn ToSql> = leased
             .iter()
             .flat_map(|(id, _, token)| [id as &dyn ToSql, token])
             .collect();
         let done: std::collections::HashSet<String> = tx
-            .prepare(&update)?
+            .prepare(&sqlite_sql::complete_jobs(leased.len()))?
             .query_map(params_from_iter(params), |row| row.get(0))?
             .collect::<Result<_, _>>()?;
-        let update = format!("UPDATE job_attempts SET outcome = 'succeeded', error_code = NULL, ended_ms = 2 FROM (VALUES {}) AS c WHERE job_attempts.job_id = c.column1 AND job_attempts.lease_token_hash = c.column2", rows(2, done.len()));
         let params: Vec<&dyn ToSql> = leased
             .iter()
             .filter(|(id, _, _)| done.contains(id))
             .flat_map(|(id, _, token)| [id as &dyn ToSql, token])
             .collect();
-        tx.prepare(&update)?.execute(params_from_iter(params))?;
+        tx.prepare(&sqlite_sql::complete_attempts(done.len()))?
+            .execute(params_from_iter(params))?;
         tx.commit()?;
         next += n;
     }
@@ -358,17 +400,14 @@ async fn queue_direct_sqlx(count: usize, batch: usize) -> anyhow::Result<f64> {
         .pragma("cache_size", "-32768")
         .pragma("temp_store", "memory");
     let mut db = sqlx::SqliteConnection::connect_with(&options).await?;
-    sqlx::query("INSERT INTO tenants (id, display_name, rollout_delay_days, enrollment_secret_hash, client_id, client_secret_hash, created_ms) VALUES ('t', 'Bench', 0, 'e', 'c', 's', 0)")
-        .execute(&mut db)
-        .await?;
+    sqlx::query(BENCH_TENANT).execute(&mut db).await?;
     let keys = Keys::new();
     let began = Instant::now();
     let mut next = 0;
     while next < count {
         let n = batch.min(count - next);
         let mut tx = db.begin().await?;
-        let values = vec!["(?, 't', 'revoke', 'queued', ?, 0, 5, 0, 0)"; n].join(", ");
-        let insert = format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES {values}");
+        let insert = sqlite_sql::insert_jobs(n);
         let mut q = sqlx::query(&insert);
         for i in next..next + n {
             q = q.bind(keys.job()).bind(revoke_payload(i).to_string());
@@ -376,44 +415,39 @@ async fn queue_direct_sqlx(count: usize, batch: usize) -> anyhow::Result<f64> {
         q.execute(&mut *tx).await?;
         tx.commit().await?;
         let mut tx = db.begin().await?;
-        let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM jobs WHERE tenant_id = 't' AND state = 'queued' AND visible_ms <= 1 AND kind IN ('revoke') ORDER BY seq LIMIT ?")
+        let ids: Vec<(String,)> = sqlx::query_as(sqlite_sql::READY)
             .bind(n as i64)
             .fetch_all(&mut *tx)
             .await?;
-        let tokens: Vec<String> = ids.iter().map(|_| keys.token()).collect();
-        let values = vec!["(?, ?)"; ids.len()].join(", ");
-        let update = format!("UPDATE jobs SET state = 'leased', attempts = attempts + 1, lease_token_hash = l.column2, lease_connector_id = 'c', lease_expires_ms = 300000 FROM (VALUES {values}) AS l WHERE jobs.id = l.column1 RETURNING id, attempts");
-        let mut q = sqlx::query_as::<_, (String, i64)>(&update);
-        for ((id,), token) in ids.iter().zip(&tokens) {
-            q = q.bind(id).bind(token);
+        let update = sqlite_sql::lease(ids.len());
+        let mut q = sqlx::query_as::<_, (String, i64, String)>(&update);
+        for (id,) in &ids {
+            q = q.bind(id).bind(keys.token());
         }
         let leased = q.fetch_all(&mut *tx).await?;
-        let values = vec!["(?, ?, 'c', ?, 1)"; leased.len()].join(", ");
-        let insert = format!("INSERT INTO job_attempts (job_id, attempt, connector_id, lease_token_hash, leased_ms) VALUES {values}");
+        let insert = sqlite_sql::insert_attempts(leased.len());
         let mut q = sqlx::query(&insert);
-        let token_of: std::collections::HashMap<&str, &str> = ids
-            .iter()
-            .zip(&tokens)
-            .map(|((id,), token)| (id.as_str(), token.as_str()))
-            .collect();
-        for (id, attempt) in &leased {
-            q = q.bind(id).bind(attempt).bind(token_of[id.as_str()]);
+        for (id, attempt, token) in &leased {
+            q = q.bind(id).bind(attempt).bind(token);
         }
         q.execute(&mut *tx).await?;
         tx.commit().await?;
         let mut tx = db.begin().await?;
-        let values = vec!["(?, ?)"; ids.len()].join(", ");
-        let update = format!("UPDATE jobs SET state = 'succeeded', visible_ms = 2, result = '{{\"revoked\":true}}', error_code = NULL, error_message = NULL, completed_ms = 2, lease_token_hash = NULL, lease_connector_id = NULL, lease_expires_ms = NULL FROM (VALUES {values}) AS c WHERE jobs.id = c.column1 AND jobs.state = 'leased' AND jobs.lease_token_hash = c.column2 RETURNING id");
+        let update = sqlite_sql::complete_jobs(leased.len());
         let mut q = sqlx::query_as::<_, (String,)>(&update);
-        for ((id,), token) in ids.iter().zip(&tokens) {
+        for (id, _, token) in &leased {
             q = q.bind(id).bind(token);
         }
-        let done = q.fetch_all(&mut *tx).await?;
-        let values = vec!["(?, ?)"; done.len()].join(", ");
-        let update = format!("UPDATE job_attempts SET outcome = 'succeeded', error_code = NULL, ended_ms = 2 FROM (VALUES {values}) AS c WHERE job_attempts.job_id = c.column1 AND job_attempts.lease_token_hash = c.column2");
+        let done: std::collections::HashSet<String> = q
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(id,)| id)
+            .collect();
+        let update = sqlite_sql::complete_attempts(done.len());
         let mut q = sqlx::query(&update);
-        for (id,) in &done {
-            q = q.bind(id).bind(token_of[id.as_str()]);
+        for (id, _, token) in leased.iter().filter(|(id, _, _)| done.contains(id)) {
+            q = q.bind(id).bind(token);
         }
         q.execute(&mut *tx).await?;
         tx.commit().await?;
@@ -436,9 +470,7 @@ async fn queue_direct_sqlx(count: usize, batch: usize) -> anyhow::Result<f64> {
 async fn queue_direct_pg(url: &str, count: usize, batch: usize) -> anyhow::Result<f64> {
     drop(service::store::PgStore::open(url).await?);
     let mut db = sqlx::PgConnection::connect(url).await?;
-    sqlx::query("INSERT INTO tenants (id, display_name, rollout_delay_days, enrollment_secret_hash, client_id, client_secret_hash, created_ms) VALUES ('t', 'Bench', 0, 'e', 'c', 's', 0)")
-        .execute(&mut db)
-        .await?;
+    sqlx::query(BENCH_TENANT).execute(&mut db).await?;
     let keys = Keys::new();
     let began = Instant::now();
     let mut next = 0;
