@@ -1838,6 +1838,16 @@ impl Registry {
         Ok((rows, total))
     }
 
+    /// Whether a lease by one of the tenant's connectors could find work now: a job is queued,
+    /// once the tenant's leases that ran out are back in the queue. (`true` also while the
+    /// only queued jobs wait out a retry backoff.)
+    pub async fn has_queued_jobs(&self, tenant_id: &str) -> RegistryResult<bool> {
+        self.store
+            .expire_leases(Some(tenant_id), self.now().timestamp_millis())
+            .await?;
+        Ok(self.store.has_queued_jobs(tenant_id).await?)
+    }
+
     pub async fn job(
         &self,
         tenant_id: &str,

@@ -66,6 +66,7 @@ on_both_backends!(
     connectors_are_found_by_credential_and_listed_in_enrolment_order,
     updating_a_connector_writes_its_mutable_fields_only,
     a_read_after_each_write_sees_the_write,
+    a_connector_read_after_a_write_has_the_written_columns_and_keeps_the_others,
     connector_versions_are_distinct_per_tenant_in_text_order,
     reconciliation_appends_history_and_moves_each_mark_forward_once,
     deleting_a_connector_keeps_its_history_and_drops_its_health,
@@ -80,6 +81,7 @@ on_both_backends!(
     cancelling_ends_open_jobs_and_their_leases,
     releasing_a_connectors_leases_queues_its_jobs_at_once,
     the_next_job_deadline_is_the_earliest_expiry_or_backoff_end,
+    a_tenant_has_queued_jobs_until_its_queue_runs_dry,
     user_pfx_certificates_are_upserted_listed_and_deleted,
     scep_secrets_challenges_validations_and_notifications,
     tokens_name_their_tenant_until_they_expire,
@@ -956,6 +958,107 @@ async fn a_read_after_each_write_sees_the_write(store: Arc<dyn Store>) {
     store.delete_tenant("tenant-a").await.unwrap();
     assert_not_found(store.connector_by_credential("cred-c2").await);
     assert_not_found(store.get_tenant("tenant-a").await);
+}
+
+async fn a_connector_read_after_a_write_has_the_written_columns_and_keeps_the_others(
+    store: Arc<dyn Store>,
+) {
+    store.insert_tenant(&tenant("tenant-a", T0)).await.unwrap();
+    let c1 = connector("tenant-a", "c1", "HOST-1", T0);
+    add_connector(&store, &c1).await;
+    // Read once by each key (a store may keep what it read).
+    let read = store.get_connector("tenant-a", "c1").await.unwrap();
+    assert_eq!(read.last_checkin_ms, None);
+    store.connector_by_credential("cred-c1").await.unwrap();
+    assert_eq!(
+        store.connector_versions("tenant-a").await.unwrap(),
+        vec!["6.2406.0.1001".to_owned()]
+    );
+
+    store
+        .record_reconciled(
+            "tenant-a",
+            &[Reconciled {
+                connector_id: "c1".into(),
+                entries: vec![],
+                reconciled_ms: T0 + MINUTE,
+                last_status: "warning".into(),
+                last_reasons: "Inactive".into(),
+                seq: 2,
+            }],
+        )
+        .await
+        .unwrap();
+    // A check-in written from the row read before the reconciliation: it sets its own columns
+    // and leaves the reconciliation's alone.
+    store
+        .update_connector(&ConnectorRow {
+            last_checkin_ms: Some(T0 + 2 * MINUTE),
+            last_health_ms: Some(T0 + 2 * MINUTE),
+            ..read.clone()
+        })
+        .await
+        .unwrap();
+    // An older reconciliation changes nothing.
+    store
+        .record_reconciled(
+            "tenant-a",
+            &[Reconciled {
+                connector_id: "c1".into(),
+                entries: vec![],
+                reconciled_ms: T0 + 30_000,
+                last_status: "healthy".into(),
+                last_reasons: String::new(),
+                seq: 1,
+            }],
+        )
+        .await
+        .unwrap();
+    for row in [
+        store.get_connector("tenant-a", "c1").await.unwrap(),
+        store.connector_by_credential("cred-c1").await.unwrap(),
+    ] {
+        assert_eq!(
+            (
+                row.last_checkin_ms,
+                row.last_health_ms,
+                row.reconciled_ms,
+                row.last_status.as_str(),
+                row.last_reasons.as_str(),
+                row.seq,
+                row.version.as_str(),
+            ),
+            (
+                Some(1_700_000_120_000),
+                Some(1_700_000_120_000),
+                1_700_000_060_000,
+                "warning",
+                "Inactive",
+                2,
+                "6.2406.0.1001"
+            )
+        );
+    }
+    // Same version: the tenant's versions are as before; a new one replaces it.
+    assert_eq!(
+        store.connector_versions("tenant-a").await.unwrap(),
+        vec!["6.2406.0.1001".to_owned()]
+    );
+    store
+        .update_connector(&ConnectorRow {
+            version: "6.2510.3.2002".into(),
+            ..store.get_connector("tenant-a", "c1").await.unwrap()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.connector_versions("tenant-a").await.unwrap(),
+        vec!["6.2510.3.2002".to_owned()]
+    );
+    assert_eq!(
+        store.get_connector("tenant-a", "c1").await.unwrap().version,
+        "6.2510.3.2002"
+    );
 }
 
 async fn updating_a_connector_writes_its_mutable_fields_only(store: Arc<dyn Store>) {
@@ -2310,6 +2413,49 @@ async fn the_next_job_deadline_is_the_earliest_expiry_or_backoff_end(store: Arc<
         store.next_job_deadline(T0 + 5 * MINUTE).await.unwrap(),
         None
     );
+}
+
+async fn a_tenant_has_queued_jobs_until_its_queue_runs_dry(store: Arc<dyn Store>) {
+    store.insert_tenant(&tenant("tenant-a", T0)).await.unwrap();
+    store.insert_tenant(&tenant("tenant-b", T0)).await.unwrap();
+    assert!(!store.has_queued_jobs("tenant-a").await.unwrap());
+    store
+        .insert_jobs(&[
+            job("tenant-a", "j1", "revoke", T0),
+            // In a retry backoff until T0 + 2 minutes: queued all the same.
+            JobRow {
+                visible_ms: T0 + 2 * MINUTE,
+                ..job("tenant-a", "j2", "pkcs_create", T0)
+            },
+        ])
+        .await
+        .unwrap();
+    assert!(store.has_queued_jobs("tenant-a").await.unwrap());
+    assert!(!store.has_queued_jobs("tenant-b").await.unwrap());
+
+    let first = lease(&store, "tenant-a", "c1", &["revoke"], T0, &tokens(&["t1"])).await;
+    assert_eq!(ids(&first), ["j1"]);
+    // j2 waits out its backoff.
+    assert!(store.has_queued_jobs("tenant-a").await.unwrap());
+    let second = lease(
+        &store,
+        "tenant-a",
+        "c1",
+        &["pkcs_create"],
+        T0 + 2 * MINUTE,
+        &tokens(&["t2"]),
+    )
+    .await;
+    assert_eq!(ids(&second), ["j2"]);
+    // Both leased: nothing is queued.
+    assert!(!store.has_queued_jobs("tenant-a").await.unwrap());
+    // A lease that ran out puts its job back in the queue once leases are expired.
+    store
+        .expire_leases(Some("tenant-a"), T0 + 5 * MINUTE)
+        .await
+        .unwrap();
+    assert!(store.has_queued_jobs("tenant-a").await.unwrap());
+    assert!(!store.has_queued_jobs("tenant-b").await.unwrap());
 }
 
 // ----- user PFX, SCEP, tokens ---------------------------------------------------------------

@@ -330,6 +330,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         kind: Option<&str>,
         state: Option<&str>,
     ) -> StoreResult<i64>;
+    /// Whether the tenant has a job in state `queued` (ready, or waiting out a retry backoff):
+    /// without one, no lease of the tenant's connectors can find work until something changes.
+    async fn has_queued_jobs(&self, tenant_id: &str) -> StoreResult<bool>;
     async fn job_attempts(&self, job_id: &str) -> StoreResult<Vec<AttemptRow>>;
     /// The attempt of `job_id` that lease token `token_hash` was issued for; `NotFound` if the
     /// token was issued for another job or never.

@@ -872,6 +872,17 @@ impl Store for PgStore {
         Ok(n)
     }
 
+    async fn has_queued_jobs(&self, tenant_id: &str) -> StoreResult<bool> {
+        let (found,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE tenant_id = $1 AND state = 'queued')",
+        )
+        .bind(tenant_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(interpret)?;
+        Ok(found)
+    }
+
     async fn job_attempts(&self, job_id: &str) -> StoreResult<Vec<AttemptRow>> {
         sqlx::query_as("SELECT * FROM job_attempts WHERE job_id = $1 ORDER BY attempt")
             .bind(job_id)

@@ -27,25 +27,49 @@ pub struct SqliteStore {
 }
 
 /// Rows that nearly every connector call reads: the release catalog, tenants by id,
-/// connectors by credential and each tenant's connector versions. This process is the
-/// database's only user (its one connection), and every fill and every invalidation happens
-/// while `conn` is locked, so the cache can never hold a row older than the database's.
+/// connectors (by id and by credential) and each tenant's connector versions. This process is
+/// the database's only user (its one connection), and every fill, write-through and
+/// invalidation happens while `conn` is locked, so the cache can never hold a row older than
+/// the database's.
 #[derive(Debug, Default)]
 struct Cache {
     releases: Option<Vec<ReleaseRow>>,
     tenants: std::collections::HashMap<String, TenantRow>,
-    /// Connectors by credential hash (each connector call authenticates with one). A write to
-    /// or a deletion of a connector drops its entry.
-    connectors: std::collections::HashMap<String, ConnectorRow>,
+    /// Connectors by (tenant id, connector id). A write to a connector takes its row out first
+    /// and puts it back, with the written columns, only once the write succeeded; a deletion
+    /// drops it.
+    connectors: std::collections::HashMap<(String, String), ConnectorRow>,
+    /// The key of `connectors` for each cached connector's credential hash (each connector
+    /// call authenticates with one).
+    by_credential: std::collections::HashMap<String, (String, String)>,
     /// The distinct versions of each tenant's connectors; a write that can change a version
-    /// (insert, update, delete) drops the tenant's entry.
+    /// (insert, a version update, delete) drops the tenant's entry.
     versions: std::collections::HashMap<String, Vec<String>>,
 }
 
 impl Cache {
-    fn forget_connector(&mut self, tenant_id: &str, ids: &[&str]) {
-        self.connectors
-            .retain(|_, row| !(row.tenant_id == tenant_id && ids.contains(&row.id.as_str())));
+    fn keep_connector(&mut self, row: ConnectorRow) {
+        let key = (row.tenant_id.clone(), row.id.clone());
+        self.by_credential
+            .insert(row.credential_hash.clone(), key.clone());
+        self.connectors.insert(key, row);
+    }
+
+    /// Takes the connector's row out of the cache (it is put back by the caller once a write
+    /// succeeded).
+    fn take_connector(&mut self, tenant_id: &str, id: &str) -> Option<ConnectorRow> {
+        let row = self
+            .connectors
+            .remove(&(tenant_id.to_owned(), id.to_owned()))?;
+        self.by_credential.remove(&row.credential_hash);
+        Some(row)
+    }
+
+    fn forget_tenant(&mut self, tenant_id: &str) {
+        self.connectors.retain(|(tenant, _), _| tenant != tenant_id);
+        self.by_credential
+            .retain(|_, (tenant, _)| tenant != tenant_id);
+        self.versions.remove(tenant_id);
     }
 }
 
@@ -258,8 +282,7 @@ impl Store for SqliteStore {
             let mut cache = self.cache();
             cache.tenants.remove(id);
             // Its connectors go with it (ON DELETE CASCADE).
-            cache.connectors.retain(|_, row| row.tenant_id != id);
-            cache.versions.remove(id);
+            cache.forget_tenant(id);
         }
         let mut tx = conn.begin().await.map_err(interpret)?;
         sqlx::query("DELETE FROM status_history WHERE tenant_id = ?")
@@ -341,8 +364,15 @@ impl Store for SqliteStore {
 
     async fn connector_by_credential(&self, hash: &str) -> StoreResult<ConnectorRow> {
         let mut conn = self.conn.lock().await;
-        if let Some(row) = self.cache().connectors.get(hash) {
-            return Ok(row.clone());
+        {
+            let cache = self.cache();
+            if let Some(row) = cache
+                .by_credential
+                .get(hash)
+                .and_then(|key| cache.connectors.get(key))
+            {
+                return Ok(row.clone());
+            }
         }
         let row: ConnectorRow = sqlx::query_as(&format!(
             "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE credential_hash = ?"
@@ -351,19 +381,26 @@ impl Store for SqliteStore {
         .fetch_one(&mut *conn)
         .await
         .map_err(interpret)?;
-        self.cache().connectors.insert(hash.to_owned(), row.clone());
+        self.cache().keep_connector(row.clone());
         Ok(row)
     }
 
     async fn get_connector(&self, tenant_id: &str, id: &str) -> StoreResult<ConnectorRow> {
-        sqlx::query_as(&format!(
+        let mut conn = self.conn.lock().await;
+        let key = (tenant_id.to_owned(), id.to_owned());
+        if let Some(row) = self.cache().connectors.get(&key) {
+            return Ok(row.clone());
+        }
+        let row: ConnectorRow = sqlx::query_as(&format!(
             "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE tenant_id = ? AND id = ?"
         ))
         .bind(tenant_id)
         .bind(id)
-        .fetch_one(&mut *self.conn.lock().await)
+        .fetch_one(&mut *conn)
         .await
-        .map_err(interpret)
+        .map_err(interpret)?;
+        self.cache().keep_connector(row.clone());
+        Ok(row)
     }
 
     async fn list_connectors(&self, tenant_id: &str) -> StoreResult<Vec<ConnectorRow>> {
@@ -404,11 +441,15 @@ impl Store for SqliteStore {
 
     async fn update_connector(&self, c: &ConnectorRow) -> StoreResult<()> {
         let mut conn = self.conn.lock().await;
-        {
+        let cached = {
             let mut cache = self.cache();
-            cache.forget_connector(&c.tenant_id, &[&c.id]);
-            cache.versions.remove(&c.tenant_id);
-        }
+            let cached = cache.take_connector(&c.tenant_id, &c.id);
+            // The tenant's versions stay right unless this write can change one.
+            if cached.as_ref().is_none_or(|row| row.version != c.version) {
+                cache.versions.remove(&c.tenant_id);
+            }
+            cached
+        };
         let done = sqlx::query(
             "UPDATE connectors SET display_name = ?, features = ?, version = ?, product = ?, service_account = ?, \
              proxy = ?, import_key_thumbprint = ?, auto_update = ?, co_installed = ?, last_checkin_ms = ?, \
@@ -432,6 +473,22 @@ impl Store for SqliteStore {
         .map_err(interpret)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
+        }
+        // Write-through: the cached row with exactly the columns the statement set.
+        if let Some(mut row) = cached {
+            row.display_name.clone_from(&c.display_name);
+            row.features.clone_from(&c.features);
+            row.version.clone_from(&c.version);
+            row.product.clone_from(&c.product);
+            row.service_account.clone_from(&c.service_account);
+            row.proxy.clone_from(&c.proxy);
+            row.import_key_thumbprint
+                .clone_from(&c.import_key_thumbprint);
+            row.auto_update = c.auto_update;
+            row.co_installed.clone_from(&c.co_installed);
+            row.last_checkin_ms = c.last_checkin_ms;
+            row.last_health_ms = c.last_health_ms;
+            self.cache().keep_connector(row);
         }
         Ok(())
     }
@@ -493,7 +550,7 @@ impl Store for SqliteStore {
         let mut conn = self.conn.lock().await;
         {
             let mut cache = self.cache();
-            cache.forget_connector(tenant_id, &[id]);
+            cache.take_connector(tenant_id, id);
             cache.versions.remove(tenant_id);
         }
         sqlx::query("DELETE FROM health_messages WHERE tenant_id = ? AND connector_id = ?")
@@ -520,8 +577,14 @@ impl Store for SqliteStore {
         reconciled: &[Reconciled],
     ) -> StoreResult<()> {
         let mut conn = self.conn.lock().await;
-        let ids: Vec<&str> = reconciled.iter().map(|r| r.connector_id.as_str()).collect();
-        self.cache().forget_connector(tenant_id, &ids);
+        // The cached rows come out now and go back, reconciled, once the transaction committed.
+        let mut cached: Vec<ConnectorRow> = {
+            let mut cache = self.cache();
+            reconciled
+                .iter()
+                .filter_map(|r| cache.take_connector(tenant_id, &r.connector_id))
+                .collect()
+        };
         let mut tx = conn.begin().await.map_err(interpret)?;
         for r in reconciled {
             for entry in &r.entries {
@@ -538,7 +601,23 @@ impl Store for SqliteStore {
                 .await
                 .map_err(interpret)?;
         }
-        tx.commit().await.map_err(interpret)
+        tx.commit().await.map_err(interpret)?;
+        // Write-through, under the statement's own condition (the cached row is the database's).
+        for row in &mut cached {
+            for r in reconciled.iter().filter(|r| r.connector_id == row.id) {
+                if row.seq < r.seq || (row.seq == r.seq && row.reconciled_ms <= r.reconciled_ms) {
+                    row.reconciled_ms = r.reconciled_ms;
+                    row.last_status.clone_from(&r.last_status);
+                    row.last_reasons.clone_from(&r.last_reasons);
+                    row.seq = r.seq;
+                }
+            }
+        }
+        let mut cache = self.cache();
+        for row in cached {
+            cache.keep_connector(row);
+        }
+        Ok(())
     }
 
     async fn list_history(
@@ -913,6 +992,17 @@ impl Store for SqliteStore {
             .await
             .map_err(interpret)?;
         Ok(n)
+    }
+
+    async fn has_queued_jobs(&self, tenant_id: &str) -> StoreResult<bool> {
+        let (found,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE tenant_id = ? AND state = 'queued')",
+        )
+        .bind(tenant_id)
+        .fetch_one(&mut *self.conn.lock().await)
+        .await
+        .map_err(interpret)?;
+        Ok(found)
     }
 
     async fn job_attempts(&self, job_id: &str) -> StoreResult<Vec<AttemptRow>> {
