@@ -318,3 +318,42 @@ async fn a_step_that_is_not_supported_yet_exits_3_with_a_clear_message() {
         3
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_a_tenants_queue_runs_dry_its_other_connectors_stop_looking_for_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "drain.toml",
+        "name = \"drain\"\nseed = 4\nstart = \"2024-09-19T00:00:00Z\"\n\n\
+         [[tenant]]\nname = \"contoso\"\n\n[[tenant]]\nname = \"fabrikam\"\n\n\
+         [[step]]\ninstall = { name = \"c\", tenant = \"contoso\", machine = \"C\", features = [\"revocation\"], version = \"6.2406.0.1001\", count = 5 }\n\n\
+         [[step]]\ninstall = { name = \"f\", tenant = \"fabrikam\", machine = \"F\", features = [\"revocation\"], version = \"6.2406.0.1001\", count = 2 }\n\n\
+         [[step]]\nenqueue = { tenant = \"contoso\", kind = \"revoke\", count = 150 }\n\n\
+         [[step]]\nenqueue = { tenant = \"fabrikam\", kind = \"revoke\", count = 10 }\n\n\
+         [[step]]\nadvance = \"PT2M\"\n\n\
+         [[step]]\nexpect_jobs = { tenant = \"contoso\", state = \"succeeded\", count = 150 }\n\n\
+         [[step]]\nexpect_jobs = { tenant = \"fabrikam\", state = \"succeeded\", count = 10 }\n",
+    );
+    let scenario = spec::parse_file(&file).unwrap();
+    let outcome = runner::run(&scenario, "drain.toml", None).await;
+    assert_eq!(outcome.verdict, Verdict::Passed, "{:?}", outcome.failures);
+    // Every connector polls at 00:00:30, in name order, 100 jobs a lease at most: c-1 and c-2
+    // empty contoso's queue, so c-3…c-5 do not ask; f-1 empties fabrikam's, so f-2 does not.
+    let work: Vec<&str> = outcome
+        .transcript
+        .iter()
+        .map(String::as_str)
+        .filter(|line| line.contains("handled") || line.contains("queue is empty"))
+        .collect();
+    assert_eq!(
+        work,
+        [
+            "[2024-09-19T00:00:30Z] c-1 handled 100 request(s): 100 succeeded, 0 failed, 0 to retry",
+            "[2024-09-19T00:00:30Z] c-2 handled 50 request(s): 50 succeeded, 0 failed, 0 to retry",
+            "[2024-09-19T00:00:30Z] contoso's queue is empty: its connectors stop looking for work",
+            "[2024-09-19T00:00:30Z] f-1 handled 10 request(s): 10 succeeded, 0 failed, 0 to retry",
+            "[2024-09-19T00:00:30Z] fabrikam's queue is empty: its connectors stop looking for work",
+        ]
+    );
+}

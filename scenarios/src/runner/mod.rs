@@ -7,7 +7,9 @@
 //! (a coalesced poll). Just before such an instant the connectors poll once more, so the service
 //! sees them present up to the boundary. Idle polls in between cost nothing. Between boundaries
 //! the clock also stops where a connector that may find work (one that is "hungry": work was
-//! enqueued, or its last poll found some) polls; there only the hungry connectors poll.
+//! enqueued, or its last poll found some) polls; there only the hungry connectors poll. A
+//! connector stops being hungry when its poll finds nothing, and so do all of a tenant's
+//! connectors once, after one of them worked, the tenant has no queued job left.
 //!
 //! Expectations do not stop the run: every mismatch is reported. An action that fails stops it.
 
@@ -1168,6 +1170,30 @@ impl World {
                 summary.leased, summary.succeeded, summary.failed, summary.retried
             ));
         }
+        // Once the tenant's queue is empty, none of its connectors can find work until
+        // something is queued, a lease runs out or a backoff ends (each makes them hungry
+        // again): their polls until then are idle, and coalesced.
+        let Some(tenant) = self.tenant_of.get(name).cloned() else {
+            return;
+        };
+        let Some(tenant_id) = self.tenants.get(&tenant).map(|t| t.id.clone()) else {
+            return;
+        };
+        match self.app.registry.has_queued_jobs(&tenant_id).await {
+            Ok(false) => {
+                let before = self.hungry.len();
+                let tenant_of = &self.tenant_of;
+                self.hungry
+                    .retain(|other| tenant_of.get(other) != Some(&tenant));
+                if self.hungry.len() < before {
+                    self.log(format!(
+                        "{tenant}'s queue is empty: its connectors stop looking for work"
+                    ));
+                }
+            }
+            Ok(true) => {}
+            Err(e) => self.log(format!("could not look at {tenant}'s queue: {e}")),
+        }
     }
 
     /// Each running connector with a poll due by `limit` polls once, at its last grid instant
@@ -1184,6 +1210,11 @@ impl World {
             .collect();
         points.sort();
         for (point, name) in points {
+            // A connector that stopped being hungry in this round (its tenant's queue ran dry)
+            // has an idle poll here, coalesced like the others'.
+            if round == Round::Hungry && !self.hungry.contains(&name) {
+                continue;
+            }
             let at = point.max(self.app.now());
             self.app.set_clock(at)?;
             if let Some(connector) = self.connectors.get_mut(&name) {
