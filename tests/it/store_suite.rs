@@ -78,6 +78,7 @@ on_both_backends!(
     an_expired_lease_puts_the_job_back_with_its_attempt_counted,
     the_fifth_expired_lease_sends_the_job_to_dead_letter,
     completing_applies_only_with_the_current_token_and_only_once,
+    a_batch_of_completions_applies_exactly_those_with_a_current_token,
     cancelling_ends_open_jobs_and_their_leases,
     releasing_a_connectors_leases_queues_its_jobs_at_once,
     the_next_job_deadline_is_the_earliest_expiry_or_backoff_end,
@@ -2016,6 +2017,87 @@ async fn the_fifth_expired_lease_sends_the_job_to_dead_letter(store: Arc<dyn Sto
             .await
             .unwrap(),
         2
+    );
+}
+
+async fn a_batch_of_completions_applies_exactly_those_with_a_current_token(store: Arc<dyn Store>) {
+    store.insert_tenant(&tenant("tenant-a", T0)).await.unwrap();
+    store
+        .insert_jobs(&[
+            job("tenant-a", "j1", "revoke", T0),
+            job("tenant-a", "j2", "revoke", T0),
+            job("tenant-a", "j3", "revoke", T0),
+        ])
+        .await
+        .unwrap();
+    let leased = lease(
+        &store,
+        "tenant-a",
+        "c1",
+        &["revoke"],
+        T0,
+        &tokens(&["t1", "t2", "t3"]),
+    )
+    .await;
+    assert_eq!(ids(&leased), ["j1", "j2", "j3"]);
+
+    // All current: all applied.
+    assert_eq!(
+        store
+            .complete_jobs(&[succeeded("j1", "t1", T0 + 1000)])
+            .await
+            .unwrap(),
+        [true]
+    );
+    // One stale (j1 is done), one wrong (t9), one current: only the current one applies, and
+    // the others change nothing.
+    assert_eq!(
+        store
+            .complete_jobs(&[
+                succeeded("j1", "t1", T0 + 2000),
+                succeeded("j2", "t9", T0 + 2000),
+                succeeded("j3", "t3", T0 + 2000),
+            ])
+            .await
+            .unwrap(),
+        [false, false, true]
+    );
+    let mut states: Vec<(String, String, Option<i64>)> = store
+        .get_jobs("tenant-a", &["j1", "j2", "j3"])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| (j.id, j.state, j.completed_ms))
+        .collect();
+    states.sort();
+    assert_eq!(
+        states,
+        [
+            (
+                "j1".to_owned(),
+                "succeeded".to_owned(),
+                Some(1_700_000_001_000)
+            ),
+            ("j2".to_owned(), "leased".to_owned(), None),
+            (
+                "j3".to_owned(),
+                "succeeded".to_owned(),
+                Some(1_700_000_002_000)
+            ),
+        ]
+    );
+    assert_eq!(
+        store.attempt_by_token("j2", "t2").await.unwrap().outcome,
+        None
+    );
+    assert_eq!(
+        store
+            .attempt_by_token("j3", "t3")
+            .await
+            .unwrap()
+            .outcome
+            .as_deref(),
+        Some("succeeded")
     );
 }
 

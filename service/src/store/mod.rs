@@ -110,7 +110,7 @@ pub struct JobStat {
     pub oldest_created_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct JobRow {
     pub id: String,
     pub tenant_id: String,
