@@ -463,10 +463,14 @@ impl Connector {
             self.check_update(now).await;
             self.next_update_check = now + self.config.update_check_interval;
         }
-        if now >= self.next_health {
-            self.upload_health(now).await;
-        }
-        let checked_in = self.checkin(now).await;
+        // A health message that went through is this poll's check-in too (the service records
+        // it as one); only a poll without one checks in on its own.
+        let uploaded = now >= self.next_health && self.upload_health(now).await;
+        let checked_in = if uploaded {
+            Ok(())
+        } else {
+            self.checkin(now).await
+        };
         if let Some(scep) = &self.scep {
             scep.drain(now).await;
         }

@@ -120,6 +120,32 @@ impl TestApp {
         Ok(Answer { status, body })
     }
 
+    /// An operator call that must answer `expected`; the answer's body is read only when it
+    /// does not (for the error), never parsed into a JSON tree.
+    pub async fn admin_expecting<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+        expected: u16,
+    ) -> anyhow::Result<()> {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.base_url))
+            .bearer_auth(OPERATOR_TOKEN)
+            .json(body)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await?;
+        anyhow::ensure!(
+            status == expected,
+            "answered {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        Ok(())
+    }
+
     pub async fn admin<B: Serialize>(
         &self,
         method: Method,

@@ -69,3 +69,58 @@ async fn a_connector_event_joins_the_service_journal_by_its_correlation_id() {
         .unwrap();
     assert_eq!(anonymous.status, 401);
 }
+
+#[tokio::test]
+async fn a_poll_whose_health_message_goes_through_makes_no_separate_check_in() {
+    let app = app_at("2026-03-01T00:00:00Z").await;
+    let tenant = app.create_tenant("Contoso", None).await.unwrap();
+    let client = ServiceClient::new(app.base_url.clone(), app.http.clone());
+    let mut connector = Connector::install(
+        ConnectorConfig {
+            seed: 9,
+            auto_update: false,
+            ..ConnectorConfig::new("SRV01", &["pkcs"], "6.2510.3.2002")
+        },
+        client,
+        tenant.enrollment_secret.as_deref().unwrap(),
+        app.now(),
+    )
+    .await
+    .unwrap();
+    let calls = |path: &'static str| {
+        let app = &app;
+        async move {
+            let found = app
+                .admin_get(&format!("/admin/journal?route={path}"))
+                .await
+                .unwrap();
+            assert_eq!(found.status, 200, "{}", found.body);
+            found.body["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|entry| entry["dateTime"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    // 00:00:00: a health message is due, and it is the poll's check-in.
+    connector.poll(app.now()).await.unwrap();
+    // 00:00:30: none is due: the poll checks in.
+    let later = app.now() + chrono::Duration::seconds(30);
+    app.set_clock(later).unwrap();
+    connector.poll(later).await.unwrap();
+    // 00:05:00: the next health message.
+    let next = app.now() + chrono::Duration::seconds(270);
+    app.set_clock(next).unwrap();
+    connector.poll(next).await.unwrap();
+
+    assert_eq!(
+        calls("/connector/v1/health").await,
+        ["2026-03-01T00:00:00Z", "2026-03-01T00:05:00Z"]
+    );
+    // The installation's own check-in, then only the poll without a health message.
+    assert_eq!(
+        calls("/connector/v1/checkin").await,
+        ["2026-03-01T00:00:00Z", "2026-03-01T00:00:30Z"]
+    );
+}

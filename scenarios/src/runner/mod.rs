@@ -1076,23 +1076,20 @@ impl World {
                 )?,
             });
         }
+        #[derive(serde::Serialize)]
+        struct Batch<'a> {
+            jobs: &'a [wire::jobs::EnqueueJob],
+        }
         for batch in jobs.chunks(1000) {
-            let body = serde_json::json!({ "jobs": batch });
-            let answer = self
-                .app
-                .admin(
+            self.app
+                .admin_expecting(
                     Method::POST,
                     &format!("/admin/tenants/{}/jobs", tenant.id),
-                    Some(&body),
+                    &Batch { jobs: batch },
+                    201,
                 )
-                .await?;
-            if answer.status != 201 {
-                return Err(StepError::Harness(anyhow::anyhow!(
-                    "enqueueing answered {}: {}",
-                    answer.status,
-                    answer.body
-                )));
-            }
+                .await
+                .map_err(|e| StepError::Harness(e.context("enqueueing")))?;
         }
         self.hungry.extend(self.connectors.keys().cloned());
         Ok(format!(
