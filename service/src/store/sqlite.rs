@@ -240,12 +240,35 @@ async fn expire_in(
         .rows_affected())
 }
 
+/// Parameters: tenant, connector, seq, instant, status, reasons.
+const HISTORY_INSERT: &str =
+    "INSERT INTO status_history (tenant_id, connector_id, seq, at_ms, status, reasons) \
+    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connector_id, seq) DO NOTHING";
+
+/// Runs `query`, the text `BEGIN; …; COMMIT` with the parameters of every statement in order,
+/// as one command to sqlx's worker thread (sqlx binds each statement's parameters in turn),
+/// instead of one command for each statement and two for the transaction. The statements stop
+/// at the first failure, inside the transaction: it is rolled back.
+async fn in_one_transaction<'q>(
+    conn: &mut SqliteConnection,
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+) -> StoreResult<()> {
+    match query.execute(&mut *conn).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            // When the failure was `BEGIN` itself there is nothing to roll back, and this fails.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            Err(interpret(e))
+        }
+    }
+}
+
 async fn insert_history(
     tx: &mut sqlx::SqliteConnection,
     tenant_id: &str,
     row: &HistoryRow,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO status_history (tenant_id, connector_id, seq, at_ms, status, reasons) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connector_id, seq) DO NOTHING")
+    sqlx::query(HISTORY_INSERT)
         .bind(tenant_id)
         .bind(&row.connector_id)
         .bind(row.seq)
@@ -557,28 +580,21 @@ impl Store for SqliteStore {
         keep_from_ms: i64,
     ) -> StoreResult<()> {
         let mut conn = self.conn.lock().await;
-        let mut tx = conn.begin().await.map_err(interpret)?;
-        sqlx::query(
-            "INSERT OR REPLACE INTO health_messages (tenant_id, connector_id, at_ms, body) VALUES (?, ?, ?, ?)",
+        // With the tenant, the index `(tenant_id, connector_id, at_ms)` finds the old messages.
+        let q = sqlx::query(
+            "BEGIN; \
+             INSERT OR REPLACE INTO health_messages (tenant_id, connector_id, at_ms, body) VALUES (?, ?, ?, ?); \
+             DELETE FROM health_messages WHERE tenant_id = ? AND connector_id = ? AND at_ms < ?; \
+             COMMIT",
         )
         .bind(tenant_id)
         .bind(connector_id)
         .bind(at_ms)
         .bind(body)
-        .execute(&mut *tx)
-        .await
-        .map_err(interpret)?;
-        // With the tenant, the index `(tenant_id, connector_id, at_ms)` finds the old messages.
-        sqlx::query(
-            "DELETE FROM health_messages WHERE tenant_id = ? AND connector_id = ? AND at_ms < ?",
-        )
         .bind(tenant_id)
         .bind(connector_id)
-        .bind(keep_from_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(interpret)?;
-        tx.commit().await.map_err(interpret)
+        .bind(keep_from_ms);
+        in_one_transaction(&mut conn, q).await
     }
 
     async fn list_health(
@@ -640,23 +656,44 @@ impl Store for SqliteStore {
                 .filter_map(|r| cache.take_connector(tenant_id, &r.connector_id))
                 .collect()
         };
-        let mut tx = conn.begin().await.map_err(interpret)?;
+        // Plain `?` parameters only: sqlx binds a numbered one (`?4`) by its number from the
+        // first parameter of the whole text, not of its statement.
+        const MARK: &str =
+            "UPDATE connectors SET reconciled_ms = ?, last_status = ?, last_reasons = ?, seq = ? \
+            WHERE tenant_id = ? AND id = ? AND (seq < ? OR (seq = ? AND reconciled_ms <= ?))";
+        let mut sql = String::from("BEGIN;");
+        for r in reconciled {
+            for _ in &r.entries {
+                sql.push_str(HISTORY_INSERT);
+                sql.push(';');
+            }
+            sql.push_str(MARK);
+            sql.push(';');
+        }
+        sql.push_str("COMMIT");
+        let mut q = sqlx::query(&sql);
         for r in reconciled {
             for entry in &r.entries {
-                insert_history(&mut tx, tenant_id, entry).await?;
+                q = q
+                    .bind(tenant_id)
+                    .bind(&entry.connector_id)
+                    .bind(entry.seq)
+                    .bind(entry.at_ms)
+                    .bind(&entry.status)
+                    .bind(&entry.reasons);
             }
-            sqlx::query("UPDATE connectors SET reconciled_ms = ?1, last_status = ?2, last_reasons = ?3, seq = ?4 WHERE tenant_id = ?5 AND id = ?6 AND (seq < ?4 OR (seq = ?4 AND reconciled_ms <= ?1))")
+            q = q
                 .bind(r.reconciled_ms)
                 .bind(&r.last_status)
                 .bind(&r.last_reasons)
                 .bind(r.seq)
                 .bind(tenant_id)
                 .bind(&r.connector_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(interpret)?;
+                .bind(r.seq)
+                .bind(r.seq)
+                .bind(r.reconciled_ms);
         }
-        tx.commit().await.map_err(interpret)?;
+        in_one_transaction(&mut conn, q).await?;
         // Write-through, under the statement's own condition (the cached row is the database's).
         for row in &mut cached {
             for r in reconciled.iter().filter(|r| r.connector_id == row.id) {
