@@ -1009,8 +1009,9 @@ impl Registry {
         Ok(self.store.list_connectors(tenant_id).await?)
     }
 
-    pub async fn all_connector_rows(&self) -> RegistryResult<Vec<ConnectorRow>> {
-        Ok(self.store.list_all_connectors().await?)
+    /// The distinct versions of the tenant's connectors, in text order.
+    pub async fn connector_versions(&self, tenant_id: &str) -> RegistryResult<Vec<String>> {
+        Ok(self.store.connector_versions(tenant_id).await?)
     }
 
     /// Jobs of every tenant by kind and state (expired leases put back first).

@@ -24,14 +24,15 @@ pub async fn next_due_after(
             best = Some(at);
         }
     };
-    for row in registry.all_connector_rows().await? {
-        if let Ok(version) = Version::parse(&row.version) {
-            lifecycle::refusal_boundaries(&catalog, version)
-                .into_iter()
-                .for_each(&mut consider);
-        }
-    }
     for tenant in registry.list_tenant_rows().await? {
+        // The gates depend on the version alone: each version present once.
+        for version in registry.connector_versions(&tenant.id).await? {
+            if let Ok(version) = Version::parse(&version) {
+                lifecycle::refusal_boundaries(&catalog, version)
+                    .into_iter()
+                    .for_each(&mut consider);
+            }
+        }
         let delay = Duration::days(tenant.rollout_delay_days.max(0));
         for release in catalog.releases() {
             consider(release.released + delay);
