@@ -187,23 +187,34 @@ fn bind_completions<'q>(
     q
 }
 
+/// Whether a lease has run out by the parameter (one look at the oldest lease deadline, the
+/// first entry of `jobs_leased`).
+const LEASE_RAN_OUT: &str =
+    "EXISTS (SELECT 1 FROM jobs WHERE state = 'leased' AND lease_expires_ms <= ?)";
+
 async fn expire_in(
     tx: &mut sqlx::SqliteConnection,
     tenant_id: Option<&str>,
     now_ms: i64,
 ) -> StoreResult<u64> {
-    // Mostly nothing has run out: one look at the oldest lease deadline (the first entry of
-    // `jobs_leased`) spares the two updates.
-    let (due,): (bool,) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'leased' AND lease_expires_ms <= ?)",
-    )
-    .bind(now_ms)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(interpret)?;
+    // Mostly nothing has run out: the probe spares the two updates.
+    let (due,): (bool,) = sqlx::query_as(&format!("SELECT {LEASE_RAN_OUT}"))
+        .bind(now_ms)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(interpret)?;
     if !due {
         return Ok(0);
     }
+    expire_due(tx, tenant_id, now_ms).await
+}
+
+/// The two updates of [`expire_in`], once its probe found a lease that ran out.
+async fn expire_due(
+    tx: &mut sqlx::SqliteConnection,
+    tenant_id: Option<&str>,
+    now_ms: i64,
+) -> StoreResult<u64> {
     let scope = if tenant_id.is_some() {
         " AND tenant_id = ?"
     } else {
@@ -1128,7 +1139,6 @@ impl Store for SqliteStore {
         }
         let mut conn = self.conn.lock().await;
         let mut tx = conn.begin().await.map_err(interpret)?;
-        expire_in(&mut tx, Some(lease.tenant_id), lease.now_ms).await?;
         let placeholders = vec!["?"; lease.kinds.len()].join(", ");
         // A job this connector handed back for lack of the import key goes to the others.
         let skip = if lease.skip_missing_import_key {
@@ -1142,29 +1152,40 @@ impl Store for SqliteStore {
         } else {
             ""
         };
-        // The jobs to lease, whole and in queue order, as one row.
+        // The jobs to lease, whole and in queue order, as one row, with the probe for leases
+        // that ran out (see `expire_in`): one statement where there were two. When a lease ran
+        // out, its job may be leased again now, so the leases are expired and the jobs read again.
         let select = format!(
-            "SELECT json_group_array({JOB_JSON} ORDER BY seq) FROM (SELECT {JOB_COLUMNS}, seq FROM jobs \
+            "SELECT {LEASE_RAN_OUT}, (SELECT json_group_array({JOB_JSON} ORDER BY seq) FROM (SELECT {JOB_COLUMNS}, seq FROM jobs \
              WHERE tenant_id = ? AND state = 'queued' AND visible_ms <= ? AND kind IN ({placeholders}){skip}{issuer} \
-             ORDER BY seq LIMIT ?)"
+             ORDER BY seq LIMIT ?))"
         );
-        let mut q = sqlx::query_as::<_, (String,)>(&select)
-            .bind(lease.tenant_id)
-            .bind(lease.now_ms);
-        for kind in lease.kinds {
-            q = q.bind(*kind);
+        let mut json = String::new();
+        for probe in [true, false] {
+            let mut q = sqlx::query_as::<_, (bool, String)>(&select)
+                .bind(if probe { lease.now_ms } else { i64::MIN })
+                .bind(lease.tenant_id)
+                .bind(lease.now_ms);
+            for kind in lease.kinds {
+                q = q.bind(*kind);
+            }
+            if lease.skip_missing_import_key {
+                q = q.bind(lease.connector_id);
+            }
+            if let Some(issuer) = lease.issuer_name {
+                q = q.bind(issuer);
+            }
+            let (ran_out, rows) = q
+                .bind(lease.token_hashes.len() as i64)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(interpret)?;
+            json = rows;
+            if !ran_out {
+                break;
+            }
+            expire_due(&mut tx, Some(lease.tenant_id), lease.now_ms).await?;
         }
-        if lease.skip_missing_import_key {
-            q = q.bind(lease.connector_id);
-        }
-        if let Some(issuer) = lease.issuer_name {
-            q = q.bind(issuer);
-        }
-        let (json,) = q
-            .bind(lease.token_hashes.len() as i64)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(interpret)?;
         let mut leased = job_rows(&json)?;
         if leased.is_empty() {
             tx.commit().await.map_err(interpret)?;
@@ -1174,39 +1195,29 @@ impl Store for SqliteStore {
         // joined from `FROM (VALUES …)`: the same join written as a CTE made SQLite 3.4x update
         // 20 times slower.) The transaction holds the only connection, so the rows read above
         // are the rows this updates.
-        let values = vec!["(?, ?)"; leased.len()].join(", ");
-        let update = format!(
+        // One text, one command: the update, and the attempts (5 parameters a row, at most 100
+        // rows a lease) in one insert.
+        let n = leased.len();
+        let sql = format!(
             "UPDATE jobs SET state = 'leased', attempts = attempts + 1, lease_token_hash = l.column2, \
-             lease_connector_id = ?, lease_expires_ms = ? FROM (VALUES {values}) AS l WHERE jobs.id = l.column1"
+             lease_connector_id = ?, lease_expires_ms = ? FROM (VALUES {}) AS l WHERE jobs.id = l.column1; \
+             INSERT INTO job_attempts (job_id, attempt, connector_id, lease_token_hash, leased_ms) VALUES {}",
+            vec!["(?, ?)"; n].join(", "),
+            vec!["(?, ?, ?, ?, ?)"; n].join(", ")
         );
-        let mut q = sqlx::query(&update)
-            .bind(lease.connector_id)
-            .bind(lease.lease_expires_ms);
         for (row, token_hash) in leased.iter_mut().zip(lease.token_hashes) {
-            q = q.bind(&row.id).bind(token_hash);
             row.state = "leased".to_owned();
             row.attempts += 1;
             row.lease_token_hash = Some(token_hash.clone());
             row.lease_connector_id = Some(lease.connector_id.to_owned());
             row.lease_expires_ms = Some(lease.lease_expires_ms);
         }
-        let updated = q
-            .execute(&mut *tx)
-            .await
-            .map_err(interpret)?
-            .rows_affected();
-        if updated != leased.len() as u64 {
-            return Err(StoreError::Conflict(format!(
-                "a lease updated {updated} of the {} jobs it read",
-                leased.len()
-            )));
+        let mut q = sqlx::query(&sql)
+            .bind(lease.connector_id)
+            .bind(lease.lease_expires_ms);
+        for row in &leased {
+            q = q.bind(&row.id).bind(&row.lease_token_hash);
         }
-        // One statement records every attempt (5 parameters a row, at most 100 rows a lease).
-        let values = vec!["(?, ?, ?, ?, ?)"; leased.len()].join(", ");
-        let insert = format!(
-            "INSERT INTO job_attempts (job_id, attempt, connector_id, lease_token_hash, leased_ms) VALUES {values}"
-        );
-        let mut q = sqlx::query(&insert);
         for row in &leased {
             q = q
                 .bind(&row.id)
@@ -1215,7 +1226,18 @@ impl Store for SqliteStore {
                 .bind(&row.lease_token_hash)
                 .bind(lease.now_ms);
         }
-        q.execute(&mut *tx).await.map_err(interpret)?;
+        // Each job updated once and its attempt inserted once.
+        let written = q
+            .execute(&mut *tx)
+            .await
+            .map_err(interpret)?
+            .rows_affected();
+        if written != 2 * n as u64 {
+            return Err(StoreError::Conflict(format!(
+                "a lease of {n} jobs wrote {written} rows, not {}",
+                2 * n
+            )));
+        }
         tx.commit().await.map_err(interpret)?;
         Ok(leased)
     }
