@@ -87,9 +87,9 @@ async fn register(app: &TestApp, secret: &str, machine: &str) -> anyhow::Result<
 }
 
 /// Enqueues `count` revocation jobs in requests of `batch`.
-/// A call whose answer is read into `T`, as a client with the wire types reads it (the harness's
-/// [`TestApp::request`] builds a JSON tree of every answer, which cost the queue figure's
-/// clients a fifth of the machine). An answer other than `expected` is an error.
+/// A POST whose answer is read into `T` ([`TestApp::call_as`]): the harness's
+/// [`TestApp::request`] builds a JSON tree of every answer, which cost the queue figure's clients
+/// a fifth of the machine.
 async fn call<T: serde::de::DeserializeOwned>(
     app: &TestApp,
     path: &str,
@@ -97,21 +97,8 @@ async fn call<T: serde::de::DeserializeOwned>(
     body: &impl serde::Serialize,
     expected: u16,
 ) -> anyhow::Result<T> {
-    let response = app
-        .http
-        .post(format!("{}{path}", app.base_url))
-        .bearer_auth(bearer)
-        .json(body)
-        .send()
-        .await?;
-    let status = response.status().as_u16();
-    let bytes = response.bytes().await?;
-    anyhow::ensure!(
-        status == expected,
-        "{path} answered {status}: {}",
-        String::from_utf8_lossy(&bytes)
-    );
-    Ok(serde_json::from_slice(&bytes)?)
+    app.call_as(Method::POST, path, bearer, body, expected)
+        .await
 }
 
 async fn enqueue(app: &TestApp, tenant: &str, count: usize, batch: usize) -> anyhow::Result<()> {

@@ -120,19 +120,21 @@ impl TestApp {
         Ok(Answer { status, body })
     }
 
-    /// An operator call that must answer `expected`; the answer's body is read only when it
-    /// does not (for the error), never parsed into a JSON tree.
-    pub async fn admin_expecting<B: Serialize>(
+    /// A call that must answer `expected`, its answer read into `T` as a client with the wire
+    /// types reads it (`serde::de::IgnoredAny` reads it through): no JSON tree is built, and
+    /// the body is shown only in the error when the status is another.
+    pub async fn call_as<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
+        bearer: &str,
         body: &B,
         expected: u16,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<T> {
         let response = self
             .http
             .request(method, format!("{}{path}", self.base_url))
-            .bearer_auth(OPERATOR_TOKEN)
+            .bearer_auth(bearer)
             .json(body)
             .send()
             .await?;
@@ -140,10 +142,10 @@ impl TestApp {
         let bytes = response.bytes().await?;
         anyhow::ensure!(
             status == expected,
-            "answered {status}: {}",
+            "{path} answered {status}: {}",
             String::from_utf8_lossy(&bytes)
         );
-        Ok(())
+        Ok(serde_json::from_slice(&bytes)?)
     }
 
     pub async fn admin<B: Serialize>(

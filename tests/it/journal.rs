@@ -4,24 +4,33 @@
 use connector_sim::{Connector, ConnectorConfig, ServiceClient};
 use reqwest::Method;
 
+use scenarios::harness::TestApp;
+
 use crate::support::app_at;
 
-#[tokio::test]
-async fn a_connector_event_joins_the_service_journal_by_its_correlation_id() {
+/// A service at 2026-03-01T00:00:00Z and one `pkcs` connector installed on it.
+async fn one_connector(config: ConnectorConfig) -> (TestApp, Connector) {
     let app = app_at("2026-03-01T00:00:00Z").await;
     let tenant = app.create_tenant("Contoso", None).await.unwrap();
     let client = ServiceClient::new(app.base_url.clone(), app.http.clone());
-    let mut connector = Connector::install(
-        ConnectorConfig {
-            seed: 8,
-            ..ConnectorConfig::new("SRV01", &["pkcs"], "6.2510.3.2002")
-        },
+    let connector = Connector::install(
+        config,
         client,
         tenant.enrollment_secret.as_deref().unwrap(),
         app.now(),
     )
     .await
     .unwrap();
+    (app, connector)
+}
+
+#[tokio::test]
+async fn a_connector_event_joins_the_service_journal_by_its_correlation_id() {
+    let (app, mut connector) = one_connector(ConnectorConfig {
+        seed: 8,
+        ..ConnectorConfig::new("SRV01", &["pkcs"], "6.2510.3.2002")
+    })
+    .await;
     assert!(connector.upload_health(app.now()).await);
     let correlation = connector
         .log()
@@ -72,21 +81,12 @@ async fn a_connector_event_joins_the_service_journal_by_its_correlation_id() {
 
 #[tokio::test]
 async fn a_poll_whose_health_message_goes_through_makes_no_separate_check_in() {
-    let app = app_at("2026-03-01T00:00:00Z").await;
-    let tenant = app.create_tenant("Contoso", None).await.unwrap();
-    let client = ServiceClient::new(app.base_url.clone(), app.http.clone());
-    let mut connector = Connector::install(
-        ConnectorConfig {
-            seed: 9,
-            auto_update: false,
-            ..ConnectorConfig::new("SRV01", &["pkcs"], "6.2510.3.2002")
-        },
-        client,
-        tenant.enrollment_secret.as_deref().unwrap(),
-        app.now(),
-    )
-    .await
-    .unwrap();
+    let (app, mut connector) = one_connector(ConnectorConfig {
+        seed: 9,
+        auto_update: false,
+        ..ConnectorConfig::new("SRV01", &["pkcs"], "6.2510.3.2002")
+    })
+    .await;
     let calls = |path: &'static str| {
         let app = &app;
         async move {
