@@ -87,20 +87,6 @@ async fn register(app: &TestApp, secret: &str, machine: &str) -> anyhow::Result<
 }
 
 /// Enqueues `count` revocation jobs in requests of `batch`.
-/// A POST whose answer is read into `T` ([`TestApp::call_as`]): the harness's
-/// [`TestApp::request`] builds a JSON tree of every answer, which cost the queue figure's clients
-/// a fifth of the machine.
-async fn call<T: serde::de::DeserializeOwned>(
-    app: &TestApp,
-    path: &str,
-    bearer: &str,
-    body: &impl serde::Serialize,
-    expected: u16,
-) -> anyhow::Result<T> {
-    app.call_as(Method::POST, path, bearer, body, expected)
-        .await
-}
-
 async fn enqueue(app: &TestApp, tenant: &str, count: usize, batch: usize) -> anyhow::Result<()> {
     let mut sent = 0;
     while sent < count {
@@ -110,14 +96,15 @@ async fn enqueue(app: &TestApp, tenant: &str, count: usize, batch: usize) -> any
             .collect();
         // The answer (the jobs as created) is read through, not kept: a producer needs only
         // to know they were taken.
-        let _: serde::de::IgnoredAny = call(
-            app,
-            &format!("/admin/tenants/{tenant}/jobs"),
-            intune_mock_scenarios::harness::OPERATOR_TOKEN,
-            &json!({ "jobs": jobs }),
-            201,
-        )
-        .await?;
+        let _: serde::de::IgnoredAny = app
+            .call_as(
+                Method::POST,
+                &format!("/admin/tenants/{tenant}/jobs"),
+                intune_mock_scenarios::harness::OPERATOR_TOKEN,
+                &json!({ "jobs": jobs }),
+                201,
+            )
+            .await?;
         sent += n;
     }
     Ok(())
@@ -136,14 +123,15 @@ async fn work(
     use std::sync::atomic::Ordering;
     while done.load(Ordering::Relaxed) < goal {
         anyhow::ensure!(Instant::now() < deadline, "the queue run took too long");
-        let leased: wire::connector::LeaseResponse = call(
-            app,
-            "/connector/v1/jobs/lease",
-            credential,
-            &json!({"max": batch}),
-            200,
-        )
-        .await?;
+        let leased: wire::connector::LeaseResponse = app
+            .call_as(
+                Method::POST,
+                "/connector/v1/jobs/lease",
+                credential,
+                &json!({"max": batch}),
+                200,
+            )
+            .await?;
         let jobs = leased.jobs;
         if jobs.is_empty() {
             // The producer is behind: let it run.
@@ -152,8 +140,9 @@ async fn work(
         }
         if jobs.len() == 1 && batch == 1 {
             let job = &jobs[0];
-            let _: wire::jobs::Completed = call(
-                app,
+            let _: wire::jobs::Completed = app
+                .call_as(
+                Method::POST,
                 &format!("/connector/v1/jobs/{}/complete", job.id),
                 credential,
                 &json!({"leaseToken": job.lease_token, "outcome": "succeeded", "result": {"revoked": true}}),
@@ -165,14 +154,15 @@ async fn work(
                 .iter()
                 .map(|job| json!({"jobId": job.id, "leaseToken": job.lease_token, "outcome": "succeeded", "result": {"revoked": true}}))
                 .collect();
-            let answer: wire::admin::Collection<wire::jobs::BatchCompletionResult> = call(
-                app,
-                "/connector/v1/jobs/complete",
-                credential,
-                &json!({ "completions": completions }),
-                200,
-            )
-            .await?;
+            let answer: wire::admin::Collection<wire::jobs::BatchCompletionResult> = app
+                .call_as(
+                    Method::POST,
+                    "/connector/v1/jobs/complete",
+                    credential,
+                    &json!({ "completions": completions }),
+                    200,
+                )
+                .await?;
             let ok = answer.value.iter().filter(|r| r.status == 200).count();
             anyhow::ensure!(
                 ok == jobs.len(),

@@ -1175,7 +1175,7 @@ impl World {
         let Some(tenant) = self.tenant_of.get(name).cloned() else {
             return;
         };
-        let Some(tenant_id) = self.tenants.get(&tenant).map(|t| t.id.clone()) else {
+        let Ok(tenant_id) = self.tenant(&tenant).map(|t| t.id.clone()) else {
             return;
         };
         match self.app.registry.has_queued_jobs(&tenant_id).await {

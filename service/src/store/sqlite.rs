@@ -147,25 +147,20 @@ fn job_rows(json: &str) -> StoreResult<Vec<JobRow>> {
     serde_json::from_str(json).map_err(|e| StoreError::Backend(sqlx::Error::Decode(e.into())))
 }
 
-/// The compare-and-set of a batch of completions (see `complete_jobs`), with its parameters
-/// bound; `returning` adds `RETURNING id`.
-fn completion_update<'q>(
-    chosen: &[usize],
-    completions: &'q [Completion<'q>],
-    returning: bool,
-) -> (String, Vec<&'q Completion<'q>>) {
+/// The compare-and-set of `n` completions (see `complete_jobs`; parameters by
+/// [`bind_completions`]); `returning` adds `RETURNING id`.
+fn completion_update(n: usize, returning: bool) -> String {
     // Columns of `c`: job id, token hash, new state, visible, result, error code, error
     // message, completed (8 parameters a row; a batch holds at most 100 completions).
-    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chosen.len()].join(", ");
-    let sql = format!(
+    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; n].join(", ");
+    format!(
         "UPDATE jobs SET state = c.column3, visible_ms = c.column4, result = COALESCE(c.column5, jobs.result), \
          error_code = c.column6, error_message = c.column7, completed_ms = c.column8, \
          lease_token_hash = NULL, lease_connector_id = NULL, lease_expires_ms = NULL \
          FROM (VALUES {values}) AS c \
          WHERE jobs.id = c.column1 AND jobs.state = 'leased' AND jobs.lease_token_hash = c.column2{}",
         if returning { " RETURNING id" } else { "" }
-    );
-    (sql, chosen.iter().map(|&i| &completions[i]).collect())
+    )
 }
 
 fn bind_completions<'q>(
@@ -274,18 +269,27 @@ async fn in_one_transaction<'q>(
     }
 }
 
-async fn insert_history(
-    tx: &mut sqlx::SqliteConnection,
-    tenant_id: &str,
-    row: &HistoryRow,
-) -> StoreResult<()> {
-    sqlx::query(HISTORY_INSERT)
+/// `query` with the parameters of one [`HISTORY_INSERT`] added.
+fn bind_history<'q>(
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    tenant_id: &'q str,
+    row: &'q HistoryRow,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    query
         .bind(tenant_id)
         .bind(&row.connector_id)
         .bind(row.seq)
         .bind(row.at_ms)
         .bind(&row.status)
         .bind(&row.reasons)
+}
+
+async fn insert_history(
+    tx: &mut sqlx::SqliteConnection,
+    tenant_id: &str,
+    row: &HistoryRow,
+) -> StoreResult<()> {
+    bind_history(sqlx::query(HISTORY_INSERT), tenant_id, row)
         .execute(&mut *tx)
         .await
         .map_err(interpret)?;
@@ -685,13 +689,7 @@ impl Store for SqliteStore {
         let mut q = sqlx::query(&sql);
         for r in reconciled {
             for entry in &r.entries {
-                q = q
-                    .bind(tenant_id)
-                    .bind(&entry.connector_id)
-                    .bind(entry.seq)
-                    .bind(entry.at_ms)
-                    .bind(&entry.status)
-                    .bind(&entry.reasons);
+                q = bind_history(q, tenant_id, entry);
             }
             q = q
                 .bind(r.reconciled_ms)
@@ -1191,12 +1189,11 @@ impl Store for SqliteStore {
             tx.commit().await.map_err(interpret)?;
             return Ok(vec![]);
         }
-        // The i-th job (in seq order) gets the i-th token; one statement leases them all. (Rows
+        // The i-th job (in seq order) gets the i-th token; one text, one command, updates them
+        // all and inserts their attempts (5 parameters a row, at most 100 rows a lease). (Rows
         // joined from `FROM (VALUES …)`: the same join written as a CTE made SQLite 3.4x update
         // 20 times slower.) The transaction holds the only connection, so the rows read above
         // are the rows this updates.
-        // One text, one command: the update, and the attempts (5 parameters a row, at most 100
-        // rows a lease) in one insert.
         let n = leased.len();
         let sql = format!(
             "UPDATE jobs SET state = 'leased', attempts = attempts + 1, lease_token_hash = l.column2, \
@@ -1253,7 +1250,8 @@ impl Store for SqliteStore {
         // Each completion is a compare-and-set on the token hash: a stale token matches no row.
         // Nearly always every one applies, which the count of updated rows shows; only when it
         // does not is the statement run again with `RETURNING id` to learn which did.
-        let (sql, rows) = completion_update(&chosen, completions, false);
+        let rows: Vec<&Completion<'_>> = chosen.iter().map(|&i| &completions[i]).collect();
+        let sql = completion_update(rows.len(), false);
         let updated = bind_completions(&sql, &rows)
             .execute(&mut *tx)
             .await
@@ -1264,7 +1262,7 @@ impl Store for SqliteStore {
         } else {
             tx.rollback().await.map_err(interpret)?;
             tx = conn.begin().await.map_err(interpret)?;
-            let (sql, rows) = completion_update(&chosen, completions, true);
+            let sql = completion_update(rows.len(), true);
             bind_completions(&sql, &rows)
                 .fetch_all(&mut *tx)
                 .await
