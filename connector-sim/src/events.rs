@@ -8,6 +8,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -145,19 +146,48 @@ pub fn lookup(id: u16) -> Option<&'static EventDef> {
     CATALOG.iter().find(|e| e.id == id)
 }
 
-/// One written record.
+/// One written record. It is kept compact, because a long scenario keeps millions of them in
+/// memory: the name and task category are the catalog's own text, the connector id is shared by
+/// the log's records, and `data` is kept as the JSON text written to the channel file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Record {
     pub time: DateTime<Utc>,
     pub channel: Channel,
     pub level: Level,
     pub event_id: u16,
-    pub name: String,
-    pub task: String,
-    pub connector_id: String,
+    pub name: &'static str,
+    pub task: &'static str,
+    #[serde(serialize_with = "as_str")]
+    pub connector_id: Arc<str>,
     pub correlation_id: Option<String>,
     pub message: String,
-    pub data: serde_json::Value,
+    #[serde(serialize_with = "as_raw_json")]
+    data: Box<str>,
+}
+
+impl Record {
+    /// The record's `data` object.
+    pub fn data(&self) -> serde_json::Value {
+        serde_json::from_str(&self.data).unwrap_or_default()
+    }
+}
+
+fn as_str<S: serde::Serializer>(text: &Arc<str>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(text)
+}
+
+/// Writes JSON text as it is (it was written by `serde_json` from a value).
+fn as_raw_json<S: serde::Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    let raw: &serde_json::value::RawValue =
+        serde_json::from_str(text).map_err(serde::ser::Error::custom)?;
+    raw.serialize(serializer)
+}
+
+/// The compact JSON text of an event's data.
+fn json_text(data: &serde_json::Value) -> Box<str> {
+    serde_json::to_string(data)
+        .unwrap_or_else(|_| "null".to_owned())
+        .into_boxed_str()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,7 +231,7 @@ pub type SharedLog = std::sync::Arc<std::sync::Mutex<EventLog>>;
 #[derive(Debug)]
 pub struct EventLog {
     settings: LogSettings,
-    connector_id: String,
+    connector_id: Arc<str>,
     records: Vec<Record>,
 }
 
@@ -219,13 +249,13 @@ impl EventLog {
         }
         Ok(EventLog {
             settings,
-            connector_id: connector_id.into(),
+            connector_id: Arc::from(connector_id.into()),
             records: Vec::new(),
         })
     }
 
     pub fn set_connector_id(&mut self, id: impl Into<String>) {
-        self.connector_id = id.into();
+        self.connector_id = Arc::from(id.into());
     }
 
     /// Takes over the in-memory records of an earlier log (when the log moves to files).
@@ -267,12 +297,12 @@ impl EventLog {
             channel: def.channel,
             level: def.level,
             event_id,
-            name: def.name.to_owned(),
-            task: def.task.to_owned(),
+            name: def.name,
+            task: def.task,
             connector_id: self.connector_id.clone(),
             correlation_id: correlation_id.map(str::to_owned),
             message: message.into(),
-            data,
+            data: json_text(&data),
         };
         self.write(record)
     }
@@ -294,12 +324,12 @@ impl EventLog {
             channel,
             level: Level::Debug,
             event_id: 0,
-            name: "Debug".to_owned(),
-            task: "Debug".to_owned(),
+            name: "Debug",
+            task: "Debug",
             connector_id: self.connector_id.clone(),
             correlation_id: correlation_id.map(str::to_owned),
             message: message.into(),
-            data,
+            data: json_text(&data),
         };
         self.write(record)
     }

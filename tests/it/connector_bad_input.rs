@@ -233,7 +233,7 @@ async fn a_proxy_password_is_never_logged_or_sent_to_the_service() {
         (configuration, serde_json::to_string(log.records()).unwrap())
     };
     assert_eq!(
-        configuration.data["proxy"],
+        configuration.data()["proxy"],
         "http://svc-proxy:***@proxy.contoso.com:8080"
     );
     assert!(!everything.contains("s3cret-pw"), "{everything}");

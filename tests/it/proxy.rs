@@ -177,7 +177,7 @@ async fn a_connector_works_through_tinyproxy_and_recovers_after_the_proxy_was_do
         .records()
         .iter()
         .filter(|r| r.event_id == 3003)
-        .map(|r| (r.name.clone(), r.channel.as_str().to_owned()))
+        .map(|r| (r.name.to_owned(), r.channel.as_str().to_owned()))
         .collect();
     assert_eq!(
         failures,

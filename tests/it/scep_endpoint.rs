@@ -194,7 +194,7 @@ fn events(connector: &Connector) -> Vec<(u16, String, String)> {
         .records()
         .iter()
         .filter(|r| (4000..5000).contains(&r.event_id))
-        .map(|r| (r.event_id, r.name.clone(), r.channel.as_str().to_owned()))
+        .map(|r| (r.event_id, r.name.to_owned(), r.channel.as_str().to_owned()))
         .collect()
 }
 
@@ -544,7 +544,7 @@ async fn the_debian_scep_client_enrolls_through_intune_validation_and_openssl_ve
         .records()
         .iter()
         .find(|r| r.event_id == 4003)
-        .map(|r| r.data["digest"].clone())
+        .map(|r| r.data()["digest"].clone())
         .unwrap();
     assert_eq!(received, "SHA-1");
 
@@ -680,7 +680,7 @@ async fn certmonger_enrolls_through_intune_validation_and_openssl_verifies_it() 
             .log()
             .records()
             .iter()
-            .map(|r| r.data.clone())
+            .map(|r| r.data())
             .collect::<Vec<_>>()
     );
     let verified = openssl_verify(&ca_pem, &cert, at("2026-03-01T00:05:00Z"));
@@ -695,7 +695,7 @@ async fn certmonger_enrolls_through_intune_validation_and_openssl_verifies_it() 
         .records()
         .iter()
         .filter(|r| r.event_id == 4003)
-        .map(|r| r.data["digest"].as_str().unwrap().to_owned())
+        .map(|r| r.data()["digest"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(digests, ["SHA-256"]);
 

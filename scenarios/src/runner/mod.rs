@@ -156,19 +156,16 @@ struct World {
 
 /// The catalog events a connector wrote: (id, name, channel, task category).
 fn emitted(connector: &Connector) -> BTreeSet<(u16, String, String, String)> {
-    connector
-        .log()
+    let log = connector.log();
+    let distinct: BTreeSet<(u16, &str, &str, &str)> = log
         .records()
         .iter()
         .filter(|r| r.event_id != 0)
-        .map(|r| {
-            (
-                r.event_id,
-                r.name.clone(),
-                r.channel.as_str().to_owned(),
-                r.task.clone(),
-            )
-        })
+        .map(|r| (r.event_id, r.name, r.channel.as_str(), r.task))
+        .collect();
+    distinct
+        .into_iter()
+        .map(|(id, name, channel, task)| (id, name.to_owned(), channel.to_owned(), task.to_owned()))
         .collect()
 }
 
