@@ -77,17 +77,40 @@ pub fn http_client(proxy: Option<&ProxySettings>) -> Result<reqwest::Client, Cli
         .map_err(|e| ClientError::Transport(format!("cannot build the HTTP client: {e}")))
 }
 
+/// How long a call may take before it fails (reqwest's timeout on the HTTP transport).
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How the client reaches the service.
+#[derive(Debug, Clone)]
+enum Transport {
+    /// HTTP/1.1 over TCP, through the proxy the client was built with, if any.
+    Http(reqwest::Client),
+    /// The service's router called in this process: the same middleware, extractors and
+    /// handlers, and the same bytes in and out, without the TCP connection and the HTTP/1.1
+    /// encoding. The scenario harness's connectors use it (a real connector process cannot).
+    InProcess(axum::Router),
+}
+
 #[derive(Debug, Clone)]
 pub struct ServiceClient {
     base_url: String,
-    http: reqwest::Client,
+    transport: Transport,
 }
 
 impl ServiceClient {
     pub fn new(base_url: impl Into<String>, http: reqwest::Client) -> Self {
         ServiceClient {
             base_url: base_url.into().trim_end_matches('/').to_owned(),
-            http,
+            transport: Transport::Http(http),
+        }
+    }
+
+    /// A client that calls `router` (the service's, in this process) instead of going over TCP
+    /// to `base_url`, which it still reports as the service's address and sends as `Host`.
+    pub fn in_process(base_url: impl Into<String>, router: axum::Router) -> Self {
+        ServiceClient {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            transport: Transport::InProcess(router),
         }
     }
 
@@ -104,31 +127,21 @@ impl ServiceClient {
         correlation_id: &str,
         body: Option<&B>,
     ) -> Result<Option<T>, ClientError> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base_url))
-            .bearer_auth(bearer)
-            .header("client-request-id", correlation_id);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let status = response.status();
-        let bytes = match response.bytes().await {
-            Ok(bytes) => bytes,
-            // An error answer whose body cannot be read (a proxy's 407 page, say) is still that
-            // error.
-            Err(e) if !status.is_success() => {
-                return Err(ClientError::Http {
-                    status: status.as_u16(),
-                    code: String::new(),
-                    message: format!("(the body could not be read: {e})"),
-                })
+        let body = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| ClientError::Transport(format!("cannot encode the request: {e}")))?;
+        let (status, bytes) = match &self.transport {
+            Transport::Http(http) => {
+                self.over_http(http, method, path, bearer, correlation_id, body)
+                    .await?
             }
-            Err(e) => return Err(ClientError::Transport(e.to_string())),
+            Transport::InProcess(router) => tokio::time::timeout(
+                CALL_TIMEOUT,
+                self.in_this_process(router, method, path, bearer, correlation_id, body),
+            )
+            .await
+            .map_err(|_| ClientError::Transport("operation timed out".to_owned()))??,
         };
         if !status.is_success() {
             return Err(error_from(status, &bytes));
@@ -139,6 +152,90 @@ impl ServiceClient {
         serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    async fn over_http(
+        &self,
+        http: &reqwest::Client,
+        method: Method,
+        path: &str,
+        bearer: &str,
+        correlation_id: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, Vec<u8>), ClientError> {
+        let mut request = http
+            .request(method, format!("{}{path}", self.base_url))
+            .bearer_auth(bearer)
+            .header("client-request-id", correlation_id);
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let status = response.status();
+        match response.bytes().await {
+            Ok(bytes) => Ok((status, bytes.to_vec())),
+            // An error answer whose body cannot be read (a proxy's 407 page, say) is still that
+            // error.
+            Err(e) if !status.is_success() => Err(ClientError::Http {
+                status: status.as_u16(),
+                code: String::new(),
+                message: format!("(the body could not be read: {e})"),
+            }),
+            Err(e) => Err(ClientError::Transport(e.to_string())),
+        }
+    }
+
+    async fn in_this_process(
+        &self,
+        router: &axum::Router,
+        method: Method,
+        path: &str,
+        bearer: &str,
+        correlation_id: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, Vec<u8>), ClientError> {
+        use tower::ServiceExt;
+        let host = self
+            .base_url
+            .split_once("://")
+            .map_or(self.base_url.as_str(), |(_, rest)| rest);
+        let mut request = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(axum::http::header::HOST, host)
+            .header(
+                axum::http::header::AUTHORIZATION,
+                format!("Bearer {bearer}"),
+            )
+            .header("client-request-id", correlation_id);
+        if body.is_some() {
+            request = request.header(axum::http::header::CONTENT_TYPE, "application/json");
+        }
+        let request = request
+            .body(axum::body::Body::from(body.unwrap_or_default()))
+            .map_err(|e| ClientError::Transport(format!("cannot build the request: {e}")))?;
+        let response = match router.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let status = response.status();
+        match axum::body::to_bytes(response.into_body(), usize::MAX).await {
+            Ok(bytes) => Ok((status, bytes.to_vec())),
+            Err(e) if !status.is_success() => Err(ClientError::Http {
+                status: status.as_u16(),
+                code: String::new(),
+                message: format!("(the body could not be read: {e})"),
+            }),
+            // A dropped connection: the service stopped in the middle of its answer.
+            Err(e) => Err(ClientError::Transport(format!(
+                "the connection was closed before the answer was complete: {e}"
+            ))),
+        }
     }
 }
 

@@ -84,6 +84,10 @@ pub struct RunArgs {
     /// Write each scenario's transcript to DIR/<scenario name>.log.
     #[arg(long, value_name = "DIR")]
     pub keep_logs: Option<PathBuf>,
+    /// How the simulated connectors reach the service: `in-process` calls its router directly
+    /// (same middleware and handlers, no TCP); `http` sends HTTP/1.1 to its loopback port.
+    #[arg(long, value_enum, default_value_t = crate::runner::Transport::InProcess)]
+    pub transport: crate::runner::Transport,
 }
 
 #[derive(Debug, clap::Args)]

@@ -21,6 +21,8 @@ pub struct TestApp {
     pub base_url: String,
     pub registry: Arc<Registry>,
     pub http: reqwest::Client,
+    /// The service's router, for clients in this process (see `ServiceClient::in_process`).
+    pub router: axum::Router,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -78,6 +80,7 @@ pub async fn spawn_app_with(settings: Settings) -> anyhow::Result<TestApp> {
     let app = Application::build(settings).await?;
     let base_url = app.base_url();
     let registry = app.registry();
+    let router = app.router();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
@@ -86,6 +89,7 @@ pub async fn spawn_app_with(settings: Settings) -> anyhow::Result<TestApp> {
         base_url,
         registry,
         http: http_client(),
+        router,
         shutdown: Some(tx),
         server: Some(server),
     })

@@ -94,9 +94,13 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, colour: bool) -> anyhow::Re
     for (index, (file, scenario)) in scenarios.into_iter().enumerate() {
         let semaphore = semaphore.clone();
         let seed = args.seed;
+        let transport = args.transport;
         tasks.spawn(async move {
             let _permit = semaphore.acquire_owned().await;
-            (index, runner::run(&scenario, &file, seed).await)
+            (
+                index,
+                runner::run_with(&scenario, &file, seed, transport).await,
+            )
         });
     }
     let mut outcomes: Vec<(usize, Outcome)> = Vec::new();

@@ -100,6 +100,12 @@ impl Application {
         self.state.registry.clone()
     }
 
+    /// The service's router over this application's state, to call in this process (the
+    /// scenario harness's connectors do): what it answers is what the listener answers.
+    pub fn router(&self) -> axum::Router {
+        router(self.state.clone())
+    }
+
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until_stopped(
         self,

@@ -124,3 +124,66 @@ async fn a_poll_whose_health_message_goes_through_makes_no_separate_check_in() {
         ["2026-03-01T00:00:00Z", "2026-03-01T00:00:30Z"]
     );
 }
+
+/// A connector in the scenario harness calls the service's router in the process: its calls are
+/// journaled under its correlation ids as over HTTP, an error answer is the same error, and a
+/// dropped answer is a transport failure.
+#[tokio::test]
+async fn a_connector_calling_the_router_in_process_is_journaled_and_gets_the_same_failures() {
+    let app = app_at("2026-03-01T00:00:00Z").await;
+    let tenant = app.create_tenant("Contoso", None).await.unwrap();
+    let client = ServiceClient::in_process(app.base_url.clone(), app.router.clone());
+    assert_eq!(client.base_url(), app.base_url);
+    let mut connector = Connector::install(
+        ConnectorConfig {
+            seed: 8,
+            ..ConnectorConfig::new("SRV01", &["pkcs"], "6.2510.3.2002")
+        },
+        client,
+        tenant.enrollment_secret.as_deref().unwrap(),
+        app.now(),
+    )
+    .await
+    .unwrap();
+    assert!(connector.upload_health(app.now()).await);
+    let correlation = connector
+        .log()
+        .records()
+        .iter()
+        .find(|r| r.event_id == 5000)
+        .and_then(|r| r.correlation_id.clone())
+        .unwrap();
+    let found = app
+        .admin_get(&format!("/admin/journal?correlationId={correlation}"))
+        .await
+        .unwrap();
+    let value = found.body["value"].as_array().unwrap();
+    assert_eq!(value.len(), 1, "{}", found.body);
+    assert_eq!(value[0]["path"], "/connector/v1/health");
+    assert_eq!(value[0]["status"], 204);
+
+    let fault = serde_json::json!({"route": "/connector/v1/checkin", "status": 503, "count": 1});
+    let created = app
+        .admin(Method::POST, "/admin/faults", Some(&fault))
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201, "{}", created.body);
+    let refused = connector.checkin(app.now()).await.unwrap_err();
+    assert_eq!(refused.status(), Some(503));
+    assert_eq!(refused.code(), Some("InjectedFault"));
+
+    let fault = serde_json::json!({"route": "/connector/v1/checkin", "drop": true, "count": 1});
+    let created = app
+        .admin(Method::POST, "/admin/faults", Some(&fault))
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201, "{}", created.body);
+    let dropped = connector.checkin(app.now()).await.unwrap_err();
+    assert!(
+        matches!(dropped, connector_sim::ClientError::Transport(_)),
+        "{dropped:?}"
+    );
+    assert_eq!(dropped.status(), None);
+    // The rules are used up: the next check-in goes through.
+    connector.checkin(app.now()).await.unwrap();
+}

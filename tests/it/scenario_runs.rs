@@ -20,6 +20,7 @@ fn args(paths: Vec<PathBuf>) -> RunArgs {
         json: None,
         jobs: 1,
         keep_logs: None,
+        transport: runner::Transport::InProcess,
     }
 }
 
@@ -206,6 +207,45 @@ async fn the_same_file_and_seed_give_the_same_transcript_and_json_report() {
         report::json_report(&[second], &[])
     );
     assert!(report::json_report(&[first], &[]).contains("\"seed\": 99"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bundled_conformance_scenario_passes_with_its_connectors_on_loopback_http() {
+    let files = run::collect_files(&[suite_dir()]).unwrap();
+    for file in files {
+        let scenario = spec::parse_file(&file).unwrap();
+        let label = file.display().to_string();
+        let outcome = runner::run_with(&scenario, &label, None, runner::Transport::Http).await;
+        assert_eq!(
+            outcome.verdict,
+            Verdict::Passed,
+            "{}",
+            report::failure_details(&outcome, 20)
+        );
+    }
+}
+
+/// Without probabilistic faults the two transports deliver the same requests in the same order,
+/// so the service answers the same: the transcripts match line for line. (With them, a request
+/// that an HTTP connection loses before it reaches the service draws no lot, and the draws
+/// after it shift.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_gives_the_same_transcript_in_process_and_over_http() {
+    for name in [
+        "lifecycle-docs-example.toml",
+        "routing.toml",
+        "crash-redelivery.toml",
+    ] {
+        let file = suite_dir().join(name);
+        let scenario = spec::parse_file(&file).unwrap();
+        let in_process =
+            runner::run_with(&scenario, name, None, runner::Transport::InProcess).await;
+        let http = runner::run_with(&scenario, name, None, runner::Transport::Http).await;
+        assert_eq!(in_process.verdict, Verdict::Passed, "{name}");
+        assert!(in_process.transcript.len() > 10, "{name}");
+        assert_eq!(in_process.transcript, http.transcript, "{name}");
+        assert_eq!(in_process.events, http.events, "{name}");
+    }
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

@@ -150,6 +150,8 @@ struct World {
     scep_endpoints: BTreeMap<String, std::sync::Arc<connector_sim::scep::ScepEndpoint>>,
     /// Where SCEP spools and connector log files live (removed with the world).
     spool_root: Option<tempfile::TempDir>,
+    /// How the connectors reach the service.
+    transport: Transport,
     /// Catalog events of connectors already uninstalled.
     emitted: BTreeSet<(u16, String, String, String)>,
 }
@@ -169,7 +171,29 @@ fn emitted(connector: &Connector) -> BTreeSet<(u16, String, String, String)> {
         .collect()
 }
 
+/// How the simulated connectors of a run reach the service.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// They call the service's router in the process: the same middleware, extractors and
+    /// handlers, and the same bytes, without TCP and HTTP/1.1 encoding (the fastest).
+    #[default]
+    InProcess,
+    /// They send HTTP/1.1 to the service's loopback port, as a connector process does.
+    Http,
+}
+
+/// Runs a scenario with its connectors in this process (see [`Transport`]).
 pub async fn run(scenario: &Scenario, file: &str, seed_override: Option<u64>) -> Outcome {
+    run_with(scenario, file, seed_override, Transport::InProcess).await
+}
+
+/// Runs a scenario whose connectors reach the service through `transport`.
+pub async fn run_with(
+    scenario: &Scenario,
+    file: &str,
+    seed_override: Option<u64>,
+    transport: Transport,
+) -> Outcome {
     let started = std::time::Instant::now();
     let seed = seed_override.unwrap_or(scenario.seed);
     let mut outcome = Outcome {
@@ -186,7 +210,7 @@ pub async fn run(scenario: &Scenario, file: &str, seed_override: Option<u64>) ->
         wall: std::time::Duration::ZERO,
         events: BTreeSet::new(),
     };
-    let mut world = match World::build(scenario, seed).await {
+    let mut world = match World::build(scenario, seed, transport).await {
         Ok(w) => w,
         Err(e) => {
             outcome.verdict = Verdict::HarnessError;
@@ -330,11 +354,12 @@ fn stamp(at: DateTime<Utc>) -> String {
 }
 
 impl World {
-    async fn build(scenario: &Scenario, seed: u64) -> anyhow::Result<World> {
+    async fn build(scenario: &Scenario, seed: u64, transport: Transport) -> anyhow::Result<World> {
         let app = spawn_app(scenario.start, seed).await?;
         let mut world = World {
             app,
             seed,
+            transport,
             tenants: BTreeMap::new(),
             connectors: BTreeMap::new(),
             tenant_of: BTreeMap::new(),
@@ -485,7 +510,12 @@ impl World {
                 .wrapping_mul(0x100_0000_01B3)
                 .wrapping_add(self.installs),
         };
-        let client = ServiceClient::new(self.app.base_url.clone(), self.app.http.clone());
+        let client = match self.transport {
+            Transport::InProcess => {
+                ServiceClient::in_process(self.app.base_url.clone(), self.app.router.clone())
+            }
+            Transport::Http => ServiceClient::new(self.app.base_url.clone(), self.app.http.clone()),
+        };
         let secret = tenant.enrollment_secret.clone().unwrap_or_default();
         let mut connector = Connector::install(config, client, &secret, self.app.now()).await?;
         if let Some(log) = &spec.log {
