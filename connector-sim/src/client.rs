@@ -179,13 +179,7 @@ impl ServiceClient {
         let status = response.status();
         match response.bytes().await {
             Ok(bytes) => Ok((status, bytes.to_vec())),
-            // An error answer whose body cannot be read (a proxy's 407 page, say) is still that
-            // error.
-            Err(e) if !status.is_success() => Err(ClientError::Http {
-                status: status.as_u16(),
-                code: String::new(),
-                message: format!("(the body could not be read: {e})"),
-            }),
+            Err(e) if !status.is_success() => Err(unreadable(status, e)),
             Err(e) => Err(ClientError::Transport(e.to_string())),
         }
     }
@@ -226,16 +220,21 @@ impl ServiceClient {
         let status = response.status();
         match axum::body::to_bytes(response.into_body(), usize::MAX).await {
             Ok(bytes) => Ok((status, bytes.to_vec())),
-            Err(e) if !status.is_success() => Err(ClientError::Http {
-                status: status.as_u16(),
-                code: String::new(),
-                message: format!("(the body could not be read: {e})"),
-            }),
+            Err(e) if !status.is_success() => Err(unreadable(status, e)),
             // A dropped connection: the service stopped in the middle of its answer.
             Err(e) => Err(ClientError::Transport(format!(
                 "the connection was closed before the answer was complete: {e}"
             ))),
         }
+    }
+}
+
+/// An error answer whose body cannot be read (a proxy's 407 page, say) is still that error.
+fn unreadable(status: StatusCode, error: impl std::fmt::Display) -> ClientError {
+    ClientError::Http {
+        status: status.as_u16(),
+        code: String::new(),
+        message: format!("(the body could not be read: {error})"),
     }
 }
 

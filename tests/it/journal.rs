@@ -8,20 +8,36 @@ use scenarios::harness::TestApp;
 
 use crate::support::app_at;
 
-/// A service at 2026-03-01T00:00:00Z and one `pkcs` connector installed on it.
+/// A service at 2026-03-01T00:00:00Z and one `pkcs` connector installed on it over HTTP.
 async fn one_connector(config: ConnectorConfig) -> (TestApp, Connector) {
     let app = app_at("2026-03-01T00:00:00Z").await;
-    let tenant = app.create_tenant("Contoso", None).await.unwrap();
     let client = ServiceClient::new(app.base_url.clone(), app.http.clone());
-    let connector = Connector::install(
+    let connector = install(&app, client, config).await;
+    (app, connector)
+}
+
+/// Installs a connector with `config` in a new tenant, calling the service through `client`.
+async fn install(app: &TestApp, client: ServiceClient, config: ConnectorConfig) -> Connector {
+    let tenant = app.create_tenant("Contoso", None).await.unwrap();
+    Connector::install(
         config,
         client,
         tenant.enrollment_secret.as_deref().unwrap(),
         app.now(),
     )
     .await
-    .unwrap();
-    (app, connector)
+    .unwrap()
+}
+
+/// The correlation id of the connector's first uploaded health message (event 5000).
+fn health_correlation(connector: &Connector) -> String {
+    connector
+        .log()
+        .records()
+        .iter()
+        .find(|r| r.event_id == 5000)
+        .and_then(|r| r.correlation_id.clone())
+        .unwrap()
 }
 
 #[tokio::test]
@@ -32,13 +48,7 @@ async fn a_connector_event_joins_the_service_journal_by_its_correlation_id() {
     })
     .await;
     assert!(connector.upload_health(app.now()).await);
-    let correlation = connector
-        .log()
-        .records()
-        .iter()
-        .find(|r| r.event_id == 5000)
-        .and_then(|r| r.correlation_id.clone())
-        .unwrap();
+    let correlation = health_correlation(&connector);
 
     let found = app
         .admin_get(&format!("/admin/journal?correlationId={correlation}"))
@@ -131,28 +141,15 @@ async fn a_poll_whose_health_message_goes_through_makes_no_separate_check_in() {
 #[tokio::test]
 async fn a_connector_calling_the_router_in_process_is_journaled_and_gets_the_same_failures() {
     let app = app_at("2026-03-01T00:00:00Z").await;
-    let tenant = app.create_tenant("Contoso", None).await.unwrap();
     let client = ServiceClient::in_process(app.base_url.clone(), app.router.clone());
     assert_eq!(client.base_url(), app.base_url);
-    let mut connector = Connector::install(
-        ConnectorConfig {
-            seed: 8,
-            ..ConnectorConfig::new("SRV01", &["pkcs"], "6.2510.3.2002")
-        },
-        client,
-        tenant.enrollment_secret.as_deref().unwrap(),
-        app.now(),
-    )
-    .await
-    .unwrap();
+    let config = ConnectorConfig {
+        seed: 8,
+        ..ConnectorConfig::new("SRV01", &["pkcs"], "6.2510.3.2002")
+    };
+    let mut connector = install(&app, client, config).await;
     assert!(connector.upload_health(app.now()).await);
-    let correlation = connector
-        .log()
-        .records()
-        .iter()
-        .find(|r| r.event_id == 5000)
-        .and_then(|r| r.correlation_id.clone())
-        .unwrap();
+    let correlation = health_correlation(&connector);
     let found = app
         .admin_get(&format!("/admin/journal?correlationId={correlation}"))
         .await
