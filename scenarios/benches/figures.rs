@@ -21,6 +21,12 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+
+/// The service under test here allocates as the shipped binary does (`src/main.rs`), and so does
+/// the baseline it is compared with, in the same process.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use chrono::{DateTime, Utc};
 use intune_mock_scenarios::harness::{spawn_app_on, TestApp};
 use reqwest::Method;
