@@ -19,7 +19,7 @@ use crate::domain::lifecycle::{self, Evaluation, Operation, Refusal};
 use crate::domain::{Catalog, ConnectorFacts, FeatureSet, TenantFacts, Version};
 use crate::ids::{secret_hash, IdSource};
 use crate::store::{
-    ConnectorRow, HistoryRow, Reconciled, ReleaseRow, Store, StoreError, TenantRow,
+    ConnectorRow, HealthWrite, HistoryRow, Reconciled, ReleaseRow, Store, StoreError, TenantRow,
 };
 
 /// At most this many connectors per tenant (DESIGN §3.1).
@@ -533,6 +533,22 @@ impl Registry {
         only: Option<&ConnectorRow>,
         presence: Option<Presence<'_>>,
     ) -> RegistryResult<Vec<(ConnectorRow, Evaluation)>> {
+        let (written, evaluated) = self.reconciliation(tenant, now, only, presence).await?;
+        if !written.is_empty() {
+            self.store.record_reconciled(&tenant.id, &written).await?;
+        }
+        Ok(evaluated)
+    }
+
+    /// What [`Registry::reconcile`] writes (history rows and marks), and each connector's
+    /// evaluation now, without writing it.
+    async fn reconciliation(
+        &self,
+        tenant: &TenantRow,
+        now: DateTime<Utc>,
+        only: Option<&ConnectorRow>,
+        presence: Option<Presence<'_>>,
+    ) -> RegistryResult<(Vec<Reconciled>, Vec<(ConnectorRow, Evaluation)>)> {
         let catalog = self.catalog().await?;
         // One connector's reconciliation needs its own row and the tenant's newest version, not
         // every row of the tenant.
@@ -663,10 +679,7 @@ impl Registry {
             }
             evaluated.push((row, evaluation));
         }
-        if !written.is_empty() {
-            self.store.record_reconciled(&tenant.id, &written).await?;
-        }
-        Ok(evaluated)
+        Ok((written, evaluated))
     }
 
     pub async fn register(
@@ -798,26 +811,23 @@ impl Registry {
         };
         // A new version changes every connector's skew; otherwise only this one's presence changes.
         let only = (!version_changed).then_some(connector);
-        self.reconcile(&tenant, now, only, Some(presence)).await?;
+        let (reconciled, _) = self
+            .reconciliation(&tenant, now, only, Some(presence))
+            .await?;
         let mut updated = connector.clone();
         updated.version = version.to_string();
         updated.last_checkin_ms = Some(now.timestamp_millis());
         if health.is_some() {
             updated.last_health_ms = Some(now.timestamp_millis());
         }
-        self.store.update_connector(&updated).await?;
-        if let Some((_, body)) = health {
-            let keep_from = (now - chrono::Duration::days(7)).timestamp_millis();
-            self.store
-                .insert_health(
-                    &connector.tenant_id,
-                    &connector.id,
-                    now.timestamp_millis(),
-                    body,
-                    keep_from,
-                )
-                .await?;
-        }
+        let health = health.map(|(_, body)| HealthWrite {
+            at_ms: now.timestamp_millis(),
+            body,
+            keep_from_ms: (now - chrono::Duration::days(7)).timestamp_millis(),
+        });
+        self.store
+            .record_presence(&updated, &reconciled, health)
+            .await?;
         Ok(())
     }
 

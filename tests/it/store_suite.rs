@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Once};
 
 use service::store::{
-    AttemptRow, Completion, ConnectorRow, HistoryRow, JobRow, JobStat, LeaseJobs, PgStore,
-    Reconciled, ReleaseRow, ScepChallengeRow, SqliteStore, Store, StoreError, StoreResult,
+    AttemptRow, Completion, ConnectorRow, HealthWrite, HistoryRow, JobRow, JobStat, LeaseJobs,
+    PgStore, Reconciled, ReleaseRow, ScepChallengeRow, SqliteStore, Store, StoreError, StoreResult,
     TenantRow, UserPfxRow,
 };
 use sqlx::{Connection, PgConnection};
@@ -67,6 +67,7 @@ on_both_backends!(
     updating_a_connector_writes_its_mutable_fields_only,
     a_read_after_each_write_sees_the_write,
     a_connector_read_after_a_write_has_the_written_columns_and_keeps_the_others,
+    a_presence_writes_the_row_the_reconciliation_and_the_health_message,
     connector_versions_are_distinct_per_tenant_in_text_order,
     reconciliation_appends_history_and_moves_each_mark_forward_once,
     deleting_a_connector_keeps_its_history_and_drops_its_health,
@@ -817,6 +818,161 @@ async fn connectors_are_found_by_credential_and_listed_in_enrolment_order(store:
             status: "healthy".into(),
             reasons: String::new(),
         }]
+    );
+}
+
+async fn a_presence_writes_the_row_the_reconciliation_and_the_health_message(
+    store: Arc<dyn Store>,
+) {
+    store.insert_tenant(&tenant("tenant-a", T0)).await.unwrap();
+    let c1 = connector("tenant-a", "c1", "HOST-1", T0);
+    let c2 = connector("tenant-a", "c2", "HOST-2", T0);
+    add_connector(&store, &c1).await;
+    add_connector(&store, &c2).await;
+    // c1 was read (a store may keep it), c2 was not.
+    let read = store.get_connector("tenant-a", "c1").await.unwrap();
+    let entry = |id: &str, seq: i64, at_ms: i64, status: &str, reasons: &str| HistoryRow {
+        connector_id: id.into(),
+        seq,
+        at_ms,
+        status: status.into(),
+        reasons: reasons.into(),
+    };
+    let mark = |id: &str, seq: i64, status: &str, entries: Vec<HistoryRow>| Reconciled {
+        connector_id: id.into(),
+        entries,
+        reconciled_ms: T0 + MINUTE,
+        last_status: status.into(),
+        last_reasons: if status == "healthy" { "" } else { "Inactive" }.into(),
+        seq,
+    };
+    store
+        .record_presence(
+            &ConnectorRow {
+                version: "6.2410.0.1000".into(),
+                last_checkin_ms: Some(T0 + MINUTE),
+                last_health_ms: Some(T0 + MINUTE),
+                ..read
+            },
+            &[
+                mark(
+                    "c1",
+                    2,
+                    "warning",
+                    vec![entry("c1", 2, T0 + MINUTE, "warning", "Inactive")],
+                ),
+                mark("c2", 1, "healthy", vec![]),
+            ],
+            Some(HealthWrite {
+                at_ms: T0 + MINUTE,
+                body: r#"{"n":1}"#,
+                keep_from_ms: 0,
+            }),
+        )
+        .await
+        .unwrap();
+    let row = store.get_connector("tenant-a", "c1").await.unwrap();
+    assert_eq!(
+        (
+            row.version.as_str(),
+            row.last_checkin_ms,
+            row.last_health_ms,
+            row.reconciled_ms,
+            row.last_status.as_str(),
+            row.seq,
+        ),
+        (
+            "6.2410.0.1000",
+            Some(1_700_000_060_000),
+            Some(1_700_000_060_000),
+            1_700_000_060_000,
+            "warning",
+            2
+        )
+    );
+    assert_eq!(
+        store
+            .get_connector("tenant-a", "c2")
+            .await
+            .unwrap()
+            .reconciled_ms,
+        1_700_000_060_000
+    );
+    assert_eq!(
+        store.list_history("tenant-a", "c1").await.unwrap(),
+        vec![
+            first_history(&c1),
+            entry("c1", 2, 1_700_000_060_000, "warning", "Inactive")
+        ]
+    );
+    assert_eq!(
+        store
+            .list_health("tenant-a", "c1", 0, i64::MAX)
+            .await
+            .unwrap(),
+        vec![(1_700_000_060_000, r#"{"n":1}"#.to_owned())]
+    );
+    assert_eq!(
+        store.connector_versions("tenant-a").await.unwrap(),
+        vec!["6.2406.0.1001".to_owned(), "6.2410.0.1000".to_owned()]
+    );
+
+    // A connector that was never read is written the same.
+    store
+        .record_presence(
+            &ConnectorRow {
+                last_checkin_ms: Some(T0 + 2 * MINUTE),
+                ..c2.clone()
+            },
+            &[],
+            Some(HealthWrite {
+                at_ms: T0 + 2 * MINUTE,
+                body: "{}",
+                keep_from_ms: 0,
+            }),
+        )
+        .await
+        .unwrap();
+    let row = store.get_connector("tenant-a", "c2").await.unwrap();
+    assert_eq!(
+        (row.last_checkin_ms, row.reconciled_ms),
+        (Some(1_700_000_120_000), 1_700_000_060_000)
+    );
+    assert_eq!(
+        store
+            .list_health("tenant-a", "c2", 0, i64::MAX)
+            .await
+            .unwrap(),
+        vec![(1_700_000_120_000, "{}".to_owned())]
+    );
+
+    // A connector that is gone: NotFound, and nothing is written.
+    let gone = connector("tenant-a", "c9", "HOST-9", T0);
+    assert_not_found(
+        store
+            .record_presence(
+                &gone,
+                &[mark(
+                    "c9",
+                    2,
+                    "warning",
+                    vec![entry("c9", 2, T0, "warning", "Inactive")],
+                )],
+                Some(HealthWrite {
+                    at_ms: T0,
+                    body: "{}",
+                    keep_from_ms: 0,
+                }),
+            )
+            .await,
+    );
+    assert_eq!(store.list_history("tenant-a", "c9").await.unwrap(), vec![]);
+    assert_eq!(
+        store
+            .list_health("tenant-a", "c9", 0, i64::MAX)
+            .await
+            .unwrap(),
+        vec![]
     );
 }
 

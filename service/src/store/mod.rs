@@ -101,6 +101,43 @@ pub struct Reconciled {
     pub seq: i64,
 }
 
+/// [`Store::record_presence`] as three writes: the connector's row first, so that a connector
+/// that is gone is `NotFound` with nothing written.
+pub(crate) async fn presence_one_write_at_a_time<S: Store + ?Sized>(
+    store: &S,
+    connector: &ConnectorRow,
+    reconciled: &[Reconciled],
+    health: Option<HealthWrite<'_>>,
+) -> StoreResult<()> {
+    store.update_connector(connector).await?;
+    if !reconciled.is_empty() {
+        store
+            .record_reconciled(&connector.tenant_id, reconciled)
+            .await?;
+    }
+    if let Some(h) = health {
+        store
+            .insert_health(
+                &connector.tenant_id,
+                &connector.id,
+                h.at_ms,
+                h.body,
+                h.keep_from_ms,
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// A health message to keep (see [`Store::insert_health`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthWrite<'a> {
+    pub at_ms: i64,
+    pub body: &'a str,
+    /// Messages of the connector older than this go.
+    pub keep_from_ms: i64,
+}
+
 /// How many jobs of one kind are in one state, and when the oldest of them was created.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct JobStat {
@@ -292,6 +329,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         from_ms: i64,
         to_ms: i64,
     ) -> StoreResult<Vec<(i64, String)>>;
+
+    /// A connector showed it is there (a check-in or a health message), written at once: the
+    /// connector's row as `connector` has it (as [`Store::update_connector`]), the
+    /// reconciliation up to now (as [`Store::record_reconciled`]; may be empty), and the health
+    /// message to keep, if any (as [`Store::insert_health`]). `NotFound`, with nothing written,
+    /// when the connector is gone. This default makes the three writes in that order; a store
+    /// may make them one transaction.
+    async fn record_presence(
+        &self,
+        connector: &ConnectorRow,
+        reconciled: &[Reconciled],
+        health: Option<HealthWrite<'_>>,
+    ) -> StoreResult<()> {
+        presence_one_write_at_a_time(self, connector, reconciled, health).await
+    }
 
     /// Appends history and moves each connector's reconciliation mark forward, in one transaction.
     /// Idempotent: an entry already recorded (same connector and seq: another replica reconciled

@@ -13,8 +13,9 @@ use sqlx::{Connection, SqliteConnection};
 use tokio::sync::Mutex;
 
 use super::{
-    AttemptRow, Completion, ConnectorRow, HistoryRow, JobRow, JobStat, LeaseJobs, Reconciled,
-    ReleaseRow, ScepChallengeRow, Store, StoreError, StoreResult, TenantRow, UserPfxRow,
+    AttemptRow, Completion, ConnectorRow, HealthWrite, HistoryRow, JobRow, JobStat, LeaseJobs,
+    Reconciled, ReleaseRow, ScepChallengeRow, Store, StoreError, StoreResult, TenantRow,
+    UserPfxRow,
 };
 
 /// The store's one connection, behind an async mutex rather than a pool: handing it from one
@@ -286,6 +287,130 @@ async fn in_one_transaction<'q>(
             // When the failure was `BEGIN` itself there is nothing to roll back, and this fails.
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
             Err(interpret(e))
+        }
+    }
+}
+
+/// The columns a connector write sets. Parameters: display name, features, version, product,
+/// service account, proxy, import key thumbprint, auto-update, co-installed, last check-in, last
+/// health, tenant, id.
+const CONNECTOR_UPDATE: &str =
+    "UPDATE connectors SET display_name = ?, features = ?, version = ?, product = ?, service_account = ?, \
+     proxy = ?, import_key_thumbprint = ?, auto_update = ?, co_installed = ?, last_checkin_ms = ?, \
+     last_health_ms = ? WHERE tenant_id = ? AND id = ?";
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// `query` with the parameters of one [`CONNECTOR_UPDATE`] added.
+fn bind_connector_update<'q>(query: SqliteQuery<'q>, c: &'q ConnectorRow) -> SqliteQuery<'q> {
+    query
+        .bind(&c.display_name)
+        .bind(&c.features)
+        .bind(&c.version)
+        .bind(&c.product)
+        .bind(&c.service_account)
+        .bind(&c.proxy)
+        .bind(&c.import_key_thumbprint)
+        .bind(c.auto_update)
+        .bind(&c.co_installed)
+        .bind(c.last_checkin_ms)
+        .bind(c.last_health_ms)
+        .bind(&c.tenant_id)
+        .bind(&c.id)
+}
+
+/// A cached row after [`CONNECTOR_UPDATE`]: exactly the columns it sets.
+fn apply_connector_update(row: &mut ConnectorRow, c: &ConnectorRow) {
+    row.display_name.clone_from(&c.display_name);
+    row.features.clone_from(&c.features);
+    row.version.clone_from(&c.version);
+    row.product.clone_from(&c.product);
+    row.service_account.clone_from(&c.service_account);
+    row.proxy.clone_from(&c.proxy);
+    row.import_key_thumbprint
+        .clone_from(&c.import_key_thumbprint);
+    row.auto_update = c.auto_update;
+    row.co_installed.clone_from(&c.co_installed);
+    row.last_checkin_ms = c.last_checkin_ms;
+    row.last_health_ms = c.last_health_ms;
+}
+
+/// Keeps a health message (a repeat at the same instant replaces it) and drops the connector's
+/// older than the limit; with the tenant, the index `(tenant_id, connector_id, at_ms)` finds
+/// them. Parameters: tenant, connector, instant, body, tenant, connector, limit.
+const HEALTH_KEEP: &str =
+    "INSERT OR REPLACE INTO health_messages (tenant_id, connector_id, at_ms, body) VALUES (?, ?, ?, ?); \
+     DELETE FROM health_messages WHERE tenant_id = ? AND connector_id = ? AND at_ms < ?";
+
+/// `query` with the parameters of one [`HEALTH_KEEP`] added.
+fn bind_health<'q>(
+    query: SqliteQuery<'q>,
+    tenant_id: &'q str,
+    connector_id: &'q str,
+    health: &HealthWrite<'q>,
+) -> SqliteQuery<'q> {
+    query
+        .bind(tenant_id)
+        .bind(connector_id)
+        .bind(health.at_ms)
+        .bind(health.body)
+        .bind(tenant_id)
+        .bind(connector_id)
+        .bind(health.keep_from_ms)
+}
+
+/// Moves a connector's reconciliation mark, only forward. Plain `?` parameters only: sqlx binds
+/// a numbered one (`?4`) by its number from the first parameter of the whole text, not of its
+/// statement. Parameters: instant, status, reasons, seq, tenant, id, seq, seq, instant.
+const MARK: &str =
+    "UPDATE connectors SET reconciled_ms = ?, last_status = ?, last_reasons = ?, seq = ? \
+    WHERE tenant_id = ? AND id = ? AND (seq < ? OR (seq = ? AND reconciled_ms <= ?))";
+
+/// Appends the statements of a reconciliation: each connector's history rows, then its mark.
+fn push_reconciled(sql: &mut String, reconciled: &[Reconciled]) {
+    for r in reconciled {
+        for _ in &r.entries {
+            sql.push_str(HISTORY_INSERT);
+            sql.push(';');
+        }
+        sql.push_str(MARK);
+        sql.push(';');
+    }
+}
+
+/// `query` with the parameters of [`push_reconciled`]'s statements added, in their order.
+fn bind_reconciled<'q>(
+    mut query: SqliteQuery<'q>,
+    tenant_id: &'q str,
+    reconciled: &'q [Reconciled],
+) -> SqliteQuery<'q> {
+    for r in reconciled {
+        for entry in &r.entries {
+            query = bind_history(query, tenant_id, entry);
+        }
+        query = query
+            .bind(r.reconciled_ms)
+            .bind(&r.last_status)
+            .bind(&r.last_reasons)
+            .bind(r.seq)
+            .bind(tenant_id)
+            .bind(&r.connector_id)
+            .bind(r.seq)
+            .bind(r.seq)
+            .bind(r.reconciled_ms);
+    }
+    query
+}
+
+/// A cached row after the marks of `reconciled`, under their own condition (the cached row is
+/// the database's).
+fn apply_reconciled(row: &mut ConnectorRow, reconciled: &[Reconciled]) {
+    for r in reconciled.iter().filter(|r| r.connector_id == row.id) {
+        if row.seq < r.seq || (row.seq == r.seq && row.reconciled_ms <= r.reconciled_ms) {
+            row.reconciled_ms = r.reconciled_ms;
+            row.last_status.clone_from(&r.last_status);
+            row.last_reasons.clone_from(&r.last_reasons);
+            row.seq = r.seq;
         }
     }
 }
@@ -564,45 +689,79 @@ impl Store for SqliteStore {
             }
             cached
         };
-        let done = sqlx::query(
-            "UPDATE connectors SET display_name = ?, features = ?, version = ?, product = ?, service_account = ?, \
-             proxy = ?, import_key_thumbprint = ?, auto_update = ?, co_installed = ?, last_checkin_ms = ?, \
-             last_health_ms = ? WHERE tenant_id = ? AND id = ?",
-        )
-        .bind(&c.display_name)
-        .bind(&c.features)
-        .bind(&c.version)
-        .bind(&c.product)
-        .bind(&c.service_account)
-        .bind(&c.proxy)
-        .bind(&c.import_key_thumbprint)
-        .bind(c.auto_update)
-        .bind(&c.co_installed)
-        .bind(c.last_checkin_ms)
-        .bind(c.last_health_ms)
-        .bind(&c.tenant_id)
-        .bind(&c.id)
-        .execute(&mut *conn)
-        .await
-        .map_err(interpret)?;
+        let done = bind_connector_update(sqlx::query(CONNECTOR_UPDATE), c)
+            .execute(&mut *conn)
+            .await
+            .map_err(interpret)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         // Write-through: the cached row with exactly the columns the statement set.
         if let Some(mut row) = cached {
-            row.display_name.clone_from(&c.display_name);
-            row.features.clone_from(&c.features);
-            row.version.clone_from(&c.version);
-            row.product.clone_from(&c.product);
-            row.service_account.clone_from(&c.service_account);
-            row.proxy.clone_from(&c.proxy);
-            row.import_key_thumbprint
-                .clone_from(&c.import_key_thumbprint);
-            row.auto_update = c.auto_update;
-            row.co_installed.clone_from(&c.co_installed);
-            row.last_checkin_ms = c.last_checkin_ms;
-            row.last_health_ms = c.last_health_ms;
+            apply_connector_update(&mut row, c);
             self.cache().keep_connector(row);
+        }
+        Ok(())
+    }
+
+    async fn record_presence(
+        &self,
+        c: &ConnectorRow,
+        reconciled: &[Reconciled],
+        health: Option<HealthWrite<'_>>,
+    ) -> StoreResult<()> {
+        let mut conn = self.conn.lock().await;
+        // This process is the database's only user and every write goes through this lock, so a
+        // cached row is a row the database has: the writes cannot miss it, and they go as one
+        // transaction in one command. The rows come out of the cache now and go back, written,
+        // once it committed.
+        let cached: Option<Vec<ConnectorRow>> = {
+            let mut cache = self.cache();
+            match cache.take_connector(&c.tenant_id, &c.id) {
+                Some(row) => {
+                    if row.version != c.version {
+                        cache.versions.remove(&c.tenant_id);
+                    }
+                    let mut rows = vec![row];
+                    rows.extend(
+                        reconciled
+                            .iter()
+                            .filter(|r| r.connector_id != c.id)
+                            .filter_map(|r| cache.take_connector(&c.tenant_id, &r.connector_id)),
+                    );
+                    Some(rows)
+                }
+                None => None,
+            }
+        };
+        let Some(mut cached) = cached else {
+            // Not cached: whether the connector is there is found out by writing, one write at
+            // a time, as the trait's default does.
+            drop(conn);
+            return super::presence_one_write_at_a_time(self, c, reconciled, health).await;
+        };
+        let mut sql = format!("BEGIN;{CONNECTOR_UPDATE};");
+        push_reconciled(&mut sql, reconciled);
+        if health.is_some() {
+            sql.push_str(HEALTH_KEEP);
+            sql.push(';');
+        }
+        sql.push_str("COMMIT");
+        let mut q = bind_connector_update(sqlx::query(&sql), c);
+        q = bind_reconciled(q, &c.tenant_id, reconciled);
+        if let Some(h) = &health {
+            q = bind_health(q, &c.tenant_id, &c.id, h);
+        }
+        in_one_transaction(&mut conn, q).await?;
+        for row in &mut cached {
+            if row.id == c.id {
+                apply_connector_update(row, c);
+            }
+            apply_reconciled(row, reconciled);
+        }
+        let mut cache = self.cache();
+        for row in cached {
+            cache.keep_connector(row);
         }
         Ok(())
     }
@@ -616,21 +775,14 @@ impl Store for SqliteStore {
         keep_from_ms: i64,
     ) -> StoreResult<()> {
         let mut conn = self.conn.lock().await;
-        // With the tenant, the index `(tenant_id, connector_id, at_ms)` finds the old messages.
-        let q = sqlx::query(
-            "BEGIN; \
-             INSERT OR REPLACE INTO health_messages (tenant_id, connector_id, at_ms, body) VALUES (?, ?, ?, ?); \
-             DELETE FROM health_messages WHERE tenant_id = ? AND connector_id = ? AND at_ms < ?; \
-             COMMIT",
-        )
-        .bind(tenant_id)
-        .bind(connector_id)
-        .bind(at_ms)
-        .bind(body)
-        .bind(tenant_id)
-        .bind(connector_id)
-        .bind(keep_from_ms);
-        in_one_transaction(&mut conn, q).await
+        let sql = format!("BEGIN;{HEALTH_KEEP};COMMIT");
+        let q = sqlx::query(&sql);
+        let health = HealthWrite {
+            at_ms,
+            body,
+            keep_from_ms,
+        };
+        in_one_transaction(&mut conn, bind_health(q, tenant_id, connector_id, &health)).await
     }
 
     async fn list_health(
@@ -685,58 +837,21 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let mut conn = self.conn.lock().await;
         // The cached rows come out now and go back, reconciled, once the transaction committed.
-        let mut cached: Vec<ConnectorRow> = {
+        let cached: Vec<ConnectorRow> = {
             let mut cache = self.cache();
             reconciled
                 .iter()
                 .filter_map(|r| cache.take_connector(tenant_id, &r.connector_id))
                 .collect()
         };
-        // Plain `?` parameters only: sqlx binds a numbered one (`?4`) by its number from the
-        // first parameter of the whole text, not of its statement.
-        const MARK: &str =
-            "UPDATE connectors SET reconciled_ms = ?, last_status = ?, last_reasons = ?, seq = ? \
-            WHERE tenant_id = ? AND id = ? AND (seq < ? OR (seq = ? AND reconciled_ms <= ?))";
         let mut sql = String::from("BEGIN;");
-        for r in reconciled {
-            for _ in &r.entries {
-                sql.push_str(HISTORY_INSERT);
-                sql.push(';');
-            }
-            sql.push_str(MARK);
-            sql.push(';');
-        }
+        push_reconciled(&mut sql, reconciled);
         sql.push_str("COMMIT");
-        let mut q = sqlx::query(&sql);
-        for r in reconciled {
-            for entry in &r.entries {
-                q = bind_history(q, tenant_id, entry);
-            }
-            q = q
-                .bind(r.reconciled_ms)
-                .bind(&r.last_status)
-                .bind(&r.last_reasons)
-                .bind(r.seq)
-                .bind(tenant_id)
-                .bind(&r.connector_id)
-                .bind(r.seq)
-                .bind(r.seq)
-                .bind(r.reconciled_ms);
-        }
+        let q = bind_reconciled(sqlx::query(&sql), tenant_id, reconciled);
         in_one_transaction(&mut conn, q).await?;
-        // Write-through, under the statement's own condition (the cached row is the database's).
-        for row in &mut cached {
-            for r in reconciled.iter().filter(|r| r.connector_id == row.id) {
-                if row.seq < r.seq || (row.seq == r.seq && row.reconciled_ms <= r.reconciled_ms) {
-                    row.reconciled_ms = r.reconciled_ms;
-                    row.last_status.clone_from(&r.last_status);
-                    row.last_reasons.clone_from(&r.last_reasons);
-                    row.seq = r.seq;
-                }
-            }
-        }
         let mut cache = self.cache();
-        for row in cached {
+        for mut row in cached {
+            apply_reconciled(&mut row, reconciled);
             cache.keep_connector(row);
         }
         Ok(())
