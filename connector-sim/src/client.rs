@@ -127,21 +127,32 @@ impl ServiceClient {
         correlation_id: &str,
         body: Option<&B>,
     ) -> Result<Option<T>, ClientError> {
+        // One request, whichever transport carries it.
+        let mut request = axum::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base_url))
+            .header(
+                axum::http::header::AUTHORIZATION,
+                format!("Bearer {bearer}"),
+            )
+            .header("client-request-id", correlation_id);
+        if body.is_some() {
+            request = request.header(axum::http::header::CONTENT_TYPE, "application/json");
+        }
         let body = body
             .map(serde_json::to_vec)
             .transpose()
             .map_err(|e| ClientError::Transport(format!("cannot encode the request: {e}")))?;
+        let request = request
+            .body(body.unwrap_or_default())
+            .map_err(|e| ClientError::Transport(format!("cannot build the request: {e}")))?;
         let (status, bytes) = match &self.transport {
-            Transport::Http(http) => {
-                self.over_http(http, method, path, bearer, correlation_id, body)
-                    .await?
+            Transport::Http(http) => over_http(http, request).await?,
+            Transport::InProcess(router) => {
+                tokio::time::timeout(CALL_TIMEOUT, in_this_process(router, request))
+                    .await
+                    .map_err(|_| ClientError::Transport("operation timed out".to_owned()))??
             }
-            Transport::InProcess(router) => tokio::time::timeout(
-                CALL_TIMEOUT,
-                self.in_this_process(router, method, path, bearer, correlation_id, body),
-            )
-            .await
-            .map_err(|_| ClientError::Transport("operation timed out".to_owned()))??,
         };
         if !status.is_success() {
             return Err(error_from(status, &bytes));
@@ -153,79 +164,53 @@ impl ServiceClient {
             .map(Some)
             .map_err(|e| ClientError::Decode(e.to_string()))
     }
+}
 
-    async fn over_http(
-        &self,
-        http: &reqwest::Client,
-        method: Method,
-        path: &str,
-        bearer: &str,
-        correlation_id: &str,
-        body: Option<Vec<u8>>,
-    ) -> Result<(StatusCode, Vec<u8>), ClientError> {
-        let mut request = http
-            .request(method, format!("{}{path}", self.base_url))
-            .bearer_auth(bearer)
-            .header("client-request-id", correlation_id);
-        if let Some(body) = body {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let status = response.status();
-        match response.bytes().await {
-            Ok(bytes) => Ok((status, bytes.to_vec())),
-            Err(e) if !status.is_success() => Err(unreadable(status, e)),
-            Err(e) => Err(ClientError::Transport(e.to_string())),
-        }
+async fn over_http(
+    http: &reqwest::Client,
+    request: axum::http::Request<Vec<u8>>,
+) -> Result<(StatusCode, Vec<u8>), ClientError> {
+    let request = reqwest::Request::try_from(request)
+        .map_err(|e| ClientError::Transport(format!("cannot build the request: {e}")))?;
+    let response = http
+        .execute(request)
+        .await
+        .map_err(|e| ClientError::Transport(e.to_string()))?;
+    let status = response.status();
+    match response.bytes().await {
+        Ok(bytes) => Ok((status, bytes.to_vec())),
+        Err(e) if !status.is_success() => Err(unreadable(status, e)),
+        Err(e) => Err(ClientError::Transport(e.to_string())),
     }
+}
 
-    async fn in_this_process(
-        &self,
-        router: &axum::Router,
-        method: Method,
-        path: &str,
-        bearer: &str,
-        correlation_id: &str,
-        body: Option<Vec<u8>>,
-    ) -> Result<(StatusCode, Vec<u8>), ClientError> {
-        use tower::ServiceExt;
-        let host = self
-            .base_url
-            .split_once("://")
-            .map_or(self.base_url.as_str(), |(_, rest)| rest);
-        let mut request = axum::http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header(axum::http::header::HOST, host)
-            .header(
-                axum::http::header::AUTHORIZATION,
-                format!("Bearer {bearer}"),
-            )
-            .header("client-request-id", correlation_id);
-        if body.is_some() {
-            request = request.header(axum::http::header::CONTENT_TYPE, "application/json");
-        }
-        let request = request
-            .body(axum::body::Body::from(body.unwrap_or_default()))
-            .map_err(|e| ClientError::Transport(format!("cannot build the request: {e}")))?;
-        let response = match router.clone().oneshot(request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        };
-        let status = response.status();
-        match axum::body::to_bytes(response.into_body(), usize::MAX).await {
-            Ok(bytes) => Ok((status, bytes.to_vec())),
-            Err(e) if !status.is_success() => Err(unreadable(status, e)),
-            // A dropped connection: the service stopped in the middle of its answer.
-            Err(e) => Err(ClientError::Transport(format!(
-                "the connection was closed before the answer was complete: {e}"
-            ))),
-        }
+async fn in_this_process(
+    router: &axum::Router,
+    request: axum::http::Request<Vec<u8>>,
+) -> Result<(StatusCode, Vec<u8>), ClientError> {
+    use tower::ServiceExt;
+    let (mut parts, body) = request.into_parts();
+    // What an HTTP client sends: the service's address as `Host`.
+    if let Some(host) = parts
+        .uri
+        .authority()
+        .and_then(|a| axum::http::HeaderValue::from_str(a.as_str()).ok())
+    {
+        parts.headers.insert(axum::http::header::HOST, host);
+    }
+    let request = axum::http::Request::from_parts(parts, axum::body::Body::from(body));
+    let response = match router.clone().oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let status = response.status();
+    match axum::body::to_bytes(response.into_body(), usize::MAX).await {
+        Ok(bytes) => Ok((status, bytes.to_vec())),
+        Err(e) if !status.is_success() => Err(unreadable(status, e)),
+        // A dropped connection: the service stopped in the middle of its answer.
+        Err(e) => Err(ClientError::Transport(format!(
+            "the connection was closed before the answer was complete: {e}"
+        ))),
     }
 }
 

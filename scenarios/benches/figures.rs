@@ -21,17 +21,17 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
+use intune_mock_scenarios::harness::{spawn_app_on, TestApp};
+use reqwest::Method;
+use serde_json::{json, Value};
+use sqlx::Connection;
 
 /// The service under test here allocates as the shipped binary does (`src/main.rs`), and so does
 /// the baseline it is compared with, in the same process.
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-use chrono::{DateTime, Utc};
-use intune_mock_scenarios::harness::{spawn_app_on, TestApp};
-use reqwest::Method;
-use serde_json::{json, Value};
-use sqlx::Connection;
 
 /// The binary under measurement (the bench profile's build of `intune-mock`).
 const BINARY: &str = env!("CARGO_BIN_EXE_intune-mock");

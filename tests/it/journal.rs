@@ -40,6 +40,25 @@ fn health_correlation(connector: &Connector) -> String {
         .unwrap()
 }
 
+/// The service's journal answer to `query` (which must be 200).
+async fn journal(app: &TestApp, query: &str) -> serde_json::Value {
+    let found = app
+        .admin_get(&format!("/admin/journal?{query}"))
+        .await
+        .unwrap();
+    assert_eq!(found.status, 200, "{}", found.body);
+    found.body
+}
+
+/// Adds a fault rule (the answer must be 201).
+async fn add_fault(app: &TestApp, rule: serde_json::Value) {
+    let created = app
+        .admin(Method::POST, "/admin/faults", Some(&rule))
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201, "{}", created.body);
+}
+
 #[tokio::test]
 async fn a_connector_event_joins_the_service_journal_by_its_correlation_id() {
     let (app, mut connector) = one_connector(ConnectorConfig {
@@ -50,13 +69,9 @@ async fn a_connector_event_joins_the_service_journal_by_its_correlation_id() {
     assert!(connector.upload_health(app.now()).await);
     let correlation = health_correlation(&connector);
 
-    let found = app
-        .admin_get(&format!("/admin/journal?correlationId={correlation}"))
-        .await
-        .unwrap();
-    assert_eq!(found.status, 200, "{}", found.body);
-    let value = found.body["value"].as_array().unwrap();
-    assert_eq!(value.len(), 1, "{}", found.body);
+    let found = journal(&app, &format!("correlationId={correlation}")).await;
+    let value = found["value"].as_array().unwrap();
+    assert_eq!(value.len(), 1, "{found}");
     assert_eq!(value[0]["method"], "POST");
     assert_eq!(value[0]["path"], "/connector/v1/health");
     assert_eq!(value[0]["status"], 204);
@@ -100,12 +115,7 @@ async fn a_poll_whose_health_message_goes_through_makes_no_separate_check_in() {
     let calls = |path: &'static str| {
         let app = &app;
         async move {
-            let found = app
-                .admin_get(&format!("/admin/journal?route={path}"))
-                .await
-                .unwrap();
-            assert_eq!(found.status, 200, "{}", found.body);
-            found.body["value"]
+            journal(app, &format!("route={path}")).await["value"]
                 .as_array()
                 .unwrap()
                 .iter()
@@ -150,31 +160,26 @@ async fn a_connector_calling_the_router_in_process_is_journaled_and_gets_the_sam
     let mut connector = install(&app, client, config).await;
     assert!(connector.upload_health(app.now()).await);
     let correlation = health_correlation(&connector);
-    let found = app
-        .admin_get(&format!("/admin/journal?correlationId={correlation}"))
-        .await
-        .unwrap();
-    let value = found.body["value"].as_array().unwrap();
-    assert_eq!(value.len(), 1, "{}", found.body);
+    let found = journal(&app, &format!("correlationId={correlation}")).await;
+    let value = found["value"].as_array().unwrap();
+    assert_eq!(value.len(), 1, "{found}");
     assert_eq!(value[0]["path"], "/connector/v1/health");
     assert_eq!(value[0]["status"], 204);
 
-    let fault = serde_json::json!({"route": "/connector/v1/checkin", "status": 503, "count": 1});
-    let created = app
-        .admin(Method::POST, "/admin/faults", Some(&fault))
-        .await
-        .unwrap();
-    assert_eq!(created.status, 201, "{}", created.body);
+    add_fault(
+        &app,
+        serde_json::json!({"route": "/connector/v1/checkin", "status": 503, "count": 1}),
+    )
+    .await;
     let refused = connector.checkin(app.now()).await.unwrap_err();
     assert_eq!(refused.status(), Some(503));
     assert_eq!(refused.code(), Some("InjectedFault"));
 
-    let fault = serde_json::json!({"route": "/connector/v1/checkin", "drop": true, "count": 1});
-    let created = app
-        .admin(Method::POST, "/admin/faults", Some(&fault))
-        .await
-        .unwrap();
-    assert_eq!(created.status, 201, "{}", created.body);
+    add_fault(
+        &app,
+        serde_json::json!({"route": "/connector/v1/checkin", "drop": true, "count": 1}),
+    )
+    .await;
     let dropped = connector.checkin(app.now()).await.unwrap_err();
     assert!(
         matches!(dropped, connector_sim::ClientError::Transport(_)),

@@ -84,6 +84,9 @@ fn interpret(error: sqlx::Error) -> StoreError {
     }
 }
 
+/// A statement with its parameters, as sqlx's SQLite driver takes it.
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
 /// The URL of an in-memory database.
 const IN_MEMORY: &str = "sqlite::memory:";
 
@@ -185,10 +188,7 @@ fn completion_update(n: usize, returning: bool) -> String {
     )
 }
 
-fn bind_completions<'q>(
-    sql: &'q str,
-    rows: &[&'q Completion<'q>],
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+fn bind_completions<'q>(sql: &'q str, rows: &[&'q Completion<'q>]) -> SqliteQuery<'q> {
     let mut q = sqlx::query(sql);
     for c in rows {
         q = q
@@ -279,7 +279,7 @@ const HISTORY_INSERT: &str =
 /// at the first failure, inside the transaction: it is rolled back.
 async fn in_one_transaction<'q>(
     conn: &mut SqliteConnection,
-    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    query: SqliteQuery<'q>,
 ) -> StoreResult<()> {
     match query.execute(&mut *conn).await {
         Ok(_) => Ok(()),
@@ -298,8 +298,6 @@ const CONNECTOR_UPDATE: &str =
     "UPDATE connectors SET display_name = ?, features = ?, version = ?, product = ?, service_account = ?, \
      proxy = ?, import_key_thumbprint = ?, auto_update = ?, co_installed = ?, last_checkin_ms = ?, \
      last_health_ms = ? WHERE tenant_id = ? AND id = ?";
-
-type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
 /// `query` with the parameters of one [`CONNECTOR_UPDATE`] added.
 fn bind_connector_update<'q>(query: SqliteQuery<'q>, c: &'q ConnectorRow) -> SqliteQuery<'q> {
@@ -417,10 +415,10 @@ fn apply_reconciled(row: &mut ConnectorRow, reconciled: &[Reconciled]) {
 
 /// `query` with the parameters of one [`HISTORY_INSERT`] added.
 fn bind_history<'q>(
-    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    query: SqliteQuery<'q>,
     tenant_id: &'q str,
     row: &'q HistoryRow,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+) -> SqliteQuery<'q> {
     query
         .bind(tenant_id)
         .bind(&row.connector_id)
@@ -717,22 +715,17 @@ impl Store for SqliteStore {
         // once it committed.
         let cached: Option<Vec<ConnectorRow>> = {
             let mut cache = self.cache();
-            match cache.take_connector(&c.tenant_id, &c.id) {
-                Some(row) => {
-                    if row.version != c.version {
-                        cache.versions.remove(&c.tenant_id);
-                    }
-                    let mut rows = vec![row];
-                    rows.extend(
-                        reconciled
-                            .iter()
-                            .filter(|r| r.connector_id != c.id)
-                            .filter_map(|r| cache.take_connector(&c.tenant_id, &r.connector_id)),
-                    );
-                    Some(rows)
+            cache.take_connector(&c.tenant_id, &c.id).map(|row| {
+                if row.version != c.version {
+                    cache.versions.remove(&c.tenant_id);
                 }
-                None => None,
-            }
+                let others: Vec<ConnectorRow> = reconciled
+                    .iter()
+                    .filter(|r| r.connector_id != c.id)
+                    .filter_map(|r| cache.take_connector(&c.tenant_id, &r.connector_id))
+                    .collect();
+                std::iter::once(row).chain(others).collect()
+            })
         };
         let Some(mut cached) = cached else {
             // Not cached: whether the connector is there is found out by writing, one write at
