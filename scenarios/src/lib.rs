@@ -2,7 +2,8 @@
 //!
 //! - `spec`: the scenario file format (TOML) and its validation, with file:line errors.
 //! - `harness`: `spawn_app`, a real service on loopback with a virtual clock.
-//! - `runner`: runs one scenario against a fresh service; `run`: the `run` subcommand.
+//! - `runner`: runs one scenario against a fresh service; `run`: the `run` subcommand;
+//!   `lanes`: the threads `run` runs scenarios on.
 //! - `report`: summary table, failure details, JSON and JUnit reports (and the JSON report's
 //!   schema).
 //! - `output`: aligned tables, colour only on a terminal, standard output that survives a closed
@@ -11,6 +12,7 @@
 
 pub mod cli;
 pub mod harness;
+pub mod lanes;
 pub mod output;
 pub mod report;
 pub mod run;

@@ -1,14 +1,13 @@
-//! `intune-mock run`: find scenario files, parse them all, run the valid ones (in parallel with
-//! `--jobs`), print the summary and failures, write the reports, and choose the exit code.
+//! `intune-mock run`: find scenario files, parse them all, run the valid ones (on `--jobs` lanes,
+//! see `lanes`), print the summary and failures, write the reports, and choose the exit code.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context;
 
 use crate::cli::{exit_code, RunArgs};
-use crate::runner::{self, Outcome, Verdict};
+use crate::runner::Verdict;
 use crate::spec;
 
 /// The bundled suite: `scenarios/conformance` under the current directory, else the one next to
@@ -89,34 +88,20 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, colour: bool) -> anyhow::Re
         }
         bar
     });
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(args.jobs.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    for (index, (file, scenario)) in scenarios.into_iter().enumerate() {
-        let semaphore = semaphore.clone();
-        let seed = args.seed;
-        let transport = args.transport;
-        tasks.spawn(async move {
-            let _permit = semaphore.acquire_owned().await;
-            (
-                index,
-                runner::run_with(&scenario, &file, seed, transport).await,
-            )
-        });
-    }
-    let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        let (index, outcome) = done.context("a scenario task panicked")?;
+    let lanes = crate::lanes::Lanes {
+        count: args.jobs.max(1),
+        pin: !args.no_pin,
+    };
+    let outcomes = crate::lanes::run_all(scenarios, lanes, args.seed, args.transport, |outcome| {
         if let Some(bar) = &progress {
             bar.set_message(outcome.name.clone());
             bar.inc(1);
         }
-        outcomes.push((index, outcome));
-    }
+    })
+    .await?;
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    outcomes.sort_by_key(|(i, _)| *i);
-    let outcomes: Vec<Outcome> = outcomes.into_iter().map(|(_, o)| o).collect();
 
     let mut text = crate::report::summary_table(&outcomes, invalid.len(), colour);
     for outcome in outcomes.iter().filter(|o| o.verdict != Verdict::Passed) {

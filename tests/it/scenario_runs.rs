@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use scenarios::cli::RunArgs;
 use scenarios::runner::{self, Verdict};
-use scenarios::{report, run, spec};
+use scenarios::{lanes, report, run, spec};
 
 fn suite_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/conformance")
@@ -21,6 +21,7 @@ fn args(paths: Vec<PathBuf>) -> RunArgs {
         jobs: 1,
         keep_logs: None,
         transport: runner::Transport::InProcess,
+        no_pin: false,
     }
 }
 
@@ -222,6 +223,49 @@ async fn every_bundled_conformance_scenario_passes_with_its_connectors_on_loopba
             "{}",
             report::failure_details(&outcome, 20)
         );
+    }
+}
+
+/// `run`'s lanes (bound to CPUs or not, fewer or more of them than scenarios) give each scenario
+/// the transcript it gets when run alone, and hand the outcomes back in file order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenarios_on_lanes_give_the_transcripts_they_give_alone_in_file_order() {
+    let names = [
+        "routing.toml",
+        "lifecycle-docs-example.toml",
+        "crash-redelivery.toml",
+    ];
+    let work: Vec<(String, spec::Scenario)> = names
+        .iter()
+        .map(|name| {
+            let scenario = spec::parse_file(&suite_dir().join(name)).unwrap();
+            (name.to_string(), scenario)
+        })
+        .collect();
+    let mut alone = Vec::new();
+    for (file, scenario) in &work {
+        alone.push(runner::run(scenario, file, None).await);
+    }
+    for (count, pin) in [(2, true), (1, true), (5, false)] {
+        let mut finished = Vec::new();
+        let outcomes = lanes::run_all(
+            work.clone(),
+            lanes::Lanes { count, pin },
+            None,
+            runner::Transport::InProcess,
+            |o| finished.push(o.name.clone()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(finished.len(), 3, "{count} lanes: {finished:?}");
+        let files: Vec<&str> = outcomes.iter().map(|o| o.file.as_str()).collect();
+        assert_eq!(files, names, "{count} lanes");
+        for (on_lane, by_itself) in outcomes.iter().zip(&alone) {
+            assert_eq!(on_lane.verdict, Verdict::Passed, "{}", on_lane.file);
+            assert!(on_lane.transcript.len() > 10, "{}", on_lane.file);
+            assert_eq!(on_lane.transcript, by_itself.transcript, "{}", on_lane.file);
+            assert_eq!(on_lane.events, by_itself.events, "{}", on_lane.file);
+        }
     }
 }
 
