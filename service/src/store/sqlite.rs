@@ -1226,7 +1226,7 @@ impl Store for SqliteStore {
 
     async fn has_queued_jobs(&self, tenant_id: &str) -> StoreResult<bool> {
         let (found,): (bool,) = sqlx::query_as(
-            "SELECT EXISTS (SELECT 1 FROM jobs WHERE tenant_id = ? AND state = 'queued')",
+            "SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_ready WHERE tenant_id = ? AND state = 'queued')",
         )
         .bind(tenant_id)
         .fetch_one(&mut *self.conn.lock().await)
@@ -1283,7 +1283,7 @@ impl Store for SqliteStore {
         // that ran out (see `expire_in`): one statement where there were two. When a lease ran
         // out, its job may be leased again now, so the leases are expired and the jobs read again.
         let select = format!(
-            "SELECT {LEASE_RAN_OUT}, (SELECT json_group_array({JOB_JSON} ORDER BY seq) FROM (SELECT {JOB_COLUMNS}, seq FROM jobs \
+            "SELECT {LEASE_RAN_OUT}, (SELECT json_group_array({JOB_JSON} ORDER BY seq) FROM (SELECT {JOB_COLUMNS}, seq FROM jobs INDEXED BY jobs_ready \
              WHERE tenant_id = ? AND state = 'queued' AND visible_ms <= ? AND kind IN ({placeholders}){skip}{issuer} \
              ORDER BY seq LIMIT ?))"
         );
