@@ -210,20 +210,24 @@ const LEASE_RAN_OUT: &str =
     "EXISTS (SELECT 1 FROM jobs WHERE state = 'leased' AND lease_expires_ms <= ?)";
 
 async fn expire_in(
-    tx: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::SqliteConnection,
     tenant_id: Option<&str>,
     now_ms: i64,
 ) -> StoreResult<u64> {
-    // Mostly nothing has run out: the probe spares the two updates.
+    // Mostly nothing has run out: the probe, a plain read, spares the transaction and the two
+    // updates (one command to sqlx's worker thread instead of three).
     let (due,): (bool,) = sqlx::query_as(&format!("SELECT {LEASE_RAN_OUT}"))
         .bind(now_ms)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await
         .map_err(interpret)?;
     if !due {
         return Ok(0);
     }
-    expire_due(tx, tenant_id, now_ms).await
+    let mut tx = conn.begin().await.map_err(interpret)?;
+    let n = expire_due(&mut tx, tenant_id, now_ms).await?;
+    tx.commit().await.map_err(interpret)?;
+    Ok(n)
 }
 
 /// The two updates of [`expire_in`], once its probe found a lease that ran out.
@@ -283,12 +287,15 @@ async fn in_one_transaction<'q>(
 ) -> StoreResult<()> {
     match query.execute(&mut *conn).await {
         Ok(_) => Ok(()),
-        Err(e) => {
-            // When the failure was `BEGIN` itself there is nothing to roll back, and this fails.
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            Err(interpret(e))
-        }
+        Err(e) => Err(rolled_back(conn, interpret(e)).await),
     }
+}
+
+/// Ends the transaction that a failed command left open, and returns the command's error. (When
+/// the failure was `BEGIN` itself there is nothing to roll back, and the `ROLLBACK` fails.)
+async fn rolled_back(conn: &mut SqliteConnection, e: StoreError) -> StoreError {
+    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+    e
 }
 
 /// The columns a connector write sets. Parameters: display name, features, version, product,
@@ -1138,37 +1145,41 @@ impl Store for SqliteStore {
     }
 
     async fn insert_jobs(&self, jobs: &[JobRow]) -> StoreResult<()> {
-        let mut conn = self.conn.lock().await;
-        let mut tx = conn.begin().await.map_err(interpret)?;
-        // Multi-row statements: 16 parameters a row, 500 rows a statement.
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        // Multi-row statements (16 parameters a row, 500 rows a statement) between `BEGIN` and
+        // `COMMIT`, as one text: one command to sqlx's worker thread.
+        let mut sql = String::from("BEGIN;");
         for chunk in jobs.chunks(500) {
             let values =
                 vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-            let sql = format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES {values}");
-            let mut q = sqlx::query(&sql);
-            for j in chunk {
-                q = q
-                    .bind(&j.id)
-                    .bind(&j.tenant_id)
-                    .bind(&j.kind)
-                    .bind(&j.state)
-                    .bind(&j.payload)
-                    .bind(j.attempts)
-                    .bind(j.max_attempts)
-                    .bind(j.visible_ms)
-                    .bind(&j.lease_token_hash)
-                    .bind(&j.lease_connector_id)
-                    .bind(j.lease_expires_ms)
-                    .bind(&j.result)
-                    .bind(&j.error_code)
-                    .bind(&j.error_message)
-                    .bind(j.created_ms)
-                    .bind(j.completed_ms);
-            }
-            q.execute(&mut *tx).await.map_err(interpret)?;
+            sql.push_str(&format!(
+                " INSERT INTO jobs ({JOB_COLUMNS}) VALUES {values};"
+            ));
         }
-        tx.commit().await.map_err(interpret)?;
-        Ok(())
+        sql.push_str(" COMMIT");
+        let mut q = sqlx::query(&sql);
+        for j in jobs {
+            q = q
+                .bind(&j.id)
+                .bind(&j.tenant_id)
+                .bind(&j.kind)
+                .bind(&j.state)
+                .bind(&j.payload)
+                .bind(j.attempts)
+                .bind(j.max_attempts)
+                .bind(j.visible_ms)
+                .bind(&j.lease_token_hash)
+                .bind(&j.lease_connector_id)
+                .bind(j.lease_expires_ms)
+                .bind(&j.result)
+                .bind(&j.error_code)
+                .bind(&j.error_message)
+                .bind(j.created_ms)
+                .bind(j.completed_ms);
+        }
+        in_one_transaction(&mut *self.conn.lock().await, q).await
     }
 
     async fn get_job(&self, tenant_id: &str, id: &str) -> StoreResult<JobRow> {
@@ -1253,11 +1264,7 @@ impl Store for SqliteStore {
     }
 
     async fn expire_leases(&self, tenant_id: Option<&str>, now_ms: i64) -> StoreResult<u64> {
-        let mut conn = self.conn.lock().await;
-        let mut tx = conn.begin().await.map_err(interpret)?;
-        let n = expire_in(&mut tx, tenant_id, now_ms).await?;
-        tx.commit().await.map_err(interpret)?;
-        Ok(n)
+        expire_in(&mut *self.conn.lock().await, tenant_id, now_ms).await
     }
 
     async fn lease_jobs(&self, lease: &LeaseJobs<'_>) -> StoreResult<Vec<JobRow>> {
@@ -1265,7 +1272,6 @@ impl Store for SqliteStore {
             return Ok(vec![]);
         }
         let mut conn = self.conn.lock().await;
-        let mut tx = conn.begin().await.map_err(interpret)?;
         let placeholders = vec!["?"; lease.kinds.len()].join(", ");
         // A job this connector handed back for lack of the import key goes to the others.
         let skip = if lease.skip_missing_import_key {
@@ -1280,16 +1286,17 @@ impl Store for SqliteStore {
             ""
         };
         // The jobs to lease, whole and in queue order, as one row, with the probe for leases
-        // that ran out (see `expire_in`): one statement where there were two. When a lease ran
-        // out, its job may be leased again now, so the leases are expired and the jobs read again.
+        // that ran out (see `expire_in`) and the connection's count of changed rows so far: one
+        // statement, sent with the `BEGIN` of the lease's transaction. When a lease ran out,
+        // its job may be leased again now, so the leases are expired and the jobs read again.
         let select = format!(
-            "SELECT {LEASE_RAN_OUT}, (SELECT json_group_array({JOB_JSON} ORDER BY seq) FROM (SELECT {JOB_COLUMNS}, seq FROM jobs INDEXED BY jobs_ready \
+            "SELECT total_changes(), {LEASE_RAN_OUT}, (SELECT json_group_array({JOB_JSON} ORDER BY seq) FROM (SELECT {JOB_COLUMNS}, seq FROM jobs INDEXED BY jobs_ready \
              WHERE tenant_id = ? AND state = 'queued' AND visible_ms <= ? AND kind IN ({placeholders}){skip}{issuer} \
              ORDER BY seq LIMIT ?))"
         );
-        let mut json = String::new();
-        for probe in [true, false] {
-            let mut q = sqlx::query_as::<_, (bool, String)>(&select)
+        let begin_and_select = format!("BEGIN; {select}");
+        let read = |sql, probe: bool| {
+            let mut q = sqlx::query_as::<_, (i64, bool, String)>(sql)
                 .bind(if probe { lease.now_ms } else { i64::MIN })
                 .bind(lease.tenant_id)
                 .bind(lease.now_ms);
@@ -1302,32 +1309,49 @@ impl Store for SqliteStore {
             if let Some(issuer) = lease.issuer_name {
                 q = q.bind(issuer);
             }
-            let (ran_out, rows) = q
-                .bind(lease.token_hashes.len() as i64)
-                .fetch_one(&mut *tx)
+            q.bind(lease.token_hashes.len() as i64)
+        };
+        let (mut changes_before, ran_out, mut json) =
+            match read(&begin_and_select, true).fetch_one(&mut *conn).await {
+                Ok(row) => row,
+                Err(e) => return Err(rolled_back(&mut conn, interpret(e)).await),
+            };
+        if ran_out {
+            let again = match expire_due(&mut conn, Some(lease.tenant_id), lease.now_ms).await {
+                Ok(_) => read(&select, false)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(interpret),
+                Err(e) => Err(e),
+            };
+            match again {
+                Ok((changes, _, rows)) => (changes_before, json) = (changes, rows),
+                Err(e) => return Err(rolled_back(&mut conn, e).await),
+            }
+        }
+        let mut leased = match job_rows(&json) {
+            Ok(rows) => rows,
+            Err(e) => return Err(rolled_back(&mut conn, e).await),
+        };
+        if leased.is_empty() {
+            sqlx::query("COMMIT")
+                .execute(&mut *conn)
                 .await
                 .map_err(interpret)?;
-            json = rows;
-            if !ran_out {
-                break;
-            }
-            expire_due(&mut tx, Some(lease.tenant_id), lease.now_ms).await?;
-        }
-        let mut leased = job_rows(&json)?;
-        if leased.is_empty() {
-            tx.commit().await.map_err(interpret)?;
             return Ok(vec![]);
         }
         // The i-th job (in seq order) gets the i-th token; one text, one command, updates them
-        // all and inserts their attempts (5 parameters a row, at most 100 rows a lease). (Rows
-        // joined from `FROM (VALUES …)`: the same join written as a CTE made SQLite 3.4x update
-        // 20 times slower.) The transaction holds the only connection, so the rows read above
-        // are the rows this updates.
+        // all, inserts their attempts (5 parameters a row, at most 100 rows a lease), commits and
+        // reads the count of changed rows again. (Rows joined from `FROM (VALUES …)`: the same
+        // join written as a CTE made SQLite 3.4x update 20 times slower.) The connection stays
+        // locked from the read to the commit and this process is the database's only writer,
+        // so the rows read above are the rows this updates.
         let n = leased.len();
         let sql = format!(
             "UPDATE jobs SET state = 'leased', attempts = attempts + 1, lease_token_hash = l.column2, \
              lease_connector_id = ?, lease_expires_ms = ? FROM (VALUES {}) AS l WHERE jobs.id = l.column1; \
-             INSERT INTO job_attempts (job_id, attempt, connector_id, lease_token_hash, leased_ms) VALUES {}",
+             INSERT INTO job_attempts (job_id, attempt, connector_id, lease_token_hash, leased_ms) VALUES {}; \
+             COMMIT; SELECT total_changes()",
             vec!["(?, ?)"; n].join(", "),
             vec!["(?, ?, ?, ?, ?)"; n].join(", ")
         );
@@ -1338,7 +1362,7 @@ impl Store for SqliteStore {
             row.lease_connector_id = Some(lease.connector_id.to_owned());
             row.lease_expires_ms = Some(lease.lease_expires_ms);
         }
-        let mut q = sqlx::query(&sql)
+        let mut q = sqlx::query_as::<_, (i64,)>(&sql)
             .bind(lease.connector_id)
             .bind(lease.lease_expires_ms);
         for row in &leased {
@@ -1352,19 +1376,19 @@ impl Store for SqliteStore {
                 .bind(&row.lease_token_hash)
                 .bind(lease.now_ms);
         }
-        // Each job updated once and its attempt inserted once.
-        let written = q
-            .execute(&mut *tx)
-            .await
-            .map_err(interpret)?
-            .rows_affected();
-        if written != 2 * n as u64 {
+        let changes_after = match q.fetch_one(&mut *conn).await {
+            Ok((changes,)) => changes,
+            Err(e) => return Err(rolled_back(&mut conn, interpret(e)).await),
+        };
+        // Each job updated once and its attempt inserted once. (Under the lock this cannot
+        // fail; if it ever did, the lease is written and its jobs come back when it runs out.)
+        let written = changes_after - changes_before;
+        if written != 2 * n as i64 {
             return Err(StoreError::Conflict(format!(
                 "a lease of {n} jobs wrote {written} rows, not {}",
                 2 * n
             )));
         }
-        tx.commit().await.map_err(interpret)?;
         Ok(leased)
     }
 
@@ -1375,56 +1399,58 @@ impl Store for SqliteStore {
             return Ok(applied);
         }
         let mut conn = self.conn.lock().await;
-        let mut tx = conn.begin().await.map_err(interpret)?;
         // Each completion is a compare-and-set on the token hash: a stale token matches no row.
-        // Nearly always every one applies, which the count of updated rows shows; only when it
-        // does not is the statement run again with `RETURNING id` to learn which did.
+        // Nearly always every one applies, which the count of updated rows shows (sent with the
+        // transaction's `BEGIN` in one command); only when it does not is the statement run again
+        // with `RETURNING id` to learn which did.
         let rows: Vec<&Completion<'_>> = chosen.iter().map(|&i| &completions[i]).collect();
-        let sql = completion_update(rows.len(), false);
-        let updated = bind_completions(&sql, &rows)
-            .execute(&mut *tx)
-            .await
-            .map_err(interpret)?
-            .rows_affected();
-        let done: std::collections::HashSet<String> = if updated == chosen.len() as u64 {
+        let sql = format!(
+            "BEGIN; {}; SELECT changes()",
+            completion_update(rows.len(), false)
+        );
+        let updated = match bind_completions(&sql, &rows).fetch_one(&mut *conn).await {
+            Ok(row) => sqlx::Row::get::<i64, _>(&row, 0),
+            Err(e) => return Err(rolled_back(&mut conn, interpret(e)).await),
+        };
+        let done: std::collections::HashSet<String> = if updated == chosen.len() as i64 {
             rows.iter().map(|c| c.job_id.to_owned()).collect()
         } else {
-            tx.rollback().await.map_err(interpret)?;
-            tx = conn.begin().await.map_err(interpret)?;
-            let sql = completion_update(rows.len(), true);
-            bind_completions(&sql, &rows)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(interpret)?
-                .iter()
-                .map(|row| sqlx::Row::get::<String, _>(row, 0))
-                .collect()
+            let sql = format!("ROLLBACK; BEGIN; {}", completion_update(rows.len(), true));
+            match bind_completions(&sql, &rows).fetch_all(&mut *conn).await {
+                Ok(found) => found
+                    .iter()
+                    .map(|row| sqlx::Row::get::<String, _>(row, 0))
+                    .collect(),
+                Err(e) => return Err(rolled_back(&mut conn, interpret(e)).await),
+            }
         };
         let hit: Vec<usize> = chosen
             .into_iter()
             .filter(|&i| done.contains(completions[i].job_id))
             .collect();
-        if !hit.is_empty() {
+        // The attempts of the completions that applied, and the commit: one command.
+        let update = if hit.is_empty() {
+            "COMMIT".to_owned()
+        } else {
             let values = vec!["(?, ?, ?, ?, ?)"; hit.len()].join(", ");
-            let update = format!(
+            format!(
                 "UPDATE job_attempts SET outcome = c.column3, error_code = c.column4, ended_ms = c.column5 \
                  FROM (VALUES {values}) AS c \
-                 WHERE job_attempts.job_id = c.column1 AND job_attempts.lease_token_hash = c.column2"
-            );
-            let mut q = sqlx::query(&update);
-            for &i in &hit {
-                let c = &completions[i];
-                q = q
-                    .bind(c.job_id)
-                    .bind(c.token_hash)
-                    .bind(c.attempt_outcome)
-                    .bind(c.error_code)
-                    .bind(c.now_ms);
-                applied[i] = true;
-            }
-            q.execute(&mut *tx).await.map_err(interpret)?;
+                 WHERE job_attempts.job_id = c.column1 AND job_attempts.lease_token_hash = c.column2; COMMIT"
+            )
+        };
+        let mut q = sqlx::query(&update);
+        for &i in &hit {
+            let c = &completions[i];
+            q = q
+                .bind(c.job_id)
+                .bind(c.token_hash)
+                .bind(c.attempt_outcome)
+                .bind(c.error_code)
+                .bind(c.now_ms);
+            applied[i] = true;
         }
-        tx.commit().await.map_err(interpret)?;
+        in_one_transaction(&mut conn, q).await?;
         Ok(applied)
     }
 
