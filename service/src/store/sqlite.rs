@@ -1334,10 +1334,7 @@ impl Store for SqliteStore {
             Err(e) => return Err(rolled_back(&mut conn, e).await),
         };
         if leased.is_empty() {
-            sqlx::query("COMMIT")
-                .execute(&mut *conn)
-                .await
-                .map_err(interpret)?;
+            in_one_transaction(&mut conn, sqlx::query("COMMIT")).await?;
             return Ok(vec![]);
         }
         // The i-th job (in seq order) gets the i-th token; one text, one command, updates them
