@@ -70,7 +70,11 @@ pub fn http_client(proxy: Option<&ProxySettings>) -> Result<reqwest::Client, Cli
         if let Some(user) = &p.username {
             route = route.basic_auth(user, p.password.as_deref().unwrap_or(""));
         }
-        builder = builder.proxy(route);
+        // A new connection for each call: forward proxies such as tinyproxy close the client's
+        // connection after each exchange, and a call that reused it raced that close and failed
+        // with "error sending request" (seen under load in CI). .NET's handler, which the real
+        // connector uses, retries such a call instead.
+        builder = builder.proxy(route).pool_max_idle_per_host(0);
     }
     builder
         .build()

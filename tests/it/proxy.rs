@@ -188,7 +188,16 @@ async fn a_connector_works_through_tinyproxy_and_recovers_after_the_proxy_was_do
     // Back on the same port: the queued request is downloaded.
     let _back = tinyproxy(dir.path(), port).await;
     let done = connector.work(app.now()).await;
-    assert_eq!((done.leased, done.call_errors), (1, 0));
+    // On a mismatch, the connector's last events say which call failed and why.
+    let last: Vec<String> = connector
+        .log()
+        .records()
+        .iter()
+        .rev()
+        .take(6)
+        .map(|r| format!("{} {}: {}", r.event_id, r.name, r.message))
+        .collect();
+    assert_eq!((done.leased, done.call_errors), (1, 0), "{last:#?}");
     assert_eq!(connector.log().count(3002, None), 2);
     assert!(connector.checkin(app.now()).await.is_ok());
 }
