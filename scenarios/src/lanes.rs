@@ -126,7 +126,8 @@ fn lane_main(
     }
 }
 
-/// The CPUs this process may run on, in order (empty where that cannot be known).
+/// The CPUs the calling thread may run on (those of the process, unless it was bound), in
+/// order; empty where that cannot be known.
 #[cfg(target_os = "linux")]
 fn usable_cpus() -> Vec<usize> {
     use rustix::thread::{sched_getaffinity, CpuSet};
@@ -158,14 +159,6 @@ fn bind_to(_cpu: usize) -> std::io::Result<()> {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
-    use rustix::thread::sched_getaffinity;
-
-    fn cpus_of_this_thread() -> Vec<usize> {
-        let set = sched_getaffinity(None).unwrap();
-        (0..rustix::thread::CpuSet::MAX_CPU)
-            .filter(|&i| set.is_set(i))
-            .collect()
-    }
 
     #[test]
     fn a_bound_lane_and_the_threads_it_starts_run_on_its_one_cpu() {
@@ -174,14 +167,14 @@ mod tests {
         let last = *usable.last().unwrap();
         let (lane, started) = std::thread::spawn(move || {
             bind_to(last).unwrap();
-            let started = std::thread::spawn(cpus_of_this_thread).join().unwrap();
-            (cpus_of_this_thread(), started)
+            let started = std::thread::spawn(usable_cpus).join().unwrap();
+            (usable_cpus(), started)
         })
         .join()
         .unwrap();
         assert_eq!(lane, vec![last]);
         assert_eq!(started, vec![last]);
         // The caller's own thread is left as it was.
-        assert_eq!(cpus_of_this_thread(), usable);
+        assert_eq!(usable_cpus(), usable);
     }
 }

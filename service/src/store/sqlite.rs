@@ -285,17 +285,23 @@ async fn in_one_transaction<'q>(
     conn: &mut SqliteConnection,
     query: SqliteQuery<'q>,
 ) -> StoreResult<()> {
-    match query.execute(&mut *conn).await {
-        Ok(_) => Ok(()),
-        Err(e) => Err(rolled_back(conn, interpret(e)).await),
-    }
+    let done = query
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        .map_err(interpret);
+    or_rolled_back(conn, done).await
 }
 
-/// Ends the transaction that a failed command left open, and returns the command's error. (When
-/// the failure was `BEGIN` itself there is nothing to roll back, and the `ROLLBACK` fails.)
-async fn rolled_back(conn: &mut SqliteConnection, e: StoreError) -> StoreError {
-    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-    e
+/// `result` of commands sent inside a transaction of their own making (a text that begins with
+/// `BEGIN`); on an error, the transaction that it left open is rolled back first. (When the
+/// failure was `BEGIN` itself, or the `COMMIT` went through, there is nothing to roll back and
+/// the `ROLLBACK` fails.)
+async fn or_rolled_back<T>(conn: &mut SqliteConnection, result: StoreResult<T>) -> StoreResult<T> {
+    if result.is_err() {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+    }
+    result
 }
 
 /// The columns a connector write sets. Parameters: display name, features, version, product,
@@ -1295,6 +1301,7 @@ impl Store for SqliteStore {
              ORDER BY seq LIMIT ?))"
         );
         let begin_and_select = format!("BEGIN; {select}");
+        let mut leased = Vec::new();
         let read = |sql, probe: bool| {
             let mut q = sqlx::query_as::<_, (i64, bool, String)>(sql)
                 .bind(if probe { lease.now_ms } else { i64::MIN })
@@ -1311,76 +1318,71 @@ impl Store for SqliteStore {
             }
             q.bind(lease.token_hashes.len() as i64)
         };
-        let (mut changes_before, ran_out, mut json) =
-            match read(&begin_and_select, true).fetch_one(&mut *conn).await {
-                Ok(row) => row,
-                Err(e) => return Err(rolled_back(&mut conn, interpret(e)).await),
-            };
-        if ran_out {
-            let again = match expire_due(&mut conn, Some(lease.tenant_id), lease.now_ms).await {
-                Ok(_) => read(&select, false)
+        let written = async {
+            let (mut changes_before, ran_out, mut json) = read(&begin_and_select, true)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(interpret)?;
+            if ran_out {
+                expire_due(&mut conn, Some(lease.tenant_id), lease.now_ms).await?;
+                (changes_before, _, json) = read(&select, false)
                     .fetch_one(&mut *conn)
                     .await
-                    .map_err(interpret),
-                Err(e) => Err(e),
-            };
-            match again {
-                Ok((changes, _, rows)) => (changes_before, json) = (changes, rows),
-                Err(e) => return Err(rolled_back(&mut conn, e).await),
+                    .map_err(interpret)?;
             }
-        }
-        let mut leased = match job_rows(&json) {
-            Ok(rows) => rows,
-            Err(e) => return Err(rolled_back(&mut conn, e).await),
-        };
-        if leased.is_empty() {
-            in_one_transaction(&mut conn, sqlx::query("COMMIT")).await?;
-            return Ok(vec![]);
-        }
-        // The i-th job (in seq order) gets the i-th token; one text, one command, updates them
-        // all, inserts their attempts (5 parameters a row, at most 100 rows a lease), commits and
-        // reads the count of changed rows again. (Rows joined from `FROM (VALUES …)`: the same
-        // join written as a CTE made SQLite 3.4x update 20 times slower.) The connection stays
-        // locked from the read to the commit and this process is the database's only writer,
-        // so the rows read above are the rows this updates.
-        let n = leased.len();
-        let sql = format!(
-            "UPDATE jobs SET state = 'leased', attempts = attempts + 1, lease_token_hash = l.column2, \
-             lease_connector_id = ?, lease_expires_ms = ? FROM (VALUES {}) AS l WHERE jobs.id = l.column1; \
-             INSERT INTO job_attempts (job_id, attempt, connector_id, lease_token_hash, leased_ms) VALUES {}; \
-             COMMIT; SELECT total_changes()",
-            vec!["(?, ?)"; n].join(", "),
-            vec!["(?, ?, ?, ?, ?)"; n].join(", ")
-        );
-        for (row, token_hash) in leased.iter_mut().zip(lease.token_hashes) {
-            row.state = "leased".to_owned();
-            row.attempts += 1;
-            row.lease_token_hash = Some(token_hash.clone());
-            row.lease_connector_id = Some(lease.connector_id.to_owned());
-            row.lease_expires_ms = Some(lease.lease_expires_ms);
-        }
-        let mut q = sqlx::query_as::<_, (i64,)>(&sql)
-            .bind(lease.connector_id)
-            .bind(lease.lease_expires_ms);
-        for row in &leased {
-            q = q.bind(&row.id).bind(&row.lease_token_hash);
-        }
-        for row in &leased {
-            q = q
-                .bind(&row.id)
-                .bind(row.attempts)
+            leased = job_rows(&json)?;
+            if leased.is_empty() {
+                sqlx::query("COMMIT")
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(interpret)?;
+                return Ok(0);
+            }
+            // The i-th job (in seq order) gets the i-th token; one text, one command, updates
+            // them all, inserts their attempts (5 parameters a row, at most 100 rows a lease),
+            // commits and reads the count of changed rows again. (Rows joined from
+            // `FROM (VALUES …)`: the same join written as a CTE made SQLite 3.4x update 20 times
+            // slower.) The connection stays locked from the read to the commit and this process
+            // is the database's only writer, so the rows read above are the rows this updates.
+            let n = leased.len();
+            let sql = format!(
+                "UPDATE jobs SET state = 'leased', attempts = attempts + 1, lease_token_hash = l.column2, \
+                 lease_connector_id = ?, lease_expires_ms = ? FROM (VALUES {}) AS l WHERE jobs.id = l.column1; \
+                 INSERT INTO job_attempts (job_id, attempt, connector_id, lease_token_hash, leased_ms) VALUES {}; \
+                 COMMIT; SELECT total_changes()",
+                vec!["(?, ?)"; n].join(", "),
+                vec!["(?, ?, ?, ?, ?)"; n].join(", ")
+            );
+            for (row, token_hash) in leased.iter_mut().zip(lease.token_hashes) {
+                row.state = "leased".to_owned();
+                row.attempts += 1;
+                row.lease_token_hash = Some(token_hash.clone());
+                row.lease_connector_id = Some(lease.connector_id.to_owned());
+                row.lease_expires_ms = Some(lease.lease_expires_ms);
+            }
+            let mut q = sqlx::query_as::<_, (i64,)>(&sql)
                 .bind(lease.connector_id)
-                .bind(&row.lease_token_hash)
-                .bind(lease.now_ms);
+                .bind(lease.lease_expires_ms);
+            for row in &leased {
+                q = q.bind(&row.id).bind(&row.lease_token_hash);
+            }
+            for row in &leased {
+                q = q
+                    .bind(&row.id)
+                    .bind(row.attempts)
+                    .bind(lease.connector_id)
+                    .bind(&row.lease_token_hash)
+                    .bind(lease.now_ms);
+            }
+            let (changes_after,) = q.fetch_one(&mut *conn).await.map_err(interpret)?;
+            Ok(changes_after - changes_before)
         }
-        let changes_after = match q.fetch_one(&mut *conn).await {
-            Ok((changes,)) => changes,
-            Err(e) => return Err(rolled_back(&mut conn, interpret(e)).await),
-        };
+        .await;
+        let written = or_rolled_back(&mut conn, written).await?;
         // Each job updated once and its attempt inserted once. (Under the lock this cannot
         // fail; if it ever did, the lease is written and its jobs come back when it runs out.)
-        let written = changes_after - changes_before;
-        if written != 2 * n as i64 {
+        let n = leased.len() as i64;
+        if written != 2 * n {
             return Err(StoreError::Conflict(format!(
                 "a lease of {n} jobs wrote {written} rows, not {}",
                 2 * n
@@ -1405,22 +1407,28 @@ impl Store for SqliteStore {
             "BEGIN; {}; SELECT changes()",
             completion_update(rows.len(), false)
         );
-        let updated = match bind_completions(&sql, &rows).fetch_one(&mut *conn).await {
-            Ok(row) => sqlx::Row::get::<i64, _>(&row, 0),
-            Err(e) => return Err(rolled_back(&mut conn, interpret(e)).await),
-        };
-        let done: std::collections::HashSet<String> = if updated == chosen.len() as i64 {
-            rows.iter().map(|c| c.job_id.to_owned()).collect()
-        } else {
-            let sql = format!("ROLLBACK; BEGIN; {}", completion_update(rows.len(), true));
-            match bind_completions(&sql, &rows).fetch_all(&mut *conn).await {
-                Ok(found) => found
-                    .iter()
-                    .map(|row| sqlx::Row::get::<String, _>(row, 0))
-                    .collect(),
-                Err(e) => return Err(rolled_back(&mut conn, interpret(e)).await),
+        let done = async {
+            let (updated,): (i64,) = sqlx::FromRow::from_row(
+                &bind_completions(&sql, &rows)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(interpret)?,
+            )
+            .map_err(interpret)?;
+            if updated == rows.len() as i64 {
+                return Ok(rows.iter().map(|c| c.job_id.to_owned()).collect());
             }
-        };
+            let sql = format!("ROLLBACK; BEGIN; {}", completion_update(rows.len(), true));
+            Ok(bind_completions(&sql, &rows)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(interpret)?
+                .iter()
+                .map(|row| sqlx::Row::get::<String, _>(row, 0))
+                .collect())
+        }
+        .await;
+        let done: std::collections::HashSet<String> = or_rolled_back(&mut conn, done).await?;
         let hit: Vec<usize> = chosen
             .into_iter()
             .filter(|&i| done.contains(completions[i].job_id))
