@@ -1047,16 +1047,9 @@ pub const MAX_LEASE_BATCH: u32 = 100;
 /// The most jobs one enqueue call may carry.
 pub const MAX_ENQUEUE_BATCH: usize = 1000;
 /// Attempts before a job goes to dead letter (DESIGN §3.4).
-pub const MAX_ATTEMPTS: i64 = 5;
+pub use crate::domain::jobs::{retry_backoff, MAX_ATTEMPTS};
 pub const DEFAULT_VISIBILITY_SECONDS: u32 = 300;
 pub const MAX_VISIBILITY_SECONDS: u32 = 12 * 3600;
-
-/// Backoff before a job that asked for `retry` may be leased again: 30 s doubling per attempt,
-/// at most an hour.
-pub fn retry_backoff(attempts: i64) -> Duration {
-    let exponent = attempts.clamp(1, 8) - 1;
-    Duration::seconds((30i64 << exponent).min(3600))
-}
 
 /// A validated job to enqueue.
 /// What a SCEP profile asks of a targeted device's request.
@@ -1130,12 +1123,8 @@ pub struct CompletedJob {
 }
 
 fn completed_state(outcome: &str, attempt: i64, max_attempts: i64) -> &'static str {
-    match outcome {
-        "succeeded" => "succeeded",
-        "failed" => "failed",
-        _ if attempt >= max_attempts => "dead_letter",
-        _ => "queued",
-    }
+    let outcome = crate::domain::Outcome::parse(outcome).unwrap_or(crate::domain::Outcome::Retry);
+    crate::domain::jobs::completed_state(outcome, attempt, max_attempts).as_str()
 }
 
 /// One entry of [`Registry::complete_many`].
