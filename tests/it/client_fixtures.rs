@@ -1,6 +1,6 @@
 //! Replays `tests/fixtures/intune-clients/*.http` — requests written by hand as Microsoft's Java
-//! and C# CsrValidation clients and MSAL send them (intune-wire.md §1) — byte for byte, in
-//! order, and checks each answer against the file's literal expectations.
+//! and C# CsrValidation clients and MSAL send them (docs/behaviour.md, "Wire shapes") — byte for
+//! byte, in order, and checks each answer against the file's literal expectations.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -6,7 +6,7 @@
 //! must still answer 2xx.
 //!
 //! The Intune FE routes (`ScepActions/*`, `CertificateAuthorityRequests/*`) answer business
-//! refusals with 200 by their wire contract (intune-wire.md §1.5–1.6: `{"code", …}` resp.
+//! refusals with 200 by their wire contract (docs/behaviour.md, "Wire shapes": `{"code", …}` resp.
 //! `{"value": false}`); there a mutated body may also get that wire-level "no", never a success.
 //!
 //! Cases per property: `PROPTEST_CASES` (default 256). `HOSTILE_SURVEY=1` runs every case without

@@ -1,6 +1,7 @@
 //! Connector API bodies: registration, check-in and self-management.
 //!
-//! The real connector's own protocol is not public (`intune-wire.md` §5.5); this one is ours.
+//! The real connector's own protocol is not public (docs/behaviour.md, "Wire shapes"); this one is
+//! ours.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -46,8 +47,8 @@ pub struct CheckinRequest {
         example = "6.2406.0.1001"
     )]
     pub version: String,
-    /// Set by a simulated connector whose idle polls were coalesced (DESIGN §3.7): it has polled
-    /// without interruption since this instant, so the service sees no gap in between.
+    /// Set by a simulated connector whose idle polls were coalesced (docs/behaviour.md, "Time"): it
+    /// has polled without interruption since this instant, so the service sees no gap in between.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_since: Option<DateTime<Utc>>,
 }

@@ -25,7 +25,7 @@ pub struct GraphCollection<T> {
     pub odata_next_link: Option<String>,
 }
 
-/// `#microsoft.graph.ndesConnector` (intune-wire.md §4.1).
+/// `#microsoft.graph.ndesConnector` (docs/behaviour.md, "Wire shapes").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NdesConnector {
@@ -42,7 +42,7 @@ pub struct NdesConnector {
     pub connector_version: String,
 }
 
-/// `#microsoft.graph.certificateConnectorDetails` (intune-wire.md §4.2).
+/// `#microsoft.graph.certificateConnectorDetails` (docs/behaviour.md, "Wire shapes").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CertificateConnectorDetails {
@@ -59,9 +59,10 @@ pub struct CertificateConnectorDetails {
 pub const NDES_CONNECTOR_TYPE: &str = "#microsoft.graph.ndesConnector";
 pub const CERTIFICATE_CONNECTOR_DETAILS_TYPE: &str = "#microsoft.graph.certificateConnectorDetails";
 
-/// `userPFXCertificate` (intune-wire.md §4.4): an imported user PFX (S/MIME). In requests the
-/// enums are accepted in any casing (the PowerShell module sends PascalCase); answers use Graph's
-/// camelCase, and never carry the PFX or its password back (`"AA=="` and `""` placeholders).
+/// `userPFXCertificate` (docs/behaviour.md, "Wire shapes"): an imported user PFX (S/MIME). In
+/// requests the enums are accepted in any casing (the PowerShell module sends PascalCase); answers
+/// use Graph's camelCase, and never carry the PFX or its password back (`"AA=="` and `""`
+/// placeholders).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserPfxCertificate {

@@ -1,6 +1,6 @@
 //! The Intune SCEP validation surface (`ScepRequestValidationFEService`, api-version
-//! `2018-02-20`; intune-wire.md §1.5). Keys are camelCase; clients differ in null handling and
-//! `\/` escapes, so every field is optional on the way in.
+//! `2018-02-20`; docs/behaviour.md, "Wire shapes"). Keys are camelCase; clients differ in null
+//! handling and `\/` escapes, so every field is optional on the way in.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
