@@ -386,6 +386,7 @@ fn record_skip(need: Need) {
 }
 
 /// Fails the running test because `need` is missing here (`why`), naming what to install.
+#[track_caller]
 pub fn missing(need: Need, why: &str) -> ! {
     panic!(
         "this test needs {} and cannot run: {why}.\nInstall {} (tests/run installs and starts \
@@ -398,11 +399,15 @@ pub fn missing(need: Need, why: &str) -> ! {
 
 /// What `find` finds for `need`; `None` when a person asked to skip it (the test is recorded as
 /// skipped and returns); the test fails, naming the package, when `find` says it is missing.
+#[track_caller]
 pub fn require<T>(need: Need, find: impl FnOnce() -> Result<T, String>) -> Option<T> {
     if skip_requested(need) {
         return None;
     }
-    Some(find().unwrap_or_else(|why| missing(need, &why)))
+    match find() {
+        Ok(found) => Some(found),
+        Err(why) => missing(need, &why),
+    }
 }
 
 /// The path of `program` on `PATH` (`command -v`), or why there is none.
