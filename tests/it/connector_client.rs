@@ -448,7 +448,7 @@ async fn malformed_json_fails_the_call_as_an_answer_that_does_not_parse_and_noth
 }
 
 #[tokio::test]
-async fn a_lease_answer_with_a_job_of_a_kind_it_did_not_ask_for_is_worked_as_its_own_kind_and_failed(
+async fn a_lease_answer_with_a_job_of_a_kind_it_did_not_ask_for_is_worked_as_the_asked_kind_and_failed(
 ) {
     let (server, mut connector) = installed().await;
     // The revocation worker asks for `revoke` only; the answer holds a PKCS request.
