@@ -1,11 +1,22 @@
 //! `POST /admin/reset` (everything or one tenant, without a restart) and the per-connector request
-//! rate limit (429 with Retry-After).
+//! rate limit (429 with Retry-After). The limit's timing is checked on a time the test moves by
+//! hand (`service::limit::ManualTime`, served through the service's router on the test app's
+//! registry), so no test sleeps and none depends on how fast the machine is.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
 
-use scenarios::harness::{spawn_app_with, OPERATOR_TOKEN};
+use scenarios::harness::{spawn_app_with, TestApp, OPERATOR_TOKEN};
 use service::config::{ClockSetting, Settings};
+use service::faults::Faults;
+use service::http::{router, AppState};
+use service::journal::Journal;
+use service::limit::{ConnectorLimit, ManualTime};
+use service::metrics::Metrics;
 
 use crate::support::{app_at, at, checkin, install};
 
@@ -139,54 +150,73 @@ async fn a_reset_removes_one_tenant_or_everything_and_the_service_goes_on() {
     );
 }
 
+/// The service of `app` (same registry, so its tenants and connectors) served again on its own
+/// loopback port, with a rate limit of `per_second` on `time`.
+async fn limited(app: &TestApp, per_second: u32, time: &ManualTime) -> LimitedService {
+    let state = AppState {
+        registry: app.registry.clone(),
+        operator_token: OPERATOR_TOKEN.into(),
+        faults: Arc::new(Faults::new(crate::support::SEED)),
+        journal: Arc::new(Journal::new(100)),
+        limit: Some(Arc::new(ConnectorLimit::with_time(
+            NonZeroU32::new(per_second).unwrap(),
+            Arc::new(time.clone()),
+        ))),
+        metrics: Arc::new(Metrics::new()),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router(state)).await;
+    });
+    LimitedService { base_url, server }
+}
+
+struct LimitedService {
+    base_url: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LimitedService {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// One check-in of `credential` at `base_url`.
+async fn checkin_at(app: &TestApp, base_url: &str, credential: &str) -> reqwest::Response {
+    app.http
+        .post(format!("{base_url}/connector/v1/checkin"))
+        .bearer_auth(credential)
+        .json(&json!({"version": "6.2510.3.2002"}))
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_connector_over_its_rate_gets_429_with_retry_after_and_others_do_not() {
-    let app = spawn_app_with(Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: "sqlite::memory:".into(),
-        clock: ClockSetting::Virtual {
-            start: at("2026-03-01T00:00:00Z"),
-        },
-        operator_token: OPERATOR_TOKEN.into(),
-        seed: Some(crate::support::SEED),
-        connector_rate_limit: std::num::NonZeroU32::new(2),
-    })
-    .await
-    .unwrap();
+    let app = app_at("2026-03-01T00:00:00Z").await;
     let tenant = app.create_tenant("Contoso", None).await.unwrap();
     let a = install(&app, &tenant, "SRV01", "6.2510.3.2002").await;
     let b = install(&app, &tenant, "SRV02", "6.2510.3.2002").await;
+    // Two a second, on a time that moves only when the test says so.
+    let time = ManualTime::new();
+    let service = limited(&app, 2, &time).await;
 
-    // A burst of twice the rate (4) goes through; then the calls are refused until the bucket
-    // refills (2 a second), so at most one more per half second of the run gets through.
-    let started = std::time::Instant::now();
-    let mut allowed = 0;
-    let mut refused = None;
-    for _ in 0..40 {
-        let response = app
-            .http
-            .post(format!("{}/connector/v1/checkin", app.base_url))
-            .bearer_auth(&a.credential)
-            .json(&json!({"version": "6.2510.3.2002"}))
-            .send()
-            .await
-            .unwrap();
-        match response.status().as_u16() {
-            200 => allowed += 1,
-            429 => {
-                refused = Some(response);
-                break;
-            }
-            other => panic!("a check-in answered {other}"),
-        }
+    // A burst of twice the rate (4) goes through; the fifth call is refused.
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(
+            checkin_at(&app, &service.base_url, &a.credential)
+                .await
+                .status()
+                .as_u16(),
+        );
     }
-    let refills = (started.elapsed().as_millis() / 500) as usize;
-    assert!(
-        (4..=4 + refills + 1).contains(&allowed),
-        "{allowed} check-ins in {:?}",
-        started.elapsed()
-    );
-    let refused = refused.expect("a check-in over the rate is refused");
+    assert_eq!(statuses, [200, 200, 200, 200, 429]);
+    let refused = checkin_at(&app, &service.base_url, &a.credential).await;
+    assert_eq!(refused.status(), 429);
     assert_eq!(refused.headers()["retry-after"], "1");
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "TooManyRequests");
@@ -197,16 +227,85 @@ async fn a_connector_over_its_rate_gets_429_with_retry_after_and_others_do_not()
 
     // Another connector and the operator are not limited by a's calls.
     assert_eq!(
-        checkin(&app, &b.credential, "6.2510.3.2002").await.status,
+        checkin_at(&app, &service.base_url, &b.credential)
+            .await
+            .status(),
         200
     );
     for _ in 0..10 {
-        assert_eq!(app.admin_get("/admin/tenants").await.unwrap().status, 200);
+        let answer = app
+            .http
+            .get(format!("{}/admin/tenants", service.base_url))
+            .bearer_auth(OPERATOR_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
     }
-    // After the wait, a is served again.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    // A cell comes back every half second: not after 499 ms, after 500 ms, one call only.
+    time.advance(Duration::from_millis(499));
+    let early = checkin_at(&app, &service.base_url, &a.credential).await;
     assert_eq!(
-        checkin(&app, &a.credential, "6.2510.3.2002").await.status,
+        (
+            early.status().as_u16(),
+            early.headers()["retry-after"].to_str().unwrap()
+        ),
+        (429, "1")
+    );
+    time.advance(Duration::from_millis(1));
+    assert_eq!(
+        checkin_at(&app, &service.base_url, &a.credential)
+            .await
+            .status(),
         200
     );
+    assert_eq!(
+        checkin_at(&app, &service.base_url, &a.credential)
+            .await
+            .status(),
+        429
+    );
+    // Two seconds idle give the whole burst back, and no more.
+    time.advance(Duration::from_secs(2));
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(
+            checkin_at(&app, &service.base_url, &a.credential)
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 429]);
+}
+
+#[tokio::test]
+async fn a_service_built_with_a_rate_limit_refuses_a_connector_past_its_burst() {
+    // The setting reaches the limiter of a service built from Settings, on the machine's clock:
+    // one a second in bursts of two, so 40 calls in a row meet a refusal unless they take 38 s.
+    let app = spawn_app_with(Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: "sqlite::memory:".into(),
+        clock: ClockSetting::Virtual {
+            start: at("2026-03-01T00:00:00Z"),
+        },
+        operator_token: OPERATOR_TOKEN.into(),
+        seed: Some(crate::support::SEED),
+        connector_rate_limit: NonZeroU32::new(1),
+    })
+    .await
+    .unwrap();
+    let tenant = app.create_tenant("Contoso", None).await.unwrap();
+    let a = install(&app, &tenant, "SRV01", "6.2510.3.2002").await;
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        let status = checkin(&app, &a.credential, "6.2510.3.2002").await.status;
+        statuses.push(status);
+        if status == 429 {
+            break;
+        }
+    }
+    assert_eq!(statuses[..2], [200, 200], "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
 }

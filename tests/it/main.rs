@@ -10,6 +10,7 @@ mod admin;
 mod cli;
 mod client_fixtures;
 mod connector_bad_input;
+mod connector_client;
 mod crash_safety;
 mod faults;
 mod graph;

@@ -1,11 +1,20 @@
 //! The connector reaches the service through a real HTTP proxy (Debian's `tinyproxy`, started
 //! here on a loopback port with basic authentication): registration, check-ins and job downloads
-//! go through it; wrong proxy credentials are refused (tinyproxy says 401); while the proxy is down the
-//! connector's calls fail with the docs' download-failure event, and it recovers when the proxy
-//! is back.
+//! go through it; wrong proxy credentials are refused (tinyproxy says 401); while the proxy is
+//! down the connector's calls fail with the docs' download-failure event, and it recovers when the
+//! proxy is back.
+//!
+//! The proxy's address is bound once, on port 0, for the whole test: a front door in the test
+//! that hands each connection to the tinyproxy running at that moment, and closes it while none
+//! runs. tinyproxy 1.11 cannot listen on port 0 itself, so it gets a free port, and another one
+//! when it exits because something took that port first; it is ours once its log says it
+//! accepts connections. Nothing connects to a port it has not checked is its own.
 
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use connector_sim::ca::CaDirectory;
 use connector_sim::pki::CertificateAuthority;
@@ -14,69 +23,114 @@ use connector_sim::{
 };
 use reqwest::Method;
 use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
 
-use crate::support::{app_at, at};
+use crate::support::{app_at, at, on_path, require, Need};
 
 const CA: &str = "ca01.contoso.com\\Contoso Issuing CA";
 
+/// How long tinyproxy may take to say it accepts connections.
+const START_BUDGET: Duration = Duration::from_secs(20);
+
+/// The proxy's address as the connector knows it: a listener bound once, forwarding each
+/// connection to the tinyproxy of the moment (`None`: the proxy is down, connections are closed
+/// at once).
+struct FrontDoor {
+    url: String,
+    backend: Arc<Mutex<Option<SocketAddr>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FrontDoor {
+    async fn open() -> FrontDoor {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let backend: Arc<Mutex<Option<SocketAddr>>> = Arc::new(Mutex::new(None));
+        let current = backend.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let to = *current.lock().unwrap();
+                tokio::spawn(async move {
+                    let Some(to) = to else { return };
+                    if let Ok(mut proxy) = TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut proxy).await;
+                    }
+                });
+            }
+        });
+        FrontDoor { url, backend, task }
+    }
+
+    fn forward_to(&self, to: Option<SocketAddr>) {
+        *self.backend.lock().unwrap() = to;
+    }
+}
+
+impl Drop for FrontDoor {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 struct Tinyproxy {
     child: tokio::process::Child,
-    url: String,
-    log: std::path::PathBuf,
+    addr: SocketAddr,
+    log: PathBuf,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// tinyproxy on 127.0.0.1:`port`, users `connector` / `proxy-secret`, in the foreground.
-async fn tinyproxy(dir: &Path, port: u16) -> Tinyproxy {
-    let found = std::process::Command::new("sh")
-        .args(["-c", "command -v tinyproxy"])
-        .output()
+/// tinyproxy on a loopback port of its own, users `connector` / `proxy-secret`, in the
+/// foreground (see the module's notes on the port).
+async fn tinyproxy(program: &str, dir: &Path) -> Tinyproxy {
+    let mut tried = Vec::new();
+    for _ in 0..10 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = dir.join(format!("tinyproxy-{port}.log"));
+        let conf = dir.join(format!("tinyproxy-{port}.conf"));
+        std::fs::write(
+            &conf,
+            format!(
+                "Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 20\nAllow 127.0.0.1\nBasicAuth connector proxy-secret\nLogLevel Info\nLogFile \"{}\"\nPidFile \"{}\"\n",
+                log.display(),
+                dir.join(format!("tinyproxy-{port}.pid")).display()
+            ),
+        )
         .unwrap();
-    assert!(
-        found.status.success(),
-        "`tinyproxy` is not installed: `apt-get install tinyproxy` (.ci/run installs it)"
-    );
-    let log = dir.join("tinyproxy.log");
-    let conf = dir.join("tinyproxy.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 20\nAllow 127.0.0.1\nBasicAuth connector proxy-secret\nLogLevel Info\nLogFile \"{}\"\nPidFile \"{}\"\n",
-            log.display(),
-            dir.join("tinyproxy.pid").display()
-        ),
-    )
-    .unwrap();
-    let child = tokio::process::Command::new("tinyproxy")
-        .arg("-d")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            break;
+        let mut child = tokio::process::Command::new(program)
+            .arg("-d")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                // Exit 71: the port was taken between our look and its bind; try another.
+                tried.push(format!("port {port}: tinyproxy exited with {status}"));
+                break;
+            }
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("Accepting connections") {
+                return Tinyproxy {
+                    child,
+                    addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                    log,
+                };
+            }
+            assert!(
+                started.elapsed() < START_BUDGET,
+                "tinyproxy on port {port} did not accept connections within {START_BUDGET:?}:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    Tinyproxy {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-        log,
-    }
+    panic!("tinyproxy did not start on any of 10 ports: {tried:#?}");
 }
 
 fn proxy(url: &str, password: &str) -> ProxySettings {
@@ -89,14 +143,18 @@ fn proxy(url: &str, password: &str) -> ProxySettings {
 
 #[tokio::test]
 async fn a_connector_works_through_tinyproxy_and_recovers_after_the_proxy_was_down() {
+    let Some(program) = require(Need::Tinyproxy, || on_path("tinyproxy")) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut running = tinyproxy(dir.path(), port).await;
+    let door = FrontDoor::open().await;
+    let mut running = tinyproxy(&program, dir.path()).await;
+    door.forward_to(Some(running.addr));
     let app = app_at("2026-03-01T00:00:00Z").await;
     let tenant = app.create_tenant("Contoso", None).await.unwrap();
     let secret = tenant.enrollment_secret.clone().unwrap();
     let config = ConnectorConfig {
-        proxy: Some(running.url.clone()),
+        proxy: Some(door.url.clone()),
         seed: 4,
         ..ConnectorConfig::new("SRV01", &["revocation"], "6.2406.0.1001")
     };
@@ -105,7 +163,7 @@ async fn a_connector_works_through_tinyproxy_and_recovers_after_the_proxy_was_do
     // reaches the service.
     let wrong = ServiceClient::new(
         app.base_url.clone(),
-        http_client(Some(&proxy(&running.url, "wrong"))).unwrap(),
+        http_client(Some(&proxy(&door.url, "wrong"))).unwrap(),
     );
     let refused = Connector::install(config.clone(), wrong, &secret, app.now())
         .await
@@ -121,7 +179,7 @@ async fn a_connector_works_through_tinyproxy_and_recovers_after_the_proxy_was_do
 
     let client = ServiceClient::new(
         app.base_url.clone(),
-        http_client(Some(&proxy(&running.url, "proxy-secret"))).unwrap(),
+        http_client(Some(&proxy(&door.url, "proxy-secret"))).unwrap(),
     );
     let mut connector = Connector::install(config, client, &secret, app.now())
         .await
@@ -139,7 +197,7 @@ async fn a_connector_works_through_tinyproxy_and_recovers_after_the_proxy_was_do
         ))
         .await
         .unwrap();
-    assert_eq!(view.body["proxy"], running.url.as_str(), "{}", view.body);
+    assert_eq!(view.body["proxy"], door.url.as_str(), "{}", view.body);
 
     let enqueue = |serial: &'static str| {
         let app = &app;
@@ -167,6 +225,7 @@ async fn a_connector_works_through_tinyproxy_and_recovers_after_the_proxy_was_do
     assert!(log.contains("/connector/v1/jobs/lease"), "{log}");
 
     // The proxy goes away: the download fails with RevokeDownloadFailure (3003).
+    door.forward_to(None);
     running.child.kill().await.unwrap();
     let _ = running.child.wait().await;
     enqueue("0a02").await;
@@ -185,8 +244,9 @@ async fn a_connector_works_through_tinyproxy_and_recovers_after_the_proxy_was_do
     );
     assert!(connector.checkin(app.now()).await.is_err());
 
-    // Back on the same port: the queued request is downloaded.
-    let _back = tinyproxy(dir.path(), port).await;
+    // Back at the same address: the queued request is downloaded.
+    let back = tinyproxy(&program, dir.path()).await;
+    door.forward_to(Some(back.addr));
     let done = connector.work(app.now()).await;
     // On a mismatch, the connector's last events say which call failed and why.
     let last: Vec<String> = connector

@@ -2,7 +2,8 @@
 //! endpoint, the endpoint asks the mock Intune to validate it, the CA issues, the CertRep comes
 //! back and Intune is notified. Devices are the Rust client of `connector_sim::scep::message`
 //! (every cipher and digest), the Debian `scep` package's `scepclient` (micromdm) and
-//! `certmonger`; the certificates are checked with `openssl verify`.
+//! `certmonger`; the certificates are checked with `openssl verify`. Without those clients their
+//! tests fail and name the packages; `INTUNE_MOCK_SKIP=scep-clients` skips them by name.
 
 use std::path::Path;
 use std::process::Command;
@@ -22,7 +23,7 @@ use reqwest::Method;
 use scenarios::harness::{spawn_app, TestApp};
 use serde_json::{json, Value};
 
-use crate::support::at;
+use crate::support::{at, on_path, require, Need};
 
 const CA: &str = "CA01\\Contoso Issuing CA";
 
@@ -439,17 +440,31 @@ async fn a_message_that_is_not_scep_is_refused_with_the_reason_and_changes_nothi
     server.abort();
 }
 
-fn tool(name: &str) -> String {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .unwrap();
-    assert!(
-        found.status.success(),
-        "`{name}` is not installed: `apt-get install scep certmonger` (.ci/run installs both)"
-    );
-    String::from_utf8(found.stdout).unwrap().trim().to_owned()
+/// Waits until `ready` says yes, checking after 10 ms, then twice as long each time up to
+/// 250 ms, for at most `budget`: then the test fails, naming `what`. `ready` fails the wait at
+/// once with its reason (the daemon died, say).
+async fn wait_until(
+    what: &str,
+    budget: std::time::Duration,
+    mut ready: impl FnMut() -> Result<bool, String>,
+) {
+    let started = tokio::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(10);
+    let mut checks = 0u32;
+    loop {
+        checks += 1;
+        match ready() {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(why) => panic!("while waiting until {what}: {why}"),
+        }
+        assert!(
+            started.elapsed() < budget,
+            "{what}: not so after {checks} checks in {budget:?}"
+        );
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(250));
+    }
 }
 
 fn write_pem(path: &Path, certificate: &X509) {
@@ -468,8 +483,13 @@ fn openssl_verify(ca: &Path, leaf: &Path, at: chrono::DateTime<chrono::Utc>) -> 
 }
 
 /// Runs `scepclient` in a fresh folder (it reuses a `csr.pem` it finds next to the key).
-async fn scepclient(url: &str, work: &Path, challenge: &str, cn: &str) -> (i32, String) {
-    let scepclient = tool("scepclient");
+async fn scepclient(
+    scepclient: &str,
+    url: &str,
+    work: &Path,
+    challenge: &str,
+    cn: &str,
+) -> (i32, String) {
     std::fs::create_dir_all(work).unwrap();
     let args = [
         "-server-url".to_owned(),
@@ -505,6 +525,9 @@ async fn scepclient(url: &str, work: &Path, challenge: &str, cn: &str) -> (i32, 
 
 #[tokio::test]
 async fn the_debian_scep_client_enrolls_through_intune_validation_and_openssl_verifies_it() {
+    let Some(client) = require(Need::ScepClients, || on_path("scepclient")) else {
+        return;
+    };
     let world = world().await;
     let (addr, server) = http::serve(world.endpoint.clone(), "127.0.0.1:0".parse().unwrap())
         .await
@@ -521,7 +544,7 @@ async fn the_debian_scep_client_enrolls_through_intune_validation_and_openssl_ve
     )
     .await;
     let work = world.dir.path().join("good");
-    let (code, output) = scepclient(&url, &work, &challenge, "device-0001").await;
+    let (code, output) = scepclient(&client, &url, &work, &challenge, "device-0001").await;
     assert_eq!(
         code,
         0,
@@ -550,7 +573,7 @@ async fn the_debian_scep_client_enrolls_through_intune_validation_and_openssl_ve
 
     // A wrong challenge: SCEP FAILURE (exit 1, failInfo badRequest) and no certificate.
     let work = world.dir.path().join("wrong");
-    let (code, output) = scepclient(&url, &work, "wrong-challenge", "device-0001").await;
+    let (code, output) = scepclient(&client, &url, &work, "wrong-challenge", "device-0001").await;
     assert_eq!(code, 1, "{output}");
     assert!(output.contains("failInfo: badRequest"), "{output}");
     assert!(!work.join("cert.pem").exists());
@@ -565,8 +588,11 @@ async fn the_debian_scep_client_enrolls_through_intune_validation_and_openssl_ve
 
 #[tokio::test]
 async fn certmonger_enrolls_through_intune_validation_and_openssl_verifies_it() {
-    let certmonger = tool("certmonger");
-    let getcert = tool("getcert");
+    let Some((certmonger, getcert)) = require(Need::ScepClients, || {
+        Ok((on_path("certmonger")?, on_path("getcert")?))
+    }) else {
+        return;
+    };
     let world = world().await;
     let (addr, server) = http::serve(world.endpoint.clone(), "127.0.0.1:0".parse().unwrap())
         .await
@@ -600,13 +626,17 @@ async fn certmonger_enrolls_through_intune_validation_and_openssl_verifies_it() 
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true);
     let mut daemon = daemon.spawn().unwrap();
-    for _ in 0..100 {
-        if socket.exists() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(socket.exists(), "certmonger did not open its socket");
+    wait_until(
+        "certmonger listens on its socket",
+        std::time::Duration::from_secs(20),
+        || {
+            if let Some(status) = daemon.try_wait().map_err(|e| e.to_string())? {
+                return Err(format!("certmonger exited with {status}"));
+            }
+            Ok(std::os::unix::net::UnixStream::connect(&socket).is_ok())
+        },
+    )
+    .await;
     let address = format!("unix:path={}", socket.display());
     let getcert = |args: Vec<String>| {
         let getcert = getcert.clone();
@@ -637,16 +667,17 @@ async fn certmonger_enrolls_through_intune_validation_and_openssl_verifies_it() 
     .await;
     assert_eq!(code, 0, "{output}");
     // Wait until it has read the caps and the CA/RA certificates.
-    for _ in 0..100 {
-        let ready = std::fs::read_dir(state.join("cas"))
-            .unwrap()
-            .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
-            .any(|text| text.contains("ca_encryption_cert="));
-        if ready {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    wait_until(
+        "certmonger has the CA's caps and certificates",
+        std::time::Duration::from_secs(30),
+        || {
+            Ok(std::fs::read_dir(state.join("cas"))
+                .map_err(|e| e.to_string())?
+                .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+                .any(|text| text.contains("ca_encryption_cert=")))
+        },
+    )
+    .await;
 
     let (id, challenge) = target(&world, "device-0002", "CN=device-0002").await;
     let cert = work.join("cert.pem");

@@ -1,6 +1,7 @@
-//! Helpers shared by the integration tests: literal instants, a service at a given date, and thin
+//! Helpers shared by the integration tests: literal instants, a service at a given date, thin
 //! wrappers around the HTTP calls the tests repeat (register, check in, read status, move the
-//! clock). They assert only that a call was answered; every expectation stays in the tests.
+//! clock), and [`require`], the one place where a test says which tool or service it needs. They
+//! assert only that a call was answered; every expectation stays in the tests.
 
 use std::collections::BTreeSet;
 
@@ -271,6 +272,155 @@ pub fn self_signed(
         .sign(&key, openssl::hash::MessageDigest::sha256())
         .unwrap();
     (key, builder.build())
+}
+
+// ----- the tools and services some tests need ---------------------------------------------------
+
+/// A tool or service that some tests need and `tests/run` installs or starts. A test whose need
+/// is missing fails with a message naming the package; it is skipped only when a person names
+/// the need in `INTUNE_MOCK_SKIP` (comma-separated), and then it records itself in the file
+/// `INTUNE_MOCK_SKIPPED_FILE` names (tests/run sets it and counts those tests as skipped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// A PostgreSQL server named by `DATABASE_URL` (the store suite's `postgres::` tests).
+    Postgres,
+    /// Headless Chromium (the operator page's browser test).
+    Chromium,
+    /// `python3 -m venv` and PyPI, for Microsoft's Graph SDK for Python.
+    GraphSdk,
+    /// Debian's SCEP clients, `scepclient` and `certmonger`.
+    ScepClients,
+    /// Debian's `tinyproxy`.
+    Tinyproxy,
+}
+
+/// The names `INTUNE_MOCK_SKIP` accepts: the needs above, and `schemathesis` (which only
+/// tests/run and .ci/schemathesis read).
+const SKIP_NAMES: [&str; 6] = [
+    "postgres",
+    "chromium",
+    "graph-sdk",
+    "scep-clients",
+    "tinyproxy",
+    "schemathesis",
+];
+
+impl Need {
+    /// Its name in `INTUNE_MOCK_SKIP`.
+    pub fn skip_name(self) -> &'static str {
+        match self {
+            Need::Postgres => "postgres",
+            Need::Chromium => "chromium",
+            Need::GraphSdk => "graph-sdk",
+            Need::ScepClients => "scep-clients",
+            Need::Tinyproxy => "tinyproxy",
+        }
+    }
+
+    /// What to install (or set) for it.
+    fn remedy(self) -> &'static str {
+        match self {
+            Need::Postgres => {
+                "a PostgreSQL server (Debian package postgresql) and DATABASE_URL=postgres://USER:\
+                 PASSWORD@127.0.0.1:PORT/DATABASE naming a user that may CREATE DATABASE"
+            }
+            Need::Chromium => {
+                "the Debian packages chromium and fonts-liberation (or set CHROMIUM to a Chromium)"
+            }
+            Need::GraphSdk => {
+                "the Debian packages python3 and python3-venv, and reach PyPI to install \
+                 tests/graph-sdk/requirements.txt"
+            }
+            Need::ScepClients => "the Debian packages scep (scepclient) and certmonger",
+            Need::Tinyproxy => "the Debian package tinyproxy",
+        }
+    }
+}
+
+/// Whether a person asked to skip `need` in `INTUNE_MOCK_SKIP`; when so, the running test is
+/// recorded as skipped. A name there that is not a need fails the test (a typo must not run a
+/// different set of tests than asked for).
+pub fn skip_requested(need: Need) -> bool {
+    let asked = std::env::var("INTUNE_MOCK_SKIP").unwrap_or_default();
+    let mut skip = false;
+    for name in asked.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        assert!(
+            SKIP_NAMES.contains(&name),
+            "INTUNE_MOCK_SKIP names `{name}`, which is none of {}",
+            SKIP_NAMES.join(", ")
+        );
+        skip |= name == need.skip_name();
+    }
+    if skip {
+        record_skip(need);
+    }
+    skip
+}
+
+/// Writes `test<TAB>need` to `INTUNE_MOCK_SKIPPED_FILE`, or says so on stderr without it.
+fn record_skip(need: Need) {
+    use std::io::Write;
+    // libtest runs each test on a thread named after it.
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("(a test on an unnamed thread)");
+    match std::env::var_os("INTUNE_MOCK_SKIPPED_FILE") {
+        Some(path) => {
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .unwrap_or_else(|e| panic!("cannot open INTUNE_MOCK_SKIPPED_FILE {path:?}: {e}"));
+            // One write of one short line: appends from parallel tests do not interleave.
+            file.write_all(format!("{test}\t{}\n", need.skip_name()).as_bytes())
+                .unwrap_or_else(|e| panic!("cannot write INTUNE_MOCK_SKIPPED_FILE {path:?}: {e}"));
+        }
+        None => {
+            // Straight to stderr, past the test harness's capture.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED by request (INTUNE_MOCK_SKIP names {}): {test}",
+                need.skip_name()
+            );
+        }
+    }
+}
+
+/// Fails the running test because `need` is missing here (`why`), naming what to install.
+#[track_caller]
+pub fn missing(need: Need, why: &str) -> ! {
+    panic!(
+        "this test needs {} and cannot run: {why}.\nInstall {} (tests/run installs and starts \
+         everything the tests need), or skip these tests by name: INTUNE_MOCK_SKIP={}",
+        need.skip_name(),
+        need.remedy(),
+        need.skip_name()
+    )
+}
+
+/// What `find` finds for `need`; `None` when a person asked to skip it (the test is recorded as
+/// skipped and returns); the test fails, naming the package, when `find` says it is missing.
+#[track_caller]
+pub fn require<T>(need: Need, find: impl FnOnce() -> Result<T, String>) -> Option<T> {
+    if skip_requested(need) {
+        return None;
+    }
+    match find() {
+        Ok(found) => Some(found),
+        Err(why) => missing(need, &why),
+    }
+}
+
+/// The path of `program` on `PATH` (`command -v`), or why there is none.
+pub fn on_path(program: &str) -> Result<String, String> {
+    let found = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .output()
+        .map_err(|e| format!("cannot run sh to look for `{program}`: {e}"))?;
+    if !found.status.success() {
+        return Err(format!("`{program}` is not installed (not on PATH)"));
+    }
+    Ok(String::from_utf8_lossy(&found.stdout).trim().to_owned())
 }
 
 // ----- the routes the router serves ------------------------------------------------------------
