@@ -1,5 +1,6 @@
-//! The version lifecycle and the status an admin sees (DESIGN §3.2–3.3), and the calls the
-//! service refuses because of a connector's version.
+//! The version lifecycle and the status an admin sees, and the calls the service refuses because
+//! of a connector's version (docs/behaviour.md, "Releases and the version lifecycle" and "Status
+//! and its reasons").
 //!
 //! Every boundary is inclusive of its start: at `S(v)` exactly the connector is deprecated, at
 //! `last check-in + 1 h` exactly it is inactive.
@@ -82,7 +83,8 @@ impl Severity {
     }
 }
 
-/// The closed set of status reasons (DESIGN §3.3), in the order they are listed.
+/// The closed set of status reasons (docs/behaviour.md, "Status and its reasons"), in the order
+/// they are listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ReasonCode {
     VersionDeprecated,
