@@ -8,6 +8,7 @@ pub mod convert;
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod render;
 mod routes;
 pub mod state;
 
