@@ -72,9 +72,8 @@ pub struct Segment {
 pub struct Reconciliation {
     /// The new entries, oldest first, numbered on from the recorded `seq`.
     pub changes: Vec<Change>,
-    /// The history's last entry and its number afterwards (as recorded when nothing changed).
-    pub last: Option<Snapshot>,
-    pub seq: i64,
+    /// Where history stands afterwards: complete up to the end of the span.
+    pub recorded: Recorded,
     /// The status at the end of the span, with the facts that hold then.
     pub evaluation: Evaluation,
 }
@@ -194,8 +193,11 @@ pub fn reconcile(
     }
     Reconciliation {
         changes,
-        last,
-        seq,
+        recorded: Recorded {
+            until: to,
+            last,
+            seq,
+        },
         evaluation: lifecycle::evaluate(&end.facts, tenant, catalog, to),
     }
 }
@@ -248,7 +250,7 @@ mod tests {
     }
 
     /// Each change as (seq, instant, status, codes).
-    fn changes(r: &Reconciliation) -> Vec<(i64, String, &'static str, Vec<&'static str>)> {
+    fn changes(r: &Reconciliation) -> Changes {
         r.changes
             .iter()
             .map(|c| {
@@ -321,8 +323,9 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(r.seq, 5);
-        assert_eq!(r.last, Some(r.changes[3].snapshot.clone()));
+        assert_eq!(r.recorded.seq, 5);
+        assert_eq!(r.recorded.last, Some(r.changes[3].snapshot.clone()));
+        assert_eq!(r.recorded.until, at("2023-12-01T00:00:00Z"));
         assert_eq!(r.evaluation.status, Status::Error);
         assert_eq!(r.evaluation.function_ends, Some(at("2023-11-04T00:00:00Z")));
     }
@@ -344,7 +347,23 @@ mod tests {
                 vec!["Inactive"]
             )]
         );
-        assert_eq!(r.seq, 2);
+        assert_eq!(r.recorded.seq, 2);
+    }
+
+    type Changes = Vec<(i64, String, &'static str, Vec<&'static str>)>;
+
+    /// Inactive from 01:00 on 2024-10-01 (an hour after a check-in at midnight), healthy again
+    /// at `back`.
+    fn inactive_from_one_until(back: &str) -> Changes {
+        vec![
+            (
+                2,
+                "2024-10-01T01:00:00+00:00".into(),
+                "warning",
+                vec!["Inactive"],
+            ),
+            (3, back.into(), "healthy", vec![]),
+        ]
     }
 
     #[test]
@@ -357,15 +376,7 @@ mod tests {
         );
         assert_eq!(
             changes(&r),
-            vec![
-                (
-                    2,
-                    "2024-10-01T01:00:00+00:00".into(),
-                    "warning",
-                    vec!["Inactive"]
-                ),
-                (3, "2024-10-01T05:00:00+00:00".into(), "healthy", vec![]),
-            ]
+            inactive_from_one_until("2024-10-01T05:00:00+00:00")
         );
         assert_eq!(r.evaluation.status, Status::Healthy);
     }
@@ -383,15 +394,7 @@ mod tests {
         );
         assert_eq!(
             changes(&r),
-            vec![
-                (
-                    2,
-                    "2024-10-01T01:00:00+00:00".into(),
-                    "warning",
-                    vec!["Inactive"]
-                ),
-                (3, "2024-10-01T02:00:00+00:00".into(), "healthy", vec![]),
-            ]
+            inactive_from_one_until("2024-10-01T02:00:00+00:00")
         );
     }
 
@@ -404,7 +407,7 @@ mod tests {
             Some(Presence::default()),
         );
         assert_eq!(changes(&r), vec![]);
-        assert_eq!((r.seq, r.last), (1, Some(healthy())));
+        assert_eq!((r.recorded.seq, r.recorded.last), (1, Some(healthy())));
     }
 
     #[test]

@@ -379,22 +379,14 @@ pub fn report(body: &wire::jobs::CompleteJob) -> Result<Report, OpsError> {
 
 /// A lease request: how many jobs, for how long, of which kinds.
 pub fn lease(body: wire::connector::LeaseRequest) -> Result<Lease, OpsError> {
-    let max = body.max;
-    if max == 0 || max > MAX_LEASE_BATCH {
-        return Err(invalid(
-            "InvalidField",
-            format!("max must be from 1 to {MAX_LEASE_BATCH}, not {max}"),
-        ));
-    }
-    let visibility = body
-        .visibility_timeout_seconds
-        .unwrap_or(DEFAULT_VISIBILITY_SECONDS);
-    if visibility == 0 || visibility > MAX_VISIBILITY_SECONDS {
-        return Err(invalid(
-            "InvalidField",
-            format!("visibilityTimeoutSeconds must be from 1 to {MAX_VISIBILITY_SECONDS}, not {visibility}"),
-        ));
-    }
+    let max = one_to("InvalidField", "max", body.max, MAX_LEASE_BATCH)?;
+    let visibility = one_to(
+        "InvalidField",
+        "visibilityTimeoutSeconds",
+        body.visibility_timeout_seconds
+            .unwrap_or(DEFAULT_VISIBILITY_SECONDS),
+        MAX_VISIBILITY_SECONDS,
+    )?;
     let kinds = body
         .kinds
         .map(|names| {
@@ -412,4 +404,15 @@ pub fn lease(body: wire::connector::LeaseRequest) -> Result<Lease, OpsError> {
         max,
         visibility_seconds: visibility,
     })
+}
+
+/// `value` of `field` when it is from 1 to `most`; otherwise the error `code` that says so.
+pub fn one_to(code: &'static str, field: &str, value: u32, most: u32) -> Result<u32, OpsError> {
+    if value == 0 || value > most {
+        return Err(invalid(
+            code,
+            format!("{field} must be from 1 to {most}, not {value}"),
+        ));
+    }
+    Ok(value)
 }

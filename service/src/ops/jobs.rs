@@ -110,8 +110,7 @@ impl Jobs<'_> {
         let expires = Duration::seconds(lease.visibility_seconds as i64);
         let leased = self
             .lease_jobs(
-                &connector.tenant_id,
-                connector.id.as_str(),
+                &Holder::connector(connector),
                 &kind_names,
                 lease.max,
                 expires,
@@ -144,10 +143,13 @@ impl Jobs<'_> {
         issuer_name: Option<&str>,
     ) -> OpsResult<Vec<LeasedJob>> {
         let tenant = self.deps.tenant(tenant_id).await?;
-        let holder = third_party_ca(&tenant);
+        let holder_id = third_party_ca(&tenant);
+        let holder = Holder {
+            tenant_id,
+            id: &holder_id,
+        };
         let leased = self
             .lease_jobs(
-                tenant_id,
                 &holder,
                 &[JobKind::Revoke.as_str()],
                 max,
@@ -166,13 +168,11 @@ impl Jobs<'_> {
             .collect())
     }
 
-    /// One lease in the store: up to `max` ready jobs of `kinds` for `holder_id`, each with the
+    /// One lease in the store: up to `max` ready jobs of `kinds` for `holder`, each with the
     /// token whose hash it now holds.
-    #[allow(clippy::too_many_arguments)]
     async fn lease_jobs(
         &self,
-        tenant_id: &TenantId,
-        holder_id: &str,
+        holder: &Holder<'_>,
         kinds: &[&str],
         max: u32,
         visibility: Duration,
@@ -186,8 +186,8 @@ impl Jobs<'_> {
             .deps
             .store
             .lease_jobs(&LeaseJobs {
-                tenant_id: tenant_id.as_str(),
-                connector_id: holder_id,
+                tenant_id: holder.tenant_id.as_str(),
+                connector_id: holder.id,
                 kinds,
                 now_ms: now.timestamp_millis(),
                 lease_expires_ms: (now + visibility).timestamp_millis(),

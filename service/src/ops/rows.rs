@@ -28,12 +28,14 @@ fn corrupt(what: impl std::fmt::Display) -> OpsError {
     OpsError::Corrupt(what.to_string())
 }
 
-/// A comma-joined list of a row, as its items.
+/// The items of a comma-joined list of a row.
+fn split_items(text: &str) -> Vec<&str> {
+    text.split(',').filter(|s| !s.is_empty()).collect()
+}
+
+/// [`split_items`], owned.
 fn split_list(text: &str) -> Vec<String> {
-    text.split(',')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+    split_items(text).into_iter().map(str::to_owned).collect()
 }
 
 /// The shipped catalog with the published releases.
@@ -86,7 +88,8 @@ pub(crate) fn connector_facts(row: &ConnectorRow) -> OpsResult<ConnectorFacts> {
     Ok(ConnectorFacts {
         version: Version::parse(&row.version).map_err(|_| bad("version"))?,
         product: Product::parse(&row.product).map_err(|_| bad("product"))?,
-        features: FeatureSet::parse(&split_list(&row.features)).map_err(|_| bad("feature list"))?,
+        features: FeatureSet::parse(&split_items(&row.features))
+            .map_err(|_| bad("feature list"))?,
         import_key_thumbprint: row.import_key_thumbprint.clone(),
         co_installed: split_list(&row.co_installed),
         enrolled: from_millis(row.enrolled_ms),

@@ -114,7 +114,7 @@ impl History<'_> {
                 presence,
             );
             if !r.changes.is_empty() || row.reconciled_ms != now_ms {
-                let (last_status, last_reasons) = rows::snapshot_text(r.last.as_ref());
+                let (last_status, last_reasons) = rows::snapshot_text(r.recorded.last.as_ref());
                 written.push(store::Reconciled {
                     connector_id: row.id.clone(),
                     entries: r
@@ -125,7 +125,7 @@ impl History<'_> {
                     reconciled_ms: now_ms,
                     last_status,
                     last_reasons,
-                    seq: r.seq,
+                    seq: r.recorded.seq,
                 });
             }
             evaluated.push((row, r.evaluation));

@@ -114,12 +114,12 @@ pub async fn download(
             ))
         }
     };
-    let max = max.min(u32::MAX as u64) as u32;
-    if max == 0 || max > MAX_CA_DOWNLOAD {
-        return Err(invalid(format!(
-            "downloadParameters.maxRequests must be from 1 to {MAX_CA_DOWNLOAD}, not {max}"
-        )));
-    }
+    let max = crate::http::convert::one_to(
+        "ParameterDataInvalidError",
+        "downloadParameters.maxRequests",
+        max.min(u32::MAX as u64) as u32,
+        MAX_CA_DOWNLOAD,
+    )?;
     let leased = state
         .ops
         .jobs()
