@@ -16,6 +16,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry as Prometheus;
 
 use crate::registry::{Registry, RegistryResult};
+use crate::store::AttemptOutcome;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -191,7 +192,7 @@ impl Metrics {
                 .map(|s| ((*s).to_owned(), 0))
                 .collect();
         for tenant in registry.list_tenant_rows().await? {
-            for (_, evaluation) in registry.connectors_with_status(&tenant.id).await? {
+            for (_, evaluation) in registry.connectors_with_status(tenant.id.as_str()).await? {
                 *by_status
                     .entry(evaluation.status.as_str().to_owned())
                     .or_default() += 1;
@@ -205,14 +206,14 @@ impl Metrics {
         for stat in &stats {
             self.jobs
                 .get_or_create(&JobLabels {
-                    kind: stat.kind.clone(),
-                    state: stat.state.clone(),
+                    kind: stat.kind.as_str().to_owned(),
+                    state: stat.state.as_str().to_owned(),
                 })
                 .set(stat.count);
             match stat.state.as_str() {
                 "queued" => {
                     let kind = KindLabels {
-                        kind: stat.kind.clone(),
+                        kind: stat.kind.as_str().to_owned(),
                     };
                     self.queue_depth.get_or_create(&kind).set(stat.count);
                     self.oldest_queued_age
@@ -227,7 +228,7 @@ impl Metrics {
         self.leases_expired.set(
             outcomes
                 .iter()
-                .filter(|(outcome, _)| outcome == "expired")
+                .filter(|(outcome, _)| *outcome == AttemptOutcome::Expired)
                 .map(|(_, n)| *n)
                 .sum(),
         );

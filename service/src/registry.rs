@@ -16,7 +16,10 @@ use crate::clock::{from_millis, Clock, ClockError};
 use crate::domain::catalog::CatalogError;
 use crate::domain::connector::{parse_co_installed, Product};
 use crate::domain::lifecycle::{self, Evaluation, Operation, Refusal};
-use crate::domain::{Catalog, ConnectorFacts, FeatureSet, TenantFacts, Version};
+use crate::domain::{
+    Catalog, ConnectorFacts, ConnectorId, FeatureSet, JobId, JobKind, JobState, TenantFacts,
+    TenantId, Version,
+};
 use crate::ids::{secret_hash, IdSource};
 use crate::store::{
     ConnectorRow, HealthWrite, HistoryRow, Reconciled, ReleaseRow, Store, StoreError, TenantRow,
@@ -159,13 +162,6 @@ pub fn graph_state(last_checkin: Option<DateTime<Utc>>, now: DateTime<Utc>) -> &
     }
 }
 
-fn split_list(text: &str) -> Vec<String> {
-    text.split(',')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 /// Pairs each leased row with the lease token whose hash it holds.
 fn with_tokens(
     rows: Vec<crate::store::JobRow>,
@@ -204,19 +200,22 @@ pub fn connector_facts(row: &ConnectorRow) -> RegistryResult<ConnectorFacts> {
     Ok(ConnectorFacts {
         version: Version::parse(&row.version).map_err(|_| corrupt("version"))?,
         product: Product::parse(&row.product).map_err(|_| corrupt("product"))?,
-        features: FeatureSet::parse(&split_list(&row.features))
-            .map_err(|_| corrupt("feature list"))?,
+        features: row.features.clone(),
         import_key_thumbprint: row.import_key_thumbprint.clone(),
-        co_installed: split_list(&row.co_installed),
+        co_installed: row.co_installed.clone(),
         enrolled: from_millis(row.enrolled_ms),
         last_checkin: row.last_checkin_ms.map(from_millis),
         last_health: row.last_health_ms.map(from_millis),
     })
 }
 
-fn reason_key(evaluation: &Evaluation) -> (String, String) {
-    let codes: Vec<&str> = evaluation.reasons.iter().map(|r| r.code.as_str()).collect();
-    (evaluation.status.as_str().to_owned(), codes.join(","))
+fn reason_key(evaluation: &Evaluation) -> (String, Vec<String>) {
+    let codes = evaluation
+        .reasons
+        .iter()
+        .map(|r| r.code.as_str().to_owned())
+        .collect();
+    (evaluation.status.as_str().to_owned(), codes)
 }
 
 impl Registry {
@@ -356,7 +355,7 @@ impl Registry {
         let enrollment_secret = self.ids.secret("enr");
         let client_secret = self.ids.secret("cs");
         let row = TenantRow {
-            id: self.ids.uuid().to_string(),
+            id: self.ids.uuid().to_string().into(),
             display_name: display_name.to_owned(),
             rollout_delay_days: delay as i64,
             enrollment_secret_hash: secret_hash(&enrollment_secret),
@@ -378,12 +377,15 @@ impl Registry {
     }
 
     pub async fn tenant(&self, id: &str) -> RegistryResult<TenantRow> {
-        self.store.get_tenant(id).await.map_err(missing("tenant"))
+        self.store
+            .get_tenant(&id.into())
+            .await
+            .map_err(missing("tenant"))
     }
 
     pub async fn delete_tenant(&self, id: &str) -> RegistryResult<()> {
         self.store
-            .delete_tenant(id)
+            .delete_tenant(&id.into())
             .await
             .map_err(missing("tenant"))
     }
@@ -397,7 +399,7 @@ impl Registry {
         clock: Option<DateTime<Utc>>,
     ) -> RegistryResult<usize> {
         let _facts = self.facts.lock().await;
-        let ids: Vec<String> = match tenant_id {
+        let ids: Vec<TenantId> = match tenant_id {
             Some(id) => vec![self.tenant(id).await?.id],
             None => self
                 .store
@@ -431,7 +433,7 @@ impl Registry {
         let tenant = self.tenant(tenant_id).await?;
         self.reconcile(&tenant, self.now(), None, None).await?;
         self.store
-            .set_tenant_import_key(tenant_id, thumbprint.as_deref())
+            .set_tenant_import_key(&tenant_id.into(), thumbprint.as_deref())
             .await?;
         self.tenant(tenant_id).await
     }
@@ -485,7 +487,7 @@ impl Registry {
             .token_tenant(&secret_hash(token), self.now().timestamp_millis())
             .await
         {
-            Ok(t) => Ok(Some(t)),
+            Ok(t) => Ok(Some(t.into_string())),
             Err(StoreError::NotFound) => Ok(None),
             Err(e) => Err(e.into()),
         }
@@ -571,7 +573,7 @@ impl Registry {
             let from = from_millis(row.reconciled_ms);
             // Segments of time over which the facts were constant.
             let mut segments = vec![];
-            match presence.filter(|p| p.connector_id == row.id) {
+            match presence.filter(|p| row.id == p.connector_id) {
                 Some(p) => {
                     let last_contact = facts.last_checkin.unwrap_or(facts.enrolled);
                     let present = ConnectorFacts {
@@ -603,7 +605,7 @@ impl Registry {
                 None => segments.push((from, now, facts)),
             }
             if let Some(health_since) = presence
-                .filter(|p| p.connector_id == row.id)
+                .filter(|p| row.id == p.connector_id)
                 .and_then(|p| p.health)
             {
                 let last_health = row.last_health_ms.map(from_millis);
@@ -704,25 +706,25 @@ impl Registry {
         self.reconcile(tenant, now, None, None).await?;
         let credential = self.ids.secret("cred");
         let mut row = ConnectorRow {
-            id: self.ids.uuid().to_string(),
+            id: self.ids.uuid().to_string().into(),
             tenant_id: tenant.id.clone(),
             credential_hash: secret_hash(&credential),
             display_name: new.display_name,
             machine_name: new.machine_name,
             machine_key,
-            features: new.features.to_strings().join(","),
+            features: new.features,
             version: new.version.to_string(),
             product: new.product.as_str().to_owned(),
             service_account: new.service_account,
             proxy: new.proxy,
             import_key_thumbprint: new.import_key_thumbprint,
             auto_update: new.auto_update,
-            co_installed: new.co_installed.join(","),
+            co_installed: new.co_installed,
             enrolled_ms: now.timestamp_millis(),
             last_checkin_ms: None,
             reconciled_ms: now.timestamp_millis(),
             last_status: String::new(),
-            last_reasons: String::new(),
+            last_reasons: Vec::new(),
             seq: 1,
             last_health_ms: None,
         };
@@ -802,10 +804,10 @@ impl Registry {
         self.gate(version, Operation::Checkin).await?;
         let _facts = self.facts.lock().await;
         let connector = &self.current(connector).await?;
-        let tenant = self.tenant(&connector.tenant_id).await?;
+        let tenant = self.tenant(connector.tenant_id.as_str()).await?;
         let version_changed = connector.version != version.to_string();
         let presence = Presence {
-            connector_id: &connector.id,
+            connector_id: connector.id.as_str(),
             active_since,
             health: health.map(|(since, _)| since),
         };
@@ -842,8 +844,8 @@ impl Registry {
         Ok(self
             .store
             .list_health(
-                tenant_id,
-                connector_id,
+                &tenant_id.into(),
+                &connector_id.into(),
                 from.timestamp_millis(),
                 to.timestamp_millis(),
             )
@@ -861,7 +863,7 @@ impl Registry {
         connector: &ConnectorRow,
     ) -> RegistryResult<(Version, Option<(Version, DateTime<Utc>, DateTime<Utc>)>)> {
         let connector = self.current(connector).await?;
-        let tenant = self.tenant(&connector.tenant_id).await?;
+        let tenant = self.tenant(connector.tenant_id.as_str()).await?;
         let current = Version::parse(&connector.version)
             .map_err(|e| RegistryError::Corrupt(format!("stored version: {e}")))?;
         let catalog = self.catalog().await?;
@@ -933,14 +935,14 @@ impl Registry {
         self.gate(version, Operation::Reconfigure).await?;
         let _facts = self.facts.lock().await;
         let connector = &self.current(connector).await?;
-        let tenant = self.tenant(&connector.tenant_id).await?;
+        let tenant = self.tenant(connector.tenant_id.as_str()).await?;
         self.reconcile(&tenant, self.now(), None, None).await?;
         let mut updated = connector.clone();
         if let Some(name) = change.display_name {
             updated.display_name = name;
         }
         if let Some(features) = change.features {
-            updated.features = features.to_strings().join(",");
+            updated.features = features;
         }
         if let Some(account) = change.service_account {
             updated.service_account = account;
@@ -956,8 +958,7 @@ impl Registry {
         }
         if let Some(products) = change.co_installed {
             updated.co_installed = parse_co_installed(&products)
-                .map_err(|e| invalid("InvalidField", e.to_string()))?
-                .join(",");
+                .map_err(|e| invalid("InvalidField", e.to_string()))?;
         }
         self.store.update_connector(&updated).await?;
         Ok(updated)
@@ -965,7 +966,7 @@ impl Registry {
 
     pub async fn uninstall(&self, connector: &ConnectorRow) -> RegistryResult<()> {
         let _facts = self.facts.lock().await;
-        let tenant = self.tenant(&connector.tenant_id).await?;
+        let tenant = self.tenant(connector.tenant_id.as_str()).await?;
         self.reconcile(&tenant, self.now(), None, None).await?;
         self.store
             .release_connector_leases(&connector.id, self.now().timestamp_millis())
@@ -1008,7 +1009,10 @@ impl Registry {
         let _facts = self.facts.lock().await;
         let tenant = self.tenant(tenant_id).await?;
         self.reconcile(&tenant, self.now(), None, None).await?;
-        let rows = self.store.list_history(tenant_id, connector_id).await?;
+        let rows = self
+            .store
+            .list_history(&tenant_id.into(), &connector_id.into())
+            .await?;
         if rows.is_empty() {
             return Err(RegistryError::NotFound("connector"));
         }
@@ -1016,12 +1020,12 @@ impl Registry {
     }
 
     pub async fn list_connector_rows(&self, tenant_id: &str) -> RegistryResult<Vec<ConnectorRow>> {
-        Ok(self.store.list_connectors(tenant_id).await?)
+        Ok(self.store.list_connectors(&tenant_id.into()).await?)
     }
 
     /// The distinct versions of the tenant's connectors, in text order.
     pub async fn connector_versions(&self, tenant_id: &str) -> RegistryResult<Vec<String>> {
-        Ok(self.store.connector_versions(tenant_id).await?)
+        Ok(self.store.connector_versions(&tenant_id.into()).await?)
     }
 
     /// Jobs of every tenant by kind and state (expired leases put back first).
@@ -1033,7 +1037,9 @@ impl Registry {
     }
 
     /// Ended attempts of every tenant by outcome.
-    pub async fn attempt_outcomes(&self) -> RegistryResult<Vec<(String, i64)>> {
+    pub async fn attempt_outcomes(
+        &self,
+    ) -> RegistryResult<Vec<(crate::store::AttemptOutcome, i64)>> {
         Ok(self.store.attempt_outcomes().await?)
     }
 
@@ -1075,8 +1081,8 @@ pub struct NewJob {
 /// Who holds a lease: a connector, or a third-party CA app (`third-party-ca:{clientId}`).
 #[derive(Debug, Clone, Copy)]
 pub struct Holder<'a> {
-    pub tenant_id: &'a str,
-    pub id: &'a str,
+    pub tenant_id: &'a TenantId,
+    pub id: &'a ConnectorId,
 }
 
 /// The lease holder id of a tenant's third-party CA (the app registration of its client id).
@@ -1104,12 +1110,16 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn name(&self) -> &'static str {
+    pub fn kind(&self) -> crate::domain::Outcome {
         match self {
-            Outcome::Succeeded { .. } => "succeeded",
-            Outcome::Failed { .. } => "failed",
-            Outcome::Retry { .. } => "retry",
+            Outcome::Succeeded { .. } => crate::domain::Outcome::Succeeded,
+            Outcome::Failed { .. } => crate::domain::Outcome::Failed,
+            Outcome::Retry { .. } => crate::domain::Outcome::Retry,
         }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().as_str()
     }
 }
 
@@ -1122,10 +1132,7 @@ pub struct CompletedJob {
     pub state: String,
 }
 
-fn completed_state(outcome: &str, attempt: i64, max_attempts: i64) -> &'static str {
-    let outcome = crate::domain::Outcome::parse(outcome).unwrap_or(crate::domain::Outcome::Retry);
-    crate::domain::jobs::completed_state(outcome, attempt, max_attempts).as_str()
-}
+use crate::domain::jobs::completed_state;
 
 /// One entry of [`Registry::complete_many`].
 #[derive(Debug, Clone)]
@@ -1139,7 +1146,7 @@ pub struct BatchCompletion {
 #[derive(Debug, Clone, Copy)]
 struct PlannedWrite {
     attempt: i64,
-    new_state: &'static str,
+    new_state: JobState,
     now_ms: i64,
     visible_ms: i64,
 }
@@ -1147,7 +1154,7 @@ struct PlannedWrite {
 impl PlannedWrite {
     fn completion<'a>(
         &self,
-        job_id: &'a str,
+        job_id: &'a JobId,
         token_hash: &'a str,
         outcome: &'a Outcome,
     ) -> crate::store::Completion<'a> {
@@ -1161,7 +1168,7 @@ impl PlannedWrite {
             token_hash,
             now_ms: self.now_ms,
             new_state: self.new_state,
-            attempt_outcome: outcome.name(),
+            attempt_outcome: outcome.kind(),
             visible_ms: self.visible_ms,
             result,
             error_code,
@@ -1185,7 +1192,7 @@ impl PlannedWrite {
             job_id: job_id.to_owned(),
             attempt: self.attempt,
             outcome: outcome.name().to_owned(),
-            state: self.new_state.to_owned(),
+            state: self.new_state.as_str().to_owned(),
         })
     }
 }
@@ -1199,15 +1206,15 @@ fn completion_plan(
     outcome: &Outcome,
     now: DateTime<Utc>,
 ) -> RegistryResult<Option<PlannedWrite>> {
-    if job.state != "leased" || job.lease_token_hash.as_deref() != Some(token_hash) {
+    if job.state != JobState::Leased || job.lease_token_hash.as_deref() != Some(token_hash) {
         return Ok(None);
     }
-    if job.lease_connector_id.as_deref() != Some(holder.id) {
-        return Err(RegistryError::NotLeaseHolder(job.id.clone()));
+    if job.lease_connector_id.as_ref() != Some(holder.id) {
+        return Err(RegistryError::NotLeaseHolder(job.id.to_string()));
     }
-    let new_state = completed_state(outcome.name(), job.attempts, job.max_attempts);
+    let new_state = completed_state(outcome.kind(), job.attempts, job.max_attempts);
     let visible = match (outcome, new_state) {
-        (Outcome::Retry { .. }, "queued") => now + retry_backoff(job.attempts),
+        (Outcome::Retry { .. }, JobState::Queued) => now + retry_backoff(job.attempts),
         _ => now,
     };
     Ok(Some(PlannedWrite {
@@ -1242,7 +1249,7 @@ impl Registry {
                 .ok()
                 .and_then(|p| p["userPfxCertificateId"].as_str().map(str::to_owned))
                 .unwrap_or_default();
-            match self.store.get_user_pfx(tenant_id, &id).await {
+            match self.store.get_user_pfx(&tenant_id.into(), &id).await {
                 Ok(_) => {}
                 Err(StoreError::NotFound) => {
                     return Err(invalid(
@@ -1257,10 +1264,10 @@ impl Registry {
         let rows: Vec<crate::store::JobRow> = jobs
             .into_iter()
             .map(|job| crate::store::JobRow {
-                id: self.ids.uuid_v7(now).to_string(),
-                tenant_id: tenant_id.to_owned(),
-                kind: job.kind.as_str().to_owned(),
-                state: "queued".to_owned(),
+                id: self.ids.uuid_v7(now).to_string().into(),
+                tenant_id: tenant_id.into(),
+                kind: job.kind,
+                state: JobState::Queued,
                 payload: job.payload,
                 attempts: 0,
                 max_attempts: MAX_ATTEMPTS,
@@ -1329,8 +1336,7 @@ impl Registry {
         let now = self.now();
         let tokens: Vec<String> = (0..max).map(|_| self.ids.secret("lease")).collect();
         let hashes: Vec<String> = tokens.iter().map(|t| secret_hash(t)).collect();
-        let kind_names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-        let tenant = self.tenant(&connector.tenant_id).await?;
+        let tenant = self.tenant(connector.tenant_id.as_str()).await?;
         let holds_import_key = tenant.import_key_thumbprint.is_some()
             && connector
                 .import_key_thumbprint
@@ -1345,7 +1351,7 @@ impl Registry {
             .lease_jobs(&crate::store::LeaseJobs {
                 tenant_id: &connector.tenant_id,
                 connector_id: &connector.id,
-                kinds: &kind_names,
+                kinds: &kinds,
                 now_ms: now.timestamp_millis(),
                 lease_expires_ms: (now + Duration::seconds(visibility as i64)).timestamp_millis(),
                 token_hashes: &hashes,
@@ -1354,7 +1360,7 @@ impl Registry {
             })
             .await?;
         let mut leased = leased;
-        for row in leased.iter_mut().filter(|r| r.kind == "pkcs_import") {
+        for row in leased.iter_mut().filter(|r| r.kind == JobKind::PkcsImport) {
             self.attach_user_pfx(row).await?;
         }
         Ok(with_tokens(leased, &tokens, &hashes))
@@ -1378,16 +1384,16 @@ impl Registry {
             ));
         }
         let tenant = self.tenant(tenant_id).await?;
-        let holder = third_party_ca_holder(&tenant.client_id);
+        let holder = ConnectorId::from(third_party_ca_holder(&tenant.client_id));
         let now = self.now();
         let tokens: Vec<String> = (0..max).map(|_| self.ids.secret("lease")).collect();
         let hashes: Vec<String> = tokens.iter().map(|t| secret_hash(t)).collect();
         let leased = self
             .store
             .lease_jobs(&crate::store::LeaseJobs {
-                tenant_id,
+                tenant_id: &tenant.id,
                 connector_id: &holder,
-                kinds: &["revoke"],
+                kinds: &[JobKind::Revoke],
                 now_ms: now.timestamp_millis(),
                 lease_expires_ms: (now + Duration::minutes(60)).timestamp_millis(),
                 token_hashes: &hashes,
@@ -1436,7 +1442,7 @@ impl Registry {
         pfx: crate::store::UserPfxRow,
     ) -> RegistryResult<crate::store::UserPfxRow> {
         self.tenant(tenant_id).await?;
-        match self.store.get_user_pfx(tenant_id, &pfx.id).await {
+        match self.store.get_user_pfx(&tenant_id.into(), &pfx.id).await {
             Ok(_) => {
                 return Err(RegistryError::AlreadyExists(format!(
                     "userPfxCertificate `{}` already exists; PATCH it to update",
@@ -1499,7 +1505,7 @@ impl Registry {
     }
 
     /// The tenant's challenge secret, made (once, from the id source) the first time it is needed.
-    async fn scep_secret(&self, tenant_id: &str) -> RegistryResult<String> {
+    async fn scep_secret(&self, tenant_id: &TenantId) -> RegistryResult<String> {
         match self.store.scep_secret(tenant_id).await {
             Ok(secret) => Ok(secret),
             Err(StoreError::NotFound) => {
@@ -1518,7 +1524,7 @@ impl Registry {
         id: &str,
     ) -> RegistryResult<crate::store::ScepChallengeRow> {
         self.store
-            .get_scep_challenge(tenant_id, id)
+            .get_scep_challenge(&tenant_id.into(), id)
             .await
             .map_err(missing("SCEP challenge"))
     }
@@ -1526,7 +1532,7 @@ impl Registry {
     /// The profile no longer targets the device (retargeted or removed).
     pub async fn untarget_scep_challenge(&self, tenant_id: &str, id: &str) -> RegistryResult<()> {
         self.store
-            .set_scep_targeted(tenant_id, id, false)
+            .set_scep_targeted(&tenant_id.into(), id, false)
             .await
             .map_err(missing("SCEP challenge"))
     }
@@ -1545,7 +1551,7 @@ impl Registry {
         let secret = self.scep_secret(&tenant.id).await?;
         let verdict = match crate::scep::challenge_of(&tenant, &secret, csr_der, now) {
             Err(v) => v,
-            Ok(id) => match self.store.get_scep_challenge(tenant_id, &id).await {
+            Ok(id) => match self.store.get_scep_challenge(&tenant.id, &id).await {
                 // The stored expiry holds too, whatever the blob says.
                 Ok(row) if row.targeted && now >= row.expires_ms => crate::scep::Verdict {
                     code: "ChallengeExpired",
@@ -1569,7 +1575,7 @@ impl Registry {
         };
         if let Some(id) = &verdict.challenge_id {
             self.store
-                .record_scep_validation(tenant_id, id, transaction_id, verdict.code, now)
+                .record_scep_validation(&tenant.id, id, transaction_id, verdict.code, now)
                 .await?;
         }
         Ok(verdict)
@@ -1586,11 +1592,12 @@ impl Registry {
         transaction_id: &str,
         body: &str,
     ) -> RegistryResult<Option<String>> {
-        match self.store.scep_validation(tenant_id, transaction_id).await {
+        let tenant_id = TenantId::from(tenant_id);
+        match self.store.scep_validation(&tenant_id, transaction_id).await {
             Ok((challenge_id, code)) => {
                 let now = self.now().timestamp_millis();
                 self.store
-                    .record_scep_notification(tenant_id, &challenge_id, kind, body, now)
+                    .record_scep_notification(&tenant_id, &challenge_id, kind, body, now)
                     .await?;
                 Ok(Some(code))
             }
@@ -1614,7 +1621,7 @@ impl Registry {
         &self,
         tenant_id: &str,
     ) -> RegistryResult<Vec<crate::store::UserPfxRow>> {
-        Ok(self.store.list_user_pfx(tenant_id).await?)
+        Ok(self.store.list_user_pfx(&tenant_id.into()).await?)
     }
 
     pub async fn user_pfx(
@@ -1623,14 +1630,14 @@ impl Registry {
         id: &str,
     ) -> RegistryResult<crate::store::UserPfxRow> {
         self.store
-            .get_user_pfx(tenant_id, id)
+            .get_user_pfx(&tenant_id.into(), id)
             .await
             .map_err(missing("userPfxCertificate"))
     }
 
     pub async fn delete_user_pfx(&self, tenant_id: &str, id: &str) -> RegistryResult<()> {
         self.store
-            .delete_user_pfx(tenant_id, id)
+            .delete_user_pfx(&tenant_id.into(), id)
             .await
             .map_err(missing("userPfxCertificate"))
     }
@@ -1664,17 +1671,20 @@ impl Registry {
         job_id: &str,
         token: &str,
     ) -> RegistryResult<bool> {
+        let job_id = &JobId::from(job_id);
         let job = match self.store.get_job(holder.tenant_id, job_id).await {
             Ok(job) => job,
             Err(StoreError::NotFound) => return Ok(false),
             Err(e) => return Err(e.into()),
         };
         let token_hash = secret_hash(token);
-        if job.state == "leased" && job.lease_token_hash.as_deref() == Some(token_hash.as_str()) {
-            return Ok(job.lease_connector_id.as_deref() == Some(holder.id));
+        if job.state == JobState::Leased
+            && job.lease_token_hash.as_deref() == Some(token_hash.as_str())
+        {
+            return Ok(job.lease_connector_id.as_ref() == Some(holder.id));
         }
         match self.store.attempt_by_token(job_id, &token_hash).await {
-            Ok(a) => Ok(a.connector_id == holder.id && a.outcome.is_some()),
+            Ok(a) => Ok(a.connector_id == *holder.id && a.outcome.is_some()),
             Err(StoreError::NotFound) => Ok(false),
             Err(e) => Err(e.into()),
         }
@@ -1690,7 +1700,7 @@ impl Registry {
     ) -> RegistryResult<CompletedJob> {
         let job = self
             .store
-            .get_job(holder.tenant_id, job_id)
+            .get_job(holder.tenant_id, &job_id.into())
             .await
             .map_err(missing("job"))?;
         let token_hash = secret_hash(token);
@@ -1700,7 +1710,7 @@ impl Registry {
                     .store
                     .complete_job(&write.completion(&job.id, &token_hash, &outcome))
                     .await?;
-                write.answer(&job.id, &outcome, applied)
+                write.answer(job.id.as_str(), &outcome, applied)
             }
             None => {
                 self.completed_before(holder, &job, &token_hash, &outcome)
@@ -1718,8 +1728,9 @@ impl Registry {
         holder: &Holder<'_>,
         entries: Vec<BatchCompletion>,
     ) -> RegistryResult<Vec<RegistryResult<CompletedJob>>> {
-        let ids: Vec<&str> = entries.iter().map(|e| e.job_id.as_str()).collect();
-        let jobs: HashMap<String, crate::store::JobRow> = self
+        let ids: Vec<JobId> = entries.iter().map(|e| e.job_id.as_str().into()).collect();
+        let ids: Vec<&JobId> = ids.iter().collect();
+        let jobs: HashMap<JobId, crate::store::JobRow> = self
             .store
             .get_jobs(holder.tenant_id, &ids)
             .await?
@@ -1733,7 +1744,7 @@ impl Registry {
         let mut writes: Vec<(usize, PlannedWrite)> = Vec::new();
         let mut written: HashSet<&str> = HashSet::new();
         for (i, entry) in entries.iter().enumerate() {
-            let Some(job) = jobs.get(&entry.job_id) else {
+            let Some(job) = jobs.get(ids[i]) else {
                 answers[i] = Some(Err(RegistryError::NotFound("job")));
                 continue;
             };
@@ -1751,9 +1762,7 @@ impl Registry {
         }
         let completions: Vec<crate::store::Completion<'_>> = writes
             .iter()
-            .map(|(i, write)| {
-                write.completion(&entries[*i].job_id, &hashes[*i], &entries[*i].outcome)
-            })
+            .map(|(i, write)| write.completion(ids[*i], &hashes[*i], &entries[*i].outcome))
             .collect();
         let applied = self.store.complete_jobs(&completions).await?;
         for ((i, write), applied) in writes.iter().zip(applied) {
@@ -1782,7 +1791,7 @@ impl Registry {
         outcome: &Outcome,
     ) -> RegistryResult<CompletedJob> {
         let job_id = job.id.as_str();
-        let attempt = match self.store.attempt_by_token(job_id, token_hash).await {
+        let attempt = match self.store.attempt_by_token(&job.id, token_hash).await {
             Ok(a) => a,
             Err(StoreError::NotFound) => {
                 return Err(RegistryError::LeaseLost(format!(
@@ -1791,17 +1800,19 @@ impl Registry {
             }
             Err(e) => return Err(e.into()),
         };
-        if attempt.connector_id != holder.id {
+        if attempt.connector_id != *holder.id {
             return Err(RegistryError::NotLeaseHolder(job_id.to_owned()));
         }
-        match attempt.outcome.as_deref() {
-            Some(previous) if previous == outcome.name() => Ok(CompletedJob {
+        match attempt.outcome {
+            Some(previous) if previous.reported() == Some(outcome.kind()) => Ok(CompletedJob {
                 job_id: job_id.to_owned(),
                 attempt: attempt.attempt,
-                outcome: previous.to_owned(),
-                state: completed_state(previous, attempt.attempt, job.max_attempts).to_owned(),
+                outcome: previous.as_str().to_owned(),
+                state: completed_state(outcome.kind(), attempt.attempt, job.max_attempts)
+                    .as_str()
+                    .to_owned(),
             }),
-            Some(previous @ ("succeeded" | "failed" | "retry")) => {
+            Some(previous) if previous.reported().is_some() => {
                 Err(RegistryError::AlreadyCompleted(format!(
                     "attempt {} of job {job_id} was already completed as `{previous}`",
                     attempt.attempt
@@ -1826,7 +1837,15 @@ impl Registry {
         top: i64,
         skip: i64,
     ) -> RegistryResult<(Vec<crate::store::JobRow>, i64)> {
-        self.tenant(tenant_id).await?;
+        let kind = kind
+            .map(JobKind::parse)
+            .transpose()
+            .map_err(|e| invalid("UnknownJobKind", format!("kind: {e}")))?;
+        let state = state
+            .map(JobState::parse)
+            .transpose()
+            .map_err(|e| invalid("InvalidField", e.to_string()))?;
+        let tenant_id = &self.tenant(tenant_id).await?.id;
         self.store
             .expire_leases(Some(tenant_id), self.now().timestamp_millis())
             .await?;
@@ -1842,6 +1861,7 @@ impl Registry {
     /// once the tenant's leases that ran out are back in the queue. (`true` also while the
     /// only queued jobs wait out a retry backoff.)
     pub async fn has_queued_jobs(&self, tenant_id: &str) -> RegistryResult<bool> {
+        let tenant_id = &TenantId::from(tenant_id);
         self.store
             .expire_leases(Some(tenant_id), self.now().timestamp_millis())
             .await?;
@@ -1853,6 +1873,7 @@ impl Registry {
         tenant_id: &str,
         id: &str,
     ) -> RegistryResult<(crate::store::JobRow, Vec<crate::store::AttemptRow>)> {
+        let (tenant_id, id) = (&TenantId::from(tenant_id), &JobId::from(id));
         self.store
             .expire_leases(Some(tenant_id), self.now().timestamp_millis())
             .await?;
@@ -1873,7 +1894,7 @@ impl Registry {
         let (job, _) = self.job(tenant_id, id).await?;
         if !self
             .store
-            .cancel_job(tenant_id, id, self.now().timestamp_millis())
+            .cancel_job(&tenant_id.into(), &id.into(), self.now().timestamp_millis())
             .await?
         {
             return Err(RegistryError::AlreadyCompleted(format!(

@@ -26,7 +26,7 @@ pub async fn next_due_after(
     };
     for tenant in registry.list_tenant_rows().await? {
         // The gates depend on the version alone: each version present once.
-        for version in registry.connector_versions(&tenant.id).await? {
+        for version in registry.connector_versions(tenant.id.as_str()).await? {
             if let Ok(version) = Version::parse(&version) {
                 lifecycle::refusal_boundaries(&catalog, version)
                     .into_iter()

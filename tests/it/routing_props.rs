@@ -70,7 +70,7 @@ fn job(kind: JobKind) -> NewJob {
 
 fn user_pfx(tenant_id: &str) -> UserPfxRow {
     UserPfxRow {
-        tenant_id: tenant_id.to_owned(),
+        tenant_id: tenant_id.into(),
         id: "pfx-1".into(),
         user_principal_name: "user@contoso.com".into(),
         thumbprint: "00".into(),
@@ -102,14 +102,7 @@ async fn work(
         .unwrap();
     let done = leased
         .into_iter()
-        .map(|(job, token)| {
-            (
-                job.id.clone(),
-                connector.clone(),
-                JobKind::parse(&job.kind).unwrap(),
-                token,
-            )
-        })
+        .map(|(job, token)| (job.id.to_string(), connector.clone(), job.kind, token))
         .collect();
     (done, crash)
 }
@@ -150,11 +143,18 @@ async fn run_case(
         batch.extend((0..*revoke).map(|_| job(JobKind::Revoke)));
         batch.push(job(JobKind::PkcsImport));
         registry
-            .import_user_pfx(&tenants[t].row.id, user_pfx(&tenants[t].row.id))
+            .import_user_pfx(
+                tenants[t].row.id.as_str(),
+                user_pfx(tenants[t].row.id.as_str()),
+            )
             .await
             .unwrap();
-        for row in registry.enqueue(&tenants[t].row.id, batch).await.unwrap() {
-            job_tenant.insert(row.id, t);
+        for row in registry
+            .enqueue(tenants[t].row.id.as_str(), batch)
+            .await
+            .unwrap()
+        {
+            job_tenant.insert(row.id.into_string(), t);
         }
     }
 
@@ -168,8 +168,7 @@ async fn run_case(
             } => {
                 let (leased, crash) = work(&registry, &connectors, connector, max, crash).await;
                 for (job_id, holder, kind, token) in leased {
-                    let features: Vec<String> =
-                        holder.features.split(',').map(str::to_owned).collect();
+                    let features: Vec<String> = holder.features.to_strings();
                     prop_assert!(
                         features.contains(&kind.feature().as_str().to_owned()),
                         "{} leased by a connector without {}",
@@ -267,19 +266,20 @@ async fn run_case(
     }
     for (t, tenant) in tenants.iter().enumerate() {
         let (rows, _) = registry
-            .jobs(&tenant.row.id, None, None, 1000, 0)
+            .jobs(tenant.row.id.as_str(), None, None, 1000, 0)
             .await
             .unwrap();
         for row in rows {
-            prop_assert_eq!(job_tenant[&row.id], t);
-            let ended_well = (row.state == "succeeded" && completed.contains(&row.id))
-                || row.state == "dead_letter";
+            let (id, state) = (row.id.as_str(), row.state.as_str());
+            prop_assert_eq!(job_tenant[id], t);
+            let ended_well =
+                (state == "succeeded" && completed.contains(id)) || state == "dead_letter";
             prop_assert!(
                 ended_well,
                 "job {} ended {} (completed: {})",
                 row.id,
                 row.state,
-                completed.contains(&row.id)
+                completed.contains(id)
             );
         }
     }

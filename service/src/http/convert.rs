@@ -181,7 +181,7 @@ pub fn instant(field: &str, value: &str) -> Result<DateTime<Utc>, RegistryError>
 
 pub fn tenant(row: &TenantRow) -> wire::admin::Tenant {
     wire::admin::Tenant {
-        id: row.id.clone(),
+        id: row.id.to_string(),
         display_name: row.display_name.clone(),
         rollout_delay_days: row.rollout_delay_days.max(0) as u32,
         client_id: row.client_id.clone(),
@@ -226,13 +226,6 @@ pub fn connector_status(
     }
 }
 
-fn list(text: &str) -> Vec<String> {
-    text.split(',')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 pub fn connector_view(
     row: &ConnectorRow,
     evaluation: &Evaluation,
@@ -240,22 +233,22 @@ pub fn connector_view(
 ) -> wire::admin::ConnectorView {
     let last_checkin = row.last_checkin_ms.map(from_millis);
     wire::admin::ConnectorView {
-        id: row.id.clone(),
-        tenant_id: row.tenant_id.clone(),
+        id: row.id.to_string(),
+        tenant_id: row.tenant_id.to_string(),
         display_name: row.display_name.clone(),
         machine_name: row.machine_name.clone(),
-        features: list(&row.features),
+        features: row.features.to_strings(),
         version: row.version.clone(),
         product: row.product.clone(),
         service_account: row.service_account.clone(),
         proxy: row.proxy.clone(),
         import_key_thumbprint: row.import_key_thumbprint.clone(),
         auto_update: row.auto_update,
-        co_installed_products: list(&row.co_installed),
+        co_installed_products: row.co_installed.clone(),
         enrolled_date_time: from_millis(row.enrolled_ms),
         last_checkin_date_time: last_checkin,
         state: graph_state(last_checkin, now).to_owned(),
-        status: connector_status(&row.id, evaluation),
+        status: connector_status(row.id.as_str(), evaluation),
     }
 }
 
@@ -268,7 +261,7 @@ pub fn history(row: &HistoryRow) -> wire::admin::StatusChange {
     wire::admin::StatusChange {
         date_time: from_millis(row.at_ms),
         status,
-        reasons: list(&row.reasons),
+        reasons: row.reasons.clone(),
     }
 }
 
@@ -276,7 +269,7 @@ pub fn ndes_connector(row: &ConnectorRow, now: DateTime<Utc>) -> wire::graph::Nd
     let last = row.last_checkin_ms.map(from_millis);
     wire::graph::NdesConnector {
         odata_type: wire::graph::NDES_CONNECTOR_TYPE.to_owned(),
-        id: row.id.clone(),
+        id: row.id.to_string(),
         last_connection_date_time: last,
         state: graph_state(last, now).to_owned(),
         display_name: row.display_name.clone(),
@@ -292,7 +285,7 @@ pub fn certificate_connector_details(
 ) -> wire::graph::CertificateConnectorDetails {
     wire::graph::CertificateConnectorDetails {
         odata_type: wire::graph::CERTIFICATE_CONNECTOR_DETAILS_TYPE.to_owned(),
-        id: row.id.clone(),
+        id: row.id.to_string(),
         connector_name: row.display_name.clone(),
         machine_name: row.machine_name.clone(),
         enrollment_date_time: from_millis(row.enrolled_ms),
@@ -516,10 +509,10 @@ pub fn job_view(
     attempts: &[crate::store::AttemptRow],
 ) -> wire::jobs::JobView {
     wire::jobs::JobView {
-        id: row.id.clone(),
-        tenant_id: row.tenant_id.clone(),
-        kind: row.kind.clone(),
-        state: row.state.clone(),
+        id: row.id.to_string(),
+        tenant_id: row.tenant_id.to_string(),
+        kind: row.kind.as_str().to_owned(),
+        state: row.state.as_str().to_owned(),
         attempts: row.attempts.max(0) as u32,
         max_attempts: row.max_attempts.max(0) as u32,
         payload: json_or_null(Some(&row.payload)).unwrap_or_default(),
@@ -528,15 +521,15 @@ pub fn job_view(
         error_message: row.error_message.clone(),
         created_date_time: from_millis(row.created_ms),
         completed_date_time: row.completed_ms.map(from_millis),
-        leased_by: row.lease_connector_id.clone(),
+        leased_by: row.lease_connector_id.as_ref().map(ToString::to_string),
         lease_expires_date_time: row.lease_expires_ms.map(from_millis),
         attempt_history: attempts
             .iter()
             .map(|a| wire::jobs::AttemptView {
                 attempt: a.attempt.max(0) as u32,
-                connector_id: a.connector_id.clone(),
+                connector_id: a.connector_id.to_string(),
                 leased_date_time: from_millis(a.leased_ms),
-                outcome: a.outcome.clone(),
+                outcome: a.outcome.map(|o| o.as_str().to_owned()),
                 error_code: a.error_code.clone(),
                 ended_date_time: a.ended_ms.map(from_millis),
             })
@@ -546,8 +539,8 @@ pub fn job_view(
 
 pub fn leased_job(row: &crate::store::JobRow, token: String) -> wire::connector::LeasedJob {
     wire::connector::LeasedJob {
-        id: row.id.clone(),
-        kind: row.kind.clone(),
+        id: row.id.to_string(),
+        kind: row.kind.as_str().to_owned(),
         lease_token: token,
         attempt: row.attempts.max(0) as u32,
         max_attempts: row.max_attempts.max(0) as u32,

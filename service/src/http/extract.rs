@@ -233,7 +233,7 @@ impl FromRequestParts<AppState> for ConnectorCaller {
         match state.registry.connector_by_credential(token).await? {
             Some(row) => {
                 if let Some(limit) = &state.limit {
-                    limit.check(&row.id).map_err(|seconds| {
+                    limit.check(row.id.as_str()).map_err(|seconds| {
                         let mut error = ApiError::new(
                             StatusCode::TOO_MANY_REQUESTS,
                             "TooManyRequests",

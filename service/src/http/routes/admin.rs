@@ -388,7 +388,10 @@ pub async fn connectors_status(
         .registry
         .connector_status(&tenant_id, &connector_id)
         .await?;
-    Ok(ApiJson(convert::connector_status(&row.id, &evaluation)))
+    Ok(ApiJson(convert::connector_status(
+        row.id.as_str(),
+        &evaluation,
+    )))
 }
 
 #[utoipa::path(

@@ -38,7 +38,7 @@ pub async fn connectors_register(
     let new = convert::register(body)?;
     let (row, credential) = state.registry.register(&tenant, new).await?;
     let body = wire::connector::RegisterResponse {
-        connector_id: row.id,
+        connector_id: row.id.into_string(),
         credential,
     };
     Ok((StatusCode::CREATED, ApiJson(body)).into_response())
@@ -73,7 +73,7 @@ pub async fn connectors_checkin(
         .checkin(&row, version, body.active_since)
         .await?;
     Ok(ApiJson(wire::connector::CheckinResponse {
-        connector_id: row.id,
+        connector_id: row.id.into_string(),
         server_date_time: state.registry.now(),
     }))
 }
@@ -101,7 +101,7 @@ pub async fn self_get(
     state.registry.gate(version, Operation::Checkin).await?;
     let (row, evaluation) = state
         .registry
-        .connector_status(&row.tenant_id, &row.id)
+        .connector_status(row.tenant_id.as_str(), row.id.as_str())
         .await?;
     Ok(ApiJson(convert::connector_view(
         &row,
@@ -138,7 +138,7 @@ pub async fn self_reconfigure(
     let updated = state.registry.reconfigure(&row, change).await?;
     let (row, evaluation) = state
         .registry
-        .connector_status(&updated.tenant_id, &updated.id)
+        .connector_status(updated.tenant_id.as_str(), updated.id.as_str())
         .await?;
     Ok(ApiJson(convert::connector_view(
         &row,

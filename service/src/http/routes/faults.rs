@@ -201,8 +201,8 @@ async fn caller(state: &AppState, authorization: Option<String>) -> Option<Calle
     }
     if let Ok(Some(row)) = state.registry.connector_by_credential(token).await {
         return Some(Caller {
-            tenant_id: row.tenant_id,
-            connector_id: Some(row.id),
+            tenant_id: row.tenant_id.into_string(),
+            connector_id: Some(row.id.into_string()),
         });
     }
     if let Ok(Some(tenant_id)) = state.registry.token_tenant(token).await {
@@ -217,7 +217,7 @@ async fn caller(state: &AppState, authorization: Option<String>) -> Option<Calle
         .await
         .ok()?;
     Some(Caller {
-        tenant_id: tenant.id,
+        tenant_id: tenant.id.into_string(),
         connector_id: None,
     })
 }

@@ -521,8 +521,8 @@ pub async fn details_health_metrics(
     let messages = state
         .registry
         .health_messages(
-            &row.tenant_id,
-            &row.id,
+            row.tenant_id.as_str(),
+            row.id.as_str(),
             now - chrono::Duration::hours(24),
             now,
         )
@@ -603,7 +603,7 @@ pub async fn details_health_time_series(
     }
     let messages = state
         .registry
-        .health_messages(&row.tenant_id, &row.id, start, end)
+        .health_messages(row.tenant_id.as_str(), row.id.as_str(), start, end)
         .await?;
     let value: Vec<Value> = messages
         .iter()
@@ -655,7 +655,7 @@ pub async fn connector_status(
             json!({
                 "@odata.type": "#microsoft.graph.connectorStatusDetails",
                 "connectorName": "ndesConnectorLastConnectionDateTime",
-                "connectorInstanceId": row.id,
+                "connectorInstanceId": row.id.as_str(),
                 "status": status,
                 "eventDateTime": row
                     .last_checkin_ms

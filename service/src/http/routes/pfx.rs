@@ -178,7 +178,7 @@ fn row_from_body(
         ));
     }
     Ok(UserPfxRow {
-        tenant_id: tenant_id.to_owned(),
+        tenant_id: tenant_id.into(),
         id: format!("{}-{thumbprint}", user_id(tenant_id, &upn)),
         user_principal_name: upn,
         thumbprint,

@@ -219,9 +219,9 @@ pub async fn upload(
         ));
     }
     let tenant = state.registry.tenant(&caller.tenant_id).await?;
-    let holder_id = third_party_ca_holder(&tenant.client_id);
+    let holder_id = third_party_ca_holder(&tenant.client_id).into();
     let holder = Holder {
-        tenant_id: &caller.tenant_id,
+        tenant_id: &tenant.id,
         id: &holder_id,
     };
     // Every context must still be this CA's lease (or one it already answered) before any

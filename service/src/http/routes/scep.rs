@@ -40,7 +40,7 @@ impl FromRequestParts<AppState> for ScepCaller {
         let token = bearer(parts)?;
         if let Some(row) = state.registry.connector_by_credential(token).await? {
             return Ok(ScepCaller {
-                tenant_id: row.tenant_id.clone(),
+                tenant_id: row.tenant_id.to_string(),
                 connector: Some(row),
             });
         }

@@ -300,7 +300,7 @@ async fn dashboard(state: &AppState) -> Result<String, RegistryError> {
     state.registry.sync_clock().await?;
     let mut panels = Vec::new();
     for tenant in state.registry.list_tenants().await? {
-        match tenant_panel(state, &tenant.id).await {
+        match tenant_panel(state, tenant.id.as_str()).await {
             Ok(panel) => panels.push(panel),
             // Deleted while the page was being read.
             Err(RegistryError::NotFound(_)) => {}
@@ -320,7 +320,11 @@ async fn tenant_panel(state: &AppState, tenant_id: &str) -> Result<TenantPanel, 
     let now = state.registry.now();
     let mut connectors = Vec::with_capacity(rows.len());
     for (row, evaluation) in &rows {
-        let history = match state.registry.connector_history(tenant_id, &row.id).await {
+        let history = match state
+            .registry
+            .connector_history(tenant_id, row.id.as_str())
+            .await
+        {
             Ok(history) => history.iter().map(convert::history).collect(),
             // Uninstalled while the page was being read.
             Err(RegistryError::NotFound(_)) => continue,
