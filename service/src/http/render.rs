@@ -151,13 +151,13 @@ pub fn job_view(job: &Job, attempts: &[Attempt]) -> wire::jobs::JobView {
         error_message: job.error_message.clone(),
         created_date_time: job.created,
         completed_date_time: job.completed,
-        leased_by: job.leased_by.clone(),
+        leased_by: job.leased_by.as_ref().map(ToString::to_string),
         lease_expires_date_time: job.lease_expires,
         attempt_history: attempts
             .iter()
             .map(|a| wire::jobs::AttemptView {
                 attempt: a.attempt.max(0) as u32,
-                connector_id: a.holder.clone(),
+                connector_id: a.holder.to_string(),
                 leased_date_time: a.leased,
                 outcome: a.outcome.map(|o| o.as_str().to_owned()),
                 error_code: a.error_code.clone(),

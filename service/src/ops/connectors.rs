@@ -56,7 +56,7 @@ impl Connectors<'_> {
             return Err(OpsError::Refused(refusal, new.version));
         }
         let store = &self.deps.store;
-        let mut connectors = store.list_connectors(tenant.id.as_str()).await?;
+        let mut connectors = store.list_connectors(&tenant.id).await?;
         if connectors.len() >= CONNECTOR_LIMIT as usize {
             return Err(OpsError::LimitReached);
         }
@@ -66,7 +66,7 @@ impl Connectors<'_> {
         }
         history.reconcile(tenant, now).await?;
         let credential = self.deps.ids.secret("cred");
-        let id = self.deps.ids.uuid().to_string();
+        let id = ConnectorId::from(self.deps.ids.uuid().to_string());
         let mut row = rows::new_connector(id, tenant, secret_hash(&credential), new, now);
         connectors.push(row.clone());
         let evaluation = lifecycle::evaluate(
@@ -184,8 +184,8 @@ impl Connectors<'_> {
             .deps
             .store
             .list_health(
-                tenant_id.as_str(),
-                connector_id.as_str(),
+                tenant_id,
+                connector_id,
                 from.timestamp_millis(),
                 to.timestamp_millis(),
             )
@@ -225,7 +225,7 @@ impl Connectors<'_> {
     async fn current(&self, connector: &Connector) -> OpsResult<ConnectorRow> {
         self.deps
             .store
-            .get_connector(connector.tenant_id.as_str(), connector.id.as_str())
+            .get_connector(&connector.tenant_id, &connector.id)
             .await
             .map_err(missing("connector"))
     }
@@ -276,27 +276,23 @@ impl Connectors<'_> {
         history.reconcile(&tenant, self.deps.now()).await?;
         let store = &self.deps.store;
         store
-            .release_connector_leases(connector.id.as_str(), self.deps.now().timestamp_millis())
+            .release_connector_leases(&connector.id, self.deps.now().timestamp_millis())
             .await?;
         store
-            .delete_connector(connector.tenant_id.as_str(), connector.id.as_str())
+            .delete_connector(&connector.tenant_id, &connector.id)
             .await?;
         Ok(())
     }
 
     /// The tenant's connectors as stored (no status).
     pub async fn list(&self, tenant_id: &TenantId) -> OpsResult<Vec<Connector>> {
-        let found = self.deps.store.list_connectors(tenant_id.as_str()).await?;
+        let found = self.deps.store.list_connectors(tenant_id).await?;
         found.into_iter().map(rows::connector).collect()
     }
 
     /// The distinct versions the tenant's connectors run.
     pub async fn versions(&self, tenant_id: &TenantId) -> OpsResult<Vec<Version>> {
-        let found = self
-            .deps
-            .store
-            .connector_versions(tenant_id.as_str())
-            .await?;
+        let found = self.deps.store.connector_versions(tenant_id).await?;
         Ok(found
             .iter()
             .filter_map(|v| Version::parse(v).ok())
@@ -330,7 +326,7 @@ impl Connectors<'_> {
         let evaluated = history.reconcile(&tenant, self.deps.now()).await?;
         let (row, evaluation) = evaluated
             .into_iter()
-            .find(|(row, _)| row.id == connector_id.as_str())
+            .find(|(row, _)| row.id == *connector_id)
             .ok_or(OpsError::NotFound("connector"))?;
         Ok(ConnectorStatus {
             connector: rows::connector(row)?,
@@ -350,7 +346,7 @@ impl Connectors<'_> {
         let entries = self
             .deps
             .store
-            .list_history(tenant_id.as_str(), connector_id.as_str())
+            .list_history(tenant_id, connector_id)
             .await?;
         if entries.is_empty() {
             return Err(OpsError::NotFound("connector"));

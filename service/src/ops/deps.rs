@@ -33,10 +33,7 @@ impl Deps {
     }
 
     pub(crate) async fn tenant_row(&self, id: &TenantId) -> OpsResult<TenantRow> {
-        self.store
-            .get_tenant(id.as_str())
-            .await
-            .map_err(missing("tenant"))
+        self.store.get_tenant(id).await.map_err(missing("tenant"))
     }
 
     pub(crate) async fn tenant(&self, id: &TenantId) -> OpsResult<Tenant> {

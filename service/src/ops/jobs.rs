@@ -17,7 +17,7 @@ use crate::domain::jobs::{
 };
 use crate::domain::lifecycle::Operation;
 use crate::domain::routing::leasable_kinds;
-use crate::domain::{AttemptEnd, JobId, JobKind, JobState, Outcome, TenantId};
+use crate::domain::{AttemptEnd, ConnectorId, JobId, JobKind, JobState, Outcome, TenantId};
 use crate::ids::secret_hash;
 use crate::store::{JobRow, LeaseJobs};
 
@@ -30,8 +30,8 @@ use super::views::{
 };
 
 /// The lease holder id of a tenant's third-party CA: the app registration of its client id.
-pub fn third_party_ca(tenant: &Tenant) -> String {
-    format!("third-party-ca:{}", tenant.client_id)
+pub fn third_party_ca(tenant: &Tenant) -> ConnectorId {
+    format!("third-party-ca:{}", tenant.client_id).into()
 }
 
 /// The queues' operations.
@@ -59,7 +59,7 @@ impl Jobs<'_> {
                 continue;
             }
             let id = rows::user_pfx_id(&job.payload).unwrap_or_default();
-            if optional(store.get_user_pfx(tenant_id.as_str(), &id).await)?.is_none() {
+            if optional(store.get_user_pfx(tenant_id, &id).await)?.is_none() {
                 return Err(invalid(
                     "UnknownUserPfxCertificate",
                     format!("jobs[{i}].payload.userPfxCertificateId: no imported PFX `{id}` in this tenant; upload it to /beta/deviceManagement/userPfxCertificates first"),
@@ -70,10 +70,13 @@ impl Jobs<'_> {
         let ids = &self.deps.ids;
         let new: Vec<JobRow> = jobs
             .into_iter()
-            .map(|job| rows::new_job(ids.uuid_v7(now_ms).to_string(), tenant_id, job, now_ms))
+            .map(|job| {
+                let id = JobId::from(ids.uuid_v7(now_ms).to_string());
+                rows::new_job(id, tenant_id, job, now_ms)
+            })
             .collect();
         store.insert_jobs(&new).await?;
-        new.into_iter().map(rows::job).collect()
+        Ok(new.into_iter().map(rows::job).collect())
     }
 
     /// Leases jobs for a connector: only its tenant's jobs, only kinds its features allow. The
@@ -106,12 +109,11 @@ impl Jobs<'_> {
             (Some(tenant_key), Some(own)) => own.eq_ignore_ascii_case(tenant_key),
             _ => false,
         };
-        let kind_names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
         let expires = Duration::seconds(lease.visibility_seconds as i64);
         let leased = self
             .lease_jobs(
                 &Holder::connector(connector),
-                &kind_names,
+                &kinds,
                 lease.max,
                 expires,
                 !holds_import_key,
@@ -151,7 +153,7 @@ impl Jobs<'_> {
         let leased = self
             .lease_jobs(
                 &holder,
-                &[JobKind::Revoke.as_str()],
+                &[JobKind::Revoke],
                 max,
                 ca_download_visibility(),
                 false,
@@ -173,7 +175,7 @@ impl Jobs<'_> {
     async fn lease_jobs(
         &self,
         holder: &Holder<'_>,
-        kinds: &[&str],
+        kinds: &[JobKind],
         max: u32,
         visibility: Duration,
         skip_missing_import_key: bool,
@@ -186,7 +188,7 @@ impl Jobs<'_> {
             .deps
             .store
             .lease_jobs(&LeaseJobs {
-                tenant_id: holder.tenant_id.as_str(),
+                tenant_id: holder.tenant_id,
                 connector_id: holder.id,
                 kinds,
                 now_ms: now.timestamp_millis(),
@@ -196,7 +198,7 @@ impl Jobs<'_> {
                 issuer_name,
             })
             .await?;
-        leased
+        Ok(leased
             .into_iter()
             .map(|row| {
                 // Pairs the row with the token whose hash it holds.
@@ -206,9 +208,9 @@ impl Jobs<'_> {
                     .and_then(|i| tokens.get(i))
                     .cloned()
                     .unwrap_or_default();
-                Ok((rows::job(row)?, token))
+                (rows::job(row), token)
             })
-            .collect()
+            .collect())
     }
 
     /// The imported PFX a leased `pkcs_import` job names (the blob and the encrypted password
@@ -216,11 +218,7 @@ impl Jobs<'_> {
     /// since the job was queued.
     async fn user_pfx_of(&self, job: &Job) -> OpsResult<Option<UserPfx>> {
         let id = rows::user_pfx_id(&job.payload).unwrap_or_default();
-        let found = self
-            .deps
-            .store
-            .get_user_pfx(job.tenant_id.as_str(), &id)
-            .await;
+        let found = self.deps.store.get_user_pfx(&job.tenant_id, &id).await;
         Ok(optional(found)?.map(rows::user_pfx))
     }
 
@@ -236,19 +234,25 @@ impl Jobs<'_> {
         let job = self
             .deps
             .store
-            .get_job(holder.tenant_id.as_str(), job_id.as_str())
+            .get_job(holder.tenant_id, job_id)
             .await
             .map_err(missing("job"))?;
         let token_hash = secret_hash(token);
         let now = self.deps.now();
-        let lease = rows::held_lease(&job)?;
-        match plan_completion(&lease, holder.id, &token_hash, report.outcome(), now) {
+        let lease = rows::held_lease(&job);
+        match plan_completion(
+            &lease,
+            holder.id.as_str(),
+            &token_hash,
+            report.outcome(),
+            now,
+        ) {
             CompletionPlan::Write(write) => {
                 let completion = rows::completion(&job.id, &token_hash, report, &write, now);
                 let applied = self.deps.store.complete_job(&completion).await?;
                 answer(&job.id, report.outcome(), &write, applied)
             }
-            CompletionPlan::NotLeaseHolder => Err(OpsError::NotLeaseHolder(job.id)),
+            CompletionPlan::NotLeaseHolder => Err(OpsError::NotLeaseHolder(job.id.into_string())),
             CompletionPlan::FromHistory => {
                 self.completed_before(holder, &job, &token_hash, report.outcome())
                     .await
@@ -265,19 +269,17 @@ impl Jobs<'_> {
         token: &str,
     ) -> OpsResult<bool> {
         let store = &self.deps.store;
-        let found = store
-            .get_job(holder.tenant_id.as_str(), job_id.as_str())
-            .await;
+        let found = store.get_job(holder.tenant_id, job_id).await;
         let Some(job) = optional(found)? else {
             return Ok(false);
         };
         let token_hash = secret_hash(token);
-        let lease = rows::held_lease(&job)?;
+        let lease = rows::held_lease(&job);
         if lease.state == JobState::Leased && lease.token_hash == Some(token_hash.as_str()) {
-            return Ok(lease.holder == Some(holder.id));
+            return Ok(lease.holder == Some(holder.id.as_str()));
         }
-        let found = store.attempt_by_token(job_id.as_str(), &token_hash).await;
-        Ok(optional(found)?.is_some_and(|a| a.connector_id == holder.id && a.outcome.is_some()))
+        let found = store.attempt_by_token(job_id, &token_hash).await;
+        Ok(optional(found)?.is_some_and(|a| a.connector_id == *holder.id && a.outcome.is_some()))
     }
 
     /// Completes a batch of one lease holder's jobs: every completion whose token holds its
@@ -289,11 +291,11 @@ impl Jobs<'_> {
         holder: &Holder<'_>,
         entries: Vec<BatchCompletion>,
     ) -> OpsResult<Vec<OpsResult<CompletedJob>>> {
-        let ids: Vec<&str> = entries.iter().map(|e| e.job_id.as_str()).collect();
-        let jobs: HashMap<String, JobRow> = self
+        let ids: Vec<&JobId> = entries.iter().map(|e| &e.job_id).collect();
+        let jobs: HashMap<JobId, JobRow> = self
             .deps
             .store
-            .get_jobs(holder.tenant_id.as_str(), &ids)
+            .get_jobs(holder.tenant_id, &ids)
             .await?
             .into_iter()
             .map(|job| (job.id.clone(), job))
@@ -303,29 +305,24 @@ impl Jobs<'_> {
         let mut answers: Vec<Option<OpsResult<CompletedJob>>> =
             entries.iter().map(|_| None).collect();
         let mut writes: Vec<(usize, PlannedWrite)> = Vec::new();
-        let mut written: HashSet<&str> = HashSet::new();
+        let mut written: HashSet<&JobId> = HashSet::new();
         for (i, entry) in entries.iter().enumerate() {
-            let Some(job) = jobs.get(entry.job_id.as_str()) else {
+            let Some(job) = jobs.get(&entry.job_id) else {
                 answers[i] = Some(Err(OpsError::NotFound("job")));
                 continue;
             };
-            if written.contains(job.id.as_str()) {
+            if written.contains(&job.id) {
                 continue;
             }
-            let lease = match rows::held_lease(job) {
-                Ok(lease) => lease,
-                Err(e) => {
-                    answers[i] = Some(Err(e));
-                    continue;
-                }
-            };
-            match plan_completion(&lease, holder.id, &hashes[i], entry.report.outcome(), now) {
+            let lease = rows::held_lease(job);
+            let outcome = entry.report.outcome();
+            match plan_completion(&lease, holder.id.as_str(), &hashes[i], outcome, now) {
                 CompletionPlan::Write(write) => {
-                    written.insert(job.id.as_str());
+                    written.insert(&job.id);
                     writes.push((i, write));
                 }
                 CompletionPlan::NotLeaseHolder => {
-                    answers[i] = Some(Err(OpsError::NotLeaseHolder(job.id.clone())))
+                    answers[i] = Some(Err(OpsError::NotLeaseHolder(job.id.to_string())))
                 }
                 CompletionPlan::FromHistory => {}
             }
@@ -334,24 +331,14 @@ impl Jobs<'_> {
             .iter()
             .map(|(i, write)| {
                 let entry = &entries[*i];
-                rows::completion(
-                    entry.job_id.as_str(),
-                    &hashes[*i],
-                    &entry.report,
-                    write,
-                    now,
-                )
+                rows::completion(&entry.job_id, &hashes[*i], &entry.report, write, now)
             })
             .collect();
         let applied = self.deps.store.complete_jobs(&completions).await?;
         for ((i, write), applied) in writes.iter().zip(applied) {
             let entry = &entries[*i];
-            answers[*i] = Some(answer(
-                entry.job_id.as_str(),
-                entry.report.outcome(),
-                write,
-                applied,
-            ));
+            let outcome = entry.report.outcome();
+            answers[*i] = Some(answer(&entry.job_id, outcome, write, applied));
         }
         let mut out = Vec::with_capacity(entries.len());
         for (entry, answer) in entries.iter().zip(answers) {
@@ -375,30 +362,30 @@ impl Jobs<'_> {
         token_hash: &str,
         outcome: Outcome,
     ) -> OpsResult<CompletedJob> {
-        let job_id = job.id.as_str();
+        let job_id = &job.id;
         let found = self.deps.store.attempt_by_token(job_id, token_hash).await;
         let Some(attempt) = optional(found)? else {
             return Err(OpsError::LeaseLost(format!(
                 "the lease token does not hold job {job_id}"
             )));
         };
-        let ended = rows::attempt_end(attempt.outcome.as_deref())?;
+        let ended = attempt.outcome.map(rows::attempt_end);
         let number = attempt.attempt;
         match answer_again(
-            &attempt.connector_id,
+            attempt.connector_id.as_str(),
             number,
             ended,
-            holder.id,
+            holder.id.as_str(),
             outcome,
             job.max_attempts,
         ) {
             Again::Same { state } => Ok(CompletedJob {
-                job_id: job_id.into(),
+                job_id: job_id.clone(),
                 attempt: number,
                 outcome,
                 state,
             }),
-            Again::NotLeaseHolder => Err(OpsError::NotLeaseHolder(job_id.to_owned())),
+            Again::NotLeaseHolder => Err(OpsError::NotLeaseHolder(job_id.to_string())),
             Again::AlreadyCompleted(previous) => Err(OpsError::AlreadyCompleted(format!(
                 "attempt {number} of job {job_id} was already completed as `{previous}`"
             ))),
@@ -424,18 +411,11 @@ impl Jobs<'_> {
         self.deps.tenant_row(tenant_id).await?;
         let store = &self.deps.store;
         store
-            .expire_leases(Some(tenant_id.as_str()), self.deps.now().timestamp_millis())
+            .expire_leases(Some(tenant_id), self.deps.now().timestamp_millis())
             .await?;
-        let kind = kind.map(|k| k.as_str());
-        let state = state.map(|s| s.as_str());
-        let found = store
-            .list_jobs(tenant_id.as_str(), kind, state, top, skip)
-            .await?;
-        let total = store.count_jobs(tenant_id.as_str(), kind, state).await?;
-        Ok((
-            found.into_iter().map(rows::job).collect::<OpsResult<_>>()?,
-            total,
-        ))
+        let found = store.list_jobs(tenant_id, kind, state, top, skip).await?;
+        let total = store.count_jobs(tenant_id, kind, state).await?;
+        Ok((found.into_iter().map(rows::job).collect(), total))
     }
 
     /// Whether a lease by one of the tenant's connectors could find work now: a job is queued,
@@ -444,28 +424,22 @@ impl Jobs<'_> {
     pub async fn has_queued(&self, tenant_id: &TenantId) -> OpsResult<bool> {
         let store = &self.deps.store;
         store
-            .expire_leases(Some(tenant_id.as_str()), self.deps.now().timestamp_millis())
+            .expire_leases(Some(tenant_id), self.deps.now().timestamp_millis())
             .await?;
-        Ok(store.has_queued_jobs(tenant_id.as_str()).await?)
+        Ok(store.has_queued_jobs(tenant_id).await?)
     }
 
     /// A job with its attempts (expired leases put back first).
     pub async fn get(&self, tenant_id: &TenantId, id: &JobId) -> OpsResult<(Job, Vec<Attempt>)> {
         let store = &self.deps.store;
         store
-            .expire_leases(Some(tenant_id.as_str()), self.deps.now().timestamp_millis())
+            .expire_leases(Some(tenant_id), self.deps.now().timestamp_millis())
             .await?;
-        let job = store
-            .get_job(tenant_id.as_str(), id.as_str())
-            .await
-            .map_err(missing("job"))?;
-        let attempts = store.job_attempts(id.as_str()).await?;
+        let job = store.get_job(tenant_id, id).await.map_err(missing("job"))?;
+        let attempts = store.job_attempts(id).await?;
         Ok((
-            rows::job(job)?,
-            attempts
-                .into_iter()
-                .map(rows::attempt)
-                .collect::<OpsResult<_>>()?,
+            rows::job(job),
+            attempts.into_iter().map(rows::attempt).collect(),
         ))
     }
 
@@ -475,11 +449,7 @@ impl Jobs<'_> {
         let cancelled = self
             .deps
             .store
-            .cancel_job(
-                tenant_id.as_str(),
-                id.as_str(),
-                self.deps.now().timestamp_millis(),
-            )
+            .cancel_job(tenant_id, id, self.deps.now().timestamp_millis())
             .await?;
         if !cancelled {
             return Err(OpsError::AlreadyCompleted(format!(
@@ -506,26 +476,23 @@ impl Jobs<'_> {
         store
             .expire_leases(None, self.deps.now().timestamp_millis())
             .await?;
-        store
-            .job_stats()
-            .await?
-            .into_iter()
-            .map(rows::job_count)
-            .collect()
+        let stats = store.job_stats().await?;
+        Ok(stats.into_iter().map(rows::job_count).collect())
     }
 
     /// Ended attempts of every tenant by how they ended.
     pub async fn attempt_ends(&self) -> OpsResult<Vec<(AttemptEnd, i64)>> {
         let ends = self.deps.store.attempt_outcomes().await?;
-        ends.into_iter()
-            .map(|(end, n)| Ok((rows::ended(&end)?, n)))
-            .collect()
+        Ok(ends
+            .into_iter()
+            .map(|(end, n)| (rows::attempt_end(end), n))
+            .collect())
     }
 }
 
 /// The answer to a planned completion once the store said whether it was applied.
 fn answer(
-    job_id: &str,
+    job_id: &JobId,
     outcome: Outcome,
     write: &PlannedWrite,
     applied: bool,
@@ -536,7 +503,7 @@ fn answer(
         )));
     }
     Ok(CompletedJob {
-        job_id: job_id.into(),
+        job_id: job_id.clone(),
         attempt: write.attempt,
         outcome,
         state: write.state,

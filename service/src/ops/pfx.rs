@@ -18,7 +18,7 @@ impl Pfx<'_> {
     pub async fn import(&self, pfx: UserPfx) -> OpsResult<UserPfx> {
         self.deps.tenant_row(&pfx.tenant_id).await?;
         let store = &self.deps.store;
-        let found = store.get_user_pfx(pfx.tenant_id.as_str(), &pfx.id).await;
+        let found = store.get_user_pfx(&pfx.tenant_id, &pfx.id).await;
         if optional(found)?.is_some() {
             return Err(OpsError::AlreadyExists(format!(
                 "userPfxCertificate `{}` already exists; PATCH it to update",
@@ -41,7 +41,7 @@ impl Pfx<'_> {
     }
 
     pub async fn list(&self, tenant_id: &TenantId) -> OpsResult<Vec<UserPfx>> {
-        let found = self.deps.store.list_user_pfx(tenant_id.as_str()).await?;
+        let found = self.deps.store.list_user_pfx(tenant_id).await?;
         Ok(found.into_iter().map(rows::user_pfx).collect())
     }
 
@@ -49,7 +49,7 @@ impl Pfx<'_> {
         let row = self
             .deps
             .store
-            .get_user_pfx(tenant_id.as_str(), id)
+            .get_user_pfx(tenant_id, id)
             .await
             .map_err(missing("userPfxCertificate"))?;
         Ok(rows::user_pfx(row))
@@ -58,7 +58,7 @@ impl Pfx<'_> {
     pub async fn delete(&self, tenant_id: &TenantId, id: &str) -> OpsResult<()> {
         self.deps
             .store
-            .delete_user_pfx(tenant_id.as_str(), id)
+            .delete_user_pfx(tenant_id, id)
             .await
             .map_err(missing("userPfxCertificate"))
     }

@@ -1,6 +1,8 @@
 //! The one place that reads store rows into views and domain values, and writes new rows: what
-//! is text or epoch milliseconds in a row is a type or an instant from here on. A row that does
-//! not read back is `OpsError::Corrupt` (this service wrote it, so it is a fault, not bad input).
+//! is text or epoch milliseconds in a row (a version, a product, a status, an instant) is a type
+//! from here on; ids, job kinds and states and feature sets come typed from the store already. A
+//! row that does not read back is `OpsError::Corrupt` (this service wrote it, so it is a fault,
+//! not bad input).
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -10,11 +12,11 @@ use crate::domain::connector::{parse_co_installed, Product, MAX_ROLLOUT_DELAY_DA
 use crate::domain::jobs::{HeldLease, PlannedWrite, MAX_ATTEMPTS};
 use crate::domain::reconcile::{Change, Recorded, Snapshot};
 use crate::domain::{
-    AttemptEnd, Catalog, ConnectorFacts, FeatureSet, JobKind, JobState, ReasonCode, Status,
+    AttemptEnd, Catalog, ConnectorFacts, ConnectorId, JobId, JobState, Outcome, ReasonCode, Status,
     TenantFacts, TenantId, Version,
 };
 use crate::store::{
-    AttemptRow, Completion, ConnectorRow, HistoryRow, JobRow, JobStat, ReleaseRow,
+    AttemptOutcome, AttemptRow, Completion, ConnectorRow, HistoryRow, JobRow, JobStat, ReleaseRow,
     ScepChallengeRow, TenantRow, UserPfxRow,
 };
 
@@ -29,13 +31,11 @@ fn corrupt(what: impl std::fmt::Display) -> OpsError {
 }
 
 /// The items of a comma-joined list of a row.
-fn split_items(text: &str) -> Vec<&str> {
-    text.split(',').filter(|s| !s.is_empty()).collect()
-}
-
-/// [`split_items`], owned.
 fn split_list(text: &str) -> Vec<String> {
-    split_items(text).into_iter().map(str::to_owned).collect()
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The shipped catalog with the published releases.
@@ -54,7 +54,7 @@ pub(crate) fn tenant(row: TenantRow) -> Tenant {
         rollout_delay_days: row
             .rollout_delay_days
             .clamp(0, MAX_ROLLOUT_DELAY_DAYS as i64) as u32,
-        id: row.id.into(),
+        id: row.id,
         display_name: row.display_name,
         client_id: row.client_id,
         import_key_thumbprint: row.import_key_thumbprint,
@@ -77,21 +77,29 @@ pub(crate) fn tenant_facts<'v>(
     }
 }
 
-/// The facts the rules need of a connector.
-pub(crate) fn connector_facts(row: &ConnectorRow) -> OpsResult<ConnectorFacts> {
+/// A connector's version and product as stored.
+fn version_and_product(row: &ConnectorRow) -> OpsResult<(Version, Product)> {
     let bad = |what: &str| {
         corrupt(format!(
             "connector {} has a stored {what} that does not parse",
             row.id
         ))
     };
+    Ok((
+        Version::parse(&row.version).map_err(|_| bad("version"))?,
+        Product::parse(&row.product).map_err(|_| bad("product"))?,
+    ))
+}
+
+/// The facts the rules need of a connector.
+pub(crate) fn connector_facts(row: &ConnectorRow) -> OpsResult<ConnectorFacts> {
+    let (version, product) = version_and_product(row)?;
     Ok(ConnectorFacts {
-        version: Version::parse(&row.version).map_err(|_| bad("version"))?,
-        product: Product::parse(&row.product).map_err(|_| bad("product"))?,
-        features: FeatureSet::parse(&split_items(&row.features))
-            .map_err(|_| bad("feature list"))?,
+        version,
+        product,
+        features: row.features.clone(),
         import_key_thumbprint: row.import_key_thumbprint.clone(),
-        co_installed: split_list(&row.co_installed),
+        co_installed: row.co_installed.clone(),
         enrolled: from_millis(row.enrolled_ms),
         last_checkin: row.last_checkin_ms.map(from_millis),
         last_health: row.last_health_ms.map(from_millis),
@@ -99,16 +107,25 @@ pub(crate) fn connector_facts(row: &ConnectorRow) -> OpsResult<ConnectorFacts> {
 }
 
 pub(crate) fn connector(row: ConnectorRow) -> OpsResult<Connector> {
-    let facts = connector_facts(&row)?;
+    let (version, product) = version_and_product(&row)?;
     Ok(Connector {
-        id: row.id.into(),
-        tenant_id: row.tenant_id.into(),
+        facts: ConnectorFacts {
+            version,
+            product,
+            features: row.features,
+            import_key_thumbprint: row.import_key_thumbprint,
+            co_installed: row.co_installed,
+            enrolled: from_millis(row.enrolled_ms),
+            last_checkin: row.last_checkin_ms.map(from_millis),
+            last_health: row.last_health_ms.map(from_millis),
+        },
+        id: row.id,
+        tenant_id: row.tenant_id,
         display_name: row.display_name,
         machine_name: row.machine_name,
         service_account: row.service_account,
         proxy: row.proxy,
         auto_update: row.auto_update,
-        facts,
     })
 }
 
@@ -121,33 +138,32 @@ pub(crate) fn recorded(row: &ConnectorRow) -> Recorded {
     }
 }
 
-/// A status and its comma-joined reason codes as stored; `None` when they do not read back.
-fn snapshot(status: &str, reasons: &str) -> Option<Snapshot> {
+/// A status and its reason codes as stored; `None` when they do not read back.
+fn snapshot(status: &str, reasons: &[String]) -> Option<Snapshot> {
     Some(Snapshot {
         status: Status::parse(status)?,
         reasons: reasons
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(ReasonCode::parse)
+            .iter()
+            .map(|r| ReasonCode::parse(r))
             .collect::<Option<Vec<_>>>()?,
     })
 }
 
-/// A snapshot as the row's text columns store it.
-pub(crate) fn snapshot_text(snapshot: Option<&Snapshot>) -> (String, String) {
+/// A snapshot as a row stores it.
+pub(crate) fn snapshot_text(snapshot: Option<&Snapshot>) -> (String, Vec<String>) {
     match snapshot {
-        None => (String::new(), String::new()),
-        Some(s) => {
-            let codes: Vec<&str> = s.reasons.iter().map(|r| r.as_str()).collect();
-            (s.status.as_str().to_owned(), codes.join(","))
-        }
+        None => (String::new(), Vec::new()),
+        Some(s) => (
+            s.status.as_str().to_owned(),
+            s.reasons.iter().map(|r| r.as_str().to_owned()).collect(),
+        ),
     }
 }
 
-pub(crate) fn history_row(connector_id: &str, change: &Change) -> HistoryRow {
+pub(crate) fn history_row(connector_id: &ConnectorId, change: &Change) -> HistoryRow {
     let (status, reasons) = snapshot_text(Some(&change.snapshot));
     HistoryRow {
-        connector_id: connector_id.to_owned(),
+        connector_id: connector_id.clone(),
         seq: change.seq,
         at_ms: change.at.timestamp_millis(),
         status,
@@ -169,20 +185,12 @@ pub(crate) fn status_change(row: HistoryRow) -> OpsResult<StatusChange> {
     })
 }
 
-fn kind(text: &str) -> OpsResult<JobKind> {
-    JobKind::parse(text).map_err(corrupt)
-}
-
-fn state(text: &str) -> OpsResult<JobState> {
-    JobState::parse(text).map_err(corrupt)
-}
-
-pub(crate) fn job(row: JobRow) -> OpsResult<Job> {
-    Ok(Job {
-        kind: kind(&row.kind)?,
-        state: state(&row.state)?,
-        id: row.id.into(),
-        tenant_id: row.tenant_id.into(),
+pub(crate) fn job(row: JobRow) -> Job {
+    Job {
+        kind: row.kind,
+        state: row.state,
+        id: row.id,
+        tenant_id: row.tenant_id,
         payload: row.payload,
         attempts: row.attempts,
         max_attempts: row.max_attempts,
@@ -193,47 +201,50 @@ pub(crate) fn job(row: JobRow) -> OpsResult<Job> {
         completed: row.completed_ms.map(from_millis),
         leased_by: row.lease_connector_id,
         lease_expires: row.lease_expires_ms.map(from_millis),
-    })
+    }
 }
 
 /// What a completion needs to know of a stored job.
-pub(crate) fn held_lease(row: &JobRow) -> OpsResult<HeldLease<'_>> {
-    Ok(HeldLease {
-        state: state(&row.state)?,
+pub(crate) fn held_lease(row: &JobRow) -> HeldLease<'_> {
+    HeldLease {
+        state: row.state,
         token_hash: row.lease_token_hash.as_deref(),
-        holder: row.lease_connector_id.as_deref(),
+        holder: row.lease_connector_id.as_ref().map(ConnectorId::as_str),
         attempts: row.attempts,
         max_attempts: row.max_attempts,
-    })
+    }
 }
 
 /// How an attempt ended, as stored.
-pub(crate) fn ended(text: &str) -> OpsResult<AttemptEnd> {
-    AttemptEnd::parse(text).map_err(corrupt)
+pub(crate) fn attempt_end(outcome: AttemptOutcome) -> AttemptEnd {
+    match outcome {
+        AttemptOutcome::Succeeded => AttemptEnd::Reported(Outcome::Succeeded),
+        AttemptOutcome::Failed => AttemptEnd::Reported(Outcome::Failed),
+        AttemptOutcome::Retry => AttemptEnd::Reported(Outcome::Retry),
+        AttemptOutcome::Expired => AttemptEnd::Expired,
+        AttemptOutcome::Released => AttemptEnd::Released,
+        AttemptOutcome::Cancelled => AttemptEnd::Cancelled,
+    }
 }
 
-pub(crate) fn attempt_end(text: Option<&str>) -> OpsResult<Option<AttemptEnd>> {
-    text.map(ended).transpose()
-}
-
-pub(crate) fn attempt(row: AttemptRow) -> OpsResult<Attempt> {
-    Ok(Attempt {
-        outcome: attempt_end(row.outcome.as_deref())?,
+pub(crate) fn attempt(row: AttemptRow) -> Attempt {
+    Attempt {
+        outcome: row.outcome.map(attempt_end),
         attempt: row.attempt,
         holder: row.connector_id,
         leased: from_millis(row.leased_ms),
         error_code: row.error_code,
         ended: row.ended_ms.map(from_millis),
-    })
+    }
 }
 
-pub(crate) fn job_count(stat: JobStat) -> OpsResult<JobCount> {
-    Ok(JobCount {
-        kind: kind(&stat.kind)?,
-        state: state(&stat.state)?,
+pub(crate) fn job_count(stat: JobStat) -> JobCount {
+    JobCount {
+        kind: stat.kind,
+        state: stat.state,
         count: stat.count,
         oldest_created: from_millis(stat.oldest_created_ms),
-    })
+    }
 }
 
 /// The imported PFX a `pkcs_import` job's payload names (`userPfxCertificateId`; the payload was
@@ -251,7 +262,7 @@ pub(crate) fn user_pfx_id(payload: &str) -> Option<String> {
 
 pub(crate) fn user_pfx(row: UserPfxRow) -> UserPfx {
     UserPfx {
-        tenant_id: row.tenant_id.into(),
+        tenant_id: row.tenant_id,
         id: row.id,
         user_principal_name: row.user_principal_name,
         thumbprint: row.thumbprint,
@@ -270,7 +281,7 @@ pub(crate) fn user_pfx(row: UserPfxRow) -> UserPfx {
 
 pub(crate) fn user_pfx_row(pfx: UserPfx) -> UserPfxRow {
     UserPfxRow {
-        tenant_id: pfx.tenant_id.into_string(),
+        tenant_id: pfx.tenant_id,
         id: pfx.id,
         user_principal_name: pfx.user_principal_name,
         thumbprint: pfx.thumbprint,
@@ -323,7 +334,7 @@ pub(crate) fn new_scep_challenge(
     now_ms: i64,
 ) -> ScepChallengeRow {
     ScepChallengeRow {
-        tenant_id: tenant_id.to_string(),
+        tenant_id: tenant_id.clone(),
         id,
         device_id: profile.device_id,
         user_id: profile.user_id,
@@ -346,7 +357,7 @@ pub(crate) fn new_scep_challenge(
 
 /// The row of a connector being registered, with its first status.
 pub(crate) fn new_connector(
-    id: String,
+    id: ConnectorId,
     tenant: &Tenant,
     credential_hash: String,
     new: NewConnector,
@@ -355,24 +366,24 @@ pub(crate) fn new_connector(
     let now_ms = now.timestamp_millis();
     ConnectorRow {
         id,
-        tenant_id: tenant.id.to_string(),
+        tenant_id: tenant.id.clone(),
         credential_hash,
         display_name: new.display_name,
         machine_key: new.machine_name.to_lowercase(),
         machine_name: new.machine_name,
-        features: new.features.to_strings().join(","),
+        features: new.features,
         version: new.version.to_string(),
         product: new.product.as_str().to_owned(),
         service_account: new.service_account,
         proxy: new.proxy,
         import_key_thumbprint: new.import_key_thumbprint,
         auto_update: new.auto_update,
-        co_installed: new.co_installed.join(","),
+        co_installed: new.co_installed,
         enrolled_ms: now_ms,
         last_checkin_ms: None,
         reconciled_ms: now_ms,
         last_status: String::new(),
-        last_reasons: String::new(),
+        last_reasons: Vec::new(),
         seq: 1,
         last_health_ms: None,
     }
@@ -384,7 +395,7 @@ pub(crate) fn reconfigured(mut row: ConnectorRow, change: Reconfigure) -> OpsRes
         row.display_name = name;
     }
     if let Some(features) = change.features {
-        row.features = features.to_strings().join(",");
+        row.features = features;
     }
     if let Some(account) = change.service_account {
         row.service_account = account;
@@ -399,9 +410,8 @@ pub(crate) fn reconfigured(mut row: ConnectorRow, change: Reconfigure) -> OpsRes
         row.auto_update = auto_update;
     }
     if let Some(products) = change.co_installed {
-        row.co_installed = parse_co_installed(&products)
-            .map_err(|e| invalid("InvalidField", e.to_string()))?
-            .join(",");
+        row.co_installed =
+            parse_co_installed(&products).map_err(|e| invalid("InvalidField", e.to_string()))?;
     }
     Ok(row)
 }
@@ -423,12 +433,12 @@ pub(crate) fn present(
 }
 
 /// The first row of a job being queued at `now`.
-pub(crate) fn new_job(id: String, tenant_id: &TenantId, job: NewJob, now_ms: i64) -> JobRow {
+pub(crate) fn new_job(id: JobId, tenant_id: &TenantId, job: NewJob, now_ms: i64) -> JobRow {
     JobRow {
         id,
-        tenant_id: tenant_id.to_string(),
-        kind: job.kind.as_str().to_owned(),
-        state: JobState::Queued.as_str().to_owned(),
+        tenant_id: tenant_id.clone(),
+        kind: job.kind,
+        state: JobState::Queued,
         payload: job.payload,
         attempts: 0,
         max_attempts: MAX_ATTEMPTS,
@@ -446,7 +456,7 @@ pub(crate) fn new_job(id: String, tenant_id: &TenantId, job: NewJob, now_ms: i64
 
 /// The store's write that completes a job as `write` planned, if `token_hash` still holds it.
 pub(crate) fn completion<'a>(
-    job_id: &'a str,
+    job_id: &'a JobId,
     token_hash: &'a str,
     report: &'a Report,
     write: &PlannedWrite,
@@ -461,8 +471,8 @@ pub(crate) fn completion<'a>(
         job_id,
         token_hash,
         now_ms: now.timestamp_millis(),
-        new_state: write.state.as_str(),
-        attempt_outcome: report.outcome().as_str(),
+        new_state: write.state,
+        attempt_outcome: report.outcome(),
         visible_ms: write.visible.timestamp_millis(),
         result,
         error_code,

@@ -51,20 +51,20 @@ impl Scep<'_> {
     /// The tenant's challenge secret, made (once, from the id source) the first time it is needed.
     async fn secret(&self, tenant_id: &TenantId) -> OpsResult<String> {
         let store = &self.deps.store;
-        if let Some(secret) = optional(store.scep_secret(tenant_id.as_str()).await)? {
+        if let Some(secret) = optional(store.scep_secret(tenant_id).await)? {
             return Ok(secret);
         }
         store
-            .insert_scep_secret(tenant_id.as_str(), &self.deps.ids.secret("scep"))
+            .insert_scep_secret(tenant_id, &self.deps.ids.secret("scep"))
             .await?;
-        Ok(store.scep_secret(tenant_id.as_str()).await?)
+        Ok(store.scep_secret(tenant_id).await?)
     }
 
     pub async fn challenge(&self, tenant_id: &TenantId, id: &str) -> OpsResult<ScepChallenge> {
         let row = self
             .deps
             .store
-            .get_scep_challenge(tenant_id.as_str(), id)
+            .get_scep_challenge(tenant_id, id)
             .await
             .map_err(missing("SCEP challenge"))?;
         rows::scep_challenge(row)
@@ -74,7 +74,7 @@ impl Scep<'_> {
     pub async fn untarget(&self, tenant_id: &TenantId, id: &str) -> OpsResult<()> {
         self.deps
             .store
-            .set_scep_targeted(tenant_id.as_str(), id, false)
+            .set_scep_targeted(tenant_id, id, false)
             .await
             .map_err(missing("SCEP challenge"))
     }
@@ -94,7 +94,7 @@ impl Scep<'_> {
         let store = &self.deps.store;
         let verdict = match crate::scep::challenge_of(&tenant, &secret, csr_der, now) {
             Err(v) => v,
-            Ok(id) => match optional(store.get_scep_challenge(tenant_id.as_str(), &id).await)? {
+            Ok(id) => match optional(store.get_scep_challenge(tenant_id, &id).await)? {
                 // The stored expiry holds too, whatever the blob says.
                 Some(row) if row.targeted && now >= row.expires_ms => Verdict {
                     code: "ChallengeExpired",
@@ -117,7 +117,7 @@ impl Scep<'_> {
         };
         if let Some(id) = &verdict.challenge_id {
             store
-                .record_scep_validation(tenant_id.as_str(), id, transaction_id, verdict.code, now)
+                .record_scep_validation(tenant_id, id, transaction_id, verdict.code, now)
                 .await?;
         }
         Ok(verdict)
@@ -135,15 +135,13 @@ impl Scep<'_> {
         body: &str,
     ) -> OpsResult<Option<String>> {
         let store = &self.deps.store;
-        let found = store
-            .scep_validation(tenant_id.as_str(), transaction_id)
-            .await;
+        let found = store.scep_validation(tenant_id, transaction_id).await;
         let Some((challenge_id, code)) = optional(found)? else {
             return Ok(None);
         };
         let now = self.deps.now().timestamp_millis();
         store
-            .record_scep_notification(tenant_id.as_str(), &challenge_id, kind.as_str(), body, now)
+            .record_scep_notification(tenant_id, &challenge_id, kind.as_str(), body, now)
             .await?;
         Ok(Some(code))
     }

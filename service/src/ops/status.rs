@@ -15,7 +15,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::reconcile::{self, Presence};
-use crate::domain::Evaluation;
+use crate::domain::{ConnectorId, Evaluation};
 use crate::store::{self, ConnectorRow};
 
 use super::deps::Deps;
@@ -40,7 +40,7 @@ impl Facts {
 /// A connector's check-in or health message arriving now.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Arrival<'a> {
-    pub connector_id: &'a str,
+    pub connector_id: &'a ConnectorId,
     pub presence: Presence,
 }
 
@@ -65,7 +65,7 @@ impl History<'_> {
         if !written.is_empty() {
             self.deps
                 .store
-                .record_reconciled(tenant.id.as_str(), &written)
+                .record_reconciled(&tenant.id, &written)
                 .await?;
         }
         Ok(evaluated)
@@ -87,12 +87,12 @@ impl History<'_> {
         // every row of the tenant.
         let (connectors, tenant_facts) = match only {
             Some(row) => {
-                let versions = store.connector_versions(tenant.id.as_str()).await?;
+                let versions = store.connector_versions(&tenant.id).await?;
                 let facts = rows::tenant_facts(tenant, versions.iter().map(String::as_str));
                 (vec![row.clone()], facts)
             }
             None => {
-                let connectors = store.list_connectors(tenant.id.as_str()).await?;
+                let connectors = store.list_connectors(&tenant.id).await?;
                 let facts =
                     rows::tenant_facts(tenant, connectors.iter().map(|r| r.version.as_str()));
                 (connectors, facts)
@@ -103,7 +103,7 @@ impl History<'_> {
         let mut evaluated = Vec::with_capacity(connectors.len());
         for row in connectors {
             let presence = arrival
-                .filter(|a| a.connector_id == row.id)
+                .filter(|a| *a.connector_id == row.id)
                 .map(|a| a.presence);
             let r = reconcile::reconcile(
                 rows::connector_facts(&row)?,

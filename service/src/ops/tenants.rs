@@ -48,7 +48,7 @@ impl Tenants<'_> {
         let enrollment_secret = ids.secret("enr");
         let client_secret = ids.secret("cs");
         let row = TenantRow {
-            id: ids.uuid().to_string(),
+            id: ids.uuid().to_string().into(),
             display_name: display_name.to_owned(),
             rollout_delay_days: delay as i64,
             enrollment_secret_hash: secret_hash(&enrollment_secret),
@@ -88,7 +88,7 @@ impl Tenants<'_> {
     pub async fn delete(&self, id: &TenantId) -> OpsResult<()> {
         self.deps
             .store
-            .delete_tenant(id.as_str())
+            .delete_tenant(id)
             .await
             .map_err(missing("tenant"))
     }
@@ -102,7 +102,7 @@ impl Tenants<'_> {
         clock: Option<DateTime<Utc>>,
     ) -> OpsResult<usize> {
         let _history = self.facts.lock(self.deps).await;
-        let ids: Vec<String> = match tenant_id {
+        let ids: Vec<TenantId> = match tenant_id {
             Some(id) => vec![self.deps.tenant_row(id).await?.id],
             None => {
                 let tenants = self.deps.store.list_tenants().await?;
@@ -133,7 +133,7 @@ impl Tenants<'_> {
         history.reconcile(&tenant, self.deps.now()).await?;
         self.deps
             .store
-            .set_tenant_import_key(tenant_id.as_str(), thumbprint.as_deref())
+            .set_tenant_import_key(tenant_id, thumbprint.as_deref())
             .await?;
         self.deps.tenant(tenant_id).await
     }

@@ -40,7 +40,7 @@ impl Tokens<'_> {
             secret_hash(client_secret).as_bytes(),
             tenant.client_secret_hash.as_bytes(),
         );
-        if tenant.id != tenant_id.as_str() || !bool::from(hash_matches) {
+        if tenant.id != *tenant_id || !bool::from(hash_matches) {
             return Ok(None);
         }
         let token = self.deps.ids.secret("tok");
@@ -67,6 +67,6 @@ impl Tokens<'_> {
             .store
             .token_tenant(&secret_hash(token), self.deps.now().timestamp_millis())
             .await;
-        Ok(optional(found)?.map(TenantId::from))
+        optional(found)
     }
 }

@@ -143,8 +143,8 @@ pub struct Job {
     pub error_message: Option<String>,
     pub created: DateTime<Utc>,
     pub completed: Option<DateTime<Utc>>,
-    /// Who holds the current lease: a connector's id, or a third-party CA's holder id.
-    pub leased_by: Option<String>,
+    /// Who holds the current lease: a connector, or a third-party CA (see [`Holder`]).
+    pub leased_by: Option<ConnectorId>,
     pub lease_expires: Option<DateTime<Utc>>,
 }
 
@@ -152,8 +152,8 @@ pub struct Job {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
     pub attempt: i64,
-    /// A connector's id, or a third-party CA's holder id.
-    pub holder: String,
+    /// A connector, or a third-party CA (see [`Holder`]).
+    pub holder: ConnectorId,
     pub leased: DateTime<Utc>,
     /// How it ended (`None`: it has not).
     pub outcome: Option<AttemptEnd>,
@@ -224,19 +224,19 @@ pub struct BatchCompletion {
     pub report: Report,
 }
 
-/// Who holds a lease: a connector, or a tenant's third-party CA.
+/// Who holds a lease: a connector, or a tenant's third-party CA, which holds its leases under
+/// the connector id `third-party-ca:{clientId}` (see `ops::third_party_ca`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Holder<'a> {
     pub tenant_id: &'a TenantId,
-    /// A connector's id, or a third-party CA's (see `ops::jobs::third_party_ca`).
-    pub id: &'a str,
+    pub id: &'a ConnectorId,
 }
 
 impl<'a> Holder<'a> {
     pub fn connector(connector: &'a Connector) -> Self {
         Holder {
             tenant_id: &connector.tenant_id,
-            id: connector.id.as_str(),
+            id: &connector.id,
         }
     }
 }
