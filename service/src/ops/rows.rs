@@ -391,24 +391,17 @@ pub(crate) fn new_connector(
 
 /// `row` with `change` applied.
 pub(crate) fn reconfigured(mut row: ConnectorRow, change: Reconfigure) -> OpsResult<ConnectorRow> {
-    if let Some(name) = change.display_name {
-        row.display_name = name;
+    fn set<T>(field: &mut T, value: Option<T>) {
+        if let Some(value) = value {
+            *field = value;
+        }
     }
-    if let Some(features) = change.features {
-        row.features = features;
-    }
-    if let Some(account) = change.service_account {
-        row.service_account = account;
-    }
-    if let Some(proxy) = change.proxy {
-        row.proxy = proxy;
-    }
-    if let Some(key) = change.import_key_thumbprint {
-        row.import_key_thumbprint = key;
-    }
-    if let Some(auto_update) = change.auto_update {
-        row.auto_update = auto_update;
-    }
+    set(&mut row.display_name, change.display_name);
+    set(&mut row.features, change.features);
+    set(&mut row.service_account, change.service_account);
+    set(&mut row.proxy, change.proxy);
+    set(&mut row.import_key_thumbprint, change.import_key_thumbprint);
+    set(&mut row.auto_update, change.auto_update);
     if let Some(products) = change.co_installed {
         row.co_installed =
             parse_co_installed(&products).map_err(|e| invalid("InvalidField", e.to_string()))?;
