@@ -392,10 +392,17 @@ mod tests {
     #[test]
     fn a_repeat_answers_the_same_and_anything_else_is_refused() {
         let succeeded = Some(AttemptEnd::Reported(Outcome::Succeeded));
+        let retried = Some(AttemptEnd::Reported(Outcome::Retry));
         assert_eq!(
             answer_again("c1", 2, succeeded, "c1", Outcome::Succeeded, 5),
             Again::Same {
                 state: JobState::Succeeded
+            }
+        );
+        assert_eq!(
+            answer_again("c1", 4, retried, "c1", Outcome::Retry, 5),
+            Again::Same {
+                state: JobState::Queued
             }
         );
         assert_eq!(
