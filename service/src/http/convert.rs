@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::connector::{parse_co_installed, Product};
 use crate::domain::jobs::{DEFAULT_VISIBILITY_SECONDS, MAX_LEASE_BATCH, MAX_VISIBILITY_SECONDS};
-use crate::domain::{FeatureSet, JobKind, Version};
+use crate::domain::{FeatureSet, JobKind, Outcome, Version};
 use crate::ops::{invalid, Lease, NewConnector, NewJob, OpsError, Reconfigure, Report};
 
 const MAX_NAME: usize = 256;
@@ -346,8 +346,17 @@ pub fn report(body: &wire::jobs::CompleteJob) -> Result<Report, OpsError> {
         .error_message
         .as_deref()
         .map(|m| m.chars().take(1024).collect::<String>());
-    match body.outcome.as_str() {
-        "succeeded" => match &body.result {
+    let outcome = Outcome::parse(&body.outcome).map_err(|_| {
+        invalid(
+            "InvalidField",
+            format!(
+                "outcome `{}` is not succeeded, failed or retry",
+                body.outcome
+            ),
+        )
+    })?;
+    match outcome {
+        Outcome::Succeeded => match &body.result {
             Some(result @ serde_json::Value::Object(_)) => Ok(Report::Succeeded {
                 result: result.to_string(),
             }),
@@ -356,7 +365,7 @@ pub fn report(body: &wire::jobs::CompleteJob) -> Result<Report, OpsError> {
                 "result must be a JSON object when outcome is `succeeded`",
             )),
         },
-        "failed" => match body.error_code.as_deref() {
+        Outcome::Failed => match body.error_code.as_deref() {
             Some(code) if !code.trim().is_empty() && code.len() <= 128 => Ok(Report::Failed {
                 code: code.to_owned(),
                 message,
@@ -366,14 +375,10 @@ pub fn report(body: &wire::jobs::CompleteJob) -> Result<Report, OpsError> {
                 "errorCode (1 to 128 characters) is required when outcome is `failed`",
             )),
         },
-        "retry" => Ok(Report::Retry {
+        Outcome::Retry => Ok(Report::Retry {
             code: body.error_code.clone(),
             message,
         }),
-        other => Err(invalid(
-            "InvalidField",
-            format!("outcome `{other}` is not succeeded, failed or retry"),
-        )),
     }
 }
 
