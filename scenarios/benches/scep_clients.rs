@@ -110,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
     let client = ServiceClient::new(app.base_url.clone(), app.http.clone());
     let secret = tenant.enrollment_secret.clone().unwrap_or_default();
     let connector = Connector::install(config, client, &secret, start()).await?;
-    let registry = app.registry.clone();
+    let ops = app.ops.clone();
     let endpoint = Arc::new(
         ScepEndpoint::new(
             ScepSettings {
@@ -121,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
             },
             connector.scep_identity(),
             cas,
-            Arc::new(move || registry.now()),
+            Arc::new(move || ops.now()),
         )
         .await?,
     );

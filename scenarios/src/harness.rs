@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use service::config::{ClockSetting, Settings};
-use service::registry::Registry;
+use service::ops::Ops;
 use service::startup::Application;
 
 /// The operator token of every harness service (it only ever listens on loopback).
@@ -19,7 +19,8 @@ pub const OPERATOR_TOKEN: &str = "harness-operator-token";
 #[derive(Debug)]
 pub struct TestApp {
     pub base_url: String,
-    pub registry: Arc<Registry>,
+    /// The service's operations, in this process.
+    pub ops: Arc<Ops>,
     pub http: reqwest::Client,
     /// The service's router, for clients in this process (see `ServiceClient::in_process`).
     pub router: axum::Router,
@@ -79,7 +80,7 @@ pub async fn spawn_app_on(
 pub async fn spawn_app_with(settings: Settings) -> anyhow::Result<TestApp> {
     let app = Application::build(settings).await?;
     let base_url = app.base_url();
-    let registry = app.registry();
+    let ops = app.ops();
     let router = app.router();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
@@ -87,7 +88,7 @@ pub async fn spawn_app_with(settings: Settings) -> anyhow::Result<TestApp> {
     }));
     Ok(TestApp {
         base_url,
-        registry,
+        ops,
         http: http_client(),
         router,
         shutdown: Some(tx),
@@ -211,12 +212,12 @@ impl TestApp {
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        self.registry.now()
+        self.ops.now()
     }
 
     /// Moves the virtual clock (in process; the same as `POST /admin/clock`).
     pub fn set_clock(&self, to: DateTime<Utc>) -> anyhow::Result<()> {
-        self.registry.clock().set(to)?;
+        self.ops.clock().set(to)?;
         Ok(())
     }
 

@@ -1,8 +1,10 @@
 //! The mock Intune cloud service.
 //!
 //! - `domain`: the rules, pure (no IO, no clock, no serde).
+//! - `ops`: the operations, one module per subject; they answer views, never rows.
 //! - `store`: the only SQL; never reads the clock.
-//! - `http`: the only code that knows axum and status codes.
+//! - `http`: the only code that knows axum and status codes, and the only one that builds wire
+//!   bodies.
 //! - `clock`, `ids`: the injected sources of time and identity.
 //! - `startup`: builds an [`startup::Application`] from [`config::Settings`].
 
@@ -15,7 +17,7 @@ pub mod ids;
 pub mod journal;
 pub mod limit;
 pub mod metrics;
-pub mod registry;
+pub mod ops;
 pub mod scep;
 pub mod schedule;
 pub mod startup;

@@ -1,6 +1,6 @@
 //! `/metrics` in the Prometheus (OpenMetrics) text format: requests by route, method and status,
 //! request latency by route, SCEP validations by answer code — counted as they happen — and, read
-//! from the store and the registry at each scrape, jobs by kind and state, the queue depth and the
+//! through the operations at each scrape, jobs by kind and state, the queue depth and the
 //! age of the oldest queued job, expired leases, dead letters, connectors by status and the
 //! service's clock. Labels carry route templates, kinds, states and codes only: no tenant or
 //! connector ids, so a scrape shows nothing of any tenant.
@@ -15,7 +15,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry as Prometheus;
 
-use crate::registry::{Registry, RegistryResult};
+use crate::domain::{AttemptEnd, JobState, Status};
+use crate::ops::{Ops, OpsResult};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -179,21 +180,20 @@ impl Metrics {
             .inc();
     }
 
-    /// Reads the figures kept in the store and the registry, then writes every metric.
-    pub async fn render(&self, registry: &Registry) -> RegistryResult<String> {
-        let now = registry.now();
-        let now_ms = now.timestamp_millis();
-        let stats = registry.job_stats().await?;
-        let outcomes = registry.attempt_outcomes().await?;
-        let mut by_status: std::collections::BTreeMap<String, i64> =
-            ["healthy", "warning", "error"]
+    /// Reads the figures kept in the store through `ops`, then writes every metric.
+    pub async fn render(&self, ops: &Ops) -> OpsResult<String> {
+        let now = ops.now();
+        let stats = ops.jobs().counts().await?;
+        let ends = ops.jobs().attempt_ends().await?;
+        let mut by_status: std::collections::BTreeMap<&'static str, i64> =
+            [Status::Healthy, Status::Warning, Status::Error]
                 .iter()
-                .map(|s| ((*s).to_owned(), 0))
+                .map(|s| (s.as_str(), 0))
                 .collect();
-        for tenant in registry.list_tenant_rows().await? {
-            for (_, evaluation) in registry.connectors_with_status(&tenant.id).await? {
+        for tenant in ops.tenants().list().await? {
+            for connector in ops.connectors().list_with_status(&tenant.id).await? {
                 *by_status
-                    .entry(evaluation.status.as_str().to_owned())
+                    .entry(connector.evaluation.status.as_str())
                     .or_default() += 1;
             }
         }
@@ -205,36 +205,38 @@ impl Metrics {
         for stat in &stats {
             self.jobs
                 .get_or_create(&JobLabels {
-                    kind: stat.kind.clone(),
-                    state: stat.state.clone(),
+                    kind: stat.kind.as_str().to_owned(),
+                    state: stat.state.as_str().to_owned(),
                 })
                 .set(stat.count);
-            match stat.state.as_str() {
-                "queued" => {
+            match stat.state {
+                JobState::Queued => {
                     let kind = KindLabels {
-                        kind: stat.kind.clone(),
+                        kind: stat.kind.as_str().to_owned(),
                     };
                     self.queue_depth.get_or_create(&kind).set(stat.count);
+                    let age_ms = (now - stat.oldest_created).num_milliseconds();
                     self.oldest_queued_age
                         .get_or_create(&kind)
-                        .set((now_ms - stat.oldest_created_ms).max(0) / 1000);
+                        .set(age_ms.max(0) / 1000);
                 }
-                "dead_letter" => dead += stat.count,
+                JobState::DeadLetter => dead += stat.count,
                 _ => {}
             }
         }
         self.dead_letters.set(dead);
         self.leases_expired.set(
-            outcomes
-                .iter()
-                .filter(|(outcome, _)| outcome == "expired")
+            ends.iter()
+                .filter(|(end, _)| *end == AttemptEnd::Expired)
                 .map(|(_, n)| *n)
                 .sum(),
         );
         self.connectors.clear();
         for (status, n) in by_status {
             self.connectors
-                .get_or_create(&StatusLabels { status })
+                .get_or_create(&StatusLabels {
+                    status: status.to_owned(),
+                })
                 .set(n);
         }
         self.clock.set(now.timestamp());

@@ -96,7 +96,7 @@ fn keys(tenant: &TenantRow, secret: &str) -> ([u8; 32], [u8; 32]) {
     let derive = |label: &str| -> [u8; 32] {
         let mut hasher = Sha256::new();
         hasher.update(label.as_bytes());
-        hasher.update(tenant.id.as_bytes());
+        hasher.update(tenant.id.as_str().as_bytes());
         hasher.update(b"\n");
         hasher.update(secret.as_bytes());
         hasher.finalize().into()
@@ -125,7 +125,7 @@ pub fn encode_challenge(
     let (encryption, signature) = keys(tenant, secret);
     let claims = Claims {
         cid: id.to_owned(),
-        tid: tenant.id.clone(),
+        tid: tenant.id.to_string(),
         iat: issued_ms,
         exp: expires_ms,
     };
@@ -230,7 +230,7 @@ pub fn challenge_of(
             )
         })?;
     let claims = decode_challenge(tenant, secret, &password)?;
-    if claims.tid != tenant.id {
+    if tenant.id != claims.tid.as_str() {
         return Err(fail(
             "SignatureValidationFailed",
             "the challenge was issued for another tenant",

@@ -9,36 +9,30 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::lifecycle;
-use crate::domain::Version;
-use crate::registry::{Registry, RegistryResult};
+use crate::ops::{Ops, OpsResult};
 
 /// The earliest such instant strictly after `after`, if any.
-pub async fn next_due_after(
-    registry: &Registry,
-    after: DateTime<Utc>,
-) -> RegistryResult<Option<DateTime<Utc>>> {
-    let catalog = registry.catalog().await?;
+pub async fn next_due_after(ops: &Ops, after: DateTime<Utc>) -> OpsResult<Option<DateTime<Utc>>> {
+    let catalog = ops.releases().catalog().await?;
     let mut best: Option<DateTime<Utc>> = None;
     let mut consider = |at: DateTime<Utc>| {
         if at > after && best.is_none_or(|b| at < b) {
             best = Some(at);
         }
     };
-    for tenant in registry.list_tenant_rows().await? {
+    for tenant in ops.tenants().list().await? {
         // The gates depend on the version alone: each version present once.
-        for version in registry.connector_versions(&tenant.id).await? {
-            if let Ok(version) = Version::parse(&version) {
-                lifecycle::refusal_boundaries(&catalog, version)
-                    .into_iter()
-                    .for_each(&mut consider);
-            }
+        for version in ops.connectors().versions(&tenant.id).await? {
+            lifecycle::refusal_boundaries(&catalog, version)
+                .into_iter()
+                .for_each(&mut consider);
         }
-        let delay = Duration::days(tenant.rollout_delay_days.max(0));
+        let delay = Duration::days(tenant.rollout_delay_days as i64);
         for release in catalog.releases() {
             consider(release.released + delay);
         }
     }
-    if let Some(deadline) = registry.next_job_deadline(after).await? {
+    if let Some(deadline) = ops.jobs().next_deadline(after).await? {
         consider(deadline);
     }
     Ok(best)

@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::config::{ClockSetting, Settings};
 use crate::http::{router, AppState};
 use crate::ids::IdSource;
-use crate::registry::Registry;
+use crate::ops::Ops;
 use crate::store::{PgStore, SqliteStore, Store};
 
 #[derive(Debug, thiserror::Error)]
@@ -51,9 +51,9 @@ impl Application {
             Some(seed) => IdSource::seeded(seed),
             None => IdSource::random(),
         };
-        let registry = Arc::new(Registry::new(store, Arc::new(clock), Arc::new(ids)));
-        registry
-            .start_clock()
+        let ops = Arc::new(Ops::new(store, Arc::new(clock), Arc::new(ids)));
+        ops.time()
+            .start()
             .await
             .map_err(|e| StartupError::Clock(e.to_string()))?;
         let listener =
@@ -68,7 +68,7 @@ impl Application {
             source,
         })?;
         let state = AppState {
-            registry,
+            ops,
             operator_token: settings.operator_token.into(),
             faults: Arc::new(crate::faults::Faults::new(
                 settings.seed.unwrap_or_else(rand::random),
@@ -96,8 +96,9 @@ impl Application {
         format!("http://{}", self.local_addr)
     }
 
-    pub fn registry(&self) -> Arc<Registry> {
-        self.state.registry.clone()
+    /// The service's operations, to call in this process (the scenario harness does).
+    pub fn ops(&self) -> Arc<Ops> {
+        self.state.ops.clone()
     }
 
     /// The service's router over this application's state, to call in this process (the

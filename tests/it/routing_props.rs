@@ -2,18 +2,20 @@
 //! abandoned until they expire) and reconfigurations, every job ends completed exactly once or in
 //! dead letter, and only ever by a connector of its own tenant that had the feature when it leased.
 //!
-//! Drives the registry in process (no HTTP) so a case costs milliseconds.
+//! Drives the service's operations in process (no HTTP) so a case costs milliseconds.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 use service::clock::Clock;
-use service::domain::{FeatureSet, JobKind, Version};
+use service::domain::{FeatureSet, JobId, JobKind, JobState, TenantId, Version};
 use service::ids::IdSource;
-use service::registry::{NewConnector, NewJob, Outcome, Reconfigure, Registry};
-use service::store::{ConnectorRow, SqliteStore, UserPfxRow};
+use service::ops::{
+    Connector, Holder, Lease, NewConnector, NewJob, Ops, Reconfigure, Report, UserPfx,
+};
+use service::store::SqliteStore;
 
 use crate::support::at;
 
@@ -56,7 +58,7 @@ fn actions() -> impl Strategy<Value = Vec<Action>> {
 }
 
 fn job(kind: JobKind) -> NewJob {
-    // The registry stores the payload as given (shape validation lives at the HTTP edge); an
+    // The queue stores the payload as given (shape validation lives at the HTTP edge); an
     // import job must name an uploaded PFX of its tenant, which `run_case` uploads as `pfx-1`.
     let payload = match kind {
         JobKind::PkcsImport => r#"{"userPfxCertificateId":"pfx-1"}"#,
@@ -68,9 +70,9 @@ fn job(kind: JobKind) -> NewJob {
     }
 }
 
-fn user_pfx(tenant_id: &str) -> UserPfxRow {
-    UserPfxRow {
-        tenant_id: tenant_id.to_owned(),
+fn user_pfx(tenant_id: &TenantId) -> UserPfx {
+    UserPfx {
+        tenant_id: tenant_id.clone(),
         id: "pfx-1".into(),
         user_principal_name: "user@contoso.com".into(),
         thumbprint: "00".into(),
@@ -80,34 +82,36 @@ fn user_pfx(tenant_id: &str) -> UserPfxRow {
         key_name: "PfxImportKey".into(),
         encrypted_pfx_blob: "AA==".into(),
         encrypted_pfx_password: "AA==".into(),
-        start_ms: None,
-        expiration_ms: None,
-        created_ms: 0,
-        modified_ms: 0,
+        start: None,
+        expiration: None,
+        created: DateTime::<Utc>::UNIX_EPOCH,
+        modified: DateTime::<Utc>::UNIX_EPOCH,
     }
 }
 
 /// Connector `i` leases up to `max` jobs; returns (job id, holder, kind, token) for each.
 async fn work(
-    registry: &Registry,
-    connectors: &[ConnectorRow],
+    ops: &Ops,
+    connectors: &[Connector],
     i: usize,
     max: u32,
     crash: bool,
-) -> (Vec<(String, ConnectorRow, JobKind, String)>, bool) {
+) -> (Vec<(String, Connector, JobKind, String)>, bool) {
     let connector = connectors[i % connectors.len()].clone();
-    let leased = registry
-        .lease(&connector, None, max, Some(60))
-        .await
-        .unwrap();
+    let lease = Lease {
+        kinds: None,
+        max,
+        visibility_seconds: 60,
+    };
+    let leased = ops.jobs().lease(&connector, lease).await.unwrap();
     let done = leased
         .into_iter()
-        .map(|(job, token)| {
+        .map(|leased| {
             (
-                job.id.clone(),
+                leased.job.id.to_string(),
                 connector.clone(),
-                JobKind::parse(&job.kind).unwrap(),
-                token,
+                leased.job.kind,
+                leased.token,
             )
         })
         .collect();
@@ -121,15 +125,15 @@ async fn run_case(
 ) -> Result<(), TestCaseError> {
     let store = Arc::new(SqliteStore::open("sqlite::memory:").await.unwrap());
     let clock = Arc::new(Clock::virtual_at(at("2024-10-01T00:00:00Z")));
-    let registry = Registry::new(store, clock.clone(), Arc::new(IdSource::seeded(5)));
+    let ops = Ops::new(store, clock.clone(), Arc::new(IdSource::seeded(5)));
     let tenants = [
-        registry.create_tenant("A", None).await.unwrap(),
-        registry.create_tenant("B", None).await.unwrap(),
+        ops.tenants().create("A", None).await.unwrap().tenant,
+        ops.tenants().create("B", None).await.unwrap().tenant,
     ];
 
-    let mut connectors: Vec<ConnectorRow> = Vec::new();
+    let mut connectors: Vec<Connector> = Vec::new();
     for (i, mask) in masks.iter().enumerate() {
-        let tenant = &tenants[i % 2].row;
+        let tenant = &tenants[i % 2];
         let new = NewConnector {
             machine_name: format!("SRV{i}"),
             display_name: format!("SRV{i}"),
@@ -142,19 +146,22 @@ async fn run_case(
             proxy: None,
             import_key_thumbprint: None,
         };
-        connectors.push(registry.register(tenant, new).await.unwrap().0);
+        connectors.push(
+            ops.connectors()
+                .register(tenant, new)
+                .await
+                .unwrap()
+                .connector,
+        );
     }
     let mut job_tenant: BTreeMap<String, usize> = BTreeMap::new();
     for (t, (pkcs, revoke)) in jobs_per_tenant.iter().enumerate() {
         let mut batch: Vec<NewJob> = (0..*pkcs).map(|_| job(JobKind::PkcsCreate)).collect();
         batch.extend((0..*revoke).map(|_| job(JobKind::Revoke)));
         batch.push(job(JobKind::PkcsImport));
-        registry
-            .import_user_pfx(&tenants[t].row.id, user_pfx(&tenants[t].row.id))
-            .await
-            .unwrap();
-        for row in registry.enqueue(&tenants[t].row.id, batch).await.unwrap() {
-            job_tenant.insert(row.id, t);
+        ops.pfx().import(user_pfx(&tenants[t].id)).await.unwrap();
+        for job in ops.jobs().enqueue(&tenants[t].id, batch).await.unwrap() {
+            job_tenant.insert(job.id.into_string(), t);
         }
     }
 
@@ -166,10 +173,9 @@ async fn run_case(
                 max,
                 crash,
             } => {
-                let (leased, crash) = work(&registry, &connectors, connector, max, crash).await;
+                let (leased, crash) = work(&ops, &connectors, connector, max, crash).await;
                 for (job_id, holder, kind, token) in leased {
-                    let features: Vec<String> =
-                        holder.features.split(',').map(str::to_owned).collect();
+                    let features: Vec<String> = holder.facts.features.to_strings();
                     prop_assert!(
                         features.contains(&kind.feature().as_str().to_owned()),
                         "{} leased by a connector without {}",
@@ -178,7 +184,7 @@ async fn run_case(
                     );
                     let tenant_index = tenants
                         .iter()
-                        .position(|t| t.row.id == holder.tenant_id)
+                        .position(|t| t.id == holder.tenant_id)
                         .unwrap();
                     prop_assert_eq!(
                         job_tenant[&job_id],
@@ -192,12 +198,13 @@ async fn run_case(
                     if crash {
                         continue;
                     }
-                    let answer = registry
+                    let answer = ops
+                        .jobs()
                         .complete(
-                            &holder,
-                            &job_id,
+                            &Holder::connector(&holder),
+                            &JobId::from(job_id.as_str()),
                             &token,
-                            Outcome::Succeeded {
+                            &Report::Succeeded {
                                 result: "{}".into(),
                             },
                         )
@@ -215,7 +222,8 @@ async fn run_case(
                     features: Some(FeatureSet::parse(&feature_set(features)).unwrap()),
                     ..Reconfigure::default()
                 };
-                connectors[index] = registry
+                connectors[index] = ops
+                    .connectors()
                     .reconfigure(&connectors[index], change)
                     .await
                     .unwrap();
@@ -232,27 +240,31 @@ async fn run_case(
             features: Some(FeatureSet::parse(&feature_set(0b1111)).unwrap()),
             ..Reconfigure::default()
         };
-        *connector = registry.reconfigure(connector, change).await.unwrap();
+        *connector = ops
+            .connectors()
+            .reconfigure(connector, change)
+            .await
+            .unwrap();
     }
     for _ in 0..50 {
         let mut any = false;
         for i in 0..connectors.len() {
-            let (leased, _) = work(&registry, &connectors, i, 100, false).await;
+            let (leased, _) = work(&ops, &connectors, i, 100, false).await;
             for (job_id, holder, _, token) in leased {
                 any = true;
                 prop_assert_eq!(
                     job_tenant[&job_id],
                     tenants
                         .iter()
-                        .position(|t| t.row.id == holder.tenant_id)
+                        .position(|t| t.id == holder.tenant_id)
                         .unwrap()
                 );
-                registry
+                ops.jobs()
                     .complete(
-                        &holder,
-                        &job_id,
+                        &Holder::connector(&holder),
+                        &JobId::from(job_id.as_str()),
                         &token,
-                        Outcome::Succeeded {
+                        &Report::Succeeded {
                             result: "{}".into(),
                         },
                     )
@@ -266,20 +278,22 @@ async fn run_case(
         }
     }
     for (t, tenant) in tenants.iter().enumerate() {
-        let (rows, _) = registry
-            .jobs(&tenant.row.id, None, None, 1000, 0)
+        let (jobs, _) = ops
+            .jobs()
+            .list(&tenant.id, None, None, 1000, 0)
             .await
             .unwrap();
-        for row in rows {
-            prop_assert_eq!(job_tenant[&row.id], t);
-            let ended_well = (row.state == "succeeded" && completed.contains(&row.id))
-                || row.state == "dead_letter";
+        for row in jobs {
+            let id = row.id.as_str();
+            prop_assert_eq!(job_tenant[id], t);
+            let ended_well = (row.state == JobState::Succeeded && completed.contains(id))
+                || row.state == JobState::DeadLetter;
             prop_assert!(
                 ended_well,
                 "job {} ended {} (completed: {})",
                 row.id,
                 row.state,
-                completed.contains(&row.id)
+                completed.contains(id)
             );
         }
     }

@@ -56,7 +56,7 @@ async fn world_with_spool(spool: Option<&Path>) -> World {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let registry = app.registry.clone();
+    let ops = app.ops.clone();
     let endpoint = ScepEndpoint::new(
         ScepSettings {
             ca: CA.into(),
@@ -66,7 +66,7 @@ async fn world_with_spool(spool: Option<&Path>) -> World {
         },
         connector.scep_identity(),
         cas,
-        Arc::new(move || registry.now()),
+        Arc::new(move || ops.now()),
     )
     .await
     .unwrap();

@@ -18,10 +18,11 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
+use service::domain::{ConnectorId, FeatureSet, JobId, JobKind, JobState, Outcome};
 use service::store::{
-    AttemptRow, Completion, ConnectorRow, HealthWrite, HistoryRow, JobRow, JobStat, LeaseJobs,
-    PgStore, Reconciled, ReleaseRow, ScepChallengeRow, SqliteStore, Store, StoreError, StoreResult,
-    TenantRow, UserPfxRow,
+    AttemptOutcome, AttemptRow, Completion, ConnectorRow, HealthWrite, HistoryRow, JobRow, JobStat,
+    LeaseJobs, PgStore, Reconciled, ReleaseRow, ScepChallengeRow, SqliteStore, Store, StoreError,
+    StoreResult, TenantRow, UserPfxRow,
 };
 use sqlx::{Connection, PgConnection};
 
@@ -195,7 +196,7 @@ const MINUTE: i64 = 60_000;
 
 fn tenant(id: &str, created_ms: i64) -> TenantRow {
     TenantRow {
-        id: id.to_owned(),
+        id: id.into(),
         display_name: format!("Display {id}"),
         rollout_delay_days: 7,
         enrollment_secret_hash: format!("enroll-{id}"),
@@ -208,25 +209,25 @@ fn tenant(id: &str, created_ms: i64) -> TenantRow {
 
 fn connector(tenant_id: &str, id: &str, machine: &str, enrolled_ms: i64) -> ConnectorRow {
     ConnectorRow {
-        id: id.to_owned(),
-        tenant_id: tenant_id.to_owned(),
+        id: id.into(),
+        tenant_id: tenant_id.into(),
         credential_hash: format!("cred-{id}"),
         display_name: format!("{machine} connector"),
         machine_name: machine.to_owned(),
         machine_key: machine.to_lowercase(),
-        features: "pkcs,scep".to_owned(),
+        features: features("pkcs,scep"),
         version: "6.2406.0.1001".to_owned(),
         product: "certificate-connector".to_owned(),
         service_account: "SYSTEM".to_owned(),
         proxy: None,
         import_key_thumbprint: None,
         auto_update: true,
-        co_installed: String::new(),
+        co_installed: list(""),
         enrolled_ms,
         last_checkin_ms: None,
         reconciled_ms: enrolled_ms,
         last_status: "healthy".to_owned(),
-        last_reasons: String::new(),
+        last_reasons: list(""),
         seq: 1,
         last_health_ms: None,
     }
@@ -238,7 +239,7 @@ fn first_history(c: &ConnectorRow) -> HistoryRow {
         seq: 1,
         at_ms: c.enrolled_ms,
         status: "healthy".to_owned(),
-        reasons: String::new(),
+        reasons: list(""),
     }
 }
 
@@ -252,10 +253,10 @@ async fn add_connector(store: &Arc<dyn Store>, c: &ConnectorRow) {
 
 fn job(tenant_id: &str, id: &str, kind: &str, created_ms: i64) -> JobRow {
     JobRow {
-        id: id.to_owned(),
-        tenant_id: tenant_id.to_owned(),
-        kind: kind.to_owned(),
-        state: "queued".to_owned(),
+        id: id.into(),
+        tenant_id: tenant_id.into(),
+        kind: JobKind::parse(kind).expect("a job kind"),
+        state: JobState::Queued,
         payload: "{}".to_owned(),
         attempts: 0,
         max_attempts: 5,
@@ -269,6 +270,32 @@ fn job(tenant_id: &str, id: &str, kind: &str, created_ms: i64) -> JobRow {
         created_ms,
         completed_ms: None,
     }
+}
+
+/// A list column's items as the store's row has them: `text` split at its commas.
+fn list(text: &str) -> Vec<String> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A list column as it is stored (its items joined by commas).
+fn joined(items: &[String]) -> String {
+    items.join(",")
+}
+
+/// A feature set written as it is stored (`pkcs,scep`).
+fn features(text: &str) -> FeatureSet {
+    FeatureSet::parse(&list(text)).expect("known features")
+}
+
+/// Job kinds by their names.
+fn kinds_of(names: &[&str]) -> Vec<JobKind> {
+    names
+        .iter()
+        .map(|n| JobKind::parse(n).expect("a job kind"))
+        .collect()
 }
 
 fn tokens(names: &[&str]) -> Vec<String> {
@@ -286,9 +313,9 @@ async fn lease(
 ) -> Vec<JobRow> {
     store
         .lease_jobs(&LeaseJobs {
-            tenant_id,
-            connector_id,
-            kinds,
+            tenant_id: &tenant_id.into(),
+            connector_id: &connector_id.into(),
+            kinds: &kinds_of(kinds),
             now_ms,
             lease_expires_ms: now_ms + 5 * MINUTE,
             token_hashes,
@@ -303,13 +330,13 @@ fn ids(jobs: &[JobRow]) -> Vec<&str> {
     jobs.iter().map(|j| j.id.as_str()).collect()
 }
 
-fn succeeded<'a>(job_id: &'a str, token_hash: &'a str, now_ms: i64) -> Completion<'a> {
+fn succeeded<'a>(job_id: &'a JobId, token_hash: &'a str, now_ms: i64) -> Completion<'a> {
     Completion {
         job_id,
         token_hash,
         now_ms,
-        new_state: "succeeded",
-        attempt_outcome: "succeeded",
+        new_state: JobState::Succeeded,
+        attempt_outcome: Outcome::Succeeded,
         visible_ms: now_ms,
         result: Some(r#"{"pfx":"AA=="}"#),
         error_code: None,
@@ -319,7 +346,7 @@ fn succeeded<'a>(job_id: &'a str, token_hash: &'a str, now_ms: i64) -> Completio
 
 fn user_pfx(tenant_id: &str, id: &str, created_ms: i64) -> UserPfxRow {
     UserPfxRow {
-        tenant_id: tenant_id.to_owned(),
+        tenant_id: tenant_id.into(),
         id: id.to_owned(),
         user_principal_name: "user@contoso.com".to_owned(),
         thumbprint: "0a1b2c".to_owned(),
@@ -338,7 +365,7 @@ fn user_pfx(tenant_id: &str, id: &str, created_ms: i64) -> UserPfxRow {
 
 fn scep_challenge(tenant_id: &str, id: &str) -> ScepChallengeRow {
     ScepChallengeRow {
-        tenant_id: tenant_id.to_owned(),
+        tenant_id: tenant_id.into(),
         id: id.to_owned(),
         device_id: "device-0001".to_owned(),
         user_id: None,
@@ -404,12 +431,12 @@ async fn tenants_are_listed_in_creation_order_and_found_by_id_and_secrets(store:
         .await
         .unwrap()
         .into_iter()
-        .map(|t| t.id)
+        .map(|t| t.id.into_string())
         .collect();
     assert_eq!(listed, ["tenant-c", "tenant-B", "tenant-b"]);
 
     assert_eq!(
-        store.get_tenant("tenant-B").await.unwrap(),
+        store.get_tenant(&"tenant-B".into()).await.unwrap(),
         TenantRow {
             id: "tenant-B".into(),
             display_name: "Display tenant-B".into(),
@@ -437,7 +464,7 @@ async fn tenants_are_listed_in_creation_order_and_found_by_id_and_secrets(store:
             .id,
         "tenant-c"
     );
-    assert_not_found(store.get_tenant("tenant-x").await);
+    assert_not_found(store.get_tenant(&"tenant-x".into()).await);
     assert_not_found(store.tenant_by_enrollment_hash("enroll-tenant-x").await);
     assert_not_found(store.tenant_by_client_id("client-tenant-x").await);
 
@@ -452,27 +479,34 @@ async fn tenants_are_listed_in_creation_order_and_found_by_id_and_secrets(store:
     assert_eq!(store.list_tenants().await.unwrap().len(), 3);
 
     store
-        .set_tenant_import_key("tenant-c", Some("5F3A"))
+        .set_tenant_import_key(&"tenant-c".into(), Some("5F3A"))
         .await
         .unwrap();
     assert_eq!(
         store
-            .get_tenant("tenant-c")
+            .get_tenant(&"tenant-c".into())
             .await
             .unwrap()
             .import_key_thumbprint,
         Some("5F3A".into())
     );
-    store.set_tenant_import_key("tenant-c", None).await.unwrap();
+    store
+        .set_tenant_import_key(&"tenant-c".into(), None)
+        .await
+        .unwrap();
     assert_eq!(
         store
-            .get_tenant("tenant-c")
+            .get_tenant(&"tenant-c".into())
             .await
             .unwrap()
             .import_key_thumbprint,
         None
     );
-    assert_not_found(store.set_tenant_import_key("tenant-x", Some("5F3A")).await);
+    assert_not_found(
+        store
+            .set_tenant_import_key(&"tenant-x".into(), Some("5F3A"))
+            .await,
+    );
 }
 
 async fn deleting_a_tenant_removes_everything_it_owns_and_nothing_else(store: Arc<dyn Store>) {
@@ -482,7 +516,7 @@ async fn deleting_a_tenant_removes_everything_it_owns_and_nothing_else(store: Ar
         add_connector(&store, &c).await;
         store
             .record_reconciled(
-                t,
+                &t.into(),
                 &[Reconciled {
                     connector_id: c.id.clone(),
                     entries: vec![HistoryRow {
@@ -490,18 +524,18 @@ async fn deleting_a_tenant_removes_everything_it_owns_and_nothing_else(store: Ar
                         seq: 2,
                         at_ms: T0 + MINUTE,
                         status: "warning".into(),
-                        reasons: "Inactive".into(),
+                        reasons: list("Inactive"),
                     }],
                     reconciled_ms: T0 + MINUTE,
                     last_status: "warning".into(),
-                    last_reasons: "Inactive".into(),
+                    last_reasons: list("Inactive"),
                     seq: 2,
                 }],
             )
             .await
             .unwrap();
         store
-            .insert_health(t, &c.id, T0, r#"{"n":1}"#, 0)
+            .insert_health(&t.into(), &c.id, T0, r#"{"n":1}"#, 0)
             .await
             .unwrap();
         store
@@ -509,55 +543,71 @@ async fn deleting_a_tenant_removes_everything_it_owns_and_nothing_else(store: Ar
             .await
             .unwrap();
         let token = format!("{t}-lease");
-        let leased = lease(&store, t, &c.id, &["pkcs_create"], T0, &[token]).await;
+        let leased = lease(&store, t, c.id.as_str(), &["pkcs_create"], T0, &[token]).await;
         assert_eq!(leased.len(), 1);
         store
-            .insert_token(&format!("{t}-token"), t, T0, T0 + 60 * MINUTE)
+            .insert_token(&format!("{t}-token"), &t.into(), T0, T0 + 60 * MINUTE)
             .await
             .unwrap();
         store
             .upsert_user_pfx(&user_pfx(t, "pfx-1", T0))
             .await
             .unwrap();
-        store.insert_scep_secret(t, "secret").await.unwrap();
+        store.insert_scep_secret(&t.into(), "secret").await.unwrap();
         store
             .insert_scep_challenge(&scep_challenge(t, "ch-1"))
             .await
             .unwrap();
         store
-            .record_scep_validation(t, "ch-1", "tx-1", "Success", T0)
+            .record_scep_validation(&t.into(), "ch-1", "tx-1", "Success", T0)
             .await
             .unwrap();
     }
 
-    store.delete_tenant("tenant-a").await.unwrap();
+    store.delete_tenant(&"tenant-a".into()).await.unwrap();
 
-    assert_not_found(store.get_tenant("tenant-a").await);
-    assert_eq!(store.list_connectors("tenant-a").await.unwrap(), vec![]);
-    assert_not_found(store.connector_by_credential("cred-tenant-a-c1").await);
+    assert_not_found(store.get_tenant(&"tenant-a".into()).await);
     assert_eq!(
-        store.list_history("tenant-a", "tenant-a-c1").await.unwrap(),
+        store.list_connectors(&"tenant-a".into()).await.unwrap(),
         vec![]
     );
+    assert_not_found(store.connector_by_credential("cred-tenant-a-c1").await);
     assert_eq!(
         store
-            .list_health("tenant-a", "tenant-a-c1", 0, i64::MAX)
+            .list_history(&"tenant-a".into(), &"tenant-a-c1".into())
             .await
             .unwrap(),
         vec![]
     );
-    assert_not_found(store.get_job("tenant-a", "tenant-a-j1").await);
-    assert_eq!(store.job_attempts("tenant-a-j1").await.unwrap(), vec![]);
+    assert_eq!(
+        store
+            .list_health(&"tenant-a".into(), &"tenant-a-c1".into(), 0, i64::MAX)
+            .await
+            .unwrap(),
+        vec![]
+    );
     assert_not_found(
         store
-            .attempt_by_token("tenant-a-j1", "tenant-a-lease")
+            .get_job(&"tenant-a".into(), &"tenant-a-j1".into())
+            .await,
+    );
+    assert_eq!(
+        store.job_attempts(&"tenant-a-j1".into()).await.unwrap(),
+        vec![]
+    );
+    assert_not_found(
+        store
+            .attempt_by_token(&"tenant-a-j1".into(), "tenant-a-lease")
             .await,
     );
     assert_not_found(store.token_tenant("tenant-a-token", T0).await);
-    assert_eq!(store.list_user_pfx("tenant-a").await.unwrap(), vec![]);
-    assert_not_found(store.scep_secret("tenant-a").await);
-    assert_not_found(store.get_scep_challenge("tenant-a", "ch-1").await);
-    assert_not_found(store.scep_validation("tenant-a", "tx-1").await);
+    assert_eq!(
+        store.list_user_pfx(&"tenant-a".into()).await.unwrap(),
+        vec![]
+    );
+    assert_not_found(store.scep_secret(&"tenant-a".into()).await);
+    assert_not_found(store.get_scep_challenge(&"tenant-a".into(), "ch-1").await);
+    assert_not_found(store.scep_validation(&"tenant-a".into(), "tx-1").await);
 
     // The other tenant keeps all of its own.
     let remaining: Vec<String> = store
@@ -565,7 +615,7 @@ async fn deleting_a_tenant_removes_everything_it_owns_and_nothing_else(store: Ar
         .await
         .unwrap()
         .into_iter()
-        .map(|t| t.id)
+        .map(|t| t.id.into_string())
         .collect();
     assert_eq!(remaining, ["tenant-b"]);
     let all: Vec<String> = store
@@ -573,12 +623,12 @@ async fn deleting_a_tenant_removes_everything_it_owns_and_nothing_else(store: Ar
         .await
         .unwrap()
         .into_iter()
-        .map(|c| c.id)
+        .map(|c| c.id.into_string())
         .collect();
     assert_eq!(all, ["tenant-b-c1"]);
     assert_eq!(
         store
-            .list_history("tenant-b", "tenant-b-c1")
+            .list_history(&"tenant-b".into(), &"tenant-b-c1".into())
             .await
             .unwrap()
             .len(),
@@ -586,32 +636,49 @@ async fn deleting_a_tenant_removes_everything_it_owns_and_nothing_else(store: Ar
     );
     assert_eq!(
         store
-            .list_health("tenant-b", "tenant-b-c1", 0, i64::MAX)
+            .list_health(&"tenant-b".into(), &"tenant-b-c1".into(), 0, i64::MAX)
             .await
             .unwrap(),
         vec![(T0, r#"{"n":1}"#.to_owned())]
     );
     assert_eq!(
         store
-            .get_job("tenant-b", "tenant-b-j1")
+            .get_job(&"tenant-b".into(), &"tenant-b-j1".into())
             .await
             .unwrap()
-            .state,
+            .state
+            .as_str(),
         "leased"
     );
-    assert_eq!(store.job_attempts("tenant-b-j1").await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .job_attempts(&"tenant-b-j1".into())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(
         store.token_tenant("tenant-b-token", T0).await.unwrap(),
         "tenant-b"
     );
-    assert_eq!(store.list_user_pfx("tenant-b").await.unwrap().len(), 1);
-    assert_eq!(store.scep_secret("tenant-b").await.unwrap(), "secret");
     assert_eq!(
-        store.scep_validation("tenant-b", "tx-1").await.unwrap(),
+        store.list_user_pfx(&"tenant-b".into()).await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        store.scep_secret(&"tenant-b".into()).await.unwrap(),
+        "secret"
+    );
+    assert_eq!(
+        store
+            .scep_validation(&"tenant-b".into(), "tx-1")
+            .await
+            .unwrap(),
         ("ch-1".to_owned(), "Success".to_owned())
     );
 
-    assert_not_found(store.delete_tenant("tenant-a").await);
+    assert_not_found(store.delete_tenant(&"tenant-a".into()).await);
 }
 
 // ----- connectors ---------------------------------------------------------------------------
@@ -636,9 +703,22 @@ async fn the_connector_limit_counts_per_tenant_and_a_refusal_stores_nothing(stor
     );
     assert!(matches!(e, StoreError::LimitReached(3)), "{e:?}");
     assert_eq!(e.to_string(), "the tenant already has 3 connectors");
-    assert_eq!(store.list_connectors("tenant-a").await.unwrap().len(), 3);
+    assert_eq!(
+        store
+            .list_connectors(&"tenant-a".into())
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
     assert_not_found(store.connector_by_credential("cred-c4").await);
-    assert_eq!(store.list_history("tenant-a", "c4").await.unwrap(), vec![]);
+    assert_eq!(
+        store
+            .list_history(&"tenant-a".into(), &"c4".into())
+            .await
+            .unwrap(),
+        vec![]
+    );
 
     // Another tenant has its own count.
     let elsewhere = connector("tenant-b", "b1", "HOST-4", T0);
@@ -648,17 +728,20 @@ async fn the_connector_limit_counts_per_tenant_and_a_refusal_stores_nothing(stor
         .unwrap();
 
     // A freed place can be taken again.
-    store.delete_connector("tenant-a", "c2").await.unwrap();
+    store
+        .delete_connector(&"tenant-a".into(), &"c2".into())
+        .await
+        .unwrap();
     store
         .insert_connector(&fourth, &first_history(&fourth), limit)
         .await
         .unwrap();
     let listed: Vec<String> = store
-        .list_connectors("tenant-a")
+        .list_connectors(&"tenant-a".into())
         .await
         .unwrap()
         .into_iter()
-        .map(|c| c.id)
+        .map(|c| c.id.into_string())
         .collect();
     assert_eq!(listed, ["c1", "c3", "c4"]);
 
@@ -693,18 +776,34 @@ async fn a_machine_has_one_connector_per_tenant_whatever_the_case_of_its_name(
         e.to_string(),
         "machine `HOST-1` already has a connector in this tenant"
     );
-    assert_eq!(store.list_connectors("tenant-a").await.unwrap().len(), 1);
-    assert_eq!(store.list_history("tenant-a", "c2").await.unwrap(), vec![]);
+    assert_eq!(
+        store
+            .list_connectors(&"tenant-a".into())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .list_history(&"tenant-a".into(), &"c2".into())
+            .await
+            .unwrap(),
+        vec![]
+    );
 
     // The same machine name in another tenant is another machine.
     add_connector(&store, &connector("tenant-b", "b1", "HOST-1", T0)).await;
 
     // Uninstalled, the machine may register again.
-    store.delete_connector("tenant-a", "c1").await.unwrap();
+    store
+        .delete_connector(&"tenant-a".into(), &"c1".into())
+        .await
+        .unwrap();
     add_connector(&store, &twin).await;
     assert_eq!(
         store
-            .get_connector("tenant-a", "c2")
+            .get_connector(&"tenant-a".into(), &"c2".into())
             .await
             .unwrap()
             .machine_name,
@@ -730,8 +829,21 @@ async fn a_machine_has_one_connector_per_tenant_whatever_the_case_of_its_name(
             )
             .await,
     );
-    assert_eq!(store.list_history("tenant-a", "c3").await.unwrap(), vec![]);
-    assert_eq!(store.list_connectors("tenant-a").await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .list_history(&"tenant-a".into(), &"c3".into())
+            .await
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store
+            .list_connectors(&"tenant-a".into())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn connectors_are_found_by_credential_and_listed_in_enrolment_order(store: Arc<dyn Store>) {
@@ -741,7 +853,7 @@ async fn connectors_are_found_by_credential_and_listed_in_enrolment_order(store:
         proxy: Some("http://proxy.contoso.com:8080".into()),
         import_key_thumbprint: Some("5F3A".into()),
         auto_update: false,
-        co_installed: "ad-connector".into(),
+        co_installed: list("ad-connector"),
         last_checkin_ms: Some(T0 + 5),
         last_health_ms: Some(T0 + 6),
         service_account: "CONTOSO\\svc-connector".into(),
@@ -753,11 +865,11 @@ async fn connectors_are_found_by_credential_and_listed_in_enrolment_order(store:
     add_connector(&store, &connector("tenant-b", "c-y", "HOST-Y", T0 + 5)).await;
 
     let in_a: Vec<String> = store
-        .list_connectors("tenant-a")
+        .list_connectors(&"tenant-a".into())
         .await
         .unwrap()
         .into_iter()
-        .map(|c| c.id)
+        .map(|c| c.id.into_string())
         .collect();
     assert_eq!(in_a, ["c-z", "c-a", "c-b"]);
     let everywhere: Vec<String> = store
@@ -765,7 +877,7 @@ async fn connectors_are_found_by_credential_and_listed_in_enrolment_order(store:
         .await
         .unwrap()
         .into_iter()
-        .map(|c| c.id)
+        .map(|c| c.id.into_string())
         .collect();
     assert_eq!(everywhere, ["c-z", "c-a", "c-b", "c-y"]);
 
@@ -778,37 +890,43 @@ async fn connectors_are_found_by_credential_and_listed_in_enrolment_order(store:
             display_name: "HOST-B connector".into(),
             machine_name: "HOST-B".into(),
             machine_key: "host-b".into(),
-            features: "pkcs,scep".into(),
+            features: features("pkcs,scep"),
             version: "6.2406.0.1001".into(),
             product: "certificate-connector".into(),
             service_account: "CONTOSO\\svc-connector".into(),
             proxy: Some("http://proxy.contoso.com:8080".into()),
             import_key_thumbprint: Some("5F3A".into()),
             auto_update: false,
-            co_installed: "ad-connector".into(),
+            co_installed: list("ad-connector"),
             enrolled_ms: 1_700_000_000_010,
             last_checkin_ms: Some(1_700_000_000_005),
             reconciled_ms: 1_700_000_000_010,
             last_status: "healthy".into(),
-            last_reasons: String::new(),
+            last_reasons: list(""),
             seq: 1,
             last_health_ms: Some(1_700_000_000_006),
         }
     );
     assert_eq!(
-        store.get_connector("tenant-a", "c-a").await.unwrap(),
+        store
+            .get_connector(&"tenant-a".into(), &"c-a".into())
+            .await
+            .unwrap(),
         connector("tenant-a", "c-a", "HOST-A", T0 + 10)
     );
-    assert_not_found(store.get_connector("tenant-b", "c-a").await);
+    assert_not_found(store.get_connector(&"tenant-b".into(), &"c-a".into()).await);
     assert_not_found(store.connector_by_credential("cred-nobody").await);
     assert_eq!(
-        store.list_history("tenant-a", "c-b").await.unwrap(),
+        store
+            .list_history(&"tenant-a".into(), &"c-b".into())
+            .await
+            .unwrap(),
         vec![HistoryRow {
             connector_id: "c-b".into(),
             seq: 1,
             at_ms: 1_700_000_000_010,
             status: "healthy".into(),
-            reasons: String::new(),
+            reasons: list(""),
         }]
     );
 }
@@ -822,20 +940,23 @@ async fn a_presence_writes_the_row_the_reconciliation_and_the_health_message(
     add_connector(&store, &c1).await;
     add_connector(&store, &c2).await;
     // c1 was read (a store may keep it), c2 was not.
-    let read = store.get_connector("tenant-a", "c1").await.unwrap();
+    let read = store
+        .get_connector(&"tenant-a".into(), &"c1".into())
+        .await
+        .unwrap();
     let entry = |id: &str, seq: i64, at_ms: i64, status: &str, reasons: &str| HistoryRow {
         connector_id: id.into(),
         seq,
         at_ms,
         status: status.into(),
-        reasons: reasons.into(),
+        reasons: list(reasons),
     };
     let mark = |id: &str, seq: i64, status: &str, entries: Vec<HistoryRow>| Reconciled {
         connector_id: id.into(),
         entries,
         reconciled_ms: T0 + MINUTE,
         last_status: status.into(),
-        last_reasons: if status == "healthy" { "" } else { "Inactive" }.into(),
+        last_reasons: list(if status == "healthy" { "" } else { "Inactive" }),
         seq,
     };
     store
@@ -863,7 +984,10 @@ async fn a_presence_writes_the_row_the_reconciliation_and_the_health_message(
         )
         .await
         .unwrap();
-    let row = store.get_connector("tenant-a", "c1").await.unwrap();
+    let row = store
+        .get_connector(&"tenant-a".into(), &"c1".into())
+        .await
+        .unwrap();
     assert_eq!(
         (
             row.version.as_str(),
@@ -884,14 +1008,17 @@ async fn a_presence_writes_the_row_the_reconciliation_and_the_health_message(
     );
     assert_eq!(
         store
-            .get_connector("tenant-a", "c2")
+            .get_connector(&"tenant-a".into(), &"c2".into())
             .await
             .unwrap()
             .reconciled_ms,
         1_700_000_060_000
     );
     assert_eq!(
-        store.list_history("tenant-a", "c1").await.unwrap(),
+        store
+            .list_history(&"tenant-a".into(), &"c1".into())
+            .await
+            .unwrap(),
         vec![
             first_history(&c1),
             entry("c1", 2, 1_700_000_060_000, "warning", "Inactive")
@@ -899,13 +1026,13 @@ async fn a_presence_writes_the_row_the_reconciliation_and_the_health_message(
     );
     assert_eq!(
         store
-            .list_health("tenant-a", "c1", 0, i64::MAX)
+            .list_health(&"tenant-a".into(), &"c1".into(), 0, i64::MAX)
             .await
             .unwrap(),
         vec![(1_700_000_060_000, r#"{"n":1}"#.to_owned())]
     );
     assert_eq!(
-        store.connector_versions("tenant-a").await.unwrap(),
+        store.connector_versions(&"tenant-a".into()).await.unwrap(),
         vec!["6.2406.0.1001".to_owned(), "6.2410.0.1000".to_owned()]
     );
 
@@ -925,14 +1052,17 @@ async fn a_presence_writes_the_row_the_reconciliation_and_the_health_message(
         )
         .await
         .unwrap();
-    let row = store.get_connector("tenant-a", "c2").await.unwrap();
+    let row = store
+        .get_connector(&"tenant-a".into(), &"c2".into())
+        .await
+        .unwrap();
     assert_eq!(
         (row.last_checkin_ms, row.reconciled_ms),
         (Some(1_700_000_120_000), 1_700_000_060_000)
     );
     assert_eq!(
         store
-            .list_health("tenant-a", "c2", 0, i64::MAX)
+            .list_health(&"tenant-a".into(), &"c2".into(), 0, i64::MAX)
             .await
             .unwrap(),
         vec![(1_700_000_120_000, "{}".to_owned())]
@@ -958,10 +1088,16 @@ async fn a_presence_writes_the_row_the_reconciliation_and_the_health_message(
             )
             .await,
     );
-    assert_eq!(store.list_history("tenant-a", "c9").await.unwrap(), vec![]);
     assert_eq!(
         store
-            .list_health("tenant-a", "c9", 0, i64::MAX)
+            .list_history(&"tenant-a".into(), &"c9".into())
+            .await
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store
+            .list_health(&"tenant-a".into(), &"c9".into(), 0, i64::MAX)
             .await
             .unwrap(),
         vec![]
@@ -972,7 +1108,7 @@ async fn connector_versions_are_distinct_per_tenant_in_text_order(store: Arc<dyn
     store.insert_tenant(&tenant("tenant-a", T0)).await.unwrap();
     store.insert_tenant(&tenant("tenant-b", T0)).await.unwrap();
     assert_eq!(
-        store.connector_versions("tenant-a").await.unwrap(),
+        store.connector_versions(&"tenant-a".into()).await.unwrap(),
         Vec::<String>::new()
     );
     for (id, machine, version) in [
@@ -998,11 +1134,11 @@ async fn connector_versions_are_distinct_per_tenant_in_text_order(store: Arc<dyn
     )
     .await;
     assert_eq!(
-        store.connector_versions("tenant-a").await.unwrap(),
+        store.connector_versions(&"tenant-a".into()).await.unwrap(),
         vec!["6.10.0.0".to_owned(), "6.2406.0.1001".to_owned()]
     );
     assert_eq!(
-        store.connector_versions("tenant-b").await.unwrap(),
+        store.connector_versions(&"tenant-b".into()).await.unwrap(),
         vec!["7.0.0.0".to_owned()]
     );
 }
@@ -1015,7 +1151,7 @@ async fn versions_seen(store: &Arc<dyn Store>) -> (String, Vec<String>) {
             .await
             .unwrap()
             .version,
-        store.connector_versions("tenant-a").await.unwrap(),
+        store.connector_versions(&"tenant-a".into()).await.unwrap(),
     )
 }
 
@@ -1029,19 +1165,19 @@ async fn a_read_after_each_write_sees_the_write(store: Arc<dyn Store>) {
 
     assert_eq!(
         store
-            .get_tenant("tenant-a")
+            .get_tenant(&"tenant-a".into())
             .await
             .unwrap()
             .import_key_thumbprint,
         None
     );
     store
-        .set_tenant_import_key("tenant-a", Some("AB12"))
+        .set_tenant_import_key(&"tenant-a".into(), Some("AB12"))
         .await
         .unwrap();
     assert_eq!(
         store
-            .get_tenant("tenant-a")
+            .get_tenant(&"tenant-a".into())
             .await
             .unwrap()
             .import_key_thumbprint
@@ -1066,13 +1202,13 @@ async fn a_read_after_each_write_sees_the_write(store: Arc<dyn Store>) {
     );
     store
         .record_reconciled(
-            "tenant-a",
+            &"tenant-a".into(),
             &[Reconciled {
                 connector_id: "c1".into(),
                 entries: vec![],
                 reconciled_ms: T0 + MINUTE,
                 last_status: "warning".into(),
-                last_reasons: "VersionLegacy".into(),
+                last_reasons: list("VersionLegacy"),
                 seq: 2,
             }],
         )
@@ -1082,31 +1218,34 @@ async fn a_read_after_each_write_sees_the_write(store: Arc<dyn Store>) {
     assert_eq!(
         (
             reconciled.last_status.as_str(),
-            reconciled.last_reasons.as_str(),
+            joined(&reconciled.last_reasons).as_str(),
             reconciled.seq
         ),
         ("warning", "VersionLegacy", 2)
     );
-    store.delete_connector("tenant-a", "c1").await.unwrap();
+    store
+        .delete_connector(&"tenant-a".into(), &"c1".into())
+        .await
+        .unwrap();
     assert_not_found(store.connector_by_credential("cred-c1").await);
     assert_eq!(
-        store.connector_versions("tenant-a").await.unwrap(),
+        store.connector_versions(&"tenant-a".into()).await.unwrap(),
         Vec::<String>::new()
     );
 
     let c2 = connector("tenant-a", "c2", "HOST-2", T0);
     add_connector(&store, &c2).await;
     assert_eq!(
-        store.connector_versions("tenant-a").await.unwrap(),
+        store.connector_versions(&"tenant-a".into()).await.unwrap(),
         vec!["6.2406.0.1001".to_owned()]
     );
     assert_eq!(
         store.connector_by_credential("cred-c2").await.unwrap().id,
         "c2"
     );
-    store.delete_tenant("tenant-a").await.unwrap();
+    store.delete_tenant(&"tenant-a".into()).await.unwrap();
     assert_not_found(store.connector_by_credential("cred-c2").await);
-    assert_not_found(store.get_tenant("tenant-a").await);
+    assert_not_found(store.get_tenant(&"tenant-a".into()).await);
 }
 
 async fn a_connector_read_after_a_write_has_the_written_columns_and_keeps_the_others(
@@ -1116,23 +1255,26 @@ async fn a_connector_read_after_a_write_has_the_written_columns_and_keeps_the_ot
     let c1 = connector("tenant-a", "c1", "HOST-1", T0);
     add_connector(&store, &c1).await;
     // Read once by each key (a store may keep what it read).
-    let read = store.get_connector("tenant-a", "c1").await.unwrap();
+    let read = store
+        .get_connector(&"tenant-a".into(), &"c1".into())
+        .await
+        .unwrap();
     assert_eq!(read.last_checkin_ms, None);
     store.connector_by_credential("cred-c1").await.unwrap();
     assert_eq!(
-        store.connector_versions("tenant-a").await.unwrap(),
+        store.connector_versions(&"tenant-a".into()).await.unwrap(),
         vec!["6.2406.0.1001".to_owned()]
     );
 
     store
         .record_reconciled(
-            "tenant-a",
+            &"tenant-a".into(),
             &[Reconciled {
                 connector_id: "c1".into(),
                 entries: vec![],
                 reconciled_ms: T0 + MINUTE,
                 last_status: "warning".into(),
-                last_reasons: "Inactive".into(),
+                last_reasons: list("Inactive"),
                 seq: 2,
             }],
         )
@@ -1151,20 +1293,23 @@ async fn a_connector_read_after_a_write_has_the_written_columns_and_keeps_the_ot
     // An older reconciliation changes nothing.
     store
         .record_reconciled(
-            "tenant-a",
+            &"tenant-a".into(),
             &[Reconciled {
                 connector_id: "c1".into(),
                 entries: vec![],
                 reconciled_ms: T0 + 30_000,
                 last_status: "healthy".into(),
-                last_reasons: String::new(),
+                last_reasons: list(""),
                 seq: 1,
             }],
         )
         .await
         .unwrap();
     for row in [
-        store.get_connector("tenant-a", "c1").await.unwrap(),
+        store
+            .get_connector(&"tenant-a".into(), &"c1".into())
+            .await
+            .unwrap(),
         store.connector_by_credential("cred-c1").await.unwrap(),
     ] {
         assert_eq!(
@@ -1173,7 +1318,7 @@ async fn a_connector_read_after_a_write_has_the_written_columns_and_keeps_the_ot
                 row.last_health_ms,
                 row.reconciled_ms,
                 row.last_status.as_str(),
-                row.last_reasons.as_str(),
+                joined(&row.last_reasons).as_str(),
                 row.seq,
                 row.version.as_str(),
             ),
@@ -1190,22 +1335,29 @@ async fn a_connector_read_after_a_write_has_the_written_columns_and_keeps_the_ot
     }
     // Same version: the tenant's versions are as before; a new one replaces it.
     assert_eq!(
-        store.connector_versions("tenant-a").await.unwrap(),
+        store.connector_versions(&"tenant-a".into()).await.unwrap(),
         vec!["6.2406.0.1001".to_owned()]
     );
     store
         .update_connector(&ConnectorRow {
             version: "6.2510.3.2002".into(),
-            ..store.get_connector("tenant-a", "c1").await.unwrap()
+            ..store
+                .get_connector(&"tenant-a".into(), &"c1".into())
+                .await
+                .unwrap()
         })
         .await
         .unwrap();
     assert_eq!(
-        store.connector_versions("tenant-a").await.unwrap(),
+        store.connector_versions(&"tenant-a".into()).await.unwrap(),
         vec!["6.2510.3.2002".to_owned()]
     );
     assert_eq!(
-        store.get_connector("tenant-a", "c1").await.unwrap().version,
+        store
+            .get_connector(&"tenant-a".into(), &"c1".into())
+            .await
+            .unwrap()
+            .version,
         "6.2510.3.2002"
     );
 }
@@ -1219,14 +1371,14 @@ async fn updating_a_connector_writes_its_mutable_fields_only(store: Arc<dyn Stor
     let changed = ConnectorRow {
         // Mutable: written.
         display_name: "Renamed".into(),
-        features: "revocation".into(),
+        features: features("revocation"),
         version: "6.2406.0.2002".into(),
         product: "pfx-certificate-connector".into(),
         service_account: "CONTOSO\\svc".into(),
         proxy: Some("http://proxy:3128".into()),
         import_key_thumbprint: Some("AB12".into()),
         auto_update: false,
-        co_installed: "ad-connector".into(),
+        co_installed: list("ad-connector"),
         last_checkin_ms: Some(T0 + MINUTE),
         last_health_ms: Some(T0 + 2 * MINUTE),
         // Fixed at registration, or owned by reconciliation: ignored.
@@ -1236,13 +1388,16 @@ async fn updating_a_connector_writes_its_mutable_fields_only(store: Arc<dyn Stor
         enrolled_ms: T0 + 99,
         reconciled_ms: T0 + 99,
         last_status: "error".into(),
-        last_reasons: "VersionRetired".into(),
+        last_reasons: list("VersionRetired"),
         seq: 9,
         ..original.clone()
     };
     store.update_connector(&changed).await.unwrap();
     assert_eq!(
-        store.get_connector("tenant-a", "c1").await.unwrap(),
+        store
+            .get_connector(&"tenant-a".into(), &"c1".into())
+            .await
+            .unwrap(),
         ConnectorRow {
             id: "c1".into(),
             tenant_id: "tenant-a".into(),
@@ -1250,19 +1405,19 @@ async fn updating_a_connector_writes_its_mutable_fields_only(store: Arc<dyn Stor
             display_name: "Renamed".into(),
             machine_name: "HOST-1".into(),
             machine_key: "host-1".into(),
-            features: "revocation".into(),
+            features: features("revocation"),
             version: "6.2406.0.2002".into(),
             product: "pfx-certificate-connector".into(),
             service_account: "CONTOSO\\svc".into(),
             proxy: Some("http://proxy:3128".into()),
             import_key_thumbprint: Some("AB12".into()),
             auto_update: false,
-            co_installed: "ad-connector".into(),
+            co_installed: list("ad-connector"),
             enrolled_ms: 1_700_000_000_000,
             last_checkin_ms: Some(1_700_000_060_000),
             reconciled_ms: 1_700_000_000_000,
             last_status: "healthy".into(),
-            last_reasons: String::new(),
+            last_reasons: list(""),
             seq: 1,
             last_health_ms: Some(1_700_000_120_000),
         }
@@ -1296,12 +1451,12 @@ async fn reconciliation_appends_history_and_moves_each_mark_forward_once(store: 
             seq,
             at_ms,
             status: status.into(),
-            reasons: reasons.into(),
+            reasons: list(reasons),
         };
 
     store
         .record_reconciled(
-            "tenant-a",
+            &"tenant-a".into(),
             &[
                 Reconciled {
                     connector_id: "c1".into(),
@@ -1317,7 +1472,7 @@ async fn reconciliation_appends_history_and_moves_each_mark_forward_once(store: 
                     ],
                     reconciled_ms: T0 + 3 * MINUTE,
                     last_status: "error".into(),
-                    last_reasons: "Inactive,VersionOutOfSupport".into(),
+                    last_reasons: list("Inactive,VersionOutOfSupport"),
                     seq: 3,
                 },
                 Reconciled {
@@ -1325,7 +1480,7 @@ async fn reconciliation_appends_history_and_moves_each_mark_forward_once(store: 
                     entries: vec![],
                     reconciled_ms: T0 + 3 * MINUTE,
                     last_status: "healthy".into(),
-                    last_reasons: String::new(),
+                    last_reasons: list(""),
                     seq: 1,
                 },
             ],
@@ -1334,7 +1489,10 @@ async fn reconciliation_appends_history_and_moves_each_mark_forward_once(store: 
         .unwrap();
 
     assert_eq!(
-        store.list_history("tenant-a", "c1").await.unwrap(),
+        store
+            .list_history(&"tenant-a".into(), &"c1".into())
+            .await
+            .unwrap(),
         vec![
             entry("c1", 1, 1_700_000_000_000, "healthy", ""),
             entry("c1", 2, 1_700_000_060_000, "warning", "VersionDeprecated"),
@@ -1347,12 +1505,15 @@ async fn reconciliation_appends_history_and_moves_each_mark_forward_once(store: 
             ),
         ]
     );
-    let c1 = store.get_connector("tenant-a", "c1").await.unwrap();
+    let c1 = store
+        .get_connector(&"tenant-a".into(), &"c1".into())
+        .await
+        .unwrap();
     assert_eq!(
         (
             c1.reconciled_ms,
             c1.last_status.as_str(),
-            c1.last_reasons.as_str(),
+            joined(&c1.last_reasons).as_str(),
             c1.seq
         ),
         (
@@ -1362,7 +1523,10 @@ async fn reconciliation_appends_history_and_moves_each_mark_forward_once(store: 
             3
         )
     );
-    let c2 = store.get_connector("tenant-a", "c2").await.unwrap();
+    let c2 = store
+        .get_connector(&"tenant-a".into(), &"c2".into())
+        .await
+        .unwrap();
     assert_eq!(
         (c2.reconciled_ms, c2.last_status.as_str(), c2.seq),
         (1_700_000_180_000, "healthy", 1)
@@ -1373,14 +1537,14 @@ async fn reconciliation_appends_history_and_moves_each_mark_forward_once(store: 
     // c1's mark does not move back.
     store
         .record_reconciled(
-            "tenant-a",
+            &"tenant-a".into(),
             &[
                 Reconciled {
                     connector_id: "c2".into(),
                     entries: vec![entry("c2", 2, T0 + 4 * MINUTE, "warning", "Inactive")],
                     reconciled_ms: T0 + 4 * MINUTE,
                     last_status: "warning".into(),
-                    last_reasons: "Inactive".into(),
+                    last_reasons: list("Inactive"),
                     seq: 2,
                 },
                 Reconciled {
@@ -1388,7 +1552,7 @@ async fn reconciliation_appends_history_and_moves_each_mark_forward_once(store: 
                     entries: vec![entry("c1", 3, T0 + 2 * MINUTE, "error", "Inactive")],
                     reconciled_ms: T0 + 2 * MINUTE,
                     last_status: "error".into(),
-                    last_reasons: "Inactive".into(),
+                    last_reasons: list("Inactive"),
                     seq: 3,
                 },
             ],
@@ -1396,7 +1560,10 @@ async fn reconciliation_appends_history_and_moves_each_mark_forward_once(store: 
         .await
         .unwrap();
     assert_eq!(
-        store.list_history("tenant-a", "c1").await.unwrap()[2],
+        store
+            .list_history(&"tenant-a".into(), &"c1".into())
+            .await
+            .unwrap()[2],
         entry(
             "c1",
             3,
@@ -1405,25 +1572,40 @@ async fn reconciliation_appends_history_and_moves_each_mark_forward_once(store: 
             "Inactive,VersionOutOfSupport"
         )
     );
-    let c1 = store.get_connector("tenant-a", "c1").await.unwrap();
+    let c1 = store
+        .get_connector(&"tenant-a".into(), &"c1".into())
+        .await
+        .unwrap();
     assert_eq!(
-        (c1.reconciled_ms, c1.last_reasons.as_str(), c1.seq),
+        (c1.reconciled_ms, joined(&c1.last_reasons).as_str(), c1.seq),
         (1_700_000_180_000, "Inactive,VersionOutOfSupport", 3)
     );
     assert_eq!(
-        store.list_history("tenant-a", "c2").await.unwrap(),
+        store
+            .list_history(&"tenant-a".into(), &"c2".into())
+            .await
+            .unwrap(),
         vec![
             entry("c2", 1, 1_700_000_000_000, "healthy", ""),
             entry("c2", 2, 1_700_000_240_000, "warning", "Inactive"),
         ]
     );
-    let c2 = store.get_connector("tenant-a", "c2").await.unwrap();
+    let c2 = store
+        .get_connector(&"tenant-a".into(), &"c2".into())
+        .await
+        .unwrap();
     assert_eq!(
         (c2.reconciled_ms, c2.last_status.as_str(), c2.seq),
         (1_700_000_240_000, "warning", 2)
     );
     // History is read per tenant.
-    assert_eq!(store.list_history("tenant-b", "c1").await.unwrap(), vec![]);
+    assert_eq!(
+        store
+            .list_history(&"tenant-b".into(), &"c1".into())
+            .await
+            .unwrap(),
+        vec![]
+    );
 }
 
 async fn deleting_a_connector_keeps_its_history_and_drops_its_health(store: Arc<dyn Store>) {
@@ -1431,46 +1613,60 @@ async fn deleting_a_connector_keeps_its_history_and_drops_its_health(store: Arc<
     store.insert_tenant(&tenant("tenant-b", T0)).await.unwrap();
     add_connector(&store, &connector("tenant-a", "c1", "HOST-1", T0)).await;
     store
-        .insert_health("tenant-a", "c1", T0, "{}", 0)
+        .insert_health(&"tenant-a".into(), &"c1".into(), T0, "{}", 0)
         .await
         .unwrap();
     store
-        .insert_health("tenant-a", "c1", T0 + 5 * MINUTE, "{}", 0)
+        .insert_health(&"tenant-a".into(), &"c1".into(), T0 + 5 * MINUTE, "{}", 0)
         .await
         .unwrap();
 
     // Another tenant cannot delete it.
-    assert_not_found(store.delete_connector("tenant-b", "c1").await);
+    assert_not_found(
+        store
+            .delete_connector(&"tenant-b".into(), &"c1".into())
+            .await,
+    );
     assert_eq!(
         store
-            .list_health("tenant-a", "c1", 0, i64::MAX)
+            .list_health(&"tenant-a".into(), &"c1".into(), 0, i64::MAX)
             .await
             .unwrap()
             .len(),
         2
     );
 
-    store.delete_connector("tenant-a", "c1").await.unwrap();
-    assert_not_found(store.get_connector("tenant-a", "c1").await);
+    store
+        .delete_connector(&"tenant-a".into(), &"c1".into())
+        .await
+        .unwrap();
+    assert_not_found(store.get_connector(&"tenant-a".into(), &"c1".into()).await);
     assert_not_found(store.connector_by_credential("cred-c1").await);
     assert_eq!(
-        store.list_history("tenant-a", "c1").await.unwrap(),
+        store
+            .list_history(&"tenant-a".into(), &"c1".into())
+            .await
+            .unwrap(),
         vec![HistoryRow {
             connector_id: "c1".into(),
             seq: 1,
             at_ms: 1_700_000_000_000,
             status: "healthy".into(),
-            reasons: String::new(),
+            reasons: list(""),
         }]
     );
     assert_eq!(
         store
-            .list_health("tenant-a", "c1", 0, i64::MAX)
+            .list_health(&"tenant-a".into(), &"c1".into(), 0, i64::MAX)
             .await
             .unwrap(),
         vec![]
     );
-    assert_not_found(store.delete_connector("tenant-a", "c1").await);
+    assert_not_found(
+        store
+            .delete_connector(&"tenant-a".into(), &"c1".into())
+            .await,
+    );
 }
 
 async fn health_messages_are_replaced_by_instant_trimmed_and_listed_oldest_first(
@@ -1480,12 +1676,12 @@ async fn health_messages_are_replaced_by_instant_trimmed_and_listed_oldest_first
     let five = 5 * MINUTE;
     for (at, body) in [(T0 + five, "n2"), (T0, "n1"), (T0 + 2 * five, "n3")] {
         store
-            .insert_health("tenant-a", "c1", at, body, 0)
+            .insert_health(&"tenant-a".into(), &"c1".into(), at, body, 0)
             .await
             .unwrap();
     }
     store
-        .insert_health("tenant-a", "c2", T0, "other", 0)
+        .insert_health(&"tenant-a".into(), &"c2".into(), T0, "other", 0)
         .await
         .unwrap();
     let all = |rows: &[(i64, &str)]| -> Vec<(i64, String)> {
@@ -1493,7 +1689,7 @@ async fn health_messages_are_replaced_by_instant_trimmed_and_listed_oldest_first
     };
     assert_eq!(
         store
-            .list_health("tenant-a", "c1", T0, T0 + 2 * five)
+            .list_health(&"tenant-a".into(), &"c1".into(), T0, T0 + 2 * five)
             .await
             .unwrap(),
         all(&[
@@ -1505,7 +1701,7 @@ async fn health_messages_are_replaced_by_instant_trimmed_and_listed_oldest_first
     // Both ends are inclusive.
     assert_eq!(
         store
-            .list_health("tenant-a", "c1", T0 + 1, T0 + 2 * five - 1)
+            .list_health(&"tenant-a".into(), &"c1".into(), T0 + 1, T0 + 2 * five - 1)
             .await
             .unwrap(),
         all(&[(1_700_000_300_000, "n2")])
@@ -1513,17 +1709,23 @@ async fn health_messages_are_replaced_by_instant_trimmed_and_listed_oldest_first
 
     // The same instant again replaces the message.
     store
-        .insert_health("tenant-a", "c1", T0 + five, "n2-again", 0)
+        .insert_health(&"tenant-a".into(), &"c1".into(), T0 + five, "n2-again", 0)
         .await
         .unwrap();
     // A new message drops the connector's messages older than `keep_from_ms`, and only its own.
     store
-        .insert_health("tenant-a", "c1", T0 + 3 * five, "n4", T0 + five)
+        .insert_health(
+            &"tenant-a".into(),
+            &"c1".into(),
+            T0 + 3 * five,
+            "n4",
+            T0 + five,
+        )
         .await
         .unwrap();
     assert_eq!(
         store
-            .list_health("tenant-a", "c1", 0, i64::MAX)
+            .list_health(&"tenant-a".into(), &"c1".into(), 0, i64::MAX)
             .await
             .unwrap(),
         all(&[
@@ -1534,14 +1736,14 @@ async fn health_messages_are_replaced_by_instant_trimmed_and_listed_oldest_first
     );
     assert_eq!(
         store
-            .list_health("tenant-a", "c2", 0, i64::MAX)
+            .list_health(&"tenant-a".into(), &"c2".into(), 0, i64::MAX)
             .await
             .unwrap(),
         all(&[(1_700_000_000_000, "other")])
     );
     assert_eq!(
         store
-            .list_health("tenant-b", "c1", 0, i64::MAX)
+            .list_health(&"tenant-b".into(), &"c1".into(), 0, i64::MAX)
             .await
             .unwrap(),
         vec![]
@@ -1591,7 +1793,7 @@ async fn jobs_are_listed_and_counted_in_enqueue_order_with_filters(store: Arc<dy
     store.insert_tenant(&tenant("tenant-a", T0)).await.unwrap();
     store.insert_tenant(&tenant("tenant-b", T0)).await.unwrap();
     let failed = JobRow {
-        state: "failed".into(),
+        state: JobState::Failed,
         error_code: Some("CaRefused".into()),
         error_message: Some("the CA refused the request".into()),
         completed_ms: Some(T0 + 9),
@@ -1619,11 +1821,17 @@ async fn jobs_are_listed_and_counted_in_enqueue_order_with_filters(store: Arc<dy
         let store = store.clone();
         async move {
             store
-                .list_jobs("tenant-a", kind, state, limit, offset)
+                .list_jobs(
+                    &"tenant-a".into(),
+                    kind.map(|k| JobKind::parse(k).expect("a job kind")),
+                    state.map(|s| JobState::parse(s).expect("a job state")),
+                    limit,
+                    offset,
+                )
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|j| j.id)
+                .map(|j| j.id.into_string())
                 .collect::<Vec<_>>()
         }
     };
@@ -1650,38 +1858,63 @@ async fn jobs_are_listed_and_counted_in_enqueue_order_with_filters(store: Arc<dy
     assert_eq!(list(None, None, -1, 2).await, ["j-2", "j-5"]);
     assert_eq!(list(None, None, 1, -3).await, ["j-3"]);
 
-    assert_eq!(store.count_jobs("tenant-a", None, None).await.unwrap(), 4);
     assert_eq!(
         store
-            .count_jobs("tenant-a", Some("pkcs_create"), None)
+            .count_jobs(&"tenant-a".into(), None, None)
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        store
+            .count_jobs(&"tenant-a".into(), Some(JobKind::PkcsCreate), None)
             .await
             .unwrap(),
         2
     );
     assert_eq!(
         store
-            .count_jobs("tenant-a", None, Some("failed"))
+            .count_jobs(&"tenant-a".into(), None, Some(JobState::Failed))
             .await
             .unwrap(),
         1
     );
     assert_eq!(
         store
-            .count_jobs("tenant-a", Some("revoke"), Some("queued"))
+            .count_jobs(
+                &"tenant-a".into(),
+                Some(JobKind::Revoke),
+                Some(JobState::Queued)
+            )
             .await
             .unwrap(),
         1
     );
-    assert_eq!(store.count_jobs("tenant-b", None, None).await.unwrap(), 1);
-    assert_eq!(store.count_jobs("tenant-x", None, None).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .count_jobs(&"tenant-b".into(), None, None)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .count_jobs(&"tenant-x".into(), None, None)
+            .await
+            .unwrap(),
+        0
+    );
 
     assert_eq!(
-        store.get_job("tenant-a", "j-3").await.unwrap(),
+        store
+            .get_job(&"tenant-a".into(), &"j-3".into())
+            .await
+            .unwrap(),
         JobRow {
             id: "j-3".into(),
             tenant_id: "tenant-a".into(),
-            kind: "pkcs_create".into(),
-            state: "queued".into(),
+            kind: JobKind::PkcsCreate,
+            state: JobState::Queued,
             payload: r#"{"subject":"CN=device-0001"}"#.into(),
             attempts: 0,
             max_attempts: 5,
@@ -1696,9 +1929,15 @@ async fn jobs_are_listed_and_counted_in_enqueue_order_with_filters(store: Arc<dy
             completed_ms: None,
         }
     );
-    assert_eq!(store.get_job("tenant-a", "j-5").await.unwrap(), failed);
-    assert_not_found(store.get_job("tenant-b", "j-1").await);
-    assert_eq!(store.job_attempts("j-1").await.unwrap(), vec![]);
+    assert_eq!(
+        store
+            .get_job(&"tenant-a".into(), &"j-5".into())
+            .await
+            .unwrap(),
+        failed
+    );
+    assert_not_found(store.get_job(&"tenant-b".into(), &"j-1".into()).await);
+    assert_eq!(store.job_attempts(&"j-1".into()).await.unwrap(), vec![]);
 
     // A batch with an id already used is refused as a whole.
     assert_conflict(
@@ -1709,8 +1948,14 @@ async fn jobs_are_listed_and_counted_in_enqueue_order_with_filters(store: Arc<dy
             ])
             .await,
     );
-    assert_not_found(store.get_job("tenant-a", "j-6").await);
-    assert_eq!(store.count_jobs("tenant-a", None, None).await.unwrap(), 4);
+    assert_not_found(store.get_job(&"tenant-a".into(), &"j-6".into()).await);
+    assert_eq!(
+        store
+            .count_jobs(&"tenant-a".into(), None, None)
+            .await
+            .unwrap(),
+        4
+    );
 }
 
 async fn a_lease_takes_ready_jobs_of_its_kinds_oldest_first_up_to_its_max(store: Arc<dyn Store>) {
@@ -1751,8 +1996,8 @@ async fn a_lease_takes_ready_jobs_of_its_kinds_oldest_first_up_to_its_max(store:
         JobRow {
             id: "j1".into(),
             tenant_id: "tenant-a".into(),
-            kind: "pkcs_create".into(),
-            state: "leased".into(),
+            kind: JobKind::PkcsCreate,
+            state: JobState::Leased,
             payload: "{}".into(),
             attempts: 1,
             max_attempts: 5,
@@ -1769,7 +2014,13 @@ async fn a_lease_takes_ready_jobs_of_its_kinds_oldest_first_up_to_its_max(store:
     );
     assert_eq!(ids(&first), ["j1", "j2"]);
     assert_eq!(first[1].lease_token_hash.as_deref(), Some("t2"));
-    assert_eq!(store.get_job("tenant-a", "j2").await.unwrap(), first[1]);
+    assert_eq!(
+        store
+            .get_job(&"tenant-a".into(), &"j2".into())
+            .await
+            .unwrap(),
+        first[1]
+    );
 
     // The rest: j4 is not visible yet, j3 is another kind, j-b another tenant's.
     let second = lease(
@@ -1783,14 +2034,20 @@ async fn a_lease_takes_ready_jobs_of_its_kinds_oldest_first_up_to_its_max(store:
     .await;
     assert_eq!(ids(&second), ["j5"]);
     assert_eq!(second[0].lease_token_hash.as_deref(), Some("t3"));
-    assert_eq!(second[0].lease_connector_id.as_deref(), Some("c2"));
+    assert_eq!(
+        second[0]
+            .lease_connector_id
+            .as_ref()
+            .map(ConnectorId::as_str),
+        Some("c2")
+    );
     assert_eq!(
         lease(&store, "tenant-a", "c2", &kinds, now, &tokens(&["t6"])).await,
         vec![]
     );
 
     assert_eq!(
-        store.job_attempts("j1").await.unwrap(),
+        store.job_attempts(&"j1".into()).await.unwrap(),
         vec![AttemptRow {
             job_id: "j1".into(),
             attempt: 1,
@@ -1803,7 +2060,7 @@ async fn a_lease_takes_ready_jobs_of_its_kinds_oldest_first_up_to_its_max(store:
         }]
     );
     assert_eq!(
-        store.attempt_by_token("j5", "t3").await.unwrap(),
+        store.attempt_by_token(&"j5".into(), "t3").await.unwrap(),
         AttemptRow {
             job_id: "j5".into(),
             attempt: 1,
@@ -1815,9 +2072,9 @@ async fn a_lease_takes_ready_jobs_of_its_kinds_oldest_first_up_to_its_max(store:
             ended_ms: None,
         }
     );
-    assert_not_found(store.attempt_by_token("j5", "t4").await);
+    assert_not_found(store.attempt_by_token(&"j5".into(), "t4").await);
     // A token finds only the attempt of the job it was issued for.
-    assert_not_found(store.attempt_by_token("j4", "t3").await);
+    assert_not_found(store.attempt_by_token(&"j4".into(), "t3").await);
 
     // j4 from the instant it is visible.
     let later = lease(
@@ -1842,13 +2099,18 @@ async fn a_lease_takes_ready_jobs_of_its_kinds_oldest_first_up_to_its_max(store:
     );
     assert_eq!(
         store
-            .count_jobs("tenant-a", None, Some("leased"))
+            .count_jobs(&"tenant-a".into(), None, Some(JobState::Leased))
             .await
             .unwrap(),
         4
     );
     assert_eq!(
-        store.get_job("tenant-b", "j-b").await.unwrap().state,
+        store
+            .get_job(&"tenant-b".into(), &"j-b".into())
+            .await
+            .unwrap()
+            .state
+            .as_str(),
         "queued"
     );
 }
@@ -1874,11 +2136,11 @@ async fn a_lease_passes_over_jobs_handed_back_for_the_import_key_and_filters_by_
     // c1 lacks the tenant's import key and hands the job back.
     let handed_back = store
         .complete_job(&Completion {
-            job_id: "imp",
+            job_id: &"imp".into(),
             token_hash: "t1",
             now_ms: T0 + 1,
-            new_state: "queued",
-            attempt_outcome: "retry",
+            new_state: JobState::Queued,
+            attempt_outcome: Outcome::Retry,
             visible_ms: T0 + 1,
             result: None,
             error_code: Some("MissingImportKey"),
@@ -1893,9 +2155,9 @@ async fn a_lease_passes_over_jobs_handed_back_for_the_import_key_and_filters_by_
         async move {
             store
                 .lease_jobs(&LeaseJobs {
-                    tenant_id: "tenant-a",
-                    connector_id,
-                    kinds: &["pkcs_import"],
+                    tenant_id: &"tenant-a".into(),
+                    connector_id: &connector_id.into(),
+                    kinds: &[JobKind::PkcsImport],
                     now_ms: T0 + 2,
                     lease_expires_ms: T0 + 5 * MINUTE,
                     token_hashes: &[token.to_owned()],
@@ -1930,9 +2192,9 @@ async fn a_lease_passes_over_jobs_handed_back_for_the_import_key_and_filters_by_
         .unwrap();
     let by_issuer = store
         .lease_jobs(&LeaseJobs {
-            tenant_id: "tenant-a",
-            connector_id: "ca",
-            kinds: &["revoke"],
+            tenant_id: &"tenant-a".into(),
+            connector_id: &"ca".into(),
+            kinds: &[JobKind::Revoke],
             now_ms: T0 + 2,
             lease_expires_ms: T0 + 60 * MINUTE,
             token_hashes: &tokens(&["t4", "t5", "t6"]),
@@ -1975,32 +2237,46 @@ async fn an_expired_lease_puts_the_job_back_with_its_attempt_counted(store: Arc<
 
     assert_eq!(
         store
-            .expire_leases(Some("tenant-a"), expiry - 1)
+            .expire_leases(Some(&"tenant-a".into()), expiry - 1)
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        store.expire_leases(Some("tenant-b"), expiry).await.unwrap(),
+        store
+            .expire_leases(Some(&"tenant-b".into()), expiry)
+            .await
+            .unwrap(),
         0
     );
     assert_eq!(
-        store.get_job("tenant-a", "j1").await.unwrap().state,
+        store
+            .get_job(&"tenant-a".into(), &"j1".into())
+            .await
+            .unwrap()
+            .state
+            .as_str(),
         "leased"
     );
     assert_eq!(
-        store.expire_leases(Some("tenant-a"), expiry).await.unwrap(),
+        store
+            .expire_leases(Some(&"tenant-a".into()), expiry)
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(store.expire_leases(None, expiry).await.unwrap(), 0);
 
     assert_eq!(
-        store.get_job("tenant-a", "j1").await.unwrap(),
+        store
+            .get_job(&"tenant-a".into(), &"j1".into())
+            .await
+            .unwrap(),
         JobRow {
             id: "j1".into(),
             tenant_id: "tenant-a".into(),
-            kind: "pkcs_create".into(),
-            state: "queued".into(),
+            kind: JobKind::PkcsCreate,
+            state: JobState::Queued,
             payload: "{}".into(),
             attempts: 1,
             max_attempts: 5,
@@ -2017,14 +2293,17 @@ async fn an_expired_lease_puts_the_job_back_with_its_attempt_counted(store: Arc<
             completed_ms: None,
         }
     );
-    let attempts = store.job_attempts("j1").await.unwrap();
+    let attempts = store.job_attempts(&"j1".into()).await.unwrap();
     assert_eq!(
-        (attempts[0].outcome.as_deref(), attempts[0].ended_ms),
+        (
+            attempts[0].outcome.map(|o| o.as_str()),
+            attempts[0].ended_ms
+        ),
         (Some("expired"), Some(1_700_000_300_000))
     );
     // The old token has lost the job.
     assert!(!store
-        .complete_job(&succeeded("j1", "t1", expiry))
+        .complete_job(&succeeded(&"j1".into(), "t1", expiry))
         .await
         .unwrap());
 
@@ -2058,11 +2337,14 @@ async fn an_expired_lease_puts_the_job_back_with_its_attempt_counted(store: Arc<
     .await;
     assert_eq!((ids(&third), third[0].attempts), (vec!["j1"], 3));
     let attempts: Vec<(i64, String, Option<String>, Option<i64>)> = store
-        .job_attempts("j1")
+        .job_attempts(&"j1".into())
         .await
         .unwrap()
         .into_iter()
-        .map(|a| (a.attempt, a.connector_id, a.outcome, a.ended_ms))
+        .map(|a| {
+            let outcome = a.outcome.map(|o| o.as_str().to_owned());
+            (a.attempt, a.connector_id.into_string(), outcome, a.ended_ms)
+        })
         .collect();
     assert_eq!(
         attempts,
@@ -2116,11 +2398,21 @@ async fn the_fifth_expired_lease_sends_the_job_to_dead_letter(store: Arc<dyn Sto
         now += 5 * MINUTE;
         let ended = store.expire_leases(None, now).await.unwrap();
         assert_eq!(ended, if attempt == 1 { 2 } else { 1 }, "attempt {attempt}");
-        let state = store.get_job("tenant-a", "j5").await.unwrap().state;
-        assert_eq!(state, if attempt < 5 { "queued" } else { "dead_letter" });
+        let state = store
+            .get_job(&"tenant-a".into(), &"j5".into())
+            .await
+            .unwrap()
+            .state;
+        assert_eq!(
+            state.as_str(),
+            if attempt < 5 { "queued" } else { "dead_letter" }
+        );
     }
 
-    let dead = store.get_job("tenant-a", "j5").await.unwrap();
+    let dead = store
+        .get_job(&"tenant-a".into(), &"j5".into())
+        .await
+        .unwrap();
     assert_eq!(
         (
             dead.state.as_str(),
@@ -2137,7 +2429,10 @@ async fn the_fifth_expired_lease_sends_the_job_to_dead_letter(store: Arc<dyn Sto
             Some("the lease of attempt 5 expired before the job was completed"),
         )
     );
-    let one_shot = store.get_job("tenant-a", "j1").await.unwrap();
+    let one_shot = store
+        .get_job(&"tenant-a".into(), &"j1".into())
+        .await
+        .unwrap();
     assert_eq!(
         (
             one_shot.state.as_str(),
@@ -2146,7 +2441,7 @@ async fn the_fifth_expired_lease_sends_the_job_to_dead_letter(store: Arc<dyn Sto
         ),
         ("dead_letter", 1, Some(1_700_000_300_000))
     );
-    assert_eq!(store.job_attempts("j5").await.unwrap().len(), 5);
+    assert_eq!(store.job_attempts(&"j5".into()).await.unwrap().len(), 5);
     assert_eq!(
         lease(
             &store,
@@ -2161,7 +2456,7 @@ async fn the_fifth_expired_lease_sends_the_job_to_dead_letter(store: Arc<dyn Sto
     );
     assert_eq!(
         store
-            .count_jobs("tenant-a", None, Some("dead_letter"))
+            .count_jobs(&"tenant-a".into(), None, Some(JobState::DeadLetter))
             .await
             .unwrap(),
         2
@@ -2192,7 +2487,7 @@ async fn a_batch_of_completions_applies_exactly_those_with_a_current_token(store
     // All current: all applied.
     assert_eq!(
         store
-            .complete_jobs(&[succeeded("j1", "t1", T0 + 1000)])
+            .complete_jobs(&[succeeded(&"j1".into(), "t1", T0 + 1000)])
             .await
             .unwrap(),
         [true]
@@ -2202,20 +2497,29 @@ async fn a_batch_of_completions_applies_exactly_those_with_a_current_token(store
     assert_eq!(
         store
             .complete_jobs(&[
-                succeeded("j1", "t1", T0 + 2000),
-                succeeded("j2", "t9", T0 + 2000),
-                succeeded("j3", "t3", T0 + 2000),
+                succeeded(&"j1".into(), "t1", T0 + 2000),
+                succeeded(&"j2".into(), "t9", T0 + 2000),
+                succeeded(&"j3".into(), "t3", T0 + 2000),
             ])
             .await
             .unwrap(),
         [false, false, true]
     );
     let mut states: Vec<(String, String, Option<i64>)> = store
-        .get_jobs("tenant-a", &["j1", "j2", "j3"])
+        .get_jobs(
+            &"tenant-a".into(),
+            &[&"j1".into(), &"j2".into(), &"j3".into()],
+        )
         .await
         .unwrap()
         .into_iter()
-        .map(|j| (j.id, j.state, j.completed_ms))
+        .map(|j| {
+            (
+                j.id.into_string(),
+                j.state.as_str().to_owned(),
+                j.completed_ms,
+            )
+        })
         .collect();
     states.sort();
     assert_eq!(
@@ -2235,16 +2539,20 @@ async fn a_batch_of_completions_applies_exactly_those_with_a_current_token(store
         ]
     );
     assert_eq!(
-        store.attempt_by_token("j2", "t2").await.unwrap().outcome,
+        store
+            .attempt_by_token(&"j2".into(), "t2")
+            .await
+            .unwrap()
+            .outcome,
         None
     );
     assert_eq!(
         store
-            .attempt_by_token("j3", "t3")
+            .attempt_by_token(&"j3".into(), "t3")
             .await
             .unwrap()
             .outcome
-            .as_deref(),
+            .map(|o| o.as_str()),
         Some("succeeded")
     );
 }
@@ -2270,21 +2578,24 @@ async fn completing_applies_only_with_the_current_token_and_only_once(store: Arc
 
     // Success with the right token.
     assert!(!store
-        .complete_job(&succeeded("j1", "t2", T0 + 1000))
+        .complete_job(&succeeded(&"j1".into(), "t2", T0 + 1000))
         .await
         .unwrap());
     assert!(store
-        .complete_job(&succeeded("j1", "t1", T0 + 1000))
+        .complete_job(&succeeded(&"j1".into(), "t1", T0 + 1000))
         .await
         .unwrap());
-    let done = store.get_job("tenant-a", "j1").await.unwrap();
+    let done = store
+        .get_job(&"tenant-a".into(), &"j1".into())
+        .await
+        .unwrap();
     assert_eq!(
         done,
         JobRow {
             id: "j1".into(),
             tenant_id: "tenant-a".into(),
-            kind: "pkcs_create".into(),
-            state: "succeeded".into(),
+            kind: JobKind::PkcsCreate,
+            state: JobState::Succeeded,
             payload: "{}".into(),
             attempts: 1,
             max_attempts: 5,
@@ -2300,39 +2611,48 @@ async fn completing_applies_only_with_the_current_token_and_only_once(store: Arc
         }
     );
     assert_eq!(
-        store.attempt_by_token("j1", "t1").await.unwrap(),
+        store.attempt_by_token(&"j1".into(), "t1").await.unwrap(),
         AttemptRow {
             job_id: "j1".into(),
             attempt: 1,
             connector_id: "c1".into(),
             lease_token_hash: "t1".into(),
             leased_ms: 1_700_000_000_000,
-            outcome: Some("succeeded".into()),
+            outcome: Some(AttemptOutcome::Succeeded),
             error_code: None,
             ended_ms: Some(1_700_000_001_000),
         }
     );
     // A repeat changes nothing.
     assert!(!store
-        .complete_job(&succeeded("j1", "t1", T0 + 2000))
+        .complete_job(&succeeded(&"j1".into(), "t1", T0 + 2000))
         .await
         .unwrap());
-    assert_eq!(store.get_job("tenant-a", "j1").await.unwrap(), done);
+    assert_eq!(
+        store
+            .get_job(&"tenant-a".into(), &"j1".into())
+            .await
+            .unwrap(),
+        done
+    );
 
     // Retry: back in the queue after the backoff, the result so far kept.
     let retry = Completion {
-        job_id: "j2",
+        job_id: &"j2".into(),
         token_hash: "t2",
         now_ms: T0 + 1000,
-        new_state: "queued",
-        attempt_outcome: "retry",
+        new_state: JobState::Queued,
+        attempt_outcome: Outcome::Retry,
         visible_ms: T0 + 1000 + MINUTE,
         result: Some(r#"{"partial":true}"#),
         error_code: Some("CaUnavailable"),
         error_message: Some("the CA did not answer"),
     };
     assert!(store.complete_job(&retry).await.unwrap());
-    let queued = store.get_job("tenant-a", "j2").await.unwrap();
+    let queued = store
+        .get_job(&"tenant-a".into(), &"j2".into())
+        .await
+        .unwrap();
     assert_eq!(
         (
             queued.state.as_str(),
@@ -2374,12 +2694,12 @@ async fn completing_applies_only_with_the_current_token_and_only_once(store: Arc
 
     // The first attempt's token no longer holds the job.
     assert!(!store
-        .complete_job(&succeeded("j2", "t2", T0 + 2 * MINUTE))
+        .complete_job(&succeeded(&"j2".into(), "t2", T0 + 2 * MINUTE))
         .await
         .unwrap());
     assert_eq!(
         store
-            .get_job("tenant-a", "j2")
+            .get_job(&"tenant-a".into(), &"j2".into())
             .await
             .unwrap()
             .lease_token_hash
@@ -2388,18 +2708,21 @@ async fn completing_applies_only_with_the_current_token_and_only_once(store: Arc
     );
     // A terminal failure; `result: None` keeps the earlier result.
     let failure = Completion {
-        job_id: "j2",
+        job_id: &"j2".into(),
         token_hash: "t4",
         now_ms: T0 + 3 * MINUTE,
-        new_state: "failed",
-        attempt_outcome: "failed",
+        new_state: JobState::Failed,
+        attempt_outcome: Outcome::Failed,
         visible_ms: T0 + 3 * MINUTE,
         result: None,
         error_code: Some("CaRefused"),
         error_message: Some("the CA refused the request"),
     };
     assert!(store.complete_job(&failure).await.unwrap());
-    let failed = store.get_job("tenant-a", "j2").await.unwrap();
+    let failed = store
+        .get_job(&"tenant-a".into(), &"j2".into())
+        .await
+        .unwrap();
     assert_eq!(
         (
             failed.state.as_str(),
@@ -2417,11 +2740,14 @@ async fn completing_applies_only_with_the_current_token_and_only_once(store: Arc
         )
     );
     let outcomes: Vec<AttemptEnd> = store
-        .job_attempts("j2")
+        .job_attempts(&"j2".into())
         .await
         .unwrap()
         .into_iter()
-        .map(|a| (a.attempt, a.outcome, a.error_code, a.ended_ms))
+        .map(|a| {
+            let outcome = a.outcome.map(|o| o.as_str().to_owned());
+            (a.attempt, outcome, a.error_code, a.ended_ms)
+        })
         .collect();
     assert_eq!(
         outcomes,
@@ -2457,61 +2783,78 @@ async fn cancelling_ends_open_jobs_and_their_leases(store: Arc<dyn Store>) {
 
     // Another tenant cannot cancel it.
     assert!(!store
-        .cancel_job("tenant-b", "queued", T0 + 1)
+        .cancel_job(&"tenant-b".into(), &"queued".into(), T0 + 1)
         .await
         .unwrap());
     assert_eq!(
-        store.get_job("tenant-a", "queued").await.unwrap().state,
+        store
+            .get_job(&"tenant-a".into(), &"queued".into())
+            .await
+            .unwrap()
+            .state
+            .as_str(),
         "queued"
     );
 
     assert!(store
-        .cancel_job("tenant-a", "queued", T0 + 1)
+        .cancel_job(&"tenant-a".into(), &"queued".into(), T0 + 1)
         .await
         .unwrap());
-    let cancelled = store.get_job("tenant-a", "queued").await.unwrap();
+    let cancelled = store
+        .get_job(&"tenant-a".into(), &"queued".into())
+        .await
+        .unwrap();
     assert_eq!(
         (cancelled.state.as_str(), cancelled.completed_ms),
         ("cancelled", Some(1_700_000_000_001))
     );
 
     assert!(store
-        .cancel_job("tenant-a", "leased", T0 + 2)
+        .cancel_job(&"tenant-a".into(), &"leased".into(), T0 + 2)
         .await
         .unwrap());
-    let cancelled = store.get_job("tenant-a", "leased").await.unwrap();
+    let cancelled = store
+        .get_job(&"tenant-a".into(), &"leased".into())
+        .await
+        .unwrap();
     assert_eq!(
         (
             cancelled.state.as_str(),
             cancelled.completed_ms,
             cancelled.lease_token_hash.as_deref(),
-            cancelled.lease_connector_id.as_deref(),
+            cancelled
+                .lease_connector_id
+                .as_ref()
+                .map(ConnectorId::as_str),
             cancelled.lease_expires_ms,
             cancelled.attempts,
         ),
         ("cancelled", Some(1_700_000_000_002), None, None, None, 1)
     );
-    let attempt = store.attempt_by_token("leased", "t1").await.unwrap();
+    let attempt = store
+        .attempt_by_token(&"leased".into(), "t1")
+        .await
+        .unwrap();
     assert_eq!(
-        (attempt.outcome.as_deref(), attempt.ended_ms),
+        (attempt.outcome.map(|o| o.as_str()), attempt.ended_ms),
         (Some("cancelled"), Some(1_700_000_000_002))
     );
     // Its connector can no longer complete it, and it cannot be cancelled twice.
     assert!(!store
-        .complete_job(&succeeded("leased", "t1", T0 + 3))
+        .complete_job(&succeeded(&"leased".into(), "t1", T0 + 3))
         .await
         .unwrap());
     assert!(!store
-        .cancel_job("tenant-a", "leased", T0 + 4)
+        .cancel_job(&"tenant-a".into(), &"leased".into(), T0 + 4)
         .await
         .unwrap());
     assert!(!store
-        .cancel_job("tenant-a", "nothing", T0 + 4)
+        .cancel_job(&"tenant-a".into(), &"nothing".into(), T0 + 4)
         .await
         .unwrap());
     assert_eq!(
         store
-            .get_job("tenant-a", "leased")
+            .get_job(&"tenant-a".into(), &"leased".into())
             .await
             .unwrap()
             .completed_ms,
@@ -2550,42 +2893,51 @@ async fn releasing_a_connectors_leases_queues_its_jobs_at_once(store: Arc<dyn St
 
     assert_eq!(
         store
-            .release_connector_leases("c1", T0 + 5000)
+            .release_connector_leases(&"c1".into(), T0 + 5000)
             .await
             .unwrap(),
         2
     );
-    let released = store.get_job("tenant-a", "j1").await.unwrap();
+    let released = store
+        .get_job(&"tenant-a".into(), &"j1".into())
+        .await
+        .unwrap();
     assert_eq!(
         (
             released.state.as_str(),
             released.visible_ms,
             released.attempts,
             released.lease_token_hash.as_deref(),
-            released.lease_connector_id.as_deref(),
+            released
+                .lease_connector_id
+                .as_ref()
+                .map(ConnectorId::as_str),
             released.lease_expires_ms,
             released.error_code.as_deref(),
         ),
         ("queued", 1_700_000_005_000, 1, None, None, None, None)
     );
-    let attempt = store.attempt_by_token("j2", "t2").await.unwrap();
+    let attempt = store.attempt_by_token(&"j2".into(), "t2").await.unwrap();
     assert_eq!(
-        (attempt.outcome.as_deref(), attempt.ended_ms),
+        (attempt.outcome.map(|o| o.as_str()), attempt.ended_ms),
         (Some("released"), Some(1_700_000_005_000))
     );
     // The other connector keeps its lease.
-    let kept = store.get_job("tenant-a", "j3").await.unwrap();
+    let kept = store
+        .get_job(&"tenant-a".into(), &"j3".into())
+        .await
+        .unwrap();
     assert_eq!(
         (kept.state.as_str(), kept.lease_token_hash.as_deref()),
         ("leased", Some("t3"))
     );
     assert!(!store
-        .complete_job(&succeeded("j1", "t1", T0 + 6000))
+        .complete_job(&succeeded(&"j1".into(), "t1", T0 + 6000))
         .await
         .unwrap());
     assert_eq!(
         store
-            .release_connector_leases("c1", T0 + 6000)
+            .release_connector_leases(&"c1".into(), T0 + 6000)
             .await
             .unwrap(),
         0
@@ -2620,7 +2972,7 @@ async fn the_next_job_deadline_is_the_earliest_expiry_or_backoff_end(store: Arc<
             job("tenant-a", "j3", "pkcs_import", T0),
             // Finished: never a deadline, whatever its instants say.
             JobRow {
-                state: "succeeded".into(),
+                state: JobState::Succeeded,
                 visible_ms: T0 + MINUTE,
                 completed_ms: Some(T0),
                 ..job("tenant-a", "j4", "pkcs_create", T0)
@@ -2648,7 +3000,7 @@ async fn the_next_job_deadline_is_the_earliest_expiry_or_backoff_end(store: Arc<
 async fn a_tenant_has_queued_jobs_until_its_queue_runs_dry(store: Arc<dyn Store>) {
     store.insert_tenant(&tenant("tenant-a", T0)).await.unwrap();
     store.insert_tenant(&tenant("tenant-b", T0)).await.unwrap();
-    assert!(!store.has_queued_jobs("tenant-a").await.unwrap());
+    assert!(!store.has_queued_jobs(&"tenant-a".into()).await.unwrap());
     store
         .insert_jobs(&[
             job("tenant-a", "j1", "revoke", T0),
@@ -2660,13 +3012,13 @@ async fn a_tenant_has_queued_jobs_until_its_queue_runs_dry(store: Arc<dyn Store>
         ])
         .await
         .unwrap();
-    assert!(store.has_queued_jobs("tenant-a").await.unwrap());
-    assert!(!store.has_queued_jobs("tenant-b").await.unwrap());
+    assert!(store.has_queued_jobs(&"tenant-a".into()).await.unwrap());
+    assert!(!store.has_queued_jobs(&"tenant-b".into()).await.unwrap());
 
     let first = lease(&store, "tenant-a", "c1", &["revoke"], T0, &tokens(&["t1"])).await;
     assert_eq!(ids(&first), ["j1"]);
     // j2 waits out its backoff.
-    assert!(store.has_queued_jobs("tenant-a").await.unwrap());
+    assert!(store.has_queued_jobs(&"tenant-a".into()).await.unwrap());
     let second = lease(
         &store,
         "tenant-a",
@@ -2678,14 +3030,14 @@ async fn a_tenant_has_queued_jobs_until_its_queue_runs_dry(store: Arc<dyn Store>
     .await;
     assert_eq!(ids(&second), ["j2"]);
     // Both leased: nothing is queued.
-    assert!(!store.has_queued_jobs("tenant-a").await.unwrap());
+    assert!(!store.has_queued_jobs(&"tenant-a".into()).await.unwrap());
     // A lease that ran out puts its job back in the queue once leases are expired.
     store
-        .expire_leases(Some("tenant-a"), T0 + 5 * MINUTE)
+        .expire_leases(Some(&"tenant-a".into()), T0 + 5 * MINUTE)
         .await
         .unwrap();
-    assert!(store.has_queued_jobs("tenant-a").await.unwrap());
-    assert!(!store.has_queued_jobs("tenant-b").await.unwrap());
+    assert!(store.has_queued_jobs(&"tenant-a".into()).await.unwrap());
+    assert!(!store.has_queued_jobs(&"tenant-b".into()).await.unwrap());
 }
 
 // ----- user PFX, SCEP, tokens ---------------------------------------------------------------
@@ -2707,7 +3059,7 @@ async fn user_pfx_certificates_are_upserted_listed_and_deleted(store: Arc<dyn St
         .unwrap();
 
     let listed: Vec<String> = store
-        .list_user_pfx("tenant-a")
+        .list_user_pfx(&"tenant-a".into())
         .await
         .unwrap()
         .into_iter()
@@ -2715,7 +3067,10 @@ async fn user_pfx_certificates_are_upserted_listed_and_deleted(store: Arc<dyn St
         .collect();
     assert_eq!(listed, ["pfx-B", "pfx-b"]);
     assert_eq!(
-        store.get_user_pfx("tenant-a", "pfx-b").await.unwrap(),
+        store
+            .get_user_pfx(&"tenant-a".into(), "pfx-b")
+            .await
+            .unwrap(),
         UserPfxRow {
             tenant_id: "tenant-a".into(),
             id: "pfx-b".into(),
@@ -2751,19 +3106,31 @@ async fn user_pfx_certificates_are_upserted_listed_and_deleted(store: Arc<dyn St
     };
     store.upsert_user_pfx(&replacement).await.unwrap();
     assert_eq!(
-        store.get_user_pfx("tenant-a", "pfx-b").await.unwrap(),
+        store
+            .get_user_pfx(&"tenant-a".into(), "pfx-b")
+            .await
+            .unwrap(),
         UserPfxRow {
             created_ms: 1_700_000_000_000,
             ..replacement
         }
     );
-    assert_eq!(store.list_user_pfx("tenant-a").await.unwrap().len(), 2);
-
-    store.delete_user_pfx("tenant-a", "pfx-b").await.unwrap();
-    assert_not_found(store.get_user_pfx("tenant-a", "pfx-b").await);
-    assert_not_found(store.delete_user_pfx("tenant-a", "pfx-b").await);
     assert_eq!(
-        store.get_user_pfx("tenant-b", "pfx-b").await.unwrap(),
+        store.list_user_pfx(&"tenant-a".into()).await.unwrap().len(),
+        2
+    );
+
+    store
+        .delete_user_pfx(&"tenant-a".into(), "pfx-b")
+        .await
+        .unwrap();
+    assert_not_found(store.get_user_pfx(&"tenant-a".into(), "pfx-b").await);
+    assert_not_found(store.delete_user_pfx(&"tenant-a".into(), "pfx-b").await);
+    assert_eq!(
+        store
+            .get_user_pfx(&"tenant-b".into(), "pfx-b")
+            .await
+            .unwrap(),
         user_pfx("tenant-b", "pfx-b", T0)
     );
 }
@@ -2772,14 +3139,20 @@ async fn scep_secrets_challenges_validations_and_notifications(store: Arc<dyn St
     store.insert_tenant(&tenant("tenant-a", T0)).await.unwrap();
     store.insert_tenant(&tenant("tenant-b", T0)).await.unwrap();
 
-    assert_not_found(store.scep_secret("tenant-a").await);
-    store.insert_scep_secret("tenant-a", "first").await.unwrap();
+    assert_not_found(store.scep_secret(&"tenant-a".into()).await);
     store
-        .insert_scep_secret("tenant-a", "second")
+        .insert_scep_secret(&"tenant-a".into(), "first")
         .await
         .unwrap();
-    assert_eq!(store.scep_secret("tenant-a").await.unwrap(), "first");
-    assert_not_found(store.scep_secret("tenant-b").await);
+    store
+        .insert_scep_secret(&"tenant-a".into(), "second")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.scep_secret(&"tenant-a".into()).await.unwrap(),
+        "first"
+    );
+    assert_not_found(store.scep_secret(&"tenant-b".into()).await);
 
     store
         .insert_scep_challenge(&scep_challenge("tenant-a", "ch-1"))
@@ -2798,7 +3171,10 @@ async fn scep_secrets_challenges_validations_and_notifications(store: Arc<dyn St
             .await,
     );
     assert_eq!(
-        store.get_scep_challenge("tenant-a", "ch-1").await.unwrap(),
+        store
+            .get_scep_challenge(&"tenant-a".into(), "ch-1")
+            .await
+            .unwrap(),
         ScepChallengeRow {
             tenant_id: "tenant-a".into(),
             id: "ch-1".into(),
@@ -2819,75 +3195,101 @@ async fn scep_secrets_challenges_validations_and_notifications(store: Arc<dyn St
             notified_ms: None,
         }
     );
-    assert_not_found(store.get_scep_challenge("tenant-b", "ch-1").await);
+    assert_not_found(store.get_scep_challenge(&"tenant-b".into(), "ch-1").await);
 
     store
-        .set_scep_targeted("tenant-a", "ch-1", false)
+        .set_scep_targeted(&"tenant-a".into(), "ch-1", false)
         .await
         .unwrap();
     assert!(
         !store
-            .get_scep_challenge("tenant-a", "ch-1")
+            .get_scep_challenge(&"tenant-a".into(), "ch-1")
             .await
             .unwrap()
             .targeted
     );
     store
-        .set_scep_targeted("tenant-a", "ch-1", true)
+        .set_scep_targeted(&"tenant-a".into(), "ch-1", true)
         .await
         .unwrap();
     assert!(
         store
-            .get_scep_challenge("tenant-a", "ch-1")
+            .get_scep_challenge(&"tenant-a".into(), "ch-1")
             .await
             .unwrap()
             .targeted
     );
-    assert_not_found(store.set_scep_targeted("tenant-a", "ch-9", false).await);
-    assert_not_found(store.set_scep_targeted("tenant-b", "ch-1", false).await);
+    assert_not_found(
+        store
+            .set_scep_targeted(&"tenant-a".into(), "ch-9", false)
+            .await,
+    );
+    assert_not_found(
+        store
+            .set_scep_targeted(&"tenant-b".into(), "ch-1", false)
+            .await,
+    );
 
-    assert_not_found(store.scep_validation("tenant-a", "tx-1").await);
+    assert_not_found(store.scep_validation(&"tenant-a".into(), "tx-1").await);
     store
-        .record_scep_validation("tenant-a", "ch-1", "tx-1", "Success", T0 + 1)
+        .record_scep_validation(&"tenant-a".into(), "ch-1", "tx-1", "Success", T0 + 1)
         .await
         .unwrap();
     assert_eq!(
-        store.scep_validation("tenant-a", "tx-1").await.unwrap(),
+        store
+            .scep_validation(&"tenant-a".into(), "tx-1")
+            .await
+            .unwrap(),
         ("ch-1".to_owned(), "Success".to_owned())
     );
-    let ch1 = store.get_scep_challenge("tenant-a", "ch-1").await.unwrap();
+    let ch1 = store
+        .get_scep_challenge(&"tenant-a".into(), "ch-1")
+        .await
+        .unwrap();
     assert_eq!(
         (ch1.transaction_id.as_deref(), ch1.last_code.as_deref()),
         (Some("tx-1"), Some("Success"))
     );
     // The same transaction again replaces its verdict; the earlier challenge keeps its own.
     store
-        .record_scep_validation("tenant-a", "ch-2", "tx-1", "ChallengeExpired", T0 + 2)
+        .record_scep_validation(
+            &"tenant-a".into(),
+            "ch-2",
+            "tx-1",
+            "ChallengeExpired",
+            T0 + 2,
+        )
         .await
         .unwrap();
     assert_eq!(
-        store.scep_validation("tenant-a", "tx-1").await.unwrap(),
+        store
+            .scep_validation(&"tenant-a".into(), "tx-1")
+            .await
+            .unwrap(),
         ("ch-2".to_owned(), "ChallengeExpired".to_owned())
     );
-    let ch2 = store.get_scep_challenge("tenant-a", "ch-2").await.unwrap();
+    let ch2 = store
+        .get_scep_challenge(&"tenant-a".into(), "ch-2")
+        .await
+        .unwrap();
     assert_eq!(
         (ch2.transaction_id.as_deref(), ch2.last_code.as_deref()),
         (Some("tx-1"), Some("ChallengeExpired"))
     );
     assert_eq!(
         store
-            .get_scep_challenge("tenant-a", "ch-1")
+            .get_scep_challenge(&"tenant-a".into(), "ch-1")
             .await
             .unwrap()
             .last_code
             .as_deref(),
         Some("Success")
     );
-    assert_not_found(store.scep_validation("tenant-b", "tx-1").await);
+    assert_not_found(store.scep_validation(&"tenant-b".into(), "tx-1").await);
 
     store
         .record_scep_notification(
-            "tenant-a",
+            &"tenant-a".into(),
             "ch-1",
             "success",
             r#"{"certificateThumbprint":"AB"}"#,
@@ -2895,7 +3297,10 @@ async fn scep_secrets_challenges_validations_and_notifications(store: Arc<dyn St
         )
         .await
         .unwrap();
-    let notified = store.get_scep_challenge("tenant-a", "ch-1").await.unwrap();
+    let notified = store
+        .get_scep_challenge(&"tenant-a".into(), "ch-1")
+        .await
+        .unwrap();
     assert_eq!(
         (
             notified.notification_kind.as_deref(),
@@ -2910,7 +3315,7 @@ async fn scep_secrets_challenges_validations_and_notifications(store: Arc<dyn St
     );
     assert_eq!(
         store
-            .get_scep_challenge("tenant-a", "ch-2")
+            .get_scep_challenge(&"tenant-a".into(), "ch-2")
             .await
             .unwrap()
             .notification_kind,
@@ -2923,11 +3328,11 @@ async fn tokens_name_their_tenant_until_they_expire(store: Arc<dyn Store>) {
     store.insert_tenant(&tenant("tenant-b", T0)).await.unwrap();
     let hour = 60 * MINUTE;
     store
-        .insert_token("tk-1", "tenant-a", T0, T0 + hour)
+        .insert_token("tk-1", &"tenant-a".into(), T0, T0 + hour)
         .await
         .unwrap();
     store
-        .insert_token("tk-2", "tenant-b", T0, T0 + 2 * hour)
+        .insert_token("tk-2", &"tenant-b".into(), T0, T0 + 2 * hour)
         .await
         .unwrap();
 
@@ -2944,7 +3349,7 @@ async fn tokens_name_their_tenant_until_they_expire(store: Arc<dyn Store>) {
 
     // Storing a token drops the ones expired by then: tk-1 is gone even for an earlier instant.
     store
-        .insert_token("tk-3", "tenant-a", T0 + hour, T0 + 2 * hour)
+        .insert_token("tk-3", &"tenant-a".into(), T0 + hour, T0 + 2 * hour)
         .await
         .unwrap();
     assert_not_found(store.token_tenant("tk-1", T0).await);
@@ -2955,8 +3360,154 @@ async fn tokens_name_their_tenant_until_they_expire(store: Arc<dyn Store>) {
     );
     assert_conflict(
         store
-            .insert_token("tk-3", "tenant-b", T0 + hour, T0 + 3 * hour)
+            .insert_token("tk-3", &"tenant-b".into(), T0 + hour, T0 + 3 * hour)
             .await,
+    );
+}
+
+// ----- stored values that do not parse ------------------------------------------------------
+
+/// A raw connection to a store's database, to write what the store itself never would.
+enum Raw {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(PgConnection),
+}
+
+impl Raw {
+    async fn execute(&mut self, sql: &str) {
+        let done = match self {
+            Raw::Sqlite(conn) => sqlx::query(sql)
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected()),
+            Raw::Postgres(conn) => sqlx::query(sql)
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected()),
+        };
+        assert_eq!(done.unwrap_or_else(|e| panic!("{sql}: {e}")), 1, "{sql}");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_a_stored_value_that_does_not_parse_is_a_corrupt_error_naming_it() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let store = SqliteStore::open(&url)
+        .await
+        .expect("the SQLite store opens");
+    let raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    a_stored_value_that_does_not_parse_is_a_corrupt_error_naming_it(
+        Arc::new(store),
+        Raw::Sqlite(raw),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_a_stored_value_that_does_not_parse_is_a_corrupt_error_naming_it() {
+    on_fresh_pg_database(|url| async move {
+        let store = pg_store(&url).await;
+        let raw = PgConnection::connect(&url).await.unwrap();
+        a_stored_value_that_does_not_parse_is_a_corrupt_error_naming_it(
+            Arc::new(store.clone()),
+            Raw::Postgres(raw),
+        )
+        .await;
+        store.close().await;
+    })
+    .await;
+}
+
+/// The stored text of a job kind, a connector's features and an attempt's outcome is parsed on
+/// every read: a value the domain does not know is `Corrupt`, naming the value (and, where the
+/// driver reports it, the column), on every read that meets it.
+async fn a_stored_value_that_does_not_parse_is_a_corrupt_error_naming_it(
+    store: Arc<dyn Store>,
+    mut raw: Raw,
+) {
+    let corrupt = |what: &str, result: Result<String, StoreError>, words: &[&str]| match result {
+        Err(StoreError::Corrupt(message)) => {
+            for word in words {
+                assert!(
+                    message.contains(word),
+                    "{what}: `{word}` not in `{message}`"
+                );
+            }
+        }
+        other => panic!("{what}: expected Corrupt, got {other:?}"),
+    };
+    store.insert_tenant(&tenant("tenant-a", T0)).await.unwrap();
+    let c = connector("tenant-a", "c1", "HOST-1", T0);
+    add_connector(&store, &c).await;
+    store
+        .insert_jobs(&[
+            job("tenant-a", "j1", "pkcs_create", T0),
+            job("tenant-a", "j2", "revoke", T0),
+        ])
+        .await
+        .unwrap();
+    lease(&store, "tenant-a", "c1", &["revoke"], T0, &tokens(&["t2"])).await;
+    store
+        .complete_job(&succeeded(&"j2".into(), "t2", T0 + 1))
+        .await
+        .unwrap();
+
+    raw.execute("UPDATE jobs SET kind = 'pkcs_bogus' WHERE id = 'j1'")
+        .await;
+    raw.execute("UPDATE connectors SET features = 'pkcs,telepathy' WHERE id = 'c1'")
+        .await;
+    raw.execute("UPDATE job_attempts SET outcome = 'vanished' WHERE job_id = 'j2'")
+        .await;
+
+    let (t, j1) = (&"tenant-a".into(), &"j1".into());
+    fn debug<T: std::fmt::Debug>(result: StoreResult<T>) -> StoreResult<String> {
+        result.map(|v| format!("{v:?}"))
+    }
+    corrupt(
+        "get_job",
+        debug(store.get_job(t, j1).await),
+        &["kind", "pkcs_bogus"],
+    );
+    corrupt(
+        "get_jobs",
+        debug(store.get_jobs(t, &[j1]).await),
+        &["pkcs_bogus"],
+    );
+    corrupt(
+        "list_jobs",
+        debug(store.list_jobs(t, None, None, -1, 0).await),
+        &["kind", "pkcs_bogus"],
+    );
+    corrupt(
+        "job_stats",
+        debug(store.job_stats().await),
+        &["kind", "pkcs_bogus"],
+    );
+    corrupt(
+        "get_connector",
+        debug(store.get_connector(t, &"c1".into()).await),
+        &["features", "telepathy"],
+    );
+    corrupt(
+        "connector_by_credential",
+        debug(store.connector_by_credential("cred-c1").await),
+        &["features", "telepathy"],
+    );
+    corrupt(
+        "job_attempts",
+        debug(store.job_attempts(&"j2".into()).await),
+        &["outcome", "vanished"],
+    );
+    corrupt(
+        "attempt_outcomes",
+        debug(store.attempt_outcomes().await),
+        &["vanished"],
+    );
+    // What parses is read as before.
+    assert_eq!(
+        store.get_job(t, &"j2".into()).await.unwrap().state.as_str(),
+        "succeeded"
     );
 }
 
@@ -2989,9 +3540,9 @@ async fn postgres_two_replicas_lease_each_of_2000_jobs_exactly_once() {
                         (0..7).map(|i| format!("t{worker}-{round}-{i}")).collect();
                     let got = replica
                         .lease_jobs(&LeaseJobs {
-                            tenant_id: "tenant-a",
-                            connector_id: &connector,
-                            kinds: &["pkcs_create"],
+                            tenant_id: &"tenant-a".into(),
+                            connector_id: &connector.as_str().into(),
+                            kinds: &[JobKind::PkcsCreate],
                             now_ms: T0,
                             lease_expires_ms: T0 + 60 * MINUTE,
                             token_hashes: &batch,
@@ -3028,7 +3579,7 @@ async fn postgres_two_replicas_lease_each_of_2000_jobs_exactly_once() {
             let (replica, leased) = worker.await.unwrap();
             per_replica[replica] += leased.len();
             for id in leased {
-                *times_leased.entry(id).or_default() += 1;
+                *times_leased.entry(id.into_string()).or_default() += 1;
             }
         }
         let twice: Vec<&String> = times_leased
@@ -3044,13 +3595,13 @@ async fn postgres_two_replicas_lease_each_of_2000_jobs_exactly_once() {
         );
         assert_eq!(
             store
-                .count_jobs("tenant-a", None, Some("succeeded"))
+                .count_jobs(&"tenant-a".into(), None, Some(JobState::Succeeded))
                 .await
                 .unwrap(),
             2000
         );
         let attempts: BTreeSet<i64> = store
-            .list_jobs("tenant-a", None, None, -1, 0)
+            .list_jobs(&"tenant-a".into(), None, None, -1, 0)
             .await
             .unwrap()
             .into_iter()
@@ -3117,7 +3668,14 @@ async fn postgres_two_replicas_never_pass_the_connector_limit_or_share_a_machine
                 ("the tenant already has 20 connectors".to_owned(), 10),
             ])
         );
-        assert_eq!(store.list_connectors("tenant-a").await.unwrap().len(), 20);
+        assert_eq!(
+            store
+                .list_connectors(&"tenant-a".into())
+                .await
+                .unwrap()
+                .len(),
+            20
+        );
 
         let machine_race = race(
             "tenant-b",
@@ -3137,7 +3695,14 @@ async fn postgres_two_replicas_never_pass_the_connector_limit_or_share_a_machine
             .map(|(_, n)| n)
             .sum::<u32>();
         assert_eq!(taken, 9, "{machine_race:?}");
-        assert_eq!(store.list_connectors("tenant-b").await.unwrap().len(), 1);
+        assert_eq!(
+            store
+                .list_connectors(&"tenant-b".into())
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         for replica in replicas {
             replica.close().await;
         }
@@ -3284,22 +3849,22 @@ async fn job_figures_count_every_tenant_by_kind_state_and_outcome(store: Arc<dyn
     )
     .await;
     store.expire_leases(None, T0 + 5 * MINUTE).await.unwrap();
-    let stat = |kind: &str, state: &str, count: i64, oldest_created_ms: i64| JobStat {
-        kind: kind.into(),
-        state: state.into(),
+    let stat = |kind: JobKind, state: JobState, count: i64, oldest_created_ms: i64| JobStat {
+        kind,
+        state,
         count,
         oldest_created_ms,
     };
     assert_eq!(
         store.job_stats().await.unwrap(),
         vec![
-            stat("pkcs_create", "queued", 3, 1_700_000_000_000),
-            stat("revoke", "queued", 1, 1_700_000_180_000),
+            stat(JobKind::PkcsCreate, JobState::Queued, 3, 1_700_000_000_000),
+            stat(JobKind::Revoke, JobState::Queued, 1, 1_700_000_180_000),
         ]
     );
     assert_eq!(
         store.attempt_outcomes().await.unwrap(),
-        vec![("expired".to_owned(), 1)]
+        vec![(AttemptOutcome::Expired, 1)]
     );
 }
 
@@ -3315,12 +3880,12 @@ async fn an_in_memory_database_grows_past_one_gib() {
     let body = "x".repeat(1 << 20);
     for i in 0..1_100 {
         store
-            .insert_health("tenant-a", "c1", T0 + i, &body, 0)
+            .insert_health(&"tenant-a".into(), &"c1".into(), T0 + i, &body, 0)
             .await
             .unwrap_or_else(|e| panic!("message {i}: {e}"));
     }
     let kept = store
-        .list_health("tenant-a", "c1", 0, i64::MAX)
+        .list_health(&"tenant-a".into(), &"c1".into(), 0, i64::MAX)
         .await
         .unwrap();
     assert_eq!(kept.len(), 1_100);

@@ -736,7 +736,7 @@ impl World {
             .ok_or_else(|| StepError::Harness(anyhow::anyhow!("the scenario has no PKI")))?;
         let cas = pki.cas.clone();
         let spool_dir = self.scratch()?.join(name);
-        let registry = self.app.registry.clone();
+        let ops = self.app.ops.clone();
         let identity = self.connector(name)?.scep_identity();
         let endpoint = ScepEndpoint::new(
             ScepSettings {
@@ -747,7 +747,7 @@ impl World {
             },
             identity,
             cas,
-            std::sync::Arc::new(move || registry.now()),
+            std::sync::Arc::new(move || ops.now()),
         )
         .await
         .map_err(|e| StepError::Harness(anyhow::anyhow!("setting up the SCEP endpoint: {e}")))?;
@@ -1132,7 +1132,7 @@ impl World {
         let mut hops = 0usize;
         loop {
             let now = self.app.now();
-            let due = service::schedule::next_due_after(&self.app.registry, now)
+            let due = service::schedule::next_due_after(&self.app.ops, now)
                 .await
                 .map_err(|e| StepError::Harness(e.into()))?;
             // A connector that may find work polls on its own grid, one instant at a time.
@@ -1205,7 +1205,8 @@ impl World {
         let Ok(tenant_id) = self.tenant(&tenant).map(|t| t.id.clone()) else {
             return;
         };
-        match self.app.registry.has_queued_jobs(&tenant_id).await {
+        let tenant_id = service::domain::TenantId::from(tenant_id);
+        match self.app.ops.jobs().has_queued(&tenant_id).await {
             Ok(false) => {
                 let before = self.hungry.len();
                 let tenant_of = &self.tenant_of;

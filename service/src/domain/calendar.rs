@@ -1,4 +1,5 @@
-//! Calendar-month arithmetic and ISO 8601 durations, as DESIGN §3.2 defines them.
+//! Calendar-month arithmetic and ISO 8601 durations (docs/behaviour.md, "Releases and the
+//! version lifecycle" and "Time").
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 

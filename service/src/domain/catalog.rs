@@ -12,7 +12,7 @@ pub struct Release {
     pub shipped: bool,
 }
 
-/// The shipped catalog, oldest first (DESIGN §3.2; `intune-wire.md` §5.2).
+/// The shipped catalog, oldest first (docs/behaviour.md, "Releases and the version lifecycle").
 pub const SHIPPED: &[(Version, (i32, u32, u32))] = &[
     (Version::new(6, 2107, 45, 0), (2021, 7, 29)),
     (Version::new(6, 2108, 18, 0), (2021, 8, 16)),

@@ -1,9 +1,16 @@
-//! What the rules need to know about a connector and its tenant, as plain values.
+//! What the rules need to know about a connector and its tenant, as plain values, and the
+//! tenant's limits (docs/behaviour.md, "Tenants and connectors").
 
 use chrono::{DateTime, Utc};
 
 use super::feature::FeatureSet;
 use super::version::Version;
+
+/// At most this many connectors per tenant.
+pub const CONNECTOR_LIMIT: u32 = 100;
+/// Days between a release and its offer to a tenant's connectors, unless the tenant says.
+pub const DEFAULT_ROLLOUT_DELAY_DAYS: u32 = 7;
+pub const MAX_ROLLOUT_DELAY_DAYS: u32 = 3650;
 
 /// The installed product. The two legacy products are accepted so lifecycle scenarios can model
 /// fleets that still run them.

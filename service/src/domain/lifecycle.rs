@@ -1,5 +1,6 @@
-//! The version lifecycle and the status an admin sees (DESIGN §3.2–3.3), and the calls the
-//! service refuses because of a connector's version.
+//! The version lifecycle and the status an admin sees, and the calls the service refuses because
+//! of a connector's version (docs/behaviour.md, "Releases and the version lifecycle" and "Status
+//! and its reasons").
 //!
 //! Every boundary is inclusive of its start: at `S(v)` exactly the connector is deprecated, at
 //! `last check-in + 1 h` exactly it is inactive.
@@ -82,7 +83,8 @@ impl Severity {
     }
 }
 
-/// The closed set of status reasons (DESIGN §3.3), in the order they are listed.
+/// The closed set of status reasons (docs/behaviour.md, "Status and its reasons"), in the order
+/// they are listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ReasonCode {
     VersionDeprecated,
@@ -223,56 +225,82 @@ pub fn evaluate(
     now: DateTime<Utc>,
 ) -> Evaluation {
     let mut reasons = Vec::new();
-    let version = facts.version;
-    let mut support_ends = None;
-    let mut function_ends = None;
-
-    if let Some(d) = lifecycle_dates(catalog, version).filter(|d| now >= d.deprecated_from) {
-        support_ends = Some(d.support_ends);
-        function_ends = Some(d.function_ends);
-        let (code, since, until, message) = if now >= d.function_ends {
-            (
-                ReasonCode::VersionRetired,
-                d.function_ends,
-                None,
-                format!(
-                    "Version {version} stopped functioning on {}, 18 months after {} was released; the service refuses its calls. Update the connector.",
-                    day(d.function_ends),
-                    d.successor
-                ),
-            )
-        } else if now >= d.support_ends {
-            (
-                ReasonCode::VersionOutOfSupport,
-                d.support_ends,
-                Some(d.function_ends),
-                format!(
-                    "Version {version} is out of support since {}; it keeps functioning until {}. Update the connector.",
-                    day(d.support_ends),
-                    day(d.function_ends)
-                ),
-            )
-        } else {
-            (
-                ReasonCode::VersionDeprecated,
-                d.deprecated_from,
-                Some(d.support_ends),
-                format!(
-                    "Version {version} is deprecated since {} was released on {}; support ends on {}.",
-                    d.successor,
-                    day(d.deprecated_from),
-                    day(d.support_ends)
-                ),
-            )
-        };
-        reasons.push(Reason {
-            code,
-            since: Some(since),
-            until,
-            message,
-        });
+    let dates = lifecycle_dates(catalog, facts.version).filter(|d| now >= d.deprecated_from);
+    if let Some(d) = &dates {
+        reasons.push(version_reason(facts.version, d, now));
     }
+    product_reasons(facts, catalog, now, &mut reasons);
+    presence_reasons(facts, now, &mut reasons);
+    tenant_reasons(facts, tenant, &mut reasons);
+    reasons.extend(auto_update_reason(facts.version, tenant, catalog, now));
+    reasons.sort_by_key(|r| r.code);
+    let status = reasons
+        .iter()
+        .map(|r| r.code.severity().status())
+        .max()
+        .unwrap_or(Status::Healthy);
+    Evaluation {
+        status,
+        reasons,
+        support_ends: dates.map(|d| d.support_ends),
+        function_ends: dates.map(|d| d.function_ends),
+    }
+}
 
+/// Deprecated, out of support or retired, once the successor of `version` is out (`now` is at
+/// or after `d.deprecated_from`).
+fn version_reason(version: Version, d: &LifecycleDates, now: DateTime<Utc>) -> Reason {
+    let (code, since, until, message) = if now >= d.function_ends {
+        (
+            ReasonCode::VersionRetired,
+            d.function_ends,
+            None,
+            format!(
+                "Version {version} stopped functioning on {}, 18 months after {} was released; the service refuses its calls. Update the connector.",
+                day(d.function_ends),
+                d.successor
+            ),
+        )
+    } else if now >= d.support_ends {
+        (
+            ReasonCode::VersionOutOfSupport,
+            d.support_ends,
+            Some(d.function_ends),
+            format!(
+                "Version {version} is out of support since {}; it keeps functioning until {}. Update the connector.",
+                day(d.support_ends),
+                day(d.function_ends)
+            ),
+        )
+    } else {
+        (
+            ReasonCode::VersionDeprecated,
+            d.deprecated_from,
+            Some(d.support_ends),
+            format!(
+                "Version {version} is deprecated since {} was released on {}; support ends on {}.",
+                d.successor,
+                day(d.deprecated_from),
+                day(d.support_ends)
+            ),
+        )
+    };
+    Reason {
+        code,
+        since: Some(since),
+        until,
+        message,
+    }
+}
+
+/// A legacy version, and a legacy product once it was replaced.
+fn product_reasons(
+    facts: &ConnectorFacts,
+    catalog: &Catalog,
+    now: DateTime<Utc>,
+    reasons: &mut Vec<Reason>,
+) {
+    let version = facts.version;
     if version < LEGACY_THRESHOLD && now >= legacy_error_from() {
         reasons.push(Reason {
             code: ReasonCode::LegacyVersion,
@@ -283,7 +311,6 @@ pub fn evaluate(
             ),
         });
     }
-
     if facts.product.is_legacy() {
         if let Some(replaced) = catalog
             .release_date(PRODUCT_REPLACEMENT_VERSION)
@@ -301,7 +328,10 @@ pub fn evaluate(
             });
         }
     }
+}
 
+/// Inactive an hour after the last contact; failing health uploads while active.
+fn presence_reasons(facts: &ConnectorFacts, now: DateTime<Utc>, reasons: &mut Vec<Reason>) {
     let last_contact = facts.last_checkin.unwrap_or(facts.enrolled);
     let inactive_from = last_contact + inactive_after();
     if now >= inactive_from {
@@ -315,7 +345,6 @@ pub fn evaluate(
             ),
         });
     }
-
     // Only a connector that has uploaded health at all is judged (older tooling that checks in
     // through the API without health uploads is not flagged).
     if let Some(last_health) = facts.last_health {
@@ -332,7 +361,12 @@ pub fn evaluate(
             });
         }
     }
+}
 
+/// What the connector lacks next to its tenant and machine: the tenant's newest version, the
+/// tenant's import key, a machine without the AD connector.
+fn tenant_reasons(facts: &ConnectorFacts, tenant: &TenantFacts, reasons: &mut Vec<Reason>) {
+    let version = facts.version;
     if let Some(newest) = tenant.newest_connector_version.filter(|n| *n > version) {
         reasons.push(Reason {
             code: ReasonCode::VersionSkew,
@@ -341,7 +375,6 @@ pub fn evaluate(
             message: format!("Version {version} is behind {newest}, which another connector of the tenant runs; all instances should be at the same version."),
         });
     }
-
     if facts.features.contains(Feature::PkcsImport) {
         if let Some(tenant_key) = &tenant.import_key_thumbprint {
             let holds = facts
@@ -358,7 +391,6 @@ pub fn evaluate(
             }
         }
     }
-
     if facts.co_installed.iter().any(|p| p == AD_CONNECTOR) {
         reasons.push(Reason {
             code: ReasonCode::CoInstalledWithAdConnector,
@@ -367,34 +399,26 @@ pub fn evaluate(
             message: "The Intune Connector for Active Directory is installed on the same machine; the certificate connector should not be.".to_owned(),
         });
     }
+}
 
-    if let Some(available) = catalog.first_newer_available(version, tenant.rollout_delay_days) {
-        let blocked_from = available + auto_update_grace();
-        if now >= blocked_from {
-            reasons.push(Reason {
-                code: ReasonCode::AutoUpdateBlocked,
-                since: Some(blocked_from),
-                until: None,
-                message: format!(
-                    "A newer version has been available to this tenant since {} but the connector still runs {version}.",
-                    available.to_rfc3339()
-                ),
-            });
-        }
-    }
-
-    reasons.sort_by_key(|r| r.code);
-    let status = reasons
-        .iter()
-        .map(|r| r.code.severity().status())
-        .max()
-        .unwrap_or(Status::Healthy);
-    Evaluation {
-        status,
-        reasons,
-        support_ends,
-        function_ends,
-    }
+/// Still on `version` a week after a newer one became available to the tenant.
+fn auto_update_reason(
+    version: Version,
+    tenant: &TenantFacts,
+    catalog: &Catalog,
+    now: DateTime<Utc>,
+) -> Option<Reason> {
+    let available = catalog.first_newer_available(version, tenant.rollout_delay_days)?;
+    let blocked_from = available + auto_update_grace();
+    (now >= blocked_from).then(|| Reason {
+        code: ReasonCode::AutoUpdateBlocked,
+        since: Some(blocked_from),
+        until: None,
+        message: format!(
+            "A newer version has been available to this tenant since {} but the connector still runs {version}.",
+            available.to_rfc3339()
+        ),
+    })
 }
 
 /// Every instant at which `evaluate` may change its answer while the facts stay as they are.

@@ -1,4 +1,4 @@
-//! The rules of the mock Intune cloud, as pure functions (DESIGN §3).
+//! The rules of the mock Intune cloud, as pure functions (docs/behaviour.md).
 //!
 //! Invariant: nothing here does IO, is async, reads the clock, or knows serde, sqlx or axum.
 //! Every function that depends on time takes `now` as an argument.
@@ -10,6 +10,7 @@ pub mod feature;
 pub mod ids;
 pub mod jobs;
 pub mod lifecycle;
+pub mod reconcile;
 pub mod routing;
 pub mod version;
 
@@ -18,7 +19,7 @@ pub use catalog::{Catalog, Release};
 pub use connector::{ConnectorFacts, Product, TenantFacts};
 pub use feature::{Feature, FeatureSet};
 pub use ids::{ConnectorId, JobId, TenantId};
-pub use jobs::{JobState, Outcome};
+pub use jobs::{AttemptEnd, JobState, Outcome};
 pub use lifecycle::{evaluate, Evaluation, Operation, ReasonCode, Refusal, Severity, Status};
 pub use routing::JobKind;
 pub use version::Version;

@@ -1,4 +1,4 @@
-//! Job kinds and the feature each needs (DESIGN §3.4).
+//! Job kinds and the feature each needs (docs/behaviour.md, "Request queues and routing").
 
 use super::feature::{Feature, FeatureSet};
 use super::lifecycle::Operation;

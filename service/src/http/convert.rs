@@ -1,18 +1,16 @@
-//! Conversions between wire bodies and domain/registry values. Validation of input lives here,
-//! at the edge: a value that passes is a domain type from then on.
+//! Wire bodies in: validation of input lives here, at the edge; a value that passes is a domain
+//! type or an `ops` value from then on (`render` is the way out).
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::clock::from_millis;
 use crate::domain::connector::{parse_co_installed, Product};
-use crate::domain::lifecycle::{Evaluation, Severity};
-use crate::domain::{FeatureSet, Version};
-use crate::registry::{graph_state, invalid, NewConnector, Reconfigure, RegistryError};
-use crate::store::{ConnectorRow, HistoryRow, TenantRow};
+use crate::domain::jobs::{DEFAULT_VISIBILITY_SECONDS, MAX_LEASE_BATCH, MAX_VISIBILITY_SECONDS};
+use crate::domain::{FeatureSet, JobKind, Outcome, Version};
+use crate::ops::{invalid, Lease, NewConnector, NewJob, OpsError, Reconfigure, Report};
 
 const MAX_NAME: usize = 256;
 
-fn text_field(field: &str, value: &str, max: usize) -> Result<String, RegistryError> {
+fn text_field(field: &str, value: &str, max: usize) -> Result<String, OpsError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(invalid(
@@ -35,11 +33,11 @@ fn text_field(field: &str, value: &str, max: usize) -> Result<String, RegistryEr
     Ok(trimmed.to_owned())
 }
 
-pub fn version(field: &str, value: &str) -> Result<Version, RegistryError> {
+pub fn version(field: &str, value: &str) -> Result<Version, OpsError> {
     Version::parse(value).map_err(|e| invalid("InvalidVersion", format!("{field}: {e}")))
 }
 
-fn features(values: &[String]) -> Result<FeatureSet, RegistryError> {
+fn features(values: &[String]) -> Result<FeatureSet, OpsError> {
     FeatureSet::parse(values).map_err(|e| match e {
         crate::domain::feature::FeatureError::Empty => {
             invalid("EmptyFeatures", format!("features: {e}"))
@@ -51,7 +49,7 @@ fn features(values: &[String]) -> Result<FeatureSet, RegistryError> {
 }
 
 /// `SYSTEM`, or `DOMAIN\user` (both parts non-empty, no further backslash).
-fn service_account(value: &str) -> Result<String, RegistryError> {
+fn service_account(value: &str) -> Result<String, OpsError> {
     let value = text_field("serviceAccount", value, MAX_NAME)?;
     if value.eq_ignore_ascii_case("SYSTEM") {
         return Ok("SYSTEM".to_owned());
@@ -72,7 +70,7 @@ fn service_account(value: &str) -> Result<String, RegistryError> {
     }
 }
 
-fn proxy(value: &str) -> Result<Option<String>, RegistryError> {
+fn proxy(value: &str) -> Result<Option<String>, OpsError> {
     if value.is_empty() {
         return Ok(None);
     }
@@ -89,7 +87,7 @@ fn proxy(value: &str) -> Result<Option<String>, RegistryError> {
     }
 }
 
-pub fn thumbprint(value: &str) -> Result<Option<String>, RegistryError> {
+pub fn thumbprint(value: &str) -> Result<Option<String>, OpsError> {
     if value.is_empty() {
         return Ok(None);
     }
@@ -103,12 +101,12 @@ pub fn thumbprint(value: &str) -> Result<Option<String>, RegistryError> {
     }
 }
 
-fn co_installed(values: &[String]) -> Result<Vec<String>, RegistryError> {
+fn co_installed(values: &[String]) -> Result<Vec<String>, OpsError> {
     parse_co_installed(values)
         .map_err(|e| invalid("InvalidField", format!("coInstalledProducts: {e}")))
 }
 
-pub fn register(body: wire::connector::RegisterRequest) -> Result<NewConnector, RegistryError> {
+pub fn register(body: wire::connector::RegisterRequest) -> Result<NewConnector, OpsError> {
     Ok(NewConnector {
         machine_name: text_field("machineName", &body.machine_name, 255)?,
         display_name: text_field("displayName", &body.display_name, MAX_NAME)?,
@@ -133,9 +131,7 @@ pub fn register(body: wire::connector::RegisterRequest) -> Result<NewConnector, 
     })
 }
 
-pub fn reconfigure(
-    body: wire::connector::ReconfigureRequest,
-) -> Result<Reconfigure, RegistryError> {
+pub fn reconfigure(body: wire::connector::ReconfigureRequest) -> Result<Reconfigure, OpsError> {
     Ok(Reconfigure {
         display_name: body
             .display_name
@@ -164,7 +160,7 @@ pub fn reconfigure(
 }
 
 /// RFC 3339, or a bare `YYYY-MM-DD` meaning midnight UTC.
-pub fn instant(field: &str, value: &str) -> Result<DateTime<Utc>, RegistryError> {
+pub fn instant(field: &str, value: &str) -> Result<DateTime<Utc>, OpsError> {
     if let Ok(at) = DateTime::parse_from_rfc3339(value) {
         return Ok(at.with_timezone(&Utc));
     }
@@ -179,130 +175,8 @@ pub fn instant(field: &str, value: &str) -> Result<DateTime<Utc>, RegistryError>
     ))
 }
 
-pub fn tenant(row: &TenantRow) -> wire::admin::Tenant {
-    wire::admin::Tenant {
-        id: row.id.clone(),
-        display_name: row.display_name.clone(),
-        rollout_delay_days: row.rollout_delay_days.max(0) as u32,
-        client_id: row.client_id.clone(),
-        enrollment_secret: None,
-        client_secret: None,
-        created_date_time: from_millis(row.created_ms),
-        import_key_thumbprint: row.import_key_thumbprint.clone(),
-    }
-}
-
-fn status(status: crate::domain::Status) -> wire::admin::Status {
-    match status {
-        crate::domain::Status::Healthy => wire::admin::Status::Healthy,
-        crate::domain::Status::Warning => wire::admin::Status::Warning,
-        crate::domain::Status::Error => wire::admin::Status::Error,
-    }
-}
-
-pub fn connector_status(
-    connector_id: &str,
-    evaluation: &Evaluation,
-) -> wire::admin::ConnectorStatus {
-    wire::admin::ConnectorStatus {
-        connector_id: connector_id.to_owned(),
-        status: status(evaluation.status),
-        reasons: evaluation
-            .reasons
-            .iter()
-            .map(|r| wire::admin::Reason {
-                code: r.code.as_str().to_owned(),
-                severity: match r.code.severity() {
-                    Severity::Warning => wire::admin::Severity::Warning,
-                    Severity::Error => wire::admin::Severity::Error,
-                },
-                since: r.since,
-                until: r.until,
-                message: r.message.clone(),
-            })
-            .collect(),
-        support_ends_date_time: evaluation.support_ends,
-        function_ends_date_time: evaluation.function_ends,
-    }
-}
-
-fn list(text: &str) -> Vec<String> {
-    text.split(',')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-pub fn connector_view(
-    row: &ConnectorRow,
-    evaluation: &Evaluation,
-    now: DateTime<Utc>,
-) -> wire::admin::ConnectorView {
-    let last_checkin = row.last_checkin_ms.map(from_millis);
-    wire::admin::ConnectorView {
-        id: row.id.clone(),
-        tenant_id: row.tenant_id.clone(),
-        display_name: row.display_name.clone(),
-        machine_name: row.machine_name.clone(),
-        features: list(&row.features),
-        version: row.version.clone(),
-        product: row.product.clone(),
-        service_account: row.service_account.clone(),
-        proxy: row.proxy.clone(),
-        import_key_thumbprint: row.import_key_thumbprint.clone(),
-        auto_update: row.auto_update,
-        co_installed_products: list(&row.co_installed),
-        enrolled_date_time: from_millis(row.enrolled_ms),
-        last_checkin_date_time: last_checkin,
-        state: graph_state(last_checkin, now).to_owned(),
-        status: connector_status(&row.id, evaluation),
-    }
-}
-
-pub fn history(row: &HistoryRow) -> wire::admin::StatusChange {
-    let status = match row.status.as_str() {
-        "error" => wire::admin::Status::Error,
-        "warning" => wire::admin::Status::Warning,
-        _ => wire::admin::Status::Healthy,
-    };
-    wire::admin::StatusChange {
-        date_time: from_millis(row.at_ms),
-        status,
-        reasons: list(&row.reasons),
-    }
-}
-
-pub fn ndes_connector(row: &ConnectorRow, now: DateTime<Utc>) -> wire::graph::NdesConnector {
-    let last = row.last_checkin_ms.map(from_millis);
-    wire::graph::NdesConnector {
-        odata_type: wire::graph::NDES_CONNECTOR_TYPE.to_owned(),
-        id: row.id.clone(),
-        last_connection_date_time: last,
-        state: graph_state(last, now).to_owned(),
-        display_name: row.display_name.clone(),
-        machine_name: row.machine_name.clone(),
-        enrolled_date_time: from_millis(row.enrolled_ms),
-        role_scope_tag_ids: vec!["0".to_owned()],
-        connector_version: row.version.clone(),
-    }
-}
-
-pub fn certificate_connector_details(
-    row: &ConnectorRow,
-) -> wire::graph::CertificateConnectorDetails {
-    wire::graph::CertificateConnectorDetails {
-        odata_type: wire::graph::CERTIFICATE_CONNECTOR_DETAILS_TYPE.to_owned(),
-        id: row.id.clone(),
-        connector_name: row.display_name.clone(),
-        machine_name: row.machine_name.clone(),
-        enrollment_date_time: from_millis(row.enrolled_ms),
-        last_checkin_date_time: row.last_checkin_ms.map(from_millis),
-        connector_version: row.version.clone(),
-    }
-}
-
 /// A certificate given as PEM or as base64 DER; the error names the field.
-pub fn certificate(field: &str, value: &str) -> Result<openssl::x509::X509, RegistryError> {
+pub fn certificate(field: &str, value: &str) -> Result<openssl::x509::X509, OpsError> {
     let bad = |why: String| invalid("InvalidCertificate", format!("{field}: {why}"));
     let trimmed = value.trim();
     if trimmed.starts_with("-----BEGIN") {
@@ -320,7 +194,7 @@ pub fn certificate(field: &str, value: &str) -> Result<openssl::x509::X509, Regi
         .map_err(|_| bad("the DER does not parse as an X.509 certificate".into()))
 }
 
-pub fn base64_bytes(field: &str, value: &str) -> Result<Vec<u8>, RegistryError> {
+pub fn base64_bytes(field: &str, value: &str) -> Result<Vec<u8>, OpsError> {
     use base64::Engine as _;
     if value.is_empty() {
         return Err(invalid(
@@ -348,19 +222,15 @@ fn is_sid(value: &str) -> bool {
 fn typed<T: serde::de::DeserializeOwned>(
     kind: &str,
     payload: serde_json::Value,
-) -> Result<T, RegistryError> {
+) -> Result<T, OpsError> {
     serde_json::from_value(payload)
         .map_err(|e| invalid("InvalidPayload", format!("payload of a {kind} job: {e}")))
 }
 
 /// Validates a job's payload for its kind and returns it as canonical JSON.
-pub fn new_job(
-    index: usize,
-    job: wire::jobs::EnqueueJob,
-) -> Result<crate::registry::NewJob, RegistryError> {
-    use crate::domain::JobKind;
-    let at = |e: RegistryError| match e {
-        RegistryError::Invalid { code, message } => RegistryError::Invalid {
+pub fn new_job(index: usize, job: wire::jobs::EnqueueJob) -> Result<NewJob, OpsError> {
+    let at = |e: OpsError| match e {
+        OpsError::Invalid { code, message } => OpsError::Invalid {
             code,
             message: format!("jobs[{index}]: {message}"),
         },
@@ -464,21 +334,30 @@ pub fn new_job(
             serde_json::to_string(&p)
         }
     };
-    Ok(crate::registry::NewJob {
+    Ok(NewJob {
         kind,
-        payload: canonical.map_err(|e| RegistryError::Corrupt(e.to_string()))?,
+        payload: canonical.map_err(|e| OpsError::Corrupt(e.to_string()))?,
     })
 }
 
-pub fn outcome(body: &wire::jobs::CompleteJob) -> Result<crate::registry::Outcome, RegistryError> {
-    use crate::registry::Outcome;
+/// What a lease holder reports for a job.
+pub fn report(body: &wire::jobs::CompleteJob) -> Result<Report, OpsError> {
     let message = body
         .error_message
         .as_deref()
         .map(|m| m.chars().take(1024).collect::<String>());
-    match body.outcome.as_str() {
-        "succeeded" => match &body.result {
-            Some(result @ serde_json::Value::Object(_)) => Ok(Outcome::Succeeded {
+    let outcome = Outcome::parse(&body.outcome).map_err(|_| {
+        invalid(
+            "InvalidField",
+            format!(
+                "outcome `{}` is not succeeded, failed or retry",
+                body.outcome
+            ),
+        )
+    })?;
+    match outcome {
+        Outcome::Succeeded => match &body.result {
+            Some(result @ serde_json::Value::Object(_)) => Ok(Report::Succeeded {
                 result: result.to_string(),
             }),
             _ => Err(invalid(
@@ -486,8 +365,8 @@ pub fn outcome(body: &wire::jobs::CompleteJob) -> Result<crate::registry::Outcom
                 "result must be a JSON object when outcome is `succeeded`",
             )),
         },
-        "failed" => match body.error_code.as_deref() {
-            Some(code) if !code.trim().is_empty() && code.len() <= 128 => Ok(Outcome::Failed {
+        Outcome::Failed => match body.error_code.as_deref() {
+            Some(code) if !code.trim().is_empty() && code.len() <= 128 => Ok(Report::Failed {
                 code: code.to_owned(),
                 message,
             }),
@@ -496,71 +375,49 @@ pub fn outcome(body: &wire::jobs::CompleteJob) -> Result<crate::registry::Outcom
                 "errorCode (1 to 128 characters) is required when outcome is `failed`",
             )),
         },
-        "retry" => Ok(Outcome::Retry {
+        Outcome::Retry => Ok(Report::Retry {
             code: body.error_code.clone(),
             message,
         }),
-        other => Err(invalid(
-            "InvalidField",
-            format!("outcome `{other}` is not succeeded, failed or retry"),
-        )),
     }
 }
 
-fn json_or_null(text: Option<&str>) -> Option<serde_json::Value> {
-    text.map(|t| serde_json::from_str(t).unwrap_or(serde_json::Value::Null))
+/// A lease request: how many jobs, for how long, of which kinds.
+pub fn lease(body: wire::connector::LeaseRequest) -> Result<Lease, OpsError> {
+    let max = one_to("InvalidField", "max", body.max, MAX_LEASE_BATCH)?;
+    let visibility = one_to(
+        "InvalidField",
+        "visibilityTimeoutSeconds",
+        body.visibility_timeout_seconds
+            .unwrap_or(DEFAULT_VISIBILITY_SECONDS),
+        MAX_VISIBILITY_SECONDS,
+    )?;
+    let kinds = body
+        .kinds
+        .map(|names| {
+            names
+                .iter()
+                .map(|name| {
+                    JobKind::parse(name)
+                        .map_err(|e| invalid("UnknownJobKind", format!("kinds: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    Ok(Lease {
+        kinds,
+        max,
+        visibility_seconds: visibility,
+    })
 }
 
-pub fn job_view(
-    row: &crate::store::JobRow,
-    attempts: &[crate::store::AttemptRow],
-) -> wire::jobs::JobView {
-    wire::jobs::JobView {
-        id: row.id.clone(),
-        tenant_id: row.tenant_id.clone(),
-        kind: row.kind.clone(),
-        state: row.state.clone(),
-        attempts: row.attempts.max(0) as u32,
-        max_attempts: row.max_attempts.max(0) as u32,
-        payload: json_or_null(Some(&row.payload)).unwrap_or_default(),
-        result: json_or_null(row.result.as_deref()),
-        error_code: row.error_code.clone(),
-        error_message: row.error_message.clone(),
-        created_date_time: from_millis(row.created_ms),
-        completed_date_time: row.completed_ms.map(from_millis),
-        leased_by: row.lease_connector_id.clone(),
-        lease_expires_date_time: row.lease_expires_ms.map(from_millis),
-        attempt_history: attempts
-            .iter()
-            .map(|a| wire::jobs::AttemptView {
-                attempt: a.attempt.max(0) as u32,
-                connector_id: a.connector_id.clone(),
-                leased_date_time: from_millis(a.leased_ms),
-                outcome: a.outcome.clone(),
-                error_code: a.error_code.clone(),
-                ended_date_time: a.ended_ms.map(from_millis),
-            })
-            .collect(),
+/// `value` of `field` when it is from 1 to `most`; otherwise the error `code` that says so.
+pub fn one_to(code: &'static str, field: &str, value: u32, most: u32) -> Result<u32, OpsError> {
+    if value == 0 || value > most {
+        return Err(invalid(
+            code,
+            format!("{field} must be from 1 to {most}, not {value}"),
+        ));
     }
-}
-
-pub fn leased_job(row: &crate::store::JobRow, token: String) -> wire::connector::LeasedJob {
-    wire::connector::LeasedJob {
-        id: row.id.clone(),
-        kind: row.kind.clone(),
-        lease_token: token,
-        attempt: row.attempts.max(0) as u32,
-        max_attempts: row.max_attempts.max(0) as u32,
-        lease_expires_date_time: row.lease_expires_ms.map(from_millis).unwrap_or_default(),
-        payload: json_or_null(Some(&row.payload)).unwrap_or_default(),
-    }
-}
-
-pub fn completed(c: &crate::registry::CompletedJob) -> wire::jobs::Completed {
-    wire::jobs::Completed {
-        job_id: c.job_id.clone(),
-        attempt: c.attempt.max(0) as u32,
-        outcome: c.outcome.clone(),
-        state: c.state.clone(),
-    }
+    Ok(value)
 }

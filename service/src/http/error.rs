@@ -7,7 +7,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::state::AppState;
-use crate::registry::RegistryError;
+use crate::ops::OpsError;
 
 /// An error answer: status, wire code and a message that says what was wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,52 +39,50 @@ impl ApiError {
     }
 }
 
-impl From<RegistryError> for ApiError {
-    fn from(e: RegistryError) -> Self {
+impl From<OpsError> for ApiError {
+    fn from(e: OpsError) -> Self {
         match &e {
-            RegistryError::Invalid { code, message } => {
-                ApiError::bad_request(*code, message.clone())
-            }
-            RegistryError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
-            RegistryError::LimitReached => ApiError::new(
+            OpsError::Invalid { code, message } => ApiError::bad_request(*code, message.clone()),
+            OpsError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            OpsError::LimitReached => ApiError::new(
                 StatusCode::CONFLICT,
                 "TenantConnectorLimitReached",
                 e.to_string(),
             ),
-            RegistryError::MachineTaken(_) => ApiError::new(
+            OpsError::MachineTaken(_) => ApiError::new(
                 StatusCode::CONFLICT,
                 "MachineAlreadyHasConnector",
                 e.to_string(),
             ),
-            RegistryError::DuplicateRelease(_) => {
+            OpsError::DuplicateRelease(_) => {
                 ApiError::new(StatusCode::CONFLICT, "ReleaseAlreadyExists", e.to_string())
             }
-            RegistryError::LeaseLost(_) => {
+            OpsError::LeaseLost(_) => {
                 ApiError::new(StatusCode::CONFLICT, "LeaseLost", e.to_string())
             }
-            RegistryError::NotLeaseHolder(_) => {
+            OpsError::NotLeaseHolder(_) => {
                 ApiError::new(StatusCode::FORBIDDEN, "NotLeaseHolder", e.to_string())
             }
-            RegistryError::AlreadyCompleted(_) => {
+            OpsError::AlreadyCompleted(_) => {
                 ApiError::new(StatusCode::CONFLICT, "AlreadyCompleted", e.to_string())
             }
-            RegistryError::FeatureNotInstalled(_) => {
+            OpsError::FeatureNotInstalled(_) => {
                 ApiError::new(StatusCode::FORBIDDEN, "FeatureNotInstalled", e.to_string())
             }
-            RegistryError::AlreadyExists(_) => {
+            OpsError::AlreadyExists(_) => {
                 ApiError::new(StatusCode::CONFLICT, "AlreadyExists", e.to_string())
             }
-            RegistryError::Refused(refusal, _) => {
+            OpsError::Refused(refusal, _) => {
                 ApiError::new(StatusCode::FORBIDDEN, refusal.code(), e.to_string())
             }
-            RegistryError::Clock(clock) => {
+            OpsError::Clock(clock) => {
                 let code = match clock {
                     crate::clock::ClockError::NotVirtual => "ClockNotVirtual",
                     crate::clock::ClockError::Backwards { .. } => "ClockBackwards",
                 };
                 ApiError::new(StatusCode::CONFLICT, code, e.to_string())
             }
-            RegistryError::Corrupt(_) | RegistryError::Store(_) => {
+            OpsError::Corrupt(_) | OpsError::Store(_) => {
                 // The cause chain is logged once here; the client sees nothing internal.
                 tracing::error!(error = ?e, "request failed");
                 ApiError::new(
@@ -180,7 +178,7 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
         .filter(|v| v.len() <= 128)
         .map(str::to_owned)
         .unwrap_or_default();
-    let request_id = state.registry.ids().uuid().to_string();
+    let request_id = state.ops.ids().uuid().to_string();
     let mut response = match request.uri().query() {
         Some(query) if !query_is_utf8(query) => ApiError::bad_request(
             "invalidRequest",
@@ -202,7 +200,7 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
                 message: error.message,
                 inner_error: wire::error::InnerError {
                     date: state
-                        .registry
+                        .ops
                         .now()
                         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                     request_id: request_id.clone(),

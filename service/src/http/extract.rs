@@ -14,7 +14,8 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::state::AppState;
-use crate::store::{ConnectorRow, TenantRow};
+use crate::domain::TenantId;
+use crate::ops::{Connector, Tenant};
 
 /// JSON in and out; a malformed body is a 400 (or 413/415) in the Graph envelope that says what
 /// was wrong and where.
@@ -220,7 +221,7 @@ impl FromRequestParts<AppState> for Operator {
 
 /// A connector identified by its credential. Uninstalled connectors' credentials stop working.
 #[derive(Debug, Clone)]
-pub struct ConnectorCaller(pub ConnectorRow);
+pub struct ConnectorCaller(pub Connector);
 
 impl FromRequestParts<AppState> for ConnectorCaller {
     type Rejection = ApiError;
@@ -230,10 +231,10 @@ impl FromRequestParts<AppState> for ConnectorCaller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
-        match state.registry.connector_by_credential(token).await? {
-            Some(row) => {
+        match state.ops.connectors().by_credential(token).await? {
+            Some(connector) => {
                 if let Some(limit) = &state.limit {
-                    limit.check(&row.id).map_err(|seconds| {
+                    limit.check(connector.id.as_str()).map_err(|seconds| {
                         let mut error = ApiError::new(
                             StatusCode::TOO_MANY_REQUESTS,
                             "TooManyRequests",
@@ -246,7 +247,7 @@ impl FromRequestParts<AppState> for ConnectorCaller {
                         error
                     })?;
                 }
-                Ok(ConnectorCaller(row))
+                Ok(ConnectorCaller(connector))
             }
             None => Err(ApiError::unauthenticated(
                 "the connector credential is not valid (is the connector uninstalled?)",
@@ -257,7 +258,7 @@ impl FromRequestParts<AppState> for ConnectorCaller {
 
 /// A tenant identified by its enrollment secret (registration only).
 #[derive(Debug, Clone)]
-pub struct Enrollment(pub TenantRow);
+pub struct Enrollment(pub Tenant);
 
 impl FromRequestParts<AppState> for Enrollment {
     type Rejection = ApiError;
@@ -267,12 +268,11 @@ impl FromRequestParts<AppState> for Enrollment {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
-        match state.registry.tenant_by_enrollment_secret(token).await {
-            Ok(tenant) => Ok(Enrollment(tenant)),
-            Err(crate::registry::RegistryError::NotFound(_)) => Err(ApiError::unauthenticated(
+        match state.ops.tenants().by_enrollment_secret(token).await? {
+            Some(tenant) => Ok(Enrollment(tenant)),
+            None => Err(ApiError::unauthenticated(
                 "the enrollment secret is not valid",
             )),
-            Err(e) => Err(e.into()),
         }
     }
 }
@@ -280,7 +280,7 @@ impl FromRequestParts<AppState> for Enrollment {
 /// The tenant of a Graph token from the token endpoint.
 #[derive(Debug, Clone)]
 pub struct GraphCaller {
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
 }
 
 impl FromRequestParts<AppState> for GraphCaller {
@@ -297,7 +297,7 @@ impl FromRequestParts<AppState> for GraphCaller {
                 e.message,
             )
         })?;
-        match state.registry.token_tenant(token).await? {
+        match state.ops.tokens().tenant_of(token).await? {
             Some(tenant_id) => Ok(GraphCaller { tenant_id }),
             None => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -312,11 +312,11 @@ impl FromRequestParts<AppState> for GraphCaller {
 #[derive(Debug, Clone)]
 pub enum TenantReader {
     Operator,
-    Tenant(String),
+    Tenant(TenantId),
 }
 
 impl TenantReader {
-    pub fn check(&self, tenant_id: &str) -> Result<(), ApiError> {
+    pub fn check(&self, tenant_id: &TenantId) -> Result<(), ApiError> {
         match self {
             TenantReader::Operator => Ok(()),
             TenantReader::Tenant(own) if own == tenant_id => Ok(()),
@@ -340,7 +340,7 @@ impl FromRequestParts<AppState> for TenantReader {
         if bool::from(token.as_bytes().ct_eq(state.operator_token.as_bytes())) {
             return Ok(TenantReader::Operator);
         }
-        match state.registry.token_tenant(token).await? {
+        match state.ops.tokens().tenant_of(token).await? {
             Some(tenant_id) => Ok(TenantReader::Tenant(tenant_id)),
             None => Err(ApiError::unauthenticated(
                 "neither the operator token nor a valid tenant access token",

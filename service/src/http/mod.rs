@@ -8,6 +8,7 @@ pub mod convert;
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod render;
 mod routes;
 pub mod state;
 
@@ -22,8 +23,45 @@ pub use state::AppState;
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    use routes::{admin, connector, faults, graph, health, jobs, pfx, pki, scep, token, web};
-    Router::new()
+    use routes::{faults, health, web};
+    let router = service_routes(Router::new());
+    let router = operator_routes(router);
+    let router = connector_routes(router);
+    let router = scep_routes(router);
+    let router = jobs_routes(router);
+    graph_routes(router)
+        .fallback(health::not_found)
+        .method_not_allowed_fallback(health::method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            faults::inject,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            faults::clock_sync,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error::envelope,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            faults::journal,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            health::track,
+        ))
+        // The operator's web page: outside the API's middleware (see `routes::web`).
+        .route("/", get(web::page_show).post(web::page_sign_in))
+        .with_state(state)
+}
+
+/// Probes, metrics, the OpenAPI document, fault rules and the request journal.
+fn service_routes(router: Router<AppState>) -> Router<AppState> {
+    use routes::{faults, health};
+    router
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
@@ -34,6 +72,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/faults/{id}", axum::routing::delete(faults::remove))
         .route("/admin/journal", get(faults::journal_list))
+}
+
+/// The operator API: reset, the clock, tenants, connectors' status and history, releases.
+fn operator_routes(router: Router<AppState>) -> Router<AppState> {
+    use routes::admin;
+    router
         .route("/admin/reset", post(admin::reset))
         .route(
             "/admin/clock",
@@ -71,6 +115,12 @@ pub fn router(state: AppState) -> Router {
             "/admin/releases",
             get(admin::releases_list).post(admin::releases_publish),
         )
+}
+
+/// The connector API: registration, check-in, health, self-service and auto-update.
+fn connector_routes(router: Router<AppState>) -> Router<AppState> {
+    use routes::connector;
+    router
         .route(
             "/connector/v1/register",
             post(connector::connectors_register),
@@ -78,6 +128,18 @@ pub fn router(state: AppState) -> Router {
         .route("/connector/v1/checkin", post(connector::connectors_checkin))
         .route("/autoupdate/v1/latest", get(connector::update_latest))
         .route("/connector/v1/health", post(connector::health_upload))
+        .route(
+            "/connector/v1/self",
+            get(connector::self_get)
+                .patch(connector::self_reconfigure)
+                .delete(connector::self_uninstall),
+        )
+}
+
+/// The Intune FE surface for SCEP and third-party CAs, and the operator's SCEP challenges.
+fn scep_routes(router: Router<AppState>) -> Router<AppState> {
+    use routes::{pki, scep};
+    router
         .route(
             &format!(
                 "{}/ScepActions/validateRequest",
@@ -125,6 +187,12 @@ pub fn router(state: AppState) -> Router {
             "/admin/tenants/{tenant_id}/scep/challenges/{id}",
             get(scep::challenges_get).delete(scep::challenges_untarget),
         )
+}
+
+/// Request queues: the operator's side and the connectors' lease and completion.
+fn jobs_routes(router: Router<AppState>) -> Router<AppState> {
+    use routes::jobs;
+    router
         .route("/connector/v1/jobs/lease", post(jobs::jobs_lease))
         .route(
             "/connector/v1/jobs/complete",
@@ -146,12 +214,12 @@ pub fn router(state: AppState) -> Router {
             "/admin/tenants/{tenant_id}/jobs/{job_id}/cancel",
             post(jobs::jobs_cancel),
         )
-        .route(
-            "/connector/v1/self",
-            get(connector::self_get)
-                .patch(connector::self_reconfigure)
-                .delete(connector::self_uninstall),
-        )
+}
+
+/// The Graph surface and its token endpoint.
+fn graph_routes(router: Router<AppState>) -> Router<AppState> {
+    use routes::{graph, pfx, token};
+    router
         .route("/{tenant_id}/oauth2/v2.0/token", post(token::token_issue))
         .route(
             "/beta/deviceManagement/ndesConnectors",
@@ -197,30 +265,4 @@ pub fn router(state: AppState) -> Router {
                 .patch(pfx::pfx_keyed_patch)
                 .delete(pfx::pfx_keyed_delete),
         )
-        .fallback(health::not_found)
-        .method_not_allowed_fallback(health::method_not_allowed)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            faults::inject,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            faults::clock_sync,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            error::envelope,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            faults::journal,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            health::track,
-        ))
-        // The operator's web page: outside the API's middleware (see `routes::web`).
-        .route("/", get(web::page_show).post(web::page_sign_in))
-        .with_state(state)
 }

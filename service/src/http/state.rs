@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use crate::registry::Registry;
+use crate::ops::Ops;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub registry: Arc<Registry>,
+    pub ops: Arc<Ops>,
     pub operator_token: Arc<str>,
     pub faults: Arc<crate::faults::Faults>,
     pub journal: Arc<crate::journal::Journal>,

@@ -1,19 +1,25 @@
 //! Storage: the `Store` trait and its rows. The only place with SQL.
 //!
 //! Invariants: the store never reads the clock (every instant is a parameter, in epoch
-//! milliseconds); it checks uniqueness and the per-tenant connector limit atomically; rows are
-//! plain data, parsed into domain types by the caller.
+//! milliseconds); it checks uniqueness and the per-tenant connector limit atomically; rows carry
+//! domain types (ids, job kinds and states, outcomes, feature sets), mapped to and from their
+//! TEXT columns in one place (`columns`), so a stored value that does not parse is
+//! [`StoreError::Corrupt`].
 //!
 //! Two implementations behave alike (one store suite runs against both): `SqliteStore`, the
 //! embedded default, and `PgStore`, for several replicas on one PostgreSQL database.
 
+mod columns;
 mod postgres;
 mod sqlite;
 
+pub use columns::{AttemptOutcome, AttemptOutcomeError};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
+
+use crate::domain::{ConnectorId, FeatureSet, JobId, JobKind, JobState, Outcome, TenantId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -25,6 +31,10 @@ pub enum StoreError {
     MachineTaken(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A stored value that does not parse as what its column holds (written by something else,
+    /// or by a version that spelled it differently).
+    #[error("stored data does not parse: {0}")]
+    Corrupt(String),
     #[error("database error")]
     Backend(#[source] sqlx::Error),
     #[error("database migration failed")]
@@ -33,9 +43,25 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Maps driver errors to `StoreError` alike for both backends: no row is `NotFound`, a unique
+/// violation is `Conflict` (with the server's message), a column whose text does not parse is
+/// `Corrupt` (naming the column), anything else is `Backend`.
+pub(crate) fn interpret(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.message().to_owned())
+        }
+        sqlx::Error::ColumnDecode { index, source } => {
+            StoreError::Corrupt(format!("column {index}: {source}"))
+        }
+        _ => StoreError::Backend(error),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TenantRow {
-    pub id: String,
+    pub id: TenantId,
     pub display_name: String,
     pub rollout_delay_days: i64,
     pub enrollment_secret_hash: String,
@@ -47,28 +73,29 @@ pub struct TenantRow {
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ConnectorRow {
-    pub id: String,
-    pub tenant_id: String,
+    pub id: ConnectorId,
+    pub tenant_id: TenantId,
     pub credential_hash: String,
     pub display_name: String,
     pub machine_name: String,
     pub machine_key: String,
-    /// Comma-separated feature names.
-    pub features: String,
+    pub features: FeatureSet,
     pub version: String,
     pub product: String,
     pub service_account: String,
     pub proxy: Option<String>,
     pub import_key_thumbprint: Option<String>,
     pub auto_update: bool,
-    /// Comma-separated product names.
-    pub co_installed: String,
+    /// Products sharing the machine (stored comma-joined).
+    #[sqlx(try_from = "columns::List")]
+    pub co_installed: Vec<String>,
     pub enrolled_ms: i64,
     pub last_checkin_ms: Option<i64>,
     pub reconciled_ms: i64,
     pub last_status: String,
-    /// Comma-separated reason codes.
-    pub last_reasons: String,
+    /// Reason codes of the last status (stored comma-joined).
+    #[sqlx(try_from = "columns::List")]
+    pub last_reasons: Vec<String>,
     pub seq: i64,
     /// The last health upload.
     pub last_health_ms: Option<i64>,
@@ -83,21 +110,23 @@ pub struct ReleaseRow {
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct HistoryRow {
-    pub connector_id: String,
+    pub connector_id: ConnectorId,
     pub seq: i64,
     pub at_ms: i64,
     pub status: String,
-    pub reasons: String,
+    /// Reason codes (stored comma-joined).
+    #[sqlx(try_from = "columns::List")]
+    pub reasons: Vec<String>,
 }
 
 /// What `reconcile` writes for one connector: new history rows and its new bookkeeping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reconciled {
-    pub connector_id: String,
+    pub connector_id: ConnectorId,
     pub entries: Vec<HistoryRow>,
     pub reconciled_ms: i64,
     pub last_status: String,
-    pub last_reasons: String,
+    pub last_reasons: Vec<String>,
     pub seq: i64,
 }
 
@@ -141,25 +170,33 @@ pub struct HealthWrite<'a> {
 /// How many jobs of one kind are in one state, and when the oldest of them was created.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct JobStat {
-    pub kind: String,
-    pub state: String,
+    pub kind: JobKind,
+    pub state: JobState,
     pub count: i64,
     pub oldest_created_ms: i64,
 }
 
+/// A job. (Also read from JSON: the SQLite store hands many rows over as one JSON array, with
+/// the same parsing of each column.)
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct JobRow {
-    pub id: String,
-    pub tenant_id: String,
-    pub kind: String,
-    pub state: String,
+    #[serde(deserialize_with = "columns::serde_columns::column")]
+    pub id: JobId,
+    #[serde(deserialize_with = "columns::serde_columns::column")]
+    pub tenant_id: TenantId,
+    #[serde(deserialize_with = "columns::serde_columns::column")]
+    pub kind: JobKind,
+    #[serde(deserialize_with = "columns::serde_columns::column")]
+    pub state: JobState,
     /// JSON text.
     pub payload: String,
     pub attempts: i64,
     pub max_attempts: i64,
     pub visible_ms: i64,
     pub lease_token_hash: Option<String>,
-    pub lease_connector_id: Option<String>,
+    /// The lease holder: a connector, or a third-party CA (`third-party-ca:{clientId}`).
+    #[serde(deserialize_with = "columns::serde_columns::optional")]
+    pub lease_connector_id: Option<ConnectorId>,
     pub lease_expires_ms: Option<i64>,
     /// JSON text.
     pub result: Option<String>,
@@ -171,7 +208,7 @@ pub struct JobRow {
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct UserPfxRow {
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// `{userId without dashes}-{thumbprint lower-case}`.
     pub id: String,
     pub user_principal_name: String,
@@ -193,7 +230,7 @@ pub struct UserPfxRow {
 /// A SCEP challenge issued to a device targeted by a SCEP profile (see `crate::scep`).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ScepChallengeRow {
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub id: String,
     pub device_id: String,
     pub user_id: Option<String>,
@@ -218,12 +255,14 @@ pub struct ScepChallengeRow {
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AttemptRow {
-    pub job_id: String,
+    pub job_id: JobId,
     pub attempt: i64,
-    pub connector_id: String,
+    /// The lease holder (see [`JobRow::lease_connector_id`]).
+    pub connector_id: ConnectorId,
     pub lease_token_hash: String,
     pub leased_ms: i64,
-    pub outcome: Option<String>,
+    /// `None` while the attempt's lease is open.
+    pub outcome: Option<AttemptOutcome>,
     pub error_code: Option<String>,
     pub ended_ms: Option<i64>,
 }
@@ -231,9 +270,10 @@ pub struct AttemptRow {
 /// A lease call: up to `token_hashes.len()` ready jobs of `kinds`, oldest first.
 #[derive(Debug, Clone)]
 pub struct LeaseJobs<'a> {
-    pub tenant_id: &'a str,
-    pub connector_id: &'a str,
-    pub kinds: &'a [&'a str],
+    pub tenant_id: &'a TenantId,
+    /// The lease holder (see [`JobRow::lease_connector_id`]).
+    pub connector_id: &'a ConnectorId,
+    pub kinds: &'a [JobKind],
     pub now_ms: i64,
     pub lease_expires_ms: i64,
     pub token_hashes: &'a [String],
@@ -247,13 +287,12 @@ pub struct LeaseJobs<'a> {
 /// holds the job's current lease.
 #[derive(Debug, Clone)]
 pub struct Completion<'a> {
-    pub job_id: &'a str,
+    pub job_id: &'a JobId,
     pub token_hash: &'a str,
     pub now_ms: i64,
-    /// `succeeded`, `failed`, `queued` (retry) or `dead_letter`.
-    pub new_state: &'a str,
-    /// `succeeded`, `failed` or `retry`.
-    pub attempt_outcome: &'a str,
+    /// `Succeeded`, `Failed`, `Queued` (retry) or `DeadLetter`.
+    pub new_state: JobState,
+    pub attempt_outcome: Outcome,
     pub visible_ms: i64,
     pub result: Option<&'a str>,
     pub error_code: Option<&'a str>,
@@ -279,19 +318,26 @@ pub fn in_lease_order(rows: &mut [JobRow], ids: &[&str]) {
 
 /// Whether a completion ends the job (sets `completed_ms`).
 pub fn finishes(completion: &Completion<'_>) -> bool {
-    matches!(completion.new_state, "succeeded" | "failed" | "dead_letter")
+    matches!(
+        completion.new_state,
+        JobState::Succeeded | JobState::Failed | JobState::DeadLetter
+    )
 }
 
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     async fn insert_tenant(&self, tenant: &TenantRow) -> StoreResult<()>;
     async fn list_tenants(&self) -> StoreResult<Vec<TenantRow>>;
-    async fn get_tenant(&self, id: &str) -> StoreResult<TenantRow>;
+    async fn get_tenant(&self, id: &TenantId) -> StoreResult<TenantRow>;
     async fn tenant_by_enrollment_hash(&self, hash: &str) -> StoreResult<TenantRow>;
     async fn tenant_by_client_id(&self, client_id: &str) -> StoreResult<TenantRow>;
-    async fn set_tenant_import_key(&self, id: &str, thumbprint: Option<&str>) -> StoreResult<()>;
+    async fn set_tenant_import_key(
+        &self,
+        id: &TenantId,
+        thumbprint: Option<&str>,
+    ) -> StoreResult<()>;
     /// Removes the tenant and everything it owns. `NotFound` if there was none.
-    async fn delete_tenant(&self, id: &str) -> StoreResult<()>;
+    async fn delete_tenant(&self, id: &TenantId) -> StoreResult<()>;
 
     /// Inserts a connector unless its tenant already has `limit` connectors (`LimitReached`) or
     /// the machine already has one (`MachineTaken`); both checks and the insert are one atomic step.
@@ -302,21 +348,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         limit: u32,
     ) -> StoreResult<()>;
     async fn connector_by_credential(&self, hash: &str) -> StoreResult<ConnectorRow>;
-    async fn get_connector(&self, tenant_id: &str, id: &str) -> StoreResult<ConnectorRow>;
-    async fn list_connectors(&self, tenant_id: &str) -> StoreResult<Vec<ConnectorRow>>;
+    async fn get_connector(
+        &self,
+        tenant_id: &TenantId,
+        id: &ConnectorId,
+    ) -> StoreResult<ConnectorRow>;
+    async fn list_connectors(&self, tenant_id: &TenantId) -> StoreResult<Vec<ConnectorRow>>;
     /// The distinct versions of a tenant's connectors, in text order.
-    async fn connector_versions(&self, tenant_id: &str) -> StoreResult<Vec<String>>;
+    async fn connector_versions(&self, tenant_id: &TenantId) -> StoreResult<Vec<String>>;
     async fn list_all_connectors(&self) -> StoreResult<Vec<ConnectorRow>>;
     /// Writes the mutable fields of a connector (everything but ids, tenant, credential, enrolled).
     async fn update_connector(&self, connector: &ConnectorRow) -> StoreResult<()>;
-    async fn delete_connector(&self, tenant_id: &str, id: &str) -> StoreResult<()>;
+    async fn delete_connector(&self, tenant_id: &TenantId, id: &ConnectorId) -> StoreResult<()>;
 
     /// Keeps one health message (`at_ms` is unique per connector: a repeat replaces it) and drops
     /// the connector's messages older than `keep_from_ms`.
     async fn insert_health(
         &self,
-        tenant_id: &str,
-        connector_id: &str,
+        tenant_id: &TenantId,
+        connector_id: &ConnectorId,
         at_ms: i64,
         body: &str,
         keep_from_ms: i64,
@@ -324,8 +374,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The connector's health messages with `from_ms <= at_ms <= to_ms`, oldest first.
     async fn list_health(
         &self,
-        tenant_id: &str,
-        connector_id: &str,
+        tenant_id: &TenantId,
+        connector_id: &ConnectorId,
         from_ms: i64,
         to_ms: i64,
     ) -> StoreResult<Vec<(i64, String)>>;
@@ -350,13 +400,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// the same span) is kept as it is, and a mark never moves back.
     async fn record_reconciled(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         reconciled: &[Reconciled],
     ) -> StoreResult<()>;
     async fn list_history(
         &self,
-        tenant_id: &str,
-        connector_id: &str,
+        tenant_id: &TenantId,
+        connector_id: &ConnectorId,
     ) -> StoreResult<Vec<HistoryRow>>;
 
     async fn list_releases(&self) -> StoreResult<Vec<ReleaseRow>>;
@@ -365,33 +415,33 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Enqueues `jobs` in one transaction, in slice order (the order lists and leases follow); an
     /// id already used refuses the whole batch (`Conflict`).
     async fn insert_jobs(&self, jobs: &[JobRow]) -> StoreResult<()>;
-    async fn get_job(&self, tenant_id: &str, id: &str) -> StoreResult<JobRow>;
+    async fn get_job(&self, tenant_id: &TenantId, id: &JobId) -> StoreResult<JobRow>;
     /// Jobs of a tenant in enqueue order, optionally of one kind and state. A negative `limit`
     /// means no limit, a negative `offset` none.
     async fn list_jobs(
         &self,
-        tenant_id: &str,
-        kind: Option<&str>,
-        state: Option<&str>,
+        tenant_id: &TenantId,
+        kind: Option<JobKind>,
+        state: Option<JobState>,
         limit: i64,
         offset: i64,
     ) -> StoreResult<Vec<JobRow>>;
     async fn count_jobs(
         &self,
-        tenant_id: &str,
-        kind: Option<&str>,
-        state: Option<&str>,
+        tenant_id: &TenantId,
+        kind: Option<JobKind>,
+        state: Option<JobState>,
     ) -> StoreResult<i64>;
     /// Whether the tenant has a job in state `queued` (ready, or waiting out a retry backoff):
     /// without one, no lease of the tenant's connectors can find work until something changes.
-    async fn has_queued_jobs(&self, tenant_id: &str) -> StoreResult<bool>;
-    async fn job_attempts(&self, job_id: &str) -> StoreResult<Vec<AttemptRow>>;
+    async fn has_queued_jobs(&self, tenant_id: &TenantId) -> StoreResult<bool>;
+    async fn job_attempts(&self, job_id: &JobId) -> StoreResult<Vec<AttemptRow>>;
     /// The attempt of `job_id` that lease token `token_hash` was issued for; `NotFound` if the
     /// token was issued for another job or never.
-    async fn attempt_by_token(&self, job_id: &str, token_hash: &str) -> StoreResult<AttemptRow>;
+    async fn attempt_by_token(&self, job_id: &JobId, token_hash: &str) -> StoreResult<AttemptRow>;
     /// Ends leases that expired by `now_ms`: the job is queued again, or dead-lettered once it
     /// has used all its attempts. Returns how many leases ended.
-    async fn expire_leases(&self, tenant_id: Option<&str>, now_ms: i64) -> StoreResult<u64>;
+    async fn expire_leases(&self, tenant_id: Option<&TenantId>, now_ms: i64) -> StoreResult<u64>;
     /// Expires old leases of the tenant, then leases ready jobs, all in one transaction.
     async fn lease_jobs(&self, lease: &LeaseJobs<'_>) -> StoreResult<Vec<JobRow>>;
     /// Applies `completion`; `false` (and no change) if the token no longer holds the lease.
@@ -408,11 +458,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// completion in the same call finds the lease gone and answers `false`.
     async fn complete_jobs(&self, completions: &[Completion<'_>]) -> StoreResult<Vec<bool>>;
     /// The jobs of a tenant with these ids (those that exist), in no particular order.
-    async fn get_jobs(&self, tenant_id: &str, ids: &[&str]) -> StoreResult<Vec<JobRow>>;
+    async fn get_jobs(&self, tenant_id: &TenantId, ids: &[&JobId]) -> StoreResult<Vec<JobRow>>;
     /// Cancels a job that is not finished; `false` if it already was.
-    async fn cancel_job(&self, tenant_id: &str, id: &str, now_ms: i64) -> StoreResult<bool>;
+    async fn cancel_job(&self, tenant_id: &TenantId, id: &JobId, now_ms: i64) -> StoreResult<bool>;
     /// Puts a connector's open leases back in the queue at once (uninstall), attempts unchanged.
-    async fn release_connector_leases(&self, connector_id: &str, now_ms: i64) -> StoreResult<u64>;
+    async fn release_connector_leases(
+        &self,
+        connector_id: &ConnectorId,
+        now_ms: i64,
+    ) -> StoreResult<u64>;
     /// The earliest instant after `after_ms` at which a lease expires or a backoff ends.
     async fn next_job_deadline(&self, after_ms: i64) -> StoreResult<Option<i64>>;
 
@@ -422,7 +476,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn job_stats(&self) -> StoreResult<Vec<JobStat>>;
     /// Ended attempts of every tenant counted by outcome (`expired`: a lease that ran out),
     /// ordered by outcome.
-    async fn attempt_outcomes(&self) -> StoreResult<Vec<(String, i64)>>;
+    async fn attempt_outcomes(&self) -> StoreResult<Vec<(AttemptOutcome, i64)>>;
 
     // ----- the virtual clock -----
     /// The stored virtual clock (epoch milliseconds), if one was ever stored.
@@ -438,31 +492,39 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Inserts or replaces (same tenant and id) an imported PFX.
     async fn upsert_user_pfx(&self, row: &UserPfxRow) -> StoreResult<()>;
-    async fn get_user_pfx(&self, tenant_id: &str, id: &str) -> StoreResult<UserPfxRow>;
-    async fn list_user_pfx(&self, tenant_id: &str) -> StoreResult<Vec<UserPfxRow>>;
+    async fn get_user_pfx(&self, tenant_id: &TenantId, id: &str) -> StoreResult<UserPfxRow>;
+    async fn list_user_pfx(&self, tenant_id: &TenantId) -> StoreResult<Vec<UserPfxRow>>;
     /// `NotFound` when there was none.
-    async fn delete_user_pfx(&self, tenant_id: &str, id: &str) -> StoreResult<()>;
+    async fn delete_user_pfx(&self, tenant_id: &TenantId, id: &str) -> StoreResult<()>;
 
     /// The tenant's SCEP challenge secret; `NotFound` until one is stored.
-    async fn scep_secret(&self, tenant_id: &str) -> StoreResult<String>;
+    async fn scep_secret(&self, tenant_id: &TenantId) -> StoreResult<String>;
     /// Stores `secret` unless the tenant already has one (the first one stays).
-    async fn insert_scep_secret(&self, tenant_id: &str, secret: &str) -> StoreResult<()>;
+    async fn insert_scep_secret(&self, tenant_id: &TenantId, secret: &str) -> StoreResult<()>;
     async fn insert_scep_challenge(&self, row: &ScepChallengeRow) -> StoreResult<()>;
-    async fn get_scep_challenge(&self, tenant_id: &str, id: &str) -> StoreResult<ScepChallengeRow>;
+    async fn get_scep_challenge(
+        &self,
+        tenant_id: &TenantId,
+        id: &str,
+    ) -> StoreResult<ScepChallengeRow>;
     /// The latest validation under `transaction_id`: (challenge id, code).
     async fn scep_validation(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         transaction_id: &str,
     ) -> StoreResult<(String, String)>;
     /// `NotFound` when there is none.
-    async fn set_scep_targeted(&self, tenant_id: &str, id: &str, targeted: bool)
-        -> StoreResult<()>;
+    async fn set_scep_targeted(
+        &self,
+        tenant_id: &TenantId,
+        id: &str,
+        targeted: bool,
+    ) -> StoreResult<()>;
     /// Records the verdict on a request under `transaction_id` (replacing an earlier one of the
     /// same transaction) and on the challenge it named.
     async fn record_scep_validation(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         id: &str,
         transaction_id: &str,
         code: &str,
@@ -470,7 +532,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<()>;
     async fn record_scep_notification(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         id: &str,
         kind: &str,
         body: &str,
@@ -481,10 +543,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn insert_token(
         &self,
         token_hash: &str,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         now_ms: i64,
         expires_ms: i64,
     ) -> StoreResult<()>;
     /// The tenant a token belongs to, if the token exists and expires after `now_ms`.
-    async fn token_tenant(&self, token_hash: &str, now_ms: i64) -> StoreResult<String>;
+    async fn token_tenant(&self, token_hash: &str, now_ms: i64) -> StoreResult<TenantId>;
 }

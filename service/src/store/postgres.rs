@@ -27,9 +27,11 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 
 use super::{
-    AttemptRow, Completion, ConnectorRow, HistoryRow, JobRow, JobStat, LeaseJobs, Reconciled,
-    ReleaseRow, ScepChallengeRow, Store, StoreError, StoreResult, TenantRow, UserPfxRow,
+    interpret, AttemptOutcome, AttemptRow, Completion, ConnectorRow, HistoryRow, JobRow, JobStat,
+    LeaseJobs, Reconciled, ReleaseRow, ScepChallengeRow, Store, StoreError, StoreResult, TenantRow,
+    UserPfxRow,
 };
+use crate::domain::{ConnectorId, JobId, JobKind, JobState, TenantId};
 
 /// Connections per replica. Every store call holds one for a few statements at most.
 const MAX_CONNECTIONS: u32 = 10;
@@ -37,18 +39,6 @@ const MAX_CONNECTIONS: u32 = 10;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
-}
-
-/// Maps driver errors to `StoreError` exactly as the SQLite store does: no row is `NotFound`, a
-/// unique violation is `Conflict` (with the server's message), anything else is `Backend`.
-fn interpret(error: sqlx::Error) -> StoreError {
-    match &error {
-        sqlx::Error::RowNotFound => StoreError::NotFound,
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(db.message().to_owned())
-        }
-        _ => StoreError::Backend(error),
-    }
 }
 
 impl PgStore {
@@ -91,7 +81,7 @@ const JOB_COLUMNS: &str = "id, tenant_id, kind, state, payload, attempts, max_at
 /// is no longer the expired one.
 async fn expire_in(
     tx: &mut PgConnection,
-    tenant_id: Option<&str>,
+    tenant_id: Option<&TenantId>,
     now_ms: i64,
 ) -> StoreResult<u64> {
     let scope = if tenant_id.is_some() {
@@ -104,7 +94,7 @@ async fn expire_in(
     );
     let mut q = sqlx::query_as::<_, (String,)>(&select).bind(now_ms);
     if let Some(t) = tenant_id {
-        q = q.bind(t);
+        q = q.bind(t.as_str());
     }
     let ids: Vec<String> = q
         .fetch_all(&mut *tx)
@@ -143,16 +133,16 @@ async fn expire_in(
 
 async fn insert_history(
     tx: &mut PgConnection,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     row: &HistoryRow,
 ) -> StoreResult<()> {
     sqlx::query("INSERT INTO status_history (tenant_id, connector_id, seq, at_ms, status, reasons) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (connector_id, seq) DO NOTHING")
-        .bind(tenant_id)
-        .bind(&row.connector_id)
+        .bind(tenant_id.as_str())
+        .bind(row.connector_id.as_str())
         .bind(row.seq)
         .bind(row.at_ms)
         .bind(&row.status)
-        .bind(&row.reasons)
+        .bind(super::columns::joined(&row.reasons))
         .execute(&mut *tx)
         .await
         .map_err(interpret)?;
@@ -166,7 +156,7 @@ impl Store for PgStore {
             "INSERT INTO tenants (id, display_name, rollout_delay_days, enrollment_secret_hash, client_id, \
              client_secret_hash, import_key_thumbprint, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
-        .bind(&t.id)
+        .bind(t.id.as_str())
         .bind(&t.display_name)
         .bind(t.rollout_delay_days)
         .bind(&t.enrollment_secret_hash)
@@ -187,9 +177,9 @@ impl Store for PgStore {
             .map_err(interpret)
     }
 
-    async fn get_tenant(&self, id: &str) -> StoreResult<TenantRow> {
+    async fn get_tenant(&self, id: &TenantId) -> StoreResult<TenantRow> {
         sqlx::query_as("SELECT * FROM tenants WHERE id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .fetch_one(&self.pool)
             .await
             .map_err(interpret)
@@ -211,10 +201,14 @@ impl Store for PgStore {
             .map_err(interpret)
     }
 
-    async fn set_tenant_import_key(&self, id: &str, thumbprint: Option<&str>) -> StoreResult<()> {
+    async fn set_tenant_import_key(
+        &self,
+        id: &TenantId,
+        thumbprint: Option<&str>,
+    ) -> StoreResult<()> {
         let done = sqlx::query("UPDATE tenants SET import_key_thumbprint = $1 WHERE id = $2")
             .bind(thumbprint)
-            .bind(id)
+            .bind(id.as_str())
             .execute(&self.pool)
             .await
             .map_err(interpret)?;
@@ -224,17 +218,17 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn delete_tenant(&self, id: &str) -> StoreResult<()> {
+    async fn delete_tenant(&self, id: &TenantId) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(interpret)?;
         sqlx::query("DELETE FROM status_history WHERE tenant_id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(interpret)?;
         // Connectors, jobs (and their attempts), tokens, PFXs, SCEP rows and health messages go
         // with the tenant (ON DELETE CASCADE).
         let done = sqlx::query("DELETE FROM tenants WHERE id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(interpret)?;
@@ -257,13 +251,13 @@ impl Store for PgStore {
         // then includes the first one's connector. An unknown tenant locks nothing and the insert
         // fails on the foreign key, as with SQLite.
         sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
-            .bind(&c.tenant_id)
+            .bind(c.tenant_id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(interpret)?;
         let (count,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM connectors WHERE tenant_id = $1")
-                .bind(&c.tenant_id)
+                .bind(c.tenant_id.as_str())
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(interpret)?;
@@ -273,7 +267,7 @@ impl Store for PgStore {
         let taken: Option<(String,)> = sqlx::query_as(
             "SELECT machine_name FROM connectors WHERE tenant_id = $1 AND machine_key = $2",
         )
-        .bind(&c.tenant_id)
+        .bind(c.tenant_id.as_str())
         .bind(&c.machine_key)
         .fetch_optional(&mut *tx)
         .await
@@ -286,8 +280,8 @@ impl Store for PgStore {
              $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
         );
         sqlx::query(&sql)
-            .bind(&c.id)
-            .bind(&c.tenant_id)
+            .bind(c.id.as_str())
+            .bind(c.tenant_id.as_str())
             .bind(&c.credential_hash)
             .bind(&c.display_name)
             .bind(&c.machine_name)
@@ -299,12 +293,12 @@ impl Store for PgStore {
             .bind(&c.proxy)
             .bind(&c.import_key_thumbprint)
             .bind(c.auto_update)
-            .bind(&c.co_installed)
+            .bind(super::columns::joined(&c.co_installed))
             .bind(c.enrolled_ms)
             .bind(c.last_checkin_ms)
             .bind(c.reconciled_ms)
             .bind(&c.last_status)
-            .bind(&c.last_reasons)
+            .bind(super::columns::joined(&c.last_reasons))
             .bind(c.seq)
             .bind(c.last_health_ms)
             .execute(&mut *tx)
@@ -325,32 +319,36 @@ impl Store for PgStore {
         .map_err(interpret)
     }
 
-    async fn get_connector(&self, tenant_id: &str, id: &str) -> StoreResult<ConnectorRow> {
+    async fn get_connector(
+        &self,
+        tenant_id: &TenantId,
+        id: &ConnectorId,
+    ) -> StoreResult<ConnectorRow> {
         sqlx::query_as(&format!(
             "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE tenant_id = $1 AND id = $2"
         ))
-        .bind(tenant_id)
-        .bind(id)
+        .bind(tenant_id.as_str())
+        .bind(id.as_str())
         .fetch_one(&self.pool)
         .await
         .map_err(interpret)
     }
 
-    async fn list_connectors(&self, tenant_id: &str) -> StoreResult<Vec<ConnectorRow>> {
+    async fn list_connectors(&self, tenant_id: &TenantId) -> StoreResult<Vec<ConnectorRow>> {
         sqlx::query_as(&format!(
             "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE tenant_id = $1 ORDER BY enrolled_ms, id"
         ))
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(interpret)
     }
 
-    async fn connector_versions(&self, tenant_id: &str) -> StoreResult<Vec<String>> {
+    async fn connector_versions(&self, tenant_id: &TenantId) -> StoreResult<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT version FROM connectors WHERE tenant_id = $1 GROUP BY version ORDER BY version COLLATE \"C\"",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(interpret)?;
@@ -380,11 +378,11 @@ impl Store for PgStore {
         .bind(&c.proxy)
         .bind(&c.import_key_thumbprint)
         .bind(c.auto_update)
-        .bind(&c.co_installed)
+        .bind(super::columns::joined(&c.co_installed))
         .bind(c.last_checkin_ms)
         .bind(c.last_health_ms)
-        .bind(&c.tenant_id)
-        .bind(&c.id)
+        .bind(c.tenant_id.as_str())
+        .bind(c.id.as_str())
         .execute(&self.pool)
         .await
         .map_err(interpret)?;
@@ -396,8 +394,8 @@ impl Store for PgStore {
 
     async fn insert_health(
         &self,
-        tenant_id: &str,
-        connector_id: &str,
+        tenant_id: &TenantId,
+        connector_id: &ConnectorId,
         at_ms: i64,
         body: &str,
         keep_from_ms: i64,
@@ -407,15 +405,15 @@ impl Store for PgStore {
             "INSERT INTO health_messages (tenant_id, connector_id, at_ms, body) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (connector_id, at_ms) DO UPDATE SET tenant_id = excluded.tenant_id, body = excluded.body",
         )
-        .bind(tenant_id)
-        .bind(connector_id)
+        .bind(tenant_id.as_str())
+        .bind(connector_id.as_str())
         .bind(at_ms)
         .bind(body)
         .execute(&mut *tx)
         .await
         .map_err(interpret)?;
         sqlx::query("DELETE FROM health_messages WHERE connector_id = $1 AND at_ms < $2")
-            .bind(connector_id)
+            .bind(connector_id.as_str())
             .bind(keep_from_ms)
             .execute(&mut *tx)
             .await
@@ -425,8 +423,8 @@ impl Store for PgStore {
 
     async fn list_health(
         &self,
-        tenant_id: &str,
-        connector_id: &str,
+        tenant_id: &TenantId,
+        connector_id: &ConnectorId,
         from_ms: i64,
         to_ms: i64,
     ) -> StoreResult<Vec<(i64, String)>> {
@@ -434,8 +432,8 @@ impl Store for PgStore {
             "SELECT at_ms, body FROM health_messages WHERE tenant_id = $1 AND connector_id = $2 \
              AND at_ms >= $3 AND at_ms <= $4 ORDER BY at_ms",
         )
-        .bind(tenant_id)
-        .bind(connector_id)
+        .bind(tenant_id.as_str())
+        .bind(connector_id.as_str())
         .bind(from_ms)
         .bind(to_ms)
         .fetch_all(&self.pool)
@@ -443,16 +441,16 @@ impl Store for PgStore {
         .map_err(interpret)
     }
 
-    async fn delete_connector(&self, tenant_id: &str, id: &str) -> StoreResult<()> {
+    async fn delete_connector(&self, tenant_id: &TenantId, id: &ConnectorId) -> StoreResult<()> {
         sqlx::query("DELETE FROM health_messages WHERE tenant_id = $1 AND connector_id = $2")
-            .bind(tenant_id)
-            .bind(id)
+            .bind(tenant_id.as_str())
+            .bind(id.as_str())
             .execute(&self.pool)
             .await
             .map_err(interpret)?;
         let done = sqlx::query("DELETE FROM connectors WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(id)
+            .bind(tenant_id.as_str())
+            .bind(id.as_str())
             .execute(&self.pool)
             .await
             .map_err(interpret)?;
@@ -464,7 +462,7 @@ impl Store for PgStore {
 
     async fn record_reconciled(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         reconciled: &[Reconciled],
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(interpret)?;
@@ -478,10 +476,10 @@ impl Store for PgStore {
             )
             .bind(r.reconciled_ms)
             .bind(&r.last_status)
-            .bind(&r.last_reasons)
+            .bind(super::columns::joined(&r.last_reasons))
             .bind(r.seq)
-            .bind(tenant_id)
-            .bind(&r.connector_id)
+            .bind(tenant_id.as_str())
+            .bind(r.connector_id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(interpret)?;
@@ -492,15 +490,15 @@ impl Store for PgStore {
 
     async fn list_history(
         &self,
-        tenant_id: &str,
-        connector_id: &str,
+        tenant_id: &TenantId,
+        connector_id: &ConnectorId,
     ) -> StoreResult<Vec<HistoryRow>> {
         sqlx::query_as(
             "SELECT connector_id, seq, at_ms, status, reasons FROM status_history \
              WHERE tenant_id = $1 AND connector_id = $2 ORDER BY seq",
         )
-        .bind(tenant_id)
-        .bind(connector_id)
+        .bind(tenant_id.as_str())
+        .bind(connector_id.as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(interpret)
@@ -540,8 +538,8 @@ impl Store for PgStore {
              encrypted_pfx_password = excluded.encrypted_pfx_password, start_ms = excluded.start_ms, \
              expiration_ms = excluded.expiration_ms, modified_ms = excluded.modified_ms",
         )
-        .bind(&row.tenant_id)
-        .bind(&row.id)
+        .bind(row.tenant_id.as_str())
+        .bind(row.id.as_str())
         .bind(&row.user_principal_name)
         .bind(&row.thumbprint)
         .bind(&row.intended_purpose)
@@ -560,27 +558,27 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn get_user_pfx(&self, tenant_id: &str, id: &str) -> StoreResult<UserPfxRow> {
+    async fn get_user_pfx(&self, tenant_id: &TenantId, id: &str) -> StoreResult<UserPfxRow> {
         sqlx::query_as("SELECT * FROM user_pfx_certificates WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .bind(id)
             .fetch_one(&self.pool)
             .await
             .map_err(interpret)
     }
 
-    async fn list_user_pfx(&self, tenant_id: &str) -> StoreResult<Vec<UserPfxRow>> {
+    async fn list_user_pfx(&self, tenant_id: &TenantId) -> StoreResult<Vec<UserPfxRow>> {
         sqlx::query_as("SELECT * FROM user_pfx_certificates WHERE tenant_id = $1 ORDER BY id")
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .fetch_all(&self.pool)
             .await
             .map_err(interpret)
     }
 
-    async fn delete_user_pfx(&self, tenant_id: &str, id: &str) -> StoreResult<()> {
+    async fn delete_user_pfx(&self, tenant_id: &TenantId, id: &str) -> StoreResult<()> {
         let done =
             sqlx::query("DELETE FROM user_pfx_certificates WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant_id)
+                .bind(tenant_id.as_str())
                 .bind(id)
                 .execute(&self.pool)
                 .await
@@ -591,21 +589,21 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn scep_secret(&self, tenant_id: &str) -> StoreResult<String> {
+    async fn scep_secret(&self, tenant_id: &TenantId) -> StoreResult<String> {
         let (secret,): (String,) =
             sqlx::query_as("SELECT secret FROM scep_keys WHERE tenant_id = $1")
-                .bind(tenant_id)
+                .bind(tenant_id.as_str())
                 .fetch_one(&self.pool)
                 .await
                 .map_err(interpret)?;
         Ok(secret)
     }
 
-    async fn insert_scep_secret(&self, tenant_id: &str, secret: &str) -> StoreResult<()> {
+    async fn insert_scep_secret(&self, tenant_id: &TenantId, secret: &str) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO scep_keys (tenant_id, secret) VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(secret)
         .execute(&self.pool)
         .await
@@ -619,8 +617,8 @@ impl Store for PgStore {
              key_size, extended_key_usage, issued_ms, expires_ms, targeted) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
-        .bind(&row.tenant_id)
-        .bind(&row.id)
+        .bind(row.tenant_id.as_str())
+        .bind(row.id.as_str())
         .bind(&row.device_id)
         .bind(&row.user_id)
         .bind(&row.subject)
@@ -637,9 +635,13 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn get_scep_challenge(&self, tenant_id: &str, id: &str) -> StoreResult<ScepChallengeRow> {
+    async fn get_scep_challenge(
+        &self,
+        tenant_id: &TenantId,
+        id: &str,
+    ) -> StoreResult<ScepChallengeRow> {
         sqlx::query_as("SELECT * FROM scep_challenges WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .bind(id)
             .fetch_one(&self.pool)
             .await
@@ -648,13 +650,13 @@ impl Store for PgStore {
 
     async fn scep_validation(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         transaction_id: &str,
     ) -> StoreResult<(String, String)> {
         sqlx::query_as(
             "SELECT challenge_id, code FROM scep_validations WHERE tenant_id = $1 AND transaction_id = $2",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(transaction_id)
         .fetch_one(&self.pool)
         .await
@@ -663,7 +665,7 @@ impl Store for PgStore {
 
     async fn set_scep_targeted(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         id: &str,
         targeted: bool,
     ) -> StoreResult<()> {
@@ -671,7 +673,7 @@ impl Store for PgStore {
             "UPDATE scep_challenges SET targeted = $1 WHERE tenant_id = $2 AND id = $3",
         )
         .bind(targeted)
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(id)
         .execute(&self.pool)
         .await
@@ -684,7 +686,7 @@ impl Store for PgStore {
 
     async fn record_scep_validation(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         id: &str,
         transaction_id: &str,
         code: &str,
@@ -696,7 +698,7 @@ impl Store for PgStore {
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, transaction_id) DO UPDATE SET \
              challenge_id = excluded.challenge_id, code = excluded.code, validated_ms = excluded.validated_ms",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(transaction_id)
         .bind(id)
         .bind(code)
@@ -709,7 +711,7 @@ impl Store for PgStore {
         )
         .bind(transaction_id)
         .bind(code)
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(id)
         .execute(&mut *tx)
         .await
@@ -720,7 +722,7 @@ impl Store for PgStore {
 
     async fn record_scep_notification(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         id: &str,
         kind: &str,
         body: &str,
@@ -733,7 +735,7 @@ impl Store for PgStore {
         .bind(kind)
         .bind(body)
         .bind(now_ms)
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(id)
         .execute(&self.pool)
         .await
@@ -744,7 +746,7 @@ impl Store for PgStore {
     async fn insert_token(
         &self,
         token_hash: &str,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         now_ms: i64,
         expires_ms: i64,
     ) -> StoreResult<()> {
@@ -755,7 +757,7 @@ impl Store for PgStore {
             .map_err(interpret)?;
         sqlx::query("INSERT INTO tokens (token_hash, tenant_id, expires_ms) VALUES ($1, $2, $3)")
             .bind(token_hash)
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .bind(expires_ms)
             .execute(&self.pool)
             .await
@@ -763,8 +765,8 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn token_tenant(&self, token_hash: &str, now_ms: i64) -> StoreResult<String> {
-        let row: (String,) = sqlx::query_as(
+    async fn token_tenant(&self, token_hash: &str, now_ms: i64) -> StoreResult<TenantId> {
+        let row: (TenantId,) = sqlx::query_as(
             "SELECT tenant_id FROM tokens WHERE token_hash = $1 AND expires_ms > $2",
         )
         .bind(token_hash)
@@ -794,16 +796,16 @@ impl Store for PgStore {
             let mut q = sqlx::query(&sql);
             for j in chunk {
                 q = q
-                    .bind(&j.id)
-                    .bind(&j.tenant_id)
-                    .bind(&j.kind)
-                    .bind(&j.state)
+                    .bind(j.id.as_str())
+                    .bind(j.tenant_id.as_str())
+                    .bind(j.kind)
+                    .bind(j.state)
                     .bind(&j.payload)
                     .bind(j.attempts)
                     .bind(j.max_attempts)
                     .bind(j.visible_ms)
                     .bind(&j.lease_token_hash)
-                    .bind(&j.lease_connector_id)
+                    .bind(j.lease_connector_id.as_ref().map(ConnectorId::as_str))
                     .bind(j.lease_expires_ms)
                     .bind(&j.result)
                     .bind(&j.error_code)
@@ -817,12 +819,12 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn get_job(&self, tenant_id: &str, id: &str) -> StoreResult<JobRow> {
+    async fn get_job(&self, tenant_id: &TenantId, id: &JobId) -> StoreResult<JobRow> {
         sqlx::query_as(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = $1 AND id = $2"
         ))
-        .bind(tenant_id)
-        .bind(id)
+        .bind(tenant_id.as_str())
+        .bind(id.as_str())
         .fetch_one(&self.pool)
         .await
         .map_err(interpret)
@@ -830,9 +832,9 @@ impl Store for PgStore {
 
     async fn list_jobs(
         &self,
-        tenant_id: &str,
-        kind: Option<&str>,
-        state: Option<&str>,
+        tenant_id: &TenantId,
+        kind: Option<JobKind>,
+        state: Option<JobState>,
         limit: i64,
         offset: i64,
     ) -> StoreResult<Vec<JobRow>> {
@@ -843,7 +845,7 @@ impl Store for PgStore {
             "SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = $1 AND ($2::text IS NULL OR kind = $2) \
              AND ($3::text IS NULL OR state = $3) ORDER BY seq LIMIT $4 OFFSET $5"
         ))
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(kind)
         .bind(state)
         .bind(limit)
@@ -855,15 +857,15 @@ impl Store for PgStore {
 
     async fn count_jobs(
         &self,
-        tenant_id: &str,
-        kind: Option<&str>,
-        state: Option<&str>,
+        tenant_id: &TenantId,
+        kind: Option<JobKind>,
+        state: Option<JobState>,
     ) -> StoreResult<i64> {
         let (n,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM jobs WHERE tenant_id = $1 AND ($2::text IS NULL OR kind = $2) \
              AND ($3::text IS NULL OR state = $3)",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(kind)
         .bind(state)
         .fetch_one(&self.pool)
@@ -872,35 +874,35 @@ impl Store for PgStore {
         Ok(n)
     }
 
-    async fn has_queued_jobs(&self, tenant_id: &str) -> StoreResult<bool> {
+    async fn has_queued_jobs(&self, tenant_id: &TenantId) -> StoreResult<bool> {
         let (found,): (bool,) = sqlx::query_as(
             "SELECT EXISTS (SELECT 1 FROM jobs WHERE tenant_id = $1 AND state = 'queued')",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .fetch_one(&self.pool)
         .await
         .map_err(interpret)?;
         Ok(found)
     }
 
-    async fn job_attempts(&self, job_id: &str) -> StoreResult<Vec<AttemptRow>> {
+    async fn job_attempts(&self, job_id: &JobId) -> StoreResult<Vec<AttemptRow>> {
         sqlx::query_as("SELECT * FROM job_attempts WHERE job_id = $1 ORDER BY attempt")
-            .bind(job_id)
+            .bind(job_id.as_str())
             .fetch_all(&self.pool)
             .await
             .map_err(interpret)
     }
 
-    async fn attempt_by_token(&self, job_id: &str, token_hash: &str) -> StoreResult<AttemptRow> {
+    async fn attempt_by_token(&self, job_id: &JobId, token_hash: &str) -> StoreResult<AttemptRow> {
         sqlx::query_as("SELECT * FROM job_attempts WHERE job_id = $1 AND lease_token_hash = $2")
-            .bind(job_id)
+            .bind(job_id.as_str())
             .bind(token_hash)
             .fetch_one(&self.pool)
             .await
             .map_err(interpret)
     }
 
-    async fn expire_leases(&self, tenant_id: Option<&str>, now_ms: i64) -> StoreResult<u64> {
+    async fn expire_leases(&self, tenant_id: Option<&TenantId>, now_ms: i64) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await.map_err(interpret)?;
         let n = expire_in(&mut tx, tenant_id, now_ms).await?;
         tx.commit().await.map_err(interpret)?;
@@ -934,16 +936,17 @@ impl Store for PgStore {
         // SKIP LOCKED: a queued job another transaction has locked (it is leasing it right now) is
         // passed over, not waited for; one it has already leased and committed no longer matches
         // `state = 'queued'` when the row is re-checked. So no job is leased twice.
+        let kinds: Vec<&str> = lease.kinds.iter().map(JobKind::as_str).collect();
         let select = format!(
             "SELECT id FROM jobs WHERE tenant_id = $1 AND state = 'queued' AND visible_ms <= $2 AND kind = ANY($3)\
              {skip}{issuer} ORDER BY seq LIMIT ${limit_param} FOR UPDATE SKIP LOCKED"
         );
         let mut q = sqlx::query_as::<_, (String,)>(&select)
-            .bind(lease.tenant_id)
+            .bind(lease.tenant_id.as_str())
             .bind(lease.now_ms)
-            .bind(lease.kinds);
+            .bind(kinds);
         if lease.skip_missing_import_key {
-            q = q.bind(lease.connector_id);
+            q = q.bind(lease.connector_id.as_str());
         }
         if let Some(issuer) = lease.issuer_name {
             q = q.bind(issuer);
@@ -971,7 +974,7 @@ impl Store for PgStore {
         let rows: Vec<JobRow> = sqlx::query_as(&update)
             .bind(&ids)
             .bind(tokens)
-            .bind(lease.connector_id)
+            .bind(lease.connector_id.as_str())
             .bind(lease.lease_expires_ms)
             .fetch_all(&mut *tx)
             .await
@@ -981,7 +984,7 @@ impl Store for PgStore {
              SELECT id, attempts, $2, lease_token_hash, $3 FROM jobs WHERE id = ANY($1)",
         )
         .bind(&ids)
-        .bind(lease.connector_id)
+        .bind(lease.connector_id.as_str())
         .bind(lease.now_ms)
         .execute(&mut *tx)
         .await
@@ -1004,8 +1007,10 @@ impl Store for PgStore {
         // is applied at most once, by its first completion (the others find the lease gone).
         let mut applied = vec![false; completions.len()];
         let chosen = super::first_per_job(completions);
-        let first: HashMap<&str, usize> =
-            chosen.iter().map(|&i| (completions[i].job_id, i)).collect();
+        let first: HashMap<&str, usize> = chosen
+            .iter()
+            .map(|&i| (completions[i].job_id.as_str(), i))
+            .collect();
         // One array per UNNEST column, over the completions at `at`.
         fn column<'a, T>(
             completions: &'a [Completion<'a>],
@@ -1023,9 +1028,9 @@ impl Store for PgStore {
              WHERE jobs.id = c.job_id AND jobs.state = 'leased' AND jobs.lease_token_hash = c.token_hash \
              RETURNING jobs.id",
         )
-        .bind(column(completions, &chosen, |c| c.job_id))
+        .bind(column(completions, &chosen, |c| c.job_id.as_str()))
         .bind(column(completions, &chosen, |c| c.token_hash))
-        .bind(column(completions, &chosen, |c| c.new_state))
+        .bind(column(completions, &chosen, |c| c.new_state.as_str()))
         .bind(column(completions, &chosen, |c| c.visible_ms))
         .bind(column(completions, &chosen, |c| c.result))
         .bind(column(completions, &chosen, |c| c.error_code))
@@ -1047,9 +1052,9 @@ impl Store for PgStore {
                    AS c(job_id, token_hash, outcome, error_code, ended_ms) \
                  WHERE job_attempts.job_id = c.job_id AND job_attempts.lease_token_hash = c.token_hash",
             )
-            .bind(column(completions, &hit, |c| c.job_id))
+            .bind(column(completions, &hit, |c| c.job_id.as_str()))
             .bind(column(completions, &hit, |c| c.token_hash))
-            .bind(column(completions, &hit, |c| c.attempt_outcome))
+            .bind(column(completions, &hit, |c| c.attempt_outcome.as_str()))
             .bind(column(completions, &hit, |c| c.error_code))
             .bind(column(completions, &hit, |c| c.now_ms))
             .execute(&mut *tx)
@@ -1063,29 +1068,30 @@ impl Store for PgStore {
         Ok(applied)
     }
 
-    async fn get_jobs(&self, tenant_id: &str, ids: &[&str]) -> StoreResult<Vec<JobRow>> {
+    async fn get_jobs(&self, tenant_id: &TenantId, ids: &[&JobId]) -> StoreResult<Vec<JobRow>> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
+        let ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
         sqlx::query_as(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = $1 AND id = ANY($2)"
         ))
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(ids)
         .fetch_all(&self.pool)
         .await
         .map_err(interpret)
     }
 
-    async fn cancel_job(&self, tenant_id: &str, id: &str, now_ms: i64) -> StoreResult<bool> {
+    async fn cancel_job(&self, tenant_id: &TenantId, id: &JobId, now_ms: i64) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(interpret)?;
         // Job row first, then its attempts (the lock order). Only a job of this tenant that is
         // not finished is touched.
         let open: Option<(String,)> = sqlx::query_as(
             "SELECT id FROM jobs WHERE tenant_id = $1 AND id = $2 AND state IN ('queued', 'leased') FOR UPDATE",
         )
-        .bind(tenant_id)
-        .bind(id)
+        .bind(tenant_id.as_str())
+        .bind(id.as_str())
         .fetch_optional(&mut *tx)
         .await
         .map_err(interpret)?;
@@ -1096,7 +1102,7 @@ impl Store for PgStore {
             "UPDATE job_attempts SET outcome = 'cancelled', ended_ms = $1 WHERE job_id = $2 AND outcome IS NULL",
         )
         .bind(now_ms)
-        .bind(id)
+        .bind(id.as_str())
         .execute(&mut *tx)
         .await
         .map_err(interpret)?;
@@ -1105,8 +1111,8 @@ impl Store for PgStore {
              lease_connector_id = NULL, lease_expires_ms = NULL WHERE tenant_id = $2 AND id = $3",
         )
         .bind(now_ms)
-        .bind(tenant_id)
-        .bind(id)
+        .bind(tenant_id.as_str())
+        .bind(id.as_str())
         .execute(&mut *tx)
         .await
         .map_err(interpret)?;
@@ -1114,12 +1120,16 @@ impl Store for PgStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn release_connector_leases(&self, connector_id: &str, now_ms: i64) -> StoreResult<u64> {
+    async fn release_connector_leases(
+        &self,
+        connector_id: &ConnectorId,
+        now_ms: i64,
+    ) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await.map_err(interpret)?;
         let ids: Vec<String> = sqlx::query_as::<_, (String,)>(
             "SELECT id FROM jobs WHERE state = 'leased' AND lease_connector_id = $1 ORDER BY seq FOR UPDATE",
         )
-        .bind(connector_id)
+        .bind(connector_id.as_str())
         .fetch_all(&mut *tx)
         .await
         .map_err(interpret)?
@@ -1199,7 +1209,7 @@ impl Store for PgStore {
         .map_err(interpret)
     }
 
-    async fn attempt_outcomes(&self) -> StoreResult<Vec<(String, i64)>> {
+    async fn attempt_outcomes(&self) -> StoreResult<Vec<(AttemptOutcome, i64)>> {
         sqlx::query_as(
             "SELECT outcome, COUNT(*) FROM job_attempts WHERE outcome IS NOT NULL \
              GROUP BY outcome ORDER BY outcome",

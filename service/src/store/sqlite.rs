@@ -13,10 +13,11 @@ use sqlx::{Connection, SqliteConnection};
 use tokio::sync::Mutex;
 
 use super::{
-    AttemptRow, Completion, ConnectorRow, HealthWrite, HistoryRow, JobRow, JobStat, LeaseJobs,
-    Reconciled, ReleaseRow, ScepChallengeRow, Store, StoreError, StoreResult, TenantRow,
-    UserPfxRow,
+    interpret, AttemptOutcome, AttemptRow, Completion, ConnectorRow, HealthWrite, HistoryRow,
+    JobRow, JobStat, LeaseJobs, Reconciled, ReleaseRow, ScepChallengeRow, Store, StoreError,
+    StoreResult, TenantRow, UserPfxRow,
 };
+use crate::domain::{ConnectorId, JobId, JobKind, JobState, TenantId};
 
 /// The store's one connection, behind an async mutex rather than a pool: handing it from one
 /// caller to the next is an unlock, where a one-connection pool spawned a task and pinged sqlx's
@@ -35,17 +36,17 @@ pub struct SqliteStore {
 #[derive(Debug, Default)]
 struct Cache {
     releases: Option<Vec<ReleaseRow>>,
-    tenants: std::collections::HashMap<String, TenantRow>,
+    tenants: std::collections::HashMap<TenantId, TenantRow>,
     /// Connectors by (tenant id, connector id). A write to a connector takes its row out first
     /// and puts it back, with the written columns, only once the write succeeded; a deletion
     /// drops it.
-    connectors: std::collections::HashMap<(String, String), ConnectorRow>,
+    connectors: std::collections::HashMap<(TenantId, ConnectorId), ConnectorRow>,
     /// The key of `connectors` for each cached connector's credential hash (each connector
     /// call authenticates with one).
-    by_credential: std::collections::HashMap<String, (String, String)>,
+    by_credential: std::collections::HashMap<String, (TenantId, ConnectorId)>,
     /// The distinct versions of each tenant's connectors; a write that can change a version
     /// (insert, a version update, delete) drops the tenant's entry.
-    versions: std::collections::HashMap<String, Vec<String>>,
+    versions: std::collections::HashMap<TenantId, Vec<String>>,
 }
 
 impl Cache {
@@ -58,29 +59,17 @@ impl Cache {
 
     /// Takes the connector's row out of the cache (it is put back by the caller once a write
     /// succeeded).
-    fn take_connector(&mut self, tenant_id: &str, id: &str) -> Option<ConnectorRow> {
-        let row = self
-            .connectors
-            .remove(&(tenant_id.to_owned(), id.to_owned()))?;
+    fn take_connector(&mut self, tenant_id: &TenantId, id: &ConnectorId) -> Option<ConnectorRow> {
+        let row = self.connectors.remove(&(tenant_id.clone(), id.clone()))?;
         self.by_credential.remove(&row.credential_hash);
         Some(row)
     }
 
-    fn forget_tenant(&mut self, tenant_id: &str) {
+    fn forget_tenant(&mut self, tenant_id: &TenantId) {
         self.connectors.retain(|(tenant, _), _| tenant != tenant_id);
         self.by_credential
             .retain(|_, (tenant, _)| tenant != tenant_id);
         self.versions.remove(tenant_id);
-    }
-}
-
-fn interpret(error: sqlx::Error) -> StoreError {
-    match &error {
-        sqlx::Error::RowNotFound => StoreError::NotFound,
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(db.message().to_owned())
-        }
-        _ => StoreError::Backend(error),
     }
 }
 
@@ -169,7 +158,7 @@ const JOB_JSON: &str = "json_object('id', id, 'tenant_id', tenant_id, 'kind', ki
 
 /// The rows of a `json_group_array` of [`JOB_JSON`].
 fn job_rows(json: &str) -> StoreResult<Vec<JobRow>> {
-    serde_json::from_str(json).map_err(|e| StoreError::Backend(sqlx::Error::Decode(e.into())))
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("a job row: {e}")))
 }
 
 /// The compare-and-set of `n` completions (see `complete_jobs`; parameters by
@@ -192,7 +181,7 @@ fn bind_completions<'q>(sql: &'q str, rows: &[&'q Completion<'q>]) -> SqliteQuer
     let mut q = sqlx::query(sql);
     for c in rows {
         q = q
-            .bind(c.job_id)
+            .bind(c.job_id.as_str())
             .bind(c.token_hash)
             .bind(c.new_state)
             .bind(c.visible_ms)
@@ -211,7 +200,7 @@ const LEASE_RAN_OUT: &str =
 
 async fn expire_in(
     conn: &mut sqlx::SqliteConnection,
-    tenant_id: Option<&str>,
+    tenant_id: Option<&TenantId>,
     now_ms: i64,
 ) -> StoreResult<u64> {
     // Mostly nothing has run out: the probe, a plain read, spares the transaction and the two
@@ -233,7 +222,7 @@ async fn expire_in(
 /// The two updates of [`expire_in`], once its probe found a lease that ran out.
 async fn expire_due(
     tx: &mut sqlx::SqliteConnection,
-    tenant_id: Option<&str>,
+    tenant_id: Option<&TenantId>,
     now_ms: i64,
 ) -> StoreResult<u64> {
     let scope = if tenant_id.is_some() {
@@ -247,7 +236,7 @@ async fn expire_due(
     );
     let mut q = sqlx::query(&attempts_sql).bind(now_ms).bind(now_ms);
     if let Some(t) = tenant_id {
-        q = q.bind(t);
+        q = q.bind(t.as_str());
     }
     q.execute(&mut *tx).await.map_err(interpret)?;
     let jobs_sql = format!(
@@ -264,7 +253,7 @@ async fn expire_due(
         .bind(now_ms)
         .bind(now_ms);
     if let Some(t) = tenant_id {
-        q = q.bind(t);
+        q = q.bind(t.as_str());
     }
     Ok(q.execute(&mut *tx)
         .await
@@ -323,11 +312,11 @@ fn bind_connector_update<'q>(query: SqliteQuery<'q>, c: &'q ConnectorRow) -> Sql
         .bind(&c.proxy)
         .bind(&c.import_key_thumbprint)
         .bind(c.auto_update)
-        .bind(&c.co_installed)
+        .bind(super::columns::joined(&c.co_installed))
         .bind(c.last_checkin_ms)
         .bind(c.last_health_ms)
-        .bind(&c.tenant_id)
-        .bind(&c.id)
+        .bind(c.tenant_id.as_str())
+        .bind(c.id.as_str())
 }
 
 /// A cached row after [`CONNECTOR_UPDATE`]: exactly the columns it sets.
@@ -356,17 +345,17 @@ const HEALTH_KEEP: &str =
 /// `query` with the parameters of one [`HEALTH_KEEP`] added.
 fn bind_health<'q>(
     query: SqliteQuery<'q>,
-    tenant_id: &'q str,
-    connector_id: &'q str,
+    tenant_id: &'q TenantId,
+    connector_id: &'q ConnectorId,
     health: &HealthWrite<'q>,
 ) -> SqliteQuery<'q> {
     query
-        .bind(tenant_id)
-        .bind(connector_id)
+        .bind(tenant_id.as_str())
+        .bind(connector_id.as_str())
         .bind(health.at_ms)
         .bind(health.body)
-        .bind(tenant_id)
-        .bind(connector_id)
+        .bind(tenant_id.as_str())
+        .bind(connector_id.as_str())
         .bind(health.keep_from_ms)
 }
 
@@ -392,7 +381,7 @@ fn push_reconciled(sql: &mut String, reconciled: &[Reconciled]) {
 /// `query` with the parameters of [`push_reconciled`]'s statements added, in their order.
 fn bind_reconciled<'q>(
     mut query: SqliteQuery<'q>,
-    tenant_id: &'q str,
+    tenant_id: &'q TenantId,
     reconciled: &'q [Reconciled],
 ) -> SqliteQuery<'q> {
     for r in reconciled {
@@ -402,10 +391,10 @@ fn bind_reconciled<'q>(
         query = query
             .bind(r.reconciled_ms)
             .bind(&r.last_status)
-            .bind(&r.last_reasons)
+            .bind(super::columns::joined(&r.last_reasons))
             .bind(r.seq)
-            .bind(tenant_id)
-            .bind(&r.connector_id)
+            .bind(tenant_id.as_str())
+            .bind(r.connector_id.as_str())
             .bind(r.seq)
             .bind(r.seq)
             .bind(r.reconciled_ms);
@@ -429,21 +418,21 @@ fn apply_reconciled(row: &mut ConnectorRow, reconciled: &[Reconciled]) {
 /// `query` with the parameters of one [`HISTORY_INSERT`] added.
 fn bind_history<'q>(
     query: SqliteQuery<'q>,
-    tenant_id: &'q str,
+    tenant_id: &'q TenantId,
     row: &'q HistoryRow,
 ) -> SqliteQuery<'q> {
     query
-        .bind(tenant_id)
-        .bind(&row.connector_id)
+        .bind(tenant_id.as_str())
+        .bind(row.connector_id.as_str())
         .bind(row.seq)
         .bind(row.at_ms)
         .bind(&row.status)
-        .bind(&row.reasons)
+        .bind(super::columns::joined(&row.reasons))
 }
 
 async fn insert_history(
     tx: &mut sqlx::SqliteConnection,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     row: &HistoryRow,
 ) -> StoreResult<()> {
     bind_history(sqlx::query(HISTORY_INSERT), tenant_id, row)
@@ -460,7 +449,7 @@ impl Store for SqliteStore {
             "INSERT INTO tenants (id, display_name, rollout_delay_days, enrollment_secret_hash, client_id, \
              client_secret_hash, import_key_thumbprint, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(&t.id)
+        .bind(t.id.as_str())
         .bind(&t.display_name)
         .bind(t.rollout_delay_days)
         .bind(&t.enrollment_secret_hash)
@@ -481,13 +470,13 @@ impl Store for SqliteStore {
             .map_err(interpret)
     }
 
-    async fn get_tenant(&self, id: &str) -> StoreResult<TenantRow> {
+    async fn get_tenant(&self, id: &TenantId) -> StoreResult<TenantRow> {
         let mut conn = self.conn.lock().await;
         if let Some(row) = self.cache().tenants.get(id) {
             return Ok(row.clone());
         }
         let row: TenantRow = sqlx::query_as("SELECT * FROM tenants WHERE id = ?")
-            .bind(id)
+            .bind(id.as_str())
             .fetch_one(&mut *conn)
             .await
             .map_err(interpret)?;
@@ -511,12 +500,16 @@ impl Store for SqliteStore {
             .map_err(interpret)
     }
 
-    async fn set_tenant_import_key(&self, id: &str, thumbprint: Option<&str>) -> StoreResult<()> {
+    async fn set_tenant_import_key(
+        &self,
+        id: &TenantId,
+        thumbprint: Option<&str>,
+    ) -> StoreResult<()> {
         let mut conn = self.conn.lock().await;
         self.cache().tenants.remove(id);
         let done = sqlx::query("UPDATE tenants SET import_key_thumbprint = ? WHERE id = ?")
             .bind(thumbprint)
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *conn)
             .await
             .map_err(interpret)?;
@@ -526,7 +519,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn delete_tenant(&self, id: &str) -> StoreResult<()> {
+    async fn delete_tenant(&self, id: &TenantId) -> StoreResult<()> {
         let mut conn = self.conn.lock().await;
         {
             let mut cache = self.cache();
@@ -536,12 +529,12 @@ impl Store for SqliteStore {
         }
         let mut tx = conn.begin().await.map_err(interpret)?;
         sqlx::query("DELETE FROM status_history WHERE tenant_id = ?")
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(interpret)?;
         let done = sqlx::query("DELETE FROM tenants WHERE id = ?")
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(interpret)?;
@@ -563,7 +556,7 @@ impl Store for SqliteStore {
         let mut tx = conn.begin().await.map_err(interpret)?;
         let (count,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM connectors WHERE tenant_id = ?")
-                .bind(&c.tenant_id)
+                .bind(c.tenant_id.as_str())
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(interpret)?;
@@ -573,7 +566,7 @@ impl Store for SqliteStore {
         let taken: Option<(String,)> = sqlx::query_as(
             "SELECT machine_name FROM connectors WHERE tenant_id = ? AND machine_key = ?",
         )
-        .bind(&c.tenant_id)
+        .bind(c.tenant_id.as_str())
         .bind(&c.machine_key)
         .fetch_optional(&mut *tx)
         .await
@@ -583,8 +576,8 @@ impl Store for SqliteStore {
         }
         let sql = format!("INSERT INTO connectors ({CONNECTOR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         sqlx::query(&sql)
-            .bind(&c.id)
-            .bind(&c.tenant_id)
+            .bind(c.id.as_str())
+            .bind(c.tenant_id.as_str())
             .bind(&c.credential_hash)
             .bind(&c.display_name)
             .bind(&c.machine_name)
@@ -596,12 +589,12 @@ impl Store for SqliteStore {
             .bind(&c.proxy)
             .bind(&c.import_key_thumbprint)
             .bind(c.auto_update)
-            .bind(&c.co_installed)
+            .bind(super::columns::joined(&c.co_installed))
             .bind(c.enrolled_ms)
             .bind(c.last_checkin_ms)
             .bind(c.reconciled_ms)
             .bind(&c.last_status)
-            .bind(&c.last_reasons)
+            .bind(super::columns::joined(&c.last_reasons))
             .bind(c.seq)
             .bind(c.last_health_ms)
             .execute(&mut *tx)
@@ -635,7 +628,11 @@ impl Store for SqliteStore {
         Ok(row)
     }
 
-    async fn get_connector(&self, tenant_id: &str, id: &str) -> StoreResult<ConnectorRow> {
+    async fn get_connector(
+        &self,
+        tenant_id: &TenantId,
+        id: &ConnectorId,
+    ) -> StoreResult<ConnectorRow> {
         let mut conn = self.conn.lock().await;
         let key = (tenant_id.to_owned(), id.to_owned());
         if let Some(row) = self.cache().connectors.get(&key) {
@@ -644,8 +641,8 @@ impl Store for SqliteStore {
         let row: ConnectorRow = sqlx::query_as(&format!(
             "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE tenant_id = ? AND id = ?"
         ))
-        .bind(tenant_id)
-        .bind(id)
+        .bind(tenant_id.as_str())
+        .bind(id.as_str())
         .fetch_one(&mut *conn)
         .await
         .map_err(interpret)?;
@@ -653,15 +650,15 @@ impl Store for SqliteStore {
         Ok(row)
     }
 
-    async fn list_connectors(&self, tenant_id: &str) -> StoreResult<Vec<ConnectorRow>> {
+    async fn list_connectors(&self, tenant_id: &TenantId) -> StoreResult<Vec<ConnectorRow>> {
         sqlx::query_as(&format!("SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE tenant_id = ? ORDER BY enrolled_ms, id"))
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .fetch_all(&mut *self.conn.lock().await)
             .await
             .map_err(interpret)
     }
 
-    async fn connector_versions(&self, tenant_id: &str) -> StoreResult<Vec<String>> {
+    async fn connector_versions(&self, tenant_id: &TenantId) -> StoreResult<Vec<String>> {
         let mut conn = self.conn.lock().await;
         if let Some(versions) = self.cache().versions.get(tenant_id) {
             return Ok(versions.clone());
@@ -669,7 +666,7 @@ impl Store for SqliteStore {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT DISTINCT version FROM connectors WHERE tenant_id = ? ORDER BY version",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .fetch_all(&mut *conn)
         .await
         .map_err(interpret)?;
@@ -774,8 +771,8 @@ impl Store for SqliteStore {
 
     async fn insert_health(
         &self,
-        tenant_id: &str,
-        connector_id: &str,
+        tenant_id: &TenantId,
+        connector_id: &ConnectorId,
         at_ms: i64,
         body: &str,
         keep_from_ms: i64,
@@ -793,8 +790,8 @@ impl Store for SqliteStore {
 
     async fn list_health(
         &self,
-        tenant_id: &str,
-        connector_id: &str,
+        tenant_id: &TenantId,
+        connector_id: &ConnectorId,
         from_ms: i64,
         to_ms: i64,
     ) -> StoreResult<Vec<(i64, String)>> {
@@ -802,8 +799,8 @@ impl Store for SqliteStore {
             "SELECT at_ms, body FROM health_messages WHERE tenant_id = ? AND connector_id = ? \
              AND at_ms >= ? AND at_ms <= ? ORDER BY at_ms",
         )
-        .bind(tenant_id)
-        .bind(connector_id)
+        .bind(tenant_id.as_str())
+        .bind(connector_id.as_str())
         .bind(from_ms)
         .bind(to_ms)
         .fetch_all(&mut *self.conn.lock().await)
@@ -811,7 +808,7 @@ impl Store for SqliteStore {
         .map_err(interpret)
     }
 
-    async fn delete_connector(&self, tenant_id: &str, id: &str) -> StoreResult<()> {
+    async fn delete_connector(&self, tenant_id: &TenantId, id: &ConnectorId) -> StoreResult<()> {
         let mut conn = self.conn.lock().await;
         {
             let mut cache = self.cache();
@@ -819,14 +816,14 @@ impl Store for SqliteStore {
             cache.versions.remove(tenant_id);
         }
         sqlx::query("DELETE FROM health_messages WHERE tenant_id = ? AND connector_id = ?")
-            .bind(tenant_id)
-            .bind(id)
+            .bind(tenant_id.as_str())
+            .bind(id.as_str())
             .execute(&mut *conn)
             .await
             .map_err(interpret)?;
         let done = sqlx::query("DELETE FROM connectors WHERE tenant_id = ? AND id = ?")
-            .bind(tenant_id)
-            .bind(id)
+            .bind(tenant_id.as_str())
+            .bind(id.as_str())
             .execute(&mut *conn)
             .await
             .map_err(interpret)?;
@@ -838,7 +835,7 @@ impl Store for SqliteStore {
 
     async fn record_reconciled(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         reconciled: &[Reconciled],
     ) -> StoreResult<()> {
         let mut conn = self.conn.lock().await;
@@ -865,14 +862,14 @@ impl Store for SqliteStore {
 
     async fn list_history(
         &self,
-        tenant_id: &str,
-        connector_id: &str,
+        tenant_id: &TenantId,
+        connector_id: &ConnectorId,
     ) -> StoreResult<Vec<HistoryRow>> {
         sqlx::query_as(
             "SELECT connector_id, seq, at_ms, status, reasons FROM status_history WHERE tenant_id = ? AND connector_id = ? ORDER BY seq",
         )
-        .bind(tenant_id)
-        .bind(connector_id)
+        .bind(tenant_id.as_str())
+        .bind(connector_id.as_str())
         .fetch_all(&mut *self.conn.lock().await)
         .await
         .map_err(interpret)
@@ -918,8 +915,8 @@ impl Store for SqliteStore {
              encrypted_pfx_password = excluded.encrypted_pfx_password, start_ms = excluded.start_ms, \
              expiration_ms = excluded.expiration_ms, modified_ms = excluded.modified_ms",
         )
-        .bind(&row.tenant_id)
-        .bind(&row.id)
+        .bind(row.tenant_id.as_str())
+        .bind(row.id.as_str())
         .bind(&row.user_principal_name)
         .bind(&row.thumbprint)
         .bind(&row.intended_purpose)
@@ -938,26 +935,26 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn get_user_pfx(&self, tenant_id: &str, id: &str) -> StoreResult<UserPfxRow> {
+    async fn get_user_pfx(&self, tenant_id: &TenantId, id: &str) -> StoreResult<UserPfxRow> {
         sqlx::query_as("SELECT * FROM user_pfx_certificates WHERE tenant_id = ? AND id = ?")
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .bind(id)
             .fetch_one(&mut *self.conn.lock().await)
             .await
             .map_err(interpret)
     }
 
-    async fn list_user_pfx(&self, tenant_id: &str) -> StoreResult<Vec<UserPfxRow>> {
+    async fn list_user_pfx(&self, tenant_id: &TenantId) -> StoreResult<Vec<UserPfxRow>> {
         sqlx::query_as("SELECT * FROM user_pfx_certificates WHERE tenant_id = ? ORDER BY id")
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .fetch_all(&mut *self.conn.lock().await)
             .await
             .map_err(interpret)
     }
 
-    async fn delete_user_pfx(&self, tenant_id: &str, id: &str) -> StoreResult<()> {
+    async fn delete_user_pfx(&self, tenant_id: &TenantId, id: &str) -> StoreResult<()> {
         let done = sqlx::query("DELETE FROM user_pfx_certificates WHERE tenant_id = ? AND id = ?")
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .bind(id)
             .execute(&mut *self.conn.lock().await)
             .await
@@ -968,21 +965,21 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn scep_secret(&self, tenant_id: &str) -> StoreResult<String> {
+    async fn scep_secret(&self, tenant_id: &TenantId) -> StoreResult<String> {
         let (secret,): (String,) =
             sqlx::query_as("SELECT secret FROM scep_keys WHERE tenant_id = ?")
-                .bind(tenant_id)
+                .bind(tenant_id.as_str())
                 .fetch_one(&mut *self.conn.lock().await)
                 .await
                 .map_err(interpret)?;
         Ok(secret)
     }
 
-    async fn insert_scep_secret(&self, tenant_id: &str, secret: &str) -> StoreResult<()> {
+    async fn insert_scep_secret(&self, tenant_id: &TenantId, secret: &str) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO scep_keys (tenant_id, secret) VALUES (?, ?) ON CONFLICT (tenant_id) DO NOTHING",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(secret)
         .execute(&mut *self.conn.lock().await)
         .await
@@ -995,8 +992,8 @@ impl Store for SqliteStore {
             "INSERT INTO scep_challenges (tenant_id, id, device_id, user_id, subject, subject_alt_names, key_usage, \
              key_size, extended_key_usage, issued_ms, expires_ms, targeted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(&row.tenant_id)
-        .bind(&row.id)
+        .bind(row.tenant_id.as_str())
+        .bind(row.id.as_str())
         .bind(&row.device_id)
         .bind(&row.user_id)
         .bind(&row.subject)
@@ -1013,9 +1010,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn get_scep_challenge(&self, tenant_id: &str, id: &str) -> StoreResult<ScepChallengeRow> {
+    async fn get_scep_challenge(
+        &self,
+        tenant_id: &TenantId,
+        id: &str,
+    ) -> StoreResult<ScepChallengeRow> {
         sqlx::query_as("SELECT * FROM scep_challenges WHERE tenant_id = ? AND id = ?")
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .bind(id)
             .fetch_one(&mut *self.conn.lock().await)
             .await
@@ -1024,13 +1025,13 @@ impl Store for SqliteStore {
 
     async fn scep_validation(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         transaction_id: &str,
     ) -> StoreResult<(String, String)> {
         sqlx::query_as(
             "SELECT challenge_id, code FROM scep_validations WHERE tenant_id = ? AND transaction_id = ?",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(transaction_id)
         .fetch_one(&mut *self.conn.lock().await)
         .await
@@ -1039,14 +1040,14 @@ impl Store for SqliteStore {
 
     async fn set_scep_targeted(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         id: &str,
         targeted: bool,
     ) -> StoreResult<()> {
         let done =
             sqlx::query("UPDATE scep_challenges SET targeted = ? WHERE tenant_id = ? AND id = ?")
                 .bind(targeted)
-                .bind(tenant_id)
+                .bind(tenant_id.as_str())
                 .bind(id)
                 .execute(&mut *self.conn.lock().await)
                 .await
@@ -1059,7 +1060,7 @@ impl Store for SqliteStore {
 
     async fn record_scep_validation(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         id: &str,
         transaction_id: &str,
         code: &str,
@@ -1072,7 +1073,7 @@ impl Store for SqliteStore {
              VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant_id, transaction_id) DO UPDATE SET \
              challenge_id = excluded.challenge_id, code = excluded.code, validated_ms = excluded.validated_ms",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(transaction_id)
         .bind(id)
         .bind(code)
@@ -1085,7 +1086,7 @@ impl Store for SqliteStore {
         )
         .bind(transaction_id)
         .bind(code)
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(id)
         .execute(&mut *tx)
         .await
@@ -1096,7 +1097,7 @@ impl Store for SqliteStore {
 
     async fn record_scep_notification(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         id: &str,
         kind: &str,
         body: &str,
@@ -1109,7 +1110,7 @@ impl Store for SqliteStore {
         .bind(kind)
         .bind(body)
         .bind(now_ms)
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(id)
         .execute(&mut *self.conn.lock().await)
         .await
@@ -1120,7 +1121,7 @@ impl Store for SqliteStore {
     async fn insert_token(
         &self,
         token_hash: &str,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         now_ms: i64,
         expires_ms: i64,
     ) -> StoreResult<()> {
@@ -1131,7 +1132,7 @@ impl Store for SqliteStore {
             .map_err(interpret)?;
         sqlx::query("INSERT INTO tokens (token_hash, tenant_id, expires_ms) VALUES (?, ?, ?)")
             .bind(token_hash)
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .bind(expires_ms)
             .execute(&mut *self.conn.lock().await)
             .await
@@ -1139,8 +1140,8 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn token_tenant(&self, token_hash: &str, now_ms: i64) -> StoreResult<String> {
-        let row: (String,) =
+    async fn token_tenant(&self, token_hash: &str, now_ms: i64) -> StoreResult<TenantId> {
+        let row: (TenantId,) =
             sqlx::query_as("SELECT tenant_id FROM tokens WHERE token_hash = ? AND expires_ms > ?")
                 .bind(token_hash)
                 .bind(now_ms)
@@ -1168,16 +1169,16 @@ impl Store for SqliteStore {
         let mut q = sqlx::query(&sql);
         for j in jobs {
             q = q
-                .bind(&j.id)
-                .bind(&j.tenant_id)
-                .bind(&j.kind)
-                .bind(&j.state)
+                .bind(j.id.as_str())
+                .bind(j.tenant_id.as_str())
+                .bind(j.kind)
+                .bind(j.state)
                 .bind(&j.payload)
                 .bind(j.attempts)
                 .bind(j.max_attempts)
                 .bind(j.visible_ms)
                 .bind(&j.lease_token_hash)
-                .bind(&j.lease_connector_id)
+                .bind(j.lease_connector_id.as_ref().map(ConnectorId::as_str))
                 .bind(j.lease_expires_ms)
                 .bind(&j.result)
                 .bind(&j.error_code)
@@ -1188,12 +1189,12 @@ impl Store for SqliteStore {
         in_one_transaction(&mut *self.conn.lock().await, q).await
     }
 
-    async fn get_job(&self, tenant_id: &str, id: &str) -> StoreResult<JobRow> {
+    async fn get_job(&self, tenant_id: &TenantId, id: &JobId) -> StoreResult<JobRow> {
         sqlx::query_as(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = ? AND id = ?"
         ))
-        .bind(tenant_id)
-        .bind(id)
+        .bind(tenant_id.as_str())
+        .bind(id.as_str())
         .fetch_one(&mut *self.conn.lock().await)
         .await
         .map_err(interpret)
@@ -1201,9 +1202,9 @@ impl Store for SqliteStore {
 
     async fn list_jobs(
         &self,
-        tenant_id: &str,
-        kind: Option<&str>,
-        state: Option<&str>,
+        tenant_id: &TenantId,
+        kind: Option<JobKind>,
+        state: Option<JobState>,
         limit: i64,
         offset: i64,
     ) -> StoreResult<Vec<JobRow>> {
@@ -1211,7 +1212,7 @@ impl Store for SqliteStore {
             "SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = ? AND (? IS NULL OR kind = ?) AND (? IS NULL OR state = ?) \
              ORDER BY seq LIMIT ? OFFSET ?"
         ))
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(kind)
         .bind(kind)
         .bind(state)
@@ -1225,12 +1226,12 @@ impl Store for SqliteStore {
 
     async fn count_jobs(
         &self,
-        tenant_id: &str,
-        kind: Option<&str>,
-        state: Option<&str>,
+        tenant_id: &TenantId,
+        kind: Option<JobKind>,
+        state: Option<JobState>,
     ) -> StoreResult<i64> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM jobs WHERE tenant_id = ? AND (? IS NULL OR kind = ?) AND (? IS NULL OR state = ?)")
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .bind(kind)
             .bind(kind)
             .bind(state)
@@ -1241,35 +1242,35 @@ impl Store for SqliteStore {
         Ok(n)
     }
 
-    async fn has_queued_jobs(&self, tenant_id: &str) -> StoreResult<bool> {
+    async fn has_queued_jobs(&self, tenant_id: &TenantId) -> StoreResult<bool> {
         let (found,): (bool,) = sqlx::query_as(
             "SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_ready WHERE tenant_id = ? AND state = 'queued')",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .fetch_one(&mut *self.conn.lock().await)
         .await
         .map_err(interpret)?;
         Ok(found)
     }
 
-    async fn job_attempts(&self, job_id: &str) -> StoreResult<Vec<AttemptRow>> {
+    async fn job_attempts(&self, job_id: &JobId) -> StoreResult<Vec<AttemptRow>> {
         sqlx::query_as("SELECT * FROM job_attempts WHERE job_id = ? ORDER BY attempt")
-            .bind(job_id)
+            .bind(job_id.as_str())
             .fetch_all(&mut *self.conn.lock().await)
             .await
             .map_err(interpret)
     }
 
-    async fn attempt_by_token(&self, job_id: &str, token_hash: &str) -> StoreResult<AttemptRow> {
+    async fn attempt_by_token(&self, job_id: &JobId, token_hash: &str) -> StoreResult<AttemptRow> {
         sqlx::query_as("SELECT * FROM job_attempts WHERE job_id = ? AND lease_token_hash = ?")
-            .bind(job_id)
+            .bind(job_id.as_str())
             .bind(token_hash)
             .fetch_one(&mut *self.conn.lock().await)
             .await
             .map_err(interpret)
     }
 
-    async fn expire_leases(&self, tenant_id: Option<&str>, now_ms: i64) -> StoreResult<u64> {
+    async fn expire_leases(&self, tenant_id: Option<&TenantId>, now_ms: i64) -> StoreResult<u64> {
         expire_in(&mut *self.conn.lock().await, tenant_id, now_ms).await
     }
 
@@ -1305,13 +1306,13 @@ impl Store for SqliteStore {
         let read = |sql, probe: bool| {
             let mut q = sqlx::query_as::<_, (i64, bool, String)>(sql)
                 .bind(if probe { lease.now_ms } else { i64::MIN })
-                .bind(lease.tenant_id)
+                .bind(lease.tenant_id.as_str())
                 .bind(lease.now_ms);
             for kind in lease.kinds {
                 q = q.bind(*kind);
             }
             if lease.skip_missing_import_key {
-                q = q.bind(lease.connector_id);
+                q = q.bind(lease.connector_id.as_str());
             }
             if let Some(issuer) = lease.issuer_name {
                 q = q.bind(issuer);
@@ -1354,23 +1355,23 @@ impl Store for SqliteStore {
                 vec!["(?, ?, ?, ?, ?)"; n].join(", ")
             );
             for (row, token_hash) in leased.iter_mut().zip(lease.token_hashes) {
-                row.state = "leased".to_owned();
+                row.state = JobState::Leased;
                 row.attempts += 1;
                 row.lease_token_hash = Some(token_hash.clone());
                 row.lease_connector_id = Some(lease.connector_id.to_owned());
                 row.lease_expires_ms = Some(lease.lease_expires_ms);
             }
             let mut q = sqlx::query_as::<_, (i64,)>(&sql)
-                .bind(lease.connector_id)
+                .bind(lease.connector_id.as_str())
                 .bind(lease.lease_expires_ms);
             for row in &leased {
-                q = q.bind(&row.id).bind(&row.lease_token_hash);
+                q = q.bind(row.id.as_str()).bind(&row.lease_token_hash);
             }
             for row in &leased {
                 q = q
-                    .bind(&row.id)
+                    .bind(row.id.as_str())
                     .bind(row.attempts)
-                    .bind(lease.connector_id)
+                    .bind(lease.connector_id.as_str())
                     .bind(&row.lease_token_hash)
                     .bind(lease.now_ms);
             }
@@ -1416,19 +1417,19 @@ impl Store for SqliteStore {
             )
             .map_err(interpret)?;
             if updated == rows.len() as i64 {
-                return Ok(rows.iter().map(|c| c.job_id.to_owned()).collect());
+                return Ok(rows.iter().map(|c| c.job_id.clone()).collect());
             }
             let sql = format!("ROLLBACK; BEGIN; {}", completion_update(rows.len(), true));
-            Ok(bind_completions(&sql, &rows)
+            bind_completions(&sql, &rows)
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(interpret)?
                 .iter()
-                .map(|row| sqlx::Row::get::<String, _>(row, 0))
-                .collect())
+                .map(|row| sqlx::Row::try_get::<JobId, _>(row, 0).map_err(interpret))
+                .collect()
         }
         .await;
-        let done: std::collections::HashSet<String> = or_rolled_back(&mut conn, done).await?;
+        let done: std::collections::HashSet<JobId> = or_rolled_back(&mut conn, done).await?;
         let hit: Vec<usize> = chosen
             .into_iter()
             .filter(|&i| done.contains(completions[i].job_id))
@@ -1448,7 +1449,7 @@ impl Store for SqliteStore {
         for &i in &hit {
             let c = &completions[i];
             q = q
-                .bind(c.job_id)
+                .bind(c.job_id.as_str())
                 .bind(c.token_hash)
                 .bind(c.attempt_outcome)
                 .bind(c.error_code)
@@ -1459,7 +1460,7 @@ impl Store for SqliteStore {
         Ok(applied)
     }
 
-    async fn get_jobs(&self, tenant_id: &str, ids: &[&str]) -> StoreResult<Vec<JobRow>> {
+    async fn get_jobs(&self, tenant_id: &TenantId, ids: &[&JobId]) -> StoreResult<Vec<JobRow>> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
@@ -1470,23 +1471,23 @@ impl Store for SqliteStore {
             format!("SELECT json_group_array({JOB_JSON}) FROM jobs WHERE id IN ({placeholders})");
         let mut q = sqlx::query_as::<_, (String,)>(&sql);
         for id in ids {
-            q = q.bind(*id);
+            q = q.bind(id.as_str());
         }
         let (json,) = q
             .fetch_one(&mut *self.conn.lock().await)
             .await
             .map_err(interpret)?;
         let mut rows = job_rows(&json)?;
-        rows.retain(|row| row.tenant_id == tenant_id);
+        rows.retain(|row| row.tenant_id == *tenant_id);
         Ok(rows)
     }
 
-    async fn cancel_job(&self, tenant_id: &str, id: &str, now_ms: i64) -> StoreResult<bool> {
+    async fn cancel_job(&self, tenant_id: &TenantId, id: &JobId, now_ms: i64) -> StoreResult<bool> {
         let mut conn = self.conn.lock().await;
         let mut tx = conn.begin().await.map_err(interpret)?;
         sqlx::query("UPDATE job_attempts SET outcome = 'cancelled', ended_ms = ? WHERE job_id = ? AND outcome IS NULL")
             .bind(now_ms)
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(interpret)?;
@@ -1495,8 +1496,8 @@ impl Store for SqliteStore {
              lease_expires_ms = NULL WHERE tenant_id = ? AND id = ? AND state IN ('queued', 'leased')",
         )
         .bind(now_ms)
-        .bind(tenant_id)
-        .bind(id)
+        .bind(tenant_id.as_str())
+        .bind(id.as_str())
         .execute(&mut *tx)
         .await
         .map_err(interpret)?;
@@ -1504,7 +1505,11 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn release_connector_leases(&self, connector_id: &str, now_ms: i64) -> StoreResult<u64> {
+    async fn release_connector_leases(
+        &self,
+        connector_id: &ConnectorId,
+        now_ms: i64,
+    ) -> StoreResult<u64> {
         let mut conn = self.conn.lock().await;
         let mut tx = conn.begin().await.map_err(interpret)?;
         sqlx::query(
@@ -1512,7 +1517,7 @@ impl Store for SqliteStore {
              (SELECT id FROM jobs WHERE state = 'leased' AND lease_connector_id = ?)",
         )
         .bind(now_ms)
-        .bind(connector_id)
+        .bind(connector_id.as_str())
         .execute(&mut *tx)
         .await
         .map_err(interpret)?;
@@ -1522,7 +1527,7 @@ impl Store for SqliteStore {
              lease_connector_id = NULL, lease_expires_ms = NULL WHERE state = 'leased' AND lease_connector_id = ?",
         )
         .bind(now_ms)
-        .bind(connector_id)
+        .bind(connector_id.as_str())
         .execute(&mut *tx)
         .await
         .map_err(interpret)?;
@@ -1580,7 +1585,7 @@ impl Store for SqliteStore {
         .map_err(interpret)
     }
 
-    async fn attempt_outcomes(&self) -> StoreResult<Vec<(String, i64)>> {
+    async fn attempt_outcomes(&self) -> StoreResult<Vec<(AttemptOutcome, i64)>> {
         sqlx::query_as(
             "SELECT outcome, COUNT(*) FROM job_attempts WHERE outcome IS NOT NULL \
              GROUP BY outcome ORDER BY outcome",

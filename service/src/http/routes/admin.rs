@@ -4,21 +4,21 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::domain::IsoDuration;
-use crate::http::convert;
+use crate::domain::{ConnectorId, IsoDuration, TenantId};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, Operator, TenantReader};
 use crate::http::openapi as doc;
 use crate::http::state::AppState;
-use crate::registry::invalid;
+use crate::http::{convert, render};
+use crate::ops::invalid;
 
 fn clock_state(state: &AppState) -> wire::admin::ClockState {
-    let mode = match state.registry.clock().mode() {
+    let mode = match state.ops.time().mode() {
         crate::clock::ClockMode::Real => wire::admin::ClockMode::Real,
         crate::clock::ClockMode::Virtual => wire::admin::ClockMode::Virtual,
     };
     wire::admin::ClockState {
-        now: state.registry.now(),
+        now: state.ops.now(),
         mode,
     }
 }
@@ -65,22 +65,16 @@ pub async fn clock_change(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<wire::admin::ClockChange>,
 ) -> Result<ApiJson<wire::admin::ClockState>, ApiError> {
-    let clock = state.registry.clock();
+    let time = state.ops.time();
     match (body.set, body.advance) {
         (Some(set), None) => {
             let at = convert::instant("set", &set)?;
-            clock
-                .set(at)
-                .map_err(crate::registry::RegistryError::from)?;
-            state.registry.publish_clock(false).await?;
+            time.set(at).await?;
         }
         (None, Some(advance)) => {
             let by = IsoDuration::parse(&advance)
                 .map_err(|e| invalid("InvalidDuration", format!("advance: {e}")))?;
-            clock
-                .advance(&by)
-                .map_err(crate::registry::RegistryError::from)?;
-            state.registry.publish_clock(false).await?;
+            time.advance(&by).await?;
         }
         _ => {
             return Err(ApiError::bad_request(
@@ -136,12 +130,14 @@ pub async fn reset(
         }
         None => None,
     };
+    let tenant_id = body.tenant_id.as_deref().map(TenantId::from);
     let tenants_removed = state
-        .registry
-        .reset(body.tenant_id.as_deref(), clock)
+        .ops
+        .tenants()
+        .reset(tenant_id.as_ref(), clock)
         .await
         .map_err(|e| match (e, &body.tenant_id) {
-            (crate::registry::RegistryError::NotFound(_), Some(id)) => {
+            (crate::ops::OpsError::NotFound(_), Some(id)) => {
                 ApiError::not_found(format!("tenantId: tenant `{id}` not found"))
             }
             (e, _) => e.into(),
@@ -155,7 +151,7 @@ pub async fn reset(
         tenants_removed,
         fault_rules_removed,
         journal_entries_removed,
-        clock: state.registry.now(),
+        clock: state.ops.now(),
     }))
 }
 
@@ -181,10 +177,11 @@ pub async fn tenants_create(
     ApiJson(body): ApiJson<wire::admin::CreateTenant>,
 ) -> Result<Response, ApiError> {
     let created = state
-        .registry
-        .create_tenant(&body.display_name, body.rollout_delay_days)
+        .ops
+        .tenants()
+        .create(&body.display_name, body.rollout_delay_days)
         .await?;
-    let mut tenant = convert::tenant(&created.row);
+    let mut tenant = render::tenant(&created.tenant);
     tenant.enrollment_secret = Some(created.enrollment_secret);
     tenant.client_secret = Some(created.client_secret);
     Ok((StatusCode::CREATED, ApiJson(tenant)).into_response())
@@ -207,9 +204,9 @@ pub async fn tenants_list(
     _: Operator,
     State(state): State<AppState>,
 ) -> Result<ApiJson<wire::admin::Collection<wire::admin::Tenant>>, ApiError> {
-    let rows = state.registry.list_tenants().await?;
+    let tenants = state.ops.tenants().list().await?;
     Ok(ApiJson(wire::admin::Collection {
-        value: rows.iter().map(convert::tenant).collect(),
+        value: tenants.iter().map(render::tenant).collect(),
     }))
 }
 
@@ -234,9 +231,10 @@ pub async fn tenants_get(
     State(state): State<AppState>,
     Path(tenant_id): Path<String>,
 ) -> Result<ApiJson<wire::admin::Tenant>, ApiError> {
+    let tenant_id = TenantId::from(tenant_id);
     reader.check(&tenant_id)?;
-    Ok(ApiJson(convert::tenant(
-        &state.registry.tenant(&tenant_id).await?,
+    Ok(ApiJson(render::tenant(
+        &state.ops.tenants().get(&tenant_id).await?,
     )))
 }
 
@@ -260,7 +258,8 @@ pub async fn tenants_delete(
     State(state): State<AppState>,
     Path(tenant_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.registry.delete_tenant(&tenant_id).await?;
+    let tenant_id = TenantId::from(tenant_id);
+    state.ops.tenants().delete(&tenant_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -288,13 +287,14 @@ pub async fn tenants_set_import_key(
     Path(tenant_id): Path<String>,
     ApiJson(body): ApiJson<wire::admin::SetImportKey>,
 ) -> Result<ApiJson<wire::admin::Tenant>, ApiError> {
+    let tenant_id = TenantId::from(tenant_id);
     let thumbprint = convert::thumbprint(body.thumbprint.as_deref().unwrap_or_default())?;
-    Ok(ApiJson(convert::tenant(
-        &state
-            .registry
-            .set_import_key(&tenant_id, thumbprint)
-            .await?,
-    )))
+    let tenant = state
+        .ops
+        .tenants()
+        .set_import_key(&tenant_id, thumbprint)
+        .await?;
+    Ok(ApiJson(render::tenant(&tenant)))
 }
 
 #[utoipa::path(
@@ -318,13 +318,14 @@ pub async fn connectors_list(
     State(state): State<AppState>,
     Path(tenant_id): Path<String>,
 ) -> Result<ApiJson<wire::admin::Collection<wire::admin::ConnectorView>>, ApiError> {
+    let tenant_id = TenantId::from(tenant_id);
     reader.check(&tenant_id)?;
-    let now = state.registry.now();
-    let rows = state.registry.connectors_with_status(&tenant_id).await?;
+    let now = state.ops.now();
+    let connectors = state.ops.connectors().list_with_status(&tenant_id).await?;
     Ok(ApiJson(wire::admin::Collection {
-        value: rows
+        value: connectors
             .iter()
-            .map(|(row, ev)| convert::connector_view(row, ev, now))
+            .map(|c| render::connector_view(&c.connector, &c.evaluation, now))
             .collect(),
     }))
 }
@@ -350,15 +351,17 @@ pub async fn connectors_get(
     State(state): State<AppState>,
     Path((tenant_id, connector_id)): Path<(String, String)>,
 ) -> Result<ApiJson<wire::admin::ConnectorView>, ApiError> {
+    let (tenant_id, connector_id) = (TenantId::from(tenant_id), ConnectorId::from(connector_id));
     reader.check(&tenant_id)?;
-    let (row, evaluation) = state
-        .registry
-        .connector_status(&tenant_id, &connector_id)
+    let c = state
+        .ops
+        .connectors()
+        .status(&tenant_id, &connector_id)
         .await?;
-    Ok(ApiJson(convert::connector_view(
-        &row,
-        &evaluation,
-        state.registry.now(),
+    Ok(ApiJson(render::connector_view(
+        &c.connector,
+        &c.evaluation,
+        state.ops.now(),
     )))
 }
 
@@ -383,12 +386,17 @@ pub async fn connectors_status(
     State(state): State<AppState>,
     Path((tenant_id, connector_id)): Path<(String, String)>,
 ) -> Result<ApiJson<wire::admin::ConnectorStatus>, ApiError> {
+    let (tenant_id, connector_id) = (TenantId::from(tenant_id), ConnectorId::from(connector_id));
     reader.check(&tenant_id)?;
-    let (row, evaluation) = state
-        .registry
-        .connector_status(&tenant_id, &connector_id)
+    let c = state
+        .ops
+        .connectors()
+        .status(&tenant_id, &connector_id)
         .await?;
-    Ok(ApiJson(convert::connector_status(&row.id, &evaluation)))
+    Ok(ApiJson(render::connector_status(
+        c.connector.id.as_str(),
+        &c.evaluation,
+    )))
 }
 
 #[utoipa::path(
@@ -412,13 +420,15 @@ pub async fn connectors_history(
     State(state): State<AppState>,
     Path((tenant_id, connector_id)): Path<(String, String)>,
 ) -> Result<ApiJson<wire::admin::Collection<wire::admin::StatusChange>>, ApiError> {
+    let (tenant_id, connector_id) = (TenantId::from(tenant_id), ConnectorId::from(connector_id));
     reader.check(&tenant_id)?;
-    let rows = state
-        .registry
-        .connector_history(&tenant_id, &connector_id)
+    let changes = state
+        .ops
+        .connectors()
+        .history(&tenant_id, &connector_id)
         .await?;
     Ok(ApiJson(wire::admin::Collection {
-        value: rows.iter().map(convert::history).collect(),
+        value: changes.iter().map(render::history).collect(),
     }))
 }
 
@@ -439,7 +449,7 @@ pub async fn releases_list(
     _: Operator,
     State(state): State<AppState>,
 ) -> Result<ApiJson<wire::admin::Collection<wire::admin::Release>>, ApiError> {
-    let catalog = state.registry.catalog().await?;
+    let catalog = state.ops.releases().catalog().await?;
     let mut releases: Vec<_> = catalog.releases().to_vec();
     releases.sort_by_key(|r| (r.released, r.version));
     Ok(ApiJson(wire::admin::Collection {
@@ -478,7 +488,7 @@ pub async fn releases_publish(
 ) -> Result<Response, ApiError> {
     let version = convert::version("version", &body.version)?;
     let released = convert::instant("releasedDateTime", &body.released_date_time)?;
-    state.registry.publish_release(version, released).await?;
+    state.ops.releases().publish(version, released).await?;
     let release = wire::admin::Release {
         version: version.to_string(),
         released_date_time: released,

@@ -6,11 +6,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::lifecycle::Operation;
-use crate::http::convert;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ConnectorCaller, Enrollment};
 use crate::http::openapi as doc;
 use crate::http::state::AppState;
+use crate::http::{convert, render};
 
 #[utoipa::path(
     post,
@@ -36,10 +36,10 @@ pub async fn connectors_register(
     ApiJson(body): ApiJson<wire::connector::RegisterRequest>,
 ) -> Result<Response, ApiError> {
     let new = convert::register(body)?;
-    let (row, credential) = state.registry.register(&tenant, new).await?;
+    let registered = state.ops.connectors().register(&tenant, new).await?;
     let body = wire::connector::RegisterResponse {
-        connector_id: row.id,
-        credential,
+        connector_id: registered.connector.id.into_string(),
+        credential: registered.credential,
     };
     Ok((StatusCode::CREATED, ApiJson(body)).into_response())
 }
@@ -63,18 +63,19 @@ pub async fn connectors_register(
     )
 )]
 pub async fn connectors_checkin(
-    ConnectorCaller(row): ConnectorCaller,
+    ConnectorCaller(connector): ConnectorCaller,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<wire::connector::CheckinRequest>,
 ) -> Result<ApiJson<wire::connector::CheckinResponse>, ApiError> {
     let version = convert::version("version", &body.version)?;
     state
-        .registry
-        .checkin(&row, version, body.active_since)
+        .ops
+        .connectors()
+        .checkin(&connector, version, body.active_since)
         .await?;
     Ok(ApiJson(wire::connector::CheckinResponse {
-        connector_id: row.id,
-        server_date_time: state.registry.now(),
+        connector_id: connector.id.into_string(),
+        server_date_time: state.ops.now(),
     }))
 }
 
@@ -94,19 +95,20 @@ pub async fn connectors_checkin(
     )
 )]
 pub async fn self_get(
-    ConnectorCaller(row): ConnectorCaller,
+    ConnectorCaller(connector): ConnectorCaller,
     State(state): State<AppState>,
 ) -> Result<ApiJson<wire::admin::ConnectorView>, ApiError> {
-    let version = convert::version("version", &row.version)?;
-    state.registry.gate(version, Operation::Checkin).await?;
-    let (row, evaluation) = state
-        .registry
-        .connector_status(&row.tenant_id, &row.id)
+    let connectors = state.ops.connectors();
+    connectors
+        .gate(connector.facts.version, Operation::Checkin)
         .await?;
-    Ok(ApiJson(convert::connector_view(
-        &row,
-        &evaluation,
-        state.registry.now(),
+    let c = connectors
+        .status(&connector.tenant_id, &connector.id)
+        .await?;
+    Ok(ApiJson(render::connector_view(
+        &c.connector,
+        &c.evaluation,
+        state.ops.now(),
     )))
 }
 
@@ -130,20 +132,18 @@ pub async fn self_get(
     )
 )]
 pub async fn self_reconfigure(
-    ConnectorCaller(row): ConnectorCaller,
+    ConnectorCaller(connector): ConnectorCaller,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<wire::connector::ReconfigureRequest>,
 ) -> Result<ApiJson<wire::admin::ConnectorView>, ApiError> {
     let change = convert::reconfigure(body)?;
-    let updated = state.registry.reconfigure(&row, change).await?;
-    let (row, evaluation) = state
-        .registry
-        .connector_status(&updated.tenant_id, &updated.id)
-        .await?;
-    Ok(ApiJson(convert::connector_view(
-        &row,
-        &evaluation,
-        state.registry.now(),
+    let connectors = state.ops.connectors();
+    let updated = connectors.reconfigure(&connector, change).await?;
+    let c = connectors.status(&updated.tenant_id, &updated.id).await?;
+    Ok(ApiJson(render::connector_view(
+        &c.connector,
+        &c.evaluation,
+        state.ops.now(),
     )))
 }
 
@@ -163,10 +163,10 @@ pub async fn self_reconfigure(
     )
 )]
 pub async fn self_uninstall(
-    ConnectorCaller(row): ConnectorCaller,
+    ConnectorCaller(connector): ConnectorCaller,
     State(state): State<AppState>,
 ) -> Result<StatusCode, ApiError> {
-    state.registry.uninstall(&row).await?;
+    state.ops.connectors().uninstall(&connector).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -186,16 +186,17 @@ pub async fn self_uninstall(
     )
 )]
 pub async fn update_latest(
-    ConnectorCaller(row): ConnectorCaller,
+    ConnectorCaller(connector): ConnectorCaller,
     State(state): State<AppState>,
 ) -> Result<ApiJson<wire::connector::UpdateInfo>, ApiError> {
-    let (current, offer) = state.registry.update_offer(&row).await?;
+    let offer = state.ops.connectors().update_offer(&connector).await?;
+    let latest = offer.latest;
     Ok(ApiJson(wire::connector::UpdateInfo {
-        current_version: current.to_string(),
-        latest_version: offer.map(|(v, _, _)| v.to_string()),
-        update_available: offer.is_some_and(|(v, _, _)| v > current),
-        release_date_time: offer.map(|(_, released, _)| released),
-        available_date_time: offer.map(|(_, _, available)| available),
+        current_version: offer.current.to_string(),
+        latest_version: latest.map(|o| o.version.to_string()),
+        update_available: latest.is_some_and(|o| o.version > offer.current),
+        release_date_time: latest.map(|o| o.released),
+        available_date_time: latest.map(|o| o.available),
     }))
 }
 
@@ -219,7 +220,7 @@ pub async fn update_latest(
     )
 )]
 pub async fn health_upload(
-    ConnectorCaller(row): ConnectorCaller,
+    ConnectorCaller(connector): ConnectorCaller,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<wire::connector::HealthMessage>,
 ) -> Result<StatusCode, ApiError> {
@@ -248,9 +249,10 @@ pub async fn health_upload(
     }
     let text = serde_json::to_string(&body).unwrap_or_default();
     state
-        .registry
+        .ops
+        .connectors()
         .record_health(
-            &row,
+            &connector,
             version,
             body.active_since,
             body.uploading_since,

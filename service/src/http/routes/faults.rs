@@ -94,7 +94,7 @@ pub async fn create(
             "route: must not hold control characters (no request path does)",
         ));
     }
-    let now_ms = state.registry.now().timestamp_millis();
+    let now_ms = state.ops.now().timestamp_millis();
     let until_ms = match body.duration_seconds {
         Some(0) => {
             return Err(ApiError::bad_request(
@@ -106,7 +106,7 @@ pub async fn create(
         None => None,
     };
     let rule = Rule {
-        id: state.registry.ids().uuid().to_string(),
+        id: state.ops.ids().uuid().to_string(),
         route: body.route,
         tenant: body.tenant_id,
         connector: body.connector_id,
@@ -140,7 +140,7 @@ pub async fn list(
     _: Operator,
     State(state): State<AppState>,
 ) -> ApiJson<wire::admin::Collection<wire::admin::FaultView>> {
-    let now_ms = state.registry.now().timestamp_millis();
+    let now_ms = state.ops.now().timestamp_millis();
     ApiJson(wire::admin::Collection {
         value: state.faults.list(now_ms).iter().map(view).collect(),
     })
@@ -199,25 +199,26 @@ async fn caller(state: &AppState, authorization: Option<String>) -> Option<Calle
     if token.is_empty() || token.len() > 4096 {
         return None;
     }
-    if let Ok(Some(row)) = state.registry.connector_by_credential(token).await {
+    if let Ok(Some(connector)) = state.ops.connectors().by_credential(token).await {
         return Some(Caller {
-            tenant_id: row.tenant_id,
-            connector_id: Some(row.id),
+            tenant_id: connector.tenant_id.into_string(),
+            connector_id: Some(connector.id.into_string()),
         });
     }
-    if let Ok(Some(tenant_id)) = state.registry.token_tenant(token).await {
+    if let Ok(Some(tenant_id)) = state.ops.tokens().tenant_of(token).await {
         return Some(Caller {
-            tenant_id,
+            tenant_id: tenant_id.into_string(),
             connector_id: None,
         });
     }
     let tenant = state
-        .registry
-        .tenant_by_enrollment_secret(token)
+        .ops
+        .tenants()
+        .by_enrollment_secret(token)
         .await
-        .ok()?;
+        .ok()??;
     Some(Caller {
-        tenant_id: tenant.id,
+        tenant_id: tenant.id.into_string(),
         connector_id: None,
     })
 }
@@ -244,7 +245,7 @@ impl http_body::Body for Severed {
 /// Brings a virtual clock up to the one stored in a shared database before the request is
 /// served, so that replicas answer at the same instant.
 pub async fn clock_sync(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let Err(e) = state.registry.sync_clock().await {
+    if let Err(e) = state.ops.time().sync().await {
         return ApiError::from(e).into_response();
     }
     next.run(request).await
@@ -252,7 +253,7 @@ pub async fn clock_sync(State(state): State<AppState>, request: Request, next: N
 
 /// Applies the fault rules before a request reaches its handler.
 pub async fn inject(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let now_ms = state.registry.now().timestamp_millis();
+    let now_ms = state.ops.now().timestamp_millis();
     let who = if state.faults.needs_caller(now_ms) {
         let authorization = request
             .headers()
@@ -309,7 +310,7 @@ pub async fn journal(State(state): State<AppState>, request: Request, next: Next
     let started = std::time::Instant::now();
     let response = next.run(request).await;
     state.journal.record(crate::journal::Entry {
-        at: state.registry.now(),
+        at: state.ops.now(),
         method,
         path,
         status: response.status().as_u16(),

@@ -1,18 +1,18 @@
 //! The Graph (beta) admin surface: `ndesConnectors` and `certificateConnectorDetails`, with
 //! `$top`, `$skip`, `$count`, `$select`, `$filter` (`eq` on `state` and `connectorVersion`) and
-//! `@odata.nextLink` paging (intune-wire.md §4.1, §4.2, §4.5).
+//! `@odata.nextLink` paging (docs/behaviour.md, "Wire shapes").
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::http::convert;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, GraphCaller};
 use crate::http::openapi as doc;
 use crate::http::state::AppState;
-use crate::store::ConnectorRow;
+use crate::http::{convert, render};
+use crate::ops::Connector;
 
 pub const DEFAULT_PAGE: usize = 100;
 pub const MAX_PAGE: usize = 999;
@@ -292,19 +292,17 @@ const DETAILS_FIELDS: &[&str] = &[
     "connectorVersion",
 ];
 
-async fn tenant_rows(
+async fn tenant_connectors(
     state: &AppState,
     caller: &GraphCaller,
-) -> Result<Vec<ConnectorRow>, ApiError> {
-    Ok(state
-        .registry
-        .list_connector_rows(&caller.tenant_id)
-        .await?)
+) -> Result<Vec<Connector>, ApiError> {
+    Ok(state.ops.connectors().list(&caller.tenant_id).await?)
 }
 
-fn one(rows: Vec<ConnectorRow>, id: &str) -> Result<ConnectorRow, ApiError> {
-    rows.into_iter()
-        .find(|r| r.id == id)
+fn one(connectors: Vec<Connector>, id: &str) -> Result<Connector, ApiError> {
+    connectors
+        .into_iter()
+        .find(|c| c.id == id)
         .ok_or_else(|| ApiError::not_found(format!("no connector with id `{id}` in this tenant")))
 }
 
@@ -329,11 +327,11 @@ pub async fn ndes_list(
     RawQuery(raw): RawQuery,
 ) -> Result<ApiJson<Value>, ApiError> {
     let query = parse_query(raw.as_deref(), &["state", "connectorVersion"], NDES_FIELDS)?;
-    let now = state.registry.now();
-    let items: Vec<_> = tenant_rows(&state, &caller)
+    let now = state.ops.now();
+    let items: Vec<_> = tenant_connectors(&state, &caller)
         .await?
         .iter()
-        .map(|r| convert::ndes_connector(r, now))
+        .map(|c| render::ndes_connector(c, now))
         .filter(|c| {
             query
                 .filters
@@ -374,11 +372,11 @@ pub async fn ndes_get(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
-    let row = one(tenant_rows(&state, &caller).await?, &id)?;
+    let connector = one(tenant_connectors(&state, &caller).await?, &id)?;
     Ok(ApiJson(entity(
         &headers,
         "ndesConnectors",
-        &convert::ndes_connector(&row, state.registry.now()),
+        &render::ndes_connector(&connector, state.ops.now()),
     )))
 }
 
@@ -403,10 +401,10 @@ pub async fn details_list(
     RawQuery(raw): RawQuery,
 ) -> Result<ApiJson<Value>, ApiError> {
     let query = parse_query(raw.as_deref(), &["connectorVersion"], DETAILS_FIELDS)?;
-    let items: Vec<_> = tenant_rows(&state, &caller)
+    let items: Vec<_> = tenant_connectors(&state, &caller)
         .await?
         .iter()
-        .map(convert::certificate_connector_details)
+        .map(render::certificate_connector_details)
         .filter(|c| {
             query
                 .filters
@@ -444,11 +442,11 @@ pub async fn details_get(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
-    let row = one(tenant_rows(&state, &caller).await?, &id)?;
+    let connector = one(tenant_connectors(&state, &caller).await?, &id)?;
     Ok(ApiJson(entity(
         &headers,
         "certificateConnectorDetails",
-        &convert::certificate_connector_details(&row),
+        &render::certificate_connector_details(&connector),
     )))
 }
 
@@ -493,7 +491,7 @@ pub async fn details_health_metrics(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<ApiJson<Value>, ApiError> {
-    let row = one(tenant_rows(&state, &caller).await?, &id)?;
+    let connector = one(tenant_connectors(&state, &caller).await?, &id)?;
     let known = health_metric_names();
     let names: Vec<String> = match super::json_field(&body, "metricNames") {
         Some(Value::Array(items)) if items.len() <= 64 => items
@@ -517,12 +515,13 @@ pub async fn details_health_metrics(
             ),
         ));
     }
-    let now = state.registry.now();
+    let now = state.ops.now();
     let messages = state
-        .registry
+        .ops
+        .connectors()
         .health_messages(
-            &row.tenant_id,
-            &row.id,
+            &connector.tenant_id,
+            &connector.id,
             now - chrono::Duration::hours(24),
             now,
         )
@@ -532,7 +531,7 @@ pub async fn details_health_metrics(
         .map(|name| {
             let total: u64 = messages
                 .iter()
-                .map(|(_, body)| counters(body).get(name).copied().unwrap_or(0))
+                .map(|m| counters(&m.body).get(name).copied().unwrap_or(0))
                 .sum();
             json!({"@odata.type": "microsoft.graph.keyLongValuePair", "name": name, "value": total})
         })
@@ -567,7 +566,7 @@ pub async fn details_health_time_series(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<ApiJson<Value>, ApiError> {
-    let row = one(tenant_rows(&state, &caller).await?, &id)?;
+    let connector = one(tenant_connectors(&state, &caller).await?, &id)?;
     let series = super::json_field(&body, "timeSeries")
         .filter(|v| v.is_object())
         .ok_or_else(|| {
@@ -602,15 +601,16 @@ pub async fn details_health_time_series(
         ));
     }
     let messages = state
-        .registry
-        .health_messages(&row.tenant_id, &row.id, start, end)
+        .ops
+        .connectors()
+        .health_messages(&connector.tenant_id, &connector.id, start, end)
         .await?;
     let value: Vec<Value> = messages
         .iter()
-        .map(|(at, body)| {
-            let c = counters(body);
+        .map(|m| {
+            let c = counters(&m.body);
             json!({
-                "dateTime": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "dateTime": m.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 "successCount": c.get(&format!("{area}Success")).copied().unwrap_or(0),
                 "failureCount": c.get(&format!("{area}Failure")).copied().unwrap_or(0),
             })
@@ -639,14 +639,16 @@ pub async fn connector_status(
     caller: GraphCaller,
     State(state): State<AppState>,
 ) -> Result<ApiJson<Value>, ApiError> {
-    let rows = state
-        .registry
-        .connectors_with_status(&caller.tenant_id)
+    let connectors = state
+        .ops
+        .connectors()
+        .list_with_status(&caller.tenant_id)
         .await?;
-    let value: Vec<Value> = rows
+    let value: Vec<Value> = connectors
         .iter()
-        .map(|(row, evaluation)| {
-            let status = match (row.last_checkin_ms, evaluation.status) {
+        .map(|c| {
+            let last_checkin = c.connector.facts.last_checkin;
+            let status = match (last_checkin, c.evaluation.status) {
                 (None, _) => "unknown",
                 (_, crate::domain::lifecycle::Status::Healthy) => "healthy",
                 (_, crate::domain::lifecycle::Status::Warning) => "warning",
@@ -655,11 +657,10 @@ pub async fn connector_status(
             json!({
                 "@odata.type": "#microsoft.graph.connectorStatusDetails",
                 "connectorName": "ndesConnectorLastConnectionDateTime",
-                "connectorInstanceId": row.id,
+                "connectorInstanceId": c.connector.id.as_str(),
                 "status": status,
-                "eventDateTime": row
-                    .last_checkin_ms
-                    .map(|ms| crate::clock::from_millis(ms).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                "eventDateTime": last_checkin
+                    .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             })
         })
         .collect();

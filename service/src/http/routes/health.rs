@@ -22,7 +22,7 @@ pub async fn metrics(
     axum::extract::State(state): axum::extract::State<crate::http::state::AppState>,
 ) -> Result<axum::response::Response, crate::http::error::ApiError> {
     use axum::response::IntoResponse;
-    let text = state.metrics.render(&state.registry).await?;
+    let text = state.metrics.render(&state.ops).await?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

@@ -5,11 +5,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::http::convert;
+use crate::domain::{JobId, JobKind, JobState, TenantId};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ConnectorCaller, Operator, TenantReader};
 use crate::http::openapi as doc;
 use crate::http::state::AppState;
+use crate::http::{convert, render};
+use crate::ops::{BatchCompletion, Holder};
 
 /// The most entries one batch completion may carry.
 pub const MAX_COMPLETE_BATCH: usize = 100;
@@ -38,6 +40,7 @@ pub async fn jobs_enqueue(
     Path(tenant_id): Path<String>,
     ApiJson(body): ApiJson<wire::jobs::EnqueueBody>,
 ) -> Result<Response, ApiError> {
+    let tenant_id = TenantId::from(tenant_id);
     let jobs = match body {
         wire::jobs::EnqueueBody::Batch { jobs } => jobs,
         wire::jobs::EnqueueBody::One(job) => vec![job],
@@ -47,8 +50,8 @@ pub async fn jobs_enqueue(
         .enumerate()
         .map(|(i, j)| convert::new_job(i, j))
         .collect::<Result<Vec<_>, _>>()?;
-    let rows = state.registry.enqueue(&tenant_id, jobs).await?;
-    let value = rows.iter().map(|r| convert::job_view(r, &[])).collect();
+    let queued = state.ops.jobs().enqueue(&tenant_id, jobs).await?;
+    let value = queued.iter().map(|j| render::job_view(j, &[])).collect();
     Ok((
         StatusCode::CREATED,
         ApiJson(wire::admin::Collection { value }),
@@ -73,15 +76,6 @@ pub struct JobQuery {
     skip: Option<i64>,
 }
 
-const JOB_STATES: &[&str] = &[
-    "queued",
-    "leased",
-    "succeeded",
-    "failed",
-    "dead_letter",
-    "cancelled",
-];
-
 #[utoipa::path(
     get,
     path = "/admin/tenants/{tenant_id}/jobs",
@@ -104,20 +98,23 @@ pub async fn jobs_list(
     Path(tenant_id): Path<String>,
     query: Result<Query<JobQuery>, QueryRejection>,
 ) -> Result<ApiJson<serde_json::Value>, ApiError> {
+    let tenant_id = TenantId::from(tenant_id);
     reader.check(&tenant_id)?;
     let Query(query) = query.map_err(|e| {
         ApiError::bad_request("InvalidQuery", format!("jobs query: {}", e.body_text()))
     })?;
-    if let Some(kind) = &query.kind {
-        crate::domain::JobKind::parse(kind)
-            .map_err(|e| ApiError::bad_request("UnknownJobKind", format!("kind: {e}")))?;
-    }
-    if let Some(s) = query.state.as_deref().filter(|s| !JOB_STATES.contains(s)) {
-        return Err(ApiError::bad_request(
-            "InvalidField",
-            format!("state `{s}` is not one of {}", JOB_STATES.join(", ")),
-        ));
-    }
+    let kind = query
+        .kind
+        .as_deref()
+        .map(JobKind::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request("UnknownJobKind", format!("kind: {e}")))?;
+    let job_state = query
+        .state
+        .as_deref()
+        .map(JobState::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request("InvalidField", e.to_string()))?;
     let top = query.top.unwrap_or(100);
     if !(1..=1000).contains(&top) || query.skip.is_some_and(|s| s < 0) {
         return Err(ApiError::bad_request(
@@ -125,17 +122,12 @@ pub async fn jobs_list(
             "top must be from 1 to 1000 and skip at least 0",
         ));
     }
-    let (rows, total) = state
-        .registry
-        .jobs(
-            &tenant_id,
-            query.kind.as_deref(),
-            query.state.as_deref(),
-            top,
-            query.skip.unwrap_or(0),
-        )
+    let (jobs, total) = state
+        .ops
+        .jobs()
+        .list(&tenant_id, kind, job_state, top, query.skip.unwrap_or(0))
         .await?;
-    let value: Vec<_> = rows.iter().map(|r| convert::job_view(r, &[])).collect();
+    let value: Vec<_> = jobs.iter().map(|j| render::job_view(j, &[])).collect();
     Ok(ApiJson(
         serde_json::json!({ "count": total, "value": value }),
     ))
@@ -162,9 +154,10 @@ pub async fn jobs_get(
     State(state): State<AppState>,
     Path((tenant_id, job_id)): Path<(String, String)>,
 ) -> Result<ApiJson<wire::jobs::JobView>, ApiError> {
+    let (tenant_id, job_id) = (TenantId::from(tenant_id), JobId::from(job_id));
     reader.check(&tenant_id)?;
-    let (row, attempts) = state.registry.job(&tenant_id, &job_id).await?;
-    Ok(ApiJson(convert::job_view(&row, &attempts)))
+    let (job, attempts) = state.ops.jobs().get(&tenant_id, &job_id).await?;
+    Ok(ApiJson(render::job_view(&job, &attempts)))
 }
 
 #[utoipa::path(
@@ -188,8 +181,9 @@ pub async fn jobs_cancel(
     State(state): State<AppState>,
     Path((tenant_id, job_id)): Path<(String, String)>,
 ) -> Result<ApiJson<wire::jobs::JobView>, ApiError> {
-    let row = state.registry.cancel_job(&tenant_id, &job_id).await?;
-    Ok(ApiJson(convert::job_view(&row, &[])))
+    let (tenant_id, job_id) = (TenantId::from(tenant_id), JobId::from(job_id));
+    let job = state.ops.jobs().cancel(&tenant_id, &job_id).await?;
+    Ok(ApiJson(render::job_view(&job, &[])))
 }
 
 #[utoipa::path(
@@ -211,19 +205,14 @@ pub async fn jobs_cancel(
     )
 )]
 pub async fn jobs_lease(
-    ConnectorCaller(row): ConnectorCaller,
+    ConnectorCaller(connector): ConnectorCaller,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<wire::connector::LeaseRequest>,
 ) -> Result<ApiJson<wire::connector::LeaseResponse>, ApiError> {
-    let leased = state
-        .registry
-        .lease(&row, body.kinds, body.max, body.visibility_timeout_seconds)
-        .await?;
+    let lease = convert::lease(body)?;
+    let leased = state.ops.jobs().lease(&connector, lease).await?;
     Ok(ApiJson(wire::connector::LeaseResponse {
-        jobs: leased
-            .into_iter()
-            .map(|(job, token)| convert::leased_job(&job, token))
-            .collect(),
+        jobs: leased.into_iter().map(render::leased_job).collect(),
     }))
 }
 
@@ -249,17 +238,23 @@ pub async fn jobs_lease(
     )
 )]
 pub async fn jobs_complete(
-    ConnectorCaller(row): ConnectorCaller,
+    ConnectorCaller(connector): ConnectorCaller,
     State(state): State<AppState>,
     Path(job_id): Path<String>,
     ApiJson(body): ApiJson<wire::jobs::CompleteJob>,
 ) -> Result<ApiJson<wire::jobs::Completed>, ApiError> {
-    let outcome = convert::outcome(&body)?;
+    let report = convert::report(&body)?;
     let done = state
-        .registry
-        .complete(&row, &job_id, &body.lease_token, outcome)
+        .ops
+        .jobs()
+        .complete(
+            &Holder::connector(&connector),
+            &JobId::from(job_id),
+            &body.lease_token,
+            &report,
+        )
         .await?;
-    Ok(ApiJson(convert::completed(&done)))
+    Ok(ApiJson(render::completed(&done)))
 }
 
 /// Completes many jobs; each entry gets the answer it would have had alone.
@@ -282,7 +277,7 @@ pub async fn jobs_complete(
     )
 )]
 pub async fn jobs_complete_batch(
-    ConnectorCaller(row): ConnectorCaller,
+    ConnectorCaller(connector): ConnectorCaller,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<wire::jobs::CompleteBatch>,
 ) -> Result<ApiJson<wire::admin::Collection<wire::jobs::BatchCompletionResult>>, ApiError> {
@@ -295,29 +290,26 @@ pub async fn jobs_complete_batch(
             ),
         ));
     }
-    // Entries that parse go to the registry as one batch; the others answer in their place.
+    // Entries that parse go to the queue as one batch; the others answer in their place.
     let mut answers: Vec<Option<Result<_, ApiError>>> = Vec::with_capacity(body.completions.len());
     let mut batch = Vec::with_capacity(body.completions.len());
     for entry in &body.completions {
-        match convert::outcome(&entry.completion) {
-            Ok(outcome) => {
+        match convert::report(&entry.completion) {
+            Ok(report) => {
                 answers.push(None);
-                batch.push(crate::registry::BatchCompletion {
-                    job_id: entry.job_id.clone(),
+                batch.push(BatchCompletion {
+                    job_id: JobId::from(entry.job_id.as_str()),
                     token: entry.completion.lease_token.clone(),
-                    outcome,
+                    report,
                 });
             }
             Err(e) => answers.push(Some(Err(ApiError::from(e)))),
         }
     }
-    let holder = crate::registry::Holder {
-        tenant_id: &row.tenant_id,
-        id: &row.id,
-    };
     let mut done = state
-        .registry
-        .complete_many(&holder, batch)
+        .ops
+        .jobs()
+        .complete_many(&Holder::connector(&connector), batch)
         .await?
         .into_iter();
     let mut value = Vec::with_capacity(body.completions.len());
@@ -339,7 +331,7 @@ pub async fn jobs_complete_batch(
             Ok(done) => wire::jobs::BatchCompletionResult {
                 job_id: entry.job_id,
                 status: 200,
-                completed: Some(convert::completed(&done)),
+                completed: Some(render::completed(&done)),
                 error: None,
             },
             Err(e) => wire::jobs::BatchCompletionResult {

@@ -1,5 +1,5 @@
 //! Imported user PFX certificates (S/MIME), the way the Intune PFX PowerShell module uploads
-//! them (intune-wire.md §4.4): `POST`, `GET` (list with `$filter`, and one), `PATCH` and `DELETE`
+//! them (docs/behaviour.md, "Wire shapes"): `POST`, `GET` (list with `$filter`, and one), `PATCH` and `DELETE`
 //! on `/beta/deviceManagement/userPfxCertificates`, keys as `/{id}`, `({id})` or `('{id}')`, with a
 //! Graph token of the tenant.
 
@@ -11,12 +11,12 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::clock::from_millis;
+use crate::domain::TenantId;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, GraphCaller};
 use crate::http::openapi as doc;
 use crate::http::state::AppState;
-use crate::store::UserPfxRow;
+use crate::ops::UserPfx;
 
 const ODATA_TYPE: &str = "#microsoft.graph.userPFXCertificate";
 const MAX_TEXT: usize = 256;
@@ -70,12 +70,12 @@ fn text(field: &str, value: &str) -> Result<String, ApiError> {
     Ok(value.to_owned())
 }
 
-fn date(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+fn date(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
     value
         .filter(|v| !v.trim().is_empty())
         .map(|v| {
             DateTime::parse_from_rfc3339(v.trim())
-                .map(|d| d.with_timezone(&Utc).timestamp_millis())
+                .map(|d| crate::clock::truncate_ms(d.with_timezone(&Utc)))
                 .map_err(|_| invalid(format!("{field}: `{v}` is not an ISO 8601 date and time")))
         })
         .transpose()
@@ -83,29 +83,29 @@ fn date(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
 
 /// The user object id the real service would look up by UPN: stable per tenant and UPN, 32 hex
 /// digits (the module strips the dashes).
-fn user_id(tenant_id: &str, upn: &str) -> String {
+fn user_id(tenant_id: &TenantId, upn: &str) -> String {
     let digest = Sha256::digest(format!("{tenant_id}\n{}", upn.to_ascii_lowercase()));
     crate::ids::hex(&digest[..16])
 }
 
-fn view(row: &UserPfxRow) -> Value {
-    let stamp = |ms: i64| from_millis(ms).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+fn view(pfx: &UserPfx) -> Value {
+    let stamp = |at: DateTime<Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let entity = wire::graph::UserPfxCertificate {
         odata_type: Some(ODATA_TYPE.to_owned()),
-        id: Some(row.id.clone()),
-        thumbprint: row.thumbprint.clone(),
-        intended_purpose: row.intended_purpose.clone(),
-        user_principal_name: row.user_principal_name.clone(),
-        start_date_time: row.start_ms.map(stamp),
-        expiration_date_time: row.expiration_ms.map(stamp),
-        provider_name: row.provider_name.clone(),
-        key_name: row.key_name.clone(),
-        padding_scheme: row.padding_scheme.clone(),
+        id: Some(pfx.id.clone()),
+        thumbprint: pfx.thumbprint.clone(),
+        intended_purpose: pfx.intended_purpose.clone(),
+        user_principal_name: pfx.user_principal_name.clone(),
+        start_date_time: pfx.start.map(stamp),
+        expiration_date_time: pfx.expiration.map(stamp),
+        provider_name: pfx.provider_name.clone(),
+        key_name: pfx.key_name.clone(),
+        padding_scheme: pfx.padding_scheme.clone(),
         // Secrets are never read back.
         encrypted_pfx_blob: "AA==".to_owned(),
         encrypted_pfx_password: String::new(),
-        created_date_time: Some(stamp(row.created_ms)),
-        last_modified_date_time: Some(stamp(row.modified_ms)),
+        created_date_time: Some(stamp(pfx.created)),
+        last_modified_date_time: Some(stamp(pfx.modified)),
     };
     serde_json::to_value(entity).unwrap_or(Value::Null)
 }
@@ -127,12 +127,12 @@ fn with_context(headers: &HeaderMap, mut value: Value, entity: bool) -> Value {
     value
 }
 
-/// Validates an upload body into a row of `tenant_id` stamped `now` (ms).
-fn row_from_body(
-    tenant_id: &str,
+/// Validates an upload body into an imported PFX of `tenant_id` stamped `now`.
+fn pfx_from_body(
+    tenant_id: &TenantId,
     body: wire::graph::UserPfxCertificate,
-    now: i64,
-) -> Result<UserPfxRow, ApiError> {
+    now: DateTime<Utc>,
+) -> Result<UserPfx, ApiError> {
     let upn = text("userPrincipalName", &body.user_principal_name)?;
     if !upn.contains('@') {
         return Err(invalid(format!(
@@ -177,8 +177,8 @@ fn row_from_body(
             "encryptedPfxPassword: must hold 1 to 1024 encrypted bytes".into(),
         ));
     }
-    Ok(UserPfxRow {
-        tenant_id: tenant_id.to_owned(),
+    Ok(UserPfx {
+        tenant_id: tenant_id.clone(),
         id: format!("{}-{thumbprint}", user_id(tenant_id, &upn)),
         user_principal_name: upn,
         thumbprint,
@@ -188,10 +188,10 @@ fn row_from_body(
         key_name,
         encrypted_pfx_blob: engine.encode(&blob),
         encrypted_pfx_password: engine.encode(&password),
-        start_ms: date("startDateTime", body.start_date_time.as_deref())?,
-        expiration_ms: date("expirationDateTime", body.expiration_date_time.as_deref())?,
-        created_ms: now,
-        modified_ms: now,
+        start: date("startDateTime", body.start_date_time.as_deref())?,
+        expiration: date("expirationDateTime", body.expiration_date_time.as_deref())?,
+        created: now,
+        modified: now,
     })
 }
 
@@ -218,15 +218,12 @@ pub async fn pfx_create(
     headers: HeaderMap,
     ApiJson(body): ApiJson<wire::graph::UserPfxCertificate>,
 ) -> Result<Response, ApiError> {
-    let now = state.registry.now().timestamp_millis();
-    let row = row_from_body(&caller.tenant_id, body, now)?;
-    let row = state
-        .registry
-        .import_user_pfx(&caller.tenant_id, row)
-        .await?;
+    let now = crate::clock::truncate_ms(state.ops.now());
+    let pfx = pfx_from_body(&caller.tenant_id, body, now)?;
+    let pfx = state.ops.pfx().import(pfx).await?;
     Ok((
         StatusCode::CREATED,
-        ApiJson(with_context(&headers, view(&row), true)),
+        ApiJson(with_context(&headers, view(&pfx), true)),
     )
         .into_response())
 }
@@ -258,20 +255,17 @@ pub async fn pfx_patch(
     ApiJson(body): ApiJson<wire::graph::UserPfxCertificate>,
 ) -> Result<StatusCode, ApiError> {
     let id = key(&id);
-    let existing = state.registry.user_pfx(&caller.tenant_id, id).await?;
-    let now = state.registry.now().timestamp_millis();
-    let mut row = row_from_body(&caller.tenant_id, body, now)?;
-    if row.id != existing.id {
+    let existing = state.ops.pfx().get(&caller.tenant_id, id).await?;
+    let now = crate::clock::truncate_ms(state.ops.now());
+    let mut pfx = pfx_from_body(&caller.tenant_id, body, now)?;
+    if pfx.id != existing.id {
         return Err(invalid(format!(
             "userPrincipalName and thumbprint name `{}`, not the entity `{id}` being patched",
-            row.id
+            pfx.id
         )));
     }
-    row.created_ms = existing.created_ms;
-    state
-        .registry
-        .update_user_pfx(&caller.tenant_id, row)
-        .await?;
+    pfx.created = existing.created;
+    state.ops.pfx().update(pfx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -315,8 +309,8 @@ pub async fn pfx_list(
             _ => {}
         }
     }
-    let rows = state.registry.user_pfx_list(&caller.tenant_id).await?;
-    let value: Vec<Value> = rows
+    let imported = state.ops.pfx().list(&caller.tenant_id).await?;
+    let value: Vec<Value> = imported
         .iter()
         .filter(|row| {
             filters.iter().all(|(prop, value)| {
@@ -451,8 +445,8 @@ pub async fn pfx_get(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
-    let row = state.registry.user_pfx(&caller.tenant_id, key(&id)).await?;
-    Ok(ApiJson(with_context(&headers, view(&row), true)))
+    let pfx = state.ops.pfx().get(&caller.tenant_id, key(&id)).await?;
+    Ok(ApiJson(with_context(&headers, view(&pfx), true)))
 }
 
 #[utoipa::path(
@@ -475,9 +469,6 @@ pub async fn pfx_delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .registry
-        .delete_user_pfx(&caller.tenant_id, key(&id))
-        .await?;
+    state.ops.pfx().delete(&caller.tenant_id, key(&id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,5 @@
 //! The third-party CA revocation surface (`PkiConnectorFEService`, api-version `5019-05-05`;
-//! intune-wire.md §1.6): `POST {pki}/CertificateAuthorityRequests/downloadRevocationRequests` and
+//! docs/behaviour.md, "SCEP and the third-party CA surface"): `POST {pki}/CertificateAuthorityRequests/downloadRevocationRequests` and
 //! `…/uploadRevocationResults`, with a token of the tenant. A download is a lease of the tenant's
 //! revoke requests with a 60-minute visibility timeout (the docs' cool-down); `requestContext`
 //! carries the job id and the lease token. Bodies are parsed leniently: keys in any casing,
@@ -10,15 +10,17 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
+use crate::domain::jobs::MAX_CA_DOWNLOAD;
+use crate::domain::JobId;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, GraphCaller};
 use crate::http::state::AppState;
-use crate::registry::{third_party_ca_holder, Holder, Outcome, RegistryError};
+use crate::ops::{third_party_ca, Holder, OpsError, Report};
 
 /// The api-version header value of the revocation calls.
 const PKI_API_VERSION: &str = "5019-05-05";
 
-/// CARequestErrorCodes (intune-wire.md §1.6).
+/// CARequestErrorCodes (docs/behaviour.md, "SCEP and the third-party CA surface").
 const ERROR_CODES: &[(i64, &str)] = &[
     (0, "None"),
     (4000, "NonRetryableServiceException"),
@@ -112,20 +114,27 @@ pub async fn download(
             ))
         }
     };
+    let max = crate::http::convert::one_to(
+        "ParameterDataInvalidError",
+        "downloadParameters.maxRequests",
+        max.min(u32::MAX as u64) as u32,
+        MAX_CA_DOWNLOAD,
+    )?;
     let leased = state
-        .registry
-        .ca_download_revocations(
+        .ops
+        .jobs()
+        .ca_download(
             &caller.tenant_id,
-            max.min(u32::MAX as u64) as u32,
+            max,
             issuer.as_deref().filter(|s| !s.is_empty()),
         )
         .await?;
     let value: Vec<Value> = leased
         .iter()
-        .map(|(row, token)| {
-            let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
+        .map(|leased| {
+            let payload: Value = serde_json::from_str(&leased.job.payload).unwrap_or(Value::Null);
             json!({
-                "requestContext": format!("{}:{token}", row.id),
+                "requestContext": format!("{}:{}", leased.job.id, leased.token),
                 "serialNumber": payload["serialNumber"],
                 "issuerName": payload["issuerName"],
                 "caConfiguration": payload["certificationAuthority"],
@@ -166,14 +175,11 @@ pub async fn upload(
     let results = get(&body, "results")
         .and_then(Value::as_array)
         .ok_or_else(|| invalid("the body must be {\"results\": [{requestContext, succeeded, errorCode, errorMessage}]}"))?;
-    if results.len() > crate::registry::MAX_CA_DOWNLOAD as usize {
+    if results.len() > MAX_CA_DOWNLOAD as usize {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "PayloadTooLargeError",
-            format!(
-                "at most {} results per upload",
-                crate::registry::MAX_CA_DOWNLOAD
-            ),
+            format!("at most {MAX_CA_DOWNLOAD} results per upload"),
         ));
     }
     // Validate every entry before changing anything.
@@ -211,56 +217,53 @@ pub async fn upload(
             .and_then(Value::as_str)
             .map(|m| m.chars().take(1024).collect::<String>());
         parsed.push((
-            context.0.to_owned(),
+            JobId::from(context.0),
             context.1.to_owned(),
             code,
             name,
             message,
         ));
     }
-    let tenant = state.registry.tenant(&caller.tenant_id).await?;
-    let holder_id = third_party_ca_holder(&tenant.client_id);
+    let tenant = state.ops.tenants().get(&caller.tenant_id).await?;
+    let holder_id = third_party_ca(&tenant);
     let holder = Holder {
         tenant_id: &caller.tenant_id,
         id: &holder_id,
     };
+    let jobs = state.ops.jobs();
     // Every context must still be this CA's lease (or one it already answered) before any
     // result is applied: otherwise the upload is refused whole.
     for (job_id, token, ..) in &parsed {
-        if !state.registry.lease_is_held(&holder, job_id, token).await? {
+        if !jobs.lease_is_held(&holder, job_id, token).await? {
             return Ok(ApiJson(json!({ "value": false })));
         }
     }
     let mut all = true;
     for (job_id, token, code, name, message) in parsed {
-        let outcome = if code == 0 {
-            Outcome::Succeeded {
+        let report = if code == 0 {
+            Report::Succeeded {
                 result: json!({"revokedBy": "thirdPartyCa"}).to_string(),
             }
         } else if code >= 4100 {
-            Outcome::Retry {
+            Report::Retry {
                 code: Some(name.to_owned()),
                 message,
             }
         } else {
-            Outcome::Failed {
+            Report::Failed {
                 code: name.to_owned(),
                 message,
             }
         };
         // A lease lost in between (or an answer that contradicts an earlier one) changes
         // nothing and makes the answer false; anything else is a real failure.
-        match state
-            .registry
-            .complete_as(&holder, &job_id, &token, outcome)
-            .await
-        {
+        match jobs.complete(&holder, &job_id, &token, &report).await {
             Ok(_) => {}
             Err(
-                RegistryError::LeaseLost(_)
-                | RegistryError::NotFound(_)
-                | RegistryError::NotLeaseHolder(_)
-                | RegistryError::AlreadyCompleted(_),
+                OpsError::LeaseLost(_)
+                | OpsError::NotFound(_)
+                | OpsError::NotLeaseHolder(_)
+                | OpsError::AlreadyCompleted(_),
             ) => all = false,
             Err(e) => return Err(e.into()),
         }

@@ -1,4 +1,5 @@
-//! The Intune SCEP surface (intune-wire.md §1.3–1.5): service discovery, and
+//! The Intune SCEP surface (docs/behaviour.md, "SCEP and the third-party CA surface"): service
+//! discovery, and
 //! `POST {scep}/ScepActions/{validateRequest,successNotification,failureNotification}` for a
 //! third-party CA (a token of the tenant) or a connector's SCEP module (its credential: only with
 //! the `scep` feature, 403 `FeatureNotInstalled` otherwise, and not on a legacy or retired
@@ -16,18 +17,16 @@ use wire::scep::{
     CreateScepChallenge, ScepAnswer, ScepChallengeView, ScepNotificationView, ServiceEndpoint,
 };
 
-use crate::clock::from_millis;
-use crate::domain::Version;
+use crate::domain::{TenantId, Version};
 use crate::http::error::ApiError;
 use crate::http::extract::{bearer, ApiJson, Operator};
 use crate::http::state::AppState;
-use crate::registry::NewScepChallenge;
-use crate::store::{ConnectorRow, ScepChallengeRow};
+use crate::ops::{Connector, NewScepChallenge, NotificationKind, ScepChallenge};
 
 /// Who calls the SCEP actions: a third-party CA with a tenant token, or a connector.
 pub struct ScepCaller {
-    tenant_id: String,
-    connector: Option<ConnectorRow>,
+    tenant_id: TenantId,
+    connector: Option<Connector>,
 }
 
 impl FromRequestParts<AppState> for ScepCaller {
@@ -38,13 +37,13 @@ impl FromRequestParts<AppState> for ScepCaller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
-        if let Some(row) = state.registry.connector_by_credential(token).await? {
+        if let Some(connector) = state.ops.connectors().by_credential(token).await? {
             return Ok(ScepCaller {
-                tenant_id: row.tenant_id.clone(),
-                connector: Some(row),
+                tenant_id: connector.tenant_id.clone(),
+                connector: Some(connector),
             });
         }
-        match state.registry.token_tenant(token).await? {
+        match state.ops.tokens().tenant_of(token).await? {
             Some(tenant_id) => Ok(ScepCaller {
                 tenant_id,
                 connector: None,
@@ -77,9 +76,9 @@ fn check_api_version(headers: &HeaderMap) -> Result<(), ApiError> {
 async fn gate(state: &AppState, caller: &ScepCaller) -> Result<Option<Version>, ApiError> {
     match &caller.connector {
         None => Ok(None),
-        Some(row) => {
-            state.registry.scep_gate(row).await?;
-            Ok(Version::parse(&row.version).ok())
+        Some(connector) => {
+            state.ops.connectors().scep_gate(connector).await?;
+            Ok(Some(connector.facts.version))
         }
     }
 }
@@ -151,8 +150,9 @@ async fn validate(
         ));
     };
     let verdict = state
-        .registry
-        .scep_validate(&caller.tenant_id, version, &transaction_id, &der)
+        .ops
+        .scep()
+        .validate(&caller.tenant_id, version, &transaction_id, &der)
         .await?;
     Ok(answer(verdict.code, verdict.description))
 }
@@ -162,7 +162,7 @@ async fn notify(
     state: AppState,
     headers: HeaderMap,
     body: Value,
-    kind: &str,
+    kind: NotificationKind,
 ) -> Result<ApiJson<ScepAnswer>, ApiError> {
     check_api_version(&headers)?;
     gate(&state, &caller).await?;
@@ -178,7 +178,7 @@ async fn notify(
             "notification.transactionId is missing",
         ));
     };
-    if kind == "failure" {
+    if kind == NotificationKind::Failure {
         // Java sends hResult sign-extended (-2147418113), C# unsigned (2147549183); both fine.
         let hresult = get(notification, "hResult");
         let valid = match hresult {
@@ -200,8 +200,9 @@ async fn notify(
         }
     }
     let validated = state
-        .registry
-        .scep_notify(
+        .ops
+        .scep()
+        .notify(
             &caller.tenant_id,
             kind,
             &transaction_id,
@@ -213,7 +214,7 @@ async fn notify(
             "Unknown",
             format!("no request was validated under transactionId `{transaction_id}`"),
         )),
-        Some(code) if kind == "success" && code != "Success" => Ok(answer(
+        Some(code) if kind == NotificationKind::Success && code != "Success" => Ok(answer(
             "Unknown",
             format!("the request under transactionId `{transaction_id}` was refused ({code}); no certificate should have been issued"),
         )),
@@ -246,7 +247,7 @@ pub async fn success_notification(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<ApiJson<ScepAnswer>, ApiError> {
-    notify(caller, state, headers, body, "success").await
+    notify(caller, state, headers, body, NotificationKind::Success).await
 }
 
 #[utoipa::path(
@@ -274,7 +275,7 @@ pub async fn failure_notification(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<ApiJson<ScepAnswer>, ApiError> {
-    notify(caller, state, headers, body, "failure").await
+    notify(caller, state, headers, body, NotificationKind::Failure).await
 }
 
 /// `GET /v1.0/servicePrincipals/appId=0000000a-0000-0000-c000-000000000000/endpoints`: the
@@ -328,37 +329,34 @@ pub async fn discovery(
 
 // ----- operator: SCEP profile targeting ---------------------------------------------------------
 
-fn list(csv: &str) -> Vec<String> {
-    csv.split(',')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-fn view(row: &ScepChallengeRow, challenge: Option<String>) -> ScepChallengeView {
+fn view(c: ScepChallenge, challenge: Option<String>) -> ScepChallengeView {
     ScepChallengeView {
-        id: row.id.clone(),
+        id: c.id,
         challenge,
-        device_id: row.device_id.clone(),
-        user_id: row.user_id.clone(),
-        subject: row.subject.clone(),
-        subject_alternative_names: serde_json::from_str(&row.subject_alt_names).unwrap_or_default(),
-        key_usage: list(&row.key_usage),
-        key_size: row.key_size.clamp(0, u32::MAX as i64) as u32,
-        extended_key_usage: list(&row.extended_key_usage),
-        issued_date_time: from_millis(row.issued_ms),
-        expires_date_time: from_millis(row.expires_ms),
-        targeted: row.targeted,
-        transaction_id: row.transaction_id.clone(),
-        last_code: row.last_code.clone(),
-        notification: match (&row.notification_kind, &row.notification, row.notified_ms) {
-            (Some(kind), Some(body), Some(at)) => Some(ScepNotificationView {
-                kind: kind.clone(),
-                date_time: from_millis(at),
-                body: serde_json::from_str(body).unwrap_or(Value::Null),
-            }),
-            _ => None,
-        },
+        device_id: c.device_id,
+        user_id: c.user_id,
+        subject: c.subject,
+        subject_alternative_names: c
+            .subject_alt_names
+            .into_iter()
+            .map(|san| wire::scep::SanSpec {
+                kind: san.kind,
+                value: san.value,
+            })
+            .collect(),
+        key_usage: c.key_usage,
+        key_size: c.key_size.clamp(0, u32::MAX as i64) as u32,
+        extended_key_usage: c.extended_key_usage,
+        issued_date_time: c.issued,
+        expires_date_time: c.expires,
+        targeted: c.targeted,
+        transaction_id: c.transaction_id,
+        last_code: c.last_code,
+        notification: c.notification.map(|n| ScepNotificationView {
+            kind: n.kind.as_str().to_owned(),
+            date_time: n.at,
+            body: serde_json::from_str(&n.body).unwrap_or(Value::Null),
+        }),
     }
 }
 
@@ -474,11 +472,13 @@ pub async fn challenges_create(
     ApiJson(body): ApiJson<CreateScepChallenge>,
 ) -> Result<Response, ApiError> {
     let profile = validate_challenge(body)?;
-    let (row, blob) = state
-        .registry
-        .issue_scep_challenge(&tenant_id, profile)
+    let issued = state
+        .ops
+        .scep()
+        .issue_challenge(&TenantId::from(tenant_id), profile)
         .await?;
-    Ok((StatusCode::CREATED, ApiJson(view(&row, Some(blob)))).into_response())
+    let body = view(issued.challenge, Some(issued.blob));
+    Ok((StatusCode::CREATED, ApiJson(body)).into_response())
 }
 
 #[utoipa::path(
@@ -501,8 +501,12 @@ pub async fn challenges_get(
     State(state): State<AppState>,
     Path((tenant_id, id)): Path<(String, String)>,
 ) -> Result<ApiJson<ScepChallengeView>, ApiError> {
-    let row = state.registry.scep_challenge(&tenant_id, &id).await?;
-    Ok(ApiJson(view(&row, None)))
+    let challenge = state
+        .ops
+        .scep()
+        .challenge(&TenantId::from(tenant_id), &id)
+        .await?;
+    Ok(ApiJson(view(challenge, None)))
 }
 
 /// The profile is retargeted or removed: the device's next validation is
@@ -528,8 +532,9 @@ pub async fn challenges_untarget(
     Path((tenant_id, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     state
-        .registry
-        .untarget_scep_challenge(&tenant_id, &id)
+        .ops
+        .scep()
+        .untarget(&TenantId::from(tenant_id), &id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

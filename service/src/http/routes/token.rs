@@ -149,15 +149,20 @@ pub async fn token_issue(
         }
     };
     match state
-        .registry
-        .issue_token(&tenant_id, &client_id, &client_secret)
+        .ops
+        .tokens()
+        .issue(
+            &crate::domain::TenantId::from(tenant_id),
+            &client_id,
+            &client_secret,
+        )
         .await
     {
-        Ok(Some((token, expires_in))) => ApiJson(wire::token::TokenResponse {
+        Ok(Some(issued)) => ApiJson(wire::token::TokenResponse {
             token_type: "Bearer".to_owned(),
-            expires_in,
-            ext_expires_in: expires_in,
-            access_token: token,
+            expires_in: issued.expires_in_seconds,
+            ext_expires_in: issued.expires_in_seconds,
+            access_token: issued.token,
         })
         .into_response(),
         Ok(None) => oauth_error(

@@ -23,10 +23,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::http::convert;
+use crate::domain::{JobState, TenantId};
 use crate::http::openapi as doc;
+use crate::http::render;
 use crate::http::state::AppState;
-use crate::registry::RegistryError;
+use crate::ops::OpsError;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "intune_mock_operator";
@@ -35,10 +36,10 @@ pub const SESSION_COOKIE: &str = "intune_mock_operator";
 const SIGN_IN_BODY_LIMIT: usize = 16 * 1024;
 
 /// The job states whose counts the page shows, with their labels.
-const QUEUE_STATES: [(&str, &str); 3] = [
-    ("queued", "Queued"),
-    ("leased", "Leased"),
-    ("dead_letter", "Dead letter"),
+const QUEUE_STATES: [(JobState, &str); 3] = [
+    (JobState::Queued, "Queued"),
+    (JobState::Leased, "Leased"),
+    (JobState::DeadLetter, "Dead letter"),
 ];
 
 const WRONG_TOKEN: &str = "The operator token is not valid.";
@@ -296,43 +297,48 @@ struct TenantPanel {
     queues: Vec<i64>,
 }
 
-async fn dashboard(state: &AppState) -> Result<String, RegistryError> {
-    state.registry.sync_clock().await?;
+async fn dashboard(state: &AppState) -> Result<String, OpsError> {
+    state.ops.time().sync().await?;
     let mut panels = Vec::new();
-    for tenant in state.registry.list_tenants().await? {
+    for tenant in state.ops.tenants().list().await? {
         match tenant_panel(state, &tenant.id).await {
             Ok(panel) => panels.push(panel),
             // Deleted while the page was being read.
-            Err(RegistryError::NotFound(_)) => {}
+            Err(OpsError::NotFound(_)) => {}
             Err(e) => return Err(e),
         }
     }
-    let mode = match state.registry.clock().mode() {
+    let mode = match state.ops.time().mode() {
         crate::clock::ClockMode::Real => "real clock",
         crate::clock::ClockMode::Virtual => "virtual clock",
     };
-    Ok(render_dashboard(state.registry.now(), mode, &panels))
+    Ok(render_dashboard(state.ops.now(), mode, &panels))
 }
 
-async fn tenant_panel(state: &AppState, tenant_id: &str) -> Result<TenantPanel, RegistryError> {
-    let tenant = convert::tenant(&state.registry.tenant(tenant_id).await?);
-    let rows = state.registry.connectors_with_status(tenant_id).await?;
-    let now = state.registry.now();
-    let mut connectors = Vec::with_capacity(rows.len());
-    for (row, evaluation) in &rows {
-        let history = match state.registry.connector_history(tenant_id, &row.id).await {
-            Ok(history) => history.iter().map(convert::history).collect(),
+async fn tenant_panel(state: &AppState, tenant_id: &TenantId) -> Result<TenantPanel, OpsError> {
+    let tenant = render::tenant(&state.ops.tenants().get(tenant_id).await?);
+    let ops = state.ops.connectors();
+    let listed = ops.list_with_status(tenant_id).await?;
+    let now = state.ops.now();
+    let mut connectors = Vec::with_capacity(listed.len());
+    for c in &listed {
+        let history = match ops.history(tenant_id, &c.connector.id).await {
+            Ok(history) => history.iter().map(render::history).collect(),
             // Uninstalled while the page was being read.
-            Err(RegistryError::NotFound(_)) => continue,
+            Err(OpsError::NotFound(_)) => continue,
             Err(e) => return Err(e),
         };
-        connectors.push((convert::connector_view(row, evaluation, now), history));
+        connectors.push((
+            render::connector_view(&c.connector, &c.evaluation, now),
+            history,
+        ));
     }
     let mut queues = Vec::with_capacity(QUEUE_STATES.len());
     for (job_state, _) in QUEUE_STATES {
         let (_, count) = state
-            .registry
-            .jobs(tenant_id, None, Some(job_state), 1, 0)
+            .ops
+            .jobs()
+            .list(tenant_id, None, Some(job_state), 1, 0)
             .await?;
         queues.push(count);
     }

@@ -1,0 +1,277 @@
+//! How domain values sit in the stores' TEXT columns, for both backends, in this one place.
+//!
+//! The columns keep the spellings they always had (no migration): a job kind, a job state or an
+//! attempt's outcome is its own name (`pkcs_create`, `dead_letter`, `expired`), an id is its
+//! text, and a list (a connector's features, its co-installed products, status reason codes) is
+//! its items joined by commas. Reading a row parses each value here, so a stored value that does
+//! not parse is a decoding error of its column (see [`super::StoreError::Corrupt`]), never a
+//! panic and never a string passed on.
+//!
+//! Enums are bound by their `&'static str` spelling (no copy); ids are bound by the caller as
+//! `id.as_str()` (they have no `Encode`, so a copy can never slip in on a hot path).
+
+use std::fmt;
+
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::{Database, Decode, Encode, Type};
+
+use crate::domain::{ConnectorId, FeatureSet, JobId, JobKind, JobState, Outcome, TenantId};
+
+/// How an attempt (one lease of a job) ended: what the holder reported, or how the store ended
+/// it (its lease ran out, the connector was uninstalled, the job was cancelled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AttemptOutcome {
+    Succeeded,
+    Failed,
+    Retry,
+    /// The lease ran out before a completion came.
+    Expired,
+    /// The holder was uninstalled with the lease open.
+    Released,
+    /// The job was cancelled with the lease open.
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "attempt outcome `{0}` is not one of succeeded, failed, retry, expired, released, cancelled"
+)]
+pub struct AttemptOutcomeError(pub String);
+
+impl AttemptOutcome {
+    pub const ALL: [AttemptOutcome; 6] = [
+        AttemptOutcome::Succeeded,
+        AttemptOutcome::Failed,
+        AttemptOutcome::Retry,
+        AttemptOutcome::Expired,
+        AttemptOutcome::Released,
+        AttemptOutcome::Cancelled,
+    ];
+
+    pub fn parse(input: &str) -> Result<Self, AttemptOutcomeError> {
+        AttemptOutcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == input)
+            .ok_or_else(|| AttemptOutcomeError(input.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AttemptOutcome::Succeeded => "succeeded",
+            AttemptOutcome::Failed => "failed",
+            AttemptOutcome::Retry => "retry",
+            AttemptOutcome::Expired => "expired",
+            AttemptOutcome::Released => "released",
+            AttemptOutcome::Cancelled => "cancelled",
+        }
+    }
+
+    /// The report this attempt ended with, when its holder reported one.
+    pub fn reported(&self) -> Option<Outcome> {
+        match self {
+            AttemptOutcome::Succeeded => Some(Outcome::Succeeded),
+            AttemptOutcome::Failed => Some(Outcome::Failed),
+            AttemptOutcome::Retry => Some(Outcome::Retry),
+            _ => None,
+        }
+    }
+}
+
+impl From<Outcome> for AttemptOutcome {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Succeeded => AttemptOutcome::Succeeded,
+            Outcome::Failed => AttemptOutcome::Failed,
+            Outcome::Retry => AttemptOutcome::Retry,
+        }
+    }
+}
+
+impl fmt::Display for AttemptOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The items of a comma-joined list column (empty text: no items).
+pub(crate) fn split(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',').filter(|s| !s.is_empty())
+}
+
+/// A list as its column stores it.
+pub(crate) fn joined<S: AsRef<str>>(items: &[S]) -> String {
+    let mut out = String::new();
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(item.as_ref());
+    }
+    out
+}
+
+/// A connector's features as their column stores them.
+pub(crate) fn joined_features(features: &FeatureSet) -> String {
+    let names: Vec<&str> = features.iter().map(|f| f.as_str()).collect();
+    joined(&names)
+}
+
+/// The text of a list column, read as such: a row field `Vec<String>` is decoded through it
+/// (`#[sqlx(try_from = "List")]`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::Type, serde::Deserialize)]
+#[sqlx(transparent)]
+#[serde(transparent)]
+pub struct List(String);
+
+impl From<List> for Vec<String> {
+    fn from(list: List) -> Self {
+        split(&list.0).map(str::to_owned).collect()
+    }
+}
+
+/// `T`'s column type is `str`'s, whatever the backend.
+macro_rules! text_type {
+    ($ty:ty) => {
+        impl<DB: Database> Type<DB> for $ty
+        where
+            str: Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <str as Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <str as Type<DB>>::compatible(ty)
+            }
+        }
+    };
+}
+
+/// An enum stored as its spelling: decoded with its `parse`, bound as its `as_str`.
+macro_rules! spelled_column {
+    ($($ty:ty),* $(,)?) => {$(
+        text_type!($ty);
+
+        impl<'r, DB: Database> Decode<'r, DB> for $ty
+        where
+            &'r str: Decode<'r, DB>,
+        {
+            fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+                Ok(<$ty>::parse(<&'r str as Decode<'r, DB>>::decode(value)?)?)
+            }
+        }
+
+        impl<'q, DB: Database> Encode<'q, DB> for $ty
+        where
+            &'q str: Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <DB as Database>::ArgumentBuffer<'q>,
+            ) -> Result<IsNull, BoxDynError> {
+                <&'q str as Encode<'q, DB>>::encode(self.as_str(), buf)
+            }
+        }
+    )*};
+}
+
+spelled_column!(JobKind, JobState, Outcome, AttemptOutcome);
+
+/// An id stored as its text. Decoded only: binding one is `id.as_str()`.
+macro_rules! id_column {
+    ($($ty:ty),* $(,)?) => {$(
+        text_type!($ty);
+
+        impl<'r, DB: Database> Decode<'r, DB> for $ty
+        where
+            String: Decode<'r, DB>,
+        {
+            fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+                Ok(<$ty>::from(<String as Decode<'r, DB>>::decode(value)?))
+            }
+        }
+    )*};
+}
+
+id_column!(TenantId, ConnectorId, JobId);
+
+text_type!(FeatureSet);
+
+impl<'r, DB: Database> Decode<'r, DB> for FeatureSet
+where
+    &'r str: Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        let text = <&'r str as Decode<'r, DB>>::decode(value)?;
+        let items: Vec<&str> = split(text).collect();
+        Ok(FeatureSet::parse(&items)?)
+    }
+}
+
+impl<'q, DB: Database> Encode<'q, DB> for FeatureSet
+where
+    String: Encode<'q, DB>,
+{
+    fn encode_by_ref(
+        &self,
+        buf: &mut <DB as Database>::ArgumentBuffer<'q>,
+    ) -> Result<IsNull, BoxDynError> {
+        <String as Encode<'q, DB>>::encode(joined_features(self), buf)
+    }
+}
+
+/// serde's side of the same mapping, for rows that SQLite hands over as JSON (see
+/// `sqlite::JOB_JSON`): `#[serde(deserialize_with = "columns::spelled")]`.
+pub(crate) mod serde_columns {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer};
+
+    /// A value read from its column's text.
+    pub(crate) trait FromColumn: Sized {
+        fn from_column(text: String) -> Result<Self, String>;
+    }
+
+    macro_rules! from_parse {
+        ($($ty:ty),*) => {$(
+            impl FromColumn for $ty {
+                fn from_column(text: String) -> Result<Self, String> {
+                    <$ty>::parse(&text).map_err(|e| e.to_string())
+                }
+            }
+        )*};
+    }
+    from_parse!(
+        crate::domain::JobKind,
+        crate::domain::JobState,
+        super::AttemptOutcome
+    );
+
+    macro_rules! from_text {
+        ($($ty:ty),*) => {$(
+            impl FromColumn for $ty {
+                fn from_column(text: String) -> Result<Self, String> {
+                    Ok(<$ty>::from(text))
+                }
+            }
+        )*};
+    }
+    from_text!(
+        crate::domain::TenantId,
+        crate::domain::ConnectorId,
+        crate::domain::JobId
+    );
+
+    pub(crate) fn column<'de, D: Deserializer<'de>, T: FromColumn>(d: D) -> Result<T, D::Error> {
+        T::from_column(String::deserialize(d)?).map_err(D::Error::custom)
+    }
+
+    pub(crate) fn optional<'de, D: Deserializer<'de>, T: FromColumn>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(T::from_column)
+            .transpose()
+            .map_err(D::Error::custom)
+    }
+}
