@@ -150,11 +150,11 @@ async fn a_reset_removes_one_tenant_or_everything_and_the_service_goes_on() {
     );
 }
 
-/// The service of `app` (same registry, so its tenants and connectors) served again on its own
+/// The service of `app` (same operations, so its tenants and connectors) served again on its own
 /// loopback port, with a rate limit of `per_second` on `time`.
 async fn limited(app: &TestApp, per_second: u32, time: &ManualTime) -> LimitedService {
     let state = AppState {
-        registry: app.registry.clone(),
+        ops: app.ops.clone(),
         operator_token: OPERATOR_TOKEN.into(),
         faults: Arc::new(Faults::new(crate::support::SEED)),
         journal: Arc::new(Journal::new(100)),
