@@ -3,7 +3,7 @@
 
 use reqwest::Method;
 
-use super::{mismatch, stamp, StepError, World};
+use super::world::{mismatch, stamp, StepError, World};
 use crate::spec::{ExpectEvents, ExpectGraph, ExpectHistory, ExpectHttp, ExpectJobs, ExpectStatus};
 
 fn sorted(mut items: Vec<String>) -> Vec<String> {
