@@ -1,31 +1,22 @@
-//! Runs one scenario: a fresh service (in-memory SQLite, virtual clock at `start`, seeded ids),
-//! the scenario's simulated connectors talking to it over loopback HTTP, and the steps in order.
-//!
-//! Time moves only through `advance`/`at` steps, via [`World::drive_to`]: it jumps from one
-//! instant at which a connector's calls get a different answer (`service::schedule`) to the next,
-//! and at each hop every connector whose poll grid has a point in the skipped span polls once
-//! (a coalesced poll). Just before such an instant the connectors poll once more, so the service
-//! sees them present up to the boundary. Idle polls in between cost nothing. Between boundaries
-//! the clock also stops where a connector that may find work (one that is "hungry": work was
-//! enqueued, or its last poll found some) polls; there only the hungry connectors poll. A
-//! connector stops being hungry when its poll finds nothing, and so do all of a tenant's
-//! connectors once, after one of them worked, the tenant has no queued job left.
+//! Runs one scenario: builds its world (`world`: a fresh service with a virtual clock at
+//! `start`, the scenario's tenants and simulated connectors, its PKI), then does the steps in
+//! order (each step kind's `run`, in `crate::steps`) and gathers the outcome. The connectors call
+//! the service's router in this process by default; with `--transport http` they send HTTP/1.1
+//! to its loopback port, as a connector process does ([`Transport`]).
 //!
 //! Expectations do not stop the run: every mismatch is reported. An action that fails stops it.
 
-mod expect;
-mod profiles;
-mod world;
+pub(crate) mod profiles;
+pub(crate) mod world;
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
 use crate::spec::Scenario;
-use world::{emitted, StepError, World};
+use world::{emitted, PkiNeed, Setup, StepError, World};
 
 pub use world::Transport;
-
 /// How a scenario ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -116,7 +107,19 @@ pub async fn run_with(
         wall: std::time::Duration::ZERO,
         events: BTreeSet::new(),
     };
-    let mut world = match World::build(scenario, seed, transport).await {
+    let setup = Setup {
+        name: &scenario.name,
+        start: scenario.start,
+        tenants: &scenario.tenants,
+        connectors: &scenario.connectors,
+        pki: scenario
+            .steps
+            .iter()
+            .map(|s| s.action.pki())
+            .max()
+            .unwrap_or(PkiNeed::None),
+    };
+    let mut world = match World::build(setup, seed, transport).await {
         Ok(w) => w,
         Err(e) => {
             outcome.verdict = Verdict::HarnessError;
@@ -135,66 +138,15 @@ pub async fn run_with(
     for step in &scenario.steps {
         let at = world.app.now();
         let location = format!("{file}:{}", step.line);
-        let result = world.step(step).await;
+        let result = step.action.run(&mut world).await;
         outcome.steps_run += 1;
         let kind = step.action.kind_name();
         match result {
             Ok(detail) => world.log(format!("{location} {kind}: {detail}")),
             Err(error) => {
-                let (verdict, failure, stop) = match error {
-                    StepError::Mismatch {
-                        message,
-                        expected,
-                        actual,
-                    } => (
-                        Verdict::Failed,
-                        Failure {
-                            location: location.clone(),
-                            step: kind.into(),
-                            at,
-                            message,
-                            expected,
-                            actual,
-                        },
-                        false,
-                    ),
-                    StepError::Invalid(message) => (
-                        Verdict::Invalid,
-                        Failure {
-                            location: location.clone(),
-                            step: kind.into(),
-                            at,
-                            message,
-                            expected: None,
-                            actual: None,
-                        },
-                        true,
-                    ),
-                    StepError::NotSupported(what) => (
-                        Verdict::HarnessError,
-                        Failure {
-                            location: location.clone(),
-                            step: kind.into(),
-                            at,
-                            message: format!("`{kind}` is not supported yet: {what}"),
-                            expected: None,
-                            actual: None,
-                        },
-                        true,
-                    ),
-                    StepError::Harness(e) => (
-                        Verdict::HarnessError,
-                        Failure {
-                            location: location.clone(),
-                            step: kind.into(),
-                            at,
-                            message: format!("{e:#}"),
-                            expected: None,
-                            actual: None,
-                        },
-                        true,
-                    ),
-                };
+                let (verdict, failure) = failure(error, location.clone(), kind, at);
+                // A failed expectation is reported and the scenario goes on; anything else stops it.
+                let stop = verdict != Verdict::Failed;
                 world.log(format!("{location} {kind}: FAILED: {}", failure.message));
                 outcome.verdict = outcome.verdict.max_with(verdict);
                 outcome.failures.push(failure);
@@ -213,6 +165,39 @@ pub async fn run_with(
     world.app.stop().await;
     outcome.wall = started.elapsed();
     outcome
+}
+
+/// What a step's error makes of the scenario, and how it is reported.
+fn failure(
+    error: StepError,
+    location: String,
+    kind: &'static str,
+    at: DateTime<Utc>,
+) -> (Verdict, Failure) {
+    let (verdict, message, expected, actual) = match error {
+        StepError::Mismatch {
+            message,
+            expected,
+            actual,
+        } => (Verdict::Failed, message, expected, actual),
+        StepError::Invalid(message) => (Verdict::Invalid, message, None, None),
+        StepError::NotSupported(what) => (
+            Verdict::HarnessError,
+            format!("`{kind}` is not supported yet: {what}"),
+            None,
+            None,
+        ),
+        StepError::Harness(e) => (Verdict::HarnessError, format!("{e:#}"), None, None),
+    };
+    let failure = Failure {
+        location,
+        step: kind.into(),
+        at,
+        message,
+        expected,
+        actual,
+    };
+    (verdict, failure)
 }
 
 impl Verdict {
