@@ -223,3 +223,6 @@ fn one_action(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
