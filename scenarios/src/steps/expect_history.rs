@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use service::domain::{ReasonCode, Status};
 
-use super::expect_status::{names, sorted, STATUSES};
+use super::expect_status::{names, read_connector, sorted, STATUSES};
 use super::kind::{Check, StepKind};
 use crate::runner::world::{mismatch, stamp, StepError, World};
 use crate::spec::values::{instant, one_of_typed, reasons};
@@ -67,23 +67,8 @@ impl StepKind for Expect {
     }
 
     async fn run(expect: &ExpectHistory, world: &mut World) -> Result<String, StepError> {
-        let connector = world.connector(&expect.connector)?;
-        let tenant = world.connector_tenant(&expect.connector)?;
-        let path = format!(
-            "/admin/tenants/{}/connectors/{}/history",
-            tenant.id,
-            connector.id()
-        );
-        let answer = world.app.admin_get(&path).await?;
-        if answer.status != 200 {
-            return Err(StepError::Harness(anyhow::anyhow!(
-                "reading the history of `{}` answered {}: {}",
-                expect.connector,
-                answer.status,
-                answer.body
-            )));
-        }
-        let history: wire::admin::Collection<wire::admin::StatusChange> = answer.parse()?;
+        let history: wire::admin::Collection<wire::admin::StatusChange> =
+            read_connector(world, &expect.connector, "history").await?;
         let render = |at: &str, status: &str, reasons: Vec<String>| {
             format!("{at} {status} {:?}", sorted(reasons))
         };

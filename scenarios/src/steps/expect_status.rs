@@ -3,6 +3,7 @@
 //! optional.
 
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use service::domain::{ReasonCode, Status};
 
@@ -62,23 +63,8 @@ impl StepKind for Expect {
     }
 
     async fn run(expect: &ExpectStatus, world: &mut World) -> Result<String, StepError> {
-        let connector = world.connector(&expect.connector)?;
-        let tenant = world.connector_tenant(&expect.connector)?;
-        let path = format!(
-            "/admin/tenants/{}/connectors/{}/status",
-            tenant.id,
-            connector.id()
-        );
-        let answer = world.app.admin_get(&path).await?;
-        if answer.status != 200 {
-            return Err(StepError::Harness(anyhow::anyhow!(
-                "reading the status of `{}` answered {}: {}",
-                expect.connector,
-                answer.status,
-                answer.body
-            )));
-        }
-        let status: wire::admin::ConnectorStatus = answer.parse()?;
+        let status: wire::admin::ConnectorStatus =
+            read_connector(world, &expect.connector, "status").await?;
         let actual_status = format!("{:?}", status.status).to_lowercase();
         let actual_reasons = sorted(status.reasons.iter().map(|r| r.code.clone()).collect());
         let actual = format!("{actual_status} {actual_reasons:?}");
@@ -134,6 +120,30 @@ impl StepKind for Expect {
             ))
         }
     }
+}
+
+/// What the admin API shows of connector `name` under `what` (`status`, `history`).
+pub(super) async fn read_connector<T: DeserializeOwned>(
+    world: &World,
+    name: &str,
+    what: &str,
+) -> Result<T, StepError> {
+    let connector = world.connector(name)?;
+    let tenant = world.connector_tenant(name)?;
+    let path = format!(
+        "/admin/tenants/{}/connectors/{}/{what}",
+        tenant.id,
+        connector.id()
+    );
+    let answer = world.app.admin_get(&path).await?;
+    if answer.status != 200 {
+        return Err(StepError::Harness(anyhow::anyhow!(
+            "reading the {what} of `{name}` answered {}: {}",
+            answer.status,
+            answer.body
+        )));
+    }
+    Ok(answer.parse()?)
 }
 
 /// Reason codes as the wire spells them.

@@ -94,9 +94,14 @@ impl Check {
         self.installed.remove(name);
     }
 
-    /// A `scep_target` of this name came before this step.
-    pub fn has_target(&self, name: &str) -> bool {
-        self.targets.contains(name)
+    /// A `scep_target` of this name came before this step (`key`: the step's key, for the
+    /// message).
+    pub fn target(&self, key: &str, name: &str) -> Result<(), String> {
+        if self.targets.contains(name) {
+            Ok(())
+        } else {
+            Err(format!("{key}: no scep_target `{name}` before this step"))
+        }
     }
 
     /// Records a `scep_target`; false when the name is taken.

@@ -41,12 +41,7 @@ impl StepKind for ScepEnroll {
 
     fn check(r: RawScep, cx: &mut Check) -> Result<ScepEnrollSpec, String> {
         cx.installed(&r.connector)?;
-        if !cx.has_target(&r.target) {
-            return Err(format!(
-                "scep_enroll: no scep_target `{}` before this step",
-                r.target
-            ));
-        }
+        cx.target("scep_enroll", &r.target)?;
         if !ENROLL_OUTCOMES.contains(&r.expect.as_str()) {
             one_of("expect", &r.expect, SCEP_VALIDATE_CODES)
                 .map_err(|m| format!("scep_enroll: {m} (or issued, pending, failed)"))?;

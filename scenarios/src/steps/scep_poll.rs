@@ -32,12 +32,7 @@ impl StepKind for ScepPoll {
 
     fn check(r: RawScepPoll, cx: &mut Check) -> Result<ScepPollSpec, String> {
         cx.installed(&r.connector)?;
-        if !cx.has_target(&r.target) {
-            return Err(format!(
-                "scep_poll: no scep_target `{}` before this step",
-                r.target
-            ));
-        }
+        cx.target("scep_poll", &r.target)?;
         one_of("expect", &r.expect, ENROLL_OUTCOMES).map_err(|m| format!("scep_poll: {m}"))?;
         Ok(ScepPollSpec {
             connector: r.connector,

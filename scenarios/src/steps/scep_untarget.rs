@@ -13,11 +13,7 @@ impl StepKind for ScepUntarget {
     type Spec = String;
 
     fn check(name: String, cx: &mut Check) -> Result<String, String> {
-        if !cx.has_target(&name) {
-            return Err(format!(
-                "scep_untarget: no scep_target `{name}` before this step"
-            ));
-        }
+        cx.target("scep_untarget", &name)?;
         Ok(name)
     }
 

@@ -90,11 +90,7 @@ impl StepKind for ScepValidate {
             return Err("scep_validate: give `target` or `challenge`, not both".into());
         }
         if let Some(target) = &r.target {
-            if !cx.has_target(target) {
-                return Err(format!(
-                    "scep_validate: no scep_target `{target}` before this step"
-                ));
-            }
+            cx.target("scep_validate", target)?;
         }
         if let Some(spoil) = &r.spoil {
             if r.target.is_none() {
