@@ -51,6 +51,11 @@ fn last_action(step: &str) -> super::Step {
 
 #[test]
 fn every_step_kind_reads_under_its_key_and_names_it_back() {
+    // Every key the `[[step]]` table accepts has its line above (a new kind needs one).
+    let e = parse_str("t.toml", &format!("{HEAD}[[step]]\nreboot = \"c\"\n")).unwrap_err();
+    let accepted: Vec<&str> = e.message.split('`').skip(3).step_by(2).collect();
+    let listed: Vec<&str> = ONE_OF_EACH.iter().map(|(key, _)| *key).collect();
+    assert_eq!(accepted[1..], listed[..], "{e}");
     for (key, step) in ONE_OF_EACH {
         let read = last_action(step);
         assert_eq!(read.action.kind_name(), key, "{step}");
