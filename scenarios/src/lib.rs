@@ -1,8 +1,11 @@
 //! Scenario model, runner and reports, and the pieces of the `intune-mock` binary.
 //!
-//! - `spec`: the scenario file format (TOML) and its validation, with file:line errors.
+//! - `spec`: the scenario file format (TOML): the top level, and its validation with file:line
+//!   errors.
+//! - `steps`: the step kinds, one module each (TOML shape, check, run), registered in one list.
 //! - `harness`: `spawn_app`, a real service on loopback with a virtual clock.
-//! - `runner`: runs one scenario against a fresh service; `run`: the `run` subcommand;
+//! - `runner`: runs one scenario against a fresh service (`runner::world`: the service, the
+//!   connectors and the clock the steps act on); `run`: the `run` subcommand and its exit codes;
 //!   `lanes`: the threads `run` runs scenarios on.
 //! - `report`: summary table, failure details, JSON and JUnit reports (and the JSON report's
 //!   schema).
@@ -18,3 +21,4 @@ pub mod report;
 pub mod run;
 pub mod runner;
 pub mod spec;
+pub mod steps;

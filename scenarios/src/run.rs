@@ -1,14 +1,55 @@
-//! `intune-mock run`: find scenario files, parse them all, run the valid ones (on `--jobs` lanes,
-//! see `lanes`), print the summary and failures, write the reports, and choose the exit code.
+//! `intune-mock run`: its arguments and exit codes; find scenario files, parse them all, run the
+//! valid ones (on `--jobs` lanes, see `lanes`), print the summary and failures, write the reports,
+//! and choose the exit code. `cli` parses the command line into [`RunArgs`] and calls [`run`]; this
+//! module does not look back at `cli`.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::cli::{exit_code, RunArgs};
 use crate::runner::Verdict;
 use crate::spec;
+
+/// Exit codes of `intune-mock run` (and of the other subcommands on failure).
+pub mod exit_code {
+    pub const PASSED: u8 = 0;
+    pub const EXPECTATION_FAILED: u8 = 1;
+    pub const INVALID_SCENARIO: u8 = 2;
+    pub const HARNESS_FAILED: u8 = 3;
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Scenario files or folders of `*.toml` files. Default: the bundled conformance suite.
+    pub paths: Vec<PathBuf>,
+    /// Override every scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run only scenarios whose name or file path contains this text.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Write a JUnit XML report here.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Write the JSON report here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Scenarios to run in parallel, each on its own thread (a lane).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Let the OS place each lane's threads. By default (on Linux) each lane and the threads it
+    /// starts share one CPU, which spares a CPU wake-up at every database call.
+    #[arg(long)]
+    pub no_pin: bool,
+    /// Write each scenario's transcript to DIR/<scenario name>.log.
+    #[arg(long, value_name = "DIR")]
+    pub keep_logs: Option<PathBuf>,
+    /// How the simulated connectors reach the service: `in-process` calls its router directly
+    /// (same middleware and handlers, no TCP); `http` sends HTTP/1.1 to its loopback port.
+    #[arg(long, value_enum, default_value_t = crate::runner::Transport::InProcess)]
+    pub transport: crate::runner::Transport,
+}
 
 /// The bundled suite: `scenarios/conformance` under the current directory, else the one next to
 /// this crate's sources.

@@ -1,5 +1,6 @@
-//! The PKI a scenario runs with, and the payloads of `enqueue` steps: what a real profile of
-//! each kind carries.
+//! The PKI a scenario runs with, the payloads of `enqueue` steps (what a real profile of each
+//! kind carries), and the SCEP profile that targets a device (`scep_target`) with the requests
+//! built from it.
 //!
 //! Every scenario that queues jobs (or touches a CA) gets two CAs — the embedded
 //! Microsoft-CA-like issuer `ca01.contoso.com\Contoso Issuing CA` and the DigiCert-like CA
@@ -19,6 +20,7 @@ use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use serde_json::{json, Value};
+use service::domain::JobKind;
 
 pub const EMBEDDED_CA: &str = "ca01.contoso.com\\Contoso Issuing CA";
 pub const DIGICERT_CA: &str = "DigiCert";
@@ -233,14 +235,14 @@ impl Pki {
     pub fn payload(
         &self,
         tenant: &str,
-        kind: &str,
+        kind: JobKind,
         profile: &str,
         index: u32,
         now: DateTime<Utc>,
         user_pfx_id: Option<&str>,
     ) -> anyhow::Result<Value> {
         Ok(match kind {
-            "pkcs_create" => json!({
+            JobKind::PkcsCreate => json!({
                 "subject": format!("CN=device-{index:04}"),
                 "subjectAlternativeNames": [{"type": "upn", "value": format!("user{index:04}@contoso.com")}],
                 "template": "IntuneDevice",
@@ -249,7 +251,7 @@ impl Pki {
                 "keyAlgorithm": if profile == "rsa2048" { "rsa2048" } else { "p256" },
                 "deviceKeyCertificate": self.device.certificate_pem()?,
             }),
-            "pkcs_recrypt" => {
+            JobKind::PkcsRecrypt => {
                 let keys = self
                     .tenants
                     .get(tenant)
@@ -272,11 +274,11 @@ impl Pki {
                     "deviceKeyCertificate": self.device.certificate_pem()?,
                 })
             }
-            "pkcs_import" => json!({
+            JobKind::PkcsImport => json!({
                 "userPfxCertificateId": user_pfx_id.unwrap_or_default(),
                 "deviceCertificate": self.device.certificate_pem()?,
             }),
-            "revoke" => {
+            JobKind::Revoke => {
                 let (serial, issuer) = self.issue_existing(profile, index, now)?;
                 json!({
                     "serialNumber": serial,
@@ -284,7 +286,6 @@ impl Pki {
                     "certificationAuthority": Self::ca_for(profile),
                 })
             }
-            other => anyhow::bail!("no profile for job kind `{other}`"),
         })
     }
 
@@ -328,10 +329,26 @@ impl Pki {
     }
 }
 
+/// A device targeted by a SCEP profile (the `scep_target` step): the device's name, its tenant,
+/// and what the profile asks of its certificate request. The world keeps it for the SCEP steps
+/// after it, which build their requests from it with [`scep_request`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScepTargetSpec {
+    pub name: String,
+    pub tenant: String,
+    pub subject: String,
+    /// `(type, value)`, type `dns`, `email`, `uri` or `upn`.
+    pub subject_alternative_names: Vec<(String, String)>,
+    pub key_usage: Vec<String>,
+    pub key_size: u32,
+    pub extended_key_usage: Vec<String>,
+    pub validity_minutes: u32,
+}
+
 /// A device's CSR for SCEP `target` carrying `challenge`, matching the profile except for what
 /// `spoil` names (`subject`, `san`, `key_usage`, `key_size`, `eku`, `extension`).
 pub fn scep_request(
-    target: &crate::spec::ScepTargetSpec,
+    target: &ScepTargetSpec,
     device_key: &PKey<Private>,
     challenge: &str,
     spoil: Option<&str>,

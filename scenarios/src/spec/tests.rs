@@ -283,3 +283,110 @@ fn log_keys_turn_the_file_log_on_with_defaults_for_the_rest() {
     let plain = parse(HEAD).unwrap();
     assert_eq!(plain.connectors[0].log, None);
 }
+
+#[test]
+fn job_kinds_states_features_and_statuses_are_read_once_into_their_types() {
+    use connector_sim::events::Channel;
+    use service::domain::{Feature, JobKind, JobState, ReasonCode, Status};
+    let s = parse(FULL).unwrap();
+    assert_eq!(s.connectors[0].features, [Feature::Pkcs, Feature::Scep]);
+    match &s.steps[3].action {
+        Action::Reconfigure(r) => assert_eq!(r.features, Some(vec![Feature::Pkcs])),
+        other => panic!("not reconfigure: {other:?}"),
+    }
+    match &s.steps[8].action {
+        Action::Enqueue(e) => assert_eq!((e.kind, e.count), (JobKind::PkcsCreate, 10)),
+        other => panic!("not enqueue: {other:?}"),
+    }
+    match &s.steps[12].action {
+        Action::ExpectStatus(e) => assert_eq!(
+            (e.status, e.reasons.clone()),
+            (Status::Error, Some(vec![ReasonCode::VersionOutOfSupport]))
+        ),
+        other => panic!("not expect_status: {other:?}"),
+    }
+    match &s.steps[14].action {
+        Action::ExpectHttp(e) => assert_eq!(e.call, Call::Checkin),
+        other => panic!("not expect_http: {other:?}"),
+    }
+    match &s.steps[15].action {
+        Action::ExpectJobs(e) => {
+            assert_eq!(
+                (e.kind, e.state),
+                (Some(JobKind::PkcsCreate), JobState::Queued)
+            )
+        }
+        other => panic!("not expect_jobs: {other:?}"),
+    }
+    match &s.steps[16].action {
+        Action::ExpectEvents(e) => assert_eq!(e.channel, Some(Channel::Admin)),
+        other => panic!("not expect_events: {other:?}"),
+    }
+    match &s.steps[17].action {
+        Action::ExpectHistory(h) => assert_eq!(
+            (h.entries[0].status, h.entries[0].reasons.len()),
+            (Status::Healthy, 0)
+        ),
+        other => panic!("not expect_history: {other:?}"),
+    }
+}
+
+#[test]
+fn a_value_outside_its_type_is_an_error_that_lists_the_allowed_ones() {
+    let cases = [
+        (
+            "[[step]]\nenqueue = { tenant = \"t\", kind = \"pkcs\", count = 1 }\n",
+            "enqueue: kind `pkcs` is not one of pkcs_create, pkcs_recrypt, pkcs_import, revoke",
+        ),
+        (
+            "[[step]]\nexpect_jobs = { tenant = \"t\", state = \"done\", count = 1 }\n",
+            "expect_jobs: state `done` is not one of queued, leased, succeeded, failed, dead_letter, cancelled",
+        ),
+        (
+            "[[step]]\nexpect_jobs = { tenant = \"t\", kind = \"renew\", state = \"queued\", count = 1 }\n",
+            "expect_jobs: kind `renew` is not one of pkcs_create, pkcs_recrypt, pkcs_import, revoke",
+        ),
+        (
+            "[[step]]\nexpect_status = { connector = \"c\", status = \"ok\" }\n",
+            "expect_status: status `ok` is not one of healthy, warning, error",
+        ),
+        (
+            "[[step]]\nexpect_events = { connector = \"c\", event_id = 1000, channel = \"Debug\", min = 1 }\n",
+            "expect_events: channel `Debug` is not one of Admin, Operational",
+        ),
+        (
+            "[[step]]\nexpect_http = { connector = \"c\", call = \"poll\", status = 200 }\n",
+            "expect_http: call `poll` is not one of checkin, lease, health, update_check",
+        ),
+        (
+            "[[step]]\n[step.expect_history]\nconnector = \"c\"\nentries = [{ at = \"2022-01-01T00:00:00Z\", status = \"fine\", reasons = [] }]\n",
+            "expect_history: entries[0]: status `fine` is not one of healthy, warning, error",
+        ),
+        (
+            "[[step]]\nreconfigure = { connector = \"c\", features = [\"ndes\"] }\n",
+            "reconfigure: unknown feature `ndes`; the features are pkcs, pkcs_import, scep and revocation",
+        ),
+    ];
+    for (step, message) in cases {
+        let e = error(&format!("{HEAD}{step}"));
+        assert_eq!(e.to_string(), format!("t.toml:11: {message}"), "{step}");
+    }
+}
+
+#[test]
+fn lines_are_where_the_toml_parser_found_the_key() {
+    // `name` below a comment block.
+    let e = error("# a scenario\n# about nothing\nname = \"\"\nstart = \"2022-01-01T00:00:00Z\"\n");
+    assert_eq!(e.to_string(), "t.toml:3: name must not be empty");
+    // Steps as an inline array of tables: the line of the action's key.
+    let e = error("name = \"x\"\nstart = \"2022-01-01T00:00:00Z\"\nstep = [\n  { advance = \"6 months\" },\n]\n");
+    assert_eq!(e.line, Some(4), "{e}");
+    // An action written with dotted keys: the line of its first key, not the step's header.
+    let e = error(&format!(
+        "{HEAD}[[step]]\nnote = \"n\"\nexpect_spool.connector = \"ghost\"\nexpect_spool.count = 0\n"
+    ));
+    assert_eq!(
+        e.to_string(),
+        "t.toml:12: connector `ghost` is not installed at this step"
+    );
+}
