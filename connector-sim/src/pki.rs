@@ -7,6 +7,14 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use asn1::oid::{
+    ID_CE_AUTHORITY_KEY_IDENTIFIER, ID_CE_BASIC_CONSTRAINTS, ID_CE_EXT_KEY_USAGE, ID_CE_KEY_USAGE,
+    ID_CE_SUBJECT_ALT_NAME, ID_CE_SUBJECT_KEY_IDENTIFIER, ID_KP_CLIENT_AUTH,
+    ID_KP_EMAIL_PROTECTION, MS_ENROLLMENT_AGENT, MS_NTDS_CA_SECURITY_EXT,
+};
+use asn1::pkcs10::SignatureAlgorithm;
+use asn1::x509::{AltName, KeyUsages};
+use asn1::ObjectIdentifier;
 use chrono::{DateTime, Duration, Utc};
 use openssl::asn1::{Asn1Integer, Asn1Object, Asn1OctetString, Asn1Time};
 use openssl::bn::BigNum;
@@ -72,13 +80,18 @@ impl From<openssl::error::ErrorStack> for CaError {
     }
 }
 
+impl From<asn1::DerError> for CaError {
+    fn from(e: asn1::DerError) -> Self {
+        CaError::Crypto(e.to_string())
+    }
+}
+
 /// A certificate template as an Enterprise CA publishes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     pub name: String,
     pub max_validity_days: u32,
-    /// Extended key usages as OpenSSL short names (`clientAuth`, `emailProtection`, …).
-    pub extended_key_usages: Vec<String>,
+    pub extended_key_usages: Vec<ObjectIdentifier>,
     /// `digitalSignature`, `keyEncipherment`, `keyAgreement`, `nonRepudiation`.
     pub key_usages: Vec<String>,
     /// Adds the KB5014754 SID extension when the request carries a SID.
@@ -86,11 +99,11 @@ pub struct Template {
 }
 
 impl Template {
-    fn new(name: &str, days: u32, ekus: &[&str], kus: &[&str]) -> Template {
+    fn new(name: &str, days: u32, ekus: &[ObjectIdentifier], kus: &[&str]) -> Template {
         Template {
             name: name.to_owned(),
             max_validity_days: days,
-            extended_key_usages: ekus.iter().map(|s| s.to_string()).collect(),
+            extended_key_usages: ekus.to_vec(),
             key_usages: kus.iter().map(|s| s.to_string()).collect(),
             sid_extension: true,
         }
@@ -103,19 +116,19 @@ pub fn default_templates() -> Vec<Template> {
         Template::new(
             "IntuneDevice",
             730,
-            &["clientAuth"],
+            &[ID_KP_CLIENT_AUTH],
             &["digitalSignature", "keyEncipherment"],
         ),
         Template::new(
             "IntuneUser",
             730,
-            &["clientAuth", "emailProtection"],
+            &[ID_KP_CLIENT_AUTH, ID_KP_EMAIL_PROTECTION],
             &["digitalSignature", "keyEncipherment"],
         ),
         Template::new(
             "SmimeEncryption",
             730,
-            &["emailProtection"],
+            &[ID_KP_EMAIL_PROTECTION],
             &["keyEncipherment"],
         ),
         // The NDES RA certificate (the real one has two: Exchange Enrollment Agent (Offline
@@ -125,14 +138,14 @@ pub fn default_templates() -> Vec<Template> {
             ..Template::new(
                 "CEPEncryption",
                 730,
-                &["1.3.6.1.4.1.311.20.2.1"],
+                &[MS_ENROLLMENT_AGENT],
                 &["digitalSignature", "keyEncipherment"],
             )
         },
         Template::new(
             "SmimeSigning",
             730,
-            &["emailProtection"],
+            &[ID_KP_EMAIL_PROTECTION],
             &["digitalSignature", "nonRepudiation"],
         ),
     ]
@@ -218,126 +231,58 @@ pub fn parse_subject(subject: &str) -> Result<X509Name, CaError> {
     Ok(name.build())
 }
 
-/// One DER tag-length-value (lengths up to 16 MiB; [`read_tlv`] reads no more either).
-fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + 5);
-    out.push(tag);
-    let len = body.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else if len < 0x100 {
-        out.extend([0x81, len as u8]);
-    } else if len < 0x1_0000 {
-        out.extend([0x82, (len >> 8) as u8, len as u8]);
-    } else {
-        out.extend([0x83, (len >> 16) as u8, (len >> 8) as u8, len as u8]);
-    }
-    out.extend_from_slice(body);
-    out
-}
-
-// The extensions an issued certificate carries, by OID.
-const OID_BASIC_CONSTRAINTS: &str = "2.5.29.19";
-const OID_KEY_USAGE: &str = "2.5.29.15";
-const OID_EXTENDED_KEY_USAGE: &str = "2.5.29.37";
-const OID_SUBJECT_ALT_NAME: &str = "2.5.29.17";
-const OID_SUBJECT_KEY_IDENTIFIER: &str = "2.5.29.14";
-const OID_AUTHORITY_KEY_IDENTIFIER: &str = "2.5.29.35";
-/// The KB5014754 SID extension.
-const OID_NTDS_CA_SECURITY: &str = "1.3.6.1.4.1.311.25.2";
-/// 1.3.6.1.4.1.311.20.2.3, the UPN otherName (contents octets).
-const OID_UPN: &[u8] = &[0x2B, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x14, 0x02, 0x03];
-/// AlgorithmIdentifier sha256WithRSAEncryption with NULL parameters.
-const SHA256_WITH_RSA: &[u8] = &[
-    0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B, 0x05, 0x00,
-];
-/// AlgorithmIdentifier ecdsa-with-SHA256 (no parameters).
-const ECDSA_WITH_SHA256: &[u8] = &[
-    0x30, 0x0A, 0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02,
-];
-
 /// An extension from its OID and its value's DER.
-fn extension(oid: &str, critical: bool, value: &[u8]) -> Result<X509Extension, CaError> {
+fn extension(
+    oid: ObjectIdentifier,
+    critical: bool,
+    value: &[u8],
+) -> Result<X509Extension, CaError> {
     Ok(X509Extension::new_from_der(
-        &*Asn1Object::from_str(oid)?,
+        &*Asn1Object::from_str(&oid.to_string())?,
         critical,
         &*Asn1OctetString::new_from_bytes(value)?,
     )?)
 }
 
 /// The KeyUsage value for a template's usages. An EC key cannot encipher keys: it agrees on
-/// them, so `keyEncipherment` becomes `keyAgreement` for one. The BIT STRING leaves off trailing
-/// zero bytes and says how many trailing bits of the last byte are unused, as DER wants.
-fn key_usage_der(usages: &[String], is_ec: bool) -> Vec<u8> {
-    let mut bits: u16 = 0;
-    for usage in usages {
-        let bit = match usage.as_str() {
-            "digitalSignature" => 0,
-            "nonRepudiation" => 1,
-            "keyEncipherment" if is_ec => 4,
-            "keyEncipherment" => 2,
-            "keyAgreement" => 4,
-            _ => continue,
-        };
-        bits |= 0x8000 >> bit;
-    }
-    let bytes = bits.to_be_bytes();
-    let used = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
-    let unused = if used == 0 {
-        0
-    } else {
-        bytes[used - 1].trailing_zeros() as u8
-    };
-    let mut body = vec![unused];
-    body.extend_from_slice(&bytes[..used]);
-    tlv(0x03, &body)
-}
-
-/// The ExtKeyUsageSyntax value: each usage is an OpenSSL short or long name or a dotted OID.
-fn extended_key_usage_der(usages: &[String]) -> Result<Vec<u8>, CaError> {
-    let mut body = Vec::new();
-    for usage in usages {
-        body.extend(tlv(0x06, Asn1Object::from_str(usage)?.as_slice()));
-    }
-    Ok(tlv(0x30, &body))
+/// them, so `keyEncipherment` becomes `keyAgreement` for one.
+fn key_usage_der(usages: &[String], is_ec: bool) -> Result<Vec<u8>, CaError> {
+    let bits: Vec<KeyUsages> = usages
+        .iter()
+        .filter_map(|usage| {
+            Some(match usage.as_str() {
+                "digitalSignature" => KeyUsages::DigitalSignature,
+                "nonRepudiation" => KeyUsages::NonRepudiation,
+                "keyEncipherment" if is_ec => KeyUsages::KeyAgreement,
+                "keyEncipherment" => KeyUsages::KeyEncipherment,
+                "keyAgreement" => KeyUsages::KeyAgreement,
+                _ => return None,
+            })
+        })
+        .collect();
+    Ok(asn1::x509::key_usage(&bits)?)
 }
 
 /// The GeneralNames value for `(type, value)` pairs: `dns`, `email`, `uri`, and `upn` as an
 /// otherName holding a UTF8String.
 fn subject_alternative_names_der(names: &[(String, String)]) -> Result<Vec<u8>, CaError> {
-    let mut body = Vec::new();
-    for (kind, value) in names {
-        match kind.as_str() {
-            "dns" => body.extend(tlv(0x82, value.as_bytes())),
-            "email" => body.extend(tlv(0x81, value.as_bytes())),
-            "uri" => body.extend(tlv(0x86, value.as_bytes())),
-            "upn" => {
-                let mut other_name = tlv(0x06, OID_UPN);
-                other_name.extend(tlv(0xA0, &tlv(0x0C, value.as_bytes())));
-                body.extend(tlv(0xA0, &other_name));
-            }
-            other => {
-                return Err(CaError::Denied(format!(
-                    "subject alternative name type `{other}` is not supported"
-                )))
-            }
-        }
-    }
-    Ok(tlv(0x30, &body))
+    let names = names
+        .iter()
+        .map(|(kind, value)| {
+            AltName::from_pair(kind, value).ok_or_else(|| {
+                CaError::Denied(format!(
+                    "subject alternative name type `{kind}` is not supported"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    asn1::x509::subject_alt_names(&names).map_err(|e| CaError::Denied(e.what))
 }
 
 /// The subject key identifier OpenSSL derives (RFC 5280 §4.2.1.2 method 1): SHA-1 of the
 /// subjectPublicKey BIT STRING's bits, read from a SubjectPublicKeyInfo.
 fn key_identifier(spki: &[u8]) -> Result<[u8; 20], CaError> {
-    let (_, outer_header, _) = read_tlv(spki)?;
-    let rest = &spki[outer_header..];
-    let (_, algorithm_header, algorithm_len) = read_tlv(rest)?;
-    let rest = &rest[algorithm_header + algorithm_len..];
-    let (tag, header, len) = read_tlv(rest)?;
-    if tag != 0x03 || len == 0 {
-        return Err(CaError::Crypto("the public key is not a BIT STRING".into()));
-    }
-    Ok(openssl::sha::sha1(&rest[header + 1..header + len]))
+    Ok(openssl::sha::sha1(&asn1::x509::subject_public_key(spki)?))
 }
 
 /// The authority key identifier extension's value for certificates `certificate` issues: its
@@ -346,19 +291,7 @@ fn authority_key_identifier(certificate: &X509) -> Result<Vec<u8>, CaError> {
     let key_id = certificate
         .subject_key_id()
         .ok_or_else(|| CaError::Crypto("the CA certificate has no key identifier".into()))?;
-    Ok(tlv(0x30, &tlv(0x80, key_id.as_slice())))
-}
-
-/// The KB5014754 SID extension value: SEQUENCE { [0] { OID 1.3.6.1.4.1.311.25.2.1, [0] { OCTET
-/// STRING <ASCII SID> } } }.
-pub fn sid_extension_der(sid: &str) -> Vec<u8> {
-    let oid = [
-        0x06, 0x0A, 0x2B, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x19, 0x02, 0x01,
-    ];
-    let value = tlv(0xA0, &tlv(0x04, sid.as_bytes()));
-    let mut other_name = oid.to_vec();
-    other_name.extend(value);
-    tlv(0x30, &tlv(0xA0, &other_name))
+    Ok(asn1::x509::authority_key_identifier(key_id.as_slice())?)
 }
 
 impl CertificateAuthority {
@@ -542,40 +475,44 @@ impl CertificateAuthority {
         builder.set_pubkey(public)?;
         builder.set_not_before(&*asn1_time(now - Duration::minutes(10))?)?;
         builder.set_not_after(&*asn1_time(not_after)?)?;
-        builder.append_extension(extension(OID_BASIC_CONSTRAINTS, false, &[0x30, 0x00])?)?;
         builder.append_extension(extension(
-            OID_KEY_USAGE,
-            true,
-            &key_usage_der(&template.key_usages, public.id() == Id::EC),
+            ID_CE_BASIC_CONSTRAINTS,
+            false,
+            &asn1::x509::end_entity_basic_constraints()?,
         )?)?;
         builder.append_extension(extension(
-            OID_EXTENDED_KEY_USAGE,
+            ID_CE_KEY_USAGE,
+            true,
+            &key_usage_der(&template.key_usages, public.id() == Id::EC)?,
+        )?)?;
+        builder.append_extension(extension(
+            ID_CE_EXT_KEY_USAGE,
             false,
-            &extended_key_usage_der(&template.extended_key_usages)?,
+            &asn1::x509::extended_key_usage(&template.extended_key_usages)?,
         )?)?;
         if !wanted.subject_alternative_names.is_empty() {
             builder.append_extension(extension(
-                OID_SUBJECT_ALT_NAME,
+                ID_CE_SUBJECT_ALT_NAME,
                 false,
                 &subject_alternative_names_der(&wanted.subject_alternative_names)?,
             )?)?;
         }
         let key_id = key_identifier(&public.public_key_to_der()?)?;
         builder.append_extension(extension(
-            OID_SUBJECT_KEY_IDENTIFIER,
+            ID_CE_SUBJECT_KEY_IDENTIFIER,
             false,
-            &tlv(0x04, &key_id),
+            &asn1::x509::subject_key_identifier(&key_id)?,
         )?)?;
         builder.append_extension(extension(
-            OID_AUTHORITY_KEY_IDENTIFIER,
+            ID_CE_AUTHORITY_KEY_IDENTIFIER,
             false,
             &self.authority_key_id,
         )?)?;
         if let (true, Some(sid)) = (template.sid_extension, &wanted.sid) {
             builder.append_extension(extension(
-                OID_NTDS_CA_SECURITY,
+                MS_NTDS_CA_SECURITY_EXT,
                 false,
-                &sid_extension_der(sid),
+                &asn1::x509::sid_extension(sid)?,
             )?)?;
         }
         builder.sign(&self.key, MessageDigest::sha256())?;
@@ -758,34 +695,10 @@ pub fn certificate_request(key: &PKeyRef<Private>, subject: &str) -> Result<X509
     Ok(builder.build())
 }
 
-/// One DER element at the start of `bytes`: (tag, header length, content length).
-fn read_tlv(bytes: &[u8]) -> Result<(u8, usize, usize), CaError> {
-    let bad = || CaError::Crypto("malformed DER".into());
-    let tag = *bytes.first().ok_or_else(bad)?;
-    let first = *bytes.get(1).ok_or_else(bad)? as usize;
-    let (header, len) = if first < 0x80 {
-        (2, first)
-    } else {
-        let n = first & 0x7F;
-        if n == 0 || n > 3 {
-            return Err(bad());
-        }
-        let mut len = 0usize;
-        for i in 0..n {
-            len = (len << 8) | *bytes.get(2 + i).ok_or_else(bad)? as usize;
-        }
-        (2 + n, len)
-    };
-    if header + len > bytes.len() {
-        return Err(bad());
-    }
-    Ok((tag, header, len))
-}
-
 /// A CSR for `key` with `extensions` (an extensionRequest, as openssl writes it) and, when given,
 /// a PKCS#9 challengePassword attribute, as a SCEP client sends it. The openssl crate writes no
-/// other attributes, so the request info is re-encoded here with the challenge added and signed
-/// again with SHA-256.
+/// other attributes, so the request info is written again with the challenge added
+/// ([`asn1::pkcs10`]) and signed again with SHA-256.
 pub fn certificate_request_with_challenge(
     key: &PKeyRef<Private>,
     subject: &str,
@@ -805,47 +718,16 @@ pub fn certificate_request_with_challenge(
     }
     builder.sign(key, MessageDigest::sha256())?;
     let der = builder.build().to_der()?;
-    // CertificationRequest ::= SEQUENCE { info, algorithm, signature }
-    let (_, outer_header, _) = read_tlv(&der)?;
-    let info_start = outer_header;
-    let (_, info_header, info_len) = read_tlv(&der[info_start..])?;
-    let mut cursor = info_start + info_header;
-    let info_end = cursor + info_len;
-    // version, subject, subjectPKInfo, then [0] attributes.
-    let mut fields = Vec::new();
-    let mut attributes = Vec::new();
-    while cursor < info_end {
-        let (tag, header, len) = read_tlv(&der[cursor..])?;
-        if tag == 0xA0 {
-            attributes.extend_from_slice(&der[cursor + header..cursor + header + len]);
-        } else {
-            fields.extend_from_slice(&der[cursor..cursor + header + len]);
-        }
-        cursor += header + len;
-    }
-    if let Some(challenge) = challenge {
-        // 1.2.840.113549.1.9.7 challengePassword, as a UTF8String.
-        let mut attribute = vec![
-            0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x07,
-        ];
-        attribute.extend(tlv(0x31, &tlv(0x0C, challenge.as_bytes())));
-        attributes.extend(tlv(0x30, &attribute));
-    }
-    let mut info = fields;
-    info.extend(tlv(0xA0, &attributes));
-    let info = tlv(0x30, &info);
-    let algorithm = match key.id() {
-        Id::EC => ECDSA_WITH_SHA256,
-        _ => SHA256_WITH_RSA,
+    let Some(challenge) = challenge else {
+        return Ok(der);
     };
-    let mut signer = Signer::new(MessageDigest::sha256(), key)?;
-    let signature = signer.sign_oneshot_to_vec(&info)?;
-    let mut bits = vec![0x00];
-    bits.extend(signature);
-    let mut request = info;
-    request.extend_from_slice(algorithm);
-    request.extend(tlv(0x03, &bits));
-    Ok(tlv(0x30, &request))
+    let info = asn1::pkcs10::info_with_challenge(&der, challenge)?;
+    let algorithm = match key.id() {
+        Id::EC => SignatureAlgorithm::EcdsaSha256,
+        _ => SignatureAlgorithm::RsaSha256,
+    };
+    let signature = Signer::new(MessageDigest::sha256(), key)?.sign_oneshot_to_vec(&info)?;
+    Ok(asn1::pkcs10::signed_request(&info, algorithm, &signature)?)
 }
 
 /// A random PFX password: 24 characters from a URL-safe alphabet.
@@ -1104,12 +986,17 @@ mod tests {
 
     /// (OID, critical, value as hex) of each extension, in order.
     fn extensions_of(der: &[u8]) -> Vec<(String, bool, String)> {
-        use x509_parser::prelude::FromDer;
-        let (_, certificate) = x509_parser::certificate::X509Certificate::from_der(der).unwrap();
+        use asn1::der::Decode as _;
+        let certificate = asn1::x509_cert::Certificate::from_der(der).unwrap();
         certificate
+            .tbs_certificate()
             .extensions()
+            .unwrap()
             .iter()
-            .map(|e| (e.oid.to_id_string(), e.critical, hex_upper(e.value)))
+            .map(|e| {
+                let value = hex_upper(e.extn_value.as_bytes());
+                (e.extn_id.to_string(), e.critical, value)
+            })
             .collect()
     }
 
@@ -1238,7 +1125,7 @@ mod tests {
     #[test]
     fn key_usage_bits_and_long_lengths_are_der() {
         let usages = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let ku = |names: &[&str], is_ec| hex_upper(&key_usage_der(&usages(names), is_ec));
+        let ku = |names: &[&str], is_ec| hex_upper(&key_usage_der(&usages(names), is_ec).unwrap());
         assert_eq!(
             ku(&["digitalSignature", "keyEncipherment"], false),
             "030205A0"
@@ -1253,7 +1140,11 @@ mod tests {
             "030206C0"
         );
         assert_eq!(ku(&[], false), "030100");
-        assert_eq!(hex_upper(&tlv(0x04, &[0xAB; 0x1_0000])[..5]), "0483010000");
+        let long = asn1::der::Encode::to_der(
+            &asn1::der::asn1::OctetStringRef::new(&[0xAB; 0x1_0000]).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(hex_upper(&long[..5]), "0483010000");
     }
 
     #[test]

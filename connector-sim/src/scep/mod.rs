@@ -7,7 +7,6 @@
 //! [`http::router`] serves it on `/certsrv/mscep/mscep.dll` (NDES), `…/pkiclient.exe` and
 //! `/scep` (micromdm's path); [`ScepEndpoint::pki_operation`] is the same work without HTTP.
 
-pub mod der;
 pub mod http;
 pub mod message;
 pub mod spool;
@@ -15,6 +14,7 @@ pub mod spool;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use asn1::x509::AltName;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use openssl::pkey::{PKey, Private};
@@ -704,47 +704,18 @@ fn subject_text(csr: &X509Req) -> Result<String, CaError> {
 
 /// `(type, value)` of the SAN extension the request asks for: dns, email, uri, upn.
 fn requested_sans(csr_der: &[u8]) -> Result<Vec<(String, String)>, CaError> {
-    use x509_parser::extensions::{GeneralName, ParsedExtension};
-    use x509_parser::prelude::FromDer;
-    let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(csr_der)
+    let names = asn1::pkcs10::requested_alt_names(csr_der)
         .map_err(|e| CaError::Denied(format!("the certificate request does not parse: {e}")))?;
-    let mut out = Vec::new();
-    let Some(extensions) = csr.requested_extensions() else {
-        return Ok(out);
-    };
-    for extension in extensions {
-        if let ParsedExtension::SubjectAlternativeName(san) = extension {
-            for name in &san.general_names {
-                match name {
-                    GeneralName::DNSName(v) => out.push(("dns".into(), v.to_string())),
-                    GeneralName::RFC822Name(v) => out.push(("email".into(), v.to_string())),
-                    GeneralName::URI(v) => out.push(("uri".into(), v.to_string())),
-                    GeneralName::OtherName(oid, value)
-                        if oid.to_id_string() == "1.3.6.1.4.1.311.20.2.3" =>
-                    {
-                        out.push(("upn".into(), upn_value(value)?));
-                    }
-                    other => {
-                        return Err(CaError::Denied(format!(
-                            "subject alternative name {other:?} is not supported"
-                        )))
-                    }
-                }
+    names
+        .iter()
+        .map(|name| match name {
+            AltName::Unsupported(what) => Err(CaError::Denied(format!(
+                "subject alternative name {what} is not supported"
+            ))),
+            name => {
+                let (kind, value) = name.pair();
+                Ok((kind.to_owned(), value.to_owned()))
             }
-        }
-    }
-    Ok(out)
-}
-
-/// The UTF8String of a UPN otherName value (`[0] { UTF8String }`, or the bare string).
-fn upn_value(value: &[u8]) -> Result<String, CaError> {
-    let bad = || CaError::Denied("the UPN subject alternative name is not a UTF8String".into());
-    let mut tlv = der::Tlv::parse(value).map_err(|_| bad())?;
-    if tlv.tag == der::CONTEXT_0 {
-        tlv = der::Tlv::parse(tlv.body).map_err(|_| bad())?;
-    }
-    if tlv.tag != 0x0C {
-        return Err(bad());
-    }
-    String::from_utf8(tlv.body.to_vec()).map_err(|_| bad())
+        })
+        .collect()
 }
