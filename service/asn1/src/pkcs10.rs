@@ -24,15 +24,36 @@ pub enum SignatureAlgorithm {
     EcdsaSha256,
 }
 
+/// A CertificationRequest as read to add an attribute: the info's parts as they are.
+#[derive(Sequence)]
+struct CertReqRef<'a> {
+    info: CertReqInfoRef<'a>,
+    algorithm: AnyRef<'a>,
+    signature: AnyRef<'a>,
+}
+
+#[derive(Sequence)]
+struct CertReqInfoRef<'a> {
+    version: u8,
+    subject: AnyRef<'a>,
+    public_key: AnyRef<'a>,
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", constructed = "true")]
+    attributes: SetOfVec<AnyRef<'a>>,
+}
+
 /// The CertificationRequestInfo of `request` (a DER PKCS#10) with a challengePassword
 /// attribute (a UTF8String) added: the bytes to sign.
 pub fn info_with_challenge(request: &[u8], challenge: &str) -> Result<Vec<u8>> {
-    let mut request = CertReq::from_der(request)?;
-    let value = Any::encode_from(&Utf8StringRef::new(challenge)?)?;
-    request.info.attributes.insert(Attribute {
+    let mut request = CertReqRef::from_der(request)?;
+    let challenge = Attribute {
         oid: PKCS_9_AT_CHALLENGE_PASSWORD,
-        values: SetOfVec::try_from(vec![value])?,
-    })?;
+        values: SetOfVec::try_from(vec![Any::encode_from(&Utf8StringRef::new(challenge)?)?])?,
+    }
+    .to_der()?;
+    request
+        .info
+        .attributes
+        .insert(AnyRef::from_der(&challenge)?)?;
     Ok(request.info.to_der()?)
 }
 
