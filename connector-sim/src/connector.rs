@@ -12,7 +12,7 @@ use reqwest::Method;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::client::{ClientError, ServiceClient};
-use crate::events::{Channel, EventLog, LogSettings, SharedLog};
+use crate::events::{Channel, EventId, EventLog, LogSettings, SharedLog};
 use crate::scep::{ScepEndpoint, ScepIdentity};
 use crate::work::{kind_events, worker_kinds, Notes, Work, Workbench};
 
@@ -196,7 +196,7 @@ impl Connector {
         connector.log_mut().set_connector_id(id);
         connector.event(
             now,
-            1,
+            EventId::ConnectorServiceStarted,
             "",
             "The Certificate Connector service started.",
             serde_json::json!({"version": connector.version}),
@@ -296,7 +296,7 @@ impl Connector {
         if self.running {
             self.event(
                 now,
-                2,
+                EventId::ConnectorServiceStopped,
                 "",
                 "The Certificate Connector service stopped.",
                 serde_json::Value::Null,
@@ -312,7 +312,7 @@ impl Connector {
         if !self.running {
             self.event(
                 now,
-                1,
+                EventId::ConnectorServiceStarted,
                 "",
                 "The Certificate Connector service started.",
                 serde_json::json!({"version": self.version}),
@@ -366,7 +366,13 @@ impl Connector {
             "updateCheckIntervalSeconds": c.update_check_interval.num_seconds(),
             "service": self.client.base_url(),
         });
-        self.event(now, 3, "", "The connector's configuration.", data);
+        self.event(
+            now,
+            EventId::ConnectorConfiguration,
+            "",
+            "The connector's configuration.",
+            data,
+        );
     }
 
     /// Asks the auto-update service for a newer version available to the tenant and installs
@@ -397,7 +403,7 @@ impl Connector {
                     if let Err(refusal) = offered_version(&self.version, &latest) {
                         self.event(
                             now,
-                            11,
+                            EventId::AutoUpdateCheckFailed,
                             &correlation_id,
                             &format!("The auto-update service offered {refusal}; the connector keeps version {} and will ask again.", self.version),
                             serde_json::json!({"error": refusal, "offered": latest}),
@@ -407,7 +413,7 @@ impl Connector {
                     let from = std::mem::replace(&mut self.version, latest.clone());
                     self.event(
                         now,
-                        10,
+                        EventId::AutoUpdateInstalled,
                         &correlation_id,
                         &format!("Updated the connector from {from} to {latest}."),
                         serde_json::json!({"from": from, "to": latest, "availableDateTime": info.available_date_time}),
@@ -420,7 +426,7 @@ impl Connector {
             Err(e) => {
                 self.event(
                     now,
-                    11,
+                    EventId::AutoUpdateCheckFailed,
                     &correlation_id,
                     &format!("Could not reach the auto-update service: {e}; will try again."),
                     serde_json::json!({"error": e.to_string(), "status": e.status()}),
@@ -488,17 +494,22 @@ impl Connector {
             let records = log.records();
             let mut counters = std::collections::BTreeMap::new();
             for record in &records[self.health_cursor.min(records.len())..] {
-                let key = match record.event_id {
-                    1000 => "pkcsSuccess",
-                    1001 => "pkcsFailure",
-                    1200 => "pkcsRecryptSuccess",
-                    1201 => "pkcsRecryptFailure",
-                    2000 => "pkcsImportSuccess",
-                    2001 => "pkcsImportFailure",
-                    3000 => "revokeSuccess",
-                    3001 => "revokeFailure",
-                    4000 => "scepSuccess",
-                    4001 | 4002 => "scepFailure",
+                let Some(id) = EventId::from_number(record.event_id) else {
+                    continue;
+                };
+                let key = match id {
+                    EventId::PkcsRequestSuccess => "pkcsSuccess",
+                    EventId::PkcsRequestFailure => "pkcsFailure",
+                    EventId::PkcsRecryptRequestSuccess => "pkcsRecryptSuccess",
+                    EventId::PkcsRecryptRequestFailure => "pkcsRecryptFailure",
+                    EventId::PkcsImportRequestSuccess => "pkcsImportSuccess",
+                    EventId::PkcsImportRequestFailure => "pkcsImportFailure",
+                    EventId::RevokeRequestSuccess => "revokeSuccess",
+                    EventId::RevokeRequestFailure => "revokeFailure",
+                    EventId::ScepRequestSuccess => "scepSuccess",
+                    EventId::ScepRequestIssuedFailure | EventId::ScepRequestUploadFailure => {
+                        "scepFailure"
+                    }
                     _ => continue,
                 };
                 *counters.entry(key.to_owned()).or_insert(0u64) += 1;
@@ -541,7 +552,7 @@ impl Connector {
                 self.next_health = now + self.config.health_interval;
                 self.event(
                     now,
-                    5000,
+                    EventId::HealthMessageUploadSuccess,
                     &correlation_id,
                     "Uploaded a health message to Intune.",
                     serde_json::to_value(&message.counters).unwrap_or_default(),
@@ -557,7 +568,7 @@ impl Connector {
                     self.next_health = now + self.config.health_interval;
                     self.event(
                         now,
-                        5002,
+                        EventId::HealthMessageUploadFailure,
                         &correlation_id,
                         &format!("Failed to upload a health message to Intune three times: {e}; it is dropped."),
                         serde_json::json!({"error": e.to_string(), "status": e.status()}),
@@ -565,7 +576,7 @@ impl Connector {
                 } else {
                     self.event(
                         now,
-                        5001,
+                        EventId::HealthMessageUploadFailedAttempt,
                         &correlation_id,
                         &format!("Failed to upload a health message to Intune: {e}; will try again."),
                         serde_json::json!({"error": e.to_string(), "status": e.status(), "attempt": self.health_failures}),
@@ -949,14 +960,14 @@ impl Connector {
     fn event(
         &mut self,
         now: DateTime<Utc>,
-        id: u16,
+        id: EventId,
         correlation_id: &str,
         message: &str,
         data: serde_json::Value,
     ) {
         let correlation = Some(correlation_id).filter(|c| !c.is_empty());
         if let Err(e) = self.log_mut().emit(now, id, correlation, message, data) {
-            tracing::warn!(error = %e, event_id = id, "cannot write the event log");
+            tracing::warn!(error = %e, event_id = id.number(), "cannot write the event log");
         }
     }
 

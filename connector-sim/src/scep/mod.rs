@@ -25,7 +25,7 @@ use reqwest::Method;
 use crate::ca::CaDirectory;
 use crate::client::{ClientError, ServiceClient};
 use crate::connector::Correlation;
-use crate::events::SharedLog;
+use crate::events::{EventId, SharedLog};
 use crate::pki::{certificate_request, CaError, IssueRequest};
 use message::{FailInfo, MessageType, PkiRequest, PkiStatus, ScepError};
 use spool::{Spool, Spooled};
@@ -207,14 +207,14 @@ impl ScepEndpoint {
     fn event(
         &self,
         at: DateTime<Utc>,
-        id: u16,
+        id: EventId,
         correlation: &str,
         message: &str,
         data: serde_json::Value,
     ) {
         let mut log = self.identity.log.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = log.emit(at, id, Some(correlation), message, data) {
-            tracing::warn!(error = %e, event_id = id, "cannot write the event log");
+            tracing::warn!(error = %e, event_id = id.number(), "cannot write the event log");
         }
     }
 
@@ -231,7 +231,7 @@ impl ScepEndpoint {
         let tx = request.transaction_id.clone();
         self.event(
             now,
-            4003,
+            EventId::ScepRequestReceived,
             &correlation,
             &format!("Received SCEP request {tx}"),
             serde_json::json!({"transactionId": tx, "messageType": request.message_type.code(), "digest": request.digest.name()}),
@@ -248,7 +248,7 @@ impl ScepEndpoint {
                 );
                 self.event(
                     now,
-                    4007,
+                    EventId::ScepIssuedFailure,
                     &correlation,
                     &reason,
                     serde_json::json!({"transactionId": tx}),
@@ -297,7 +297,7 @@ impl ScepEndpoint {
             let reason = format!("no request from this device waits under transaction {tx}");
             self.event(
                 now,
-                4007,
+                EventId::ScepIssuedFailure,
                 correlation,
                 &reason,
                 serde_json::json!({"transactionId": tx}),
@@ -322,7 +322,7 @@ impl ScepEndpoint {
                 let reason = e.to_string();
                 self.event(
                     now,
-                    4005,
+                    EventId::ScepVerifyFailure,
                     correlation,
                     &format!("Failed to read SCEP request {tx}: {reason}"),
                     serde_json::json!({"transactionId": tx}),
@@ -337,7 +337,7 @@ impl ScepEndpoint {
             Ok(answer) if answer.code == "Success" => {
                 self.event(
                     now,
-                    4004,
+                    EventId::ScepVerifySuccess,
                     correlation,
                     &format!("Intune validated SCEP request {tx}"),
                     serde_json::json!({"transactionId": tx, "code": answer.code}),
@@ -362,7 +362,7 @@ impl ScepEndpoint {
                 };
                 self.event(
                     now,
-                    4005,
+                    EventId::ScepVerifyFailure,
                     correlation,
                     &format!("Failed to verify SCEP request {tx} with Intune: {code}"),
                     serde_json::json!({"transactionId": tx, "code": code, "errorDescription": description}),
@@ -426,7 +426,7 @@ impl ScepEndpoint {
                 let expires = crate::pki::not_after(&certificate).unwrap_or(now);
                 self.event(
                     now,
-                    4006,
+                    EventId::ScepIssuedSuccess,
                     correlation,
                     &format!("Issued certificate {serial} for SCEP request {tx}"),
                     serde_json::json!({"transactionId": tx, "serialNumber": serial, "thumbprint": thumbprint}),
@@ -462,7 +462,7 @@ impl ScepEndpoint {
                 let reason = e.to_string();
                 self.event(
                     now,
-                    4007,
+                    EventId::ScepIssuedFailure,
                     correlation,
                     &format!("Failed to issue a certificate for SCEP request {tx}: {reason}"),
                     serde_json::json!({"transactionId": tx, "error": e.code()}),
@@ -543,16 +543,19 @@ impl ScepEndpoint {
     fn delivered(&self, kind: &str, tx: &str, now: DateTime<Utc>, correlation: &str) {
         self.event(
             now,
-            4008,
+            EventId::ScepNotifySuccess,
             correlation,
             &format!("Notified Intune of the {kind} of SCEP request {tx}"),
             serde_json::json!({"transactionId": tx, "kind": kind}),
         );
         let (id, text) = if kind == "success" {
-            (4000, "Processed SCEP request {tx} and notified Intune")
+            (
+                EventId::ScepRequestSuccess,
+                "Processed SCEP request {tx} and notified Intune",
+            )
         } else {
             (
-                4001,
+                EventId::ScepRequestIssuedFailure,
                 "Failed to process SCEP request {tx} and notified Intune",
             )
         };
@@ -596,10 +599,10 @@ impl ScepEndpoint {
     fn spool_failed_attempt(&self, item: &Spooled, error: &ClientError, now: DateTime<Utc>) {
         let tx = &item.transaction_id;
         match self.spool.save(item) {
-            Ok(_) => self.event(now, 4009, &item.correlation_id, &format!("Failed to notify Intune of SCEP request {tx} (attempt {}): {error}; will try again at {}", item.attempts, item.next_attempt_date_time.to_rfc3339()), serde_json::json!({"transactionId": tx, "kind": item.kind, "attempt": item.attempts, "nextAttemptDateTime": item.next_attempt_date_time})),
+            Ok(_) => self.event(now, EventId::ScepNotifyAttemptFailed, &item.correlation_id, &format!("Failed to notify Intune of SCEP request {tx} (attempt {}): {error}; will try again at {}", item.attempts, item.next_attempt_date_time.to_rfc3339()), serde_json::json!({"transactionId": tx, "kind": item.kind, "attempt": item.attempts, "nextAttemptDateTime": item.next_attempt_date_time})),
             Err(io) => {
-                self.event(now, 4010, &item.correlation_id, &format!("Failed to write the notification of SCEP request {tx} to {}: {io}", self.spool.dir().display()), serde_json::json!({"transactionId": tx, "kind": item.kind, "spool": self.spool.dir().display().to_string()}));
-                self.event(now, 4002, &item.correlation_id, &format!("Processed SCEP request {tx} but failed to notify Intune"), serde_json::json!({"transactionId": tx, "kind": item.kind}));
+                self.event(now, EventId::ScepNotifySaveToDiskFailed, &item.correlation_id, &format!("Failed to write the notification of SCEP request {tx} to {}: {io}", self.spool.dir().display()), serde_json::json!({"transactionId": tx, "kind": item.kind, "spool": self.spool.dir().display().to_string()}));
+                self.event(now, EventId::ScepRequestUploadFailure, &item.correlation_id, &format!("Processed SCEP request {tx} but failed to notify Intune"), serde_json::json!({"transactionId": tx, "kind": item.kind}));
             }
         }
     }
