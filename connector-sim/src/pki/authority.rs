@@ -1,90 +1,31 @@
-//! The certificate work a connector does, with real crypto (the openssl crate): certification
-//! authorities with templates, key pairs, PKCS#12, password encryption to a device key, CRLs,
-//! the imported-PFX password decryption (RSA-OAEP) and CMS EnvelopedData.
-//!
-//! Time is passed in (`now`), so certificates and CRLs carry virtual dates.
+//! A certification authority as the connector's embedded CAs are: a self-signed root with
+//! Enterprise CA templates, that issues (from a CSR or for a key in process), revokes and
+//! publishes CRLs. Extension values are written as DER by [`asn1::x509`].
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
 
 use asn1::oid::{
     ID_CE_AUTHORITY_KEY_IDENTIFIER, ID_CE_BASIC_CONSTRAINTS, ID_CE_EXT_KEY_USAGE, ID_CE_KEY_USAGE,
     ID_CE_SUBJECT_ALT_NAME, ID_CE_SUBJECT_KEY_IDENTIFIER, ID_KP_CLIENT_AUTH,
     ID_KP_EMAIL_PROTECTION, MS_ENROLLMENT_AGENT, MS_NTDS_CA_SECURITY_EXT,
 };
-use asn1::pkcs10::SignatureAlgorithm;
 use asn1::x509::{AltName, KeyUsages};
 use asn1::ObjectIdentifier;
 use chrono::{DateTime, Duration, Utc};
-use openssl::asn1::{Asn1Integer, Asn1Object, Asn1OctetString, Asn1Time};
+use openssl::asn1::{Asn1Integer, Asn1Object, Asn1OctetString};
 use openssl::bn::BigNum;
-use openssl::cms::{CMSOptions, CmsContentInfo};
-use openssl::ec::{EcGroup, EcKey};
-use openssl::encrypt::{Decrypter, Encrypter};
 use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
-use openssl::pkcs12::Pkcs12;
-use openssl::pkey::{HasPublic, Id, PKey, PKeyRef, Private, Public};
-use openssl::rsa::{Padding, Rsa};
-use openssl::sign::Signer;
-use openssl::stack::Stack;
-use openssl::symm::Cipher;
+use openssl::pkey::{HasPublic, Id, PKey, PKeyRef, Private};
+use openssl::rsa::Rsa;
 use openssl::x509::extension::{
     AuthorityKeyIdentifier, BasicConstraints, KeyUsage, SubjectKeyIdentifier,
 };
 use openssl::x509::{
-    CrlNumber, X509Crl, X509CrlBuilder, X509Extension, X509Name, X509NameBuilder, X509Req,
-    X509ReqBuilder, X509RevokedBuilder, X509,
+    CrlNumber, X509Crl, X509CrlBuilder, X509Extension, X509Req, X509RevokedBuilder, X509,
 };
 
-/// Why a CA did not do what was asked.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CaError {
-    /// The CA cannot be reached (down, network); the request may be tried again.
-    #[error("certification authority `{0}` is unavailable")]
-    Unavailable(String),
-    #[error("certification authority `{0}` is not known to this connector")]
-    UnknownCa(String),
-    #[error("template `{template}` is not published by `{ca}`")]
-    TemplateNotFound { ca: String, template: String },
-    #[error("the request was denied: {0}")]
-    Denied(String),
-    #[error("certificate with serial number {0} was not issued by this CA")]
-    UnknownSerial(String),
-    #[error("crypto error: {0}")]
-    Crypto(String),
-}
-
-impl CaError {
-    /// The error code a connector reports to the service.
-    pub fn code(&self) -> &'static str {
-        match self {
-            CaError::Unavailable(_) => "CaUnavailable",
-            CaError::UnknownCa(_) => "UnknownCertificationAuthority",
-            CaError::TemplateNotFound { .. } => "TemplateNotFound",
-            CaError::Denied(_) => "RequestDenied",
-            CaError::UnknownSerial(_) => "CertificateNotFound",
-            CaError::Crypto(_) => "CryptoError",
-        }
-    }
-
-    /// True when trying again later may succeed.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, CaError::Unavailable(_))
-    }
-}
-
-impl From<openssl::error::ErrorStack> for CaError {
-    fn from(e: openssl::error::ErrorStack) -> Self {
-        CaError::Crypto(e.to_string())
-    }
-}
-
-impl From<asn1::DerError> for CaError {
-    fn from(e: asn1::DerError) -> Self {
-        CaError::Crypto(e.to_string())
-    }
-}
+use super::certificate::{asn1_time, normalize_serial, parse_subject};
+use super::CaError;
 
 /// A certificate template as an Enterprise CA publishes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,37 +139,6 @@ impl std::fmt::Debug for CertificateAuthority {
             .field("available", &self.available)
             .finish()
     }
-}
-
-/// A certificate's notAfter as a date.
-pub fn not_after(certificate: &X509) -> Option<DateTime<Utc>> {
-    let epoch = Asn1Time::from_unix(0).ok()?;
-    let diff = epoch.diff(certificate.not_after()).ok()?;
-    DateTime::from_timestamp(diff.days as i64 * 86_400 + diff.secs as i64, 0)
-}
-
-fn asn1_time(at: DateTime<Utc>) -> Result<Asn1Time, CaError> {
-    Ok(Asn1Time::from_unix(at.timestamp())?)
-}
-
-/// Parses `CN=a,O=b` into an X.509 name.
-pub fn parse_subject(subject: &str) -> Result<X509Name, CaError> {
-    let mut name = X509NameBuilder::new()?;
-    let mut any = false;
-    for part in subject.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (field, value) = part
-            .split_once('=')
-            .ok_or_else(|| CaError::Denied(format!("subject part `{part}` is not FIELD=value")))?;
-        name.append_entry_by_text(field.trim(), value.trim())
-            .map_err(|_| {
-                CaError::Denied(format!("subject field `{}` is not known", field.trim()))
-            })?;
-        any = true;
-    }
-    if !any {
-        return Err(CaError::Denied("the subject is empty".into()));
-    }
-    Ok(name.build())
 }
 
 /// An extension from its OID and its value's DER.
@@ -575,346 +485,10 @@ impl CertificateAuthority {
     }
 }
 
-/// Upper-case hex without leading zeros, or `None` if it is not hex.
-pub fn normalize_serial(serial: &str) -> Option<String> {
-    let s = serial
-        .trim()
-        .trim_start_matches("0x")
-        .replace([':', ' '], "");
-    if s.is_empty() || !s.chars().all(|c| c.is_ascii_hexdigit()) {
-        return None;
-    }
-    let trimmed = s.trim_start_matches('0');
-    Some(if trimmed.is_empty() { "0" } else { trimmed }.to_ascii_uppercase())
-}
-
-/// Key algorithms a PKCS profile may ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyAlgorithm {
-    Rsa2048,
-    Rsa4096,
-    P256,
-    P384,
-}
-
-impl KeyAlgorithm {
-    pub fn parse(text: &str) -> Option<KeyAlgorithm> {
-        match text.to_ascii_lowercase().as_str() {
-            "rsa2048" | "rsa" => Some(KeyAlgorithm::Rsa2048),
-            "rsa4096" => Some(KeyAlgorithm::Rsa4096),
-            "p256" | "ecdsa_p256" => Some(KeyAlgorithm::P256),
-            "p384" | "ecdsa_p384" => Some(KeyAlgorithm::P384),
-            _ => None,
-        }
-    }
-}
-
-/// Pre-generated RSA-2048 keys: RSA key generation takes about 150 ms with OpenSSL 3, so load
-/// runs fill a pool first. An empty pool generates on demand.
-#[derive(Debug, Clone, Default)]
-pub struct KeyPool {
-    keys: Arc<Mutex<Vec<PKey<Private>>>>,
-}
-
-impl KeyPool {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Generates `count` RSA-2048 keys into the pool.
-    pub fn fill(&self, count: usize) -> Result<(), CaError> {
-        let mut fresh = Vec::with_capacity(count);
-        for _ in 0..count {
-            fresh.push(PKey::from_rsa(Rsa::generate(2048)?)?);
-        }
-        self.keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(fresh);
-        Ok(())
-    }
-
-    pub fn len(&self) -> usize {
-        self.keys.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Adds pre-made RSA-2048 keys (from a fixture file, say); they are handed out before any
-    /// generated on demand.
-    pub fn add(&self, keys: impl IntoIterator<Item = PKey<Private>>) {
-        self.keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(keys);
-    }
-
-    fn take(&self) -> Option<PKey<Private>> {
-        self.keys.lock().unwrap_or_else(|p| p.into_inner()).pop()
-    }
-
-    /// A new key of `algorithm` (RSA-2048 from the pool when it has one).
-    pub fn generate(&self, algorithm: KeyAlgorithm) -> Result<PKey<Private>, CaError> {
-        Ok(match algorithm {
-            KeyAlgorithm::Rsa2048 => match self.take() {
-                Some(key) => key,
-                None => PKey::from_rsa(Rsa::generate(2048)?)?,
-            },
-            KeyAlgorithm::Rsa4096 => PKey::from_rsa(Rsa::generate(4096)?)?,
-            KeyAlgorithm::P256 => {
-                static P256: OnceLock<EcGroup> = OnceLock::new();
-                PKey::from_ec_key(EcKey::generate(curve(&P256, Nid::X9_62_PRIME256V1)?)?)?
-            }
-            KeyAlgorithm::P384 => {
-                static P384: OnceLock<EcGroup> = OnceLock::new();
-                PKey::from_ec_key(EcKey::generate(curve(&P384, Nid::SECP384R1)?)?)?
-            }
-        })
-    }
-}
-
-/// The named curve `nid`, made once: making the group (its parameters and generator) costs
-/// about as much as making a key on it.
-fn curve(cell: &'static OnceLock<EcGroup>, nid: Nid) -> Result<&'static EcGroup, CaError> {
-    if let Some(group) = cell.get() {
-        return Ok(group);
-    }
-    let group = EcGroup::from_curve_name(nid)?;
-    Ok(cell.get_or_init(|| group))
-}
-
-/// A CSR for `key` (the connector makes the key pair and asks its CA).
-pub fn certificate_request(key: &PKeyRef<Private>, subject: &str) -> Result<X509Req, CaError> {
-    let mut builder = X509ReqBuilder::new()?;
-    builder.set_version(0)?;
-    builder.set_subject_name(&*parse_subject(subject)?)?;
-    builder.set_pubkey(key)?;
-    builder.sign(key, MessageDigest::sha256())?;
-    Ok(builder.build())
-}
-
-/// A CSR for `key` with `extensions` (an extensionRequest, as openssl writes it) and, when given,
-/// a PKCS#9 challengePassword attribute, as a SCEP client sends it. The openssl crate writes no
-/// other attributes, so the request info is written again with the challenge added
-/// ([`asn1::pkcs10`]) and signed again with SHA-256.
-pub fn certificate_request_with_challenge(
-    key: &PKeyRef<Private>,
-    subject: &str,
-    challenge: Option<&str>,
-    extensions: Vec<X509Extension>,
-) -> Result<Vec<u8>, CaError> {
-    let mut builder = X509ReqBuilder::new()?;
-    builder.set_version(0)?;
-    builder.set_subject_name(&*parse_subject(subject)?)?;
-    builder.set_pubkey(key)?;
-    if !extensions.is_empty() {
-        let mut stack = Stack::new()?;
-        for extension in extensions {
-            stack.push(extension)?;
-        }
-        builder.add_extensions(&stack)?;
-    }
-    builder.sign(key, MessageDigest::sha256())?;
-    let der = builder.build().to_der()?;
-    let Some(challenge) = challenge else {
-        return Ok(der);
-    };
-    let info = asn1::pkcs10::info_with_challenge(&der, challenge)?;
-    let algorithm = match key.id() {
-        Id::EC => SignatureAlgorithm::EcdsaSha256,
-        _ => SignatureAlgorithm::RsaSha256,
-    };
-    let signature = Signer::new(MessageDigest::sha256(), key)?.sign_oneshot_to_vec(&info)?;
-    Ok(asn1::pkcs10::signed_request(&info, algorithm, &signature)?)
-}
-
-/// A random PFX password: 24 characters from a URL-safe alphabet.
-pub fn random_password() -> Result<String, CaError> {
-    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-_";
-    let mut bytes = [0u8; 24];
-    openssl::rand::rand_bytes(&mut bytes)?;
-    Ok(bytes
-        .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect())
-}
-
-/// A PKCS#12 (OpenSSL 3's modern default: PBES2 AES-256-CBC, HMAC-SHA256 MAC) holding the key,
-/// its certificate and the issuing CA.
-pub fn build_pfx(
-    key: &PKeyRef<Private>,
-    certificate: &X509,
-    ca: &X509,
-    password: &str,
-) -> Result<Vec<u8>, CaError> {
-    let mut chain = Stack::new()?;
-    chain.push(ca.clone())?;
-    let pfx = Pkcs12::builder()
-        .name("intune-mock")
-        .pkey(key)
-        .cert(certificate)
-        .ca(chain)
-        .build2(password)?;
-    Ok(pfx.to_der()?)
-}
-
-/// How a password was encrypted to a device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PasswordEncryption {
-    /// RSA-OAEP with SHA-256 (and MGF1-SHA-256) to an RSA device key.
-    RsaOaepSha256,
-    /// CMS EnvelopedData (AES-256-CBC) to the device certificate: any key type.
-    CmsEnvelopedData,
-}
-
-impl PasswordEncryption {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            PasswordEncryption::RsaOaepSha256 => "rsaOaepSha256",
-            PasswordEncryption::CmsEnvelopedData => "cmsEnvelopedData",
-        }
-    }
-}
-
-/// Encrypts `secret` to the device key certificate: RSA-OAEP for an RSA key, CMS EnvelopedData
-/// for any other.
-pub fn encrypt_to_device(
-    device: &X509,
-    secret: &[u8],
-) -> Result<(Vec<u8>, PasswordEncryption), CaError> {
-    let public = device.public_key()?;
-    if public.id() == Id::RSA {
-        Ok((
-            rsa_oaep_encrypt(&public, secret, MessageDigest::sha256())?,
-            PasswordEncryption::RsaOaepSha256,
-        ))
-    } else {
-        Ok((
-            envelope(device, secret)?,
-            PasswordEncryption::CmsEnvelopedData,
-        ))
-    }
-}
-
-/// CMS EnvelopedData (DER) of `content` to `recipient`, AES-256-CBC.
-pub fn envelope(recipient: &X509, content: &[u8]) -> Result<Vec<u8>, CaError> {
-    let mut recipients = Stack::new()?;
-    recipients.push(recipient.clone())?;
-    let cms = CmsContentInfo::encrypt(
-        &recipients,
-        content,
-        Cipher::aes_256_cbc(),
-        CMSOptions::BINARY,
-    )?;
-    Ok(cms.to_der()?)
-}
-
-/// Opens CMS EnvelopedData (DER) with the recipient's key.
-pub fn open_envelope(
-    der: &[u8],
-    key: &PKeyRef<Private>,
-    certificate: &X509,
-) -> Result<Vec<u8>, CaError> {
-    let cms = CmsContentInfo::from_der(der)?;
-    Ok(cms.decrypt(key, certificate)?)
-}
-
-pub fn rsa_oaep_encrypt(
-    key: &PKeyRef<Public>,
-    secret: &[u8],
-    digest: MessageDigest,
-) -> Result<Vec<u8>, CaError> {
-    let mut encrypter = Encrypter::new(key)?;
-    encrypter.set_rsa_padding(Padding::PKCS1_OAEP)?;
-    encrypter.set_rsa_oaep_md(digest)?;
-    encrypter.set_rsa_mgf1_md(digest)?;
-    let mut out = vec![0u8; encrypter.encrypt_len(secret)?];
-    let n = encrypter.encrypt(secret, &mut out)?;
-    out.truncate(n);
-    Ok(out)
-}
-
-/// Decrypts an imported-PFX password. `padding` is the `userPfxPaddingScheme` (`pkcs1`,
-/// `oaepSha1`, `oaepSha256`, `oaepSha384`, `oaepSha512`; `none` means `oaepSha512`).
-pub fn rsa_decrypt(
-    key: &PKeyRef<Private>,
-    encrypted: &[u8],
-    padding: &str,
-) -> Result<Vec<u8>, CaError> {
-    let mut decrypter = Decrypter::new(key)?;
-    let digest = match padding.to_ascii_lowercase().as_str() {
-        "pkcs1" => None,
-        "oaepsha1" => Some(MessageDigest::sha1()),
-        "oaepsha256" => Some(MessageDigest::sha256()),
-        "oaepsha384" => Some(MessageDigest::sha384()),
-        "oaepsha512" | "none" | "" => Some(MessageDigest::sha512()),
-        other => {
-            return Err(CaError::Denied(format!(
-                "padding scheme `{other}` is not known"
-            )))
-        }
-    };
-    match digest {
-        None => decrypter.set_rsa_padding(Padding::PKCS1)?,
-        Some(md) => {
-            decrypter.set_rsa_padding(Padding::PKCS1_OAEP)?;
-            decrypter.set_rsa_oaep_md(md)?;
-            decrypter.set_rsa_mgf1_md(md)?;
-        }
-    }
-    let mut out = vec![0u8; decrypter.decrypt_len(encrypted)?];
-    let n = decrypter.decrypt(encrypted, &mut out)?;
-    out.truncate(n);
-    Ok(out)
-}
-
-/// Parses a certificate given as PEM or base64 DER.
-pub fn parse_certificate(text: &str) -> Result<X509, CaError> {
-    use base64::Engine as _;
-    if text.contains("-----BEGIN") {
-        return X509::from_pem(text.as_bytes())
-            .map_err(|_| CaError::Denied("the certificate PEM does not parse".into()));
-    }
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(text.split_whitespace().collect::<String>())
-        .map_err(|_| CaError::Denied("the certificate is neither PEM nor base64 DER".into()))?;
-    X509::from_der(&der).map_err(|_| CaError::Denied("the certificate DER does not parse".into()))
-}
-
-/// SHA-1 thumbprint, upper-case hex (as Windows shows it).
-pub fn thumbprint(certificate: &X509) -> Result<String, CaError> {
-    Ok(hex_upper(&certificate.digest(MessageDigest::sha1())?))
-}
-
-pub fn hex_upper(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
-}
-
-/// A self-signed certificate for `key` (a device's key certificate, a recrypt key's holder).
-pub fn self_signed(
-    key: &PKeyRef<Private>,
-    common_name: &str,
-    now: DateTime<Utc>,
-) -> Result<X509, CaError> {
-    let name = parse_subject(&format!("CN={common_name}"))?;
-    let mut builder = X509::builder()?;
-    builder.set_version(2)?;
-    builder.set_serial_number(&*BigNum::from_u32(1)?.to_asn1_integer()?)?;
-    builder.set_subject_name(&name)?;
-    builder.set_issuer_name(&name)?;
-    builder.set_pubkey(key)?;
-    builder.set_not_before(&*asn1_time(now - Duration::days(1))?)?;
-    builder.set_not_after(&*asn1_time(now + Duration::days(20 * 365))?)?;
-    builder.sign(key, MessageDigest::sha256())?;
-    Ok(builder.build())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use openssl::x509::extension::SubjectAlternativeName;
+    use crate::pki::{certificate_request, hex_upper, KeyAlgorithm, KeyPool};
 
     #[test]
     fn an_account_without_enroll_permission_is_denied_case_insensitively_until_it_gets_it_back() {
@@ -952,8 +526,10 @@ mod tests {
     /// `openssl genpkey`): RSA PKCS#1 v1.5 signatures are deterministic, so a certificate issued
     /// from them at a fixed instant has fixed bytes.
     fn fixed_keys() -> (PKey<Private>, PKey<Private>) {
-        let ca = PKey::private_key_from_pem(include_bytes!("../testdata/ca-rsa2048.pem")).unwrap();
-        let leaf = PKey::private_key_from_pem(include_bytes!("../testdata/leaf-p256.pem")).unwrap();
+        let ca =
+            PKey::private_key_from_pem(include_bytes!("../../testdata/ca-rsa2048.pem")).unwrap();
+        let leaf =
+            PKey::private_key_from_pem(include_bytes!("../../testdata/leaf-p256.pem")).unwrap();
         (ca, leaf)
     }
 
@@ -1145,38 +721,5 @@ mod tests {
         )
         .unwrap();
         assert_eq!(hex_upper(&long[..5]), "0483010000");
-    }
-
-    #[test]
-    fn a_challenge_csr_parses_verifies_and_carries_the_challenge() {
-        for algorithm in [KeyAlgorithm::P256, KeyAlgorithm::Rsa2048] {
-            let key = KeyPool::new().generate(algorithm).unwrap();
-            let san = SubjectAlternativeName::new()
-                .dns("device-0001.contoso.com")
-                .build(&X509::builder().unwrap().x509v3_context(None, None))
-                .unwrap();
-            let der = certificate_request_with_challenge(
-                &key,
-                "CN=device-0001,O=Contoso",
-                Some("s3cret"),
-                vec![san],
-            )
-            .unwrap();
-            let request = X509Req::from_der(&der).unwrap();
-            assert!(request.verify(&key).unwrap(), "{algorithm:?}: signature");
-            let subject = request
-                .subject_name()
-                .entries_by_nid(Nid::COMMONNAME)
-                .next()
-                .unwrap()
-                .data()
-                .to_string()
-                .unwrap();
-            assert_eq!(subject, "device-0001");
-            let needle = [0x0C, 0x06, b's', b'3', b'c', b'r', b'e', b't'];
-            assert!(der.windows(needle.len()).any(|w| w == needle));
-            let extensions = request.extensions().unwrap();
-            assert_eq!(extensions.len(), 1, "the extension request survives");
-        }
     }
 }
