@@ -289,6 +289,19 @@ impl Connector {
         );
     }
 
+    /// A call to the service with the connector's credential.
+    pub(super) async fn call<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        correlation_id: &str,
+        body: Option<&B>,
+    ) -> Result<Option<T>, ClientError> {
+        self.client
+            .send(method, path, &self.credential, correlation_id, body)
+            .await
+    }
+
     /// Writes a catalog event; a log that cannot be written is reported on the tracing log (the
     /// record stays in memory).
     pub(super) fn event(
@@ -313,11 +326,9 @@ impl Connector {
         };
         let correlation_id = self.correlation.next_id();
         let outcome: Result<Option<wire::connector::CheckinResponse>, ClientError> = self
-            .client
-            .send(
+            .call(
                 Method::POST,
                 "/connector/v1/checkin",
-                &self.credential,
                 &correlation_id,
                 Some(&request),
             )
@@ -352,11 +363,9 @@ impl Connector {
         };
         let correlation_id = self.correlation.next_id();
         let answer: Option<wire::connector::LeaseResponse> = self
-            .client
-            .send(
+            .call(
                 Method::POST,
                 "/connector/v1/jobs/lease",
-                &self.credential,
                 &correlation_id,
                 Some(&request),
             )
@@ -396,11 +405,9 @@ impl Connector {
     ) -> Result<wire::admin::ConnectorView, ClientError> {
         let correlation_id = self.correlation.next_id();
         let view: Option<wire::admin::ConnectorView> = self
-            .client
-            .send(
+            .call(
                 Method::PATCH,
                 "/connector/v1/self",
-                &self.credential,
                 &correlation_id,
                 Some(change),
             )
@@ -430,15 +437,13 @@ impl Connector {
     /// Uninstalls: the service forgets the connector and its credential stops working.
     pub async fn uninstall(mut self) -> Result<(), ClientError> {
         let correlation_id = self.correlation.next_id();
-        self.client
-            .send::<(), serde_json::Value>(
-                Method::DELETE,
-                "/connector/v1/self",
-                &self.credential,
-                &correlation_id,
-                None,
-            )
-            .await?;
+        self.call::<(), serde_json::Value>(
+            Method::DELETE,
+            "/connector/v1/self",
+            &correlation_id,
+            None,
+        )
+        .await?;
         Ok(())
     }
 }

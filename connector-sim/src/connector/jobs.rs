@@ -6,6 +6,7 @@ use reqwest::Method;
 
 use super::{Connector, WorkSummary};
 use crate::client::ClientError;
+use crate::events::EventId;
 use crate::work::{kind_events, worker_kinds, KindEvents, Notes, Work};
 
 impl Connector {
@@ -140,11 +141,9 @@ impl Connector {
             Option<wire::admin::Collection<wire::jobs::BatchCompletionResult>>,
             ClientError,
         > = self
-            .client
-            .send(
+            .call(
                 Method::POST,
                 "/connector/v1/jobs/complete",
-                &self.credential,
                 &upload_id,
                 Some(&body),
             )
@@ -152,19 +151,10 @@ impl Connector {
         let answers = match uploaded {
             Ok(answers) => answers.map(|c| c.value).unwrap_or_default(),
             Err(e) => {
-                summary.call_errors += 1;
                 let data =
                     serde_json::json!({"kind": kind, "count": count, "error": e.to_string()});
-                self.event(
-                    now,
-                    events.upload_failed,
-                    &upload_id,
-                    &e.to_string(),
-                    data.clone(),
-                );
-                if let Some(admin) = events.admin_failed {
-                    self.event(now, admin, &upload_id, &e.to_string(), data);
-                }
+                let ids = (events.upload_failed, events.admin_failed);
+                self.call_failed(now, summary, ids, &upload_id, &e, data);
                 return;
             }
         };
@@ -228,11 +218,9 @@ impl Connector {
             visibility_timeout_seconds: None,
         };
         let answer: Result<Option<wire::connector::LeaseResponse>, ClientError> = self
-            .client
-            .send(
+            .call(
                 Method::POST,
                 "/connector/v1/jobs/lease",
-                &self.credential,
                 &download_id,
                 Some(&request),
             )
@@ -240,18 +228,9 @@ impl Connector {
         let jobs = match answer {
             Ok(answer) => answer.map(|a| a.jobs).unwrap_or_default(),
             Err(e) => {
-                summary.call_errors += 1;
                 let data = serde_json::json!({"kind": kind, "error": e.to_string()});
-                self.event(
-                    now,
-                    events.download_failed,
-                    &download_id,
-                    &e.to_string(),
-                    data.clone(),
-                );
-                if let Some(admin) = events.admin_download_failed {
-                    self.event(now, admin, &download_id, &e.to_string(), data);
-                }
+                let ids = (events.download_failed, events.admin_download_failed);
+                self.call_failed(now, summary, ids, &download_id, &e, data);
                 return None;
             }
         };
@@ -281,6 +260,25 @@ impl Connector {
             );
         }
         Some((download_id, jobs))
+    }
+
+    /// A download or upload call the service refused or did not answer: counted, and written
+    /// to the Operational channel and, when the kind has one, to the Admin channel.
+    fn call_failed(
+        &mut self,
+        now: DateTime<Utc>,
+        summary: &mut WorkSummary,
+        (operational, admin): (EventId, Option<EventId>),
+        correlation_id: &str,
+        error: &ClientError,
+        data: serde_json::Value,
+    ) {
+        summary.call_errors += 1;
+        let message = error.to_string();
+        self.event(now, operational, correlation_id, &message, data.clone());
+        if let Some(admin) = admin {
+            self.event(now, admin, correlation_id, &message, data);
+        }
     }
 
     /// The machine dies right after downloading: each worker downloads one batch, nothing is

@@ -65,14 +65,7 @@ impl Connector {
     pub async fn check_update(&mut self, now: DateTime<Utc>) -> bool {
         let correlation_id = self.correlation.next_id();
         let answer: Result<Option<wire::connector::UpdateInfo>, ClientError> = self
-            .client
-            .send::<(), _>(
-                Method::GET,
-                "/autoupdate/v1/latest",
-                &self.credential,
-                &correlation_id,
-                None,
-            )
+            .call::<(), _>(Method::GET, "/autoupdate/v1/latest", &correlation_id, None)
             .await;
         self.debug_call(
             now,
@@ -164,11 +157,9 @@ impl Connector {
         };
         let correlation_id = self.correlation.next_id();
         let outcome: Result<Option<serde_json::Value>, ClientError> = self
-            .client
-            .send(
+            .call(
                 Method::POST,
                 "/connector/v1/health",
-                &self.credential,
                 &correlation_id,
                 Some(&message),
             )
