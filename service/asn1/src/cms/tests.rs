@@ -109,14 +109,16 @@ fn attributes_a_client_did_not_sort_are_read_in_its_order_and_verified_as_sent()
         .windows(sorted.len())
         .position(|w| w == sorted)
         .unwrap();
-    let swapped = if sorted.starts_with(first) {
-        [second, first].concat()
+    let (swapped, order) = if sorted.starts_with(first) {
+        ([second, first].concat(), [ID_SHA_256, ID_SENDER_NONCE])
     } else {
-        [first, second].concat()
+        ([first, second].concat(), [ID_SENDER_NONCE, ID_SHA_256])
     };
     message[at..at + swapped.len()].copy_from_slice(&swapped);
     let signed = ContentInfo::read(&message).unwrap().signed_data().unwrap();
     let attributes = signed.signers[0].signed_attributes.as_ref().unwrap();
+    let kinds: Vec<_> = attributes.attributes.iter().map(|a| a.kind).collect();
+    assert_eq!(kinds, order);
     assert_eq!(attributes.signed_der().unwrap()[2..], swapped[..]);
     assert_ne!(attributes.signed_der().unwrap(), both);
 }
