@@ -3,6 +3,7 @@
 //! publishes CRLs. Extension values are written as DER by [`asn1::x509`].
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use asn1::oid::{
     ID_CE_AUTHORITY_KEY_IDENTIFIER, ID_CE_BASIC_CONSTRAINTS, ID_CE_EXT_KEY_USAGE, ID_CE_KEY_USAGE,
@@ -141,14 +142,43 @@ impl std::fmt::Debug for CertificateAuthority {
     }
 }
 
-/// An extension from its OID and its value's DER.
+/// The extensions a CA writes.
+const EXTENSIONS: [ObjectIdentifier; 7] = [
+    ID_CE_BASIC_CONSTRAINTS,
+    ID_CE_KEY_USAGE,
+    ID_CE_EXT_KEY_USAGE,
+    ID_CE_SUBJECT_ALT_NAME,
+    ID_CE_SUBJECT_KEY_IDENTIFIER,
+    ID_CE_AUTHORITY_KEY_IDENTIFIER,
+    MS_NTDS_CA_SECURITY_EXT,
+];
+
+/// An extension from its OID (one of [`EXTENSIONS`]) and its value's DER. The OIDs are made
+/// into OpenSSL objects once: `OBJ_txt2obj` looks a text up as a name before it reads it as an
+/// OID.
 fn extension(
     oid: ObjectIdentifier,
     critical: bool,
     value: &[u8],
 ) -> Result<X509Extension, CaError> {
+    static OBJECTS: OnceLock<Vec<(ObjectIdentifier, Asn1Object)>> = OnceLock::new();
+    let objects = match OBJECTS.get() {
+        Some(objects) => objects,
+        None => {
+            let made = EXTENSIONS
+                .iter()
+                .map(|oid| Ok((*oid, Asn1Object::from_str(&oid.to_string())?)))
+                .collect::<Result<Vec<_>, CaError>>()?;
+            OBJECTS.get_or_init(|| made)
+        }
+    };
+    let object = objects
+        .iter()
+        .find(|(known, _)| *known == oid)
+        .map(|(_, object)| object)
+        .ok_or_else(|| CaError::Crypto(format!("extension {oid} is not one a CA writes")))?;
     Ok(X509Extension::new_from_der(
-        &*Asn1Object::from_str(&oid.to_string())?,
+        object,
         critical,
         &*Asn1OctetString::new_from_bytes(value)?,
     )?)

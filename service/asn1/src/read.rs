@@ -1,7 +1,7 @@
 //! Reading helpers over `der`'s [`SliceReader`]: a constructed value by tag, the elements
 //! inside one, and a nested input whose errors keep their offset in the outermost input.
 
-use der::{Decode, ErrorKind, Header, Length, Reader, SliceReader, Tag, TagNumber};
+use der::{Decode, Encode, ErrorKind, Header, Length, Reader, SliceReader, Tag, TagNumber};
 
 use crate::DerError;
 
@@ -76,16 +76,16 @@ pub(crate) fn contents<'a>(r: &mut SliceReader<'a>, tag: Tag) -> Result<(&'a [u8
 /// The whole encoding (header and contents) of the next element, which must carry `tag`.
 pub(crate) fn element<'a>(r: &mut SliceReader<'a>, tag: Tag) -> Result<&'a [u8]> {
     let at = r.position();
-    let found = Header::peek(r)?.tag();
-    if found != tag {
+    let header = Header::peek(r)?;
+    if header.tag() != tag {
         return Err(ErrorKind::TagUnexpected {
             expected: Some(tag),
-            actual: found,
+            actual: header.tag(),
         }
         .at(at)
         .into());
     }
-    Ok(r.tlv_bytes()?)
+    Ok(r.read_slice((header.encoded_len()? + header.length())?)?)
 }
 
 /// Is the next element tagged `tag`? (False at the end of the input.)
