@@ -1,8 +1,9 @@
 //! The connector's event log: every event the docs list (ID, name, channel, task category), and
 //! a JSON-lines sink per channel with the docs' size limit and automatic archiving.
 //!
-//! Record fields: `time, channel, level, event_id, name, task, connector_id, correlation_id,
-//! message, data` (DESIGN §4). When a channel file would pass its size limit it is renamed to
+//! The connector writes events by [`EventId`]; a record carries the event's number, as the log
+//! file and scenario files do. Record fields: `time, channel, level, event_id, name, task,
+//! connector_id, correlation_id, message, data` (docs/behaviour.md, "Event log"). When a channel file would pass its size limit it is renamed to
 //! `Archive-<Channel>-<UTC timestamp>.jsonl` and a new file starts; at most `max_archives` are kept.
 
 use std::fs::{self, File, OpenOptions};
@@ -39,7 +40,7 @@ pub enum Level {
 /// One event the docs define.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventDef {
-    pub id: u16,
+    pub id: EventId,
     pub name: &'static str,
     pub channel: Channel,
     /// The task category (the docs' section the event is listed under).
@@ -48,102 +49,136 @@ pub struct EventDef {
     pub description: &'static str,
 }
 
-const fn def(
-    id: u16,
-    name: &'static str,
-    channel: Channel,
-    task: &'static str,
-    level: Level,
-    description: &'static str,
-) -> EventDef {
-    EventDef {
-        id,
-        name,
-        channel,
-        task,
-        level,
-        description,
-    }
-}
-
 use Channel::{Admin, Operational};
 use Level::{Error, Information as Info, Warning as Warn};
 
-/// Every event ID listed in `certificate-connector-docs.txt`, with the docs' own names
-/// (including `ScrepRequestSuccess` for 4000, as the docs spell it), and the general events of
-/// the 0001–0999 range ("not associated with any specific scenario"), which the docs do not list
-/// one by one: their names are this project's.
-pub const CATALOG: &[EventDef] = &[
-    def(1, "ConnectorServiceStarted", Operational, "General", Info, "The Certificate Connector service started."),
-    def(2, "ConnectorServiceStopped", Operational, "General", Info, "The Certificate Connector service stopped."),
-    def(3, "ConnectorConfiguration", Operational, "General", Info, "The connector's configuration, logged at start and on each change."),
-    def(10, "AutoUpdateInstalled", Operational, "General", Info, "Installed a newer connector version from the auto-update service."),
-    def(11, "AutoUpdateCheckFailed", Operational, "General", Warn, "Could not reach the auto-update service; will try again."),
-    def(1000, "PkcsRequestSuccess", Admin, "PKCS", Info, "Successfully uploaded a PKCS Request to Intune."),
-    def(1001, "PkcsRequestFailure", Admin, "PKCS", Error, "Failed to fulfill or upload a PKCS Request to Intune."),
-    def(1200, "PkcsRecryptRequestSuccess", Admin, "PKCS", Info, "Successfully processed PKCS Reencrypt request."),
-    def(1201, "PkcsRecryptRequestFailure", Admin, "PKCS", Error, "Failed to process PKCS Reencrypt request."),
-    def(1002, "PkcsDownloadSuccess", Operational, "PKCS", Info, "Successfully downloaded PKCS requests from Intune."),
-    def(1003, "PkcsDownloadFailure", Operational, "PKCS", Error, "Failed to download PKCS requests from Intune."),
-    def(1020, "PkcsDownloadedRequest", Operational, "PKCS", Info, "Successfully downloaded PKCS request from Intune"),
-    def(1032, "PkcsDigiCertRequest", Operational, "PKCS", Info, "Successfully downloaded a PKCS request for DigiCert CA from Intune."),
-    def(1050, "PkcsIssuedSuccess", Operational, "PKCS", Info, "Successfully issued a PKCS certificate."),
-    def(1051, "PkcsIssuedFailedAttempt", Operational, "PKCS", Warn, "Failed to issue a PKCS certificate, will try again."),
-    def(1052, "PkcsIssuedFailure", Operational, "PKCS", Error, "Failed to issue a PKCS certificate."),
-    def(1100, "PkcsUploadSuccess", Operational, "PKCS", Info, "Successfully uploaded PKCS request results to Intune."),
-    def(1101, "PkcsUploadFailure", Operational, "PKCS", Error, "Failed to upload PKCS request results to Intune."),
-    def(1102, "PkcsUploadedRequest", Operational, "PKCS", Info, "Successfully uploaded PKCS request to Intune."),
-    def(1202, "PkcsRecryptDownloadSuccess", Operational, "PKCS", Info, "Successfully downloaded PKCS Reencrypt requests."),
-    def(1203, "PkcsRecryptDownloadFailure", Operational, "PKCS", Error, "Failed to download PKCS Reencrypt requests."),
-    def(1220, "PkcsRecryptDownloadedRequest", Operational, "PKCS", Info, "Successfully downloaded a PKCS Reencrypt request."),
-    def(1250, "PkcsRecryptReencryptSuccess", Operational, "PKCS", Info, "Successfully re-encrypted PKCS certificate payload."),
-    def(1251, "PkcsRecryptDecryptSuccess", Operational, "PKCS", Info, "Successfully decrypted PKCS certificate payload."),
-    def(1252, "PkcsRecryptDecryptFailure", Operational, "PKCS", Error, "Failed to decrypt PKCS certificate payload."),
-    def(1253, "PkcsRecryptReencryptFailure", Operational, "PKCS", Error, "Failed to re-encrypt PKCS certificate payload."),
-    def(1300, "PkcsRecryptUploadSuccess", Operational, "PKCS", Info, "Successfully uploaded PKCS Reencrypt request results to Intune."),
-    def(1301, "PkcsRecryptUploadFailure", Operational, "PKCS", Error, "Failed to upload PKCS Reencrypt request results to Intune."),
-    def(1302, "PkcsRecryptUploadedRequest", Operational, "PKCS", Info, "Successfully uploaded a PKCS Reencrypt request to Intune."),
-    def(2000, "PkcsImportRequestSuccess", Admin, "PKCS Import", Info, "Successfully downloaded PKCS Import requests from Intune."),
-    def(2001, "PkcsImportRequestFailure", Admin, "PKCS Import", Error, "Failed to process a PKCS Import request from Intune."),
-    def(2202, "PkcsImportDownloadSuccess", Operational, "PKCS Import", Info, "Successfully downloaded PKCS Import requests from Intune."),
-    def(2203, "PkcsImportDownloadFailure", Operational, "PKCS Import", Error, "Failed to download PKCS Import requests from Intune."),
-    def(2020, "PkcsImportDownloadedRequest", Operational, "PKCS Import", Info, "Successfully downloaded a PKCS Import request from Intune."),
-    def(2050, "PkcsImportReencryptSuccess", Operational, "PKCS Import", Info, "Successfully re-encrypted a PKCS Import certificate."),
-    def(2051, "PkcsImportReencryptFailedAttempt", Operational, "PKCS Import", Warn, "Failed to re-encrypt a PKCS Import certificate, will try again."),
-    def(2052, "PkcsImportReencryptFailure", Operational, "PKCS Import", Error, "Failed to re-encrypt an imported certificate."),
-    def(2100, "PkcsImportUploadSuccess", Operational, "PKCS Import", Info, "Successfully uploaded PKCS Import request results to Intune."),
-    def(2101, "PkcsImportUploadFailure", Operational, "PKCS Import", Error, "Failed to upload PKCS request results to Intune."),
-    def(2102, "PkcsImportUploadedRequest", Operational, "PKCS Import", Info, "Successfully uploaded a PKCS Import request to Intune."),
-    def(3000, "RevokeRequestSuccess", Admin, "Revocation", Info, "Successfully downloaded Revocation requests from Intune."),
-    def(3001, "RevokeRequestFailure", Admin, "Revocation", Error, "A failure occurred when downloading Revocation requests from Intune."),
-    def(3002, "RevokeDownloadSuccess", Operational, "Revocation", Info, "Successfully downloaded Revocation requests from Intune."),
-    def(3003, "RevokeDownloadFailure", Operational, "Revocation", Error, "A failure occurred when downloading Revocation requests from Intune."),
-    def(3020, "RevokeDownloadedRequest", Operational, "Revocation", Info, "Details of a single downloaded request from Intune"),
-    def(3032, "RevokeDigicertRequest", Operational, "Revocation", Info, "Received revoke request from Intune and forwarding request to Digicert for fulfillment of request."),
-    def(3050, "RevokeSuccess", Operational, "Revocation", Info, "Successfully revoked certificate."),
-    def(3051, "RevokeFailure", Operational, "Revocation", Error, "A failure occurred while revoking a certificate."),
-    def(3052, "RevokeFailedAttempt", Operational, "Revocation", Warn, "Failed to revoke a certificate, will try again."),
-    def(3100, "RevokeUploadSuccess", Operational, "Revocation", Info, "Successfully uploaded Revocation request results to Intune."),
-    def(3101, "RevokeUploadFailure", Operational, "Revocation", Error, "Failed to upload Revocation request results to Intune."),
-    def(3102, "RevokeUploadedRequest", Operational, "Revocation", Info, "Successfully uploaded Revocation request to Intune."),
-    def(4000, "ScrepRequestSuccess", Admin, "SCEP", Info, "Successfully processed a SCEP request and notified Intune."),
-    def(4001, "ScepRequestIssuedFailure", Admin, "SCEP", Error, "Failed to process a SCEP request and notified Intune."),
-    def(4002, "ScepRequestUploadFailure", Admin, "SCEP", Error, "Successfully processed SCEP request but failed to notify Intune."),
-    def(4003, "ScepRequestReceived", Operational, "SCEP", Info, "Successfully received a SCEP request from a device."),
-    def(4004, "ScepVerifySuccess", Operational, "SCEP", Info, "Successfully verified a SCEP request with Intune."),
-    def(4005, "ScepVerifyFailure", Operational, "SCEP", Error, "Failed to verify a SCEP request with Intune."),
-    def(4006, "ScepIssuedSuccess", Operational, "SCEP", Info, "Successfully issued certificate for a SCEP request."),
-    def(4007, "ScepIssuedFailure", Operational, "SCEP", Error, "Failed to issue certificate for SCEP request."),
-    def(4008, "ScepNotifySuccess", Operational, "SCEP", Info, "Successfully notified Intune of the result for a SCEP request."),
-    def(4009, "ScepNotifyAttemptFailed", Operational, "SCEP", Warn, "Failed to notify Intune of the result of a SCEP request, will try again."),
-    def(4010, "ScepNotifySaveToDiskFailed", Operational, "SCEP", Error, "Failed to write notification to disk and cannot notify Intune of the request status."),
-    def(5000, "HealthMessageUploadSuccess", Operational, "Connector Health", Info, "Successfully uploaded health messages to Intune."),
-    def(5001, "HealthMessageUploadFailedAttempt", Operational, "Connector Health", Warn, "Failed to upload health messages to Intune, will try again."),
-    def(5002, "HealthMessageUploadFailure", Operational, "Connector Health", Error, "Failed to upload health messages to Intune."),
-];
+/// Writes [`EventId`], its [`EventId::def`] and [`CATALOG`] from one list, so the three cannot
+/// disagree. An entry is `Variant = id [as "Name"], channel, "task", level, "description"`; the
+/// name is the variant's unless given.
+macro_rules! catalog {
+    ($($variant:ident = $id:literal $(as $name:literal)?, $channel:ident, $task:literal, $level:ident, $description:literal;)*) => {
+        /// An event ID of the catalog: the only IDs the connector writes. Scenario files name
+        /// events by number; [`EventId::from_number`] reads one.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u16)]
+        pub enum EventId {
+            $($variant = $id,)*
+        }
 
+        impl EventId {
+            /// The event with this number, if the catalog has one.
+            pub const fn from_number(number: u16) -> Option<EventId> {
+                match number {
+                    $($id => Some(EventId::$variant),)*
+                    _ => None,
+                }
+            }
+
+            /// The catalog's entry for this event.
+            pub const fn def(self) -> &'static EventDef {
+                match self {
+                    $(EventId::$variant => &EventDef {
+                        id: EventId::$variant,
+                        name: catalog!(@name $variant $($name)?),
+                        channel: $channel,
+                        task: $task,
+                        level: $level,
+                        description: $description,
+                    },)*
+                }
+            }
+        }
+
+        /// Every event ID listed in the product documentation, with the docs' own names
+        /// (including `ScrepRequestSuccess` for 4000, as the docs spell it), and the general
+        /// events of the 0001–0999 range ("not associated with any specific scenario"), which
+        /// the docs do not list one by one: their names are this project's.
+        pub const CATALOG: &[EventDef] = &[$(*EventId::$variant.def(),)*];
+    };
+    (@name $variant:ident $name:literal) => { $name };
+    (@name $variant:ident) => { stringify!($variant) };
+}
+
+impl EventId {
+    /// The number the log writes and scenario files use.
+    pub const fn number(self) -> u16 {
+        self as u16
+    }
+}
+
+#[rustfmt::skip]
+catalog! {
+    ConnectorServiceStarted = 1, Operational, "General", Info, "The Certificate Connector service started.";
+    ConnectorServiceStopped = 2, Operational, "General", Info, "The Certificate Connector service stopped.";
+    ConnectorConfiguration = 3, Operational, "General", Info, "The connector's configuration, logged at start and on each change.";
+    AutoUpdateInstalled = 10, Operational, "General", Info, "Installed a newer connector version from the auto-update service.";
+    AutoUpdateCheckFailed = 11, Operational, "General", Warn, "Could not reach the auto-update service; will try again.";
+    PkcsRequestSuccess = 1000, Admin, "PKCS", Info, "Successfully uploaded a PKCS Request to Intune.";
+    PkcsRequestFailure = 1001, Admin, "PKCS", Error, "Failed to fulfill or upload a PKCS Request to Intune.";
+    PkcsRecryptRequestSuccess = 1200, Admin, "PKCS", Info, "Successfully processed PKCS Reencrypt request.";
+    PkcsRecryptRequestFailure = 1201, Admin, "PKCS", Error, "Failed to process PKCS Reencrypt request.";
+    PkcsDownloadSuccess = 1002, Operational, "PKCS", Info, "Successfully downloaded PKCS requests from Intune.";
+    PkcsDownloadFailure = 1003, Operational, "PKCS", Error, "Failed to download PKCS requests from Intune.";
+    PkcsDownloadedRequest = 1020, Operational, "PKCS", Info, "Successfully downloaded PKCS request from Intune";
+    PkcsDigiCertRequest = 1032, Operational, "PKCS", Info, "Successfully downloaded a PKCS request for DigiCert CA from Intune.";
+    PkcsIssuedSuccess = 1050, Operational, "PKCS", Info, "Successfully issued a PKCS certificate.";
+    PkcsIssuedFailedAttempt = 1051, Operational, "PKCS", Warn, "Failed to issue a PKCS certificate, will try again.";
+    PkcsIssuedFailure = 1052, Operational, "PKCS", Error, "Failed to issue a PKCS certificate.";
+    PkcsUploadSuccess = 1100, Operational, "PKCS", Info, "Successfully uploaded PKCS request results to Intune.";
+    PkcsUploadFailure = 1101, Operational, "PKCS", Error, "Failed to upload PKCS request results to Intune.";
+    PkcsUploadedRequest = 1102, Operational, "PKCS", Info, "Successfully uploaded PKCS request to Intune.";
+    PkcsRecryptDownloadSuccess = 1202, Operational, "PKCS", Info, "Successfully downloaded PKCS Reencrypt requests.";
+    PkcsRecryptDownloadFailure = 1203, Operational, "PKCS", Error, "Failed to download PKCS Reencrypt requests.";
+    PkcsRecryptDownloadedRequest = 1220, Operational, "PKCS", Info, "Successfully downloaded a PKCS Reencrypt request.";
+    PkcsRecryptReencryptSuccess = 1250, Operational, "PKCS", Info, "Successfully re-encrypted PKCS certificate payload.";
+    PkcsRecryptDecryptSuccess = 1251, Operational, "PKCS", Info, "Successfully decrypted PKCS certificate payload.";
+    PkcsRecryptDecryptFailure = 1252, Operational, "PKCS", Error, "Failed to decrypt PKCS certificate payload.";
+    PkcsRecryptReencryptFailure = 1253, Operational, "PKCS", Error, "Failed to re-encrypt PKCS certificate payload.";
+    PkcsRecryptUploadSuccess = 1300, Operational, "PKCS", Info, "Successfully uploaded PKCS Reencrypt request results to Intune.";
+    PkcsRecryptUploadFailure = 1301, Operational, "PKCS", Error, "Failed to upload PKCS Reencrypt request results to Intune.";
+    PkcsRecryptUploadedRequest = 1302, Operational, "PKCS", Info, "Successfully uploaded a PKCS Reencrypt request to Intune.";
+    PkcsImportRequestSuccess = 2000, Admin, "PKCS Import", Info, "Successfully downloaded PKCS Import requests from Intune.";
+    PkcsImportRequestFailure = 2001, Admin, "PKCS Import", Error, "Failed to process a PKCS Import request from Intune.";
+    PkcsImportDownloadSuccess = 2202, Operational, "PKCS Import", Info, "Successfully downloaded PKCS Import requests from Intune.";
+    PkcsImportDownloadFailure = 2203, Operational, "PKCS Import", Error, "Failed to download PKCS Import requests from Intune.";
+    PkcsImportDownloadedRequest = 2020, Operational, "PKCS Import", Info, "Successfully downloaded a PKCS Import request from Intune.";
+    PkcsImportReencryptSuccess = 2050, Operational, "PKCS Import", Info, "Successfully re-encrypted a PKCS Import certificate.";
+    PkcsImportReencryptFailedAttempt = 2051, Operational, "PKCS Import", Warn, "Failed to re-encrypt a PKCS Import certificate, will try again.";
+    PkcsImportReencryptFailure = 2052, Operational, "PKCS Import", Error, "Failed to re-encrypt an imported certificate.";
+    PkcsImportUploadSuccess = 2100, Operational, "PKCS Import", Info, "Successfully uploaded PKCS Import request results to Intune.";
+    PkcsImportUploadFailure = 2101, Operational, "PKCS Import", Error, "Failed to upload PKCS request results to Intune.";
+    PkcsImportUploadedRequest = 2102, Operational, "PKCS Import", Info, "Successfully uploaded a PKCS Import request to Intune.";
+    RevokeRequestSuccess = 3000, Admin, "Revocation", Info, "Successfully downloaded Revocation requests from Intune.";
+    RevokeRequestFailure = 3001, Admin, "Revocation", Error, "A failure occurred when downloading Revocation requests from Intune.";
+    RevokeDownloadSuccess = 3002, Operational, "Revocation", Info, "Successfully downloaded Revocation requests from Intune.";
+    RevokeDownloadFailure = 3003, Operational, "Revocation", Error, "A failure occurred when downloading Revocation requests from Intune.";
+    RevokeDownloadedRequest = 3020, Operational, "Revocation", Info, "Details of a single downloaded request from Intune";
+    RevokeDigicertRequest = 3032, Operational, "Revocation", Info, "Received revoke request from Intune and forwarding request to Digicert for fulfillment of request.";
+    RevokeSuccess = 3050, Operational, "Revocation", Info, "Successfully revoked certificate.";
+    RevokeFailure = 3051, Operational, "Revocation", Error, "A failure occurred while revoking a certificate.";
+    RevokeFailedAttempt = 3052, Operational, "Revocation", Warn, "Failed to revoke a certificate, will try again.";
+    RevokeUploadSuccess = 3100, Operational, "Revocation", Info, "Successfully uploaded Revocation request results to Intune.";
+    RevokeUploadFailure = 3101, Operational, "Revocation", Error, "Failed to upload Revocation request results to Intune.";
+    RevokeUploadedRequest = 3102, Operational, "Revocation", Info, "Successfully uploaded Revocation request to Intune.";
+    ScepRequestSuccess = 4000 as "ScrepRequestSuccess", Admin, "SCEP", Info, "Successfully processed a SCEP request and notified Intune.";
+    ScepRequestIssuedFailure = 4001, Admin, "SCEP", Error, "Failed to process a SCEP request and notified Intune.";
+    ScepRequestUploadFailure = 4002, Admin, "SCEP", Error, "Successfully processed SCEP request but failed to notify Intune.";
+    ScepRequestReceived = 4003, Operational, "SCEP", Info, "Successfully received a SCEP request from a device.";
+    ScepVerifySuccess = 4004, Operational, "SCEP", Info, "Successfully verified a SCEP request with Intune.";
+    ScepVerifyFailure = 4005, Operational, "SCEP", Error, "Failed to verify a SCEP request with Intune.";
+    ScepIssuedSuccess = 4006, Operational, "SCEP", Info, "Successfully issued certificate for a SCEP request.";
+    ScepIssuedFailure = 4007, Operational, "SCEP", Error, "Failed to issue certificate for SCEP request.";
+    ScepNotifySuccess = 4008, Operational, "SCEP", Info, "Successfully notified Intune of the result for a SCEP request.";
+    ScepNotifyAttemptFailed = 4009, Operational, "SCEP", Warn, "Failed to notify Intune of the result of a SCEP request, will try again.";
+    ScepNotifySaveToDiskFailed = 4010, Operational, "SCEP", Error, "Failed to write notification to disk and cannot notify Intune of the request status.";
+    HealthMessageUploadSuccess = 5000, Operational, "Connector Health", Info, "Successfully uploaded health messages to Intune.";
+    HealthMessageUploadFailedAttempt = 5001, Operational, "Connector Health", Warn, "Failed to upload health messages to Intune, will try again.";
+    HealthMessageUploadFailure = 5002, Operational, "Connector Health", Error, "Failed to upload health messages to Intune.";
+}
+
+/// The catalog's entry for event number `id`, if it has one.
 pub fn lookup(id: u16) -> Option<&'static EventDef> {
-    CATALOG.iter().find(|e| e.id == id)
+    EventId::from_number(id).map(EventId::def)
 }
 
 /// One written record. It is kept compact, because a long scenario keeps millions of them in
@@ -214,8 +249,6 @@ impl Default for LogSettings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
-    #[error("event {0} is not in the catalog")]
-    Unknown(u16),
     #[error("cannot write the event log in {path}")]
     Io {
         path: PathBuf,
@@ -274,7 +307,8 @@ impl EventLog {
         &self.records
     }
 
-    /// How many records with `event_id` (and `channel`, if given) were written.
+    /// How many records with event number `event_id` (and `channel`, if given) were written
+    /// (scenario files count by number; Debug records carry 0).
     pub fn count(&self, event_id: u16, channel: Option<Channel>) -> usize {
         self.records
             .iter()
@@ -286,17 +320,17 @@ impl EventLog {
     pub fn emit(
         &mut self,
         at: DateTime<Utc>,
-        event_id: u16,
+        event_id: EventId,
         correlation_id: Option<&str>,
         message: impl Into<String>,
         data: serde_json::Value,
     ) -> Result<(), LogError> {
-        let def = lookup(event_id).ok_or(LogError::Unknown(event_id))?;
+        let def = event_id.def();
         let record = Record {
             time: at,
             channel: def.channel,
             level: def.level,
-            event_id,
+            event_id: event_id.number(),
             name: def.name,
             task: def.task,
             connector_id: self.connector_id.clone(),
@@ -398,7 +432,7 @@ mod tests {
     #[test]
     fn the_catalog_holds_every_documented_event_once_with_its_channel_and_task() {
         assert_eq!(CATALOG.len(), 66);
-        let mut ids: Vec<u16> = CATALOG.iter().map(|e| e.id).collect();
+        let mut ids: Vec<u16> = CATALOG.iter().map(|e| e.id.number()).collect();
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), 66);
@@ -429,6 +463,32 @@ mod tests {
     }
 
     #[test]
+    fn an_event_id_is_its_catalog_number_both_ways() {
+        assert_eq!(EventId::AutoUpdateCheckFailed.number(), 11);
+        assert_eq!(
+            EventId::from_number(1000),
+            Some(EventId::PkcsRequestSuccess)
+        );
+        assert_eq!(
+            EventId::from_number(4000),
+            Some(EventId::ScepRequestSuccess)
+        );
+        assert_eq!(
+            EventId::ScepRequestSuccess.def().name,
+            "ScrepRequestSuccess"
+        );
+        assert_eq!(
+            EventId::HealthMessageUploadFailure.def().level,
+            Level::Error
+        );
+        for def in CATALOG {
+            assert_eq!(EventId::from_number(def.id.number()), Some(def.id));
+            assert_eq!(def.id.def(), def);
+        }
+        assert_eq!(EventId::from_number(0), None);
+    }
+
+    #[test]
     fn a_full_channel_file_is_archived_and_no_record_is_lost() {
         let dir = tempfile::tempdir().unwrap();
         let settings = LogSettings {
@@ -442,7 +502,7 @@ mod tests {
             let at = Utc.with_ymd_and_hms(2024, 10, 1, 0, 0, i).unwrap();
             log.emit(
                 at,
-                1002,
+                EventId::PkcsDownloadSuccess,
                 Some("corr"),
                 "downloaded",
                 serde_json::json!({"n": i}),
@@ -473,10 +533,10 @@ mod tests {
     fn an_unknown_event_id_is_refused_and_debug_records_need_the_debug_level() {
         let mut log = EventLog::new(LogSettings::default(), "c-1").unwrap();
         let at = Utc.with_ymd_and_hms(2024, 10, 1, 0, 0, 0).unwrap();
-        assert!(matches!(
-            log.emit(at, 999, None, "x", serde_json::Value::Null),
-            Err(LogError::Unknown(999))
-        ));
+        // `emit` takes an EventId, so an ID outside the catalog cannot be written; a number
+        // from a scenario file is looked up.
+        assert_eq!(EventId::from_number(999), None);
+        assert!(lookup(999).is_none());
         log.debug(
             at,
             Channel::Operational,

@@ -6,7 +6,9 @@
 
 pub mod ca;
 pub mod client;
+pub mod clock;
 pub mod connector;
+mod correlation;
 pub mod events;
 pub mod pki;
 pub mod scep;

@@ -14,6 +14,7 @@ use openssl::x509::X509;
 use serde_json::{json, Value};
 
 use crate::ca::CaDirectory;
+use crate::events::EventId;
 use crate::pki::{self, CaError, IssueRequest, KeyAlgorithm, KeyPool};
 
 /// The tenant's PFX-import key as a connector machine holds it (a CNG key in the real product),
@@ -74,80 +75,80 @@ impl Workbench {
 /// The events of one job kind, from the docs' tables.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct KindEvents {
-    pub download_ok: u16,
-    pub download_failed: u16,
-    pub admin_download_ok: Option<u16>,
-    pub admin_download_failed: Option<u16>,
-    pub downloaded_one: u16,
-    pub work_ok: u16,
-    pub work_attempt_failed: Option<u16>,
-    pub work_failed: u16,
-    pub upload_ok: u16,
-    pub upload_failed: u16,
-    pub uploaded_one: u16,
-    pub admin_ok: Option<u16>,
-    pub admin_failed: Option<u16>,
+    pub download_ok: EventId,
+    pub download_failed: EventId,
+    pub admin_download_ok: Option<EventId>,
+    pub admin_download_failed: Option<EventId>,
+    pub downloaded_one: EventId,
+    pub work_ok: EventId,
+    pub work_attempt_failed: Option<EventId>,
+    pub work_failed: EventId,
+    pub upload_ok: EventId,
+    pub upload_failed: EventId,
+    pub uploaded_one: EventId,
+    pub admin_ok: Option<EventId>,
+    pub admin_failed: Option<EventId>,
 }
 
 pub(crate) fn kind_events(kind: &str) -> Option<KindEvents> {
     Some(match kind {
         "pkcs_create" => KindEvents {
-            download_ok: 1002,
-            download_failed: 1003,
+            download_ok: EventId::PkcsDownloadSuccess,
+            download_failed: EventId::PkcsDownloadFailure,
             admin_download_ok: None,
             admin_download_failed: None,
-            downloaded_one: 1020,
-            work_ok: 1050,
-            work_attempt_failed: Some(1051),
-            work_failed: 1052,
-            upload_ok: 1100,
-            upload_failed: 1101,
-            uploaded_one: 1102,
-            admin_ok: Some(1000),
-            admin_failed: Some(1001),
+            downloaded_one: EventId::PkcsDownloadedRequest,
+            work_ok: EventId::PkcsIssuedSuccess,
+            work_attempt_failed: Some(EventId::PkcsIssuedFailedAttempt),
+            work_failed: EventId::PkcsIssuedFailure,
+            upload_ok: EventId::PkcsUploadSuccess,
+            upload_failed: EventId::PkcsUploadFailure,
+            uploaded_one: EventId::PkcsUploadedRequest,
+            admin_ok: Some(EventId::PkcsRequestSuccess),
+            admin_failed: Some(EventId::PkcsRequestFailure),
         },
         "pkcs_recrypt" => KindEvents {
-            download_ok: 1202,
-            download_failed: 1203,
+            download_ok: EventId::PkcsRecryptDownloadSuccess,
+            download_failed: EventId::PkcsRecryptDownloadFailure,
             admin_download_ok: None,
             admin_download_failed: None,
-            downloaded_one: 1220,
-            work_ok: 1250,
+            downloaded_one: EventId::PkcsRecryptDownloadedRequest,
+            work_ok: EventId::PkcsRecryptReencryptSuccess,
             work_attempt_failed: None,
-            work_failed: 1253,
-            upload_ok: 1300,
-            upload_failed: 1301,
-            uploaded_one: 1302,
-            admin_ok: Some(1200),
-            admin_failed: Some(1201),
+            work_failed: EventId::PkcsRecryptReencryptFailure,
+            upload_ok: EventId::PkcsRecryptUploadSuccess,
+            upload_failed: EventId::PkcsRecryptUploadFailure,
+            uploaded_one: EventId::PkcsRecryptUploadedRequest,
+            admin_ok: Some(EventId::PkcsRecryptRequestSuccess),
+            admin_failed: Some(EventId::PkcsRecryptRequestFailure),
         },
         "pkcs_import" => KindEvents {
-            download_ok: 2202,
-            download_failed: 2203,
-            admin_download_ok: Some(2000),
+            download_ok: EventId::PkcsImportDownloadSuccess,
+            download_failed: EventId::PkcsImportDownloadFailure,
+            admin_download_ok: Some(EventId::PkcsImportRequestSuccess),
             admin_download_failed: None,
-            downloaded_one: 2020,
-            work_ok: 2050,
-            work_attempt_failed: Some(2051),
-            work_failed: 2052,
-            upload_ok: 2100,
-            upload_failed: 2101,
-            uploaded_one: 2102,
+            downloaded_one: EventId::PkcsImportDownloadedRequest,
+            work_ok: EventId::PkcsImportReencryptSuccess,
+            work_attempt_failed: Some(EventId::PkcsImportReencryptFailedAttempt),
+            work_failed: EventId::PkcsImportReencryptFailure,
+            upload_ok: EventId::PkcsImportUploadSuccess,
+            upload_failed: EventId::PkcsImportUploadFailure,
+            uploaded_one: EventId::PkcsImportUploadedRequest,
             admin_ok: None,
-            admin_failed: Some(2001),
+            admin_failed: Some(EventId::PkcsImportRequestFailure),
         },
         "revoke" => KindEvents {
-            download_ok: 3002,
-            download_failed: 3003,
-            admin_download_ok: Some(3000),
-            admin_download_failed: Some(3001),
-            downloaded_one: 3020,
-            work_ok: 3050,
-            work_attempt_failed: Some(3052),
-            work_failed: 3051,
-            upload_ok: 3100,
-            upload_failed: 3101,
-            uploaded_one: 3102,
+            download_ok: EventId::RevokeDownloadSuccess,
+            download_failed: EventId::RevokeDownloadFailure,
+            admin_download_ok: Some(EventId::RevokeRequestSuccess),
+            admin_download_failed: Some(EventId::RevokeRequestFailure),
+            downloaded_one: EventId::RevokeDownloadedRequest,
+            work_ok: EventId::RevokeSuccess,
+            work_attempt_failed: Some(EventId::RevokeFailedAttempt),
+            work_failed: EventId::RevokeFailure,
+            upload_ok: EventId::RevokeUploadSuccess,
+            upload_failed: EventId::RevokeUploadFailure,
+            uploaded_one: EventId::RevokeUploadedRequest,
             admin_ok: None,
             admin_failed: None,
         },
@@ -189,7 +190,7 @@ pub(crate) enum Work {
 /// Extra events a job's work wrote (beyond the kind's table), e.g. 1032 or 1251.
 #[derive(Debug, Default)]
 pub(crate) struct Notes {
-    pub events: Vec<(u16, String, Value)>,
+    pub events: Vec<(EventId, String, Value)>,
 }
 
 fn field<'a>(payload: &'a Value, name: &str) -> Result<&'a str, Work> {
@@ -303,7 +304,7 @@ impl Workbench {
         };
         if self.cas.is_http(ca_name) {
             notes.events.push((
-                1032,
+                EventId::PkcsDigiCertRequest,
                 format!("forwarding the PKCS request to {ca_name}"),
                 json!({"certificationAuthority": ca_name}),
             ));
@@ -374,16 +375,22 @@ impl Workbench {
         let password = match decrypted {
             Ok(password) => password,
             Err(message) => {
-                notes.events.push((1252, message.clone(), Value::Null));
+                notes.events.push((
+                    EventId::PkcsRecryptDecryptFailure,
+                    message.clone(),
+                    Value::Null,
+                ));
                 return Err(Work::Failed {
                     code: "DecryptFailed".into(),
                     message,
                 });
             }
         };
-        notes
-            .events
-            .push((1251, "decrypted the PFX password".into(), Value::Null));
+        notes.events.push((
+            EventId::PkcsRecryptDecryptSuccess,
+            "decrypted the PFX password".into(),
+            Value::Null,
+        ));
         let (encrypted, scheme) = pki::encrypt_to_device(&device, &password)
             .map_err(|e| crypto_failure("DeviceEncryptionFailed", e))?;
         Ok(Work::Succeeded(json!({
@@ -465,7 +472,7 @@ impl Workbench {
         let serial = field(payload, "serialNumber")?;
         if self.cas.is_http(ca_name) {
             notes.events.push((
-                3032,
+                EventId::RevokeDigicertRequest,
                 format!("forwarding the revocation of {serial} to {ca_name}"),
                 json!({"certificationAuthority": ca_name, "serialNumber": serial}),
             ));

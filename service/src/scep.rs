@@ -372,9 +372,12 @@ pub fn check_request(
                             GeneralName::RFC822Name(v) => ("email", v.to_string()),
                             GeneralName::URI(v) => ("uri", v.to_string()),
                             GeneralName::OtherName(oid, value)
-                                if oid.to_id_string() == "1.3.6.1.4.1.311.20.2.3" =>
+                                if oid.as_bytes() == asn1::oid::MS_UPN.as_bytes() =>
                             {
-                                ("upn", upn_value(value))
+                                match asn1::x509::upn(value) {
+                                    Ok(upn) => ("upn", upn),
+                                    Err(e) => ("other", format!("UPN otherName: {e}")),
+                                }
                             }
                             other => ("other", format!("{other:?}")),
                         };
@@ -516,29 +519,6 @@ pub fn check_request(
     verdict("Success", String::new())
 }
 
-/// The UPN inside an otherName value (`[0] EXPLICIT UTF8String`), best effort.
-fn upn_value(value: &[u8]) -> String {
-    // Skip the explicit tag and length, then the UTF8String tag and length.
-    let skip_tlv = |bytes: &[u8]| -> Option<usize> {
-        let len = *bytes.get(1)? as usize;
-        if len < 0x80 {
-            Some(2)
-        } else {
-            Some(2 + (len & 0x7F))
-        }
-    };
-    let mut rest = value;
-    for _ in 0..2 {
-        if rest.first().is_some_and(|t| *t == 0xA0 || *t == 0x0C) {
-            match skip_tlv(rest) {
-                Some(n) if n <= rest.len() => rest = &rest[n..],
-                _ => break,
-            }
-        }
-    }
-    String::from_utf8_lossy(rest).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,37 +574,22 @@ mod tests {
             .unwrap(),
         )
         .unwrap();
-        let tlv = |tag: u8, body: &[u8]| {
-            let mut out = vec![tag];
-            if body.len() < 0x80 {
-                out.push(body.len() as u8);
-            } else {
-                out.extend([0x82, (body.len() >> 8) as u8, body.len() as u8]);
-            }
-            out.extend_from_slice(body);
-            out
-        };
         let mut name = openssl::x509::X509NameBuilder::new().unwrap();
         name.append_entry_by_text("CN", cn).unwrap();
-        let mut attribute = vec![
-            0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x07,
-        ];
-        attribute.extend(tlv(0x31, &tlv(0x0C, challenge.as_bytes())));
-        let mut info = tlv(0x02, &[0]);
-        info.extend(name.build().to_der().unwrap());
-        info.extend(key.public_key_to_der().unwrap());
-        info.extend(tlv(0xA0, &tlv(0x30, &attribute)));
-        let info = tlv(0x30, &info);
+        let mut builder = openssl::x509::X509ReqBuilder::new().unwrap();
+        builder.set_subject_name(&name.build()).unwrap();
+        builder.set_pubkey(&key).unwrap();
+        builder.sign(&key, MessageDigest::sha256()).unwrap();
+        let plain = builder.build().to_der().unwrap();
+        let info = asn1::pkcs10::info_with_challenge(&plain, challenge).unwrap();
         let mut signer = Signer::new(MessageDigest::sha256(), &key).unwrap();
-        let mut bits = vec![0];
-        bits.extend(signer.sign_oneshot_to_vec(&info).unwrap());
-        let mut all = info;
-        all.extend(tlv(
-            0x30,
-            &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02],
-        ));
-        all.extend(tlv(0x03, &bits));
-        tlv(0x30, &all)
+        let signature = signer.sign_oneshot_to_vec(&info).unwrap();
+        asn1::pkcs10::signed_request(
+            &info,
+            asn1::pkcs10::SignatureAlgorithm::EcdsaSha256,
+            &signature,
+        )
+        .unwrap()
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! SCEP profile, validateRequest with each rule's wire code, the extension allow-list of connector
 //! 6.2510.3.2002, and success/failure notifications in the forms the real clients send.
 
+use asn1::der::asn1::Utf8StringRef;
+use asn1::der::Encode as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use connector_sim::pki::{self, KeyAlgorithm, KeyPool};
@@ -89,11 +91,13 @@ fn extensions(csr: &Csr) -> Vec<X509Extension> {
             san.dns(dns);
         }
         if csr.upn {
-            let upn = b"user0001@contoso.com";
-            let mut value = vec![0x0C, upn.len() as u8];
-            value.extend_from_slice(upn);
+            // The otherName's value: a UTF8String.
+            let value = Utf8StringRef::new("user0001@contoso.com")
+                .unwrap()
+                .to_der()
+                .unwrap();
             san.other_name2(
-                Asn1Object::from_str("1.3.6.1.4.1.311.20.2.3").unwrap(),
+                Asn1Object::from_str(&asn1::oid::MS_UPN.to_string()).unwrap(),
                 &value,
             );
         }

@@ -14,7 +14,7 @@ use axum::routing::get;
 use axum::Router;
 use base64::Engine as _;
 
-use super::ScepEndpoint;
+use super::endpoint::ScepEndpoint;
 
 /// The paths the endpoint answers on.
 pub const PATHS: [&str; 3] = [

@@ -1,32 +1,24 @@
 //! SCEP pkiMessages (RFC 8894 §3): reading a request (signature, signed attributes, the
 //! enveloped PKCS#10), writing a CertRep, and writing a request as a device would (for the
-//! harness and the tests). Crypto is the openssl crate's; the DER around it is [`super::der`].
+//! harness and the tests). Crypto is the openssl crate's; the DER around it is
+//! [`asn1::cms`]'s.
 
+use asn1::cms::{self, AttributeValue, ContentInfo, SignedData, Signer, Value};
+use asn1::oid::{
+    DES_CBC, DES_EDE_3_CBC, ID_AES_128_CBC, ID_AES_192_CBC, ID_AES_256_CBC, ID_CONTENT_TYPE,
+    ID_DATA, ID_ENVELOPED_DATA, ID_FAIL_INFO, ID_MESSAGE_DIGEST, ID_MESSAGE_TYPE, ID_PKI_STATUS,
+    ID_RECIPIENT_NONCE, ID_SENDER_NONCE, ID_SHA_1, ID_SHA_256, ID_SHA_384, ID_SHA_512,
+    ID_SIGNED_DATA, ID_TRANSACTION_ID, RSA_ENCRYPTION, SHA_1_WITH_RSA_ENCRYPTION,
+    SHA_256_WITH_RSA_ENCRYPTION, SHA_384_WITH_RSA_ENCRYPTION, SHA_512_WITH_RSA_ENCRYPTION,
+};
+use asn1::{DerError, ObjectIdentifier};
 use openssl::hash::{hash, MessageDigest};
 use openssl::pkcs7::{Pkcs7, Pkcs7Flags};
 use openssl::pkey::{Id, PKeyRef, Private};
-use openssl::sign::{Signer, Verifier};
+use openssl::sign::{Signer as OpensslSigner, Verifier};
 use openssl::stack::Stack;
 use openssl::symm::Cipher;
 use openssl::x509::X509;
-
-use super::der::{
-    child, constructed, oid, oid_text, set_of, tlv, DerError, Tlv, CONTEXT_0, INTEGER,
-    OCTET_STRING, OID, PRINTABLE_STRING, SEQUENCE, SET,
-};
-
-pub const OID_SIGNED_DATA: &str = "1.2.840.113549.1.7.2";
-pub const OID_DATA: &str = "1.2.840.113549.1.7.1";
-pub const OID_ENVELOPED_DATA: &str = "1.2.840.113549.1.7.3";
-const OID_CONTENT_TYPE: &str = "1.2.840.113549.1.9.3";
-const OID_MESSAGE_DIGEST: &str = "1.2.840.113549.1.9.4";
-const OID_RSA: &str = "1.2.840.113549.1.1.1";
-const OID_MESSAGE_TYPE: &str = "2.16.840.1.113733.1.9.2";
-const OID_PKI_STATUS: &str = "2.16.840.1.113733.1.9.3";
-const OID_FAIL_INFO: &str = "2.16.840.1.113733.1.9.4";
-const OID_SENDER_NONCE: &str = "2.16.840.1.113733.1.9.5";
-const OID_RECIPIENT_NONCE: &str = "2.16.840.1.113733.1.9.6";
-const OID_TRANSACTION_ID: &str = "2.16.840.1.113733.1.9.7";
 
 /// Why a pkiMessage cannot be used; each maps to the failInfo a CertRep would carry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,22 +130,24 @@ pub enum Digest {
 }
 
 impl Digest {
-    fn from_oid(text: &str) -> Option<Digest> {
-        Some(match text {
-            "1.3.14.3.2.26" | "1.2.840.113549.1.1.5" => Digest::Sha1,
-            "2.16.840.1.101.3.4.2.1" | "1.2.840.113549.1.1.11" => Digest::Sha256,
-            "2.16.840.1.101.3.4.2.2" | "1.2.840.113549.1.1.12" => Digest::Sha384,
-            "2.16.840.1.101.3.4.2.3" | "1.2.840.113549.1.1.13" => Digest::Sha512,
+    /// The digest of a SignerInfo's digest algorithm (some clients name the signature
+    /// algorithm there instead).
+    fn from_oid(oid: &ObjectIdentifier) -> Option<Digest> {
+        Some(match *oid {
+            ID_SHA_1 | SHA_1_WITH_RSA_ENCRYPTION => Digest::Sha1,
+            ID_SHA_256 | SHA_256_WITH_RSA_ENCRYPTION => Digest::Sha256,
+            ID_SHA_384 | SHA_384_WITH_RSA_ENCRYPTION => Digest::Sha384,
+            ID_SHA_512 | SHA_512_WITH_RSA_ENCRYPTION => Digest::Sha512,
             _ => return None,
         })
     }
 
-    fn oid(&self) -> &'static str {
+    fn oid(&self) -> ObjectIdentifier {
         match self {
-            Digest::Sha1 => "1.3.14.3.2.26",
-            Digest::Sha256 => "2.16.840.1.101.3.4.2.1",
-            Digest::Sha384 => "2.16.840.1.101.3.4.2.2",
-            Digest::Sha512 => "2.16.840.1.101.3.4.2.3",
+            Digest::Sha1 => ID_SHA_1,
+            Digest::Sha256 => ID_SHA_256,
+            Digest::Sha384 => ID_SHA_384,
+            Digest::Sha512 => ID_SHA_512,
         }
     }
 
@@ -187,13 +181,13 @@ pub enum ContentCipher {
 }
 
 impl ContentCipher {
-    fn from_oid(text: &str) -> Option<ContentCipher> {
-        Some(match text {
-            "1.3.14.3.2.7" => ContentCipher::DesCbc,
-            "1.2.840.113549.3.7" => ContentCipher::DesEde3Cbc,
-            "2.16.840.1.101.3.4.1.2" => ContentCipher::Aes128Cbc,
-            "2.16.840.1.101.3.4.1.22" => ContentCipher::Aes192Cbc,
-            "2.16.840.1.101.3.4.1.42" => ContentCipher::Aes256Cbc,
+    fn from_oid(oid: &ObjectIdentifier) -> Option<ContentCipher> {
+        Some(match *oid {
+            DES_CBC => ContentCipher::DesCbc,
+            DES_EDE_3_CBC => ContentCipher::DesEde3Cbc,
+            ID_AES_128_CBC => ContentCipher::Aes128Cbc,
+            ID_AES_192_CBC => ContentCipher::Aes192Cbc,
+            ID_AES_256_CBC => ContentCipher::Aes256Cbc,
             _ => return None,
         })
     }
@@ -240,7 +234,7 @@ pub struct PkiRequest {
     pub message_type: MessageType,
     pub transaction_id: String,
     /// The transactionID attribute value as sent (echoed byte for byte in the CertRep).
-    transaction_id_tlv: Vec<u8>,
+    transaction_id_der: Vec<u8>,
     pub sender_nonce: Vec<u8>,
     /// The certificate that signed the message (self-signed for PKCSReq).
     pub signer: X509,
@@ -249,252 +243,178 @@ pub struct PkiRequest {
     pub envelope: Vec<u8>,
 }
 
-/// The parts of a SignedData this module reads.
-struct SignedParts<'a> {
-    /// eContentType, dotted.
-    content_type: String,
-    content: Option<&'a [u8]>,
-    certificates: Vec<Tlv<'a>>,
-    signer_id: Tlv<'a>,
-    digest: Digest,
-    signed_attrs: Tlv<'a>,
-    signature: &'a [u8],
-}
-
-fn signed_parts(message: &[u8]) -> Result<SignedParts<'_>, ScepError> {
-    let info = Tlv::parse(message)?.expect(SEQUENCE, "ContentInfo must be a SEQUENCE")?;
-    let info = info.children()?;
-    let kind = child(&info, 0, OID, "ContentInfo must start with a content type")?;
-    if oid_text(kind.body) != OID_SIGNED_DATA {
-        return Err(ScepError::Malformed(format!(
-            "content type {} is not signedData",
-            oid_text(kind.body)
-        )));
-    }
-    let explicit = child(&info, 1, CONTEXT_0, "ContentInfo has no [0] content")?;
-    let signed = Tlv::parse(explicit.body)?
-        .expect(SEQUENCE, "SignedData must be a SEQUENCE")?
-        .children()?;
-    child(
-        &signed,
-        0,
-        INTEGER,
-        "SignedData must start with its version",
-    )?;
-    let encap = child(
-        &signed,
-        2,
-        SEQUENCE,
-        "SignedData has no encapsulated content",
-    )?
-    .children()?;
-    let content_type = oid_text(child(&encap, 0, OID, "encapsulated content without a type")?.body);
-    let content = match encap.get(1) {
-        None => None,
-        Some(wrapper) => {
-            let wrapper = wrapper.expect(CONTEXT_0, "eContent must be [0]")?;
-            let octets = Tlv::parse(wrapper.body)?
-                .expect(OCTET_STRING, "eContent must be a primitive OCTET STRING")?;
-            Some(octets.body)
-        }
-    };
-    let mut certificates = Vec::new();
-    let mut index = 3;
-    while let Some(part) = signed.get(index) {
-        match part.tag {
-            0xA0 => certificates = part.children()?,
-            0xA1 => {}
-            _ => break,
-        }
-        index += 1;
-    }
-    let infos = child(&signed, index, SET, "SignedData has no signerInfos")?.children()?;
-    if infos.len() != 1 {
-        return Err(ScepError::Malformed(format!(
-            "a pkiMessage has one signer, this one has {}",
-            infos.len()
-        )));
-    }
-    let info = infos[0]
-        .expect(SEQUENCE, "SignerInfo must be a SEQUENCE")?
-        .children()?;
-    let signer_id = child(
-        &info,
-        1,
-        SEQUENCE,
-        "SignerInfo must name issuerAndSerialNumber",
-    )?;
-    let digest_oid = child(&info, 2, SEQUENCE, "SignerInfo has no digest algorithm")?.children()?;
-    let digest_oid = oid_text(child(&digest_oid, 0, OID, "digest algorithm without OID")?.body);
-    let digest = Digest::from_oid(&digest_oid)
-        .ok_or_else(|| ScepError::Unsupported(format!("digest algorithm {digest_oid}")))?;
-    let signed_attrs = child(&info, 3, CONTEXT_0, "SignerInfo has no signed attributes")?;
-    child(&info, 4, SEQUENCE, "SignerInfo has no signature algorithm")?;
-    let signature = child(&info, 5, OCTET_STRING, "SignerInfo has no signature")?.body;
-    Ok(SignedParts {
-        content_type,
-        content,
-        certificates,
-        signer_id,
-        digest,
-        signed_attrs,
-        signature,
-    })
-}
-
-/// issuer Name and serial INTEGER encodings of a certificate.
-fn issuer_and_serial(certificate: &[u8]) -> Result<(Vec<u8>, Vec<u8>), ScepError> {
-    let cert = Tlv::parse(certificate)?.children()?;
-    let tbs = child(&cert, 0, SEQUENCE, "certificate without tbsCertificate")?.children()?;
-    let skip = usize::from(tbs.first().is_some_and(|t| t.tag == CONTEXT_0));
-    let serial = child(&tbs, skip, INTEGER, "certificate without serial")?;
-    let issuer = child(&tbs, skip + 2, SEQUENCE, "certificate without issuer")?;
-    Ok((issuer.raw.to_vec(), serial.raw.to_vec()))
-}
-
 /// More signed attributes than any SCEP peer sends (they send 6 to 9).
 const MAX_ATTRIBUTES: usize = 32;
 
-/// Attribute OID → its single value.
-fn attributes<'a>(signed_attrs: &Tlv<'a>) -> Result<Vec<(String, Tlv<'a>)>, ScepError> {
-    let mut out = Vec::new();
-    let all = signed_attrs.children()?;
-    if all.len() > MAX_ATTRIBUTES {
+/// A SignedData whose signature checked: its content, its signer's certificate and digest, and
+/// its signed attributes (one value each).
+struct Verified<'a> {
+    content: Option<&'a [u8]>,
+    signer: X509,
+    digest: Digest,
+    attributes: Vec<(ObjectIdentifier, Value<'a>)>,
+}
+
+impl<'a> Verified<'a> {
+    fn get(&self, kind: ObjectIdentifier) -> Option<Value<'a>> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, v)| *v)
+    }
+
+    fn required(&self, kind: ObjectIdentifier, what: &str) -> Result<Value<'a>, ScepError> {
+        self.get(kind)
+            .ok_or_else(|| ScepError::Malformed(format!("no {what} attribute")))
+    }
+}
+
+/// The SignedData a message holds.
+fn signed_data(message: &[u8]) -> Result<SignedData<'_>, ScepError> {
+    let info = ContentInfo::read(message)?;
+    if info.content_type != ID_SIGNED_DATA {
         return Err(ScepError::Malformed(format!(
-            "{} signed attributes; a pkiMessage has at most {MAX_ATTRIBUTES}",
-            all.len()
+            "content type {} is not signedData",
+            info.content_type
         )));
     }
-    for attribute in all {
-        let parts = attribute
-            .expect(SEQUENCE, "an attribute must be a SEQUENCE")?
-            .children()?;
-        let kind = oid_text(child(&parts, 0, OID, "attribute without type")?.body);
-        let values = child(&parts, 1, SET, "attribute without values")?.children()?;
-        if values.len() != 1 {
+    Ok(info.signed_data()?)
+}
+
+/// Attribute OID → its single value.
+fn attributes<'a>(
+    signed: &cms::SignedAttributes<'a>,
+) -> Result<Vec<(ObjectIdentifier, Value<'a>)>, ScepError> {
+    if signed.attributes.len() > MAX_ATTRIBUTES {
+        return Err(ScepError::Malformed(format!(
+            "{} signed attributes; a pkiMessage has at most {MAX_ATTRIBUTES}",
+            signed.attributes.len()
+        )));
+    }
+    let mut out: Vec<(ObjectIdentifier, Value<'a>)> = Vec::new();
+    for attribute in &signed.attributes {
+        let kind = attribute.kind;
+        let [value] = attribute.values[..] else {
             return Err(ScepError::Malformed(format!(
                 "attribute {kind} has {} values, SCEP's have one",
-                values.len()
+                attribute.values.len()
             )));
-        }
-        if out.iter().any(|(k, _): &(String, Tlv<'_>)| *k == kind) {
+        };
+        if out.iter().any(|(k, _)| *k == kind) {
             return Err(ScepError::Malformed(format!(
                 "attribute {kind} appears twice"
             )));
         }
-        out.push((kind, values[0]));
+        out.push((kind, value));
     }
     Ok(out)
 }
 
-fn text_value(value: &Tlv<'_>, what: &str) -> Result<String, ScepError> {
-    match value.tag {
-        PRINTABLE_STRING | 0x0C | 0x16 => String::from_utf8(value.body.to_vec())
-            .map_err(|_| ScepError::Malformed(format!("{what} is not text"))),
-        _ => Err(ScepError::Malformed(format!("{what} is not a string"))),
-    }
+fn text_value(value: &Value<'_>, what: &str) -> Result<String, ScepError> {
+    value
+        .text()
+        .map(str::to_owned)
+        .ok_or_else(|| ScepError::Malformed(format!("{what} is not a string")))
 }
 
-/// A SignedData whose signature checked: its parts, its signer, its signed attributes.
-type Verified<'a> = (SignedParts<'a>, X509, Vec<(String, Tlv<'a>)>);
-
 /// Checks a SignedData's signature over its signed attributes and the messageDigest over its
-/// content; returns the parts, the signer certificate and the attributes.
+/// content.
 fn verified(message: &[u8]) -> Result<Verified<'_>, ScepError> {
-    let parts = signed_parts(message)?;
-    let wanted = parts.signer_id.children()?;
-    let (issuer, serial) = match wanted.as_slice() {
-        [issuer, serial] => (issuer.raw, serial.raw),
-        _ => {
-            return Err(ScepError::Malformed(
-                "issuerAndSerialNumber must hold two parts".into(),
-            ))
-        }
+    let signed = signed_data(message)?;
+    let [signer_info] = &signed.signers[..] else {
+        return Err(ScepError::Malformed(format!(
+            "a pkiMessage has one signer, this one has {}",
+            signed.signers.len()
+        )));
     };
-    let signer = parts
+    let digest = Digest::from_oid(&signer_info.digest_algorithm).ok_or_else(|| {
+        ScepError::Unsupported(format!("digest algorithm {}", signer_info.digest_algorithm))
+    })?;
+    let signed_attributes = signer_info
+        .signed_attributes
+        .as_ref()
+        .ok_or_else(|| ScepError::Malformed("SignerInfo has no signed attributes".into()))?;
+    let signer = signed
         .certificates
         .iter()
-        .find(|c| issuer_and_serial(c.raw).is_ok_and(|(i, s)| i == issuer && s == serial))
+        .find(|c| {
+            asn1::x509::issuer_and_serial(c)
+                .is_ok_and(|(i, s)| i == signer_info.issuer && s == signer_info.serial)
+        })
         .ok_or_else(|| {
             ScepError::Malformed("the signer's certificate is not in the message".into())
         })?;
-    let signer = X509::from_der(signer.raw)
+    let signer = X509::from_der(signer)
         .map_err(|e| ScepError::Malformed(format!("the signer's certificate: {e}")))?;
-    let attrs = attributes(&parts.signed_attrs)?;
+    let verified = Verified {
+        content: signed.content,
+        signer,
+        digest,
+        attributes: attributes(signed_attributes)?,
+    };
     // RFC 5652 §11.1: the contentType attribute names the content's type (SCEP's is data).
-    let content_type = attrs
-        .iter()
-        .find(|(k, _)| k == OID_CONTENT_TYPE)
-        .ok_or_else(|| ScepError::Malformed("no contentType attribute".into()))?;
-    if content_type.1.tag != OID || oid_text(content_type.1.body) != parts.content_type {
+    let content_type = verified.required(ID_CONTENT_TYPE, "contentType")?;
+    if content_type.oid() != Some(signed.content_type) {
         return Err(ScepError::Malformed(
             "the contentType attribute does not name the encapsulated content's type".into(),
         ));
     }
-    let content = parts.content.unwrap_or_default();
-    let expected = hash(parts.digest.md(), content)?;
-    let digest = attrs
-        .iter()
-        .find(|(k, _)| k == OID_MESSAGE_DIGEST)
-        .ok_or_else(|| ScepError::Malformed("no messageDigest attribute".into()))?;
-    if digest.1.tag != OCTET_STRING || digest.1.body != &expected[..] {
+    let expected = hash(digest.md(), signed.content.unwrap_or_default())?;
+    let message_digest = verified.required(ID_MESSAGE_DIGEST, "messageDigest")?;
+    if message_digest.octets() != Some(&expected[..]) {
         return Err(ScepError::Signature(
             "messageDigest does not match the content".into(),
         ));
     }
-    // The signature covers the attributes re-tagged as a SET.
-    let mut to_verify = parts.signed_attrs.raw.to_vec();
-    to_verify[0] = SET;
-    let key = signer.public_key()?;
-    let mut verifier = Verifier::new(parts.digest.md(), &key)?;
-    verifier.update(&to_verify)?;
-    if !verifier.verify(parts.signature).unwrap_or(false) {
+    // The signature covers the attributes as a SET, as they were sent.
+    let key = verified.signer.public_key()?;
+    let mut verifier = Verifier::new(digest.md(), &key)?;
+    verifier.update(&signed_attributes.signed_der()?)?;
+    if !verifier.verify(signer_info.signature).unwrap_or(false) {
         return Err(ScepError::Signature(
             "the signer's key did not make this signature".into(),
         ));
     }
-    Ok((parts, signer, attrs))
+    Ok(verified)
 }
 
 impl PkiRequest {
     /// Reads and verifies a client's pkiMessage (the signer is the certificate in the message;
     /// a PKCSReq's is self-signed, so no chain is checked).
     pub fn parse(message: &[u8]) -> Result<PkiRequest, ScepError> {
-        let (parts, signer, attrs) = verified(message)?;
+        let verified = verified(message)?;
         // The reply is enveloped to the signer's key: SCEP (RFC 8894 §2.3) uses RSA only.
-        if signer.public_key()?.id() != Id::RSA {
+        if verified.signer.public_key()?.id() != Id::RSA {
             return Err(ScepError::Unsupported(
                 "the signer's key is not RSA; SCEP envelopes the reply to an RSA key".into(),
             ));
         }
-        let get = |oid: &str, what: &str| {
-            attrs
-                .iter()
-                .find(|(k, _)| k == oid)
-                .map(|(_, v)| *v)
-                .ok_or_else(|| ScepError::Malformed(format!("no {what} attribute")))
-        };
-        let message_type = text_value(&get(OID_MESSAGE_TYPE, "messageType")?, "messageType")?;
+        let message_type = text_value(
+            &verified.required(ID_MESSAGE_TYPE, "messageType")?,
+            "messageType",
+        )?;
         let message_type = MessageType::parse(&message_type).ok_or_else(|| {
             ScepError::Malformed(format!("messageType `{message_type}` is not known"))
         })?;
-        let transaction = get(OID_TRANSACTION_ID, "transactionID")?;
+        let transaction = verified.required(ID_TRANSACTION_ID, "transactionID")?;
         let transaction_id = text_value(&transaction, "transactionID")?;
         if transaction_id.is_empty() || transaction_id.len() > 256 {
             return Err(ScepError::Malformed(
                 "transactionID must hold 1 to 256 characters".into(),
             ));
         }
-        let nonce = get(OID_SENDER_NONCE, "senderNonce")?
-            .expect(OCTET_STRING, "senderNonce must be an OCTET STRING")?;
+        let nonce = verified
+            .required(ID_SENDER_NONCE, "senderNonce")?
+            .octets()
+            .ok_or_else(|| ScepError::Malformed("senderNonce must be an OCTET STRING".into()))?;
         Ok(PkiRequest {
             message_type,
             transaction_id,
-            transaction_id_tlv: transaction.raw.to_vec(),
-            sender_nonce: nonce.body.to_vec(),
-            signer,
-            digest: parts.digest,
-            envelope: parts.content.unwrap_or_default().to_vec(),
+            transaction_id_der: transaction.der().to_vec(),
+            sender_nonce: nonce.to_vec(),
+            digest: verified.digest,
+            envelope: verified.content.unwrap_or_default().to_vec(),
+            signer: verified.signer,
         })
     }
 
@@ -522,150 +442,83 @@ impl PkiRequest {
 
 /// Reads the content-encryption algorithm of an EnvelopedData.
 pub fn envelope_cipher(envelope: &[u8]) -> Result<ContentCipher, ScepError> {
-    let info = Tlv::parse(envelope)?
-        .expect(SEQUENCE, "pkcsPKIEnvelope must be a SEQUENCE")?
-        .children()?;
-    let kind = oid_text(child(&info, 0, OID, "pkcsPKIEnvelope without content type")?.body);
-    if kind != OID_ENVELOPED_DATA {
+    let info = ContentInfo::read(envelope)?;
+    if info.content_type != ID_ENVELOPED_DATA {
         return Err(ScepError::Malformed(format!(
-            "pkcsPKIEnvelope content type {kind} is not envelopedData"
+            "pkcsPKIEnvelope content type {} is not envelopedData",
+            info.content_type
         )));
     }
-    let enveloped = child(&info, 1, CONTEXT_0, "pkcsPKIEnvelope without content")?;
-    let enveloped = Tlv::parse(enveloped.body)?
-        .expect(SEQUENCE, "EnvelopedData must be a SEQUENCE")?
-        .children()?;
-    let encrypted = enveloped
-        .iter()
-        .rev()
-        .find(|t| t.tag == SEQUENCE)
-        .ok_or_else(|| ScepError::Malformed("EnvelopedData without encryptedContentInfo".into()))?
-        .children()?;
-    let algorithm = child(
-        &encrypted,
-        1,
-        SEQUENCE,
-        "encryptedContentInfo without algorithm",
-    )?
-    .children()?;
-    let algorithm = oid_text(child(&algorithm, 0, OID, "content algorithm without OID")?.body);
+    let algorithm = info.enveloped_data_cipher()?;
     ContentCipher::from_oid(&algorithm)
         .ok_or_else(|| ScepError::Unsupported(format!("content encryption {algorithm}")))
 }
 
-fn attribute(kind: &str, value: Vec<u8>) -> Vec<u8> {
-    constructed(SEQUENCE, &[&oid(kind), &tlv(SET, &value)])
+/// The DER of each certificate.
+fn der_of(certificates: &[&X509]) -> Result<Vec<Vec<u8>>, ScepError> {
+    Ok(certificates
+        .iter()
+        .map(|c| c.to_der())
+        .collect::<Result<_, _>>()?)
 }
 
-fn null_algorithm(kind: &str) -> Vec<u8> {
-    constructed(SEQUENCE, &[&oid(kind), &[0x05, 0x00]])
+fn slices(ders: &[Vec<u8>]) -> Vec<&[u8]> {
+    ders.iter().map(Vec::as_slice).collect()
 }
 
 /// A SignedData holding `content`, signed by `cert`/`key` (RSA) with `digest`, carrying
 /// contentType, messageDigest and `extra` signed attributes; `certificates` go in the
 /// certificates field.
-fn signed_data(
+fn signed_data_of(
     content: &[u8],
     cert: &X509,
     key: &PKeyRef<Private>,
     digest: Digest,
-    extra: Vec<Vec<u8>>,
+    extra: &[(ObjectIdentifier, AttributeValue<'_>)],
     certificates: &[&X509],
 ) -> Result<Vec<u8>, ScepError> {
     if key.id() != Id::RSA {
         return Err(ScepError::Unsupported("SCEP signers use RSA keys".into()));
     }
-    let mut attrs = vec![
-        attribute(OID_CONTENT_TYPE, oid(OID_DATA)),
-        attribute(
-            OID_MESSAGE_DIGEST,
-            tlv(OCTET_STRING, &hash(digest.md(), content)?),
-        ),
+    let message_digest = hash(digest.md(), content)?;
+    let mut attributes = vec![
+        (ID_CONTENT_TYPE, AttributeValue::Oid(ID_DATA)),
+        (ID_MESSAGE_DIGEST, AttributeValue::Octets(&message_digest)),
     ];
-    attrs.extend(extra);
-    let attrs = set_of(attrs);
-    let mut signer = Signer::new(digest.md(), key)?;
-    signer.update(&attrs)?;
+    attributes.extend_from_slice(extra);
+    let signed_attributes = cms::signed_attributes(&attributes)?;
+    let mut signer = OpensslSigner::new(digest.md(), key)?;
+    signer.update(&signed_attributes)?;
     let signature = signer.sign_to_vec()?;
-    let mut implicit = attrs;
-    implicit[0] = CONTEXT_0;
-    let (issuer, serial) = issuer_and_serial(&cert.to_der()?)?;
-    let signer_info = constructed(
-        SEQUENCE,
-        &[
-            &[0x02, 0x01, 0x01],
-            &constructed(SEQUENCE, &[&issuer, &serial]),
-            &null_algorithm(digest.oid()),
-            &implicit,
-            &null_algorithm(OID_RSA),
-            &tlv(OCTET_STRING, &signature),
-        ],
-    );
-    let certs = concatenated(certificates)?;
-    let signed = constructed(
-        SEQUENCE,
-        &[
-            &[0x02, 0x01, 0x01],
-            &set_of(vec![null_algorithm(digest.oid())]),
-            &constructed(
-                SEQUENCE,
-                &[&oid(OID_DATA), &tlv(CONTEXT_0, &tlv(OCTET_STRING, content))],
-            ),
-            &tlv(CONTEXT_0, &certs),
-            &set_of(vec![signer_info]),
-        ],
-    );
-    Ok(constructed(
-        SEQUENCE,
-        &[&oid(OID_SIGNED_DATA), &tlv(CONTEXT_0, &signed)],
-    ))
-}
-
-/// The DER of `certificates`, one after the other (the contents of a `[0] certificates`).
-fn concatenated(certificates: &[&X509]) -> Result<Vec<u8>, ScepError> {
-    let mut out = Vec::new();
-    for c in certificates {
-        out.extend(c.to_der()?);
-    }
-    Ok(out)
+    let certificate = cert.to_der()?;
+    let signer = Signer {
+        certificate: &certificate,
+        digest_algorithm: digest.oid(),
+        signature_algorithm: RSA_ENCRYPTION,
+        signed_attributes: &signed_attributes,
+        signature: &signature,
+    };
+    let certificates = der_of(certificates)?;
+    Ok(cms::signed_data(content, &signer, &slices(&certificates))?)
 }
 
 /// A degenerate certs-only SignedData (GetCACert's CA+RA answer, a CertRep's payload).
 pub fn certs_only(certificates: &[&X509]) -> Result<Vec<u8>, ScepError> {
-    let certs = concatenated(certificates)?;
-    let signed = constructed(
-        SEQUENCE,
-        &[
-            &[0x02, 0x01, 0x01],
-            &tlv(SET, &[]),
-            &constructed(SEQUENCE, &[&oid(OID_DATA)]),
-            &tlv(CONTEXT_0, &certs),
-            &tlv(SET, &[]),
-        ],
-    );
-    Ok(constructed(
-        SEQUENCE,
-        &[&oid(OID_SIGNED_DATA), &tlv(CONTEXT_0, &signed)],
-    ))
+    let certificates = der_of(certificates)?;
+    Ok(cms::certs_only(&slices(&certificates))?)
 }
 
-/// The certificates of a certs-only SignedData.
+/// The certificates of a certs-only SignedData, in message order.
 pub fn certificates_of(message: &[u8]) -> Result<Vec<X509>, ScepError> {
-    let parts = signed_parts_or_degenerate(message)?;
-    parts
-        .iter()
-        .map(|c| X509::from_der(c.raw).map_err(|e| ScepError::Malformed(e.to_string())))
-        .collect()
-}
-
-fn signed_parts_or_degenerate(message: &[u8]) -> Result<Vec<Tlv<'_>>, ScepError> {
-    let info = Tlv::parse(message)?.children()?;
-    let explicit = child(&info, 1, CONTEXT_0, "ContentInfo has no [0] content")?;
-    let signed = Tlv::parse(explicit.body)?.children()?;
-    match signed.get(3) {
-        Some(certs) if certs.tag == CONTEXT_0 => Ok(certs.children()?),
-        _ => Err(ScepError::Malformed("no certificates".into())),
+    let signed = signed_data(message)?;
+    if signed.certificates.is_empty() {
+        return Err(ScepError::Malformed("no certificates".into()));
     }
+    signed
+        .certificates
+        .iter()
+        .map(|c| X509::from_der(c).map_err(|e| ScepError::Malformed(e.to_string())))
+        .collect()
 }
 
 fn nonce() -> Result<Vec<u8>, ScepError> {
@@ -683,19 +536,25 @@ pub fn cert_rep(
     ra_cert: &X509,
     ra_key: &PKeyRef<Private>,
 ) -> Result<Vec<u8>, ScepError> {
-    let printable = |s: &str| tlv(PRINTABLE_STRING, s.as_bytes());
-    let mut attrs = vec![
-        attribute(OID_MESSAGE_TYPE, printable(MessageType::CertRep.code())),
-        attribute(OID_TRANSACTION_ID, request.transaction_id_tlv.clone()),
-        attribute(OID_SENDER_NONCE, tlv(OCTET_STRING, &nonce()?)),
-        attribute(
-            OID_RECIPIENT_NONCE,
-            tlv(OCTET_STRING, &request.sender_nonce),
+    let sender_nonce = nonce()?;
+    let mut attributes = vec![
+        (
+            ID_MESSAGE_TYPE,
+            AttributeValue::Text(MessageType::CertRep.code()),
+        ),
+        (
+            ID_TRANSACTION_ID,
+            AttributeValue::Der(&request.transaction_id_der),
+        ),
+        (ID_SENDER_NONCE, AttributeValue::Octets(&sender_nonce)),
+        (
+            ID_RECIPIENT_NONCE,
+            AttributeValue::Octets(&request.sender_nonce),
         ),
     ];
     let content = match status {
         PkiStatus::Success => {
-            attrs.push(attribute(OID_PKI_STATUS, printable("0")));
+            attributes.push((ID_PKI_STATUS, AttributeValue::Text("0")));
             let payload = certs_only(issued)?;
             let cipher = request.content_cipher().unwrap_or(ContentCipher::Aes256Cbc);
             if cipher == ContentCipher::DesCbc {
@@ -706,16 +565,23 @@ pub fn cert_rep(
             Pkcs7::encrypt(&to, &payload, cipher.cipher(), Pkcs7Flags::BINARY)?.to_der()?
         }
         PkiStatus::Failure(info) => {
-            attrs.push(attribute(OID_PKI_STATUS, printable("2")));
-            attrs.push(attribute(OID_FAIL_INFO, printable(info.code())));
+            attributes.push((ID_PKI_STATUS, AttributeValue::Text("2")));
+            attributes.push((ID_FAIL_INFO, AttributeValue::Text(info.code())));
             Vec::new()
         }
         PkiStatus::Pending => {
-            attrs.push(attribute(OID_PKI_STATUS, printable("3")));
+            attributes.push((ID_PKI_STATUS, AttributeValue::Text("3")));
             Vec::new()
         }
     };
-    signed_data(&content, ra_cert, ra_key, request.digest, attrs, &[ra_cert])
+    signed_data_of(
+        &content,
+        ra_cert,
+        ra_key,
+        request.digest,
+        &attributes,
+        &[ra_cert],
+    )
 }
 
 /// What a CertRep said, as a client reads it.
@@ -730,27 +596,31 @@ pub struct CertRepView {
 
 /// Reads and verifies a CertRep (for the harness's own SCEP client and the tests).
 pub fn read_cert_rep(message: &[u8]) -> Result<CertRepView, ScepError> {
-    let (parts, _, attrs) = verified(message)?;
-    let get = |oid: &str| attrs.iter().find(|(k, _)| k == oid).map(|(_, v)| *v);
-    let text = |oid: &str, what: &str| -> Result<String, ScepError> {
+    let verified = verified(message)?;
+    let text = |kind: ObjectIdentifier, what: &str| -> Result<String, ScepError> {
         text_value(
-            &get(oid).ok_or_else(|| ScepError::Malformed(format!("no {what}")))?,
+            &verified
+                .get(kind)
+                .ok_or_else(|| ScepError::Malformed(format!("no {what}")))?,
             what,
         )
     };
-    if text(OID_MESSAGE_TYPE, "messageType")? != "3" {
+    if text(ID_MESSAGE_TYPE, "messageType")? != "3" {
         return Err(ScepError::Malformed("not a CertRep".into()));
     }
     Ok(CertRepView {
-        status: text(OID_PKI_STATUS, "pkiStatus")?,
-        fail_info: get(OID_FAIL_INFO)
+        status: text(ID_PKI_STATUS, "pkiStatus")?,
+        fail_info: verified
+            .get(ID_FAIL_INFO)
             .map(|v| text_value(&v, "failInfo"))
             .transpose()?,
-        transaction_id: text(OID_TRANSACTION_ID, "transactionID")?,
-        recipient_nonce: get(OID_RECIPIENT_NONCE)
-            .map(|v| v.body.to_vec())
-            .unwrap_or_default(),
-        envelope: parts.content.unwrap_or_default().to_vec(),
+        transaction_id: text(ID_TRANSACTION_ID, "transactionID")?,
+        recipient_nonce: verified
+            .get(ID_RECIPIENT_NONCE)
+            .and_then(|v| v.octets())
+            .unwrap_or_default()
+            .to_vec(),
+        envelope: verified.content.unwrap_or_default().to_vec(),
     })
 }
 
@@ -777,18 +647,21 @@ impl ClientRequest<'_> {
         to.push(self.ra.clone())?;
         let envelope = Pkcs7::encrypt(&to, self.content, self.cipher.cipher(), Pkcs7Flags::BINARY)?
             .to_der()?;
-        let printable = |s: &str| tlv(PRINTABLE_STRING, s.as_bytes());
-        let attrs = vec![
-            attribute(OID_MESSAGE_TYPE, printable(self.message_type.code())),
-            attribute(OID_TRANSACTION_ID, printable(self.transaction_id)),
-            attribute(OID_SENDER_NONCE, tlv(OCTET_STRING, &nonce()?)),
+        let sender_nonce = nonce()?;
+        let attributes = [
+            (
+                ID_MESSAGE_TYPE,
+                AttributeValue::Text(self.message_type.code()),
+            ),
+            (ID_TRANSACTION_ID, AttributeValue::Text(self.transaction_id)),
+            (ID_SENDER_NONCE, AttributeValue::Octets(&sender_nonce)),
         ];
-        signed_data(
+        signed_data_of(
             &envelope,
             self.signer,
             self.signer_key,
             self.digest,
-            attrs,
+            &attributes,
             &[self.signer],
         )
     }
