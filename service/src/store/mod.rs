@@ -6,20 +6,38 @@
 //! TEXT columns in one place (`columns`), so a stored value that does not parse is
 //! [`StoreError::Corrupt`].
 //!
-//! Two implementations behave alike (one store suite runs against both): `SqliteStore`, the
-//! embedded default, and `PgStore`, for several replicas on one PostgreSQL database.
+//! Two implementations behave alike (one store suite, `tests/it/store_suite`, runs against both):
+//! `SqliteStore`, the embedded default, and `PgStore`, for several replicas on one PostgreSQL
+//! database. Where the two databases agree, a method is provided here once and runs the one
+//! statement of `sql` (texts with `$n` parameters, which both read); a backend overrides it only
+//! where it does something else: each keeps its own queue's hot paths (`sqlite/queue.rs`,
+//! `postgres/queue.rs`, side by side), SQLite keeps a cache of the rows every connector call
+//! reads (`sqlite/cache.rs`), PostgreSQL takes row locks that hold across processes. Queries are
+//! checked at run time (`sqlx::query`; no offline query metadata).
+//!
+//! To add a store method: declare it on [`Store`]; where both databases can run the same
+//! statements, write them in `sql.rs` and provide the method here; otherwise implement it in
+//! both backends. Then give it a function in the store suite, which runs it on both.
 
 mod columns;
+mod engine;
 mod postgres;
+mod rows;
+mod sql;
 mod sqlite;
 
 pub use columns::{AttemptOutcome, AttemptOutcomeError};
 pub use postgres::PgStore;
+pub use rows::{
+    AttemptRow, Completion, ConnectorRow, HealthWrite, HistoryRow, JobRow, JobStat, LeaseJobs,
+    Reconciled, ReleaseRow, ScepChallengeRow, TenantRow, UserPfxRow,
+};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 
-use crate::domain::{ConnectorId, FeatureSet, JobId, JobKind, JobState, Outcome, TenantId};
+use crate::domain::{ConnectorId, JobId, JobKind, JobState, TenantId};
+use engine::{all, found, one, optional, Engine};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -59,77 +77,6 @@ pub(crate) fn interpret(error: sqlx::Error) -> StoreError {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct TenantRow {
-    pub id: TenantId,
-    pub display_name: String,
-    pub rollout_delay_days: i64,
-    pub enrollment_secret_hash: String,
-    pub client_id: String,
-    pub client_secret_hash: String,
-    pub import_key_thumbprint: Option<String>,
-    pub created_ms: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ConnectorRow {
-    pub id: ConnectorId,
-    pub tenant_id: TenantId,
-    pub credential_hash: String,
-    pub display_name: String,
-    pub machine_name: String,
-    pub machine_key: String,
-    pub features: FeatureSet,
-    pub version: String,
-    pub product: String,
-    pub service_account: String,
-    pub proxy: Option<String>,
-    pub import_key_thumbprint: Option<String>,
-    pub auto_update: bool,
-    /// Products sharing the machine (stored comma-joined).
-    #[sqlx(try_from = "columns::List")]
-    pub co_installed: Vec<String>,
-    pub enrolled_ms: i64,
-    pub last_checkin_ms: Option<i64>,
-    pub reconciled_ms: i64,
-    pub last_status: String,
-    /// Reason codes of the last status (stored comma-joined).
-    #[sqlx(try_from = "columns::List")]
-    pub last_reasons: Vec<String>,
-    pub seq: i64,
-    /// The last health upload.
-    pub last_health_ms: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ReleaseRow {
-    pub version: String,
-    pub released_ms: i64,
-    pub published_ms: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct HistoryRow {
-    pub connector_id: ConnectorId,
-    pub seq: i64,
-    pub at_ms: i64,
-    pub status: String,
-    /// Reason codes (stored comma-joined).
-    #[sqlx(try_from = "columns::List")]
-    pub reasons: Vec<String>,
-}
-
-/// What `reconcile` writes for one connector: new history rows and its new bookkeeping.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reconciled {
-    pub connector_id: ConnectorId,
-    pub entries: Vec<HistoryRow>,
-    pub reconciled_ms: i64,
-    pub last_status: String,
-    pub last_reasons: Vec<String>,
-    pub seq: i64,
-}
-
 /// [`Store::record_presence`] as three writes: the connector's row first, so that a connector
 /// that is gone is `NotFound` with nothing written.
 pub(crate) async fn presence_one_write_at_a_time<S: Store + ?Sized>(
@@ -158,208 +105,85 @@ pub(crate) async fn presence_one_write_at_a_time<S: Store + ?Sized>(
     Ok(())
 }
 
-/// A health message to keep (see [`Store::insert_health`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HealthWrite<'a> {
-    pub at_ms: i64,
-    pub body: &'a str,
-    /// Messages of the connector older than this go.
-    pub keep_from_ms: i64,
-}
-
-/// How many jobs of one kind are in one state, and when the oldest of them was created.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct JobStat {
-    pub kind: JobKind,
-    pub state: JobState,
-    pub count: i64,
-    pub oldest_created_ms: i64,
-}
-
-/// A job. (Also read from JSON: the SQLite store hands many rows over as one JSON array, with
-/// the same parsing of each column.)
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
-pub struct JobRow {
-    #[serde(deserialize_with = "columns::serde_columns::column")]
-    pub id: JobId,
-    #[serde(deserialize_with = "columns::serde_columns::column")]
-    pub tenant_id: TenantId,
-    #[serde(deserialize_with = "columns::serde_columns::column")]
-    pub kind: JobKind,
-    #[serde(deserialize_with = "columns::serde_columns::column")]
-    pub state: JobState,
-    /// JSON text.
-    pub payload: String,
-    pub attempts: i64,
-    pub max_attempts: i64,
-    pub visible_ms: i64,
-    pub lease_token_hash: Option<String>,
-    /// The lease holder: a connector, or a third-party CA (`third-party-ca:{clientId}`).
-    #[serde(deserialize_with = "columns::serde_columns::optional")]
-    pub lease_connector_id: Option<ConnectorId>,
-    pub lease_expires_ms: Option<i64>,
-    /// JSON text.
-    pub result: Option<String>,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub created_ms: i64,
-    pub completed_ms: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct UserPfxRow {
-    pub tenant_id: TenantId,
-    /// `{userId without dashes}-{thumbprint lower-case}`.
-    pub id: String,
-    pub user_principal_name: String,
-    pub thumbprint: String,
-    pub intended_purpose: String,
-    pub padding_scheme: String,
-    pub provider_name: String,
-    pub key_name: String,
-    /// Base64 PFX bytes.
-    pub encrypted_pfx_blob: String,
-    /// Base64 password encrypted to the tenant's import key.
-    pub encrypted_pfx_password: String,
-    pub start_ms: Option<i64>,
-    pub expiration_ms: Option<i64>,
-    pub created_ms: i64,
-    pub modified_ms: i64,
-}
-
-/// A SCEP challenge issued to a device targeted by a SCEP profile (see `crate::scep`).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ScepChallengeRow {
-    pub tenant_id: TenantId,
-    pub id: String,
-    pub device_id: String,
-    pub user_id: Option<String>,
-    pub subject: String,
-    /// JSON array of `{"type", "value"}`.
-    pub subject_alt_names: String,
-    /// Comma-separated key usage names.
-    pub key_usage: String,
-    pub key_size: i64,
-    /// Comma-separated dotted OIDs.
-    pub extended_key_usage: String,
-    pub issued_ms: i64,
-    pub expires_ms: i64,
-    pub targeted: bool,
-    pub transaction_id: Option<String>,
-    pub last_code: Option<String>,
-    pub notification_kind: Option<String>,
-    /// JSON text.
-    pub notification: Option<String>,
-    pub notified_ms: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct AttemptRow {
-    pub job_id: JobId,
-    pub attempt: i64,
-    /// The lease holder (see [`JobRow::lease_connector_id`]).
-    pub connector_id: ConnectorId,
-    pub lease_token_hash: String,
-    pub leased_ms: i64,
-    /// `None` while the attempt's lease is open.
-    pub outcome: Option<AttemptOutcome>,
-    pub error_code: Option<String>,
-    pub ended_ms: Option<i64>,
-}
-
-/// A lease call: up to `token_hashes.len()` ready jobs of `kinds`, oldest first.
-#[derive(Debug, Clone)]
-pub struct LeaseJobs<'a> {
-    pub tenant_id: &'a TenantId,
-    /// The lease holder (see [`JobRow::lease_connector_id`]).
-    pub connector_id: &'a ConnectorId,
-    pub kinds: &'a [JobKind],
-    pub now_ms: i64,
-    pub lease_expires_ms: i64,
-    pub token_hashes: &'a [String],
-    /// Skip jobs this connector handed back because it lacks the tenant's import key.
-    pub skip_missing_import_key: bool,
-    /// Only jobs whose payload's `issuerName` is this (case-insensitive).
-    pub issuer_name: Option<&'a str>,
-}
-
-/// The end of one attempt: the job's new state and fields, applied only if `token_hash` still
-/// holds the job's current lease.
-#[derive(Debug, Clone)]
-pub struct Completion<'a> {
-    pub job_id: &'a JobId,
-    pub token_hash: &'a str,
-    pub now_ms: i64,
-    /// `Succeeded`, `Failed`, `Queued` (retry) or `DeadLetter`.
-    pub new_state: JobState,
-    pub attempt_outcome: Outcome,
-    pub visible_ms: i64,
-    pub result: Option<&'a str>,
-    pub error_code: Option<&'a str>,
-    pub error_message: Option<&'a str>,
-}
-
-/// The completions a batch writes: the first one naming each job, by position. A later one
-/// naming the same job finds the lease gone (as it would one call later) and is not written.
-pub fn first_per_job(completions: &[Completion<'_>]) -> Vec<usize> {
-    let mut seen = std::collections::HashSet::new();
-    (0..completions.len())
-        .filter(|&i| seen.insert(completions[i].job_id))
-        .collect()
-}
-
-/// Puts leased rows (from an `UPDATE … RETURNING`, which has no order) in the order of `ids`, the
-/// order the lease chose them in (oldest first).
-pub fn in_lease_order(rows: &mut [JobRow], ids: &[&str]) {
-    let position: std::collections::HashMap<&str, usize> =
-        ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-    rows.sort_by_key(|row| position.get(row.id.as_str()).copied());
-}
-
-/// Whether a completion ends the job (sets `completed_ms`).
-pub fn finishes(completion: &Completion<'_>) -> bool {
-    matches!(
-        completion.new_state,
-        JobState::Succeeded | JobState::Failed | JobState::DeadLetter
-    )
-}
-
+/// The service's storage. Provided methods run the statements both databases share (`sql.rs`);
+/// `Engine`, a supertrait only this module can name, is how they reach a backend.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
-    async fn insert_tenant(&self, tenant: &TenantRow) -> StoreResult<()>;
-    async fn list_tenants(&self) -> StoreResult<Vec<TenantRow>>;
-    async fn get_tenant(&self, id: &TenantId) -> StoreResult<TenantRow>;
-    async fn tenant_by_enrollment_hash(&self, hash: &str) -> StoreResult<TenantRow>;
-    async fn tenant_by_client_id(&self, client_id: &str) -> StoreResult<TenantRow>;
+pub trait Store: Engine + Send + Sync + std::fmt::Debug {
+    async fn insert_tenant(&self, tenant: &TenantRow) -> StoreResult<()> {
+        self.execute(sql::insert_tenant(tenant)).await.map(drop)
+    }
+    async fn list_tenants(&self) -> StoreResult<Vec<TenantRow>> {
+        all(self, sql::list_tenants()).await
+    }
+    async fn get_tenant(&self, id: &TenantId) -> StoreResult<TenantRow> {
+        one(self, sql::get_tenant(id)).await
+    }
+    async fn tenant_by_enrollment_hash(&self, hash: &str) -> StoreResult<TenantRow> {
+        one(self, sql::tenant_by_enrollment_hash(hash)).await
+    }
+    async fn tenant_by_client_id(&self, client_id: &str) -> StoreResult<TenantRow> {
+        one(self, sql::tenant_by_client_id(client_id)).await
+    }
+    /// `NotFound` if there is no such tenant.
     async fn set_tenant_import_key(
         &self,
         id: &TenantId,
         thumbprint: Option<&str>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        found(
+            self.execute(sql::set_tenant_import_key(id, thumbprint))
+                .await?,
+        )
+    }
     /// Removes the tenant and everything it owns. `NotFound` if there was none.
-    async fn delete_tenant(&self, id: &TenantId) -> StoreResult<()>;
+    async fn delete_tenant(&self, id: &TenantId) -> StoreResult<()> {
+        found(self.transaction(sql::delete_tenant(id)).await?[1])
+    }
 
     /// Inserts a connector unless its tenant already has `limit` connectors (`LimitReached`) or
-    /// the machine already has one (`MachineTaken`); both checks and the insert are one atomic step.
+    /// the machine already has one (`MachineTaken`); both checks and the insert are one atomic
+    /// step, with the connector's first history row.
     async fn insert_connector(
         &self,
         connector: &ConnectorRow,
         first: &HistoryRow,
         limit: u32,
     ) -> StoreResult<()>;
-    async fn connector_by_credential(&self, hash: &str) -> StoreResult<ConnectorRow>;
+    async fn connector_by_credential(&self, hash: &str) -> StoreResult<ConnectorRow> {
+        one(self, sql::connector_by_credential(hash)).await
+    }
     async fn get_connector(
         &self,
         tenant_id: &TenantId,
         id: &ConnectorId,
-    ) -> StoreResult<ConnectorRow>;
-    async fn list_connectors(&self, tenant_id: &TenantId) -> StoreResult<Vec<ConnectorRow>>;
+    ) -> StoreResult<ConnectorRow> {
+        one(self, sql::get_connector(tenant_id, id)).await
+    }
+    async fn list_connectors(&self, tenant_id: &TenantId) -> StoreResult<Vec<ConnectorRow>> {
+        all(self, sql::list_connectors(tenant_id)).await
+    }
     /// The distinct versions of a tenant's connectors, in text order.
-    async fn connector_versions(&self, tenant_id: &TenantId) -> StoreResult<Vec<String>>;
-    async fn list_all_connectors(&self) -> StoreResult<Vec<ConnectorRow>>;
-    /// Writes the mutable fields of a connector (everything but ids, tenant, credential, enrolled).
-    async fn update_connector(&self, connector: &ConnectorRow) -> StoreResult<()>;
-    async fn delete_connector(&self, tenant_id: &TenantId, id: &ConnectorId) -> StoreResult<()>;
+    async fn connector_versions(&self, tenant_id: &TenantId) -> StoreResult<Vec<String>> {
+        Ok(sql::in_text_order(
+            all(self, sql::connector_versions(tenant_id)).await?,
+        ))
+    }
+    async fn list_all_connectors(&self) -> StoreResult<Vec<ConnectorRow>> {
+        all(self, sql::list_all_connectors()).await
+    }
+    /// Writes the mutable fields of a connector (everything but ids, tenant, credential, machine,
+    /// enrolment and the reconciliation's bookkeeping). `NotFound` if it is gone.
+    async fn update_connector(&self, connector: &ConnectorRow) -> StoreResult<()> {
+        found(self.execute(sql::update_connector(connector)).await?)
+    }
+    /// Removes the connector and its health messages (its history stays). `NotFound` if it was
+    /// gone.
+    async fn delete_connector(&self, tenant_id: &TenantId, id: &ConnectorId) -> StoreResult<()> {
+        found(
+            self.transaction(sql::delete_connector(tenant_id, id))
+                .await?[1],
+        )
+    }
 
     /// Keeps one health message (`at_ms` is unique per connector: a repeat replaces it) and drops
     /// the connector's messages older than `keep_from_ms`.
@@ -370,7 +194,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         at_ms: i64,
         body: &str,
         keep_from_ms: i64,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        let keep = sql::keep_health(tenant_id, connector_id, at_ms, body, keep_from_ms);
+        self.batch(keep.into()).await
+    }
     /// The connector's health messages with `from_ms <= at_ms <= to_ms`, oldest first.
     async fn list_health(
         &self,
@@ -378,7 +205,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         connector_id: &ConnectorId,
         from_ms: i64,
         to_ms: i64,
-    ) -> StoreResult<Vec<(i64, String)>>;
+    ) -> StoreResult<Vec<(i64, String)>> {
+        all(
+            self,
+            sql::list_health(tenant_id, connector_id, from_ms, to_ms),
+        )
+        .await
+    }
 
     /// A connector showed it is there (a check-in or a health message), written at once: the
     /// connector's row as `connector` has it (as [`Store::update_connector`]), the
@@ -402,20 +235,30 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         tenant_id: &TenantId,
         reconciled: &[Reconciled],
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        self.batch(sql::reconciled(tenant_id, reconciled)).await
+    }
     async fn list_history(
         &self,
         tenant_id: &TenantId,
         connector_id: &ConnectorId,
-    ) -> StoreResult<Vec<HistoryRow>>;
+    ) -> StoreResult<Vec<HistoryRow>> {
+        all(self, sql::list_history(tenant_id, connector_id)).await
+    }
 
-    async fn list_releases(&self) -> StoreResult<Vec<ReleaseRow>>;
-    async fn insert_release(&self, release: &ReleaseRow) -> StoreResult<()>;
+    async fn list_releases(&self) -> StoreResult<Vec<ReleaseRow>> {
+        all(self, sql::list_releases()).await
+    }
+    async fn insert_release(&self, release: &ReleaseRow) -> StoreResult<()> {
+        self.execute(sql::insert_release(release)).await.map(drop)
+    }
 
     /// Enqueues `jobs` in one transaction, in slice order (the order lists and leases follow); an
     /// id already used refuses the whole batch (`Conflict`).
     async fn insert_jobs(&self, jobs: &[JobRow]) -> StoreResult<()>;
-    async fn get_job(&self, tenant_id: &TenantId, id: &JobId) -> StoreResult<JobRow>;
+    async fn get_job(&self, tenant_id: &TenantId, id: &JobId) -> StoreResult<JobRow> {
+        one(self, sql::get_job(tenant_id, id)).await
+    }
     /// Jobs of a tenant in enqueue order, optionally of one kind and state. A negative `limit`
     /// means no limit, a negative `offset` none.
     async fn list_jobs(
@@ -425,20 +268,29 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         state: Option<JobState>,
         limit: i64,
         offset: i64,
-    ) -> StoreResult<Vec<JobRow>>;
+    ) -> StoreResult<Vec<JobRow>> {
+        all(self, sql::list_jobs(tenant_id, kind, state, limit, offset)).await
+    }
     async fn count_jobs(
         &self,
         tenant_id: &TenantId,
         kind: Option<JobKind>,
         state: Option<JobState>,
-    ) -> StoreResult<i64>;
+    ) -> StoreResult<i64> {
+        let (n,): (i64,) = one(self, sql::count_jobs(tenant_id, kind, state)).await?;
+        Ok(n)
+    }
     /// Whether the tenant has a job in state `queued` (ready, or waiting out a retry backoff):
     /// without one, no lease of the tenant's connectors can find work until something changes.
     async fn has_queued_jobs(&self, tenant_id: &TenantId) -> StoreResult<bool>;
-    async fn job_attempts(&self, job_id: &JobId) -> StoreResult<Vec<AttemptRow>>;
+    async fn job_attempts(&self, job_id: &JobId) -> StoreResult<Vec<AttemptRow>> {
+        all(self, sql::job_attempts(job_id)).await
+    }
     /// The attempt of `job_id` that lease token `token_hash` was issued for; `NotFound` if the
     /// token was issued for another job or never.
-    async fn attempt_by_token(&self, job_id: &JobId, token_hash: &str) -> StoreResult<AttemptRow>;
+    async fn attempt_by_token(&self, job_id: &JobId, token_hash: &str) -> StoreResult<AttemptRow> {
+        one(self, sql::attempt_by_token(job_id, token_hash)).await
+    }
     /// Ends leases that expired by `now_ms`: the job is queued again, or dead-lettered once it
     /// has used all its attempts. Returns how many leases ended.
     async fn expire_leases(&self, tenant_id: Option<&TenantId>, now_ms: i64) -> StoreResult<u64>;
@@ -468,22 +320,35 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now_ms: i64,
     ) -> StoreResult<u64>;
     /// The earliest instant after `after_ms` at which a lease expires or a backoff ends.
-    async fn next_job_deadline(&self, after_ms: i64) -> StoreResult<Option<i64>>;
+    async fn next_job_deadline(&self, after_ms: i64) -> StoreResult<Option<i64>> {
+        let (deadline,): (Option<i64>,) = one(self, sql::next_job_deadline(after_ms)).await?;
+        Ok(deadline)
+    }
 
     // ----- figures for /metrics -----
     /// Jobs of every tenant counted by kind and state, with the oldest one's creation instant;
     /// ordered by kind, then state.
-    async fn job_stats(&self) -> StoreResult<Vec<JobStat>>;
+    async fn job_stats(&self) -> StoreResult<Vec<JobStat>> {
+        all(self, sql::job_stats()).await
+    }
     /// Ended attempts of every tenant counted by outcome (`expired`: a lease that ran out),
     /// ordered by outcome.
-    async fn attempt_outcomes(&self) -> StoreResult<Vec<(AttemptOutcome, i64)>>;
+    async fn attempt_outcomes(&self) -> StoreResult<Vec<(AttemptOutcome, i64)>> {
+        all(self, sql::attempt_outcomes()).await
+    }
 
     // ----- the virtual clock -----
     /// The stored virtual clock (epoch milliseconds), if one was ever stored.
-    async fn clock_ms(&self) -> StoreResult<Option<i64>>;
+    async fn clock_ms(&self) -> StoreResult<Option<i64>> {
+        let row: Option<(i64,)> = optional(self, sql::clock_ms()).await?;
+        Ok(row.map(|(ms,)| ms))
+    }
     /// Stores the virtual clock: `ms`, or what is stored if that is later (unless `backwards`,
     /// for a reset). Answers the value stored now.
-    async fn store_clock_ms(&self, ms: i64, backwards: bool) -> StoreResult<i64>;
+    async fn store_clock_ms(&self, ms: i64, backwards: bool) -> StoreResult<i64> {
+        let (stored,): (i64,) = one(self, sql::store_clock_ms(ms, backwards)).await?;
+        Ok(stored)
+    }
     /// Whether other processes may work on this database at the same time (then each request
     /// first reads the clock from it).
     fn shared(&self) -> bool {
@@ -491,35 +356,63 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     }
 
     /// Inserts or replaces (same tenant and id) an imported PFX.
-    async fn upsert_user_pfx(&self, row: &UserPfxRow) -> StoreResult<()>;
-    async fn get_user_pfx(&self, tenant_id: &TenantId, id: &str) -> StoreResult<UserPfxRow>;
-    async fn list_user_pfx(&self, tenant_id: &TenantId) -> StoreResult<Vec<UserPfxRow>>;
+    async fn upsert_user_pfx(&self, row: &UserPfxRow) -> StoreResult<()> {
+        self.execute(sql::upsert_user_pfx(row)).await.map(drop)
+    }
+    async fn get_user_pfx(&self, tenant_id: &TenantId, id: &str) -> StoreResult<UserPfxRow> {
+        one(self, sql::get_user_pfx(tenant_id, id)).await
+    }
+    async fn list_user_pfx(&self, tenant_id: &TenantId) -> StoreResult<Vec<UserPfxRow>> {
+        all(self, sql::list_user_pfx(tenant_id)).await
+    }
     /// `NotFound` when there was none.
-    async fn delete_user_pfx(&self, tenant_id: &TenantId, id: &str) -> StoreResult<()>;
+    async fn delete_user_pfx(&self, tenant_id: &TenantId, id: &str) -> StoreResult<()> {
+        found(self.execute(sql::delete_user_pfx(tenant_id, id)).await?)
+    }
 
     /// The tenant's SCEP challenge secret; `NotFound` until one is stored.
-    async fn scep_secret(&self, tenant_id: &TenantId) -> StoreResult<String>;
+    async fn scep_secret(&self, tenant_id: &TenantId) -> StoreResult<String> {
+        let (secret,): (String,) = one(self, sql::scep_secret(tenant_id)).await?;
+        Ok(secret)
+    }
     /// Stores `secret` unless the tenant already has one (the first one stays).
-    async fn insert_scep_secret(&self, tenant_id: &TenantId, secret: &str) -> StoreResult<()>;
-    async fn insert_scep_challenge(&self, row: &ScepChallengeRow) -> StoreResult<()>;
+    async fn insert_scep_secret(&self, tenant_id: &TenantId, secret: &str) -> StoreResult<()> {
+        self.execute(sql::insert_scep_secret(tenant_id, secret))
+            .await
+            .map(drop)
+    }
+    async fn insert_scep_challenge(&self, row: &ScepChallengeRow) -> StoreResult<()> {
+        self.execute(sql::insert_scep_challenge(row))
+            .await
+            .map(drop)
+    }
     async fn get_scep_challenge(
         &self,
         tenant_id: &TenantId,
         id: &str,
-    ) -> StoreResult<ScepChallengeRow>;
+    ) -> StoreResult<ScepChallengeRow> {
+        one(self, sql::get_scep_challenge(tenant_id, id)).await
+    }
     /// The latest validation under `transaction_id`: (challenge id, code).
     async fn scep_validation(
         &self,
         tenant_id: &TenantId,
         transaction_id: &str,
-    ) -> StoreResult<(String, String)>;
+    ) -> StoreResult<(String, String)> {
+        one(self, sql::scep_validation(tenant_id, transaction_id)).await
+    }
     /// `NotFound` when there is none.
     async fn set_scep_targeted(
         &self,
         tenant_id: &TenantId,
         id: &str,
         targeted: bool,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        found(
+            self.execute(sql::set_scep_targeted(tenant_id, id, targeted))
+                .await?,
+        )
+    }
     /// Records the verdict on a request under `transaction_id` (replacing an earlier one of the
     /// same transaction) and on the challenge it named.
     async fn record_scep_validation(
@@ -529,7 +422,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         transaction_id: &str,
         code: &str,
         now_ms: i64,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        let statements = sql::record_scep_validation(tenant_id, id, transaction_id, code, now_ms);
+        self.batch(statements).await
+    }
     async fn record_scep_notification(
         &self,
         tenant_id: &TenantId,
@@ -537,7 +433,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         kind: &str,
         body: &str,
         now_ms: i64,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        let statement = sql::record_scep_notification(tenant_id, id, kind, body, now_ms);
+        self.execute(statement).await.map(drop)
+    }
 
     /// Stores a token and drops the ones no longer valid at `now_ms` (`expires_ms <= now_ms`).
     async fn insert_token(
@@ -546,7 +445,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         tenant_id: &TenantId,
         now_ms: i64,
         expires_ms: i64,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        let statements = sql::insert_token(token_hash, tenant_id, now_ms, expires_ms);
+        self.batch(statements).await
+    }
     /// The tenant a token belongs to, if the token exists and expires after `now_ms`.
-    async fn token_tenant(&self, token_hash: &str, now_ms: i64) -> StoreResult<TenantId>;
+    async fn token_tenant(&self, token_hash: &str, now_ms: i64) -> StoreResult<TenantId> {
+        let (tenant,): (TenantId,) = one(self, sql::token_tenant(token_hash, now_ms)).await?;
+        Ok(tenant)
+    }
 }
