@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 mod connector;
 mod serve;
 mod status;
+mod tls;
 
 pub use crate::run::{exit_code, RunArgs};
 pub use connector::ConnectorArgs;

@@ -144,6 +144,17 @@ pub struct UserPfxRow {
     pub modified_ms: i64,
 }
 
+/// A tenant's token-signing key (see `crate::identity::jwt`): the RSA key as PKCS#8 PEM and its
+/// self-signed certificate, whose thumbprint is `kid`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SigningKeyRow {
+    pub tenant_id: TenantId,
+    pub kid: String,
+    pub private_key_pem: String,
+    pub certificate_pem: String,
+    pub created_ms: i64,
+}
+
 /// A SCEP challenge issued to a device targeted by a SCEP profile (see `crate::scep`).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ScepChallengeRow {

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::domain::jobs::MAX_CA_DOWNLOAD;
 use crate::domain::JobId;
 use crate::http::error::ApiError;
-use crate::http::extract::{ApiJson, GraphCaller};
+use crate::http::extract::{ApiJson, IntuneCaller};
 use crate::http::state::AppState;
 use crate::ops::{third_party_ca, Holder, OpsError, Report};
 
@@ -76,7 +76,7 @@ fn error_code(value: Option<&Value>) -> Option<(i64, &'static str)> {
     tag = "intune-fe",
     operation_id = "downloadRevocationRequests",
     context_path = wire::scep::PKI_SERVICE_PATH,
-    security(("graphToken" = [])),
+    security(("intuneToken" = [])),
     params(("api-version" = Option<String>, Header, description = "Absent or `5019-05-05`")),
     request_body(content = doc::RevocationDownloadRequest, description = "Keys in any casing"),
     responses(
@@ -89,7 +89,7 @@ fn error_code(value: Option<&Value>) -> Option<(i64, &'static str)> {
     )
 )]
 pub async fn download(
-    caller: GraphCaller,
+    caller: IntuneCaller,
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
@@ -153,7 +153,7 @@ pub async fn download(
     tag = "intune-fe",
     operation_id = "uploadRevocationResults",
     context_path = wire::scep::PKI_SERVICE_PATH,
-    security(("graphToken" = [])),
+    security(("intuneToken" = [])),
     params(("api-version" = Option<String>, Header, description = "Absent or `5019-05-05`")),
     request_body(content = doc::RevocationUploadRequest, description = "Keys in any casing; checked whole before any result is applied"),
     responses(
@@ -166,7 +166,7 @@ pub async fn download(
     )
 )]
 pub async fn upload(
-    caller: GraphCaller,
+    caller: IntuneCaller,
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
