@@ -36,6 +36,7 @@ mod connectors;
 mod corrupt;
 mod history;
 mod memory;
+mod migrations;
 mod pfx_scep_tokens;
 mod queue;
 mod replicas;

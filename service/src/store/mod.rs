@@ -21,6 +21,7 @@
 
 mod columns;
 mod engine;
+mod migrations;
 mod postgres;
 mod rows;
 mod sql;
