@@ -26,6 +26,8 @@ use intune_mock_scenarios::harness::{spawn_app_on, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::Connection;
+use wire::connector::Feature;
+use wire::jobs::{JobKind, Outcome};
 
 /// The service under test here allocates as the shipped binary does (`src/main.rs`), and so does
 /// the baseline it is compared with, in the same process.
@@ -76,7 +78,7 @@ fn revoke_payload(i: usize) -> Value {
 }
 
 async fn register(app: &TestApp, secret: &str, machine: &str) -> anyhow::Result<String> {
-    let body = json!({"machineName": machine, "displayName": machine, "features": ["revocation"], "version": "6.2406.0.1001"});
+    let body = json!({"machineName": machine, "displayName": machine, "features": [Feature::Revocation], "version": "6.2406.0.1001"});
     let answer = app
         .request(
             Method::POST,
@@ -98,7 +100,7 @@ async fn enqueue(app: &TestApp, tenant: &str, count: usize, batch: usize) -> any
     while sent < count {
         let n = batch.min(count - sent);
         let jobs: Vec<Value> = (sent..sent + n)
-            .map(|i| json!({"kind": "revoke", "payload": revoke_payload(i)}))
+            .map(|i| json!({"kind": JobKind::Revoke, "payload": revoke_payload(i)}))
             .collect();
         // The answer (the jobs as created) is read through, not kept: a producer needs only
         // to know they were taken.
@@ -151,14 +153,14 @@ async fn work(
                 Method::POST,
                 &format!("/connector/v1/jobs/{}/complete", job.id),
                 credential,
-                &json!({"leaseToken": job.lease_token, "outcome": "succeeded", "result": {"revoked": true}}),
+                &json!({"leaseToken": job.lease_token, "outcome": Outcome::Succeeded, "result": {"revoked": true}}),
                 200,
             )
             .await?;
         } else {
             let completions: Vec<Value> = jobs
                 .iter()
-                .map(|job| json!({"jobId": job.id, "leaseToken": job.lease_token, "outcome": "succeeded", "result": {"revoked": true}}))
+                .map(|job| json!({"jobId": job.id, "leaseToken": job.lease_token, "outcome": Outcome::Succeeded, "result": {"revoked": true}}))
                 .collect();
             let answer: wire::admin::Collection<wire::jobs::BatchCompletionResult> = app
                 .call_as(
@@ -805,7 +807,7 @@ async fn memory(rows: &mut Vec<Row>) -> anyhow::Result<()> {
             Method::POST,
             "/connector/v1/register".into(),
             secret.clone(),
-            Some(json!({"machineName": format!("MEM{i:03}"), "displayName": format!("MEM{i:03}"), "features": ["revocation"], "version": "6.2406.0.1001"})),
+            Some(json!({"machineName": format!("MEM{i:03}"), "displayName": format!("MEM{i:03}"), "features": [Feature::Revocation], "version": "6.2406.0.1001"})),
         )
         .await?;
         anyhow::ensure!(status == 201, "register: {body}");
@@ -818,7 +820,7 @@ async fn memory(rows: &mut Vec<Row>) -> anyhow::Result<()> {
     while sent < QUEUED {
         anyhow::ensure!(Instant::now() < deadline, "enqueueing took too long");
         let jobs: Vec<Value> = (sent..sent + 1000)
-            .map(|i| json!({"kind": "revoke", "payload": revoke_payload(i)}))
+            .map(|i| json!({"kind": JobKind::Revoke, "payload": revoke_payload(i)}))
             .collect();
         let (status, body) = call(
             Method::POST,
@@ -890,7 +892,7 @@ async fn memory(rows: &mut Vec<Row>) -> anyhow::Result<()> {
             "--machine",
             "IDLE01",
             "--features",
-            "revocation",
+            Feature::Revocation.as_str(),
             "--poll-seconds",
             "1",
         ])

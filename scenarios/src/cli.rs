@@ -94,8 +94,8 @@ pub struct ConnectorArgs {
     #[arg(long)]
     pub display_name: Option<String>,
     /// Comma-separated: pkcs, pkcs_import, scep, revocation.
-    #[arg(long, value_delimiter = ',', default_value = "pkcs")]
-    pub features: Vec<String>,
+    #[arg(long, value_delimiter = ',', default_value = "pkcs", value_parser = feature)]
+    pub features: Vec<wire::connector::Feature>,
     #[arg(long, default_value = "6.2510.3.2002")]
     pub version: String,
     /// Seconds between polls.
@@ -365,6 +365,14 @@ async fn status(args: StatusArgs, out: &mut dyn Write, colour: bool) -> anyhow::
     Ok(())
 }
 
+/// A `--features` item, by the service's own names (an unknown one is refused before anything
+/// is sent, with the list of the four).
+fn feature(name: &str) -> Result<wire::connector::Feature, String> {
+    service::domain::Feature::parse(name)
+        .map(Into::into)
+        .map_err(|e| e.to_string())
+}
+
 fn day(at: Option<DateTime<Utc>>) -> String {
     at.map(|d| d.format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| "-".to_owned())
@@ -396,7 +404,14 @@ pub fn status_table(connectors: &[wire::admin::ConnectorView], colour: bool) -> 
             (c.display_name.clone(), PLAIN),
             (c.machine_name.clone(), PLAIN),
             (c.version.clone(), PLAIN),
-            (c.features.join(","), PLAIN),
+            (
+                c.features
+                    .iter()
+                    .map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                PLAIN,
+            ),
             (c.state.clone(), PLAIN),
             (status, style),
             (
