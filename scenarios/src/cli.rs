@@ -213,8 +213,8 @@ async fn serve(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             format!("sqlite://{}", dir.join("intune-mock.db").display())
         }
     };
-    #[allow(clippy::disallowed_methods)] // Default start of a virtual clock: the moment it starts.
-    let start = args.start.unwrap_or_else(Utc::now);
+    // A virtual clock starts at the moment the service does, unless told otherwise.
+    let start = args.start.unwrap_or_else(crate::clock::wall);
     let clock = match args.clock.as_str() {
         "virtual" => service::config::ClockSetting::Virtual { start },
         _ => service::config::ClockSetting::Real,
@@ -270,8 +270,8 @@ async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
         seed: std::process::id() as u64,
     };
     // The machine's CA: an embedded Enterprise-CA-like issuer under the default profile's name.
-    #[allow(clippy::disallowed_methods)] // A real-time connector's CA starts now.
-    let now = Utc::now();
+    // A real-time connector's CA starts now, by the connector's clock.
+    let now = connector_sim::clock::wall();
     let cas = connector_sim::ca::CaDirectory::new();
     cas.add_embedded(connector_sim::pki::CertificateAuthority::new(
         "ca01.contoso.com\\Contoso Issuing CA",
