@@ -17,6 +17,7 @@ mod graph;
 mod graph_sdk;
 mod health;
 mod hostile_input;
+mod identity;
 mod jobs;
 mod journal;
 mod lifecycle_http;

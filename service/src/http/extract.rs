@@ -284,7 +284,7 @@ impl FromRequestParts<AppState> for Enrollment {
 async fn tenant_token(
     parts: &Parts,
     state: &AppState,
-    wanted: Resource,
+    wanted: &[Resource],
 ) -> Result<TenantId, ApiError> {
     let refused = |message: String| {
         ApiError::new(
@@ -297,14 +297,13 @@ async fn tenant_token(
     state
         .ops
         .tokens()
-        .check(token, Some(wanted))
+        .check(token, wanted)
         .await?
         .map_err(|refusal| refused(refusal.to_string()))
 }
 
 /// The tenant of a Graph token from the token endpoint: signed by the tenant's key, for
-/// Microsoft Graph, valid at the service's time (docs/behaviour.md, "Tokens and OpenID
-/// discovery").
+/// Microsoft Graph, valid at the service's time (docs/behaviour.md, "Tenants and connectors").
 #[derive(Debug, Clone)]
 pub struct GraphCaller {
     pub tenant_id: TenantId,
@@ -317,14 +316,19 @@ impl FromRequestParts<AppState> for GraphCaller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let tenant_id = tenant_token(parts, state, Resource::Graph).await?;
+        let tenant_id = tenant_token(parts, state, &[Resource::Graph]).await?;
         Ok(GraphCaller { tenant_id })
     }
 }
 
-/// The tenant of a token for the Intune API (the Intune FE routes a third-party CA calls, which
-/// Microsoft's CA libraries ask a token for with the scope
-/// `https://api.manage.microsoft.com//.default`).
+/// What the Intune FE routes take: a token for the Intune API (Microsoft's CA libraries ask for
+/// the scope `https://api.manage.microsoft.com//.default`) or, as the mock took before it
+/// signed its tokens, one for Microsoft Graph (docs/behaviour.md, "SCEP and the third-party CA
+/// surface").
+pub(crate) const INTUNE_FE_AUDIENCES: &[Resource] = &[Resource::Intune, Resource::Graph];
+
+/// The tenant of a token for the Intune FE routes a third-party CA calls (see
+/// [`INTUNE_FE_AUDIENCES`]).
 #[derive(Debug, Clone)]
 pub struct IntuneCaller {
     pub tenant_id: TenantId,
@@ -337,7 +341,7 @@ impl FromRequestParts<AppState> for IntuneCaller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let tenant_id = tenant_token(parts, state, Resource::Intune).await?;
+        let tenant_id = tenant_token(parts, state, INTUNE_FE_AUDIENCES).await?;
         Ok(IntuneCaller { tenant_id })
     }
 }
@@ -374,12 +378,7 @@ impl FromRequestParts<AppState> for TenantReader {
         if bool::from(token.as_bytes().ct_eq(state.operator_token.as_bytes())) {
             return Ok(TenantReader::Operator);
         }
-        match state
-            .ops
-            .tokens()
-            .check(token, Some(Resource::Graph))
-            .await?
-        {
+        match state.ops.tokens().check(token, &[Resource::Graph]).await? {
             Ok(tenant_id) => Ok(TenantReader::Tenant(tenant_id)),
             Err(Refusal::NotIssued) => Err(ApiError::unauthenticated(
                 "neither the operator token nor a valid tenant access token",

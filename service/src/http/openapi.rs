@@ -151,11 +151,7 @@ impl utoipa::Modify for SecuritySchemes {
         );
         components.add_security_scheme(
             "graphToken",
-            bearer("An access token of a tenant for Microsoft Graph from `POST /{tenantId}/oauth2/v2.0/token` (scope `https://graph.microsoft.com/.default`)."),
-        );
-        components.add_security_scheme(
-            "intuneToken",
-            bearer("An access token of a tenant for the Intune API from `POST /{tenantId}/oauth2/v2.0/token` (scope `https://api.manage.microsoft.com//.default`)."),
+            bearer("An access token of a tenant from `POST /{tenantId}/oauth2/v2.0/token`, an RS256 JWT: for Microsoft Graph (scope `https://graph.microsoft.com/.default`) on the Graph routes; for the Intune API (scope `https://api.manage.microsoft.com//.default`) or Graph on the Intune FE routes."),
         );
         components.add_security_scheme(
             "clientSecretBasic",

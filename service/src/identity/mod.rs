@@ -1,5 +1,4 @@
-//! The mock's stand-in for Entra ID's token service (docs/behaviour.md, "Wire shapes", "Tokens
-//! and OpenID discovery"): which resources a token may be asked for and what each route takes
+//! The mock's stand-in for Entra ID's token service (docs/behaviour.md, "Tenants and connectors", "Wire shapes"): which resources a token may be asked for and what each route takes
 //! (`resource`), and the RS256-signed JWTs themselves with each tenant's signing key (`jwt`).
 //!
 //! Pure: no IO, no clock (every instant is a parameter). The keys are kept in the store and the

@@ -1,5 +1,5 @@
 //! The resources the token endpoint issues tokens for, the scopes that name them, and the checks
-//! a route makes of a verified token's claims (docs/behaviour.md, "Tokens and OpenID discovery").
+//! a route makes of a verified token's claims (docs/behaviour.md, "Tenants and connectors").
 //!
 //! Two resources: Microsoft Graph (the `/beta` and `/v1.0` routes) and the Intune API (the Intune
 //! FE routes a third-party CA calls, which Microsoft's CA libraries ask a token for with the
@@ -271,12 +271,13 @@ pub fn app_token_claims(
 }
 
 /// The checks of a token whose signature verified with `tenant`'s key: its issuer, its audience
-/// (when the route wants one resource) and its validity at `now` (`nbf` inclusive, `exp`
-/// exclusive, no leeway: the clock is the service's own).
+/// (one of `wanted`, the first being the route's own; any when `wanted` is empty) and its
+/// validity at `now` (`nbf` inclusive, `exp` exclusive, no leeway: the clock is the service's
+/// own).
 pub fn check_claims(
     claims: &AccessTokenClaims,
     tenant: &str,
-    wanted: Option<Resource>,
+    wanted: &[Resource],
     now: DateTime<Utc>,
 ) -> Result<(), Refusal> {
     if claims.iss != issuer(tenant) || claims.tid != tenant {
@@ -285,11 +286,11 @@ pub fn check_claims(
             tenant: tenant.to_owned(),
         });
     }
-    if let Some(wanted) = wanted {
-        if !wanted.accepts(&claims.aud) {
+    if let Some(first) = wanted.first() {
+        if !wanted.iter().any(|w| w.accepts(&claims.aud)) {
             return Err(Refusal::Audience {
                 aud: claims.aud.clone(),
-                wanted,
+                wanted: *first,
             });
         }
     }
@@ -404,41 +405,41 @@ mod tests {
         let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
         // nbf 2026-03-02T09:25:00Z, exp 2026-03-02T10:30:00Z.
         let graph = claims("https://graph.microsoft.com");
-        let check = |c: &AccessTokenClaims, wanted, now: &str| {
+        let check = |c: &AccessTokenClaims, wanted: &[Resource], now: &str| {
             check_claims(c, "t1", wanted, at(now)).map_err(|e| e.to_string())
         };
         assert_eq!(
-            check(&graph, Some(Resource::Graph), "2026-03-02T09:25:00Z"),
+            check(&graph, &[Resource::Graph], "2026-03-02T09:25:00Z"),
             Ok(())
         );
         assert_eq!(
-            check(&graph, Some(Resource::Graph), "2026-03-02T10:29:59.999Z"),
+            check(&graph, &[Resource::Graph], "2026-03-02T10:29:59.999Z"),
             Ok(())
         );
         assert_eq!(
-            check(&graph, Some(Resource::Graph), "2026-03-02T10:30:00Z"),
+            check(&graph, &[Resource::Graph], "2026-03-02T10:30:00Z"),
             Err("the access token expired at 2026-03-02T10:30:00Z (the service's time is 2026-03-02T10:30:00Z)".into())
         );
         assert_eq!(
-            check(&graph, None, "2026-03-02T09:24:59Z"),
+            check(&graph, &[], "2026-03-02T09:24:59Z"),
             Err("the access token is not valid before 2026-03-02T09:25:00Z (the service's time is 2026-03-02T09:24:59Z)".into())
         );
         assert_eq!(
-            check(&graph, Some(Resource::Intune), "2026-03-02T09:30:00Z"),
+            check(&graph, &[Resource::Intune], "2026-03-02T09:30:00Z"),
             Err("the access token is for `https://graph.microsoft.com`, not for the Intune API: ask the token endpoint for the scope `https://api.manage.microsoft.com//.default`".into())
         );
         let intune = claims("https://api.manage.microsoft.com/");
         assert_eq!(
-            check(&intune, Some(Resource::Intune), "2026-03-02T09:30:00Z"),
+            check(&intune, &[Resource::Intune], "2026-03-02T09:30:00Z"),
             Ok(())
         );
         assert_eq!(
-            check(&intune, Some(Resource::Graph), "2026-03-02T09:30:00Z"),
+            check(&intune, &[Resource::Graph], "2026-03-02T09:30:00Z"),
             Err("the access token is for `https://api.manage.microsoft.com/`, not for Microsoft Graph: ask the token endpoint for the scope `https://graph.microsoft.com/.default`".into())
         );
-        assert_eq!(check(&intune, None, "2026-03-02T09:30:00Z"), Ok(()));
+        assert_eq!(check(&intune, &[], "2026-03-02T09:30:00Z"), Ok(()));
         assert_eq!(
-            check_claims(&graph, "t2", None, at("2026-03-02T09:30:00Z")).unwrap_err().to_string(),
+            check_claims(&graph, "t2", &[], at("2026-03-02T09:30:00Z")).unwrap_err().to_string(),
             "the access token's issuer `https://sts.windows.net/t1/` is not tenant `t2`'s (`https://sts.windows.net/t2/`)"
         );
     }

@@ -1,4 +1,4 @@
-//! Access tokens (docs/behaviour.md, "Tokens and OpenID discovery"): the client-credentials
+//! Access tokens (docs/behaviour.md, "Tenants and connectors"): the client-credentials
 //! grant issues RS256-signed JWTs with each tenant's signing key, made the first time the tenant
 //! needs one and kept in the store, so that every replica on the database signs and verifies
 //! with the same key; the tenant's keys as a JWKS; and the check a route makes of a bearer token.
@@ -135,13 +135,13 @@ impl Tokens<'_> {
         Ok(Some(vec![verifying.jwk().map_err(corrupt)?]))
     }
 
-    /// The tenant of a bearer token, if this service issued it, it is valid now and (when
-    /// `wanted` names one) it is for that resource; else why not. An opaque token from before
+    /// The tenant of a bearer token, if this service issued it, it is valid now and it is for
+    /// one of the `wanted` resources (any when empty); else why not. An opaque token from before
     /// the service signed its tokens is taken for any resource until it expires.
     pub async fn check(
         &self,
         token: &str,
-        wanted: Option<Resource>,
+        wanted: &[Resource],
     ) -> OpsResult<Result<TenantId, Refusal>> {
         if !jwt::looks_like_jwt(token) {
             let found = self
@@ -185,7 +185,7 @@ impl Tokens<'_> {
     /// The tenant a bearer token was issued for, if it is one of this service's valid tokens
     /// (for any resource).
     pub async fn tenant_of(&self, token: &str) -> OpsResult<Option<TenantId>> {
-        Ok(self.check(token, None).await?.ok())
+        Ok(self.check(token, &[]).await?.ok())
     }
 }
 

@@ -1,4 +1,4 @@
-//! HTTPS for the service (docs/behaviour.md, "Tokens and OpenID discovery"): MSAL-based clients
+//! HTTPS for the service (docs/behaviour.md, "Tenants and connectors"): MSAL-based clients
 //! (azure-identity, the Graph SDKs' default authentication, PowerShell, MSAL.NET) refuse an
 //! authority that is not `https`, so `serve --tls` adds an HTTPS listener next to the HTTP one.
 //!

@@ -1,5 +1,5 @@
 //! Entra ID's discovery for each tenant, as MSAL reads it before it asks for a token
-//! (docs/behaviour.md, "Tokens and OpenID discovery"): `GET
+//! (docs/behaviour.md, "Tenants and connectors"): `GET
 //! /{tenantId}/v2.0/.well-known/openid-configuration` and the tenant's signing keys, `GET
 //! /{tenantId}/discovery/v2.0/keys`. No credential: both are public at Entra ID too. The URLs in
 //! the configuration are this service's own origin as the request reached it (`https` on the

@@ -76,7 +76,7 @@ fn error_code(value: Option<&Value>) -> Option<(i64, &'static str)> {
     tag = "intune-fe",
     operation_id = "downloadRevocationRequests",
     context_path = wire::scep::PKI_SERVICE_PATH,
-    security(("intuneToken" = [])),
+    security(("graphToken" = [])),
     params(("api-version" = Option<String>, Header, description = "Absent or `5019-05-05`")),
     request_body(content = doc::RevocationDownloadRequest, description = "Keys in any casing"),
     responses(
@@ -153,7 +153,7 @@ pub async fn download(
     tag = "intune-fe",
     operation_id = "uploadRevocationResults",
     context_path = wire::scep::PKI_SERVICE_PATH,
-    security(("intuneToken" = [])),
+    security(("graphToken" = [])),
     params(("api-version" = Option<String>, Header, description = "Absent or `5019-05-05`")),
     request_body(content = doc::RevocationUploadRequest, description = "Keys in any casing; checked whole before any result is applied"),
     responses(

@@ -21,7 +21,7 @@ use crate::domain::{TenantId, Version};
 use crate::http::error::ApiError;
 use crate::http::extract::{bearer, ApiJson, Operator};
 use crate::http::state::AppState;
-use crate::identity::{Refusal, Resource};
+use crate::identity::Refusal;
 use crate::ops::{Connector, NewScepChallenge, NotificationKind, ScepChallenge};
 
 /// Who calls the SCEP actions: a third-party CA with a tenant token, or a connector.
@@ -47,7 +47,7 @@ impl FromRequestParts<AppState> for ScepCaller {
         let checked = state
             .ops
             .tokens()
-            .check(token, Some(Resource::Intune))
+            .check(token, crate::http::extract::INTUNE_FE_AUDIENCES)
             .await?;
         match checked {
             Ok(tenant_id) => Ok(ScepCaller {
@@ -98,7 +98,7 @@ async fn gate(state: &AppState, caller: &ScepCaller) -> Result<Option<Version>, 
     tag = "intune-fe",
     operation_id = "scepValidateRequest",
     context_path = wire::scep::SCEP_SERVICE_PATH,
-    security(("connectorCredential" = []), ("intuneToken" = [])),
+    security(("connectorCredential" = []), ("graphToken" = [])),
     params(("api-version" = Option<String>, Header, description = "Absent or `2018-02-20`")),
     request_body(content = wire::scep::ValidateRequest, description = "Keys in any casing; explicit nulls and `\\/` are taken"),
     responses(
@@ -237,7 +237,7 @@ async fn notify(
     tag = "intune-fe",
     operation_id = "scepSuccessNotification",
     context_path = wire::scep::SCEP_SERVICE_PATH,
-    security(("connectorCredential" = []), ("intuneToken" = [])),
+    security(("connectorCredential" = []), ("graphToken" = [])),
     params(("api-version" = Option<String>, Header, description = "Absent or `2018-02-20`")),
     request_body = doc::ScepNotificationRequest,
     responses(
@@ -265,7 +265,7 @@ pub async fn success_notification(
     tag = "intune-fe",
     operation_id = "scepFailureNotification",
     context_path = wire::scep::SCEP_SERVICE_PATH,
-    security(("connectorCredential" = []), ("intuneToken" = [])),
+    security(("connectorCredential" = []), ("graphToken" = [])),
     params(("api-version" = Option<String>, Header, description = "Absent or `2018-02-20`")),
     request_body = doc::ScepNotificationRequest,
     responses(

@@ -1,8 +1,7 @@
 //! `POST /{tenantId}/oauth2/v2.0/token`: the OAuth2 client-credentials grant, as MSAL and
 //! azure-identity send it (form body; client id and secret in the form or in HTTP Basic; one
 //! `{resource}/.default` scope; other fields such as `client_info` and `claims` are read and
-//! ignored). The answer is an RS256-signed JWT for the resource (docs/behaviour.md, "Tokens and
-//! OpenID discovery").
+//! ignored). The answer is an RS256-signed JWT for the resource (docs/behaviour.md, "Tenants and connectors").
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
