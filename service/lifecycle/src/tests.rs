@@ -333,7 +333,7 @@ fn health_upload_failing_starts_15_minutes_after_the_last_upload_while_active() 
     // A connector that never uploaded health is not judged on it.
     f.last_health = None;
     assert_eq!(codes(&f, "2026-06-01T11:00:00Z"), Vec::<&str>::new());
-    let boundaries = crate::domain::lifecycle::boundaries(
+    let boundaries = crate::lifecycle::boundaries(
         &facts("6.2510.3.2002", at("2026-06-01T10:50:00Z")),
         &tenant("6.2510.3.2002"),
         &catalog,
@@ -341,7 +341,7 @@ fn health_upload_failing_starts_15_minutes_after_the_last_upload_while_active() 
     assert!(!boundaries.contains(&at("2026-06-01T10:15:00Z")));
     f.last_health = Some(at("2026-06-01T10:00:00Z"));
     assert!(
-        crate::domain::lifecycle::boundaries(&f, &tenant("6.2510.3.2002"), &catalog)
+        crate::lifecycle::boundaries(&f, &tenant("6.2510.3.2002"), &catalog)
             .contains(&at("2026-06-01T10:15:00Z"))
     );
 }
