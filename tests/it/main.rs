@@ -19,6 +19,7 @@ mod health;
 mod hostile_input;
 mod jobs;
 mod journal;
+mod lifecycle_cli;
 mod lifecycle_http;
 mod limits;
 mod metrics;
