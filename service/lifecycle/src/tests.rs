@@ -582,4 +582,15 @@ proptest! {
         let last = &list[list.len() - 1].1;
         prop_assert_eq!((last.status, last.codes()), (end.status, end.codes()));
     }
+
+    #[test]
+    fn in_a_fleet_exactly_the_connectors_behind_the_newest_show_version_skew((tenant, fleet) in strategies::fleet(8), now in instant()) {
+        let catalog = Catalog::shipped();
+        let newest = fleet.iter().map(|c| c.version).max();
+        for c in &fleet {
+            let e = evaluate(c, &tenant, &catalog, now);
+            let skew = e.codes().contains(&super::lifecycle::ReasonCode::VersionSkew);
+            prop_assert_eq!(skew, Some(c.version) < newest, "{} in {:?}", c.version, newest);
+        }
+    }
 }
