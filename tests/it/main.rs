@@ -21,6 +21,7 @@ mod hostile_input;
 mod identity;
 mod jobs;
 mod journal;
+mod lifecycle_cli;
 mod lifecycle_http;
 mod limits;
 mod metrics;

@@ -25,6 +25,7 @@ pub struct ConnectorRow {
     pub display_name: String,
     pub machine_name: String,
     pub machine_key: String,
+    #[sqlx(try_from = "columns::Column<FeatureSet>")]
     pub features: FeatureSet,
     pub version: String,
     pub product: String,
@@ -88,6 +89,7 @@ pub struct HealthWrite<'a> {
 /// How many jobs of one kind are in one state, and when the oldest of them was created.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct JobStat {
+    #[sqlx(try_from = "columns::Column<JobKind>")]
     pub kind: JobKind,
     pub state: JobState,
     pub count: i64,
@@ -103,6 +105,7 @@ pub struct JobRow {
     #[serde(deserialize_with = "columns::serde_columns::column")]
     pub tenant_id: TenantId,
     #[serde(deserialize_with = "columns::serde_columns::column")]
+    #[sqlx(try_from = "columns::Column<JobKind>")]
     pub kind: JobKind,
     #[serde(deserialize_with = "columns::serde_columns::column")]
     pub state: JobState,
