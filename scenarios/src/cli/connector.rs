@@ -71,13 +71,9 @@ pub(super) async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
     });
     let http = connector_sim::http_client(proxy.as_ref())?;
     let client = connector_sim::ServiceClient::new(args.url, http);
-    connector_sim::run_realtime(
-        config,
-        client,
-        &args.enrollment_secret,
-        Some(workbench),
-        super::shutdown_signal(),
-    )
-    .await?;
+    let mut connector =
+        connector_sim::Connector::install(config, client, &args.enrollment_secret, now).await?;
+    connector.set_workbench(workbench);
+    connector_sim::run_realtime(&mut connector, super::shutdown_signal(), |_| {}).await;
     Ok(())
 }
