@@ -11,9 +11,10 @@
 //!   schema).
 //! - `output`: aligned tables, colour only on a terminal, standard output that survives a closed
 //!   pipe, errors with their cause chain.
-//! - `cli`: the subcommands of `intune-mock`.
+//! - `cli`: the subcommands of `intune-mock`; `clock`: its one wall-clock read.
 
 pub mod cli;
+pub mod clock;
 pub mod harness;
 pub mod lanes;
 pub mod output;
