@@ -212,7 +212,8 @@ impl Record {
     pub fn line(&self) -> String {
         format!(
             "{} {} {:04} {}: {}",
-            self.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            self.time
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             self.channel.as_str(),
             self.event_id,
             self.name,

@@ -11,6 +11,7 @@ mod cli;
 mod client_fixtures;
 mod connector_bad_input;
 mod connector_client;
+mod connector_command;
 mod crash_safety;
 mod faults;
 mod graph;

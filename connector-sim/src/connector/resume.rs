@@ -7,6 +7,8 @@
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 
+use wire::connector::Feature;
+
 use super::instance::Registered;
 use super::{Connector, ConnectorConfig};
 use crate::client::{ClientError, ServiceClient};
@@ -57,7 +59,7 @@ fn differences(
 ) -> wire::connector::ReconfigureRequest {
     let account = config.service_account.as_deref().unwrap_or("SYSTEM");
     let proxy = config.proxy.as_deref().map(wire::url::redact_password);
-    let sorted = |features: &[String]| {
+    let sorted = |features: &[Feature]| {
         let mut features = features.to_vec();
         features.sort();
         features
@@ -66,7 +68,7 @@ fn differences(
         display_name: (view.display_name != config.display_name)
             .then(|| config.display_name.clone()),
         features: (sorted(&view.features) != sorted(&config.features))
-            .then(|| config.features.clone()),
+            .then(|| super::config::feature_names(&config.features)),
         service_account: (!view.service_account.eq_ignore_ascii_case(account))
             .then(|| account.to_owned()),
         // `""` removes a proxy or a key.
@@ -104,10 +106,10 @@ mod tests {
 
     #[test]
     fn only_what_differs_is_reconfigured() {
-        let same = ConnectorConfig::new("SRV01", &["pkcs"], "6.2510.3.2002");
+        let same = ConnectorConfig::new("SRV01", &[Feature::Pkcs], "6.2510.3.2002");
         let mut reordered = view();
-        reordered.features = vec!["scep".into(), "pkcs".into()];
-        let both = ConnectorConfig::new("SRV01", &["pkcs", "scep"], "6.2510.3.2002");
+        reordered.features = vec![Feature::Scep, Feature::Pkcs];
+        let both = ConnectorConfig::new("SRV01", &[Feature::Pkcs, Feature::Scep], "6.2510.3.2002");
         assert_eq!(
             differences(&both, &reordered),
             wire::connector::ReconfigureRequest::default()
@@ -117,10 +119,10 @@ mod tests {
             wire::connector::ReconfigureRequest::default()
         );
         let changed = ConnectorConfig {
-            features: vec!["pkcs".into(), "scep".into()],
+            features: vec![Feature::Pkcs, Feature::Scep],
             service_account: Some("CONTOSO\\svc".into()),
             proxy: Some("http://user:secret@proxy:8888".into()),
-            ..ConnectorConfig::new("SRV01", &["pkcs"], "6.2510.3.2002")
+            ..ConnectorConfig::new("SRV01", &[Feature::Pkcs], "6.2510.3.2002")
         };
         assert_eq!(
             differences(&changed, &view()),

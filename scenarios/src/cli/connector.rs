@@ -1,4 +1,20 @@
-//! `intune-mock connector`: one simulated connector against a service, on the wall clock.
+//! `intune-mock connector`: one simulated connector against a service, on the wall clock, as a
+//! process a person watches and restarts (docs/behaviour.md, "The simulated connector").
+//!
+//! It says who it is on standard output once, then writes one line per event on standard error;
+//! `--log-dir` keeps the two channels as files, `--state-dir` lets a restart go on as the same
+//! connector. Every folder is tried before the connector registers, so bad input changes
+//! nothing at the service.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use connector_sim::events::{EventLog, LogSettings, Record};
+use connector_sim::state::StateDir;
+use connector_sim::{Connector, ConnectorConfig};
+use wire::connector::Feature;
 
 #[derive(Debug, clap::Args)]
 pub struct ConnectorArgs {
@@ -12,7 +28,7 @@ pub struct ConnectorArgs {
     pub display_name: Option<String>,
     /// Comma-separated: pkcs, pkcs_import, scep, revocation.
     #[arg(long, value_delimiter = ',', default_value = "pkcs", value_parser = feature)]
-    pub features: Vec<wire::connector::Feature>,
+    pub features: Vec<Feature>,
     #[arg(long, default_value = "6.2510.3.2002")]
     pub version: String,
     /// Seconds between polls.
@@ -31,15 +47,132 @@ pub struct ConnectorArgs {
         hide_env_values = true
     )]
     pub proxy_password: Option<String>,
+    /// Do not print the event lines on standard error (the registration line still goes to
+    /// standard output).
+    #[arg(long)]
+    pub quiet: bool,
+    /// Keep the Admin and Operational channels as JSON-lines files in DIR (Admin.jsonl,
+    /// Operational.jsonl; 50 MB each, then archived, the newest 10 archives kept).
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Add Debug records (one per call to the service) to the log.
+    #[arg(long)]
+    pub log_debug: bool,
+    /// Keep the connector's id, credential, CA key and version in DIR: started again with the
+    /// same DIR (even after a crash), it goes on as the same connector instead of registering.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 pub(super) async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
-    let config = connector_sim::ConnectorConfig {
+    // Listening first: a SIGTERM that comes while the connector registers still stops it well.
+    let stop = stop_signal().context("cannot listen for SIGTERM")?;
+    let log = event_log(&args)?;
+    let state = match &args.state_dir {
+        Some(dir) => Some(StateDir::open(dir)?),
+        None => None,
+    };
+    let saved = match &state {
+        Some(state) => state.load()?,
+        None => None,
+    };
+    let config = config(&args);
+    let features = config
+        .features
+        .iter()
+        .map(|f| f.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let proxy = args.proxy.clone().map(|url| connector_sim::ProxySettings {
+        url,
+        username: args.proxy_user.clone(),
+        password: args.proxy_password.clone(),
+    });
+    let http = connector_sim::http_client(proxy.as_ref())?;
+    let client = connector_sim::ServiceClient::new(args.url.clone(), http);
+    let now = connector_sim::clock::wall();
+    let (mut connector, view, resumed) = match saved {
+        Some(registered) => {
+            let id = registered.connector_id.clone();
+            let (connector, view) = Connector::resume(config, client, registered, now, log)
+                .await
+                .with_context(|| format!("cannot start again as connector {id}"))?;
+            (connector, view, true)
+        }
+        None => {
+            let mut connector =
+                Connector::install_with_log(config, client, &args.enrollment_secret, now, log)
+                    .await
+                    .context("cannot register the connector")?;
+            let view = connector
+                .view()
+                .await
+                .context("cannot read the connector back from the service")?;
+            (connector, view, false)
+        }
+    };
+    if let Some(state) = &state {
+        state.save(&connector.registered())?;
+    }
+    let mut line = format!(
+        "registered as {} in tenant {} (features {features}, version {})",
+        connector.id(),
+        view.tenant_id,
+        connector.version()
+    );
+    if let (true, Some(state)) = (resumed, &state) {
+        line.push_str(&format!(
+            "; started again from {}",
+            state.registration_file().display()
+        ));
+    }
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+    connector.set_workbench(workbench(state.as_ref(), now)?);
+    connector_sim::run_realtime(&mut connector, stop, |connector| {
+        save(state.as_ref(), connector)
+    })
+    .await;
+    save(state.as_ref(), &connector);
+    Ok(())
+}
+
+/// The connector's log: files in `--log-dir` (tried now, before anything registers), and an
+/// echo of each record on standard error unless `--quiet`.
+fn event_log(args: &ConnectorArgs) -> anyhow::Result<EventLog> {
+    let settings = LogSettings {
+        dir: args.log_dir.clone(),
+        debug: args.log_debug,
+        ..LogSettings::default()
+    };
+    let mut log = EventLog::new(settings, "")?;
+    if !args.quiet {
+        log.set_echo(Arc::new(|record: &Record| {
+            // A closed standard error is no reason to stop the connector.
+            let _ = writeln!(std::io::stderr(), "{}", record.line());
+        }));
+    }
+    Ok(log)
+}
+
+/// A `--features` item, by the service's own names (an unknown one is refused before anything
+/// is sent, with the list of the four).
+fn feature(name: &str) -> Result<Feature, String> {
+    service::domain::Feature::parse(name)
+        .map(Into::into)
+        .map_err(|e| e.to_string())
+}
+
+fn config(args: &ConnectorArgs) -> ConnectorConfig {
+    ConnectorConfig {
         name: args.machine.clone(),
-        display_name: args.display_name.unwrap_or_else(|| args.machine.clone()),
-        machine_name: args.machine,
-        features: args.features,
-        version: args.version,
+        display_name: args
+            .display_name
+            .clone()
+            .unwrap_or_else(|| args.machine.clone()),
+        machine_name: args.machine.clone(),
+        features: args.features.clone(),
+        version: args.version.clone(),
         product: None,
         auto_update: true,
         co_installed: vec![],
@@ -51,35 +184,59 @@ pub(super) async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
         health_interval: chrono::Duration::minutes(5),
         crash_after_download: false,
         seed: std::process::id() as u64,
-    };
-    // The machine's CA: an embedded Enterprise-CA-like issuer under the default profile's name.
-    // A real-time connector's CA starts now, by the connector's clock.
-    let now = connector_sim::clock::wall();
-    let cas = connector_sim::ca::CaDirectory::new();
-    cas.add_embedded(connector_sim::pki::CertificateAuthority::new(
-        "ca01.contoso.com\\Contoso Issuing CA",
-        "Contoso Issuing CA",
-        now,
-    )?);
-    let workbench = connector_sim::Workbench::new(cas);
-    let proxy = args.proxy.map(|url| connector_sim::ProxySettings {
-        url,
-        username: args.proxy_user,
-        password: args.proxy_password,
-    });
-    let http = connector_sim::http_client(proxy.as_ref())?;
-    let client = connector_sim::ServiceClient::new(args.url, http);
-    let mut connector =
-        connector_sim::Connector::install(config, client, &args.enrollment_secret, now).await?;
-    connector.set_workbench(workbench);
-    connector_sim::run_realtime(&mut connector, super::shutdown_signal(), |_| {}).await;
-    Ok(())
+    }
 }
 
-/// A `--features` item, by the service's own names (an unknown one is refused before anything
-/// is sent, with the list of the four).
-fn feature(name: &str) -> Result<wire::connector::Feature, String> {
-    service::domain::Feature::parse(name)
-        .map(Into::into)
-        .map_err(|e| e.to_string())
+/// The machine's CA: an embedded Enterprise-CA-like issuer under the default profile's name,
+/// with the key kept in the state folder when there is one.
+fn workbench(
+    state: Option<&StateDir>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<connector_sim::Workbench> {
+    let (name, common_name) = ("ca01.contoso.com\\Contoso Issuing CA", "Contoso Issuing CA");
+    let ca = match state {
+        Some(state) => connector_sim::pki::CertificateAuthority::with_key(
+            name,
+            common_name,
+            state.ca_key()?,
+            now,
+        )?,
+        None => connector_sim::pki::CertificateAuthority::new(name, common_name, now)?,
+    };
+    let cas = connector_sim::ca::CaDirectory::new();
+    cas.add_embedded(ca);
+    Ok(connector_sim::Workbench::new(cas))
+}
+
+/// Saves what a restart needs (the version changes when the connector updates itself); a
+/// failure is reported and the connector goes on.
+fn save(state: Option<&StateDir>, connector: &Connector) {
+    if let Some(state) = state {
+        if let Err(e) = state.save(&connector.registered()) {
+            tracing::warn!(error = %e, "cannot save the connector's state");
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C (SIGINT). The handlers are installed when this is called, not
+/// when the future is first polled.
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }

@@ -1,0 +1,311 @@
+//! `intune-mock connector` as a process (issue #22): the line that says who it is, one line per
+//! event, the channel files of `--log-dir`, a restart from `--state-dir` after SIGKILL that goes
+//! on as the same connector, SIGTERM that writes the stopped event and exits 0, and bad input
+//! refused before anything registers.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use scenarios::harness::TestApp;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::support::{app_at, connector_count, enrollment_secret};
+
+/// A running connector command: its first standard-output line and every standard-error line
+/// so far.
+struct Running {
+    child: Child,
+    registered: String,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+fn command(app: &TestApp, secret: &str, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_intune-mock-under-test"));
+    command
+        .args([
+            "connector",
+            "--url",
+            &app.base_url,
+            "--enrollment-secret",
+            secret,
+            "--machine",
+            "SRV01",
+            "--poll-seconds",
+            "1",
+        ])
+        .args(extra)
+        .env_remove("INTUNE_MOCK_ENROLLMENT_SECRET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+async fn start(app: &TestApp, secret: &str, extra: &[&str]) -> Running {
+    let mut child = command(app, secret, extra)
+        .spawn()
+        .expect("the binary starts");
+    let stderr = Arc::new(Mutex::new(Vec::new()));
+    let mut errors = BufReader::new(child.stderr.take().unwrap()).lines();
+    let kept = stderr.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = errors.next_line().await {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let registered = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the connector says who it is within 30 s")
+        .unwrap()
+        .unwrap_or_else(|| panic!("no line on stdout; stderr: {:?}", stderr.lock().unwrap()));
+    Running {
+        child,
+        registered,
+        stderr,
+    }
+}
+
+/// Waits (at most 30 s) until a standard-error line contains `text`.
+async fn wait_for(running: &Running, text: &str) {
+    for _ in 0..300 {
+        if running
+            .stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(text))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "no stderr line with {text:?}: {:?}",
+        running.stderr.lock().unwrap()
+    );
+}
+
+fn records(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON record a line"))
+        .collect()
+}
+
+fn ids(records: &[Value]) -> Vec<u64> {
+    records
+        .iter()
+        .map(|r| r["event_id"].as_u64().unwrap())
+        .collect()
+}
+
+/// `registered as <id> in tenant <tid> (…)`: the id.
+fn connector_id(line: &str) -> String {
+    line.strip_prefix("registered as ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("not a registration line: {line}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn killed_and_started_again_it_is_the_same_connector_with_the_same_log() {
+    let app = app_at("2026-03-01T00:00:00Z").await;
+    let tenant = app.create_tenant("Contoso", None).await.unwrap();
+    let secret = enrollment_secret(&tenant).to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let state = dir.path().join("state");
+    let flags = [
+        "--log-dir",
+        logs.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ];
+    let mut first = start(&app, &secret, &flags).await;
+    let id = connector_id(&first.registered);
+    assert_eq!(
+        first.registered,
+        format!(
+            "registered as {id} in tenant {} (features pkcs, version 6.2510.3.2002)",
+            tenant.id
+        )
+    );
+    wait_for(&first, "Operational 0001 ConnectorServiceStarted: ").await;
+    first.child.kill().await.unwrap(); // SIGKILL: no stopped event, no last save.
+
+    let mut second = start(&app, &secret, &flags).await;
+    assert_eq!(
+        second.registered,
+        format!(
+            "registered as {id} in tenant {} (features pkcs, version 6.2510.3.2002); started again from {}",
+            tenant.id,
+            state.join("connector.json").display()
+        )
+    );
+    assert_eq!(
+        connector_count(&app, &tenant.id).await,
+        1,
+        "no new registration"
+    );
+    wait_for(&second, "Operational 0001 ConnectorServiceStarted: ").await;
+    second.child.kill().await.unwrap();
+
+    // One Operational file for both lives: started, configuration, (killed), started again.
+    let operational = records(&logs.join("Operational.jsonl"));
+    let started: Vec<_> = operational
+        .iter()
+        .filter(|r| r["event_id"] == 1)
+        .map(|r| r["connector_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(started, vec![id.clone(), id.clone()]);
+    assert!(
+        !ids(&operational).contains(&2),
+        "SIGKILL writes no stopped event"
+    );
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(state.join("connector.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["connectorId"], id.as_str());
+    assert_eq!(saved["format"], "intune-mock-connector-state/1");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_writes_the_stopped_event_and_exits_0() {
+    let app = app_at("2026-03-01T00:00:00Z").await;
+    let tenant = app.create_tenant("Contoso", None).await.unwrap();
+    let secret = enrollment_secret(&tenant).to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let mut running = start(&app, &secret, &["--log-dir", logs.to_str().unwrap()]).await;
+    let id = connector_id(&running.registered);
+    wait_for(&running, "Operational 0003 ConnectorConfiguration: ").await;
+    let pid = running.child.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = tokio::time::timeout(Duration::from_secs(60), running.child.wait())
+        .await
+        .expect("it stops within 60 s")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let operational = records(&logs.join("Operational.jsonl"));
+    let last = operational.last().unwrap();
+    assert_eq!(last["event_id"], 2);
+    assert_eq!(last["name"], "ConnectorServiceStopped");
+    assert_eq!(last["connector_id"], id.as_str());
+    wait_for(
+        &running,
+        "Operational 0002 ConnectorServiceStopped: The Certificate Connector service stopped.",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn quiet_prints_the_registration_line_only() {
+    let app = app_at("2026-03-01T00:00:00Z").await;
+    let tenant = app.create_tenant("Contoso", None).await.unwrap();
+    let secret = enrollment_secret(&tenant).to_owned();
+    let mut running = start(&app, &secret, &["--quiet", "--features", "pkcs,scep"]).await;
+    assert!(
+        running
+            .registered
+            .ends_with("(features pkcs, scep, version 6.2510.3.2002)"),
+        "{}",
+        running.registered
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    running.child.kill().await.unwrap();
+    // Warnings of the process itself (tracing) may still come; event lines do not.
+    let stderr = running.stderr.lock().unwrap();
+    assert!(
+        !stderr
+            .iter()
+            .any(|l| l.contains(" Operational 0") || l.contains(" Admin ")),
+        "{stderr:?}"
+    );
+}
+
+/// Runs the command to its end: exit code and standard error.
+async fn refused(app: &TestApp, secret: &str, extra: &[&str]) -> (Option<i32>, String) {
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        command(app, secret, extra).output(),
+    )
+    .await
+    .expect("it ends within 30 s")
+    .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn bad_folders_are_refused_before_anything_registers() {
+    let app = app_at("2026-03-01T00:00:00Z").await;
+    let tenant = app.create_tenant("Contoso", None).await.unwrap();
+    let secret = enrollment_secret(&tenant).to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    // A folder under a regular file cannot be made, whoever runs the test (root too).
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let under_file = file.join("logs");
+
+    let (code, stderr) = refused(&app, &secret, &["--log-dir", under_file.to_str().unwrap()]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot write the event log in {}",
+            under_file.display()
+        )),
+        "{stderr}"
+    );
+
+    let (code, stderr) = refused(
+        &app,
+        &secret,
+        &["--state-dir", under_file.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot use the state folder {}",
+            under_file.display()
+        )),
+        "{stderr}"
+    );
+
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::write(state.join("connector.json"), "{\"connectorId\": ").unwrap();
+    let (code, stderr) = refused(&app, &secret, &["--state-dir", state.to_str().unwrap()]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the state file {} does not parse",
+            state.join("connector.json").display()
+        )),
+        "{stderr}"
+    );
+    // Left as it was.
+    assert_eq!(
+        std::fs::read_to_string(state.join("connector.json")).unwrap(),
+        "{\"connectorId\": "
+    );
+    assert_eq!(
+        connector_count(&app, &tenant.id).await,
+        0,
+        "nothing registered"
+    );
+}
