@@ -20,6 +20,7 @@ mod health;
 mod hostile_input;
 mod jobs;
 mod journal;
+mod keep_logs;
 mod lifecycle_http;
 mod limits;
 mod metrics;
