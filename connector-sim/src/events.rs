@@ -285,9 +285,6 @@ pub struct EventLog {
     connector_id: Arc<str>,
     records: Vec<Record>,
     echo: Option<Echo>,
-    /// The files are a copy kept for the person running the harness (`run --keep-logs`), not
-    /// the connector's own log folder: [`EventLog::dir`] answers `None`.
-    kept_only: bool,
 }
 
 impl std::fmt::Debug for EventLog {
@@ -297,7 +294,6 @@ impl std::fmt::Debug for EventLog {
             .field("connector_id", &self.connector_id)
             .field("records", &self.records.len())
             .field("echo", &self.echo.is_some())
-            .field("kept_only", &self.kept_only)
             .finish()
     }
 }
@@ -335,17 +331,7 @@ impl EventLog {
             connector_id: Arc::from(connector_id.into()),
             records: Vec::new(),
             echo: None,
-            kept_only: false,
         })
-    }
-
-    /// A log whose channel files are only a copy for the person running the harness (`run
-    /// --keep-logs`): it writes them like [`EventLog::new`], but [`EventLog::dir`] says `None`,
-    /// as for a log kept in memory, so a scenario sees the connector it declared.
-    pub fn kept(settings: LogSettings, connector_id: impl Into<String>) -> Result<Self, LogError> {
-        let mut log = EventLog::new(settings, connector_id)?;
-        log.kept_only = true;
-        Ok(log)
     }
 
     pub fn set_connector_id(&mut self, id: impl Into<String>) {
@@ -368,10 +354,9 @@ impl EventLog {
         }
     }
 
-    /// The folder the connector's channel files go to (`None`: in memory only, or files kept
-    /// only as a copy by `run --keep-logs`).
+    /// The folder the channel files go to (`None`: in memory only).
     pub fn dir(&self) -> Option<&Path> {
-        self.settings.dir.as_deref().filter(|_| !self.kept_only)
+        self.settings.dir.as_deref()
     }
 
     pub fn records(&self) -> &[Record] {

@@ -309,3 +309,59 @@ async fn bad_folders_are_refused_before_anything_registers() {
         "nothing registered"
     );
 }
+
+#[tokio::test]
+async fn a_config_file_sets_the_connector_and_flags_override_it() {
+    let app = app_at("2026-03-01T00:00:00Z").await;
+    let tenant = app.create_tenant("Contoso", None).await.unwrap();
+    let secret = enrollment_secret(&tenant).to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("connector.toml");
+    std::fs::write(
+        &config,
+        "machine = \"FILE01\"\nfeatures = [\"pkcs\", \"revocation\"]\nversion = \"6.2406.0.1001\"\n\
+         service_account = 'CONTOSO\\svc-connector'\n[log]\ndebug = true\n",
+    )
+    .unwrap();
+    // --machine SRV01 (from `command`) and --version override the file; features come from it.
+    let mut running = start(
+        &app,
+        &secret,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--version",
+            "6.2510.3.2002",
+        ],
+    )
+    .await;
+    let id = connector_id(&running.registered);
+    assert!(
+        running
+            .registered
+            .ends_with("(features pkcs, revocation, version 6.2510.3.2002)"),
+        "{}",
+        running.registered
+    );
+    running.child.kill().await.unwrap();
+    let view = crate::support::connector_view(&app, &tenant.id, &id).await;
+    assert_eq!(view["machineName"], "SRV01");
+    assert_eq!(view["serviceAccount"], "CONTOSO\\svc-connector");
+
+    std::fs::write(
+        &config,
+        "machine = \"FILE01\"\n\n[log]\ndebug = true\nmax_size = 5\n",
+    )
+    .unwrap();
+    let (code, stderr) = refused(&app, &secret, &["--config", config.to_str().unwrap()]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:5: unknown field `max_size`", config.display())),
+        "{stderr}"
+    );
+    assert_eq!(
+        connector_count(&app, &tenant.id).await,
+        1,
+        "nothing more registered"
+    );
+}

@@ -16,36 +16,41 @@ use connector_sim::state::StateDir;
 use connector_sim::{Connector, ConnectorConfig};
 use wire::connector::Feature;
 
+mod file;
+
 #[derive(Debug, clap::Args)]
 pub struct ConnectorArgs {
     #[arg(long)]
     pub url: String,
     #[arg(long, env = "INTUNE_MOCK_ENROLLMENT_SECRET")]
     pub enrollment_secret: String,
+    /// The connector's settings as TOML (machine, display_name, features, version, product,
+    /// auto_update, co_installed, service_account, import_key_thumbprint, poll_seconds, proxy,
+    /// proxy_user, and [log] with dir, debug, max_bytes, archives). Flags given on the command
+    /// line override the file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The machine's name (required here or in --config).
     #[arg(long)]
-    pub machine: String,
+    pub machine: Option<String>,
     #[arg(long)]
     pub display_name: Option<String>,
-    /// Comma-separated: pkcs, pkcs_import, scep, revocation.
-    #[arg(long, value_delimiter = ',', default_value = "pkcs", value_parser = feature)]
-    pub features: Vec<Feature>,
-    #[arg(long, default_value = "6.2510.3.2002")]
-    pub version: String,
-    /// Seconds between polls.
-    #[arg(long, default_value_t = 30)]
-    pub poll_seconds: u32,
+    /// Comma-separated: pkcs, pkcs_import, scep, revocation [default: pkcs].
+    #[arg(long, value_delimiter = ',', value_parser = feature)]
+    pub features: Option<Vec<Feature>>,
+    /// [default: 6.2510.3.2002]
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Seconds between polls [default: 30].
+    #[arg(long)]
+    pub poll_seconds: Option<u32>,
     /// Reach the service through this HTTP proxy (`http://host:port`).
     #[arg(long)]
     pub proxy: Option<String>,
     /// Basic-authentication user for the proxy.
-    #[arg(long, requires = "proxy")]
+    #[arg(long)]
     pub proxy_user: Option<String>,
-    #[arg(
-        long,
-        env = "INTUNE_MOCK_PROXY_PASSWORD",
-        requires = "proxy_user",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "INTUNE_MOCK_PROXY_PASSWORD", hide_env_values = true)]
     pub proxy_password: Option<String>,
     /// Do not print the event lines on standard error (the registration line still goes to
     /// standard output).
@@ -67,7 +72,12 @@ pub struct ConnectorArgs {
 pub(super) async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
     // Listening first: a SIGTERM that comes while the connector registers still stops it well.
     let stop = stop_signal().context("cannot listen for SIGTERM")?;
-    let log = event_log(&args)?;
+    let file = match &args.config {
+        Some(path) => file::read(path)?,
+        None => file::ConnectorFile::default(),
+    };
+    let config = config(&args, &file)?;
+    let log = event_log(&args, &file)?;
     let state = match &args.state_dir {
         Some(dir) => Some(StateDir::open(dir)?),
         None => None,
@@ -76,18 +86,20 @@ pub(super) async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
         Some(state) => state.load()?,
         None => None,
     };
-    let config = config(&args);
     let features = config
         .features
         .iter()
         .map(|f| f.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    let proxy = args.proxy.clone().map(|url| connector_sim::ProxySettings {
-        url,
-        username: args.proxy_user.clone(),
-        password: args.proxy_password.clone(),
-    });
+    let proxy = config
+        .proxy
+        .clone()
+        .map(|url| connector_sim::ProxySettings {
+            url,
+            username: args.proxy_user.clone().or(file.proxy_user.clone()),
+            password: args.proxy_password.clone(),
+        });
     let http = connector_sim::http_client(proxy.as_ref())?;
     let client = connector_sim::ServiceClient::new(args.url.clone(), http);
     let now = connector_sim::clock::wall();
@@ -139,11 +151,16 @@ pub(super) async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
 
 /// The connector's log: files in `--log-dir` (tried now, before anything registers), and an
 /// echo of each record on standard error unless `--quiet`.
-fn event_log(args: &ConnectorArgs) -> anyhow::Result<EventLog> {
+fn event_log(args: &ConnectorArgs, file: &file::ConnectorFile) -> anyhow::Result<EventLog> {
+    let defaults = LogSettings::default();
+    let log = file.log.as_ref();
     let settings = LogSettings {
-        dir: args.log_dir.clone(),
-        debug: args.log_debug,
-        ..LogSettings::default()
+        dir: args.log_dir.clone().or(log.and_then(|l| l.dir.clone())),
+        debug: args.log_debug || log.and_then(|l| l.debug).unwrap_or(false),
+        max_bytes: log.and_then(|l| l.max_bytes).unwrap_or(defaults.max_bytes),
+        max_archives: log
+            .and_then(|l| l.archives)
+            .unwrap_or(defaults.max_archives),
     };
     let mut log = EventLog::new(settings, "")?;
     if !args.quiet {
@@ -163,28 +180,44 @@ fn feature(name: &str) -> Result<Feature, String> {
         .map_err(|e| e.to_string())
 }
 
-fn config(args: &ConnectorArgs) -> ConnectorConfig {
-    ConnectorConfig {
-        name: args.machine.clone(),
+/// The connector's settings: a flag, else the file's value, else the default.
+fn config(args: &ConnectorArgs, file: &file::ConnectorFile) -> anyhow::Result<ConnectorConfig> {
+    let machine = args
+        .machine
+        .clone()
+        .or(file.machine.clone())
+        .context("the machine's name is missing: give --machine or `machine` in --config")?;
+    let poll_seconds = args.poll_seconds.or(file.poll_seconds).unwrap_or(30);
+    Ok(ConnectorConfig {
+        name: machine.clone(),
         display_name: args
             .display_name
             .clone()
-            .unwrap_or_else(|| args.machine.clone()),
-        machine_name: args.machine.clone(),
-        features: args.features.clone(),
-        version: args.version.clone(),
-        product: None,
-        auto_update: true,
-        co_installed: vec![],
-        service_account: None,
-        import_key_thumbprint: None,
-        proxy: args.proxy.clone(),
-        poll_interval: chrono::Duration::seconds(args.poll_seconds.max(1) as i64),
+            .or(file.display_name.clone())
+            .unwrap_or_else(|| machine.clone()),
+        machine_name: machine,
+        features: args
+            .features
+            .clone()
+            .or(file.features.clone())
+            .unwrap_or_else(|| vec![Feature::Pkcs]),
+        version: args
+            .version
+            .clone()
+            .or(file.version.clone())
+            .unwrap_or_else(|| "6.2510.3.2002".to_owned()),
+        product: file.product.clone(),
+        auto_update: file.auto_update.unwrap_or(true),
+        co_installed: file.co_installed.clone().unwrap_or_default(),
+        service_account: file.service_account.clone(),
+        import_key_thumbprint: file.import_key_thumbprint.clone(),
+        proxy: args.proxy.clone().or(file.proxy.clone()),
+        poll_interval: chrono::Duration::seconds(i64::from(poll_seconds.max(1))),
         update_check_interval: chrono::Duration::hours(1),
         health_interval: chrono::Duration::minutes(5),
         crash_after_download: false,
-        seed: std::process::id() as u64,
-    }
+        seed: u64::from(std::process::id()),
+    })
 }
 
 /// The machine's CA: an embedded Enterprise-CA-like issuer under the default profile's name,
