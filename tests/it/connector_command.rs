@@ -13,13 +13,14 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::support::{app_at, connector_count, enrollment_secret};
+use crate::support::{app_at, connector_count, enrollment_secret, on_path, require, Need};
 
 /// A running connector command: its first standard-output line and every standard-error line
 /// so far.
 struct Running {
     child: Child,
     registered: String,
+    stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
     stderr: Arc<Mutex<Vec<String>>>,
 }
 
@@ -67,6 +68,7 @@ async fn start(app: &TestApp, secret: &str, extra: &[&str]) -> Running {
     Running {
         child,
         registered,
+        stdout: lines,
         stderr,
     }
 }
@@ -364,4 +366,141 @@ async fn a_config_file_sets_the_connector_and_flags_override_it() {
         1,
         "nothing more registered"
     );
+}
+
+#[tokio::test]
+async fn scepclient_enrolls_against_scep_listen_and_openssl_verifies_with_the_written_ca() {
+    let Some(scepclient) = require(Need::ScepClients, || on_path("scepclient")) else {
+        return;
+    };
+    let app = app_at("2026-03-01T00:00:00Z").await;
+    let tenant = app.create_tenant("Contoso", None).await.unwrap();
+    let secret = enrollment_secret(&tenant).to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut running = start(
+        &app,
+        &secret,
+        &[
+            "--features",
+            "scep",
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--scep-listen",
+            "127.0.0.1:0",
+        ],
+    )
+    .await;
+    let line = tokio::time::timeout(Duration::from_secs(30), running.stdout.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let ca = state.join("ca.pem");
+    let url = line
+        .strip_prefix("SCEP endpoint at ")
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("not the endpoint line: {line}"))
+        .to_owned();
+    assert_eq!(
+        line,
+        format!(
+            "SCEP endpoint at {url}; CA certificate in {} (the state folder)",
+            ca.display()
+        )
+    );
+    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/certsrv/mscep/mscep.dll"));
+
+    let body = serde_json::json!({
+        "deviceId": "device-0001",
+        "subject": "C=US,O=Contoso,OU=MDM,CN=device-0001",
+        "keySize": 2048,
+        "validityMinutes": 60
+    });
+    let created = app
+        .admin(
+            reqwest::Method::POST,
+            &format!("/admin/tenants/{}/scep/challenges", tenant.id),
+            Some(&body),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201, "{}", created.body);
+    let challenge = created.body["challenge"].as_str().unwrap();
+    let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+    let out = tokio::process::Command::new("timeout")
+        .arg("60")
+        .arg(&scepclient)
+        .arg("-server-url")
+        .arg(&url)
+        .arg("-private-key")
+        .arg(&key)
+        .arg("-certificate")
+        .arg(&cert)
+        .args([
+            "-challenge",
+            challenge,
+            "-cn",
+            "device-0001",
+            "-organization",
+            "Contoso",
+        ])
+        .args(["-ou", "MDM", "-country", "US"])
+        .env("NO_PROXY", "*")
+        .output()
+        .await
+        .unwrap();
+    let output =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{output}\n{:?}",
+        running.stderr.lock().unwrap()
+    );
+    let verified = std::process::Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(&ca)
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&verified.stdout).trim(),
+        format!("{}: OK", cert.display()),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    wait_for(&running, " 4000 ").await;
+    running.child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_scep_port_in_use_is_refused_before_anything_registers() {
+    let app = app_at("2026-03-01T00:00:00Z").await;
+    let tenant = app.create_tenant("Contoso", None).await.unwrap();
+    let secret = enrollment_secret(&tenant).to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let flags = [
+        "--features",
+        "scep",
+        "--log-dir",
+        dir.path().to_str().unwrap(),
+        "--scep-listen",
+        &addr,
+    ];
+    let (code, stderr) = refused(&app, &secret, &flags).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr} for the SCEP endpoint")),
+        "{stderr}"
+    );
+    assert_eq!(
+        connector_count(&app, &tenant.id).await,
+        0,
+        "nothing registered"
+    );
+    drop(taken);
 }

@@ -17,6 +17,10 @@ use connector_sim::{Connector, ConnectorConfig};
 use wire::connector::Feature;
 
 mod file;
+mod scep;
+
+/// The embedded CA's name in the CA directory (`host\Name`) and its common name.
+const CA: (&str, &str) = ("ca01.contoso.com\\Contoso Issuing CA", "Contoso Issuing CA");
 
 #[derive(Debug, clap::Args)]
 pub struct ConnectorArgs {
@@ -67,6 +71,11 @@ pub struct ConnectorArgs {
     /// same DIR (even after a crash), it goes on as the same connector instead of registering.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Serve the NDES-like SCEP endpoint on ADDR (`127.0.0.1:0` picks a port; needs the scep
+    /// feature). Its URL is printed, and the CA certificate is written as ca.pem in the state
+    /// folder, else the log folder (one of them is needed).
+    #[arg(long, value_name = "ADDR")]
+    pub scep_listen: Option<std::net::SocketAddr>,
 }
 
 pub(super) async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
@@ -102,6 +111,16 @@ pub(super) async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
         });
     let http = connector_sim::http_client(proxy.as_ref())?;
     let client = connector_sim::ServiceClient::new(args.url.clone(), http);
+    // Bound before registering: a port in use changes nothing at the service.
+    let scep = match args.scep_listen {
+        Some(addr) => Some(scep::Listening::bind(
+            addr,
+            &config,
+            state.as_ref().map(|s| s.path()),
+            log.dir(),
+        )?),
+        None => None,
+    };
     let now = connector_sim::clock::wall();
     let (mut connector, view, resumed) = match saved {
         Some(registered) => {
@@ -140,7 +159,13 @@ pub(super) async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
     }
     let mut out = std::io::stdout();
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
-    connector.set_workbench(workbench(state.as_ref(), now)?);
+    let cas = certificate_authorities(state.as_ref(), now)?;
+    if let Some(scep) = scep {
+        let spool = state.as_ref().map(StateDir::spool_dir);
+        let line = scep.serve(&mut connector, cas.clone(), spool).await?;
+        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+    }
+    connector.set_workbench(connector_sim::Workbench::new(cas));
     connector_sim::run_realtime(&mut connector, stop, |connector| {
         save(state.as_ref(), connector)
     })
@@ -222,11 +247,11 @@ fn config(args: &ConnectorArgs, file: &file::ConnectorFile) -> anyhow::Result<Co
 
 /// The machine's CA: an embedded Enterprise-CA-like issuer under the default profile's name,
 /// with the key kept in the state folder when there is one.
-fn workbench(
+fn certificate_authorities(
     state: Option<&StateDir>,
     now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<connector_sim::Workbench> {
-    let (name, common_name) = ("ca01.contoso.com\\Contoso Issuing CA", "Contoso Issuing CA");
+) -> anyhow::Result<connector_sim::ca::CaDirectory> {
+    let (name, common_name) = CA;
     let ca = match state {
         Some(state) => connector_sim::pki::CertificateAuthority::with_key(
             name,
@@ -238,7 +263,7 @@ fn workbench(
     };
     let cas = connector_sim::ca::CaDirectory::new();
     cas.add_embedded(ca);
-    Ok(connector_sim::Workbench::new(cas))
+    Ok(cas)
 }
 
 /// Saves what a restart needs (the version changes when the connector updates itself); a
