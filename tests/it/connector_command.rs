@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::scep_endpoint::wait_until;
 use crate::support::{app_at, connector_count, enrollment_secret, on_path, require, Need};
 
 /// A running connector command: its first standard-output line and every standard-error line
@@ -368,19 +369,16 @@ async fn a_config_file_sets_the_connector_and_flags_override_it() {
     );
 }
 
-#[tokio::test]
-async fn scepclient_enrolls_against_scep_listen_and_openssl_verifies_with_the_written_ca() {
-    let Some(scepclient) = require(Need::ScepClients, || on_path("scepclient")) else {
-        return;
-    };
-    let app = app_at("2026-03-01T00:00:00Z").await;
-    let tenant = app.create_tenant("Contoso", None).await.unwrap();
-    let secret = enrollment_secret(&tenant).to_owned();
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
+/// A connector with `--scep-listen` and a state folder: the running command, the endpoint's
+/// URL and the CA certificate it wrote.
+async fn scep_connector(
+    app: &TestApp,
+    secret: &str,
+    state: &Path,
+) -> (Running, String, std::path::PathBuf) {
     let mut running = start(
-        &app,
-        &secret,
+        app,
+        secret,
         &[
             "--features",
             "scep",
@@ -410,25 +408,62 @@ async fn scepclient_enrolls_against_scep_listen_and_openssl_verifies_with_the_wr
         )
     );
     assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/certsrv/mscep/mscep.dll"));
+    (running, url, ca)
+}
 
+/// A SCEP challenge for `device` with `subject`, from the service's admin API.
+async fn challenge(app: &TestApp, tenant: &str, device: &str, subject: &str) -> String {
     let body = serde_json::json!({
-        "deviceId": "device-0001",
-        "subject": "C=US,O=Contoso,OU=MDM,CN=device-0001",
+        "deviceId": device,
+        "subject": subject,
         "keySize": 2048,
         "validityMinutes": 60
     });
     let created = app
         .admin(
             reqwest::Method::POST,
-            &format!("/admin/tenants/{}/scep/challenges", tenant.id),
+            &format!("/admin/tenants/{tenant}/scep/challenges"),
             Some(&body),
         )
         .await
         .unwrap();
     assert_eq!(created.status, 201, "{}", created.body);
-    let challenge = created.body["challenge"].as_str().unwrap();
+    created.body["challenge"].as_str().unwrap().to_owned()
+}
+
+/// `openssl verify -CAfile ca cert`: its standard output and error.
+fn openssl_verify(ca: &Path, cert: &Path) -> String {
+    let verified = std::process::Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(ca)
+        .arg(cert)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&verified.stdout).trim().to_owned()
+        + &String::from_utf8_lossy(&verified.stderr)
+}
+
+#[tokio::test]
+async fn scepclient_enrolls_against_scep_listen_and_openssl_verifies_with_the_written_ca() {
+    let Some(scepclient) = require(Need::ScepClients, || on_path("scepclient")) else {
+        return;
+    };
+    let app = app_at("2026-03-01T00:00:00Z").await;
+    let tenant = app.create_tenant("Contoso", None).await.unwrap();
+    let secret = enrollment_secret(&tenant).to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut running, url, ca) = scep_connector(&app, &secret, &dir.path().join("state")).await;
+    // micromdm writes the subject C, O, OU, CN in that order.
+    let challenge = challenge(
+        &app,
+        &tenant.id,
+        "device-0001",
+        "C=US,O=Contoso,OU=MDM,CN=device-0001",
+    )
+    .await;
     let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
-    let out = tokio::process::Command::new("timeout")
+    let out = Command::new("timeout")
         .arg("60")
         .arg(&scepclient)
         .arg("-server-url")
@@ -437,15 +472,8 @@ async fn scepclient_enrolls_against_scep_listen_and_openssl_verifies_with_the_wr
         .arg(&key)
         .arg("-certificate")
         .arg(&cert)
-        .args([
-            "-challenge",
-            challenge,
-            "-cn",
-            "device-0001",
-            "-organization",
-            "Contoso",
-        ])
-        .args(["-ou", "MDM", "-country", "US"])
+        .args(["-challenge", &challenge, "-cn", "device-0001"])
+        .args(["-organization", "Contoso", "-ou", "MDM", "-country", "US"])
         .env("NO_PROXY", "*")
         .output()
         .await
@@ -458,19 +486,11 @@ async fn scepclient_enrolls_against_scep_listen_and_openssl_verifies_with_the_wr
         "{output}\n{:?}",
         running.stderr.lock().unwrap()
     );
-    let verified = std::process::Command::new("openssl")
-        .arg("verify")
-        .arg("-CAfile")
-        .arg(&ca)
-        .arg(&cert)
-        .output()
-        .unwrap();
     assert_eq!(
-        String::from_utf8_lossy(&verified.stdout).trim(),
-        format!("{}: OK", cert.display()),
-        "{}",
-        String::from_utf8_lossy(&verified.stderr)
+        openssl_verify(&ca, &cert),
+        format!("{}: OK", cert.display())
     );
+    // 4000: the SCEP request succeeded, in the connector's own log.
     wait_for(&running, " 4000 ").await;
     running.child.kill().await.unwrap();
 }
@@ -503,4 +523,118 @@ async fn a_scep_port_in_use_is_refused_before_anything_registers() {
         "nothing registered"
     );
     drop(taken);
+}
+
+#[tokio::test]
+async fn certmonger_enrolls_against_scep_listen_and_openssl_verifies_with_the_written_ca() {
+    let Some((certmonger, getcert)) = require(Need::ScepClients, || {
+        Ok((on_path("certmonger")?, on_path("getcert")?))
+    }) else {
+        return;
+    };
+    let app = app_at("2026-03-01T00:00:00Z").await;
+    let tenant = app.create_tenant("Contoso", None).await.unwrap();
+    let secret = enrollment_secret(&tenant).to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut running, url, ca) = scep_connector(&app, &secret, &dir.path().join("state")).await;
+
+    let work = dir.path().join("certmonger");
+    let state = work.join("state");
+    for sub in ["requests", "cas", "local", "tmp"] {
+        std::fs::create_dir_all(state.join(sub)).unwrap();
+    }
+    let socket = work.join("cm.sock");
+    let mut daemon = Command::new(certmonger)
+        .args(["-n", "-L", "-d", "0", "-P"])
+        .arg(&socket)
+        .arg("-p")
+        .arg(work.join("cm.pid"))
+        .env("CERTMONGER_CONFIG_DIR", &state)
+        .env("CERTMONGER_REQUESTS_DIR", state.join("requests"))
+        .env("CERTMONGER_CAS_DIR", state.join("cas"))
+        .env("CERTMONGER_LOCAL_CA_DIR", state.join("local"))
+        .env("CERTMONGER_TMPDIR", state.join("tmp"))
+        .env("NO_PROXY", "*")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_until(
+        "certmonger listens on its socket",
+        Duration::from_secs(20),
+        || {
+            if let Some(status) = daemon.try_wait().map_err(|e| e.to_string())? {
+                return Err(format!("certmonger exited with {status}"));
+            }
+            Ok(std::os::unix::net::UnixStream::connect(&socket).is_ok())
+        },
+    )
+    .await;
+    let address = format!("unix:path={}", socket.display());
+    let getcert = |args: Vec<String>| {
+        let (getcert, address) = (getcert.clone(), address.clone());
+        async move {
+            let out = Command::new("timeout")
+                .arg("90")
+                .arg(getcert)
+                .args(args)
+                .env("CERTMONGER_PVT_ADDRESS", address)
+                .output()
+                .await
+                .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned()
+                    + &String::from_utf8_lossy(&out.stderr),
+            )
+        }
+    };
+    let add = ["add-scep-ca", "-c", "INTUNE", "-u", &url];
+    let (code, output) = getcert(add.iter().map(|a| a.to_string()).collect()).await;
+    assert_eq!(code, Some(0), "{output}");
+    wait_until(
+        "certmonger has the CA's caps and certificates",
+        Duration::from_secs(30),
+        || {
+            Ok(std::fs::read_dir(state.join("cas"))
+                .map_err(|e| e.to_string())?
+                .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+                .any(|text| text.contains("ca_encryption_cert=")))
+        },
+    )
+    .await;
+    let challenge = challenge(&app, &tenant.id, "device-0002", "CN=device-0002").await;
+    let cert = work.join("cert.pem");
+    let key = work.join("key.pem");
+    let request = [
+        "request",
+        "-c",
+        "INTUNE",
+        "-k",
+        key.to_str().unwrap(),
+        "-f",
+        cert.to_str().unwrap(),
+        "-N",
+        "CN=device-0002",
+        "-L",
+        &challenge,
+        "-I",
+        "good",
+        "-w",
+        "--wait-timeout",
+        "60",
+    ];
+    let (code, output) = getcert(request.iter().map(|a| a.to_string()).collect()).await;
+    assert_eq!(
+        code,
+        Some(0),
+        "{output}\n{:?}",
+        running.stderr.lock().unwrap()
+    );
+    assert_eq!(
+        openssl_verify(&ca, &cert),
+        format!("{}: OK", cert.display())
+    );
+    running.child.kill().await.unwrap();
 }

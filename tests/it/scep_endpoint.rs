@@ -465,7 +465,7 @@ async fn a_message_that_is_not_scep_is_refused_with_the_reason_and_changes_nothi
 /// Waits until `ready` says yes, checking after 10 ms, then twice as long each time up to
 /// 250 ms, for at most `budget`: then the test fails, naming `what`. `ready` fails the wait at
 /// once with its reason (the daemon died, say).
-async fn wait_until(
+pub(crate) async fn wait_until(
     what: &str,
     budget: std::time::Duration,
     mut ready: impl FnMut() -> Result<bool, String>,
