@@ -638,3 +638,73 @@ async fn certmonger_enrolls_against_scep_listen_and_openssl_verifies_with_the_wr
     );
     running.child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn killed_and_started_again_it_keeps_its_undelivered_scep_notifications() {
+    let Some(scepclient) = require(Need::ScepClients, || on_path("scepclient")) else {
+        return;
+    };
+    let app = app_at("2026-03-01T00:00:00Z").await;
+    let tenant = app.create_tenant("Contoso", None).await.unwrap();
+    let secret = enrollment_secret(&tenant).to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let (mut running, url, _) = scep_connector(&app, &secret, &state).await;
+    // The service does not take the first notification: the connector spools it.
+    let fault = serde_json::json!({"route": "Notification", "status": 503, "count": 1});
+    let answer = app
+        .admin(reqwest::Method::POST, "/admin/faults", Some(&fault))
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let challenge = challenge(
+        &app,
+        &tenant.id,
+        "device-0003",
+        "C=US,O=Contoso,OU=MDM,CN=device-0003",
+    )
+    .await;
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg(&scepclient)
+        .arg("-server-url")
+        .arg(&url)
+        .arg("-private-key")
+        .arg(dir.path().join("key.pem"))
+        .arg("-certificate")
+        .arg(dir.path().join("cert.pem"))
+        .args(["-challenge", &challenge, "-cn", "device-0003"])
+        .args(["-organization", "Contoso", "-ou", "MDM", "-country", "US"])
+        .env("NO_PROXY", "*")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spooled = || -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<_> = std::fs::read_dir(state.join("scep-spool"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read(&p).unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let before = spooled();
+    assert_eq!(before.len(), 1, "one notification waits in the spool");
+    running.child.kill().await.unwrap();
+
+    let (mut second, _, _) = scep_connector(&app, &secret, &state).await;
+    assert!(second.registered.contains("; started again from "));
+    assert_eq!(spooled(), before, "the spool is kept as it was");
+    assert_eq!(connector_count(&app, &tenant.id).await, 1);
+    second.child.kill().await.unwrap();
+}
