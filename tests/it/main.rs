@@ -8,6 +8,7 @@
 
 mod admin;
 mod cli;
+mod cli_suite;
 mod client_fixtures;
 mod connector_bad_input;
 mod connector_client;
