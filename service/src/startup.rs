@@ -38,6 +38,8 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     state: AppState,
+    /// The HTTPS listener, when [`Application::with_tls`] added one.
+    tls: Option<(crate::tls::TlsListener, SocketAddr)>,
 }
 
 impl Application {
@@ -85,7 +87,36 @@ impl Application {
             listener,
             local_addr,
             state,
+            tls: None,
         })
+    }
+
+    /// Adds an HTTPS listener on `listen` (port 0 picks a free port) with `acceptor`'s
+    /// certificate, next to the HTTP one; both serve the same router.
+    pub async fn with_tls(
+        mut self,
+        listen: SocketAddr,
+        acceptor: crate::tls::TlsAcceptor,
+    ) -> Result<Self, StartupError> {
+        let bind = |source| StartupError::Bind {
+            addr: listen,
+            source,
+        };
+        let listener = TcpListener::bind(listen).await.map_err(bind)?;
+        let local_addr = listener.local_addr().map_err(bind)?;
+        let listener = crate::tls::TlsListener::new(listener, acceptor).map_err(bind)?;
+        self.tls = Some((listener, local_addr));
+        Ok(self)
+    }
+
+    /// The HTTPS listener's address, if there is one.
+    pub fn tls_local_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|(_, addr)| *addr)
+    }
+
+    /// `https://{addr}` of the HTTPS listener, if there is one.
+    pub fn tls_base_url(&self) -> Option<String> {
+        self.tls_local_addr().map(|addr| format!("https://{addr}"))
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -112,9 +143,17 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(shutdown)
-            .await
+        let router = router(self.state);
+        match self.tls {
+            None => {
+                axum::serve(self.listener, router)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            Some((tls, _)) => {
+                crate::tls::listener::serve_both(self.listener, tls, router, shutdown).await
+            }
+        }
     }
 }
 

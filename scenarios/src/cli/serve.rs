@@ -16,7 +16,7 @@ pub struct ServeArgs {
     /// (several replicas may share one PostgreSQL database). Default: an SQLite file in the data dir.
     #[arg(long)]
     pub database_url: Option<String>,
-    /// Folder for the default SQLite file. Default: $XDG_DATA_HOME/intune-mock or ~/.local/share/intune-mock.
+    /// Folder for the default SQLite file and the local CA of --tls (tls/). Default: $XDG_DATA_HOME/intune-mock or ~/.local/share/intune-mock.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// `real` (wall clock) or `virtual` (frozen until set or advanced through /admin/clock).
@@ -32,6 +32,8 @@ pub struct ServeArgs {
     /// Retry-After. 0: no limit.
     #[arg(long, default_value_t = 100)]
     pub connector_rate_limit: u32,
+    #[command(flatten)]
+    pub tls: super::tls::TlsArgs,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -43,13 +45,13 @@ fn default_data_dir() -> PathBuf {
 }
 
 pub(super) async fn serve(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     let database_url = match args.database_url {
         Some(url) => url,
         None => {
-            let dir = args.data_dir.unwrap_or_else(default_data_dir);
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create the data dir {}", dir.display()))?;
-            format!("sqlite://{}", dir.join("intune-mock.db").display())
+            std::fs::create_dir_all(&data_dir)
+                .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
+            format!("sqlite://{}", data_dir.join("intune-mock.db").display())
         }
     };
     // A virtual clock starts at the moment the service does, unless told otherwise.
@@ -71,8 +73,9 @@ pub(super) async fn serve(args: ServeArgs, out: &mut dyn Write) -> anyhow::Resul
         connector_rate_limit: std::num::NonZeroU32::new(args.connector_rate_limit),
     };
     let app = service::startup::Application::build(settings).await?;
+    let (app, https) = super::tls::enable(&args.tls, app, &data_dir).await?;
     let mut banner = format!(
-        "intune-mock listening on {}\ndatabase: {}\n",
+        "intune-mock listening on {}\n{https}database: {}\n",
         app.base_url(),
         service::startup::redact_database_url(&database_url)
     );
