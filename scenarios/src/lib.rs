@@ -11,7 +11,7 @@
 //!   schema).
 //! - `output`: aligned tables, colour only on a terminal, standard output that survives a closed
 //!   pipe, errors with their cause chain.
-//! - `cli`: the subcommands of `intune-mock`.
+//! - `cli`: the subcommands of `intune-mock`; `signals`: the SIGTERM and SIGINT that stop them.
 
 pub mod cli;
 pub mod harness;
@@ -20,5 +20,6 @@ pub mod output;
 pub mod report;
 pub mod run;
 pub mod runner;
+pub mod signals;
 pub mod spec;
 pub mod steps;

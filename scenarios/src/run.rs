@@ -17,6 +17,8 @@ pub mod exit_code {
     pub const EXPECTATION_FAILED: u8 = 1;
     pub const INVALID_SCENARIO: u8 = 2;
     pub const HARNESS_FAILED: u8 = 3;
+    /// `serve`: another process holds the SQLite file (docs/behaviour.md, "Storage").
+    pub const DATABASE_IN_USE: u8 = 4;
 }
 
 #[derive(Debug, clap::Args)]

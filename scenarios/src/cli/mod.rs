@@ -94,9 +94,7 @@ pub fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => crate::run::run(args, &mut out, colour).await,
-            Command::Serve(args) => serve::serve(args, &mut out)
-                .await
-                .map(|_| exit_code::PASSED),
+            Command::Serve(args) => serve::serve(args, &mut out).await,
             Command::Connector(args) => connector::connector(args).await.map(|_| exit_code::PASSED),
             Command::Status(args) => status::status(args, &mut out, colour)
                 .await

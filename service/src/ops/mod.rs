@@ -27,6 +27,7 @@ mod tenants;
 mod time;
 mod tokens;
 pub mod views;
+mod wait;
 
 use std::sync::Arc;
 
@@ -46,6 +47,7 @@ pub use tenants::Tenants;
 pub use time::Time;
 pub use tokens::{IssuedToken, Tokens, TOKEN_LIFETIME_SECONDS};
 pub use views::*;
+pub use wait::{MAX_WAIT, MAX_WAITING_LEASES};
 
 use deps::Deps;
 use status::Facts;
@@ -60,7 +62,12 @@ pub struct Ops {
 impl Ops {
     pub fn new(store: Arc<dyn Store>, clock: Arc<Clock>, ids: Arc<IdSource>) -> Self {
         Ops {
-            deps: Deps { store, clock, ids },
+            deps: Deps {
+                store,
+                clock,
+                ids,
+                waits: Default::default(),
+            },
             facts: Facts::default(),
         }
     }
