@@ -12,6 +12,8 @@ use openssl::pkcs12::Pkcs12;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use serde_json::{json, Value};
+use wire::connector::Feature;
+use wire::jobs::JobKind;
 
 use crate::ca::CaDirectory;
 use crate::events::EventId;
@@ -90,9 +92,9 @@ pub(crate) struct KindEvents {
     pub admin_failed: Option<EventId>,
 }
 
-pub(crate) fn kind_events(kind: &str) -> Option<KindEvents> {
-    Some(match kind {
-        "pkcs_create" => KindEvents {
+pub(crate) fn kind_events(kind: JobKind) -> KindEvents {
+    match kind {
+        JobKind::PkcsCreate => KindEvents {
             download_ok: EventId::PkcsDownloadSuccess,
             download_failed: EventId::PkcsDownloadFailure,
             admin_download_ok: None,
@@ -107,7 +109,7 @@ pub(crate) fn kind_events(kind: &str) -> Option<KindEvents> {
             admin_ok: Some(EventId::PkcsRequestSuccess),
             admin_failed: Some(EventId::PkcsRequestFailure),
         },
-        "pkcs_recrypt" => KindEvents {
+        JobKind::PkcsRecrypt => KindEvents {
             download_ok: EventId::PkcsRecryptDownloadSuccess,
             download_failed: EventId::PkcsRecryptDownloadFailure,
             admin_download_ok: None,
@@ -122,7 +124,7 @@ pub(crate) fn kind_events(kind: &str) -> Option<KindEvents> {
             admin_ok: Some(EventId::PkcsRecryptRequestSuccess),
             admin_failed: Some(EventId::PkcsRecryptRequestFailure),
         },
-        "pkcs_import" => KindEvents {
+        JobKind::PkcsImport => KindEvents {
             download_ok: EventId::PkcsImportDownloadSuccess,
             download_failed: EventId::PkcsImportDownloadFailure,
             admin_download_ok: Some(EventId::PkcsImportRequestSuccess),
@@ -137,7 +139,7 @@ pub(crate) fn kind_events(kind: &str) -> Option<KindEvents> {
             admin_ok: None,
             admin_failed: Some(EventId::PkcsImportRequestFailure),
         },
-        "revoke" => KindEvents {
+        JobKind::Revoke => KindEvents {
             download_ok: EventId::RevokeDownloadSuccess,
             download_failed: EventId::RevokeDownloadFailure,
             admin_download_ok: Some(EventId::RevokeRequestSuccess),
@@ -152,22 +154,21 @@ pub(crate) fn kind_events(kind: &str) -> Option<KindEvents> {
             admin_ok: None,
             admin_failed: None,
         },
-        _ => return None,
-    })
+    }
 }
 
 /// The kinds each feature's worker downloads, in the order the workers run.
-pub fn worker_kinds(features: &[String]) -> Vec<&'static str> {
-    let has = |f: &str| features.iter().any(|x| x.eq_ignore_ascii_case(f));
+pub fn worker_kinds(features: &[Feature]) -> Vec<JobKind> {
+    let has = |f: Feature| features.contains(&f);
     let mut kinds = Vec::new();
-    if has("pkcs") {
-        kinds.extend(["pkcs_create", "pkcs_recrypt"]);
+    if has(Feature::Pkcs) {
+        kinds.extend([JobKind::PkcsCreate, JobKind::PkcsRecrypt]);
     }
-    if has("pkcs_import") {
-        kinds.push("pkcs_import");
+    if has(Feature::PkcsImport) {
+        kinds.push(JobKind::PkcsImport);
     }
-    if has("revocation") {
-        kinds.push("revoke");
+    if has(Feature::Revocation) {
+        kinds.push(JobKind::Revoke);
     }
     kinds
 }
@@ -234,21 +235,17 @@ impl Workbench {
     /// Does one job's work. `last_attempt`: a transient failure is then final.
     pub(crate) async fn process(
         &self,
-        kind: &str,
+        kind: JobKind,
         payload: &Value,
         last_attempt: bool,
         now: DateTime<Utc>,
         notes: &mut Notes,
     ) -> Work {
         let outcome = match kind {
-            "pkcs_create" => self.pkcs_create(payload, last_attempt, now, notes).await,
-            "pkcs_recrypt" => self.pkcs_recrypt(payload, notes),
-            "pkcs_import" => self.pkcs_import(payload, last_attempt),
-            "revoke" => self.revoke(payload, last_attempt, now, notes).await,
-            other => Err(Work::Failed {
-                code: "UnknownJobKind".into(),
-                message: format!("this connector does not know job kind `{other}`"),
-            }),
+            JobKind::PkcsCreate => self.pkcs_create(payload, last_attempt, now, notes).await,
+            JobKind::PkcsRecrypt => self.pkcs_recrypt(payload, notes),
+            JobKind::PkcsImport => self.pkcs_import(payload, last_attempt),
+            JobKind::Revoke => self.revoke(payload, last_attempt, now, notes).await,
         };
         outcome.unwrap_or_else(|w| w)
     }

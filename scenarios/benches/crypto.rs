@@ -21,6 +21,8 @@ use openssl::x509::X509;
 
 const SPEED_COMMAND: &str = "openssl speed -seconds 2 -mr rsa2048 ecdsap256";
 const BENCH_COMMAND: &str = "cargo bench -p intune-mock-scenarios --bench crypto";
+/// RSA-2048 keys made per request (few: each takes a prime search).
+const RSA_FRESH_COUNT: u32 = 8;
 
 fn start() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2024-10-01T00:00:00Z")
@@ -240,8 +242,20 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn main() -> anyhow::Result<()> {
-    println!("load average at start: {}", load_average());
+/// The bounds the issuance rows are held against: `openssl speed`'s RSA-2048 signature (the CA's)
+/// and this library's P-256 key generation.
+struct Bounds {
+    /// CPU seconds of one RSA-2048 signature, by `openssl speed`.
+    t_ca_sign: f64,
+    /// P-256 issuance: 1/(t_keygen P-256 + t_sign RSA-2048).
+    p256: f64,
+    /// RSA-2048 issuance with the key pool: 1/t_sign RSA-2048.
+    pool: f64,
+}
+
+/// Runs `openssl speed` and measures P-256 key generation (which it has no figure for), printing
+/// both.
+fn bounds(pool: &KeyPool) -> anyhow::Result<Bounds> {
     println!("running `{SPEED_COMMAND}` (one process, one thread; it counts user CPU time) …");
     let (speed, version) = run_openssl_speed()?;
     println!("{version}");
@@ -261,7 +275,6 @@ fn main() -> anyhow::Result<()> {
         PKey::from_ec_key(EcKey::generate(&group)?)?;
         Ok(())
     })?;
-    let pool = KeyPool::new();
     let p256_keygen_pool = per_op(40_000, |_| {
         pool.generate(KeyAlgorithm::P256)?;
         Ok(())
@@ -274,45 +287,83 @@ fn main() -> anyhow::Result<()> {
         p256_keygen_pool.cpu * 1e6
     );
     let t_ca_sign = 1.0 / speed.rsa2048_sign;
-    let p256_bound = 1.0 / (p256_keygen.cpu + t_ca_sign);
-    let pool_bound = speed.rsa2048_sign;
-    println!("bounds: P-256 issuance 1/(t_keygen P-256 + t_sign RSA-2048, the CA's) = {p256_bound:.0} /s; RSA-2048 issuance with the key pool 1/t_sign RSA-2048 = {pool_bound:.0} /s");
-    println!();
-    println!("issuance = the key pair (made, or taken from the key pool) + the embedded RSA-2048 CA's issue for it (CertificateAuthority::issue_for_key, what the connector's PKCS job calls): template and validity checks, subject, serial, validity, public key, BC, KU, EKU, SKI, AKI, the certificate signed with SHA-256/RSA-2048 into an X509, serial recorded. The \"through a CSR\" rows add the CSR (signed with the new key, its signature checked by the CA), as for an HTTP CA. Not in an issuance: PKCS#12 and the password envelope (the \"PKCS job\" rows).");
-    println!();
+    let bounds = Bounds {
+        t_ca_sign,
+        p256: 1.0 / (p256_keygen.cpu + t_ca_sign),
+        pool: speed.rsa2048_sign,
+    };
+    println!(
+        "bounds: P-256 issuance 1/(t_keygen P-256 + t_sign RSA-2048, the CA's) = {:.0} /s; RSA-2048 issuance with the key pool 1/t_sign RSA-2048 = {:.0} /s",
+        bounds.p256, bounds.pool
+    );
+    Ok(bounds)
+}
 
-    let mut rows = Vec::new();
-    let device_key = pool.generate(KeyAlgorithm::P256)?;
-    let device = pki::self_signed(&device_key, "device", start())?;
-    let mut ca = embedded_ca()?;
-
+/// P-256 issuances with a key made per request, directly and through a CSR.
+fn p256_rows(
+    ca: &mut CertificateAuthority,
+    pool: &KeyPool,
+    bounds: &Bounds,
+) -> anyhow::Result<Vec<Row>> {
     const P256_COUNT: u32 = 5_000;
     let time = per_op(P256_COUNT, |i| {
         let key = pool.generate(KeyAlgorithm::P256)?;
-        issue_for_key(&mut ca, &key, i)?;
+        issue_for_key(ca, &key, i)?;
         Ok(())
     })?;
-    rows.push(Row {
+    let direct = Row {
         what: "P-256 issuance, key made per request",
         count: P256_COUNT,
         time,
-        bound: Some(p256_bound),
-    });
+        bound: Some(bounds.p256),
+    };
     let time = per_op(P256_COUNT, |i| {
         let key = pool.generate(KeyAlgorithm::P256)?;
-        issue_with_csr(&mut ca, &key, i)?;
+        issue_with_csr(ca, &key, i)?;
         Ok(())
     })?;
-    rows.push(Row {
+    let csr = Row {
         what: "P-256 issuance through a CSR, key made per request",
         count: P256_COUNT,
         time,
-        bound: Some(p256_bound),
-    });
+        bound: Some(bounds.p256),
+    };
+    Ok(vec![direct, csr])
+}
 
-    // RSA-2048 with a key made per request: the bound counts the key generation of these same
-    // keys (its time varies a lot from key to key: it searches for primes).
-    const RSA_FRESH_COUNT: u32 = 8;
+/// Eight pre-generated RSA-2048 keys and a key pool that hands each out COUNT/8 times (the pool
+/// hands out what it holds; making 3,000 RSA keys would take minutes).
+struct RsaKeys {
+    made: Vec<PKey<Private>>,
+    pool: KeyPool,
+}
+
+impl RsaKeys {
+    fn new(fresh: &KeyPool) -> anyhow::Result<RsaKeys> {
+        let made = (0..8)
+            .map(|_| fresh.generate(KeyAlgorithm::Rsa2048))
+            .collect::<Result<_, _>>()?;
+        Ok(RsaKeys {
+            made,
+            pool: KeyPool::new(),
+        })
+    }
+
+    /// Puts enough keys in the pool for `n` issuances and the warm-up.
+    fn refill(&self, n: u32) {
+        let made = &self.made;
+        self.pool
+            .add((0..n as usize + 1).map(|i| made[i % made.len()].clone()));
+    }
+}
+
+/// RSA-2048 issuances: a key made per request (the bound counts the key generation of these same
+/// keys, whose time varies a lot from key to key: it searches for primes), then keys from the
+/// pool, directly and through a CSR. Also returns the mean key generation time and the keys.
+fn rsa_rows(
+    ca: &mut CertificateAuthority,
+    bounds: &Bounds,
+) -> anyhow::Result<(Vec<Row>, f64, RsaKeys)> {
     let fresh = KeyPool::new();
     let mut rsa_keygen = Duration::ZERO;
     let time = per_op(RSA_FRESH_COUNT, |i| {
@@ -321,82 +372,92 @@ fn main() -> anyhow::Result<()> {
         if i != u32::MAX {
             rsa_keygen += thread_cpu()? - began;
         }
-        issue_for_key(&mut ca, &key, i)?;
+        issue_for_key(ca, &key, i)?;
         Ok(())
     })?;
     let t_rsa_keygen = rsa_keygen.as_secs_f64() / RSA_FRESH_COUNT as f64;
-    rows.push(Row {
+    let mut rows = vec![Row {
         what: "RSA-2048 issuance, key made per request",
         count: RSA_FRESH_COUNT,
         time,
-        bound: Some(1.0 / (t_rsa_keygen + t_ca_sign)),
-    });
+        bound: Some(1.0 / (t_rsa_keygen + bounds.t_ca_sign)),
+    }];
 
-    // RSA-2048 from the key pool: 8 pre-generated keys, each handed out COUNT/8 times (the pool
-    // hands out what it holds; making 3,000 RSA keys would take minutes).
     const POOL_COUNT: u32 = 3_000;
-    let pool_keys: Vec<PKey<Private>> = (0..8)
-        .map(|_| fresh.generate(KeyAlgorithm::Rsa2048))
-        .collect::<Result<_, _>>()?;
-    let keys = KeyPool::new();
-    let refill =
-        |n: u32| keys.add((0..n as usize + 1).map(|i| pool_keys[i % pool_keys.len()].clone()));
-    refill(POOL_COUNT);
+    let keys = RsaKeys::new(&fresh)?;
+    keys.refill(POOL_COUNT);
     let time = per_op(POOL_COUNT, |i| {
-        let key = keys.generate(KeyAlgorithm::Rsa2048)?;
-        issue_for_key(&mut ca, &key, i)?;
+        let key = keys.pool.generate(KeyAlgorithm::Rsa2048)?;
+        issue_for_key(ca, &key, i)?;
         Ok(())
     })?;
     rows.push(Row {
         what: "RSA-2048 issuance, keys from the key pool",
         count: POOL_COUNT,
         time,
-        bound: Some(pool_bound),
+        bound: Some(bounds.pool),
     });
     const POOL_CSR_COUNT: u32 = 1_500;
-    refill(POOL_CSR_COUNT);
+    keys.refill(POOL_CSR_COUNT);
     let time = per_op(POOL_CSR_COUNT, |i| {
-        let key = keys.generate(KeyAlgorithm::Rsa2048)?;
-        issue_with_csr(&mut ca, &key, i)?;
+        let key = keys.pool.generate(KeyAlgorithm::Rsa2048)?;
+        issue_with_csr(ca, &key, i)?;
         Ok(())
     })?;
     rows.push(Row {
         what: "RSA-2048 issuance through a CSR, keys from the key pool",
         count: POOL_CSR_COUNT,
         time,
-        bound: Some(pool_bound),
+        bound: Some(bounds.pool),
     });
+    Ok((rows, t_rsa_keygen, keys))
+}
 
-    // Whole PKCS jobs.
+/// Whole PKCS jobs: issuance, PKCS#12 and the password in CMS to the device.
+fn job_rows(
+    ca: &mut CertificateAuthority,
+    pool: &KeyPool,
+    keys: &RsaKeys,
+    device: &X509,
+) -> anyhow::Result<Vec<Row>> {
     const JOB_COUNT: u32 = 600;
     let time = per_op(JOB_COUNT, |i| {
         let key = pool.generate(KeyAlgorithm::P256)?;
-        let certificate = issue_for_key(&mut ca, &key, i)?;
-        package(&key, &certificate, ca.certificate(), &device)
+        let certificate = issue_for_key(ca, &key, i)?;
+        package(&key, &certificate, ca.certificate(), device)
     })?;
-    rows.push(Row {
+    let p256 = Row {
         what:
             "PKCS job, P-256 key per request (issuance + PKCS#12 + password in CMS to the device)",
         count: JOB_COUNT,
         time,
         bound: None,
-    });
-    refill(JOB_COUNT);
+    };
+    keys.refill(JOB_COUNT);
     let time = per_op(JOB_COUNT, |i| {
-        let key = keys.generate(KeyAlgorithm::Rsa2048)?;
-        let certificate = issue_for_key(&mut ca, &key, i)?;
-        package(&key, &certificate, ca.certificate(), &device)
+        let key = keys.pool.generate(KeyAlgorithm::Rsa2048)?;
+        let certificate = issue_for_key(ca, &key, i)?;
+        package(&key, &certificate, ca.certificate(), device)
     })?;
-    rows.push(Row {
+    let rsa = Row {
         what: "PKCS job, RSA-2048 key from the pool (issuance + PKCS#12 + password in CMS to the device)",
         count: JOB_COUNT,
         time,
         bound: None,
-    });
+    };
+    Ok(vec![p256, rsa])
+}
 
-    // The parts, for the profile.
+/// The parts of a PKCS job, for the profile, printed on one line.
+fn print_parts(
+    ca: &mut CertificateAuthority,
+    pool: &KeyPool,
+    signing_key: &PKey<Private>,
+    device: &X509,
+    (t_rsa_keygen, t_ca_sign): (f64, f64),
+) -> anyhow::Result<()> {
     let key = pool.generate(KeyAlgorithm::P256)?;
-    let certificate = issue_for_key(&mut ca, &key, 0)?;
+    let certificate = issue_for_key(ca, &key, 0)?;
     let pfx = per_op(500, |_| {
         pki::build_pfx(
             &key,
@@ -407,12 +468,12 @@ fn main() -> anyhow::Result<()> {
         Ok(())
     })?;
     let envelope = per_op(2_000, |_| {
-        pki::encrypt_to_device(&device, b"Dev1ce-Pfx-Pass-0123456")?;
+        pki::encrypt_to_device(device, b"Dev1ce-Pfx-Pass-0123456")?;
         Ok(())
     })?;
     let tbs = vec![0x5Au8; 700];
     let sign = per_op(2_000, |_| {
-        let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), &pool_keys[0])?;
+        let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), signing_key)?;
         signer.sign_oneshot_to_vec(&tbs)?;
         Ok(())
     })?;
@@ -424,6 +485,31 @@ fn main() -> anyhow::Result<()> {
         sign.cpu * 1e6,
         t_ca_sign * 1e6
     );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    println!("load average at start: {}", load_average());
+    let pool = KeyPool::new();
+    let bounds = bounds(&pool)?;
+    println!();
+    println!("issuance = the key pair (made, or taken from the key pool) + the embedded RSA-2048 CA's issue for it (CertificateAuthority::issue_for_key, what the connector's PKCS job calls): template and validity checks, subject, serial, validity, public key, BC, KU, EKU, SKI, AKI, the certificate signed with SHA-256/RSA-2048 into an X509, serial recorded. The \"through a CSR\" rows add the CSR (signed with the new key, its signature checked by the CA), as for an HTTP CA. Not in an issuance: PKCS#12 and the password envelope (the \"PKCS job\" rows).");
+    println!();
+
+    let device_key = pool.generate(KeyAlgorithm::P256)?;
+    let device = pki::self_signed(&device_key, "device", start())?;
+    let mut ca = embedded_ca()?;
+    let mut rows = p256_rows(&mut ca, &pool, &bounds)?;
+    let (rsa, t_rsa_keygen, keys) = rsa_rows(&mut ca, &bounds)?;
+    rows.extend(rsa);
+    rows.extend(job_rows(&mut ca, &pool, &keys, &device)?);
+    print_parts(
+        &mut ca,
+        &pool,
+        &keys.made[0],
+        &device,
+        (t_rsa_keygen, bounds.t_ca_sign),
+    )?;
     println!();
     for row in &rows {
         row.print();

@@ -15,8 +15,7 @@
 //! Every loop is bounded in count and time; servers listen on 127.0.0.1:0; temporary directories
 //! and databases are removed at the end.
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -26,6 +25,8 @@ use intune_mock_scenarios::harness::{spawn_app_on, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::Connection;
+use wire::connector::Feature;
+use wire::jobs::{JobKind, Outcome};
 
 /// The service under test here allocates as the shipped binary does (`src/main.rs`), and so does
 /// the baseline it is compared with, in the same process.
@@ -40,6 +41,10 @@ const OPERATOR_TOKEN: &str = "bench-operator-token";
 const LIMIT: Duration = Duration::from_secs(300);
 const CONNECTORS: usize = 4;
 const PRODUCERS: usize = 2;
+
+// A bench's root is its crate root: its modules sit beside it unless told where.
+#[path = "figures/memory.rs"]
+mod memory;
 
 fn start() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2024-10-01T00:00:00Z")
@@ -76,7 +81,7 @@ fn revoke_payload(i: usize) -> Value {
 }
 
 async fn register(app: &TestApp, secret: &str, machine: &str) -> anyhow::Result<String> {
-    let body = json!({"machineName": machine, "displayName": machine, "features": ["revocation"], "version": "6.2406.0.1001"});
+    let body = json!({"machineName": machine, "displayName": machine, "features": [Feature::Revocation], "version": "6.2406.0.1001"});
     let answer = app
         .request(
             Method::POST,
@@ -98,7 +103,7 @@ async fn enqueue(app: &TestApp, tenant: &str, count: usize, batch: usize) -> any
     while sent < count {
         let n = batch.min(count - sent);
         let jobs: Vec<Value> = (sent..sent + n)
-            .map(|i| json!({"kind": "revoke", "payload": revoke_payload(i)}))
+            .map(|i| json!({"kind": JobKind::Revoke, "payload": revoke_payload(i)}))
             .collect();
         // The answer (the jobs as created) is read through, not kept: a producer needs only
         // to know they were taken.
@@ -151,14 +156,14 @@ async fn work(
                 Method::POST,
                 &format!("/connector/v1/jobs/{}/complete", job.id),
                 credential,
-                &json!({"leaseToken": job.lease_token, "outcome": "succeeded", "result": {"revoked": true}}),
+                &json!({"leaseToken": job.lease_token, "outcome": Outcome::Succeeded, "result": {"revoked": true}}),
                 200,
             )
             .await?;
         } else {
             let completions: Vec<Value> = jobs
                 .iter()
-                .map(|job| json!({"jobId": job.id, "leaseToken": job.lease_token, "outcome": "succeeded", "result": {"revoked": true}}))
+                .map(|job| json!({"jobId": job.id, "leaseToken": job.lease_token, "outcome": Outcome::Succeeded, "result": {"revoked": true}}))
                 .collect();
             let answer: wire::admin::Collection<wire::jobs::BatchCompletionResult> = app
                 .call_as(
@@ -700,242 +705,6 @@ fn time_figure(rows: &mut Vec<Row>) -> anyhow::Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Memory
-
-/// The resident set and its peak of a process, in MiB, from /proc.
-fn rss_mib(pid: u32) -> anyhow::Result<(f64, f64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| -> anyhow::Result<f64> {
-        let line = status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .with_context(|| format!("no {name} in /proc/{pid}/status"))?;
-        let kib: f64 = line
-            .split_whitespace()
-            .nth(1)
-            .context("no value")?
-            .parse()?;
-        Ok(kib / 1024.0)
-    };
-    Ok((field("VmRSS:")?, field("VmHWM:")?))
-}
-
-/// A child process killed when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(database_url: &str) -> anyhow::Result<(Guard, String)> {
-    let mut child = Command::new(BINARY)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            database_url,
-            "--clock",
-            "virtual",
-            "--start",
-            "2024-10-01T00:00:00Z",
-            "--operator-token",
-            OPERATOR_TOKEN,
-            "--connector-rate-limit",
-            "0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let guard = Guard(child);
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines.next().context("serve ended before it listened")??;
-        if let Some(url) = line.strip_prefix("intune-mock listening on ") {
-            break url.trim().to_owned();
-        }
-    };
-    // Keep reading so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    Ok((guard, url))
-}
-
-async fn memory(rows: &mut Vec<Row>) -> anyhow::Result<()> {
-    const COMMAND: &str = "cargo bench -p intune-mock-scenarios --bench figures -- memory";
-    const QUEUED: usize = 1_000_000;
-    let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}/memory.db", dir.path().display());
-    let (service, base) = serve(&url)?;
-    let pid = service.0.id();
-    let http = intune_mock_scenarios::harness::http_client();
-    let call = |method: Method, path: String, token: String, body: Option<Value>| {
-        let http = http.clone();
-        let url = format!("{base}{path}");
-        async move {
-            let mut request = http.request(method, url).bearer_auth(token);
-            if let Some(body) = body {
-                request = request.json(&body);
-            }
-            let response = request.send().await?;
-            let status = response.status().as_u16();
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            anyhow::Ok((status, body))
-        }
-    };
-    let (status, tenant) = call(
-        Method::POST,
-        "/admin/tenants".into(),
-        OPERATOR_TOKEN.into(),
-        Some(json!({"displayName": "Memory"})),
-    )
-    .await?;
-    anyhow::ensure!(status == 201, "tenant: {tenant}");
-    let tenant_id = tenant["id"].as_str().unwrap_or_default().to_owned();
-    let secret = tenant["enrollmentSecret"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let mut credential = String::new();
-    for i in 0..100 {
-        let (status, body) = call(
-            Method::POST,
-            "/connector/v1/register".into(),
-            secret.clone(),
-            Some(json!({"machineName": format!("MEM{i:03}"), "displayName": format!("MEM{i:03}"), "features": ["revocation"], "version": "6.2406.0.1001"})),
-        )
-        .await?;
-        anyhow::ensure!(status == 201, "register: {body}");
-        credential = body["credential"].as_str().unwrap_or_default().to_owned();
-    }
-    let (rss_empty, _) = rss_mib(pid)?;
-    let began = Instant::now();
-    let deadline = began + LIMIT;
-    let mut sent = 0;
-    while sent < QUEUED {
-        anyhow::ensure!(Instant::now() < deadline, "enqueueing took too long");
-        let jobs: Vec<Value> = (sent..sent + 1000)
-            .map(|i| json!({"kind": "revoke", "payload": revoke_payload(i)}))
-            .collect();
-        let (status, body) = call(
-            Method::POST,
-            format!("/admin/tenants/{tenant_id}/jobs"),
-            OPERATOR_TOKEN.into(),
-            Some(json!({ "jobs": jobs })),
-        )
-        .await?;
-        anyhow::ensure!(status == 201, "enqueue: {body}");
-        sent += 1000;
-    }
-    let enqueue_rate = QUEUED as f64 / began.elapsed().as_secs_f64();
-    // The queue is read while it is full: leases (and completions) from its head, and a count.
-    let lease_began = Instant::now();
-    for _ in 0..10 {
-        let (status, body) = call(
-            Method::POST,
-            "/connector/v1/jobs/lease".into(),
-            credential.clone(),
-            Some(json!({"max": 100})),
-        )
-        .await?;
-        anyhow::ensure!(
-            status == 200 && body["jobs"].as_array().map(Vec::len) == Some(100),
-            "lease: {body}"
-        );
-    }
-    let lease_ms = lease_began.elapsed().as_secs_f64() * 1000.0 / 10.0;
-    let (status, body) = call(
-        Method::GET,
-        format!("/admin/tenants/{tenant_id}/jobs?state=queued&top=1"),
-        OPERATOR_TOKEN.into(),
-        None,
-    )
-    .await?;
-    anyhow::ensure!(
-        status == 200 && body["count"] == QUEUED - 1000,
-        "count: {body}"
-    );
-    let (rss, peak) = rss_mib(pid)?;
-    println!("memory: serve with 100 connectors and {QUEUED} queued jobs: RSS {rss:.0} MiB (peak {peak:.0} MiB; {rss_empty:.0} MiB before enqueueing); enqueued at {enqueue_rate:.0} jobs/s; a lease of 100 from the full queue took {lease_ms:.1} ms");
-    rows.push(Row {
-        what: format!("Memory: `intune-mock serve`, SQLite file, 100 connectors, {QUEUED} queued jobs (RSS now / peak)"),
-        command: COMMAND,
-        figure: format!("{rss:.0} MiB / {peak:.0} MiB"),
-        baseline: format!("{rss_empty:.0} MiB with no jobs; target < 300 MB"),
-        ratio: format!("{:.0}% of the target", 100.0 * peak * 1.048_576 / 300.0),
-    });
-
-    // A connector at rest: registered, polled a few times, nothing to do.
-    let (status, tenant) = call(
-        Method::POST,
-        "/admin/tenants".into(),
-        OPERATOR_TOKEN.into(),
-        Some(json!({"displayName": "Idle"})),
-    )
-    .await?;
-    anyhow::ensure!(status == 201, "tenant: {tenant}");
-    let idle_secret = tenant["enrollmentSecret"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let spool = tempfile::tempdir()?;
-    let child = Command::new(BINARY)
-        .args([
-            "connector",
-            "--url",
-            base.as_str(),
-            "--machine",
-            "IDLE01",
-            "--features",
-            "revocation",
-            "--poll-seconds",
-            "1",
-        ])
-        .env("INTUNE_MOCK_ENROLLMENT_SECRET", &idle_secret)
-        .current_dir(spool.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let connector = Guard(child);
-    // Registered and at rest: wait until the service lists it, then let it poll a while.
-    let tenant_id = tenant["id"].as_str().unwrap_or_default().to_owned();
-    let waited = Instant::now();
-    loop {
-        anyhow::ensure!(
-            waited.elapsed() < Duration::from_secs(30),
-            "the connector did not register"
-        );
-        let (_, body) = call(
-            Method::GET,
-            format!("/admin/tenants/{tenant_id}/connectors"),
-            OPERATOR_TOKEN.into(),
-            None,
-        )
-        .await?;
-        if body["value"].as_array().is_some_and(|v| v.len() == 1) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let (rss, peak) = rss_mib(connector.0.id())?;
-    println!("memory: `intune-mock connector` at rest (registered, polling every second): RSS {rss:.1} MiB (peak {peak:.1} MiB; target < 30 MB)");
-    rows.push(Row {
-        what: "Memory: `intune-mock connector` at rest (registered, polling every second; RSS now / peak)".into(),
-        command: COMMAND,
-        figure: format!("{rss:.1} MiB / {peak:.1} MiB"),
-        baseline: "target < 30 MB".into(),
-        ratio: format!("{:.0}% of the target", 100.0 * peak * 1.048_576 / 30.0),
-    });
-    drop(connector);
-    drop(service);
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
 // Suite
 
 fn suite(rows: &mut Vec<Row>) -> anyhow::Result<()> {
@@ -987,7 +756,7 @@ fn main() -> anyhow::Result<()> {
         time_figure(&mut rows)?;
     }
     if wanted("memory") {
-        runtime.block_on(memory(&mut rows))?;
+        runtime.block_on(memory::memory(&mut rows))?;
     }
     if wanted("suite") {
         suite(&mut rows)?;

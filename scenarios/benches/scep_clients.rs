@@ -23,6 +23,7 @@ use connector_sim::{Connector, ConnectorConfig, ServiceClient};
 use intune_mock_scenarios::harness::spawn_app;
 use reqwest::Method;
 use serde_json::json;
+use wire::connector::Feature;
 
 const ROUNDS: usize = 4;
 const PER_ROUND: usize = 25;
@@ -105,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
     )?);
     let config = ConnectorConfig {
         seed: 5,
-        ..ConnectorConfig::new("NDES01", &["scep"], "6.2406.0.1001")
+        ..ConnectorConfig::new("NDES01", &[Feature::Scep], "6.2406.0.1001")
     };
     let client = ServiceClient::new(app.base_url.clone(), app.http.clone());
     let secret = tenant.enrollment_secret.clone().unwrap_or_default();

@@ -11,9 +11,11 @@
 //!   schema).
 //! - `output`: aligned tables, colour only on a terminal, standard output that survives a closed
 //!   pipe, errors with their cause chain.
-//! - `cli`: the subcommands of `intune-mock`; `signals`: the SIGTERM and SIGINT that stop them.
+//! - `cli`: the subcommands of `intune-mock`; `clock`: its one wall-clock read; `signals`: the
+//!   SIGTERM and SIGINT that stop them.
 
 pub mod cli;
+pub mod clock;
 pub mod harness;
 pub mod lanes;
 pub mod output;

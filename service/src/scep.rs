@@ -1,5 +1,5 @@
 //! SCEP challenges and the validation of a device's certificate request against them
-//! (intune-wire.md §1.5, DESIGN §3.6).
+//! (docs/behaviour.md, "SCEP and the third-party CA surface"; the bodies: "Wire shapes").
 //!
 //! A challenge is a signed and encrypted blob: `base64(0x01 ‖ nonce ‖ AES-256-GCM(claims) ‖ tag)`
 //! `.` `base64(HMAC-SHA256(part 1))`, with both keys derived from the tenant (so another
@@ -21,9 +21,9 @@ use openssl::sign::Signer;
 use openssl::symm::{decrypt_aead, encrypt_aead, Cipher};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::certification_request::{X509CertificationRequest, X509CertificationRequestInfo};
 use x509_parser::cri_attributes::ParsedCriAttribute;
-use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::extensions::{ExtendedKeyUsage, GeneralName, ParsedExtension, X509Extension};
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 
@@ -32,8 +32,9 @@ use crate::store::{ScepChallengeRow, TenantRow};
 /// The first connector version whose SCEP validation refuses CSR extensions outside the allow-list.
 pub const EXTENSION_ALLOW_LIST_FROM: &str = "6.2510.3.2002";
 
-/// Extension OIDs a CSR may carry from 6.2510.3.2002 on (intune-wire.md §1.5), plus the ones the
-/// profile itself defines (key usage, EKU, subject alternative name).
+/// Extension OIDs a CSR may carry from 6.2510.3.2002 on (docs/behaviour.md, "SCEP and the
+/// third-party CA surface"), plus the ones the profile itself defines (key usage, EKU, subject
+/// alternative name).
 pub const ALLOWED_EXTENSIONS: &[&str] = &[
     "2.5.29.19",
     "2.5.29.14",
@@ -274,6 +275,13 @@ pub fn normalize_dn(text: &str) -> String {
         .join(",")
 }
 
+/// Why a request fails its challenge's profile: one of the wire codes and a description.
+type Refusal = (&'static str, String);
+
+fn refuse(code: &'static str, description: impl Into<String>) -> Refusal {
+    (code, description.into())
+}
+
 /// Compares the request with the challenge's profile. `enforce_allow_list`: the caller is a
 /// connector at or above [`EXTENSION_ALLOW_LIST_FROM`].
 pub fn check_request(
@@ -281,20 +289,60 @@ pub fn check_request(
     csr_der: &[u8],
     enforce_allow_list: bool,
 ) -> Verdict {
-    let verdict = |code: &'static str, description: String| Verdict {
+    let (code, description) = match checks(challenge, csr_der, enforce_allow_list) {
+        Ok(()) => ("Success", String::new()),
+        Err(refusal) => refusal,
+    };
+    Verdict {
         code,
         description,
         challenge_id: Some(challenge.id.clone()),
-    };
+    }
+}
+
+/// The checks in the order a device's mistakes are most usefully reported; the first that
+/// fails is the answer.
+fn checks(
+    challenge: &ScepChallengeRow,
+    csr_der: &[u8],
+    enforce_allow_list: bool,
+) -> Result<(), Refusal> {
     let Ok((_, request)) = X509CertificationRequest::from_der(csr_der) else {
-        return verdict(
+        return Err(refuse(
             "CertificateRequestDecodingFailed",
-            "certificateRequest does not parse".into(),
-        );
+            "certificateRequest does not parse",
+        ));
     };
     let info = &request.certification_request_info;
-    // One challengePassword, one extensionRequest, each extension once: anything else could
-    // let a CA honour a part the checks did not see.
+    let extensions = extension_request(info);
+    attributes_once(info)?;
+    extensions_once(extensions)?;
+    subject(info, challenge)?;
+    let found = Found::of(&request);
+    subject_alt_names(&found.sans, challenge)?;
+    key_usage(found.key_usage, challenge)?;
+    key_length(info, challenge)?;
+    extended_key_usage(found.ekus, challenge)?;
+    if enforce_allow_list {
+        allow_list(extensions)?;
+    }
+    Ok(())
+}
+
+/// The extensions of the request's extensionRequest attribute (the first, if it repeats).
+fn extension_request<'a>(
+    info: &'a X509CertificationRequestInfo<'_>,
+) -> Option<&'a [X509Extension<'a>]> {
+    info.iter_attributes()
+        .find_map(|a| match a.parsed_attribute() {
+            ParsedCriAttribute::ExtensionRequest(r) => Some(r.extensions.as_slice()),
+            _ => None,
+        })
+}
+
+/// One challengePassword and one extensionRequest: a repeated attribute could let a CA honour
+/// a part the checks did not see.
+fn attributes_once(info: &X509CertificationRequestInfo<'_>) -> Result<(), Refusal> {
     let count = |challenge: bool| {
         info.iter_attributes()
             .filter(|a| match a.parsed_attribute() {
@@ -305,35 +353,44 @@ pub fn check_request(
             .count()
     };
     if count(true) > 1 || count(false) > 1 {
-        return verdict(
+        return Err(refuse(
             "CertificateRequestDecodingFailed",
-            "the request repeats its challengePassword or extensionRequest attribute".into(),
-        );
+            "the request repeats its challengePassword or extensionRequest attribute",
+        ));
     }
-    if let Some(extensions) = info
-        .iter_attributes()
-        .find_map(|a| match a.parsed_attribute() {
-            ParsedCriAttribute::ExtensionRequest(r) => Some(&r.extensions),
-            _ => None,
-        })
-    {
-        let mut oids: Vec<String> = extensions.iter().map(|e| e.oid.to_id_string()).collect();
-        oids.sort();
-        if let Some(pair) = oids.windows(2).find(|w| w[0] == w[1]) {
-            return verdict(
-                "CertificateRequestDecodingFailed",
-                format!("the request carries extension {} twice", pair[0]),
-            );
-        }
+    Ok(())
+}
+
+/// Each extension once, for the same reason.
+fn extensions_once(extensions: Option<&[X509Extension<'_>]>) -> Result<(), Refusal> {
+    let mut oids: Vec<String> = extensions
+        .unwrap_or_default()
+        .iter()
+        .map(|e| e.oid.to_id_string())
+        .collect();
+    oids.sort();
+    match oids.windows(2).find(|w| w[0] == w[1]) {
+        Some(pair) => Err(refuse(
+            "CertificateRequestDecodingFailed",
+            format!("the request carries extension {} twice", pair[0]),
+        )),
+        None => Ok(()),
     }
+}
+
+/// The subject is the profile's, compared attribute by attribute, so a value holding a comma
+/// cannot pose as two RDNs.
+fn subject(
+    info: &X509CertificationRequestInfo<'_>,
+    challenge: &ScepChallengeRow,
+) -> Result<(), Refusal> {
     let subject = info.subject.to_string();
     if subject.trim().is_empty() {
-        return verdict(
+        return Err(refuse(
             "SubjectNameMissing",
-            "the request has an empty subject".into(),
-        );
+            "the request has an empty subject",
+        ));
     }
-    // Compared attribute by attribute, so a value holding a comma cannot pose as two RDNs.
     let registry = x509_parser::objects::oid_registry();
     let have: Vec<String> = info
         .subject
@@ -351,45 +408,40 @@ pub fn check_request(
         .map(str::to_owned)
         .collect();
     if have != want {
-        return verdict(
+        return Err(refuse(
             "SubjectNameMismatch",
             format!(
                 "subject `{subject}` is not the profile's `{}`",
                 challenge.subject
             ),
-        );
+        ));
     }
-    let mut sans: Vec<San> = Vec::new();
-    let mut key_usage: Option<Vec<&str>> = None;
-    let mut ekus: Option<Vec<String>> = None;
-    if let Some(extensions) = request.requested_extensions() {
-        for extension in extensions {
+    Ok(())
+}
+
+/// What the request's extensions ask for: names, key usage and extended key usages (`None`:
+/// the extension is absent).
+struct Found {
+    sans: Vec<San>,
+    key_usage: Option<Vec<&'static str>>,
+    ekus: Option<Vec<String>>,
+}
+
+impl Found {
+    fn of(request: &X509CertificationRequest<'_>) -> Self {
+        let mut found = Found {
+            sans: Vec::new(),
+            key_usage: None,
+            ekus: None,
+        };
+        for extension in request.requested_extensions().into_iter().flatten() {
             match extension {
                 ParsedExtension::SubjectAlternativeName(san) => {
-                    for name in &san.general_names {
-                        let (kind, value) = match name {
-                            GeneralName::DNSName(v) => ("dns", v.to_string()),
-                            GeneralName::RFC822Name(v) => ("email", v.to_string()),
-                            GeneralName::URI(v) => ("uri", v.to_string()),
-                            GeneralName::OtherName(oid, value)
-                                if oid.as_bytes() == asn1::oid::MS_UPN.as_bytes() =>
-                            {
-                                match asn1::x509::upn(value) {
-                                    Ok(upn) => ("upn", upn),
-                                    Err(e) => ("other", format!("UPN otherName: {e}")),
-                                }
-                            }
-                            other => ("other", format!("{other:?}")),
-                        };
-                        sans.push(San {
-                            kind: kind.into(),
-                            value,
-                        });
-                    }
+                    found.sans.extend(san.general_names.iter().map(san_of));
                 }
                 ParsedExtension::KeyUsage(ku) => {
                     let bits = ku.flags;
-                    key_usage = Some(
+                    found.key_usage = Some(
                         KEY_USAGES
                             .iter()
                             .enumerate()
@@ -398,34 +450,61 @@ pub fn check_request(
                             .collect(),
                     );
                 }
-                ParsedExtension::ExtendedKeyUsage(eku) => {
-                    let mut list: Vec<String> =
-                        eku.other.iter().map(|o| o.to_id_string()).collect();
-                    for (flag, oid) in [
-                        (eku.server_auth, "1.3.6.1.5.5.7.3.1"),
-                        (eku.client_auth, "1.3.6.1.5.5.7.3.2"),
-                        (eku.code_signing, "1.3.6.1.5.5.7.3.3"),
-                        (eku.email_protection, "1.3.6.1.5.5.7.3.4"),
-                        (eku.time_stamping, "1.3.6.1.5.5.7.3.8"),
-                        (eku.ocsp_signing, "1.3.6.1.5.5.7.3.9"),
-                    ] {
-                        if flag {
-                            list.push(oid.into());
-                        }
-                    }
-                    ekus = Some(list);
-                }
+                ParsedExtension::ExtendedKeyUsage(eku) => found.ekus = Some(eku_oids(eku)),
                 _ => {}
             }
         }
+        found
     }
+}
+
+/// A subject alternative name as the profile writes it (`other` for a kind it cannot hold).
+fn san_of(name: &GeneralName<'_>) -> San {
+    let (kind, value) = match name {
+        GeneralName::DNSName(v) => ("dns", v.to_string()),
+        GeneralName::RFC822Name(v) => ("email", v.to_string()),
+        GeneralName::URI(v) => ("uri", v.to_string()),
+        GeneralName::OtherName(oid, value) if oid.as_bytes() == asn1::oid::MS_UPN.as_bytes() => {
+            match asn1::x509::upn(value) {
+                Ok(upn) => ("upn", upn),
+                Err(e) => ("other", format!("UPN otherName: {e}")),
+            }
+        }
+        other => ("other", format!("{other:?}")),
+    };
+    San {
+        kind: kind.into(),
+        value,
+    }
+}
+
+/// The extended key usages as dotted OIDs (the parser sets flags for the well-known ones).
+fn eku_oids(eku: &ExtendedKeyUsage<'_>) -> Vec<String> {
+    let mut list: Vec<String> = eku.other.iter().map(|o| o.to_id_string()).collect();
+    for (flag, oid) in [
+        (eku.server_auth, "1.3.6.1.5.5.7.3.1"),
+        (eku.client_auth, "1.3.6.1.5.5.7.3.2"),
+        (eku.code_signing, "1.3.6.1.5.5.7.3.3"),
+        (eku.email_protection, "1.3.6.1.5.5.7.3.4"),
+        (eku.time_stamping, "1.3.6.1.5.5.7.3.8"),
+        (eku.ocsp_signing, "1.3.6.1.5.5.7.3.9"),
+    ] {
+        if flag {
+            list.push(oid.into());
+        }
+    }
+    list
+}
+
+/// The profile's names, in any order and case; none asked for, none allowed.
+fn subject_alt_names(sans: &[San], challenge: &ScepChallengeRow) -> Result<(), Refusal> {
     let wanted_sans: Vec<San> =
         serde_json::from_str(&challenge.subject_alt_names).unwrap_or_default();
     if !wanted_sans.is_empty() && sans.is_empty() {
-        return verdict(
+        return Err(refuse(
             "SubjectAltNameMissing",
-            "the profile asks for subject alternative names and the request has none".into(),
-        );
+            "the profile asks for subject alternative names and the request has none",
+        ));
     }
     let key = |s: &San| (s.kind.to_ascii_lowercase(), s.value.to_ascii_lowercase());
     let mut have: Vec<_> = sans.iter().map(key).collect();
@@ -433,28 +512,44 @@ pub fn check_request(
     have.sort();
     want.sort();
     if have != want {
-        return verdict(
+        return Err(refuse(
             "SubjectAltNameMismatch",
             format!("subject alternative names {have:?} are not the profile's {want:?}"),
-        );
+        ));
     }
-    let wanted_ku: Vec<&str> = challenge
+    Ok(())
+}
+
+/// The profile's key usage exactly, when it names one.
+fn key_usage(
+    found: Option<Vec<&'static str>>,
+    challenge: &ScepChallengeRow,
+) -> Result<(), Refusal> {
+    let mut want_ku: Vec<&str> = challenge
         .key_usage
         .split(',')
         .filter(|s| !s.is_empty())
         .collect();
-    if !wanted_ku.is_empty() {
-        let mut have_ku = key_usage.clone().unwrap_or_default();
-        let mut want_ku = wanted_ku.clone();
-        have_ku.sort_unstable();
-        want_ku.sort_unstable();
-        if have_ku != want_ku {
-            return verdict(
-                "KeyUsageMismatch",
-                format!("key usage {have_ku:?} is not the profile's {want_ku:?}"),
-            );
-        }
+    if want_ku.is_empty() {
+        return Ok(());
     }
+    let mut have_ku = found.unwrap_or_default();
+    have_ku.sort_unstable();
+    want_ku.sort_unstable();
+    if have_ku != want_ku {
+        return Err(refuse(
+            "KeyUsageMismatch",
+            format!("key usage {have_ku:?} is not the profile's {want_ku:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The key has the profile's size.
+fn key_length(
+    info: &X509CertificationRequestInfo<'_>,
+    challenge: &ScepChallengeRow,
+) -> Result<(), Refusal> {
     let bits = match info.subject_pki.parsed() {
         Ok(PublicKey::RSA(rsa)) => rsa.key_size() as i64,
         // An uncompressed point has two coordinates of the field size in whole bytes: P-521
@@ -466,57 +561,62 @@ pub fn check_request(
         _ => 0,
     };
     if bits != challenge.key_size {
-        return verdict(
+        return Err(refuse(
             "KeyLengthMismatch",
             format!(
                 "the request's key has {bits} bits, the profile asks for {}",
                 challenge.key_size
             ),
-        );
+        ));
     }
-    let wanted_eku: Vec<&str> = challenge
+    Ok(())
+}
+
+/// The profile's extended key usages exactly, when it names any.
+fn extended_key_usage(
+    found: Option<Vec<String>>,
+    challenge: &ScepChallengeRow,
+) -> Result<(), Refusal> {
+    let mut want_eku: Vec<String> = challenge
         .extended_key_usage
         .split(',')
         .filter(|s| !s.is_empty())
+        .map(str::to_owned)
         .collect();
-    if !wanted_eku.is_empty() {
-        let Some(mut have_eku) = ekus else {
-            return verdict(
-                "EnhancedKeyUsageMissing",
-                "the profile asks for extended key usages and the request has none".into(),
-            );
-        };
-        let mut want_eku: Vec<String> = wanted_eku.iter().map(|s| s.to_string()).collect();
-        have_eku.sort();
-        want_eku.sort();
-        if have_eku != want_eku {
-            return verdict(
-                "EnhancedKeyUsageMismatch",
-                format!("extended key usages {have_eku:?} are not the profile's {want_eku:?}"),
-            );
-        }
+    if want_eku.is_empty() {
+        return Ok(());
     }
-    if enforce_allow_list {
-        if let Some(extensions) = info
-            .iter_attributes()
-            .find_map(|a| match a.parsed_attribute() {
-                ParsedCriAttribute::ExtensionRequest(r) => Some(&r.extensions),
-                _ => None,
-            })
-        {
-            if let Some(unknown) = extensions
-                .iter()
-                .map(|e| e.oid.to_id_string())
-                .find(|oid| !ALLOWED_EXTENSIONS.contains(&oid.as_str()))
-            {
-                return verdict(
-                    "CertificateRequestDecodingFailed",
-                    format!("the request carries extension {unknown}, which is not on the allow-list (connector 6.2510.3.2002 and later)"),
-                );
-            }
-        }
+    let Some(mut have_eku) = found else {
+        return Err(refuse(
+            "EnhancedKeyUsageMissing",
+            "the profile asks for extended key usages and the request has none",
+        ));
+    };
+    have_eku.sort();
+    want_eku.sort();
+    if have_eku != want_eku {
+        return Err(refuse(
+            "EnhancedKeyUsageMismatch",
+            format!("extended key usages {have_eku:?} are not the profile's {want_eku:?}"),
+        ));
     }
-    verdict("Success", String::new())
+    Ok(())
+}
+
+/// From connector 6.2510.3.2002 on, every requested extension is on [`ALLOWED_EXTENSIONS`].
+fn allow_list(extensions: Option<&[X509Extension<'_>]>) -> Result<(), Refusal> {
+    let unknown = extensions
+        .unwrap_or_default()
+        .iter()
+        .map(|e| e.oid.to_id_string())
+        .find(|oid| !ALLOWED_EXTENSIONS.contains(&oid.as_str()));
+    match unknown {
+        Some(unknown) => Err(refuse(
+            "CertificateRequestDecodingFailed",
+            format!("the request carries extension {unknown}, which is not on the allow-list (connector 6.2510.3.2002 and later)"),
+        )),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use connector_sim::{http_client, Connector, ConnectorConfig, ProxySettings, ServiceClient};
 use reqwest::Method;
 use serde_json::{json, Value};
+use wire::connector::Feature;
 
 use crate::support::{app_at, at, install};
 
@@ -66,7 +67,7 @@ async fn an_update_offer_that_does_not_parse_or_is_not_newer_is_refused_and_the_
     ])
     .await;
     let client = ServiceClient::new(url, http_client(None).unwrap());
-    let config = ConnectorConfig::new("SRV01", &["pkcs"], "6.2406.0.1001");
+    let config = ConnectorConfig::new("SRV01", &[Feature::Pkcs], "6.2406.0.1001");
     let now = at("2026-03-01T00:00:00Z");
     let mut connector = Connector::install(config, client, "enroll", now)
         .await
@@ -211,7 +212,7 @@ async fn a_proxy_password_is_never_logged_or_sent_to_the_service() {
     let tenant = app.create_tenant("Contoso", None).await.unwrap();
     let config = ConnectorConfig {
         proxy: Some("http://svc-proxy:s3cret-pw@proxy.contoso.com:8080".into()),
-        ..ConnectorConfig::new("SRV01", &["pkcs"], "6.2510.3.2002")
+        ..ConnectorConfig::new("SRV01", &[Feature::Pkcs], "6.2510.3.2002")
     };
     let client = ServiceClient::new(app.base_url.clone(), http_client(None).unwrap());
     let connector = Connector::install(

@@ -18,6 +18,7 @@ use connector_sim::{
     http_client, ClientError, Connector, ConnectorConfig, ServiceClient, WorkSummary, Workbench,
 };
 use serde_json::{json, Value};
+use wire::connector::Feature;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -50,7 +51,7 @@ async fn installed() -> (MockServer, Connector) {
     let config = ConnectorConfig {
         auto_update: false,
         seed: 3,
-        ..ConnectorConfig::new("SRV01", &["revocation"], "6.2406.0.1001")
+        ..ConnectorConfig::new("SRV01", &[Feature::Revocation], "6.2406.0.1001")
     };
     let client = ServiceClient::new(server.uri(), http_client(None).unwrap());
     let mut connector =

@@ -5,6 +5,7 @@ use connector_sim::{Connector, ConnectorConfig, ServiceClient};
 use reqwest::Method;
 
 use scenarios::harness::TestApp;
+use wire::connector::Feature;
 
 use crate::support::app_at;
 
@@ -63,7 +64,7 @@ async fn add_fault(app: &TestApp, rule: serde_json::Value) {
 async fn a_connector_event_joins_the_service_journal_by_its_correlation_id() {
     let (app, mut connector) = one_connector(ConnectorConfig {
         seed: 8,
-        ..ConnectorConfig::new("SRV01", &["pkcs"], "6.2510.3.2002")
+        ..ConnectorConfig::new("SRV01", &[Feature::Pkcs], "6.2510.3.2002")
     })
     .await;
     assert!(connector.upload_health(app.now()).await);
@@ -109,7 +110,7 @@ async fn a_poll_whose_health_message_goes_through_makes_no_separate_check_in() {
     let (app, mut connector) = one_connector(ConnectorConfig {
         seed: 9,
         auto_update: false,
-        ..ConnectorConfig::new("SRV01", &["pkcs"], "6.2510.3.2002")
+        ..ConnectorConfig::new("SRV01", &[Feature::Pkcs], "6.2510.3.2002")
     })
     .await;
     let calls = |path: &'static str| {
@@ -155,7 +156,7 @@ async fn a_connector_calling_the_router_in_process_is_journaled_and_gets_the_sam
     assert_eq!(client.base_url(), app.base_url);
     let config = ConnectorConfig {
         seed: 8,
-        ..ConnectorConfig::new("SRV01", &["pkcs"], "6.2510.3.2002")
+        ..ConnectorConfig::new("SRV01", &[Feature::Pkcs], "6.2510.3.2002")
     };
     let mut connector = install(&app, client, config).await;
     assert!(connector.upload_health(app.now()).await);

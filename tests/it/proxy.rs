@@ -24,6 +24,7 @@ use connector_sim::{
 use reqwest::Method;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
+use wire::connector::Feature;
 
 use crate::support::{app_at, at, on_path, require, Need};
 
@@ -156,7 +157,7 @@ async fn a_connector_works_through_tinyproxy_and_recovers_after_the_proxy_was_do
     let config = ConnectorConfig {
         proxy: Some(door.url.clone()),
         seed: 4,
-        ..ConnectorConfig::new("SRV01", &["revocation"], "6.2406.0.1001")
+        ..ConnectorConfig::new("SRV01", &[Feature::Revocation], "6.2406.0.1001")
     };
 
     // Wrong proxy password: tinyproxy (1.11) refuses with 401 Unauthorized, not 407, and nothing

@@ -22,6 +22,7 @@ use openssl::x509::X509;
 use reqwest::Method;
 use scenarios::harness::{spawn_app, TestApp};
 use serde_json::{json, Value};
+use wire::connector::Feature;
 
 use crate::support::{at, on_path, require, Need};
 
@@ -44,7 +45,7 @@ async fn world_with_spool(spool: Option<&Path>) -> World {
     let ca = cas.add_embedded(CertificateAuthority::new(CA, "Contoso Issuing CA", start).unwrap());
     let config = ConnectorConfig {
         seed: 3,
-        ..ConnectorConfig::new("NDES01", &["scep"], "6.2406.0.1001")
+        ..ConnectorConfig::new("NDES01", &[Feature::Scep], "6.2406.0.1001")
     };
     let client = ServiceClient::new(app.base_url.clone(), app.http.clone());
     let mut connector = Connector::install(

@@ -22,11 +22,12 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
+use service::domain::jobs::AttemptEnd;
 use service::domain::{ConnectorId, FeatureSet, JobId, JobKind, JobState, Outcome};
 use service::store::{
-    AttemptOutcome, AttemptRow, Completion, ConnectorRow, HealthWrite, HistoryRow, JobRow, JobStat,
-    LeaseJobs, PgStore, Reconciled, ReleaseRow, ScepChallengeRow, SqliteStore, Store, StoreError,
-    StoreResult, TenantRow, UserPfxRow,
+    AttemptRow, Completion, ConnectorRow, HealthWrite, HistoryRow, JobRow, JobStat, LeaseJobs,
+    PgStore, Reconciled, ReleaseRow, ScepChallengeRow, SqliteStore, Store, StoreError, StoreResult,
+    TenantRow, UserPfxRow,
 };
 use sqlx::{Connection, PgConnection};
 
@@ -36,6 +37,7 @@ mod connectors;
 mod corrupt;
 mod history;
 mod memory;
+mod migrations;
 mod pfx_scep_tokens;
 mod queue;
 mod replicas;

@@ -2,13 +2,14 @@
 //! reports health.
 
 use chrono::Duration;
+use wire::connector::Feature;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectorConfig {
     pub name: String,
     pub machine_name: String,
     pub display_name: String,
-    pub features: Vec<String>,
+    pub features: Vec<Feature>,
     pub version: String,
     pub product: Option<String>,
     pub auto_update: bool,
@@ -33,12 +34,12 @@ pub struct ConnectorConfig {
 impl ConnectorConfig {
     /// A connector on machine `name` with `features` at `version`; everything else as a fresh
     /// install has it (auto-update on, SYSTEM account, no import key, polls every 30 s, seed 0).
-    pub fn new(name: &str, features: &[&str], version: &str) -> ConnectorConfig {
+    pub fn new(name: &str, features: &[Feature], version: &str) -> ConnectorConfig {
         ConnectorConfig {
             name: name.to_owned(),
             machine_name: name.to_owned(),
             display_name: name.to_owned(),
-            features: features.iter().map(|f| f.to_string()).collect(),
+            features: features.to_vec(),
             version: version.to_owned(),
             product: None,
             auto_update: true,
@@ -53,4 +54,10 @@ impl ConnectorConfig {
             seed: 0,
         }
     }
+}
+
+/// The features as the registration and the health message carry them: text on the wire, so
+/// that the service can name an unknown one (see `wire::connector::RegisterRequest`).
+pub(super) fn feature_names(features: &[Feature]) -> Vec<String> {
+    features.iter().map(|f| f.as_str().to_owned()).collect()
 }

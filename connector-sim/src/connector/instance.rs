@@ -62,7 +62,7 @@ impl Connector {
         let request = wire::connector::RegisterRequest {
             machine_name: config.machine_name.clone(),
             display_name: config.display_name.clone(),
-            features: config.features.clone(),
+            features: super::config::feature_names(&config.features),
             version: config.version.clone(),
             product: config.product.clone(),
             service_account: config.service_account.clone(),

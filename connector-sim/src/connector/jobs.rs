@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;
+use wire::jobs::{JobKind, Outcome};
 
 use super::{Connector, WorkSummary};
 use crate::client::ClientError;
@@ -34,13 +35,11 @@ impl Connector {
     /// Downloads and handles one batch of `kind`; returns how many requests came.
     async fn work_kind(
         &mut self,
-        kind: &'static str,
+        kind: JobKind,
         now: DateTime<Utc>,
         summary: &mut WorkSummary,
     ) -> usize {
-        let Some(events) = kind_events(kind) else {
-            return 0;
-        };
+        let events = kind_events(kind);
         let Some(bench) = self.workbench.clone() else {
             return 0;
         };
@@ -64,17 +63,19 @@ impl Connector {
                 };
                 self.event(now, id, &download_id, &message, data);
             }
-            let completion = self.completion(job, &work, events, &download_id, now, summary);
-            completions.push(wire::jobs::BatchCompletion {
+            let (completion, outcome) =
+                self.completion(job, &work, events, &download_id, now, summary);
+            let completion = wire::jobs::BatchCompletion {
                 job_id: job.id.clone(),
                 completion,
-            });
+            };
+            completions.push((completion, outcome));
         }
         self.upload(kind, events, completions, now, summary).await;
         count
     }
 
-    /// The completion a job's work comes to, with its work event.
+    /// The completion a job's work comes to (and its outcome), with its work event.
     fn completion(
         &mut self,
         job: &wire::connector::LeasedJob,
@@ -83,13 +84,13 @@ impl Connector {
         download_id: &str,
         now: DateTime<Utc>,
         summary: &mut WorkSummary,
-    ) -> wire::jobs::CompleteJob {
+    ) -> (wire::jobs::CompleteJob, Outcome) {
         let data = serde_json::json!({"requestId": job.id, "attempt": job.attempt});
         let (outcome, id, message) = match work {
             Work::Succeeded(_) => {
                 summary.succeeded += 1;
                 (
-                    "succeeded",
+                    Outcome::Succeeded,
                     events.work_ok,
                     format!("request {} done", job.id),
                 )
@@ -97,11 +98,15 @@ impl Connector {
             Work::Retry { code, message } => {
                 summary.retried += 1;
                 let id = events.work_attempt_failed.unwrap_or(events.work_failed);
-                ("retry", id, format!("{code}: {message}"))
+                (Outcome::Retry, id, format!("{code}: {message}"))
             }
             Work::Failed { code, message } => {
                 summary.failed += 1;
-                ("failed", events.work_failed, format!("{code}: {message}"))
+                (
+                    Outcome::Failed,
+                    events.work_failed,
+                    format!("{code}: {message}"),
+                )
             }
         };
         self.event(now, id, download_id, &message, data);
@@ -111,30 +116,34 @@ impl Connector {
                 (None, Some(code.clone()), Some(message.clone()))
             }
         };
-        wire::jobs::CompleteJob {
+        let completion = wire::jobs::CompleteJob {
             lease_token: job.lease_token.clone(),
-            outcome: outcome.into(),
+            outcome: outcome.as_str().to_owned(),
             result,
             error_code,
             error_message,
-        }
+        };
+        (completion, outcome)
     }
 
     /// Uploads a batch's completions in one call and writes the upload events: the batch's,
     /// then each result's (and the Admin channel's fulfilled or failed).
     async fn upload(
         &mut self,
-        kind: &'static str,
+        kind: JobKind,
         events: KindEvents,
-        completions: Vec<wire::jobs::BatchCompletion>,
+        completions: Vec<(wire::jobs::BatchCompletion, Outcome)>,
         now: DateTime<Utc>,
         summary: &mut WorkSummary,
     ) {
         let count = completions.len();
-        let outcomes: Vec<(String, String)> = completions
-            .iter()
-            .map(|c| (c.job_id.clone(), c.completion.outcome.clone()))
-            .collect();
+        let (completions, outcomes): (Vec<_>, Vec<_>) = completions
+            .into_iter()
+            .map(|(c, outcome)| {
+                let job_id = c.job_id.clone();
+                (c, (job_id, outcome))
+            })
+            .unzip();
         let upload_id = self.correlation.next_id();
         let body = wire::jobs::CompleteBatch { completions };
         let uploaded: Result<
@@ -189,9 +198,13 @@ impl Connector {
                 &format!("uploaded the result of {job_id}"),
                 data.clone(),
             );
-            let admin = match (outcome.as_str(), events.admin_ok, events.admin_failed) {
-                ("succeeded", Some(ok), _) => Some((ok, format!("request {job_id} fulfilled"))),
-                ("failed", _, Some(failed)) => Some((failed, format!("request {job_id} failed"))),
+            let admin = match (outcome, events.admin_ok, events.admin_failed) {
+                (Outcome::Succeeded, Some(ok), _) => {
+                    Some((ok, format!("request {job_id} fulfilled")))
+                }
+                (Outcome::Failed, _, Some(failed)) => {
+                    Some((failed, format!("request {job_id} failed")))
+                }
                 _ => None,
             };
             if let Some((id, message)) = admin {
@@ -204,15 +217,15 @@ impl Connector {
     /// when nothing came (or the call failed, which is logged).
     pub(super) async fn download(
         &mut self,
-        kind: &'static str,
+        kind: JobKind,
         max: u32,
         now: DateTime<Utc>,
         summary: &mut WorkSummary,
     ) -> Option<(String, Vec<wire::connector::LeasedJob>)> {
-        let events = kind_events(kind)?;
+        let events = kind_events(kind);
         let download_id = self.correlation.next_id();
         let request = wire::connector::LeaseRequest {
-            kinds: Some(vec![kind.to_owned()]),
+            kinds: Some(vec![kind.as_str().to_owned()]),
             max: max.max(1),
             wait_ms: None,
             visibility_timeout_seconds: None,

@@ -148,7 +148,7 @@ impl Connector {
         };
         let message = wire::connector::HealthMessage {
             version: self.version.clone(),
-            features: self.config.features.clone(),
+            features: super::config::feature_names(&self.config.features),
             enrolled_date_time: self.installed_at,
             import_key_configured: self.config.import_key_thumbprint.is_some(),
             counters,

@@ -1,7 +1,5 @@
 //! `intune-mock connector`: one simulated connector against a service, on the wall clock.
 
-use chrono::Utc;
-
 #[derive(Debug, clap::Args)]
 pub struct ConnectorArgs {
     #[arg(long)]
@@ -13,8 +11,8 @@ pub struct ConnectorArgs {
     #[arg(long)]
     pub display_name: Option<String>,
     /// Comma-separated: pkcs, pkcs_import, scep, revocation.
-    #[arg(long, value_delimiter = ',', default_value = "pkcs")]
-    pub features: Vec<String>,
+    #[arg(long, value_delimiter = ',', default_value = "pkcs", value_parser = feature)]
+    pub features: Vec<wire::connector::Feature>,
     #[arg(long, default_value = "6.2510.3.2002")]
     pub version: String,
     /// Seconds between polls.
@@ -55,8 +53,8 @@ pub(super) async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
         seed: std::process::id() as u64,
     };
     // The machine's CA: an embedded Enterprise-CA-like issuer under the default profile's name.
-    #[allow(clippy::disallowed_methods)] // A real-time connector's CA starts now.
-    let now = Utc::now();
+    // A real-time connector's CA starts now, by the connector's clock.
+    let now = connector_sim::clock::wall();
     let cas = connector_sim::ca::CaDirectory::new();
     cas.add_embedded(connector_sim::pki::CertificateAuthority::new(
         "ca01.contoso.com\\Contoso Issuing CA",
@@ -80,4 +78,12 @@ pub(super) async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
     )
     .await?;
     Ok(())
+}
+
+/// A `--features` item, by the service's own names (an unknown one is refused before anything
+/// is sent, with the list of the four).
+fn feature(name: &str) -> Result<wire::connector::Feature, String> {
+    service::domain::Feature::parse(name)
+        .map(Into::into)
+        .map_err(|e| e.to_string())
 }

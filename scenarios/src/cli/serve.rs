@@ -107,8 +107,8 @@ pub(super) async fn serve(args: ServeArgs, out: &mut dyn Write) -> anyhow::Resul
         (false, Some(_)) => service::config::StoredClock::MatchStart,
         (false, None) => service::config::StoredClock::Continue,
     };
-    #[allow(clippy::disallowed_methods)] // Default start of a virtual clock: the moment it starts.
-    let start = args.start.unwrap_or_else(Utc::now);
+    // A virtual clock starts at the moment the service does, unless told otherwise.
+    let start = args.start.unwrap_or_else(crate::clock::wall);
     let clock = match args.clock.as_str() {
         "virtual" => service::config::ClockSetting::Virtual { start },
         _ => service::config::ClockSetting::Real,

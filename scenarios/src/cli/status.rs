@@ -123,7 +123,14 @@ pub fn status_table(connectors: &[wire::admin::ConnectorView], colour: bool) -> 
             (c.display_name.clone(), PLAIN),
             (c.machine_name.clone(), PLAIN),
             (c.version.clone(), PLAIN),
-            (c.features.join(","), PLAIN),
+            (
+                c.features
+                    .iter()
+                    .map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                PLAIN,
+            ),
             (c.state.clone(), PLAIN),
             (status, style),
             (

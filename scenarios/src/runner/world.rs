@@ -301,7 +301,7 @@ impl World {
             name: spec.name.clone(),
             machine_name: spec.machine.clone(),
             display_name: spec.display_name.clone(),
-            features: spec.feature_names(),
+            features: spec.features.iter().map(|&f| f.into()).collect(),
             version: spec.version.clone(),
             product: Some(spec.product.clone()),
             auto_update: spec.auto_update,

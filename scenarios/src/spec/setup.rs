@@ -38,7 +38,7 @@ pub struct ConnectorSpec {
 }
 
 impl ConnectorSpec {
-    /// The features as the connector sends them (`pkcs+scep` in the transcript).
+    /// The features by name (`pkcs+scep` in the transcript).
     pub fn feature_names(&self) -> Vec<String> {
         self.features
             .iter()

@@ -127,7 +127,11 @@ async fn reconfigure(
     match (outcome, expect_error) {
         (Ok(view), None) => Ok(format!(
             "{name} reconfigured: features {}",
-            view.features.join("+")
+            view.features
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join("+")
         )),
         (Ok(_), Some(code)) => Err(mismatch(
             format!("reconfiguring `{name}` was expected to be refused"),

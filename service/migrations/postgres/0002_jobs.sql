@@ -1,4 +1,4 @@
--- Request queues (DESIGN §3.4): jobs with leases, attempts and outcomes (PostgreSQL; same meaning
+-- Request queues (docs/behaviour.md, "Request queues and routing"): jobs with leases, attempts and outcomes (PostgreSQL; same meaning
 -- as migrations/sqlite/0002_jobs.sql). Leases pick jobs with FOR UPDATE SKIP LOCKED.
 
 CREATE TABLE jobs (

@@ -1,4 +1,4 @@
--- Request queues (DESIGN §3.4): jobs with leases, attempts and outcomes.
+-- Request queues (docs/behaviour.md, "Request queues and routing"): jobs with leases, attempts and outcomes.
 
 CREATE TABLE jobs (
     seq                INTEGER PRIMARY KEY AUTOINCREMENT,

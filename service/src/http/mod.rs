@@ -4,6 +4,7 @@
 //! echoes `client-request-id`, sets `request-id`, and turns an `ApiError` into the Graph error
 //! envelope with those ids.
 
+pub mod closed_sets;
 pub mod convert;
 pub mod error;
 pub mod extract;

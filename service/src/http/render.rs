@@ -1,5 +1,6 @@
 //! Wire bodies out: the `ops` views as the wire types that the handlers answer (`convert` is
-//! the way in). Every wire field name the service writes is here, in `wire`, or in a handler.
+//! the way in). Every wire field name the service writes is here, in `wire`, or in a handler;
+//! the closed sets (kinds, states, outcomes, features) map through `closed_sets`.
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -77,7 +78,7 @@ pub fn connector_view(
         tenant_id: connector.tenant_id.to_string(),
         display_name: connector.display_name.clone(),
         machine_name: connector.machine_name.clone(),
-        features: facts.features.to_strings(),
+        features: facts.features.iter().map(Into::into).collect(),
         version: facts.version.to_string(),
         product: facts.product.as_str().to_owned(),
         service_account: connector.service_account.clone(),
@@ -141,8 +142,8 @@ pub fn job_view(job: &Job, attempts: &[Attempt]) -> wire::jobs::JobView {
     wire::jobs::JobView {
         id: job.id.to_string(),
         tenant_id: job.tenant_id.to_string(),
-        kind: job.kind.as_str().to_owned(),
-        state: job.state.as_str().to_owned(),
+        kind: job.kind.into(),
+        state: job.state.into(),
         attempts: job.attempts.max(0) as u32,
         max_attempts: job.max_attempts.max(0) as u32,
         payload: json_or_null(Some(&job.payload)).unwrap_or_default(),
@@ -159,7 +160,7 @@ pub fn job_view(job: &Job, attempts: &[Attempt]) -> wire::jobs::JobView {
                 attempt: a.attempt.max(0) as u32,
                 connector_id: a.holder.to_string(),
                 leased_date_time: a.leased,
-                outcome: a.outcome.map(|o| o.as_str().to_owned()),
+                outcome: a.outcome.map(Into::into),
                 error_code: a.error_code.clone(),
                 ended_date_time: a.ended,
             })
@@ -195,7 +196,7 @@ pub fn leased_job(leased: LeasedJob) -> wire::connector::LeasedJob {
     }
     wire::connector::LeasedJob {
         id: job.id.into_string(),
-        kind: job.kind.as_str().to_owned(),
+        kind: job.kind.into(),
         lease_token: token,
         attempt: job.attempts.max(0) as u32,
         max_attempts: job.max_attempts.max(0) as u32,
@@ -208,7 +209,7 @@ pub fn completed(c: &CompletedJob) -> wire::jobs::Completed {
     wire::jobs::Completed {
         job_id: c.job_id.to_string(),
         attempt: c.attempt.max(0) as u32,
-        outcome: c.outcome.as_str().to_owned(),
-        state: c.state.as_str().to_owned(),
+        outcome: c.outcome.into(),
+        state: c.state.into(),
     }
 }

@@ -506,7 +506,7 @@ impl Jobs<'_> {
                 "the lease token does not hold job {job_id}"
             )));
         };
-        let ended = attempt.outcome.map(rows::attempt_end);
+        let ended = attempt.outcome;
         let number = attempt.attempt;
         match answer_again(
             attempt.connector_id.as_str(),
@@ -619,11 +619,7 @@ impl Jobs<'_> {
 
     /// Ended attempts of every tenant by how they ended.
     pub async fn attempt_ends(&self) -> OpsResult<Vec<(AttemptEnd, i64)>> {
-        let ends = self.deps.store.attempt_outcomes().await?;
-        Ok(ends
-            .into_iter()
-            .map(|(end, n)| (rows::attempt_end(end), n))
-            .collect())
+        Ok(self.deps.store.attempt_outcomes().await?)
     }
 }
 

@@ -12,11 +12,11 @@ use crate::domain::connector::{parse_co_installed, Product, MAX_ROLLOUT_DELAY_DA
 use crate::domain::jobs::{HeldLease, PlannedWrite, MAX_ATTEMPTS};
 use crate::domain::reconcile::{Change, Recorded, Snapshot};
 use crate::domain::{
-    AttemptEnd, Catalog, ConnectorFacts, ConnectorId, JobId, JobState, Outcome, ReasonCode, Status,
-    TenantFacts, TenantId, Version,
+    Catalog, ConnectorFacts, ConnectorId, JobId, JobState, ReasonCode, Status, TenantFacts,
+    TenantId, Version,
 };
 use crate::store::{
-    AttemptOutcome, AttemptRow, Completion, ConnectorRow, HistoryRow, JobRow, JobStat, ReleaseRow,
+    AttemptRow, Completion, ConnectorRow, HistoryRow, JobRow, JobStat, ReleaseRow,
     ScepChallengeRow, TenantRow, UserPfxRow,
 };
 
@@ -215,21 +215,9 @@ pub(crate) fn held_lease(row: &JobRow) -> HeldLease<'_> {
     }
 }
 
-/// How an attempt ended, as stored.
-pub(crate) fn attempt_end(outcome: AttemptOutcome) -> AttemptEnd {
-    match outcome {
-        AttemptOutcome::Succeeded => AttemptEnd::Reported(Outcome::Succeeded),
-        AttemptOutcome::Failed => AttemptEnd::Reported(Outcome::Failed),
-        AttemptOutcome::Retry => AttemptEnd::Reported(Outcome::Retry),
-        AttemptOutcome::Expired => AttemptEnd::Expired,
-        AttemptOutcome::Released => AttemptEnd::Released,
-        AttemptOutcome::Cancelled => AttemptEnd::Cancelled,
-    }
-}
-
 pub(crate) fn attempt(row: AttemptRow) -> Attempt {
     Attempt {
-        outcome: row.outcome.map(attempt_end),
+        outcome: row.outcome,
         attempt: row.attempt,
         holder: row.connector_id,
         leased: from_millis(row.leased_ms),

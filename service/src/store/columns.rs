@@ -10,89 +10,12 @@
 //! Enums are bound by their `&'static str` spelling (no copy); ids are bound by the caller as
 //! `id.as_str()` (they have no `Encode`, so a copy can never slip in on a hot path).
 
-use std::fmt;
-
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::{Database, Decode, Encode, Type};
 
+use crate::domain::jobs::AttemptEnd;
 use crate::domain::{ConnectorId, FeatureSet, JobId, JobKind, JobState, Outcome, TenantId};
-
-/// How an attempt (one lease of a job) ended: what the holder reported, or how the store ended
-/// it (its lease ran out, the connector was uninstalled, the job was cancelled).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum AttemptOutcome {
-    Succeeded,
-    Failed,
-    Retry,
-    /// The lease ran out before a completion came.
-    Expired,
-    /// The holder was uninstalled with the lease open.
-    Released,
-    /// The job was cancelled with the lease open.
-    Cancelled,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "attempt outcome `{0}` is not one of succeeded, failed, retry, expired, released, cancelled"
-)]
-pub struct AttemptOutcomeError(pub String);
-
-impl AttemptOutcome {
-    pub const ALL: [AttemptOutcome; 6] = [
-        AttemptOutcome::Succeeded,
-        AttemptOutcome::Failed,
-        AttemptOutcome::Retry,
-        AttemptOutcome::Expired,
-        AttemptOutcome::Released,
-        AttemptOutcome::Cancelled,
-    ];
-
-    pub fn parse(input: &str) -> Result<Self, AttemptOutcomeError> {
-        AttemptOutcome::ALL
-            .into_iter()
-            .find(|o| o.as_str() == input)
-            .ok_or_else(|| AttemptOutcomeError(input.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            AttemptOutcome::Succeeded => "succeeded",
-            AttemptOutcome::Failed => "failed",
-            AttemptOutcome::Retry => "retry",
-            AttemptOutcome::Expired => "expired",
-            AttemptOutcome::Released => "released",
-            AttemptOutcome::Cancelled => "cancelled",
-        }
-    }
-
-    /// The report this attempt ended with, when its holder reported one.
-    pub fn reported(&self) -> Option<Outcome> {
-        match self {
-            AttemptOutcome::Succeeded => Some(Outcome::Succeeded),
-            AttemptOutcome::Failed => Some(Outcome::Failed),
-            AttemptOutcome::Retry => Some(Outcome::Retry),
-            _ => None,
-        }
-    }
-}
-
-impl From<Outcome> for AttemptOutcome {
-    fn from(outcome: Outcome) -> Self {
-        match outcome {
-            Outcome::Succeeded => AttemptOutcome::Succeeded,
-            Outcome::Failed => AttemptOutcome::Failed,
-            Outcome::Retry => AttemptOutcome::Retry,
-        }
-    }
-}
-
-impl fmt::Display for AttemptOutcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// The items of a comma-joined list column (empty text: no items).
 pub(crate) fn split(text: &str) -> impl Iterator<Item = &str> {
@@ -176,7 +99,7 @@ macro_rules! spelled_column {
     )*};
 }
 
-spelled_column!(JobKind, JobState, Outcome, AttemptOutcome);
+spelled_column!(JobKind, JobState, Outcome, AttemptEnd);
 
 /// An id stored as its text. Decoded only: binding one is `id.as_str()`.
 macro_rules! id_column {
@@ -244,7 +167,7 @@ pub(crate) mod serde_columns {
     from_parse!(
         crate::domain::JobKind,
         crate::domain::JobState,
-        super::AttemptOutcome
+        crate::domain::jobs::AttemptEnd
     );
 
     macro_rules! from_text {

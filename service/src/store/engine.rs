@@ -18,8 +18,9 @@ use sqlx::query::Query;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Database, Encode, FromRow, Type};
 
-use super::columns::{joined, joined_features, AttemptOutcome};
+use super::columns::{joined, joined_features};
 use super::{interpret, StoreError, StoreResult};
+use crate::domain::jobs::AttemptEnd;
 use crate::domain::{ConnectorId, FeatureSet, JobId, JobKind, JobState, Outcome, TenantId};
 
 // ----- statements -----------------------------------------------------------------------------
@@ -84,7 +85,7 @@ param_from!(
     JobKind => |v| Param::Text(v.as_str()),
     JobState => |v| Param::Text(v.as_str()),
     Outcome => |v| Param::Text(v.as_str()),
-    AttemptOutcome => |v| Param::Text(v.as_str()),
+    AttemptEnd => |v| Param::Text(v.as_str()),
     &'q FeatureSet => |v| Param::Owned(joined_features(v)),
     // A list column: its items joined by commas.
     &'q Vec<String> => |v| Param::Owned(joined(v)),

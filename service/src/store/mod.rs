@@ -21,12 +21,12 @@
 
 mod columns;
 mod engine;
+mod migrations;
 mod postgres;
 mod rows;
 mod sql;
 mod sqlite;
 
-pub use columns::{AttemptOutcome, AttemptOutcomeError};
 pub use postgres::PgStore;
 pub use rows::{
     AttemptRow, Completion, ConnectorRow, EnqueueKeyRow, HealthWrite, HistoryRow, JobRow, JobStat,
@@ -356,7 +356,7 @@ pub trait Store: Engine + Send + Sync + std::fmt::Debug {
     }
     /// Ended attempts of every tenant counted by outcome (`expired`: a lease that ran out),
     /// ordered by outcome.
-    async fn attempt_outcomes(&self) -> StoreResult<Vec<(AttemptOutcome, i64)>> {
+    async fn attempt_outcomes(&self) -> StoreResult<Vec<(crate::domain::jobs::AttemptEnd, i64)>> {
         all(self, sql::attempt_outcomes()).await
     }
 

@@ -1,7 +1,8 @@
 //! The store's rows: what each table holds, as domain types (see `columns` for how each sits in
 //! its TEXT column), and the arguments of the queue's two busiest calls.
 
-use super::columns::{self, AttemptOutcome};
+use super::columns;
+use crate::domain::jobs::AttemptEnd;
 use crate::domain::{ConnectorId, FeatureSet, JobId, JobKind, JobState, Outcome, TenantId};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -179,7 +180,7 @@ pub struct AttemptRow {
     pub lease_token_hash: String,
     pub leased_ms: i64,
     /// `None` while the attempt's lease is open.
-    pub outcome: Option<AttemptOutcome>,
+    pub outcome: Option<AttemptEnd>,
     pub error_code: Option<String>,
     pub ended_ms: Option<i64>,
 }

@@ -171,7 +171,7 @@ pub struct ConnectorView {
     pub tenant_id: String,
     pub display_name: String,
     pub machine_name: String,
-    pub features: Vec<String>,
+    pub features: Vec<crate::connector::Feature>,
     pub version: String,
     pub product: String,
     pub service_account: String,

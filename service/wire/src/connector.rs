@@ -7,11 +7,47 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// What a connector installs, and so which kinds of jobs it may lease.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Feature {
+    Pkcs,
+    PkcsImport,
+    Scep,
+    Revocation,
+}
+
+impl Feature {
+    pub const ALL: [Feature; 4] = [
+        Feature::Pkcs,
+        Feature::PkcsImport,
+        Feature::Scep,
+        Feature::Revocation,
+    ];
+
+    /// The name on the wire (as serde writes it), for the request fields that travel as text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Feature::Pkcs => "pkcs",
+            Feature::PkcsImport => "pkcs_import",
+            Feature::Scep => "scep",
+            Feature::Revocation => "revocation",
+        }
+    }
+}
+
+crate::jobs::display_as_str!(Feature);
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterRequest {
     pub machine_name: String,
     pub display_name: String,
+    // Text, not `Feature`s: an unknown feature is answered 400 `UnknownFeature` and an empty
+    // list 400 `EmptyFeatures` (serde would refuse the body as `invalidRequest`); likewise in
+    // the reconfiguration, the lease's `kinds` and the health message. Clients write `as_str`.
     pub features: Vec<String>,
     #[schema(
         pattern = r"^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$",
@@ -105,7 +141,7 @@ pub struct LeaseRequest {
 #[serde(rename_all = "camelCase")]
 pub struct LeasedJob {
     pub id: String,
-    pub kind: String,
+    pub kind: crate::jobs::JobKind,
     pub lease_token: String,
     pub attempt: u32,
     /// After this many attempts a job that asks for `retry` goes to dead letter.

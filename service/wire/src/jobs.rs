@@ -5,9 +5,155 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// What a job asks a connector to do.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    PkcsCreate,
+    PkcsRecrypt,
+    PkcsImport,
+    Revoke,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 4] = [
+        JobKind::PkcsCreate,
+        JobKind::PkcsRecrypt,
+        JobKind::PkcsImport,
+        JobKind::Revoke,
+    ];
+
+    /// The name on the wire (as serde writes it), for the request fields that travel as text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::PkcsCreate => "pkcs_create",
+            JobKind::PkcsRecrypt => "pkcs_recrypt",
+            JobKind::PkcsImport => "pkcs_import",
+            JobKind::Revoke => "revoke",
+        }
+    }
+}
+
+/// Where a job is in its life.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Leased,
+    Succeeded,
+    Failed,
+    DeadLetter,
+    Cancelled,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 6] = [
+        JobState::Queued,
+        JobState::Leased,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::DeadLetter,
+        JobState::Cancelled,
+    ];
+
+    /// The name on the wire (as serde writes it), e.g. for the `state` query parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Leased => "leased",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::DeadLetter => "dead_letter",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// What the holder of a lease reports for its job.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+    Retry,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 3] = [Outcome::Succeeded, Outcome::Failed, Outcome::Retry];
+
+    /// The name on the wire (as serde writes it), for [`CompleteJob::outcome`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::Retry => "retry",
+        }
+    }
+}
+
+/// How one attempt (one lease) of a job ended: an [`Outcome`] its holder reported, or `expired`
+/// (the lease ran out), `cancelled` (the job was cancelled while leased) or `released` (the
+/// holder was uninstalled).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Succeeded,
+    Failed,
+    Retry,
+    Expired,
+    Cancelled,
+    Released,
+}
+
+impl AttemptOutcome {
+    pub const ALL: [AttemptOutcome; 6] = [
+        AttemptOutcome::Succeeded,
+        AttemptOutcome::Failed,
+        AttemptOutcome::Retry,
+        AttemptOutcome::Expired,
+        AttemptOutcome::Cancelled,
+        AttemptOutcome::Released,
+    ];
+
+    /// The name on the wire (as serde writes it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Succeeded => "succeeded",
+            AttemptOutcome::Failed => "failed",
+            AttemptOutcome::Retry => "retry",
+            AttemptOutcome::Expired => "expired",
+            AttemptOutcome::Cancelled => "cancelled",
+            AttemptOutcome::Released => "released",
+        }
+    }
+}
+
+macro_rules! display_as_str {
+    ($($name:ty),*) => {$(
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+pub(crate) use display_as_str;
+
+display_as_str!(JobKind, JobState, Outcome, AttemptOutcome);
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnqueueJob {
+    // Text, not a `JobKind`: an unknown kind is answered 400 `UnknownJobKind` naming the field
+    // (serde would refuse the whole body as `invalidRequest`). Clients write `JobKind::as_str`.
     #[schema(
         pattern = "^(pkcs_create|pkcs_recrypt|pkcs_import|revoke)$",
         example = "revoke"
@@ -31,7 +177,7 @@ pub struct AttemptView {
     pub connector_id: String,
     pub leased_date_time: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
+    pub outcome: Option<AttemptOutcome>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,9 +189,9 @@ pub struct AttemptView {
 pub struct JobView {
     pub id: String,
     pub tenant_id: String,
-    pub kind: String,
+    pub kind: JobKind,
     /// `queued`, `leased`, `succeeded`, `failed`, `dead_letter` or `cancelled`.
-    pub state: String,
+    pub state: JobState,
     pub attempts: u32,
     pub max_attempts: u32,
     pub payload: serde_json::Value,
@@ -72,6 +218,8 @@ pub struct JobView {
 pub struct CompleteJob {
     pub lease_token: String,
     /// `succeeded` (with `result`), `failed` (terminal, with `errorCode`) or `retry`.
+    // Text, not an `Outcome`, for the same reason as `EnqueueJob::kind` (an unknown one is 400
+    // `InvalidField` naming the field). Clients write `Outcome::as_str`.
     #[schema(pattern = "^(succeeded|failed|retry)$", example = "succeeded")]
     pub outcome: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,9 +279,9 @@ pub struct CompleteBatch {
 pub struct Completed {
     pub job_id: String,
     pub attempt: u32,
-    pub outcome: String,
+    pub outcome: Outcome,
     /// The job's state that this completion produced.
-    pub state: String,
+    pub state: JobState,
 }
 
 /// One answer of a batch completion: `completed`, or the error it would have had alone.
@@ -207,4 +355,93 @@ pub struct RevokePayload {
     pub certification_authority: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AttemptOutcome, JobKind, JobState, Outcome};
+    use crate::connector::Feature;
+
+    /// The names the OpenAPI document lists for a closed set (one per variant, as serde spells it).
+    fn documented<T: utoipa::PartialSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        serde_json::from_value(schema["enum"].clone()).unwrap()
+    }
+
+    /// `ALL` holds every variant, `as_str` is what serde writes and reads, and both are what the
+    /// document lists.
+    fn agree<T>(all: &[T], as_str: fn(T) -> &'static str, expected: &[&str])
+    where
+        T: Copy + PartialEq + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
+        T: utoipa::PartialSchema,
+    {
+        let names: Vec<&str> = all.iter().map(|v| as_str(*v)).collect();
+        assert_eq!(names, expected);
+        assert_eq!(documented::<T>(), expected);
+        for value in all {
+            let written = serde_json::to_value(value).unwrap();
+            assert_eq!(written, as_str(*value));
+            assert_eq!(serde_json::from_value::<T>(written).unwrap(), *value);
+        }
+    }
+
+    #[test]
+    fn the_closed_sets_keep_their_wire_names() {
+        agree(
+            &JobKind::ALL,
+            JobKind::as_str,
+            &["pkcs_create", "pkcs_recrypt", "pkcs_import", "revoke"],
+        );
+        agree(
+            &JobState::ALL,
+            JobState::as_str,
+            &[
+                "queued",
+                "leased",
+                "succeeded",
+                "failed",
+                "dead_letter",
+                "cancelled",
+            ],
+        );
+        agree(
+            &Outcome::ALL,
+            Outcome::as_str,
+            &["succeeded", "failed", "retry"],
+        );
+        agree(
+            &AttemptOutcome::ALL,
+            AttemptOutcome::as_str,
+            &[
+                "succeeded",
+                "failed",
+                "retry",
+                "expired",
+                "cancelled",
+                "released",
+            ],
+        );
+        agree(
+            &Feature::ALL,
+            Feature::as_str,
+            &["pkcs", "pkcs_import", "scep", "revocation"],
+        );
+        assert_eq!(JobState::DeadLetter.to_string(), "dead_letter");
+    }
+
+    #[test]
+    fn a_name_outside_the_set_does_not_read() {
+        for (json, what) in [
+            (r#""PKCS_CREATE""#, "job kind in capitals"),
+            (r#""deadLetter""#, "state in camelCase"),
+            (r#""ndes""#, "unknown feature"),
+        ] {
+            assert!(
+                serde_json::from_str::<JobKind>(json).is_err()
+                    && serde_json::from_str::<JobState>(json).is_err()
+                    && serde_json::from_str::<Feature>(json).is_err(),
+                "{what} was read"
+            );
+        }
+    }
 }

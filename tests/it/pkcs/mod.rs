@@ -17,6 +17,7 @@ use openssl::x509::X509;
 use reqwest::Method;
 use scenarios::harness::{spawn_app, TestApp};
 use serde_json::{json, Value};
+use wire::connector::Feature;
 
 use crate::support::at;
 
@@ -188,7 +189,7 @@ async fn bench() -> Bench {
         seed: 1,
         ..ConnectorConfig::new(
             "SRV01",
-            &["pkcs", "pkcs_import", "revocation"],
+            &[Feature::Pkcs, Feature::PkcsImport, Feature::Revocation],
             "6.2406.0.1001",
         )
     };

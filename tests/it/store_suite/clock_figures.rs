@@ -63,6 +63,6 @@ pub(super) async fn job_figures_count_every_tenant_by_kind_state_and_outcome(
     );
     assert_eq!(
         store.attempt_outcomes().await.unwrap(),
-        vec![(AttemptOutcome::Expired, 1)]
+        vec![(AttemptEnd::Expired, 1)]
     );
 }

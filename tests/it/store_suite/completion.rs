@@ -162,7 +162,7 @@ pub(super) async fn completing_applies_only_with_the_current_token_and_only_once
             connector_id: "c1".into(),
             lease_token_hash: "t1".into(),
             leased_ms: 1_700_000_000_000,
-            outcome: Some(AttemptOutcome::Succeeded),
+            outcome: Some(AttemptEnd::Reported(Outcome::Succeeded)),
             error_code: None,
             ended_ms: Some(1_700_000_001_000),
         }
@@ -283,7 +283,7 @@ pub(super) async fn completing_applies_only_with_the_current_token_and_only_once
             Some(1_700_000_180_000),
         )
     );
-    let outcomes: Vec<AttemptEnd> = store
+    let outcomes: Vec<AttemptSummary> = store
         .job_attempts(&"j2".into())
         .await
         .unwrap()

@@ -204,7 +204,7 @@ pub(super) fn scep_challenge(tenant_id: &str, id: &str) -> ScepChallengeRow {
 }
 
 /// An attempt's number, outcome, error code and end.
-pub(super) type AttemptEnd = (i64, Option<String>, Option<String>, Option<i64>);
+pub(super) type AttemptSummary = (i64, Option<String>, Option<String>, Option<i64>);
 
 /// The error of `result`, which must have failed.
 pub(super) fn error_of<T: std::fmt::Debug>(result: StoreResult<T>) -> StoreError {

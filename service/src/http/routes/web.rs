@@ -497,7 +497,14 @@ fn render_connector(
     }
     out.push_str(&format!(
         "</td>\n<td>{}</td>\n<td>",
-        escape(&view.features.join(", "))
+        escape(
+            &view
+                .features
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     ));
     match view.last_checkin_date_time {
         Some(at) => out.push_str(&time(at)),

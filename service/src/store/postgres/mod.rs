@@ -47,10 +47,9 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(StoreError::Backend)?;
-        sqlx::migrate!("migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(StoreError::Migrate)?;
+        let migrator = sqlx::migrate!("migrations/postgres");
+        adopt_comment_edits(&pool, &migrator).await?;
+        migrator.run(&pool).await.map_err(StoreError::Migrate)?;
         Ok(PgStore { pool })
     }
 
@@ -206,4 +205,34 @@ impl Store for PgStore {
     ) -> StoreResult<u64> {
         queue::release_connector_leases(self, connector_id, now_ms).await
     }
+}
+
+/// Rewrites the stored checksums of migrations edited in comments only
+/// (`store::migrations`), on a database that has them.
+async fn adopt_comment_edits(
+    pool: &sqlx::PgPool,
+    migrator: &sqlx::migrate::Migrator,
+) -> StoreResult<()> {
+    let (has_table,): (bool,) =
+        sqlx::query_as("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(pool)
+            .await
+            .map_err(StoreError::Backend)?;
+    if !has_table {
+        return Ok(());
+    }
+    for (version, shipped, now) in
+        super::migrations::rewrites(migrator, super::migrations::POSTGRES_EDITS)
+    {
+        sqlx::query(
+            "UPDATE _sqlx_migrations SET checksum = $1 WHERE version = $2 AND checksum = $3",
+        )
+        .bind(now)
+        .bind(version)
+        .bind(shipped)
+        .execute(pool)
+        .await
+        .map_err(StoreError::Backend)?;
+    }
+    Ok(())
 }

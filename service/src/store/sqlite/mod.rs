@@ -105,10 +105,9 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(StoreError::Backend)?;
-        sqlx::migrate!("migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(StoreError::Migrate)?;
+        let migrator = sqlx::migrate!("migrations/sqlite");
+        adopt_comment_edits(&pool, &migrator).await?;
+        migrator.run(&pool).await.map_err(StoreError::Migrate)?;
         let conn = pool.acquire().await.map_err(StoreError::Backend)?.detach();
         pool.close().await;
         Ok(SqliteStore {
@@ -504,4 +503,35 @@ impl Store for SqliteStore {
     ) -> StoreResult<u64> {
         queue::release_connector_leases(&mut *self.conn.lock().await, connector_id, now_ms).await
     }
+}
+
+/// Rewrites the stored checksums of migrations edited in comments only
+/// (`store::migrations`), on a database that has them.
+async fn adopt_comment_edits(
+    pool: &sqlx::SqlitePool,
+    migrator: &sqlx::migrate::Migrator,
+) -> StoreResult<()> {
+    let has_table: Option<(String,)> = sqlx::query_as(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(StoreError::Backend)?;
+    if has_table.is_none() {
+        return Ok(());
+    }
+    for (version, shipped, now) in
+        super::migrations::rewrites(migrator, super::migrations::SQLITE_EDITS)
+    {
+        sqlx::query(
+            "UPDATE _sqlx_migrations SET checksum = $1 WHERE version = $2 AND checksum = $3",
+        )
+        .bind(now)
+        .bind(version)
+        .bind(shipped)
+        .execute(pool)
+        .await
+        .map_err(StoreError::Backend)?;
+    }
+    Ok(())
 }
