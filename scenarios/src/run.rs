@@ -135,13 +135,25 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, colour: bool) -> anyhow::Re
         count: args.jobs.max(1),
         pin: !args.no_pin,
     };
-    let outcomes = crate::lanes::run_all(scenarios, lanes, args.seed, args.transport, |outcome| {
+    // SIGTERM or SIGINT stops the run: the scenarios in flight are dropped with their in-process
+    // services, nothing is reported as passed, and the exit code says which signal it was.
+    let stop = crate::signals::stop_signal();
+    let all = crate::lanes::run_all(scenarios, lanes, args.seed, args.transport, |outcome| {
         if let Some(bar) = &progress {
             bar.set_message(outcome.name.clone());
             bar.inc(1);
         }
-    })
-    .await?;
+    });
+    let outcomes = tokio::select! {
+        outcomes = all => outcomes?,
+        signal = stop => {
+            if let Some(bar) = &progress {
+                bar.abandon();
+            }
+            eprintln!("intune-mock run: stopped by {signal} before every scenario finished; no report is written");
+            return Ok(signal.exit_code());
+        }
+    };
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }

@@ -70,8 +70,13 @@ impl Application {
         let clock = match settings.clock {
             ClockSetting::Real => Clock::real(),
             ClockSetting::Virtual { start } => {
-                crate::clock::in_range(start, || format!("start {start}"))
-                    .map_err(|e| StartupError::Clock(e.to_string()))?;
+                crate::clock::in_range(start, || {
+                    format!(
+                        "start {}",
+                        start.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                    )
+                })
+                .map_err(|e| StartupError::Clock(e.to_string()))?;
                 Clock::virtual_at(start)
             }
         };
