@@ -553,8 +553,12 @@ async fn keyed_enqueue(
     tenant_id: &str,
     key: &str,
 ) -> Result<(u16, Value), reqwest::Error> {
+    // A serial number of hex digits of its own for each key.
+    let prefix = key
+        .bytes()
+        .fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
     let jobs: Vec<Value> = (0..100)
-        .map(|i| json!({"kind": "revoke", "payload": {"serialNumber": format!("{key}-{i:03}"), "issuerName": "CN=Contoso Issuing CA", "certificationAuthority": "ca01.contoso.com\\Contoso Issuing CA"}}))
+        .map(|i| json!({"kind": "revoke", "payload": {"serialNumber": format!("{prefix:08x}{i:04x}"), "issuerName": "CN=Contoso Issuing CA", "certificationAuthority": "ca01.contoso.com\\Contoso Issuing CA"}}))
         .collect();
     let response = http
         .post(format!("{url}/admin/tenants/{tenant_id}/jobs"))

@@ -185,8 +185,10 @@ async fn a_second_serve_on_one_sqlite_file_is_refused() {
     let first = start(serve_command(&database, &[])).await;
     let second = serve_command(&database, &[])
         .stderr(Stdio::piped())
-        .output()
+        .output();
+    let second = tokio::time::timeout(Duration::from_secs(30), second)
         .await
+        .expect("the second serve exits instead of serving")
         .unwrap();
     assert_eq!(second.status.code(), Some(4));
     let stderr = String::from_utf8(second.stderr).unwrap();
