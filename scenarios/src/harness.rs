@@ -19,6 +19,8 @@ pub const OPERATOR_TOKEN: &str = "harness-operator-token";
 #[derive(Debug)]
 pub struct TestApp {
     pub base_url: String,
+    /// `https://127.0.0.1:PORT` when [`spawn_app_with_tls`] added an HTTPS listener.
+    pub tls_base_url: Option<String>,
     /// The service's operations, in this process.
     pub ops: Arc<Ops>,
     pub http: reqwest::Client,
@@ -80,8 +82,36 @@ pub async fn spawn_app_on(
 
 /// A service built from `settings` (listen on 127.0.0.1:0 to get a free port).
 pub async fn spawn_app_with(settings: Settings) -> anyhow::Result<TestApp> {
-    let app = Application::build(settings).await?;
+    start(Application::build(settings).await?)
+}
+
+/// [`spawn_app`] with an HTTPS listener on a free loopback port as well, with `acceptor`'s
+/// certificate (the same router on both).
+pub async fn spawn_app_with_tls(
+    start_at: DateTime<Utc>,
+    seed: u64,
+    acceptor: service::tls::TlsAcceptor,
+) -> anyhow::Result<TestApp> {
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse()?,
+        database_url: "sqlite::memory:".to_owned(),
+        clock: ClockSetting::Virtual { start: start_at },
+        operator_token: OPERATOR_TOKEN.to_owned(),
+        seed: Some(seed),
+        connector_rate_limit: None,
+        stored_clock: Default::default(),
+        limits: Default::default(),
+    };
+    let app = Application::build(settings)
+        .await?
+        .with_tls("127.0.0.1:0".parse()?, acceptor)
+        .await?;
+    start(app)
+}
+
+fn start(app: Application) -> anyhow::Result<TestApp> {
     let base_url = app.base_url();
+    let tls_base_url = app.tls_base_url();
     let ops = app.ops();
     let router = app.router();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -90,6 +120,7 @@ pub async fn spawn_app_with(settings: Settings) -> anyhow::Result<TestApp> {
     }));
     Ok(TestApp {
         base_url,
+        tls_base_url,
         ops,
         http: http_client(),
         router,

@@ -112,10 +112,15 @@ pub fn failure_details(outcome: &Outcome, tail: usize) -> String {
     for line in &outcome.transcript[start..] {
         let _ = writeln!(out, "    {line}");
     }
+    // A scenario of the built-in suite has no file on disk: name it by --filter instead.
+    let replay = match outcome.file.strip_prefix(crate::run::BUNDLED_LABEL) {
+        Some(name) => format!("--filter {name}"),
+        None => outcome.file.clone(),
+    };
     let _ = writeln!(
         out,
-        "  seed {}; replay: intune-mock run {} --seed {}",
-        outcome.seed, outcome.file, outcome.seed
+        "  seed {}; replay: intune-mock run {replay} --seed {}",
+        outcome.seed, outcome.seed
     );
     out
 }

@@ -3,13 +3,15 @@
 //! and choose the exit code. `cli` parses the command line into [`RunArgs`] and calls [`run`]; this
 //! module does not look back at `cli`.
 
+use std::fmt;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::str::FromStr;
 
 use anyhow::Context;
 
 use crate::runner::Verdict;
-use crate::spec;
+use crate::spec::{self, Scenario, SpecError};
 
 /// Exit codes of `intune-mock run` (and of the other subcommands on failure).
 pub mod exit_code {
@@ -23,7 +25,9 @@ pub mod exit_code {
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Scenario files or folders of `*.toml` files. Default: the bundled conformance suite.
+    /// Scenario files or folders of `*.toml` files. Default: the conformance suite, from
+    /// `scenarios/conformance` under the current folder if there is one, else the copy built
+    /// into this binary.
     pub paths: Vec<PathBuf>,
     /// Override every scenario's seed.
     #[arg(long)]
@@ -31,6 +35,13 @@ pub struct RunArgs {
     /// Run only scenarios whose name or file path contains this text.
     #[arg(long)]
     pub filter: Option<String>,
+    /// Run only the K-th of N slices of the selected scenarios (1 ≤ K ≤ N), to split a suite
+    /// across CI jobs: the selected files, in the order they are found (names sorted within a
+    /// folder), are dealt out in turn, so the same files give the same slices on any machine and
+    /// the N slices together are the whole selection. A file that does not parse is reported by
+    /// its own slice.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
     /// Write a JUnit XML report here.
     #[arg(long)]
     pub junit: Option<PathBuf>,
@@ -53,15 +64,94 @@ pub struct RunArgs {
     pub transport: crate::runner::Transport,
 }
 
-/// The bundled suite: `scenarios/conformance` under the current directory, else the one next to
-/// this crate's sources.
-pub fn default_suite() -> PathBuf {
+/// The conformance suite built into the binary: (file name, text), in name order.
+pub static BUNDLED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
+
+/// How the built-in suite's files are named in reports: a failure's replay line names them by
+/// `--filter`, since no such file exists on disk.
+pub const BUNDLED_LABEL: &str = "(built-in suite)/";
+
+/// The suite `run` takes when given no path: `scenarios/conformance` under the current folder (a
+/// checkout, where edits show at once), else `None`: the copy built into the binary.
+pub fn local_suite() -> Option<PathBuf> {
     let local = PathBuf::from("scenarios/conformance");
-    if local.is_dir() {
-        local
-    } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance")
+    local.is_dir().then_some(local)
+}
+
+/// `--shard K/N`: the K-th (from 1) of N slices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    index: usize,
+    count: usize,
+}
+
+impl Shard {
+    /// Whether the scenario at `position` (from 0, in the order files were found) is in this slice.
+    pub fn takes(self, position: usize) -> bool {
+        position % self.count == self.index - 1
     }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (k, n) = text
+            .split_once('/')
+            .ok_or_else(|| format!("`{text}` is not K/N (for example 2/4)"))?;
+        let number = |part: &str, what: &str| {
+            part.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("`{text}`: {what} `{part}` is not a whole number"))
+        };
+        let (index, count) = (number(k, "K")?, number(n, "N")?);
+        if count == 0 {
+            return Err(format!("`{text}`: N must be at least 1"));
+        }
+        if index == 0 || index > count {
+            return Err(format!("`{text}`: K must be from 1 to N ({count})"));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// Every scenario `args` names, parsed, in the order found: (label, scenario or its error).
+fn load(args: &RunArgs) -> anyhow::Result<Vec<(String, Result<Scenario, SpecError>)>> {
+    let paths = match (args.paths.is_empty(), local_suite()) {
+        (false, _) => args.paths.clone(),
+        (true, Some(local)) => vec![local],
+        (true, None) => {
+            return Ok(BUNDLED
+                .iter()
+                .map(|(name, text)| {
+                    let label = format!("{BUNDLED_LABEL}{name}");
+                    let parsed = spec::parse_str(&label, text);
+                    (label, parsed)
+                })
+                .collect())
+        }
+    };
+    let files = collect_files(&paths)?;
+    if files.is_empty() {
+        anyhow::bail!(
+            "no scenarios to run in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(files
+        .iter()
+        .map(|file| (file.display().to_string(), spec::parse_file(file)))
+        .collect())
 }
 
 /// The `*.toml` files named by `paths` (folders are searched, not recursively), sorted.
@@ -92,36 +182,40 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, colour: bool) -> anyhow::Re
     // JUnit's timestamp is the run's wall-clock start.
     let wall_start = crate::clock::wall();
     let started = std::time::Instant::now();
-    let paths = if args.paths.is_empty() {
-        vec![default_suite()]
-    } else {
-        args.paths.clone()
-    };
-    let files = collect_files(&paths)?;
+    let mut loaded = load(&args)?;
+    if let Some(filter) = &args.filter {
+        // A file that does not parse has no name to match: it is always reported.
+        loaded.retain(|(file, parsed)| match parsed {
+            Ok(s) => s.name.contains(filter.as_str()) || file.contains(filter.as_str()),
+            Err(_) => true,
+        });
+        if loaded.is_empty() {
+            anyhow::bail!("no scenario's name or file contains `{filter}`");
+        }
+    }
+    if let Some(shard) = args.shard {
+        let selected = loaded.len();
+        loaded = loaded
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| shard.takes(*i))
+            .map(|(_, entry)| entry)
+            .collect();
+        eprintln!(
+            "shard {shard}: {} of {selected} selected scenario files",
+            loaded.len()
+        );
+    }
     let mut invalid = Vec::new();
     let mut scenarios = Vec::new();
-    for file in &files {
-        match spec::parse_file(file) {
-            Ok(scenario) => scenarios.push((file.display().to_string(), scenario)),
+    for (file, parsed) in loaded {
+        match parsed {
+            Ok(scenario) => scenarios.push((file, scenario)),
             Err(e) => {
                 eprintln!("invalid scenario: {e}");
                 invalid.push(e);
             }
         }
-    }
-    if let Some(filter) = &args.filter {
-        scenarios
-            .retain(|(file, s)| s.name.contains(filter.as_str()) || file.contains(filter.as_str()));
-    }
-    if scenarios.is_empty() && invalid.is_empty() {
-        anyhow::bail!(
-            "no scenarios to run in {}",
-            paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
     }
 
     let progress = std::io::stderr().is_terminal().then(|| {

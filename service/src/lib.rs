@@ -6,6 +6,8 @@
 //! - `http`: the only code that knows axum and status codes, and the only one that builds wire
 //!   bodies.
 //! - `clock`, `ids`: the injected sources of time and identity.
+//! - `identity`: the signed access tokens and the resources they are for (pure); `tls`: the
+//!   HTTPS listener's certificates and acceptor.
 //! - `startup`: builds an [`startup::Application`] from [`config::Settings`].
 
 pub mod clock;
@@ -13,6 +15,7 @@ pub mod config;
 pub mod domain;
 pub mod faults;
 pub mod http;
+pub mod identity;
 pub mod ids;
 pub mod journal;
 pub mod limit;
@@ -22,3 +25,4 @@ pub mod scep;
 pub mod schedule;
 pub mod startup;
 pub mod store;
+pub mod tls;

@@ -62,6 +62,8 @@ pub struct Application {
     state: AppState,
     store: Arc<dyn Store>,
     lock: Option<DatabaseLock>,
+    /// The HTTPS listener, when [`Application::with_tls`] added one.
+    tls: Option<(crate::tls::TlsListener, SocketAddr)>,
 }
 
 impl Application {
@@ -115,7 +117,36 @@ impl Application {
             state,
             store,
             lock,
+            tls: None,
         })
+    }
+
+    /// Adds an HTTPS listener on `listen` (port 0 picks a free port) with `acceptor`'s
+    /// certificate, next to the HTTP one; both serve the same router.
+    pub async fn with_tls(
+        mut self,
+        listen: SocketAddr,
+        acceptor: crate::tls::TlsAcceptor,
+    ) -> Result<Self, StartupError> {
+        let bind = |source| StartupError::Bind {
+            addr: listen,
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(bind)?;
+        let local_addr = listener.local_addr().map_err(bind)?;
+        let listener = crate::tls::TlsListener::new(listener, acceptor).map_err(bind)?;
+        self.tls = Some((listener, local_addr));
+        Ok(self)
+    }
+
+    /// The HTTPS listener's address, if there is one.
+    pub fn tls_local_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|(_, addr)| *addr)
+    }
+
+    /// `https://{addr}` of the HTTPS listener, if there is one.
+    pub fn tls_base_url(&self) -> Option<String> {
+        self.tls_local_addr().map(|addr| format!("https://{addr}"))
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -154,7 +185,18 @@ impl Application {
             shutdown.await;
             ops.jobs().stop_waiting();
         };
-        self.listener.serve(router(self.state), shutdown).await?;
+        let router = router(self.state);
+        match self.tls {
+            None => {
+                self.listener.serve(router, shutdown).await?;
+            }
+            // With HTTPS the two listeners are served by the TLS module's own accept loop,
+            // without this listener's connection limit and read timeouts (not merged yet).
+            Some((tls, _)) => {
+                crate::tls::listener::serve_both(self.listener.into_tcp(), tls, router, shutdown)
+                    .await?;
+            }
+        }
         self.store.close().await;
         drop(self.lock);
         Ok(())

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Reads the mock's certificate connectors through Microsoft's Graph SDK for Python.
 
-Usage: read_connectors.py BASE_URL TENANT_ID CLIENT_ID CLIENT_SECRET
+Usage: read_connectors.py AUTHORITY BASE_URL TENANT_ID CLIENT_ID CLIENT_SECRET
 
-BASE_URL is the Graph base of the mock, e.g. http://127.0.0.1:8080/beta. The script takes a
-token from the mock's token endpoint ({root}/{tenantId}/oauth2/v2.0/token, client credentials),
-builds a msgraph-beta-sdk GraphServiceClient on BASE_URL, and reads
+AUTHORITY is the mock's HTTPS origin (e.g. https://127.0.0.1:8443), BASE_URL its Graph base
+(e.g. https://127.0.0.1:8443/beta). With SSL_CERT_FILE and REQUESTS_CA_BUNDLE naming the mock's
+CA file, the script builds the SDK's default authentication exactly as user code does
+(azure-identity's ClientSecretCredential handed to GraphServiceClient with the Graph scope), with
+only the authority, instance discovery and the base URL changed, and reads
 deviceManagement/ndesConnectors and deviceManagement/certificateConnectorDetails: the whole
 list, every item again by id, and the ndesConnectors list once more a page of one at a time
 ($top=1, $count=true, following @odata.nextLink). It prints one JSON document of every field
@@ -23,9 +25,6 @@ import enum
 import importlib.metadata
 import json
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 
 SDK_PACKAGES = (
     "msgraph-beta-sdk",
@@ -34,7 +33,7 @@ SDK_PACKAGES = (
     "microsoft-kiota-http",
     "microsoft-kiota-serialization-json",
 )
-# One timeout for every HTTP call, token and Graph alike (seconds).
+# The timeout of the Graph calls, in seconds (three of them for the whole read).
 TIMEOUT = 20
 
 
@@ -42,49 +41,27 @@ class Failure(Exception):
     """An error with a message meant for the person running the script."""
 
 
-def fetch_token(base_url, tenant_id, client_id, client_secret):
-    """POST the client-credentials grant to the mock's token endpoint; returns the access token."""
-    parts = urllib.parse.urlsplit(base_url)
-    token_url = urllib.parse.urlunsplit(
-        (parts.scheme, parts.netloc, f"/{urllib.parse.quote(tenant_id)}/oauth2/v2.0/token", "", "")
+def graph_client(authority, base_url, tenant_id, client_id, client_secret):
+    """The Graph SDK's default path, as a user's own code builds it: an azure-identity
+    ClientSecretCredential handed to GraphServiceClient with the Graph scope. Only three things
+    differ from code that talks to Microsoft: the authority (the mock's HTTPS origin; MSAL asks
+    its /{tenant}/v2.0/.well-known/openid-configuration, then its token endpoint), instance
+    discovery switched off (it would ask login.microsoftonline.com whether the mock's host is an
+    authority), and the Graph base URL. The CA file is trusted through SSL_CERT_FILE (httpx, the
+    Graph calls) and REQUESTS_CA_BUNDLE (requests, MSAL's calls), set by the caller."""
+    from azure.identity import ClientSecretCredential
+    from msgraph_beta import GraphServiceClient
+
+    credential = ClientSecretCredential(
+        tenant_id,
+        client_id,
+        client_secret,
+        authority=authority,
+        disable_instance_discovery=True,
     )
-    form = urllib.parse.urlencode(
-        {
-            "grant_type": "client_credentials",
-            "client_id": client_id,
-            "client_secret": client_secret,
-            "scope": "https://graph.microsoft.com/.default",
-        }
-    ).encode()
-    request = urllib.request.Request(token_url, data=form, method="POST")
-    request.add_header("Content-Type", "application/x-www-form-urlencoded")
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            body = json.load(response)
-    except urllib.error.HTTPError as e:
-        raise Failure(f"the token endpoint {token_url} answered {e.code}: {e.read()[:500]!r}") from e
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        raise Failure(f"the token endpoint {token_url} could not be read: {e}") from e
-    token = body.get("access_token") if isinstance(body, dict) else None
-    if not isinstance(token, str) or not token:
-        raise Failure(f"the token endpoint {token_url} answered no access_token: {body!r}")
-    return token
-
-
-def graph_client(base_url, token):
-    """A GraphServiceClient on base_url that sends `Authorization: Bearer token`."""
-    from kiota_abstractions.authentication import AuthenticationProvider
-    from msgraph_beta import GraphRequestAdapter, GraphServiceClient
-
-    class StaticBearer(AuthenticationProvider):
-        # The SDK's default provider asks an azure-identity credential, i.e. Entra ID, for the
-        # token; this one sends the mock's token as it is, whatever the host or scheme.
-        async def authenticate_request(self, request, additional_authentication_context=None):
-            request.headers.try_add("Authorization", f"Bearer {token}")
-
-    adapter = GraphRequestAdapter(StaticBearer())
-    adapter.base_url = base_url
-    return GraphServiceClient(request_adapter=adapter)
+    client = GraphServiceClient(credential, ["https://graph.microsoft.com/.default"])
+    client.request_adapter.base_url = base_url
+    return client
 
 
 def plain(value):
@@ -123,13 +100,12 @@ def page_fields(page):
     }
 
 
-async def read(base_url, token):
+async def read(client):
     from msgraph_beta.generated.device_management.ndes_connectors.ndes_connectors_request_builder import (
         NdesConnectorsRequestBuilder,
     )
     from kiota_abstractions.base_request_configuration import RequestConfiguration
 
-    client = graph_client(base_url, token)
     management = client.device_management
     out = {"sdk": {name: importlib.metadata.version(name) for name in SDK_PACKAGES}}
 
@@ -170,13 +146,15 @@ async def read(base_url, token):
 
 
 def main(argv):
-    if len(argv) != 5:
-        raise Failure("usage: read_connectors.py BASE_URL TENANT_ID CLIENT_ID CLIENT_SECRET")
-    base_url, tenant_id, client_id, client_secret = argv[1:]
+    if len(argv) != 6:
+        raise Failure(
+            "usage: read_connectors.py AUTHORITY BASE_URL TENANT_ID CLIENT_ID CLIENT_SECRET"
+        )
+    authority, base_url, tenant_id, client_id, client_secret = argv[1:]
     base_url = base_url.rstrip("/")
-    token = fetch_token(base_url, tenant_id, client_id, client_secret)
     try:
-        out = asyncio.run(asyncio.wait_for(read(base_url, token), timeout=3 * TIMEOUT))
+        client = graph_client(authority, base_url, tenant_id, client_id, client_secret)
+        out = asyncio.run(asyncio.wait_for(read(client), timeout=3 * TIMEOUT))
     except Failure:
         raise
     except ImportError as e:

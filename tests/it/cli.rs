@@ -20,7 +20,15 @@ fn intune_mock(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn every_subcommand_has_help_with_an_example() {
-    for sub in ["run", "serve", "connector", "status", "completions"] {
+    for sub in [
+        "run",
+        "serve",
+        "connector",
+        "status",
+        "lifecycle",
+        "releases",
+        "completions",
+    ] {
         let (code, out, err) = intune_mock(&[sub, "--help"]);
         assert_eq!(code, 0, "{sub}: {err}");
         assert!(

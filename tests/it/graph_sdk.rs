@@ -1,7 +1,10 @@
-//! A real Graph client against the mock (issue 9): Microsoft's Graph SDK for Python
-//! (`msgraph-beta-sdk`, pinned in tests/graph-sdk/requirements.txt) takes a token from the mock's
-//! token endpoint and reads `ndesConnectors` and `certificateConnectorDetails` through its
-//! generated models (tests/graph-sdk/read_connectors.py prints every field as a model read it).
+//! A real Graph client against the mock (issues 9 and 23): Microsoft's Graph SDK for Python
+//! (`msgraph-beta-sdk`, pinned in tests/graph-sdk/requirements.txt) with its default
+//! authentication (azure-identity's `ClientSecretCredential` handed to `GraphServiceClient`),
+//! only the authority, the Graph base URL and the trusted CA changed, reads `ndesConnectors` and
+//! `certificateConnectorDetails` over HTTPS through its generated models
+//! (tests/graph-sdk/read_connectors.py prints every field as a model read it). MSAL asks the
+//! mock's OpenID configuration and token endpoint on the way, as it asks Entra ID's.
 //!
 //! The SDK reads a property whose JSON name it does not know as nothing (the value lands in the
 //! model's `additional_data`) and an enum value it does not know as nothing, so the literal
@@ -31,9 +34,8 @@ use serde_json::{json, Map, Value};
 use tokio::process::Command;
 use tokio::sync::OnceCell;
 
-use crate::support::{
-    app_at, checkin, get, install_body, missing, skip_requested, Installed, Need,
-};
+use crate::identity::{tls_app_at, TlsFiles};
+use crate::support::{checkin, get, install_body, missing, skip_requested, Installed, Need};
 
 const REQUIREMENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/graph-sdk/requirements.txt");
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/graph-sdk/read_connectors.py");
@@ -44,7 +46,7 @@ const VENV_TIMEOUT: Duration = Duration::from_secs(120);
 /// `pip install -r requirements.txt` (about a minute on the CI machine).
 const PIP_TIMEOUT: Duration = Duration::from_secs(420);
 /// One run of read_connectors.py.
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The venv's interpreter, or why there is none. Made once per test run.
 static VENV: OnceCell<Result<PathBuf, String>> = OnceCell::const_new();
@@ -68,10 +70,23 @@ fn pins() -> Vec<(String, String)> {
 /// Runs `program args…` within `limit`; Err with a readable reason when it cannot start, runs
 /// over or exits non-zero. Ok holds stdout.
 async fn run(program: &Path, args: &[&str], limit: Duration) -> Result<String, String> {
+    run_env(program, args, &[], limit).await
+}
+
+/// [`run`] with `env` added to the environment.
+pub(crate) async fn run_env(
+    program: &Path,
+    args: &[&str],
+    env: &[(&str, &Path)],
+    limit: Duration,
+) -> Result<String, String> {
     let shown = format!("{} {}", program.display(), args.join(" "));
     let mut command = Command::new(program);
     command
         .args(args)
+        .envs(env.iter().copied())
+        // Loopback only: a proxy of the machine must not see the calls.
+        .env("NO_PROXY", "127.0.0.1,localhost")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -168,7 +183,7 @@ fn print_past_capture(text: &str) {
 /// The venv's Python; `None` when a person asked to skip the Graph SDK tests
 /// (`INTUNE_MOCK_SKIP=graph-sdk`). Without Python, its venv module or PyPI the test fails and
 /// says why.
-async fn sdk_python() -> Option<PathBuf> {
+pub(crate) async fn sdk_python() -> Option<PathBuf> {
     if skip_requested(Need::GraphSdk) {
         return None;
     }
@@ -178,13 +193,28 @@ async fn sdk_python() -> Option<PathBuf> {
     }
 }
 
-/// read_connectors.py against `base` (the service or a stand-in in front of it): its JSON.
-async fn read_with_sdk(python: &Path, base: &str, tenant: &wire::admin::Tenant) -> Value {
+/// read_connectors.py with the authority `authority` (the service's HTTPS origin) and the
+/// Graph at `base` (the service, or a stand-in in front of it), trusting `ca_file`: its JSON.
+async fn read_with_sdk(
+    python: &Path,
+    authority: &str,
+    base: &str,
+    tenant: &wire::admin::Tenant,
+    ca_file: &Path,
+) -> Value {
     let graph_base = format!("{base}/beta");
     let secret = tenant.client_secret.as_deref().expect("a client secret");
-    let stdout = run(
+    let stdout = run_env(
         python,
-        &[SCRIPT, &graph_base, &tenant.id, &tenant.client_id, secret],
+        &[
+            SCRIPT,
+            authority,
+            &graph_base,
+            &tenant.id,
+            &tenant.client_id,
+            secret,
+        ],
+        &[("SSL_CERT_FILE", ca_file), ("REQUESTS_CA_BUNDLE", ca_file)],
         SCRIPT_TIMEOUT,
     )
     .await
@@ -201,6 +231,9 @@ async fn read_with_sdk(python: &Path, base: &str, tenant: &wire::admin::Tenant) 
 /// third has no state yet.
 struct Seeded {
     app: TestApp,
+    /// The service's HTTPS origin and the CA file its certificate chains to.
+    https: String,
+    tls: TlsFiles,
     tenant: wire::admin::Tenant,
     a: Installed,
     b: Installed,
@@ -220,7 +253,8 @@ async fn advance(app: &TestApp, by: &str, now: &str) {
 }
 
 async fn seeded() -> Seeded {
-    let app = app_at("2026-03-02T08:00:00Z").await;
+    let (app, tls) = tls_app_at("2026-03-02T08:00:00Z").await;
+    let https = app.tls_base_url.clone().expect("an HTTPS listener");
     let tenant = app.create_tenant("Contoso", None).await.unwrap();
     let register = |machine: &str, display: &str, version: &str| {
         json!({
@@ -264,6 +298,8 @@ async fn seeded() -> Seeded {
     .await;
     Seeded {
         app,
+        https,
+        tls,
         tenant,
         a,
         b,
@@ -470,8 +506,9 @@ async fn the_python_graph_sdk_reads_every_connector_field_from_the_mock() {
         return;
     };
     let s = seeded().await;
-    let read = read_with_sdk(&python, &s.app.base_url, &s.tenant).await;
-    let expected = expected(&s, &s.app.base_url);
+    let read = read_with_sdk(&python, &s.https, &s.https, &s.tenant, &s.tls.ca_file).await;
+    // Every link is the HTTPS origin the SDK reached.
+    let expected = expected(&s, &s.https);
     let mut diff = Vec::new();
     differences(&read, &expected, "", &mut diff);
     assert_eq!(
@@ -580,7 +617,9 @@ async fn a_renamed_field_or_an_unknown_enum_casing_reads_as_nothing_in_the_sdk()
         let _ = axum::serve(listener, router).await;
     });
 
-    let read = read_with_sdk(&python, &own, &s.tenant).await;
+    // The token from the service's HTTPS origin, Graph through the stand-in (plain HTTP on
+    // loopback, which the SDK allows).
+    let read = read_with_sdk(&python, &s.https, &own, &s.tenant, &s.tls.ca_file).await;
 
     // The expectation of the first test fails, on exactly the tampered fields.
     let expected = expected(&s, &own);

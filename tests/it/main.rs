@@ -8,6 +8,7 @@
 
 mod admin;
 mod cli;
+mod cli_suite;
 mod client_fixtures;
 mod connector_bad_input;
 mod connector_client;
@@ -19,8 +20,10 @@ mod hardening;
 mod hardening_process;
 mod health;
 mod hostile_input;
+mod identity;
 mod jobs;
 mod journal;
+mod lifecycle_cli;
 mod lifecycle_http;
 mod limits;
 mod metrics;

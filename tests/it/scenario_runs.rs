@@ -16,6 +16,7 @@ fn args(paths: Vec<PathBuf>) -> RunArgs {
         paths,
         seed: None,
         filter: None,
+        shard: None,
         junit: None,
         json: None,
         jobs: 1,

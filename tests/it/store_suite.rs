@@ -26,8 +26,8 @@ use service::domain::jobs::AttemptEnd;
 use service::domain::{ConnectorId, FeatureSet, JobId, JobKind, JobState, Outcome};
 use service::store::{
     AttemptRow, Completion, ConnectorRow, HealthWrite, HistoryRow, JobRow, JobStat, LeaseJobs,
-    PgStore, Reconciled, ReleaseRow, ScepChallengeRow, SqliteStore, Store, StoreError, StoreResult,
-    TenantRow, UserPfxRow,
+    PgStore, Reconciled, ReleaseRow, ScepChallengeRow, SigningKeyRow, SqliteStore, Store,
+    StoreError, StoreResult, TenantRow, UserPfxRow,
 };
 use sqlx::{Connection, PgConnection};
 
@@ -116,6 +116,7 @@ on_both_backends!(
     user_pfx_certificates_are_upserted_listed_and_deleted,
     scep_secrets_challenges_validations_and_notifications,
     tokens_name_their_tenant_until_they_expire,
+    a_tenants_signing_key_is_stored_once_and_goes_with_its_tenant,
     the_virtual_clock_is_stored_and_only_a_reset_moves_it_back,
     job_figures_count_every_tenant_by_kind_state_and_outcome,
 );

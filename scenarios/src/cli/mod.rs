@@ -1,5 +1,6 @@
-//! The subcommands of `intune-mock`: `run`, `serve`, `connector`, `status`, `completions`.
-//! Each subcommand with arguments of its own has its module here (`serve`, `connector`, `status`;
+//! The subcommands of `intune-mock`: `run`, `serve`, `connector`, `status`, `lifecycle`,
+//! `releases`, `completions`. Each subcommand with arguments of its own has its module here
+//! (`serve`, `connector`, `status`, `lifecycle`, `releases`;
 //! `run` lives in `crate::run`); this file holds the command line and the dispatch.
 //!
 //! Errors are printed once, with their cause chain, and mapped to documented exit codes.
@@ -10,11 +11,16 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod connector;
+mod lifecycle;
+mod releases;
 mod serve;
 mod status;
+mod tls;
 
 pub use crate::run::{exit_code, RunArgs};
 pub use connector::ConnectorArgs;
+pub use lifecycle::LifecycleArgs;
+pub use releases::ReleasesArgs;
 pub use serve::ServeArgs;
 pub use status::{status_table, StatusArgs, StatusReport};
 
@@ -51,6 +57,16 @@ pub enum Command {
         after_help = "Examples:\n  intune-mock status --url http://127.0.0.1:8080 --tenant <id> --client-id <id> --client-secret <secret>\n  intune-mock status --url http://127.0.0.1:8080 --tenant <id> --client-id <id> --client-secret <secret> --json\n\nThe table is coloured on a terminal unless NO_COLOR is set. --json prints {\"format\": \"intune-mock-status/1\", \"tenantId\", \"connectors\": [...]}, each connector as GET /admin/tenants/{id}/connectors lists it."
     )]
     Status(StatusArgs),
+    /// Where a connector version stands: successor, deprecation, end of support and of function, status at an instant.
+    #[command(
+        after_help = "Examples:\n  intune-mock lifecycle 6.2202.38.0 --at 2022-06-01T00:00:00Z\n  intune-mock lifecycle 6.2008.60.607 --product pfx-certificate-connector --json\n\nThe status is that of an active connector of a tenant with the default rollout delay. --json prints {\"format\": \"intune-mock-lifecycle/1\", ...}."
+    )]
+    Lifecycle(LifecycleArgs),
+    /// Print the release catalog, each date with where it comes from.
+    #[command(
+        after_help = "Examples:\n  intune-mock releases\n  intune-mock releases --catalog docs --json"
+    )]
+    Releases(ReleasesArgs),
     /// Print a shell completion script to standard output.
     #[command(
         after_help = "Examples:\n  intune-mock completions bash > ~/.local/share/bash-completion/completions/intune-mock\n  intune-mock completions zsh > ~/.zfunc/_intune-mock\n  intune-mock completions fish > ~/.config/fish/completions/intune-mock.fish"
@@ -99,6 +115,12 @@ pub fn main() -> ExitCode {
             Command::Status(args) => status::status(args, &mut out, colour)
                 .await
                 .map(|_| exit_code::PASSED),
+            Command::Lifecycle(args) => {
+                lifecycle::lifecycle(args, &mut out).map(|_| exit_code::PASSED)
+            }
+            Command::Releases(args) => {
+                releases::releases(args, &mut out).map(|_| exit_code::PASSED)
+            }
             Command::Completions { .. } => Ok(exit_code::PASSED),
         }
     });

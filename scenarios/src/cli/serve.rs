@@ -19,7 +19,7 @@ pub struct ServeArgs {
     /// (several replicas may share one PostgreSQL database). Default: an SQLite file in the data dir.
     #[arg(long)]
     pub database_url: Option<String>,
-    /// Folder for the default SQLite file. Default: $XDG_DATA_HOME/intune-mock or ~/.local/share/intune-mock.
+    /// Folder for the default SQLite file and the local CA of --tls (tls/). Default: $XDG_DATA_HOME/intune-mock or ~/.local/share/intune-mock.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// `real` (wall clock) or `virtual` (frozen until set or advanced through /admin/clock).
@@ -58,6 +58,8 @@ pub struct ServeArgs {
     /// Seconds a SIGTERM or SIGINT waits for the requests in flight before it cuts them.
     #[arg(long, default_value_t = listen::Limits::DEFAULT_GRACE.as_secs())]
     pub shutdown_grace: u64,
+    #[command(flatten)]
+    pub tls: super::tls::TlsArgs,
 }
 
 impl ServeArgs {
@@ -93,13 +95,13 @@ fn default_data_dir() -> PathBuf {
 /// SQLite file.
 pub(super) async fn serve(args: ServeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let limits = args.limits()?;
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     let database_url = match args.database_url {
         Some(url) => url,
         None => {
-            let dir = args.data_dir.unwrap_or_else(default_data_dir);
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create the data dir {}", dir.display()))?;
-            format!("sqlite://{}", dir.join("intune-mock.db").display())
+            std::fs::create_dir_all(&data_dir)
+                .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
+            format!("sqlite://{}", data_dir.join("intune-mock.db").display())
         }
     };
     let stored_clock = match (args.reset_clock, args.start) {
@@ -135,8 +137,9 @@ pub(super) async fn serve(args: ServeArgs, out: &mut dyn Write) -> anyhow::Resul
         }
         Err(e) => return Err(e.into()),
     };
+    let (app, https) = super::tls::enable(&args.tls, app, &data_dir).await?;
     let mut banner = format!(
-        "intune-mock listening on {}\ndatabase: {}\n",
+        "intune-mock listening on {}\n{https}database: {}\n",
         app.base_url(),
         service::startup::redact_database_url(&database_url)
     );

@@ -167,6 +167,12 @@ impl<A: Acceptor> Listener<A> {
         self.limits
     }
 
+    /// The bound socket itself, for a caller that runs its own accept loop (the limits are then
+    /// its own).
+    pub fn into_tcp(self) -> TcpListener {
+        self.tcp
+    }
+
     /// Serves `router` until `shutdown` resolves, then drains (see the module's note).
     pub async fn serve(
         self,

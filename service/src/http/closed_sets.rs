@@ -3,21 +3,14 @@
 //! side is a compile error here and nowhere else. The spellings are the same on both sides (the
 //! store keeps the domain's `as_str`, the wire the serde name), which the test below holds.
 //!
+//! Job kinds and features are the lifecycle crate's (`intune-mock-lifecycle`): the orphan rule
+//! refuses a `From` between two foreign types here, so those two live in `wire` (which depends on
+//! that crate for `Version`), and the tests below hold them like the others.
+//!
 //! The way in stays text for the request fields whose refusal names the field (`UnknownJobKind`,
 //! `UnknownFeature`, …): `convert` reads those with the domain's `parse`.
 
-use crate::domain::{AttemptEnd, Feature, JobKind, JobState, Outcome};
-
-impl From<JobKind> for wire::jobs::JobKind {
-    fn from(kind: JobKind) -> Self {
-        match kind {
-            JobKind::PkcsCreate => Self::PkcsCreate,
-            JobKind::PkcsRecrypt => Self::PkcsRecrypt,
-            JobKind::PkcsImport => Self::PkcsImport,
-            JobKind::Revoke => Self::Revoke,
-        }
-    }
-}
+use crate::domain::{AttemptEnd, JobState, Outcome};
 
 impl From<JobState> for wire::jobs::JobState {
     fn from(state: JobState) -> Self {
@@ -55,20 +48,10 @@ impl From<AttemptEnd> for wire::jobs::AttemptOutcome {
     }
 }
 
-impl From<Feature> for wire::connector::Feature {
-    fn from(feature: Feature) -> Self {
-        match feature {
-            Feature::Pkcs => Self::Pkcs,
-            Feature::PkcsImport => Self::PkcsImport,
-            Feature::Scep => Self::Scep,
-            Feature::Revocation => Self::Revocation,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{Feature, JobKind};
 
     #[test]
     fn each_value_has_the_same_name_in_the_store_and_on_the_wire() {

@@ -1,4 +1,5 @@
-//! Extractors: `ApiJson` (our rejection format) and the three kinds of caller identity.
+//! Extractors: `ApiJson` (our rejection format) and the kinds of caller identity: the operator,
+//! a connector, an enrollment, a tenant's token for Graph or for the Intune API, a tenant reader.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -15,6 +16,7 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 use super::state::AppState;
 use crate::domain::TenantId;
+use crate::identity::{Refusal, Resource};
 use crate::ops::{Connector, Tenant};
 
 /// JSON in and out; a malformed body is a 400 (or 413/415) in the Graph envelope that says what
@@ -277,7 +279,31 @@ impl FromRequestParts<AppState> for Enrollment {
     }
 }
 
-/// The tenant of a Graph token from the token endpoint.
+/// The tenant of a token from the token endpoint for `wanted`, or the 401 that says why the
+/// token is refused (`InvalidAuthenticationToken`, Graph's code for a bad token).
+async fn tenant_token(
+    parts: &Parts,
+    state: &AppState,
+    wanted: &[Resource],
+) -> Result<TenantId, ApiError> {
+    let refused = |message: String| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            message,
+        )
+    };
+    let token = bearer(parts).map_err(|e| refused(e.message))?;
+    state
+        .ops
+        .tokens()
+        .check(token, wanted)
+        .await?
+        .map_err(|refusal| refused(refusal.to_string()))
+}
+
+/// The tenant of a Graph token from the token endpoint: signed by the tenant's key, for
+/// Microsoft Graph, valid at the service's time (docs/behaviour.md, "Tenants and connectors").
 #[derive(Debug, Clone)]
 pub struct GraphCaller {
     pub tenant_id: TenantId,
@@ -290,21 +316,33 @@ impl FromRequestParts<AppState> for GraphCaller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "InvalidAuthenticationToken",
-                e.message,
-            )
-        })?;
-        match state.ops.tokens().tenant_of(token).await? {
-            Some(tenant_id) => Ok(GraphCaller { tenant_id }),
-            None => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "InvalidAuthenticationToken",
-                "the access token is not valid or has expired",
-            )),
-        }
+        let tenant_id = tenant_token(parts, state, &[Resource::Graph]).await?;
+        Ok(GraphCaller { tenant_id })
+    }
+}
+
+/// What the Intune FE routes take: a token for the Intune API (Microsoft's CA libraries ask for
+/// the scope `https://api.manage.microsoft.com//.default`) or, as the mock took before it
+/// signed its tokens, one for Microsoft Graph (docs/behaviour.md, "SCEP and the third-party CA
+/// surface").
+pub(crate) const INTUNE_FE_AUDIENCES: &[Resource] = &[Resource::Intune, Resource::Graph];
+
+/// The tenant of a token for the Intune FE routes a third-party CA calls (see
+/// [`INTUNE_FE_AUDIENCES`]).
+#[derive(Debug, Clone)]
+pub struct IntuneCaller {
+    pub tenant_id: TenantId,
+}
+
+impl FromRequestParts<AppState> for IntuneCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let tenant_id = tenant_token(parts, state, INTUNE_FE_AUDIENCES).await?;
+        Ok(IntuneCaller { tenant_id })
     }
 }
 
@@ -340,11 +378,14 @@ impl FromRequestParts<AppState> for TenantReader {
         if bool::from(token.as_bytes().ct_eq(state.operator_token.as_bytes())) {
             return Ok(TenantReader::Operator);
         }
-        match state.ops.tokens().tenant_of(token).await? {
-            Some(tenant_id) => Ok(TenantReader::Tenant(tenant_id)),
-            None => Err(ApiError::unauthenticated(
+        match state.ops.tokens().check(token, &[Resource::Graph]).await? {
+            Ok(tenant_id) => Ok(TenantReader::Tenant(tenant_id)),
+            Err(Refusal::NotIssued) => Err(ApiError::unauthenticated(
                 "neither the operator token nor a valid tenant access token",
             )),
+            Err(refusal) => Err(ApiError::unauthenticated(format!(
+                "neither the operator token nor a valid tenant access token: {refusal}"
+            ))),
         }
     }
 }

@@ -217,11 +217,19 @@ fn jobs_routes(router: Router<AppState>) -> Router<AppState> {
         )
 }
 
-/// The Graph surface and its token endpoint.
+/// The Graph surface, its token endpoint and the tenants' OpenID discovery.
 fn graph_routes(router: Router<AppState>) -> Router<AppState> {
-    use routes::{graph, pfx, token};
+    use routes::{graph, identity, pfx, token};
     router
         .route("/{tenant_id}/oauth2/v2.0/token", post(token::token_issue))
+        .route(
+            "/{tenant_id}/v2.0/.well-known/openid-configuration",
+            get(identity::openid_configuration),
+        )
+        .route(
+            "/{tenant_id}/discovery/v2.0/keys",
+            get(identity::signing_keys),
+        )
         .route(
             "/beta/deviceManagement/ndesConnectors",
             get(graph::ndes_list),

@@ -12,7 +12,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{IntoParams, OpenApi, PartialSchema, ToResponse, ToSchema};
 
-use super::routes::{admin, connector, faults, graph, health, jobs, pfx, pki, scep, token, web};
+use super::routes::{
+    admin, connector, faults, graph, health, identity, jobs, pfx, pki, scep, token, web,
+};
 use wire::error::ErrorEnvelope;
 
 #[derive(OpenApi)]
@@ -70,6 +72,8 @@ use wire::error::ErrorEnvelope;
         jobs::jobs_complete_batch,
         jobs::jobs_complete,
         token::token_issue,
+        identity::openid_configuration,
+        identity::signing_keys,
         graph::ndes_list,
         graph::ndes_get,
         graph::details_list,
@@ -113,7 +117,7 @@ use wire::error::ErrorEnvelope;
         (name = "web", description = "The operator's web page (HTML, not an API)."),
         (name = "operator", description = "The operator API (`Authorization: Bearer <operator token>`); the tenant and connector reads also take a Graph token of that tenant."),
         (name = "connector", description = "The connector API: registration with an enrollment secret, then the connector's own credential."),
-        (name = "token", description = "The OAuth2 client-credentials token endpoint."),
+        (name = "token", description = "Entra ID's side: the OAuth2 client-credentials token endpoint, and each tenant's OpenID configuration and signing keys (no credential)."),
         (name = "graph", description = "Microsoft Graph (beta) with a token from the token endpoint."),
         (name = "intune-fe", description = "The Intune FE services a third-party CA calls (SCEP validation, revocation) and their discovery."),
     )
@@ -148,7 +152,7 @@ impl utoipa::Modify for SecuritySchemes {
         );
         components.add_security_scheme(
             "graphToken",
-            bearer("An access token of a tenant from `POST /{tenantId}/oauth2/v2.0/token`."),
+            bearer("An access token of a tenant from `POST /{tenantId}/oauth2/v2.0/token`, an RS256 JWT: for Microsoft Graph (scope `https://graph.microsoft.com/.default`) on the Graph routes; for the Intune API (scope `https://api.manage.microsoft.com//.default`) or Graph on the Intune FE routes."),
         );
         components.add_security_scheme(
             "clientSecretBasic",
@@ -548,8 +552,14 @@ pub struct TokenRequest {
     /// With `client_secret`, or HTTP Basic instead.
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
-    /// Any scope (`https://graph.microsoft.com/.default`).
-    pub scope: Option<String>,
+    /// One `{resource}/.default`: `https://graph.microsoft.com/.default` (or
+    /// `00000003-0000-0000-c000-000000000000/.default`, or this service's own origin's), or
+    /// `https://api.manage.microsoft.com//.default` for the Intune FE routes.
+    pub scope: String,
+    /// MSAL's; read and ignored.
+    pub client_info: Option<String>,
+    /// The client's claims challenge answer (CAE); read and ignored.
+    pub claims: Option<String>,
 }
 
 /// A 400 of the token endpoint: OAuth2's error, or the Graph envelope for a query string that does

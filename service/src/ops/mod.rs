@@ -45,7 +45,9 @@ pub use releases::Releases;
 pub use scep::Scep;
 pub use tenants::Tenants;
 pub use time::Time;
-pub use tokens::{IssuedToken, Tokens, TOKEN_LIFETIME_SECONDS};
+pub use tokens::{
+    app_object_id, IssuedToken, Tokens, APP_OBJECT_ID_NAMESPACE, TOKEN_LIFETIME_SECONDS,
+};
 pub use views::*;
 pub use wait::{MAX_WAIT, MAX_WAITING_LEASES};
 

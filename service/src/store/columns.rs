@@ -99,7 +99,7 @@ macro_rules! spelled_column {
     )*};
 }
 
-spelled_column!(JobKind, JobState, Outcome, AttemptEnd);
+spelled_column!(JobState, Outcome, AttemptEnd);
 
 /// An id stored as its text. Decoded only: binding one is `id.as_str()`.
 macro_rules! id_column {
@@ -119,28 +119,63 @@ macro_rules! id_column {
 
 id_column!(TenantId, ConnectorId, JobId);
 
-text_type!(FeatureSet);
+/// A value of the lifecycle crate (a job kind, a feature set) as its column holds it. sqlx's traits
+/// cannot be implemented on that crate's types here (the orphan rule), so a row field names this
+/// as its source: `#[sqlx(try_from = "columns::Column<JobKind>")]`. Binding one is `Param`'s.
+#[derive(Debug)]
+pub struct Column<T>(T);
 
-impl<'r, DB: Database> Decode<'r, DB> for FeatureSet
-where
-    &'r str: Decode<'r, DB>,
-{
-    fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
-        let text = <&'r str as Decode<'r, DB>>::decode(value)?;
+/// How a lifecycle type is read from its column's text.
+pub trait FromText: Sized {
+    fn from_text(text: &str) -> Result<Self, BoxDynError>;
+}
+
+impl FromText for JobKind {
+    fn from_text(text: &str) -> Result<Self, BoxDynError> {
+        Ok(JobKind::parse(text)?)
+    }
+}
+
+impl FromText for FeatureSet {
+    fn from_text(text: &str) -> Result<Self, BoxDynError> {
         let items: Vec<&str> = split(text).collect();
         Ok(FeatureSet::parse(&items)?)
     }
 }
 
-impl<'q, DB: Database> Encode<'q, DB> for FeatureSet
+impl<DB: Database, T> Type<DB> for Column<T>
 where
-    String: Encode<'q, DB>,
+    str: Type<DB>,
 {
-    fn encode_by_ref(
-        &self,
-        buf: &mut <DB as Database>::ArgumentBuffer<'q>,
-    ) -> Result<IsNull, BoxDynError> {
-        <String as Encode<'q, DB>>::encode(joined_features(self), buf)
+    fn type_info() -> DB::TypeInfo {
+        <str as Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <str as Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, DB: Database, T: FromText> Decode<'r, DB> for Column<T>
+where
+    &'r str: Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(Column(T::from_text(<&'r str as Decode<'r, DB>>::decode(
+            value,
+        )?)?))
+    }
+}
+
+impl From<Column<JobKind>> for JobKind {
+    fn from(column: Column<JobKind>) -> Self {
+        column.0
+    }
+}
+
+impl From<Column<FeatureSet>> for FeatureSet {
+    fn from(column: Column<FeatureSet>) -> Self {
+        column.0
     }
 }
 

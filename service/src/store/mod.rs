@@ -30,7 +30,7 @@ mod sqlite;
 pub use postgres::PgStore;
 pub use rows::{
     AttemptRow, Completion, ConnectorRow, EnqueueKeyRow, HealthWrite, HistoryRow, JobRow, JobStat,
-    LeaseJobs, Reconciled, ReleaseRow, ScepChallengeRow, TenantRow, UserPfxRow,
+    LeaseJobs, Reconciled, ReleaseRow, ScepChallengeRow, SigningKeyRow, TenantRow, UserPfxRow,
 };
 pub use sqlite::{file_of as sqlite_file, SqliteStore};
 
@@ -479,5 +479,14 @@ pub trait Store: Engine + Send + Sync + std::fmt::Debug {
     async fn token_tenant(&self, token_hash: &str, now_ms: i64) -> StoreResult<TenantId> {
         let (tenant,): (TenantId,) = one(self, sql::token_tenant(token_hash, now_ms)).await?;
         Ok(tenant)
+    }
+    /// The tenant's token-signing key; `NotFound` until one is stored (or when there is no such
+    /// tenant: the key goes with its tenant).
+    async fn signing_key(&self, tenant_id: &TenantId) -> StoreResult<SigningKeyRow> {
+        one(self, sql::signing_key(tenant_id)).await
+    }
+    /// Stores `row` unless its tenant already has a key (the first one stays).
+    async fn insert_signing_key(&self, row: &SigningKeyRow) -> StoreResult<()> {
+        self.execute(sql::insert_signing_key(row)).await.map(drop)
     }
 }

@@ -25,6 +25,7 @@ pub struct ConnectorRow {
     pub display_name: String,
     pub machine_name: String,
     pub machine_key: String,
+    #[sqlx(try_from = "columns::Column<FeatureSet>")]
     pub features: FeatureSet,
     pub version: String,
     pub product: String,
@@ -88,6 +89,7 @@ pub struct HealthWrite<'a> {
 /// How many jobs of one kind are in one state, and when the oldest of them was created.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct JobStat {
+    #[sqlx(try_from = "columns::Column<JobKind>")]
     pub kind: JobKind,
     pub state: JobState,
     pub count: i64,
@@ -103,6 +105,7 @@ pub struct JobRow {
     #[serde(deserialize_with = "columns::serde_columns::column")]
     pub tenant_id: TenantId,
     #[serde(deserialize_with = "columns::serde_columns::column")]
+    #[sqlx(try_from = "columns::Column<JobKind>")]
     pub kind: JobKind,
     #[serde(deserialize_with = "columns::serde_columns::column")]
     pub state: JobState,
@@ -143,6 +146,17 @@ pub struct UserPfxRow {
     pub expiration_ms: Option<i64>,
     pub created_ms: i64,
     pub modified_ms: i64,
+}
+
+/// A tenant's token-signing key (see `crate::identity::jwt`): the RSA key as PKCS#8 PEM and its
+/// self-signed certificate, whose thumbprint is `kid`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SigningKeyRow {
+    pub tenant_id: TenantId,
+    pub kid: String,
+    pub private_key_pem: String,
+    pub certificate_pem: String,
+    pub created_ms: i64,
 }
 
 /// A SCEP challenge issued to a device targeted by a SCEP profile (see `crate::scep`).

@@ -7,7 +7,7 @@
 use super::engine::{Param, Statement};
 use super::rows::{
     ConnectorRow, EnqueueKeyRow, HistoryRow, JobRow, Reconciled, ReleaseRow, ScepChallengeRow,
-    TenantRow, UserPfxRow,
+    SigningKeyRow, TenantRow, UserPfxRow,
 };
 use super::{StoreError, StoreResult};
 use crate::domain::{ConnectorId, JobId, JobKind, JobState, TenantId};
@@ -744,4 +744,27 @@ pub fn token_tenant(token_hash: &str, now_ms: i64) -> Statement<'_> {
     Statement::new("SELECT tenant_id FROM tokens WHERE token_hash = $1 AND expires_ms > $2")
         .bind(token_hash)
         .bind(now_ms)
+}
+
+/// The tenant's signing key.
+pub fn signing_key(tenant_id: &TenantId) -> Statement<'_> {
+    Statement::new(
+        "SELECT tenant_id, kid, private_key_pem, certificate_pem, created_ms FROM signing_keys \
+         WHERE tenant_id = $1",
+    )
+    .bind(tenant_id)
+}
+
+/// The first key stays: two replicas making a tenant's first key at once both read the one
+/// that was stored first.
+pub fn insert_signing_key(row: &SigningKeyRow) -> Statement<'_> {
+    Statement::new(
+        "INSERT INTO signing_keys (tenant_id, kid, private_key_pem, certificate_pem, created_ms) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id) DO NOTHING",
+    )
+    .bind(&row.tenant_id)
+    .bind(&row.kid)
+    .bind(&row.private_key_pem)
+    .bind(&row.certificate_pem)
+    .bind(row.created_ms)
 }

@@ -200,3 +200,17 @@ pub struct HealthMessage {
 
 /// The health counters a connector reports, per area: `{area}Success` and `{area}Failure`.
 pub const HEALTH_AREAS: [&str; 5] = ["pkcs", "pkcsRecrypt", "pkcsImport", "revoke", "scep"];
+
+/// The lifecycle crate's feature as the wire spells it (one exhaustive match: a new feature on
+/// either side is a compile error here). The service's `http::closed_sets` tests hold the names
+/// equal.
+impl From<lifecycle::Feature> for Feature {
+    fn from(feature: lifecycle::Feature) -> Self {
+        match feature {
+            lifecycle::Feature::Pkcs => Self::Pkcs,
+            lifecycle::Feature::PkcsImport => Self::PkcsImport,
+            lifecycle::Feature::Scep => Self::Scep,
+            lifecycle::Feature::Revocation => Self::Revocation,
+        }
+    }
+}

@@ -357,6 +357,19 @@ pub struct RevokePayload {
     pub reason: Option<String>,
 }
 
+/// The lifecycle crate's job kind as the wire spells it (one exhaustive match: a new kind on either
+/// side is a compile error here). The service's `http::closed_sets` tests hold the names equal.
+impl From<lifecycle::JobKind> for JobKind {
+    fn from(kind: lifecycle::JobKind) -> Self {
+        match kind {
+            lifecycle::JobKind::PkcsCreate => Self::PkcsCreate,
+            lifecycle::JobKind::PkcsRecrypt => Self::PkcsRecrypt,
+            lifecycle::JobKind::PkcsImport => Self::PkcsImport,
+            lifecycle::JobKind::Revoke => Self::Revoke,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{AttemptOutcome, JobKind, JobState, Outcome};

@@ -153,6 +153,8 @@ const ROUTES: &[Row] = &[
     Row { method: "PATCH", template: "/connector/v1/self", path: "/connector/v1/self", auth: Auth::Connector, body: Some(r#"{"displayName": "renamed by an intruder"}"#), cross: &[] },
     Row { method: "DELETE", template: "/connector/v1/self", path: "/connector/v1/self", auth: Auth::Connector, body: None, cross: &[] },
     Row { method: "POST", template: "/{tenant_id}/oauth2/v2.0/token", path: "/{A}/oauth2/v2.0/token", auth: Auth::ClientSecret, body: None, cross: &[] },
+    Row { method: "GET", template: "/{tenant_id}/v2.0/.well-known/openid-configuration", path: "/{A}/v2.0/.well-known/openid-configuration", auth: Auth::Public, body: None, cross: &[] },
+    Row { method: "GET", template: "/{tenant_id}/discovery/v2.0/keys", path: "/{A}/discovery/v2.0/keys", auth: Auth::Public, body: None, cross: &[] },
     Row { method: "GET", template: "/beta/deviceManagement/ndesConnectors", path: "/beta/deviceManagement/ndesConnectors", auth: Auth::Graph, body: None, cross: &[] },
     Row { method: "GET", template: "/beta/deviceManagement/ndesConnectors/{id}", path: "/beta/deviceManagement/ndesConnectors/{A.connector}", auth: Auth::Graph, body: None, cross: NOT_B },
     Row { method: "GET", template: "/beta/deviceManagement/certificateConnectorDetails", path: "/beta/deviceManagement/certificateConnectorDetails", auth: Auth::Graph, body: None, cross: &[] },
@@ -845,7 +847,7 @@ fn the_matrix_has_a_row_for_every_route_of_the_router() {
         missing.is_empty() && extra.is_empty(),
         "routes without a row: {missing:?}; rows without a route: {extra:?}"
     );
-    assert_eq!(served.len(), 64);
+    assert_eq!(served.len(), 66);
     // Every row that takes a body has one, and the placeholders are ours.
     for row in ROUTES {
         for placeholder in row.path.split('{').skip(1) {

@@ -1,4 +1,5 @@
-//! Imported PFXs, SCEP secrets, challenges, validations and notifications, and tokens.
+//! Imported PFXs, SCEP secrets, challenges, validations and notifications, tokens and the
+//! tenants' token-signing keys.
 
 use super::*;
 
@@ -323,4 +324,38 @@ pub(super) async fn tokens_name_their_tenant_until_they_expire(store: Arc<dyn St
             .insert_token("tk-3", &"tenant-b".into(), T0 + hour, T0 + 3 * hour)
             .await,
     );
+}
+
+pub(super) async fn a_tenants_signing_key_is_stored_once_and_goes_with_its_tenant(
+    store: Arc<dyn Store>,
+) {
+    store.insert_tenant(&tenant("tenant-a", T0)).await.unwrap();
+    let key = |tenant_id: &str, kid: &str| SigningKeyRow {
+        tenant_id: tenant_id.into(),
+        kid: kid.into(),
+        private_key_pem: format!("key {kid}"),
+        certificate_pem: format!("certificate {kid}"),
+        created_ms: T0,
+    };
+    assert_not_found(store.signing_key(&"tenant-a".into()).await);
+    store
+        .insert_signing_key(&key("tenant-a", "k1"))
+        .await
+        .unwrap();
+    // Another replica's key, made at the same time: the first one stored stays.
+    store
+        .insert_signing_key(&key("tenant-a", "k2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.signing_key(&"tenant-a".into()).await.unwrap(),
+        key("tenant-a", "k1")
+    );
+    // No key without its tenant, and the key goes with it.
+    assert!(store
+        .insert_signing_key(&key("tenant-x", "k3"))
+        .await
+        .is_err());
+    store.delete_tenant(&"tenant-a".into()).await.unwrap();
+    assert_not_found(store.signing_key(&"tenant-a".into()).await);
 }

@@ -189,12 +189,18 @@ fn parse_query(
     Ok(query)
 }
 
+/// The service's origin as the client reached it, for absolute links: the `Host` header, and
+/// `https` when `X-Forwarded-Proto` says so (the TLS listener sets it on every request it
+/// serves; a TLS-terminating proxy in front of the HTTP listener may too).
 pub(crate) fn base_url(headers: &HeaderMap) -> String {
     let host = headers
         .get("host")
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
-    format!("http://{host}")
+    let https = headers
+        .get("x-forwarded-proto")
+        .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
+    format!("{}://{host}", if https { "https" } else { "http" })
 }
 
 fn shape<T: Serialize>(entity: &T, select: Option<&[String]>) -> Value {

@@ -5,6 +5,7 @@ pub mod connector;
 pub mod faults;
 pub mod graph;
 pub mod health;
+pub mod identity;
 pub mod jobs;
 pub mod pfx;
 pub mod pki;

@@ -111,16 +111,13 @@ fn view(pfx: &UserPfx) -> Value {
 }
 
 fn with_context(headers: &HeaderMap, mut value: Value, entity: bool) -> Value {
-    let host = headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
+    let base = super::graph::base_url(headers);
     let suffix = if entity { "/$entity" } else { "" };
     if let Value::Object(map) = &mut value {
         map.insert(
             "@odata.context".into(),
             Value::String(format!(
-                "http://{host}/beta/$metadata#deviceManagement/userPfxCertificates{suffix}"
+                "{base}/beta/$metadata#deviceManagement/userPfxCertificates{suffix}"
             )),
         );
     }

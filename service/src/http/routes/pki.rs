@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::domain::jobs::MAX_CA_DOWNLOAD;
 use crate::domain::JobId;
 use crate::http::error::ApiError;
-use crate::http::extract::{ApiJson, GraphCaller};
+use crate::http::extract::{ApiJson, IntuneCaller};
 use crate::http::state::AppState;
 use crate::ops::{third_party_ca, Holder, OpsError, Report};
 
@@ -89,7 +89,7 @@ fn error_code(value: Option<&Value>) -> Option<(i64, &'static str)> {
     )
 )]
 pub async fn download(
-    caller: GraphCaller,
+    caller: IntuneCaller,
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
@@ -166,7 +166,7 @@ pub async fn download(
     )
 )]
 pub async fn upload(
-    caller: GraphCaller,
+    caller: IntuneCaller,
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,

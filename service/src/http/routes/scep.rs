@@ -1,7 +1,7 @@
 //! The Intune SCEP surface (docs/behaviour.md, "SCEP and the third-party CA surface"): service
 //! discovery, and
 //! `POST {scep}/ScepActions/{validateRequest,successNotification,failureNotification}` for a
-//! third-party CA (a token of the tenant) or a connector's SCEP module (its credential: only with
+//! third-party CA (a token of the tenant for the Intune API) or a connector's SCEP module (its credential: only with
 //! the `scep` feature, 403 `FeatureNotInstalled` otherwise, and not on a legacy or retired
 //! version). Bodies are parsed leniently (camelCase or PascalCase keys, explicit nulls, `\/`);
 //! every business answer is 200 `{"code", "errorDescription"}`. Also the operator's side: a
@@ -21,6 +21,7 @@ use crate::domain::{TenantId, Version};
 use crate::http::error::ApiError;
 use crate::http::extract::{bearer, ApiJson, Operator};
 use crate::http::state::AppState;
+use crate::identity::Refusal;
 use crate::ops::{Connector, NewScepChallenge, NotificationKind, ScepChallenge};
 
 /// Who calls the SCEP actions: a third-party CA with a tenant token, or a connector.
@@ -43,14 +44,22 @@ impl FromRequestParts<AppState> for ScepCaller {
                 connector: Some(connector),
             });
         }
-        match state.ops.tokens().tenant_of(token).await? {
-            Some(tenant_id) => Ok(ScepCaller {
+        let checked = state
+            .ops
+            .tokens()
+            .check(token, crate::http::extract::INTUNE_FE_AUDIENCES)
+            .await?;
+        match checked {
+            Ok(tenant_id) => Ok(ScepCaller {
                 tenant_id,
                 connector: None,
             }),
-            None => Err(ApiError::unauthenticated(
+            Err(Refusal::NotIssued) => Err(ApiError::unauthenticated(
                 "neither a connector credential nor a valid access token of a tenant",
             )),
+            Err(refusal) => Err(ApiError::unauthenticated(format!(
+                "neither a connector credential nor a valid access token of a tenant: {refusal}"
+            ))),
         }
     }
 }

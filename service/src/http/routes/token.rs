@@ -1,5 +1,7 @@
-//! `POST /{tenantId}/oauth2/v2.0/token`: the OAuth2 client-credentials grant, as MSAL sends it
-//! (form body; client id and secret in the form or in HTTP Basic; any scope).
+//! `POST /{tenantId}/oauth2/v2.0/token`: the OAuth2 client-credentials grant, as MSAL and
+//! azure-identity send it (form body; client id and secret in the form or in HTTP Basic; one
+//! `{resource}/.default` scope; other fields such as `client_info` and `claims` are read and
+//! ignored). The answer is an RS256-signed JWT for the resource (docs/behaviour.md, "Tenants and connectors").
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -46,8 +48,8 @@ const MAX_PARAMETER: usize = 4096;
     params(("tenant_id" = String, Path, description = "The tenant's id")),
     request_body(content = doc::TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "An access token for the Graph and Intune FE routes", body = wire::token::TokenResponse),
-        (status = 400, description = "The request is not valid (OAuth2 `invalid_request`, `unsupported_grant_type`; a query string that does not decode answers the Graph envelope)", body = doc::TokenBadRequest),
+        (status = 200, description = "An RS256-signed access token (a JWT) for the resource the scope names: Microsoft Graph or the Intune API", body = wire::token::TokenResponse),
+        (status = 400, description = "The request is not valid (OAuth2 `invalid_request`, `unsupported_grant_type`, `invalid_scope`, `invalid_resource`; a query string that does not decode answers the Graph envelope)", body = doc::TokenBadRequest),
         (status = 401, description = "No client credentials, or not the tenant's (`invalid_client`)", body = wire::token::TokenError),
         (status = 413, description = "The form is larger than 1 MiB", body = wire::token::TokenError),
         (status = 500, response = doc::ServerError),
@@ -132,6 +134,7 @@ pub async fn token_issue(
             )
         }
     }
+    let own_host = headers.get("host").and_then(|h| h.to_str().ok());
     let (client_id, client_secret) = match (
         field("client_id"),
         field("client_secret"),
@@ -148,6 +151,10 @@ pub async fn token_issue(
             )
         }
     };
+    let audience = match crate::identity::audience_of_scope(field("scope").as_deref(), own_host) {
+        Ok(audience) => audience,
+        Err(e) => return oauth_error(StatusCode::BAD_REQUEST, e.code(), e.to_string()),
+    };
     match state
         .ops
         .tokens()
@@ -155,6 +162,7 @@ pub async fn token_issue(
             &crate::domain::TenantId::from(tenant_id),
             &client_id,
             &client_secret,
+            &audience,
         )
         .await
     {

@@ -227,7 +227,7 @@ fn bind_ready<'q>(
         .bind(lease.tenant_id.as_str())
         .bind(lease.now_ms);
     for kind in lease.kinds {
-        q = q.bind(*kind);
+        q = q.bind(kind.as_str());
     }
     if lease.skip_missing_import_key {
         q = q.bind(lease.connector_id.as_str());

@@ -13,23 +13,48 @@ use super::connector::{ConnectorFacts, TenantFacts, AD_CONNECTOR};
 use super::feature::Feature;
 use super::version::Version;
 
-/// Versions below this are the legacy connectors of the docs' "Important" note.
+/// Versions below this are the legacy connectors of the docs' "Important" note, of this product
+/// and of both legacy products. The dated legacy rule governs them instead of the release policy.
 pub const LEGACY_THRESHOLD: Version = Version::new(6, 2101, 13, 0);
+/// A version is supported this many calendar months after its successor's release…
 pub const SUPPORT_MONTHS: u32 = 6;
+/// …and functions this many.
 pub const FUNCTION_MONTHS: u32 = 18;
 
+/// Whether the 6/18-month release policy governs `version`: it is the Certificate Connector's
+/// policy for its releases, and the docs date the end of the versions below [`LEGACY_THRESHOLD`]
+/// separately (Error from 2022-04-01, no revocation from 2022-08-01, no issuance from
+/// 2022-09-01), so it does not apply to them.
+///
+/// ```
+/// use intune_mock_lifecycle::{lifecycle::release_policy_applies, Version};
+///
+/// assert!(release_policy_applies(Version::new(6, 2101, 13, 0)));
+/// assert!(!release_policy_applies(Version::new(6, 2008, 60, 607)));
+/// ```
+pub fn release_policy_applies(version: Version) -> bool {
+    version >= LEGACY_THRESHOLD
+}
+
+/// A legacy version shows Error from this instant (2022-04-01T00:00:00Z).
 pub fn legacy_error_from() -> DateTime<Utc> {
     midnight_utc(2022, 4, 1)
 }
+/// A legacy version's revocation is refused from this instant (2022-08-01T00:00:00Z).
 pub fn legacy_no_revoke_from() -> DateTime<Utc> {
     midnight_utc(2022, 8, 1)
 }
+/// A legacy version's issuance, SCEP validation included, is refused from this instant
+/// (2022-09-01T00:00:00Z).
 pub fn legacy_no_issue_from() -> DateTime<Utc> {
     midnight_utc(2022, 9, 1)
 }
+/// A connector without contact for this long is `Inactive`.
 pub fn inactive_after() -> Duration {
     Duration::hours(1)
 }
+/// A connector still on its version this long after a newer one became available to its tenant
+/// is `AutoUpdateBlocked`.
 pub fn auto_update_grace() -> Duration {
     Duration::days(7)
 }
@@ -38,10 +63,12 @@ pub fn auto_update_grace() -> Duration {
 pub fn health_interval() -> Duration {
     Duration::minutes(5)
 }
+/// See [`health_interval`].
 pub fn health_failing_after() -> Duration {
     health_interval() * 3
 }
 
+/// The status an admin sees: the worst of the reasons' severities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Status {
     Healthy,
@@ -68,6 +95,7 @@ impl Status {
     }
 }
 
+/// How bad one reason is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     Warning,
@@ -139,13 +167,15 @@ impl ReasonCode {
         match self {
             ReasonCode::VersionOutOfSupport
             | ReasonCode::VersionRetired
-            | ReasonCode::LegacyVersion
-            | ReasonCode::ProductReplaced => Severity::Error,
+            | ReasonCode::LegacyVersion => Severity::Error,
+            // A warning, so that the docs' April 2022 Error date holds for the legacy products
+            // (docs/behaviour.md, "Releases and the version lifecycle").
             _ => Severity::Warning,
         }
     }
 }
 
+/// One reason of a status, with the span it holds over when that is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reason {
     pub code: ReasonCode,
@@ -154,33 +184,58 @@ pub struct Reason {
     pub message: String,
 }
 
+/// A connector's status at one instant, with its reasons.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evaluation {
     pub status: Status,
     /// Sorted by code, each code at most once.
     pub reasons: Vec<Reason>,
-    /// `S(v) + 6 months`, once the successor is released.
+    /// `S(v) + 6 months`, once the successor is released (release-policy versions only).
     pub support_ends: Option<DateTime<Utc>>,
-    /// `S(v) + 18 months`, once the successor is released.
+    /// `S(v) + 18 months`, once the successor is released (release-policy versions only).
     pub function_ends: Option<DateTime<Utc>>,
 }
 
 impl Evaluation {
+    /// The reasons' codes, in order.
     pub fn codes(&self) -> Vec<ReasonCode> {
         self.reasons.iter().map(|r| r.code).collect()
     }
 }
 
-/// The three dates the lifecycle of a version turns on, once a newer version exists.
+/// The three dates the release policy of a version turns on, once a newer version exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LifecycleDates {
+    /// The first version released after this one (the earliest release among higher versions).
     pub successor: Version,
+    /// `S(v)`: the successor's release.
     pub deprecated_from: DateTime<Utc>,
+    /// `S(v) + 6 calendar months`.
     pub support_ends: DateTime<Utc>,
+    /// `S(v) + 18 calendar months`: the service refuses the version's calls from then on.
     pub function_ends: DateTime<Utc>,
 }
 
+/// The release-policy dates of `version` in `catalog`: `None` while no higher version is in the
+/// catalog, and for a version the policy does not govern ([`release_policy_applies`]).
+///
+/// The docs' worked example: 6.2203.12.0, released 2022-05-04, deprecates 6.2202.38.0 from that
+/// day; it is out of support from 2022-11-04 and stops functioning from 2023-11-04.
+///
+/// ```
+/// use intune_mock_lifecycle::{catalog::midnight_utc, lifecycle::lifecycle_dates, Catalog, Version};
+///
+/// let dates = lifecycle_dates(&Catalog::shipped(), Version::new(6, 2202, 38, 0)).unwrap();
+/// assert_eq!(dates.successor, Version::new(6, 2203, 12, 0));
+/// assert_eq!(dates.deprecated_from, midnight_utc(2022, 5, 4));
+/// assert_eq!(dates.support_ends, midnight_utc(2022, 11, 4));
+/// assert_eq!(dates.function_ends, midnight_utc(2023, 11, 4));
+/// assert_eq!(lifecycle_dates(&Catalog::shipped(), Version::new(6, 2008, 60, 607)), None);
+/// ```
 pub fn lifecycle_dates(catalog: &Catalog, version: Version) -> Option<LifecycleDates> {
+    if !release_policy_applies(version) {
+        return None;
+    }
     let successor = catalog
         .releases()
         .iter()
@@ -194,15 +249,18 @@ pub fn lifecycle_dates(catalog: &Catalog, version: Version) -> Option<LifecycleD
     })
 }
 
-/// Where a version stands in its lifecycle at `now`.
+/// Where a release-policy version stands in its lifecycle at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Phase {
+    /// No newer version released yet, or a version the release policy does not govern.
     Current,
     Deprecated,
     OutOfSupport,
     Retired,
 }
 
+/// The phase of `version` at `now` under the release policy (a legacy version is `Current`
+/// here: the legacy rule's dates are [`legacy_error_from`] and its neighbours).
 pub fn phase(catalog: &Catalog, version: Version, now: DateTime<Utc>) -> Phase {
     match lifecycle_dates(catalog, version) {
         None => Phase::Current,
@@ -218,6 +276,34 @@ fn day(at: DateTime<Utc>) -> String {
 }
 
 /// The status of one connector at `now`: the worst of its reasons.
+///
+/// ```
+/// use intune_mock_lifecycle::{
+///     catalog::midnight_utc, evaluate, Catalog, ConnectorFacts, FeatureSet, Product, ReasonCode,
+///     Status, TenantFacts, Version,
+/// };
+///
+/// let now = midnight_utc(2022, 11, 4);
+/// let facts = ConnectorFacts {
+///     version: Version::new(6, 2202, 38, 0),
+///     product: Product::CertificateConnector,
+///     features: FeatureSet::parse(&["pkcs"]).unwrap(),
+///     import_key_thumbprint: None,
+///     co_installed: vec![],
+///     enrolled: midnight_utc(2022, 3, 10),
+///     last_checkin: Some(now),
+///     last_health: None,
+/// };
+/// let tenant = TenantFacts {
+///     rollout_delay_days: 7,
+///     import_key_thumbprint: None,
+///     newest_connector_version: None,
+/// };
+/// let evaluation = evaluate(&facts, &tenant, &Catalog::shipped(), now);
+/// assert_eq!(evaluation.status, Status::Error);
+/// assert!(evaluation.codes().contains(&ReasonCode::VersionOutOfSupport));
+/// assert_eq!(evaluation.function_ends, Some(midnight_utc(2023, 11, 4)));
+/// ```
 pub fn evaluate(
     facts: &ConnectorFacts,
     tenant: &TenantFacts,
@@ -293,7 +379,8 @@ fn version_reason(version: Version, d: &LifecycleDates, now: DateTime<Utc>) -> R
     }
 }
 
-/// A legacy version, and a legacy product once it was replaced.
+/// A legacy version (Error from 2022-04-01), and a legacy product once it was replaced (a
+/// warning from the release of 6.2109.51.0).
 fn product_reasons(
     facts: &ConnectorFacts,
     catalog: &Catalog,
@@ -484,6 +571,7 @@ pub enum Operation {
     HealthUpload,
     /// PKCS create/recrypt, PKCS import, SCEP validation.
     Issue,
+    /// Taking a revocation job.
     Revoke,
 }
 
@@ -496,6 +584,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The error code the service answers with.
     pub fn code(&self) -> &'static str {
         match self {
             Refusal::ConnectorVersionRetired => "ConnectorVersionRetired",
@@ -505,8 +594,22 @@ impl Refusal {
     }
 }
 
-/// The version gates: a retired version may do nothing but uninstall; a legacy version loses
+/// The version gates: a retired version may do nothing but uninstall; a legacy version (below
+/// [`LEGACY_THRESHOLD`], which the release policy does not govern, so it never retires) loses
 /// revocation from 2022-08-01 and issuance from 2022-09-01.
+///
+/// ```
+/// use intune_mock_lifecycle::{catalog::midnight_utc, lifecycle::refusal, Catalog, Operation, Refusal, Version};
+///
+/// let legacy = Version::new(6, 2008, 60, 607);
+/// let catalog = Catalog::shipped();
+/// let second_before = midnight_utc(2022, 9, 1) - chrono::Duration::seconds(1);
+/// assert_eq!(refusal(&catalog, legacy, Operation::Issue, second_before), None);
+/// assert_eq!(
+///     refusal(&catalog, legacy, Operation::Issue, midnight_utc(2022, 9, 1)),
+///     Some(Refusal::LegacyVersionCannotIssue)
+/// );
+/// ```
 pub fn refusal(
     catalog: &Catalog,
     version: Version,

@@ -205,7 +205,7 @@ pub fn reconcile(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{FeatureSet, Product, Version};
+    use crate::{FeatureSet, Product, Version};
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)

@@ -1,6 +1,6 @@
 //! Unit and property tests of the domain rules. Expected dates and codes are written literally.
 
-use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use proptest::prelude::*;
 
 use super::calendar::{add_months, IsoDuration};
@@ -8,6 +8,7 @@ use super::catalog::Catalog;
 use super::connector::{ConnectorFacts, Product, TenantFacts};
 use super::feature::FeatureSet;
 use super::lifecycle::{evaluate, phase, refusal, transitions, Operation, Phase, Refusal, Status};
+use super::strategies;
 use super::version::Version;
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -128,9 +129,11 @@ fn the_docs_worked_example_walks_from_healthy_to_retired_on_the_literal_dates() 
 fn the_legacy_rule_turns_on_in_april_august_and_september_2022() {
     let catalog = Catalog::shipped();
     let legacy = "6.2008.60.607";
-    assert!(!status_at(legacy, "2022-03-31T23:59:59Z")
-        .1
-        .contains(&"LegacyVersion"));
+    // At most a warning before April 2022: the 6/18-month rule does not apply below 6.2101.13.0.
+    assert_eq!(
+        status_at(legacy, "2022-03-31T23:59:59Z"),
+        (Status::Warning, vec!["AutoUpdateBlocked"])
+    );
     let april = status_at(legacy, "2022-04-01T00:00:00Z");
     assert_eq!(april.0, Status::Error);
     assert!(april.1.contains(&"LegacyVersion"));
@@ -210,6 +213,62 @@ fn legacy_products_are_replaced_from_the_release_of_6_2109_51_0() {
     };
     assert!(!codes("2021-09-22T23:59:59Z").contains(&"ProductReplaced"));
     assert!(codes("2021-09-23T00:00:00Z").contains(&"ProductReplaced"));
+}
+
+#[test]
+fn a_legacy_product_below_the_threshold_is_a_warning_until_april_2022_and_never_retires() {
+    let catalog = Catalog::shipped();
+    let mut old = facts("6.2008.60.607", at("2021-09-23T00:00:00Z"));
+    old.product = Product::PfxCertificateConnector;
+    let status = |now: &str| -> (Status, Vec<&'static str>) {
+        let now = at(now);
+        let mut f = old.clone();
+        f.last_checkin = Some(now);
+        let e = evaluate(&f, &tenant("6.2008.60.607"), &catalog, now);
+        (
+            e.status,
+            e.reasons.iter().map(|r| r.code.as_str()).collect(),
+        )
+    };
+    assert_eq!(
+        status("2021-09-23T00:00:00Z"),
+        (
+            Status::Warning,
+            vec!["ProductReplaced", "AutoUpdateBlocked"]
+        )
+    );
+    assert_eq!(
+        status("2022-03-31T23:59:59Z"),
+        (
+            Status::Warning,
+            vec!["ProductReplaced", "AutoUpdateBlocked"]
+        )
+    );
+    assert_eq!(
+        status("2022-04-01T00:00:00Z"),
+        (
+            Status::Error,
+            vec!["LegacyVersion", "ProductReplaced", "AutoUpdateBlocked"]
+        )
+    );
+    // 18 months after 6.2107.45.0 (2021-07-29): the release policy would retire it; the docs'
+    // dated rule governs it instead, which refuses revocation and issuance only.
+    assert_eq!(
+        status("2023-01-29T00:00:00Z"),
+        (
+            Status::Error,
+            vec!["LegacyVersion", "ProductReplaced", "AutoUpdateBlocked"]
+        )
+    );
+    assert_eq!(
+        refusal(
+            &catalog,
+            v("6.2008.60.607"),
+            Operation::Checkin,
+            at("2023-01-29T00:00:00Z")
+        ),
+        None
+    );
 }
 
 #[test]
@@ -333,7 +392,7 @@ fn health_upload_failing_starts_15_minutes_after_the_last_upload_while_active() 
     // A connector that never uploaded health is not judged on it.
     f.last_health = None;
     assert_eq!(codes(&f, "2026-06-01T11:00:00Z"), Vec::<&str>::new());
-    let boundaries = crate::domain::lifecycle::boundaries(
+    let boundaries = crate::lifecycle::boundaries(
         &facts("6.2510.3.2002", at("2026-06-01T10:50:00Z")),
         &tenant("6.2510.3.2002"),
         &catalog,
@@ -341,7 +400,7 @@ fn health_upload_failing_starts_15_minutes_after_the_last_upload_while_active() 
     assert!(!boundaries.contains(&at("2026-06-01T10:15:00Z")));
     f.last_health = Some(at("2026-06-01T10:00:00Z"));
     assert!(
-        crate::domain::lifecycle::boundaries(&f, &tenant("6.2510.3.2002"), &catalog)
+        crate::lifecycle::boundaries(&f, &tenant("6.2510.3.2002"), &catalog)
             .contains(&at("2026-06-01T10:15:00Z"))
     );
 }
@@ -419,21 +478,44 @@ fn transitions_land_on_the_exact_boundaries_of_the_docs_example() {
 }
 
 fn instant() -> impl Strategy<Value = DateTime<Utc>> {
-    // 2019-01-01 .. 2031-01-01, second resolution.
-    (1_546_300_800i64..1_924_992_000i64).prop_map(|s| Utc.timestamp_opt(s, 0).unwrap())
+    strategies::instant()
 }
 
 fn any_version() -> impl Strategy<Value = Version> {
-    let shipped: Vec<Version> = Catalog::shipped()
-        .releases()
-        .iter()
-        .map(|r| r.version)
-        .collect();
-    prop_oneof![
-        proptest::sample::select(shipped),
-        (6u32..7, 1900u32..2700, 0u32..300, 0u32..3000)
-            .prop_map(|(a, b, c, d)| Version::new(a, b, c, d)),
-    ]
+    strategies::version()
+}
+
+/// A generated release history and one of its releases at or above 6.2101.13.0 (the release
+/// policy's versions), with an instant from its release to just before its successor's.
+fn release_before_its_successor() -> impl Strategy<Value = (Catalog, Version, DateTime<Utc>)> {
+    strategies::release_history()
+        .prop_flat_map(|history| {
+            let catalog = history.catalog();
+            let governed: Vec<Version> = catalog
+                .releases()
+                .iter()
+                .map(|r| r.version)
+                .filter(|v| *v >= Version::new(6, 2101, 13, 0))
+                .collect();
+            (Just(catalog), proptest::sample::select(governed))
+        })
+        .prop_flat_map(|(catalog, version)| {
+            let released = catalog.release_date(version).unwrap_or_default();
+            let next = catalog
+                .releases()
+                .iter()
+                .filter(|r| r.version > version)
+                .map(|r| r.released)
+                .min()
+                .unwrap_or(released + Duration::days(3650));
+            let span = (next - released).num_seconds().max(1);
+            let offset = prop_oneof![Just(0i64), Just(span - 1), 0..span];
+            (
+                Just(catalog),
+                Just(version),
+                offset.prop_map(move |s| released + Duration::seconds(s)),
+            )
+        })
 }
 
 proptest! {
@@ -451,14 +533,15 @@ proptest! {
     }
 
     #[test]
-    fn the_newest_released_version_is_healthy_until_a_newer_one_comes_out(offset_days in 0i64..3650) {
-        let catalog = Catalog::shipped();
-        let newest = catalog.releases().iter().max_by_key(|r| r.version).unwrap();
-        let now = newest.released + Duration::days(offset_days);
-        let f = facts(&newest.version.to_string(), now);
-        let e = evaluate(&f, &tenant(&newest.version.to_string()), &catalog, now);
-        prop_assert_eq!(e.status, Status::Healthy);
-        prop_assert_eq!(phase(&catalog, newest.version, now), Phase::Current);
+    fn the_newest_released_version_is_healthy_until_a_newer_one_comes_out((catalog, version, now) in release_before_its_successor()) {
+        // Only a release that is the newest one out at `now` (a higher version may have been
+        // released earlier: then this one is deprecated from its own release day).
+        let newer_out = catalog.releases().iter().any(|r| r.version > version && r.released <= now);
+        prop_assume!(!newer_out);
+        let f = facts(&version.to_string(), now);
+        let e = evaluate(&f, &tenant(&version.to_string()), &catalog, now);
+        prop_assert_eq!(e.status, Status::Healthy, "{:?}", e.codes());
+        prop_assert_eq!(phase(&catalog, version, now), Phase::Current);
     }
 
     #[test]
@@ -498,5 +581,16 @@ proptest! {
         let end = evaluate(&f, &t, &catalog, to);
         let last = &list[list.len() - 1].1;
         prop_assert_eq!((last.status, last.codes()), (end.status, end.codes()));
+    }
+
+    #[test]
+    fn in_a_fleet_exactly_the_connectors_behind_the_newest_show_version_skew((tenant, fleet) in strategies::fleet(8), now in instant()) {
+        let catalog = Catalog::shipped();
+        let newest = fleet.iter().map(|c| c.version).max();
+        for c in &fleet {
+            let e = evaluate(c, &tenant, &catalog, now);
+            let skew = e.codes().contains(&super::lifecycle::ReasonCode::VersionSkew);
+            prop_assert_eq!(skew, Some(c.version) < newest, "{} in {:?}", c.version, newest);
+        }
     }
 }

@@ -58,6 +58,18 @@ impl fmt::Display for Feature {
 pub struct FeatureSet(BTreeSet<Feature>);
 
 impl FeatureSet {
+    /// The set of one feature.
+    pub fn of(feature: Feature) -> Self {
+        FeatureSet(BTreeSet::from([feature]))
+    }
+
+    /// The set of these features, or `None` for none.
+    pub fn from_features(features: impl IntoIterator<Item = Feature>) -> Option<Self> {
+        let set: BTreeSet<Feature> = features.into_iter().collect();
+        (!set.is_empty()).then_some(FeatureSet(set))
+    }
+
+    /// Reads feature names (`pkcs`, `pkcs_import`, `scep`, `revocation`); at least one.
     pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Self, FeatureError> {
         let set = items
             .iter()
