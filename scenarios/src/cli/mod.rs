@@ -148,7 +148,3 @@ fn init_tracing() {
         .with_writer(std::io::stderr)
         .try_init();
 }
-
-pub(crate) async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
-}
