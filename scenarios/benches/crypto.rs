@@ -2,7 +2,7 @@
 //! request, and from the key pool) next to the bound `openssl speed` sets for the same operations,
 //! all in one run on one thread.
 //!
-//! `cargo bench -p intune-mock-scenarios --bench crypto` runs
+//! `cargo bench -p intune-mock --bench crypto` runs
 //! `openssl speed -seconds 2 -mr rsa2048 ecdsap256`, measures what `openssl speed` (OpenSSL 3.0)
 //! has no figure for (P-256 and RSA-2048 key generation) in this process with the same library,
 //! then the issuances, and prints each figure with its bound, the ratio and BENCHMARKS.md rows.
@@ -20,7 +20,7 @@ use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 
 const SPEED_COMMAND: &str = "openssl speed -seconds 2 -mr rsa2048 ecdsap256";
-const BENCH_COMMAND: &str = "cargo bench -p intune-mock-scenarios --bench crypto";
+const BENCH_COMMAND: &str = "cargo bench -p intune-mock --bench crypto";
 /// RSA-2048 keys made per request (few: each takes a prime search).
 const RSA_FRESH_COUNT: u32 = 8;
 

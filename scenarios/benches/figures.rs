@@ -1,6 +1,6 @@
 //! Issue #10's figures. Each section writes its figures as JSON to
 //! `target/bench-figures/<section>.json` (rendered into BENCHMARKS.md by
-//! `cargo run -p intune-mock-scenarios --example render_benchmarks`) and prints them:
+//! `cargo run -p intune-mock --example render_benchmarks`) and prints them:
 //!
 //! - `queue` (`figures/queue.rs`): jobs/s through enqueue → lease → complete over loopback HTTP
 //!   with 4 connectors, in batches of 1 and 100, on an SQLite file, interleaved round by round
@@ -13,7 +13,7 @@
 //!   `intune-mock connector` at rest (printed only);
 //! - `suite`: wall time of the bundled conformance suite, `--jobs 2` and `--jobs 1` in turn.
 //!
-//! `cargo bench -p intune-mock-scenarios --bench figures [-- queue|time|memory|suite]`.
+//! `cargo bench -p intune-mock --bench figures [-- queue|time|memory|suite]`.
 //! Every loop is bounded in count and time; servers listen on 127.0.0.1:0; temporary directories
 //! and databases are removed at the end.
 
@@ -115,7 +115,7 @@ const TIME_RUNS: usize = 2;
 fn time_figure() -> anyhow::Result<()> {
     let mut figures = Figures::new(
         "time",
-        "cargo bench -p intune-mock-scenarios --bench figures -- time",
+        "cargo bench -p intune-mock --bench figures -- time",
     );
     figures.notes.push("No baseline exists for this figure: no other program simulates this load, so each run is held against the target of 30 s (1.5 million simulated seconds per wall second), not against a baseline.".into());
     let dir = tempfile::tempdir()?;
@@ -178,7 +178,7 @@ fn suite_wall(jobs: &str) -> anyhow::Result<f64> {
 fn suite() -> anyhow::Result<()> {
     let mut figures = Figures::new(
         "suite",
-        "cargo bench -p intune-mock-scenarios --bench figures -- suite",
+        "cargo bench -p intune-mock --bench figures -- suite",
     );
     let scenarios = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/conformance"))?
         .filter(|e| {

@@ -3,7 +3,7 @@
 //! Intune to validate every request and notifies it — and, in the same run, against the
 //! package's own `scepserver` (static challenge, no validation call).
 //!
-//! `cargo bench -p intune-mock-scenarios --bench scep_clients` (needs `apt-get install scep`).
+//! `cargo bench -p intune-mock --bench scep_clients` (needs `apt-get install scep`).
 //! Rounds alternate between the two servers so drift hits both, and which server goes first
 //! alternates from round to round; every enrollment runs in a fresh
 //! folder with a pre-made PKCS#1 key (the client reuses files it finds and would otherwise spend
@@ -247,7 +247,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut figures = record::Figures::new(
         "scep",
-        "cargo bench -p intune-mock-scenarios --bench scep_clients",
+        "cargo bench -p intune-mock --bench scep_clients",
     );
     figures.notes.push(format!("{total} enrollments against each server with Debian's `scepclient` (one process per enrollment, a fresh folder each time with a pre-made PKCS#1 RSA-2048 key), {ROUNDS} rounds of {PER_ROUND}; the server that goes first alternates from round to round. Our endpoint asks the mock Intune to validate every request over loopback HTTP and sends a success notification; `scepserver` checks a static challenge. Every enrollment was issued ({ours_ok}/{total} and {theirs_ok}/{total})."));
     figures.rows.push(record::FigureRow {

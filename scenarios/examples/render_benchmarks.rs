@@ -2,7 +2,7 @@
 //! `target/bench-figures/` (`support/record.rs` is the shape), with the commit each set ran on,
 //! so that no figure in the file can be older than it says.
 //!
-//! `cargo run -p intune-mock-scenarios --example render_benchmarks` replaces the text between
+//! `cargo run -p intune-mock --example render_benchmarks` replaces the text between
 //! the two marker lines of BENCHMARKS.md; `-- --print` writes the rendered text to stdout instead.
 //! An example rather than a binary of the crate: it is a tool for this repository, not part of
 //! what `intune-mock` ships, and it shares the benches' record module through `#[path]`.
@@ -130,7 +130,7 @@ fn render(mut sets: Vec<Figures>) -> String {
     };
     sets.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.section.cmp(&b.section)));
     let mut out = String::new();
-    out.push_str("These tables are rendered from the JSON the benches write (`target/bench-figures/*.json`) by `cargo run -p intune-mock-scenarios --example render_benchmarks`; each names the commit its bench ran on. The figures were taken on a loaded 2-core machine shared with other sessions compiling: that is why service and baselines run interleaved, round by round, and why each figure is a median with its range. A ratio is the median of the round-by-round ratios (or, against a target, of the figure to the target).\n");
+    out.push_str("These tables are rendered from the JSON the benches write (`target/bench-figures/*.json`) by `cargo run -p intune-mock --example render_benchmarks`; each names the commit its bench ran on. The figures were taken on a loaded 2-core machine shared with other sessions compiling: that is why service and baselines run interleaved, round by round, and why each figure is a median with its range. A ratio is the median of the round-by-round ratios (or, against a target, of the figure to the target).\n");
     for set in &sets {
         out.push_str(&format!(
             "\n### `{}` (commit {}; load average {} at the start, {} at the end)\n\n`{}`\n\n",

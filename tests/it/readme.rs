@@ -145,3 +145,68 @@ fn the_readme_first_scenario_is_the_example_file_and_it_passes() {
     );
     assert_eq!(lines[2], "1 passed, 0 failed");
 }
+
+#[test]
+fn the_readme_shows_how_another_repository_installs_the_binary_and_runs_its_own_sharded_folder() {
+    let readme = read("README.md");
+    let file = "docs/ci/consumer-github-actions.yml";
+    let snippet = read(file);
+    assert_eq!(
+        block_after(&readme, "(`docs/ci/consumer-github-actions.yml`):", "yaml"),
+        snippet
+    );
+    // `cargo install --git URL intune-mock` picks the workspace's package of that name: it must
+    // exist and build the `intune-mock` binary.
+    assert!(
+        snippet.contains("run: cargo install --locked --git \"$INTUNE_MOCK_GIT\" intune-mock\n"),
+        "{snippet}"
+    );
+    let metadata = Command::new(env!("CARGO"))
+        .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
+        .current_dir(repo())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(metadata.status.success(), "{metadata:?}");
+    let metadata: serde_json::Value = serde_json::from_slice(&metadata.stdout).unwrap();
+    let package = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "intune-mock")
+        .expect("a package named intune-mock");
+    let binaries: Vec<&str> = package["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"][0] == "bin")
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(binaries, ["intune-mock"]);
+    // Its two commands are this binary's: the built-in suite, then a slice of the user's folder.
+    let commands: Vec<Vec<String>> = snippet
+        .replace("${{ matrix.shard }}", "2")
+        .lines()
+        .filter_map(intune_mock_args)
+        .collect();
+    assert_eq!(
+        commands,
+        vec![
+            vec!["run", "--junit", "conformance.xml"],
+            vec![
+                "run",
+                "my-scenarios/",
+                "--shard",
+                "2/3",
+                "--junit",
+                "report.xml",
+                "--json",
+                "report.json"
+            ],
+        ]
+    );
+    for command in &commands {
+        let Subcommand::Run(_) = parse(command).command else {
+            panic!("not `run`: {command:?}");
+        };
+    }
+}

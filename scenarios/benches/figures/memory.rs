@@ -75,7 +75,7 @@ fn serve(database_url: &str) -> anyhow::Result<(Guard, String)> {
     Ok((guard, url))
 }
 
-const MEMORY_COMMAND: &str = "cargo bench -p intune-mock-scenarios --bench figures -- memory";
+const MEMORY_COMMAND: &str = "cargo bench -p intune-mock --bench figures -- memory";
 
 /// A served `intune-mock` called over HTTP: each call answers its status and JSON body.
 struct Served {

@@ -20,7 +20,7 @@ use super::{revoke_payload, start, LIMIT};
 
 const CONNECTORS: usize = 4;
 const PRODUCERS: usize = 2;
-const COMMAND: &str = "cargo bench -p intune-mock-scenarios --bench figures -- queue";
+const COMMAND: &str = "cargo bench -p intune-mock --bench figures -- queue";
 /// Rounds of each figure (the issue asks for at least three).
 const ROUNDS: usize = 3;
 

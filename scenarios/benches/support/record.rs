@@ -1,6 +1,6 @@
 //! The figures a bench writes for BENCHMARKS.md: one JSON file a bench section under
 //! `target/bench-figures/`, with the commit the bench ran on, read back by the renderer
-//! (`cargo run -p intune-mock-scenarios --example render_benchmarks`). Shared by the benches
+//! (`cargo run -p intune-mock --example render_benchmarks`). Shared by the benches
 //! and the renderer through `#[path]`, so both read and write the same shape.
 
 #![allow(dead_code)] // Each user uses part of it.
