@@ -63,7 +63,7 @@ pub struct Application {
     store: Arc<dyn Store>,
     lock: Option<DatabaseLock>,
     /// The HTTPS listener, when [`Application::with_tls`] added one.
-    tls: Option<(crate::tls::TlsListener, SocketAddr)>,
+    tls: Option<(listen::Listener<crate::tls::TlsAcceptor>, SocketAddr)>,
 }
 
 impl Application {
@@ -134,7 +134,10 @@ impl Application {
         };
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(bind)?;
         let local_addr = listener.local_addr().map_err(bind)?;
-        let listener = crate::tls::TlsListener::new(listener, acceptor).map_err(bind)?;
+        // The same limits as the HTTP listener's, each listener counting its own connections.
+        let listener = listen::Listener::from_tcp(listener, self.listener.limits())
+            .map_err(bind)?
+            .with_acceptor(acceptor);
         self.tls = Some((listener, local_addr));
         Ok(self)
     }
@@ -190,11 +193,23 @@ impl Application {
             None => {
                 self.listener.serve(router, shutdown).await?;
             }
-            // With HTTPS the two listeners are served by the TLS module's own accept loop,
-            // without this listener's connection limit and read timeouts (not merged yet).
+            // With HTTPS both listeners run until the one shutdown, each with its own limits.
             Some((tls, _)) => {
-                crate::tls::listener::serve_both(self.listener.into_tcp(), tls, router, shutdown)
-                    .await?;
+                let (stop, stopped) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    shutdown.await;
+                    let _ = stop.send(true);
+                });
+                let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                };
+                let secure_router = crate::tls::listener::https(router.clone());
+                let (plain, secure) = tokio::join!(
+                    self.listener.serve(router, until_stopped(stopped.clone())),
+                    tls.serve(secure_router, until_stopped(stopped)),
+                );
+                plain?;
+                secure?;
             }
         }
         self.store.close().await;

@@ -98,6 +98,21 @@ fn a_shard_that_is_not_k_of_n_is_refused_with_what_is_wrong() {
     }
 }
 
+/// Runs `attempt` again while the fresh copy is "text file busy": another test's child, forked
+/// while this process held the copy open for writing, keeps that descriptor until it execs
+/// (bounded: 100 tries, 20 ms apart).
+fn retry_busy<T>(mut attempt: impl FnMut() -> std::io::Result<T>) -> T {
+    for _ in 0..100 {
+        match attempt() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            other => return other.expect("the copied binary starts"),
+        }
+    }
+    panic!("the copied binary stayed busy for 2 s");
+}
+
 /// The binary copied into an empty temporary folder.
 fn binary_alone() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -109,18 +124,19 @@ fn binary_alone() -> (tempfile::TempDir, std::path::PathBuf) {
 #[test]
 fn the_binary_alone_in_an_empty_folder_runs_the_built_in_suite() {
     let (dir, copy) = binary_alone();
-    let out = Command::new(&copy)
-        .current_dir(dir.path())
-        .args([
-            "run",
-            "--filter",
-            "lifecycle-docs-example",
-            "--json",
-            "report.json",
-        ])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let out = retry_busy(|| {
+        Command::new(&copy)
+            .current_dir(dir.path())
+            .args([
+                "run",
+                "--filter",
+                "lifecycle-docs-example",
+                "--json",
+                "report.json",
+            ])
+            .env("NO_COLOR", "1")
+            .output()
+    });
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -157,13 +173,14 @@ fn the_binary_alone_in_an_empty_folder_runs_the_built_in_suite() {
 #[test]
 fn the_binary_alone_serves_its_page_with_its_data_in_the_folder_it_is_told() {
     let (dir, copy) = binary_alone();
-    let mut child = Command::new(&copy)
-        .current_dir(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "data"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = retry_busy(|| {
+        Command::new(&copy)
+            .current_dir(dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "data"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+    });
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
     let url = first

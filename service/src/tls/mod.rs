@@ -27,7 +27,6 @@ use openssl::x509::X509;
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
-pub use listener::TlsListener;
 pub use local_ca::{LocalTls, ServerName};
 
 /// What could not be read, made or written for TLS, naming the file.
@@ -130,5 +129,19 @@ impl TlsAcceptor {
             .await
             .map_err(std::io::Error::other)?;
         Ok(stream)
+    }
+}
+
+/// The HTTPS listener's acceptor: `listen` runs the handshake in the connection's task, bounded by
+/// the header-read timeout.
+impl listen::Acceptor for TlsAcceptor {
+    type Stream = SslStream<TcpStream>;
+
+    fn accept(
+        &self,
+        tcp: TcpStream,
+    ) -> impl std::future::Future<Output = std::io::Result<Self::Stream>> + Send {
+        let this = self.clone();
+        async move { TlsAcceptor::accept(&this, tcp).await }
     }
 }
