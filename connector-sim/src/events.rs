@@ -205,6 +205,21 @@ impl Record {
     pub fn data(&self) -> serde_json::Value {
         serde_json::from_str(&self.data).unwrap_or_default()
     }
+
+    /// The record as one line for a person watching: time, channel, event ID (four digits, as
+    /// the docs write them), name and message, e.g.
+    /// `2026-03-01T10:00:00.000Z Operational 0001 ConnectorServiceStarted: The Certificate Connector service started.`
+    pub fn line(&self) -> String {
+        format!(
+            "{} {} {:04} {}: {}",
+            self.time
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            self.channel.as_str(),
+            self.event_id,
+            self.name,
+            self.message
+        )
+    }
 }
 
 fn as_str<S: serde::Serializer>(text: &Arc<str>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -259,13 +274,28 @@ pub enum LogError {
 /// A log shared by a connector and its SCEP module.
 pub type SharedLog = std::sync::Arc<std::sync::Mutex<EventLog>>;
 
+/// Called with each record as it is written (`intune-mock connector` prints one line per event
+/// on standard error with it).
+pub type Echo = Arc<dyn Fn(&Record) + Send + Sync>;
+
 /// The event log of one connector: every record is kept in memory (for the harness) and, when a
 /// folder is set, appended to its channel file.
-#[derive(Debug)]
 pub struct EventLog {
     settings: LogSettings,
     connector_id: Arc<str>,
     records: Vec<Record>,
+    echo: Option<Echo>,
+}
+
+impl std::fmt::Debug for EventLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLog")
+            .field("settings", &self.settings)
+            .field("connector_id", &self.connector_id)
+            .field("records", &self.records.len())
+            .field("echo", &self.echo.is_some())
+            .finish()
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
@@ -276,14 +306,31 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
 }
 
 impl EventLog {
+    /// A log with `settings`. With a folder, the folder is made and tried now (a file created
+    /// and removed in it, and the channel files that exist opened for appending), so a folder
+    /// that cannot be written is an error before anything is logged (and before a connector
+    /// registers).
     pub fn new(settings: LogSettings, connector_id: impl Into<String>) -> Result<Self, LogError> {
         if let Some(dir) = &settings.dir {
             fs::create_dir_all(dir).map_err(io(dir))?;
+            let probe = dir.join(format!(".write-test-{}", std::process::id()));
+            File::create(&probe).map_err(io(dir))?;
+            fs::remove_file(&probe).map_err(io(dir))?;
+            for channel in [Channel::Admin, Channel::Operational] {
+                let path = dir.join(format!("{}.jsonl", channel.as_str()));
+                if path.exists() {
+                    OpenOptions::new()
+                        .append(true)
+                        .open(&path)
+                        .map_err(io(&path))?;
+                }
+            }
         }
         Ok(EventLog {
             settings,
             connector_id: Arc::from(connector_id.into()),
             records: Vec::new(),
+            echo: None,
         })
     }
 
@@ -291,11 +338,20 @@ impl EventLog {
         self.connector_id = Arc::from(id.into());
     }
 
-    /// Takes over the in-memory records of an earlier log (when the log moves to files).
+    /// Calls `echo` with every record written from now on.
+    pub fn set_echo(&mut self, echo: Echo) {
+        self.echo = Some(echo);
+    }
+
+    /// Takes over the in-memory records and the echo of an earlier log (when the log moves to
+    /// files).
     pub fn adopt(&mut self, earlier: EventLog) {
         let mut records = earlier.records;
         records.append(&mut self.records);
         self.records = records;
+        if self.echo.is_none() {
+            self.echo = earlier.echo;
+        }
     }
 
     /// The folder the channel files go to (`None`: in memory only).
@@ -383,6 +439,9 @@ impl EventLog {
                 .open(&path)
                 .map_err(io(&path))?;
             file.write_all(&line).map_err(io(&path))?;
+        }
+        if let Some(echo) = &self.echo {
+            echo(&record);
         }
         self.records.push(record);
         Ok(())

@@ -12,8 +12,9 @@ mod correlation;
 pub mod events;
 pub mod pki;
 pub mod scep;
+pub mod state;
 pub mod work;
 
 pub use client::{http_client, ClientError, ProxySettings, ServiceClient};
-pub use connector::{run_realtime, Connector, ConnectorConfig, WorkSummary};
+pub use connector::{run_realtime, Connector, ConnectorConfig, Registered, WorkSummary};
 pub use work::Workbench;

@@ -26,6 +26,8 @@ pub struct Lanes {
     pub count: usize,
     /// Bind each lane to one CPU (Linux only; elsewhere this does nothing).
     pub pin: bool,
+    /// Keep every connector's channel files in the outcomes (`run --keep-logs`).
+    pub keep_logs: bool,
 }
 
 /// One scenario to run: its file as named on the command line, and the parsed scenario.
@@ -53,7 +55,7 @@ pub async fn run_all(
         let (queue, tx) = (queue.clone(), tx.clone());
         std::thread::Builder::new()
             .name(format!("lane-{lane}"))
-            .spawn(move || lane_main(cpu, &queue, &tx, seed, transport))
+            .spawn(move || lane_main(cpu, &queue, &tx, seed, transport, lanes.keep_logs))
             .context("cannot start a thread to run scenarios on")?;
     }
     drop(tx);
@@ -85,6 +87,7 @@ fn lane_main(
     tx: &tokio::sync::mpsc::UnboundedSender<Report>,
     seed: Option<u64>,
     transport: Transport,
+    keep_logs: bool,
 ) {
     if let Some(cpu) = cpu {
         if let Err(e) = bind_to(cpu) {
@@ -109,7 +112,9 @@ fn lane_main(
             return;
         };
         let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            runtime.block_on(runner::run_with(&scenario, &file, seed, transport))
+            runtime.block_on(runner::run_keeping(
+                &scenario, &file, seed, transport, keep_logs,
+            ))
         }));
         let report = ran.map(|outcome| (index, outcome)).map_err(|panic| {
             let what = panic

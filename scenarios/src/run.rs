@@ -53,7 +53,8 @@ pub struct RunArgs {
     /// starts share one CPU, which spares a CPU wake-up at every database call.
     #[arg(long)]
     pub no_pin: bool,
-    /// Write each scenario's transcript to DIR/<scenario name>.log.
+    /// Write each scenario's transcript to DIR/<scenario name>.log, and every connector's event
+    /// log, every record, to DIR/<scenario name>/<connector>/Admin.jsonl and Operational.jsonl.
     #[arg(long, value_name = "DIR")]
     pub keep_logs: Option<PathBuf>,
     /// How the simulated connectors reach the service: `in-process` calls its router directly
@@ -226,6 +227,7 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, colour: bool) -> anyhow::Re
     let lanes = crate::lanes::Lanes {
         count: args.jobs.max(1),
         pin: !args.no_pin,
+        keep_logs: args.keep_logs.is_some(),
     };
     let outcomes = crate::lanes::run_all(scenarios, lanes, args.seed, args.transport, |outcome| {
         if let Some(bar) = &progress {
@@ -261,20 +263,11 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, colour: bool) -> anyhow::Re
     if let Some(dir) = &args.keep_logs {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         for o in &outcomes {
-            let name: String = o
-                .name
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
+            let name = crate::runner::kept::file_name(&o.name);
             let path = dir.join(format!("{name}.log"));
             std::fs::write(&path, o.transcript.join("\n") + "\n")
                 .with_context(|| format!("cannot write {}", path.display()))?;
+            crate::runner::kept::write(dir, &name, &o.connector_logs)?;
         }
     }
 

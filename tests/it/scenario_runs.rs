@@ -251,7 +251,11 @@ async fn scenarios_on_lanes_give_the_transcripts_they_give_alone_in_file_order()
         let mut finished = Vec::new();
         let outcomes = lanes::run_all(
             work.clone(),
-            lanes::Lanes { count, pin },
+            lanes::Lanes {
+                count,
+                pin,
+                keep_logs: false,
+            },
             None,
             runner::Transport::InProcess,
             |o| finished.push(o.name.clone()),

@@ -437,14 +437,35 @@ async fn a_message_that_is_not_scep_is_refused_with_the_reason_and_changes_nothi
                 .unwrap()
         })
         .collect();
-    assert_eq!(names, ["NDES RA", "Contoso Issuing CA"]);
+    assert_eq!(
+        names,
+        [
+            "NDES RA Exchange Enrollment Agent",
+            "NDES RA CEP Encryption",
+            "Contoso Issuing CA"
+        ]
+    );
+    // As NDES publishes them: one RA certificate to sign, one to encrypt to.
+    let usages: Vec<String> = certs[..2]
+        .iter()
+        .map(|c| {
+            let text = String::from_utf8(c.to_text().unwrap()).unwrap();
+            let line = text
+                .lines()
+                .skip_while(|l| !l.contains("X509v3 Key Usage"))
+                .nth(1)
+                .unwrap_or_default();
+            line.trim().to_owned()
+        })
+        .collect();
+    assert_eq!(usages, ["Digital Signature", "Key Encipherment"]);
     server.abort();
 }
 
 /// Waits until `ready` says yes, checking after 10 ms, then twice as long each time up to
 /// 250 ms, for at most `budget`: then the test fails, naming `what`. `ready` fails the wait at
 /// once with its reason (the daemon died, say).
-async fn wait_until(
+pub(crate) async fn wait_until(
     what: &str,
     budget: std::time::Duration,
     mut ready: impl FnMut() -> Result<bool, String>,

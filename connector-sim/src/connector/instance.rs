@@ -50,13 +50,41 @@ pub struct WorkSummary {
     pub call_errors: usize,
 }
 
+/// What a connector that registered earlier needs to go on as itself (docs/behaviour.md, "The
+/// simulated connector": `--state-dir`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registered {
+    pub connector_id: String,
+    pub credential: String,
+    /// The version it runs (it may have updated itself since it registered).
+    pub version: String,
+    /// When it registered: its polls stay on the grid that started then.
+    pub enrolled: DateTime<Utc>,
+}
+
 impl Connector {
-    /// Registers with the tenant's enrollment secret and checks in once.
+    /// Registers with the tenant's enrollment secret and checks in once; the event log is kept
+    /// in memory.
     pub async fn install(
         config: ConnectorConfig,
         client: ServiceClient,
         enrollment_secret: &str,
         now: DateTime<Utc>,
+    ) -> Result<Self, ClientError> {
+        let log = EventLog::new(LogSettings::default(), "")
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        Self::install_with_log(config, client, enrollment_secret, now, log).await
+    }
+
+    /// Registers with the tenant's enrollment secret and checks in once, writing `log` from
+    /// the first event on (its files, when it has a folder, hold the start and configuration
+    /// events too).
+    pub async fn install_with_log(
+        config: ConnectorConfig,
+        client: ServiceClient,
+        enrollment_secret: &str,
+        now: DateTime<Utc>,
+        log: EventLog,
     ) -> Result<Self, ClientError> {
         let mut correlation = Correlation::seeded(config.seed);
         let request = wire::connector::RegisterRequest {
@@ -83,8 +111,31 @@ impl Connector {
             .await?;
         let registered =
             registered.ok_or_else(|| ClientError::Decode("empty registration answer".into()))?;
-        let mut connector = Connector {
+        let registered = Registered {
+            connector_id: registered.connector_id,
+            credential: registered.credential,
             version: config.version.clone(),
+            enrolled: now,
+        };
+        let mut connector = Self::assemble(config, client, registered, correlation, log, now);
+        connector.started(now);
+        // The first check-in right after installation; a refusal leaves the connector installed.
+        let _ = connector.checkin(now).await;
+        Ok(connector)
+    }
+
+    /// The connector `registered` describes, running, with `log` as its event log.
+    pub(super) fn assemble(
+        config: ConnectorConfig,
+        client: ServiceClient,
+        registered: Registered,
+        correlation: Correlation,
+        mut log: EventLog,
+        now: DateTime<Utc>,
+    ) -> Connector {
+        log.set_connector_id(registered.connector_id.clone());
+        Connector {
+            version: registered.version,
             next_poll: now + config.poll_interval,
             next_update_check: now,
             next_health: now,
@@ -95,30 +146,37 @@ impl Connector {
             client,
             connector_id: registered.connector_id,
             credential: registered.credential,
-            installed_at: now,
+            installed_at: registered.enrolled,
             continuous_since: None,
             running: true,
             correlation,
-            log: Arc::new(Mutex::new(
-                EventLog::new(LogSettings::default(), "")
-                    .map_err(|e| ClientError::Transport(e.to_string()))?,
-            )),
+            log: Arc::new(Mutex::new(log)),
             workbench: None,
             scep: None,
-        };
-        let id = connector.connector_id.clone();
-        connector.log_mut().set_connector_id(id);
-        connector.event(
+        }
+    }
+
+    /// Events 0001 (started) and 0003 (the configuration).
+    pub(super) fn started(&mut self, now: DateTime<Utc>) {
+        self.event(
             now,
             EventId::ConnectorServiceStarted,
             "",
             "The Certificate Connector service started.",
-            serde_json::json!({"version": connector.version}),
+            serde_json::json!({"version": self.version}),
         );
-        connector.log_configuration(now);
-        // The first check-in right after installation; a refusal leaves the connector installed.
-        let _ = connector.checkin(now).await;
-        Ok(connector)
+        self.log_configuration(now);
+    }
+
+    /// What a restart needs to go on as this connector: its id, credential, version and
+    /// enrollment date (the credential is a secret: keep it where only the connector reads it).
+    pub fn registered(&self) -> Registered {
+        Registered {
+            connector_id: self.connector_id.clone(),
+            credential: self.credential.clone(),
+            version: self.version.clone(),
+            enrolled: self.installed_at,
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -264,7 +322,7 @@ impl Connector {
     }
 
     /// Event 0003: the configuration as it is now (no secrets: the credential is not in it).
-    fn log_configuration(&mut self, now: DateTime<Utc>) {
+    pub(super) fn log_configuration(&mut self, now: DateTime<Utc>) {
         let c = &self.config;
         let data = serde_json::json!({
             "machineName": c.machine_name,

@@ -9,7 +9,8 @@ mod instance;
 mod jobs;
 mod poll;
 mod realtime;
+mod resume;
 
 pub use config::ConnectorConfig;
-pub use instance::{Connector, WorkSummary};
+pub use instance::{Connector, Registered, WorkSummary};
 pub use realtime::run_realtime;

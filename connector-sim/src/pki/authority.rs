@@ -73,15 +73,24 @@ pub fn default_templates() -> Vec<Template> {
             &[ID_KP_EMAIL_PROTECTION],
             &["keyEncipherment"],
         ),
-        // The NDES RA certificate (the real one has two: Exchange Enrollment Agent (Offline
-        // request) to sign and CEP Encryption to decrypt; one with both usages serves both).
+        // The NDES RA certificates, as NDES enrolls them: CEP Encryption (requests are
+        // encrypted to it) and Exchange Enrollment Agent (Offline request) (it signs CertReps).
         Template {
             sid_extension: false,
             ..Template::new(
                 "CEPEncryption",
                 730,
                 &[MS_ENROLLMENT_AGENT],
-                &["digitalSignature", "keyEncipherment"],
+                &["keyEncipherment"],
+            )
+        },
+        Template {
+            sid_extension: false,
+            ..Template::new(
+                "EnrollmentAgentOffline",
+                730,
+                &[MS_ENROLLMENT_AGENT],
+                &["digitalSignature"],
             )
         },
         Template::new(

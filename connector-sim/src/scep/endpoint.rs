@@ -82,14 +82,50 @@ pub struct ScepEndpoint {
     settings: ScepSettings,
     identity: ScepIdentity,
     cas: CaDirectory,
-    ra_key: PKey<Private>,
-    ra_cert: X509,
+    /// The CEP Encryption RA certificate (keyEncipherment only): requests are encrypted to it.
+    encryption: Ra,
+    /// The Exchange Enrollment Agent RA certificate (digitalSignature only): it signs CertReps.
+    signing: Ra,
     ca_cert: X509,
     spool: Spool,
     correlation: Mutex<Correlation>,
     clock: Clock,
     last: Mutex<Option<Outcome>>,
     pending: Mutex<HashMap<String, Pending>>,
+}
+
+/// One RA certificate and its key.
+struct Ra {
+    key: PKey<Private>,
+    cert: X509,
+}
+
+impl Ra {
+    /// An RSA-2048 key and its certificate from `ca` with `template`; also the CA certificate.
+    async fn issue(
+        cas: &CaDirectory,
+        ca: &str,
+        template: &str,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Ra, X509), CaError> {
+        let key = PKey::from_rsa(Rsa::generate(2048)?)?;
+        let csr = certificate_request(&key, subject)?;
+        let request = IssueRequest {
+            template: template.into(),
+            subject: subject.into(),
+            subject_alternative_names: Vec::new(),
+            validity_days: 730,
+            sid: None,
+            requester: None,
+        };
+        let issued = cas.issue(ca, &csr, &request, now).await?;
+        let ra = Ra {
+            key,
+            cert: issued.certificate,
+        };
+        Ok((ra, issued.ca_certificate))
+    }
 }
 
 impl std::fmt::Debug for ScepEndpoint {
@@ -113,8 +149,10 @@ fn signed(hresult: i64) -> i64 {
 }
 
 impl ScepEndpoint {
-    /// Sets the module up: an RA certificate (RSA-2048, KU digitalSignature + keyEncipherment)
-    /// is issued by the CA with the `CEPEncryption` template, as NDES enrolls its RA.
+    /// Sets the module up: two RA certificates (RSA-2048) issued by the CA as NDES enrolls
+    /// them, one to decrypt requests (`CEPEncryption`, KU keyEncipherment only) and one to sign
+    /// CertReps (`EnrollmentAgentOffline`, KU digitalSignature only), so a client that picks its
+    /// recipient by key usage finds the right one.
     pub async fn new(
         settings: ScepSettings,
         identity: ScepIdentity,
@@ -123,32 +161,31 @@ impl ScepEndpoint {
     ) -> Result<ScepEndpoint, CaError> {
         message::load_legacy_provider();
         let now = clock();
-        let ra_key = PKey::from_rsa(Rsa::generate(2048)?)?;
-        let csr = certificate_request(&ra_key, "CN=NDES RA,O=intune-mock")?;
-        let issued = cas
-            .issue(
-                &settings.ca,
-                &csr,
-                &IssueRequest {
-                    template: "CEPEncryption".into(),
-                    subject: "CN=NDES RA,O=intune-mock".into(),
-                    subject_alternative_names: Vec::new(),
-                    validity_days: 730,
-                    sid: None,
-                    requester: None,
-                },
-                now,
-            )
-            .await?;
+        let (encryption, ca_cert) = Ra::issue(
+            &cas,
+            &settings.ca,
+            "CEPEncryption",
+            "CN=NDES RA CEP Encryption,O=intune-mock",
+            now,
+        )
+        .await?;
+        let (signing, _) = Ra::issue(
+            &cas,
+            &settings.ca,
+            "EnrollmentAgentOffline",
+            "CN=NDES RA Exchange Enrollment Agent,O=intune-mock",
+            now,
+        )
+        .await?;
         Ok(ScepEndpoint {
             spool: Spool::new(settings.spool_dir.clone()),
             correlation: Mutex::new(Correlation::seeded(identity.seed ^ 0x5CE9_5CE9)),
             settings,
             identity,
             cas,
-            ra_key,
-            ra_cert: issued.certificate,
-            ca_cert: issued.ca_certificate,
+            encryption,
+            signing,
+            ca_cert,
             clock,
             last: Mutex::new(None),
             pending: Mutex::new(HashMap::new()),
@@ -159,8 +196,14 @@ impl ScepEndpoint {
         (self.clock)()
     }
 
+    /// The RA certificate requests are encrypted to (CEP Encryption).
     pub fn ra_certificate(&self) -> &X509 {
-        &self.ra_cert
+        &self.encryption.cert
+    }
+
+    /// The RA certificate that signs CertReps (Exchange Enrollment Agent).
+    pub fn signing_certificate(&self) -> &X509 {
+        &self.signing.cert
     }
 
     pub fn ca_certificate(&self) -> &X509 {
@@ -182,9 +225,10 @@ impl ScepEndpoint {
         "AES\nDES3\nPOSTPKIOperation\nSHA-1\nSHA-256\nSHA-512\nSCEPStandard\n"
     }
 
-    /// GetCACert: a certs-only PKCS#7 with the RA and the CA certificate.
+    /// GetCACert: a certs-only PKCS#7 with both RA certificates (signing, then encryption)
+    /// and the CA certificate, as NDES answers.
     pub fn ca_certs(&self) -> Result<Vec<u8>, ScepError> {
-        message::certs_only(&[&self.ra_cert, &self.ca_cert])
+        message::certs_only(&[&self.signing.cert, &self.encryption.cert, &self.ca_cert])
     }
 
     fn correlation_id(&self) -> String {
@@ -255,7 +299,13 @@ impl ScepEndpoint {
             Reply::Failure(info) => (PkiStatus::Failure(*info), vec![]),
             Reply::Pending => (PkiStatus::Pending, vec![]),
         };
-        message::cert_rep(&request, status, &issued, &self.ra_cert, &self.ra_key)
+        message::cert_rep(
+            &request,
+            status,
+            &issued,
+            &self.signing.cert,
+            &self.signing.key,
+        )
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
@@ -306,7 +356,7 @@ impl ScepEndpoint {
 
     async fn enroll(&self, request: &PkiRequest, now: DateTime<Utc>, correlation: &str) -> Reply {
         let tx = request.transaction_id.as_str();
-        let csr_der = match request.open(&self.ra_key, &self.ra_cert) {
+        let csr_der = match request.open(&self.encryption.key, &self.encryption.cert) {
             Ok(der) => der,
             Err(e) => {
                 let reason = e.to_string();

@@ -6,6 +6,7 @@
 //!
 //! Expectations do not stop the run: every mismatch is reported. An action that fails stops it.
 
+pub mod kept;
 pub(crate) mod profiles;
 pub(crate) mod world;
 
@@ -77,6 +78,9 @@ pub struct Outcome {
     /// Every catalog event the scenario's connectors wrote: (id, name, channel, task category).
     #[serde(skip)]
     pub events: BTreeSet<(u16, String, String, String)>,
+    /// Every connector's channel files, with `run --keep-logs` (empty without).
+    #[serde(skip)]
+    pub connector_logs: kept::KeptLogs,
 }
 
 /// Runs a scenario with its connectors in this process (see [`Transport`]).
@@ -90,6 +94,18 @@ pub async fn run_with(
     file: &str,
     seed_override: Option<u64>,
     transport: Transport,
+) -> Outcome {
+    run_keeping(scenario, file, seed_override, transport, false).await
+}
+
+/// [`run_with`]; with `keep_logs`, the outcome holds every connector's channel files
+/// (`run --keep-logs`).
+pub async fn run_keeping(
+    scenario: &Scenario,
+    file: &str,
+    seed_override: Option<u64>,
+    transport: Transport,
+    keep_logs: bool,
 ) -> Outcome {
     let started = std::time::Instant::now();
     let seed = seed_override.unwrap_or(scenario.seed);
@@ -106,6 +122,7 @@ pub async fn run_with(
         transcript: vec![],
         wall: std::time::Duration::ZERO,
         events: BTreeSet::new(),
+        connector_logs: kept::KeptLogs::new(),
     };
     let setup = Setup {
         name: &scenario.name,
@@ -118,6 +135,7 @@ pub async fn run_with(
             .map(|s| s.action.pki())
             .max()
             .unwrap_or(PkiNeed::None),
+        keep_logs,
     };
     let mut world = match World::build(setup, seed, transport).await {
         Ok(w) => w,
@@ -158,9 +176,23 @@ pub async fn run_with(
     }
     outcome.virtual_end = world.app.now();
     outcome.transcript = std::mem::take(&mut world.transcript);
-    for connector in world.connectors.values() {
+    let connectors = std::mem::take(&mut world.connectors);
+    for (name, connector) in &connectors {
         world.emitted.extend(emitted(connector));
+        if let Err(e) = world.keep_log(name, connector) {
+            outcome.verdict = outcome.verdict.max_with(Verdict::HarnessError);
+            outcome.failures.push(Failure {
+                location: file.to_owned(),
+                step: "keep-logs".into(),
+                at: outcome.virtual_end,
+                message: format!("cannot keep the log of connector `{name}`: {e:#}"),
+                expected: None,
+                actual: None,
+            });
+        }
     }
+    world.connectors = connectors;
+    outcome.connector_logs = world.kept_logs.take().unwrap_or_default();
     outcome.events = std::mem::take(&mut world.emitted);
     world.app.stop().await;
     outcome.wall = started.elapsed();

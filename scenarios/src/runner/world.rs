@@ -95,6 +95,8 @@ pub(crate) struct World {
     transport: Transport,
     /// Catalog events of connectors already uninstalled.
     pub(crate) emitted: BTreeSet<(u16, String, String, String)>,
+    /// The channel files of the connectors so far, with `run --keep-logs` (`None` without).
+    pub(crate) kept_logs: Option<super::kept::KeptLogs>,
 }
 
 /// The catalog events a connector wrote: (id, name, channel, task category).
@@ -168,9 +170,20 @@ pub(crate) struct Setup<'a> {
     /// Installed at `start`.
     pub connectors: &'a [ConnectorSpec],
     pub pki: PkiNeed,
+    /// Keep every connector's channel files for the outcome (`run --keep-logs`).
+    pub keep_logs: bool,
 }
 
 impl World {
+    /// With `run --keep-logs`, moves `connector`'s channel files into the kept logs (when it is
+    /// uninstalled, and at the end of the scenario).
+    pub(crate) fn keep_log(&mut self, name: &str, connector: &Connector) -> anyhow::Result<()> {
+        match &mut self.kept_logs {
+            Some(kept) => super::kept::keep(kept, name, connector),
+            None => Ok(()),
+        }
+    }
+
     pub(crate) async fn build(
         setup: Setup<'_>,
         seed: u64,
@@ -192,6 +205,7 @@ impl World {
             scep_endpoints: BTreeMap::new(),
             spool_root: None,
             emitted: BTreeSet::new(),
+            kept_logs: setup.keep_logs.then(Default::default),
         };
         world.log(format!(
             "scenario `{}` seed {seed} starts at {}",

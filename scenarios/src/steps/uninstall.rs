@@ -22,6 +22,9 @@ impl StepKind for Uninstall {
             .remove(name)
             .ok_or_else(|| StepError::Invalid(format!("connector `{name}` is not installed")))?;
         world.emitted.extend(emitted(&connector));
+        world
+            .keep_log(name, &connector)
+            .map_err(StepError::Harness)?;
         connector
             .uninstall()
             .await
