@@ -343,13 +343,25 @@ pub fn http_ca_router(ca: SharedCa) -> Router {
         .with_state(ca)
 }
 
-/// Serves [`http_ca_router`] on `listener` until `shutdown` resolves.
+/// Serves [`http_ca_router`] on `listener` with the default listener limits (see `listen`: a
+/// connection limit, read timeouts) until `shutdown` resolves, then drains.
 pub async fn serve_http_ca(
     ca: SharedCa,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, http_ca_router(ca))
-        .with_graceful_shutdown(shutdown)
+    serve_http_ca_with(ca, listener, listen::Limits::default(), shutdown).await
+}
+
+/// [`serve_http_ca`] with other limits.
+pub async fn serve_http_ca_with(
+    ca: SharedCa,
+    listener: tokio::net::TcpListener,
+    limits: listen::Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    listen::Listener::from_tcp(listener, limits)?
+        .serve(http_ca_router(ca), shutdown)
         .await
+        .map(drop)
 }

@@ -4,7 +4,8 @@
 //! package's own `scepserver` (static challenge, no validation call).
 //!
 //! `cargo bench -p intune-mock-scenarios --bench scep_clients` (needs `apt-get install scep`).
-//! Rounds alternate between the two servers so drift hits both; every enrollment runs in a fresh
+//! Rounds alternate between the two servers so drift hits both, and which server goes first
+//! alternates from round to round; every enrollment runs in a fresh
 //! folder with a pre-made PKCS#1 key (the client reuses files it finds and would otherwise spend
 //! ~100 ms making a key). Both servers are talked to on 127.0.0.1 only; `scepserver` has no
 //! bind-address option, so it listens on a free port picked by binding 127.0.0.1:0 first. All
@@ -26,6 +27,9 @@ use serde_json::json;
 use wire::connector::Feature;
 
 const ROUNDS: usize = 4;
+
+#[path = "support/record.rs"]
+mod record;
 const PER_ROUND: usize = 25;
 
 fn start() -> DateTime<Utc> {
@@ -176,57 +180,85 @@ async fn main() -> anyhow::Result<()> {
     let theirs = format!("http://127.0.0.1:{port}/scep");
     wait_for(&theirs).await?;
 
-    let mut ours_time = Duration::ZERO;
-    let mut theirs_time = Duration::ZERO;
+    // Per-round rates of each server; the server that goes first alternates (ours first in the
+    // even rounds, `scepserver` first in the odd ones), so neither always meets a cold or warm
+    // machine first.
+    let (mut ours_rates, mut theirs_rates) = (Vec::new(), Vec::new());
     let (mut ours_ok, mut theirs_ok) = (0usize, 0usize);
     for round in 0..ROUNDS {
-        let t = Instant::now();
-        for i in 0..PER_ROUND {
-            let n = round * PER_ROUND + i;
-            let work = dir.path().join(format!("ours-{n}"));
-            ours_ok += usize::from(
-                enroll(
-                    &ours,
-                    &work,
-                    &key_pem,
-                    &challenges[n],
-                    &format!("bench-{n}"),
-                )
-                .await,
+        for turn in 0..2 {
+            let ours_turn = (round + turn) % 2 == 0;
+            let t = Instant::now();
+            let mut ok = 0usize;
+            for i in 0..PER_ROUND {
+                let n = round * PER_ROUND + i;
+                ok += usize::from(if ours_turn {
+                    let work = dir.path().join(format!("ours-{n}"));
+                    enroll(
+                        &ours,
+                        &work,
+                        &key_pem,
+                        &challenges[n],
+                        &format!("bench-{n}"),
+                    )
+                    .await
+                } else {
+                    let work = dir.path().join(format!("theirs-{n}"));
+                    enroll(&theirs, &work, &key_pem, "secret", &format!("bench-{n}")).await
+                });
+            }
+            let rate = ok as f64 / t.elapsed().as_secs_f64();
+            let name = if ours_turn { "ours" } else { "scepserver" };
+            println!(
+                "  round {} ({}): {name} {ok}/{PER_ROUND} issued, {rate:.1} enrollments/s",
+                round + 1,
+                if turn == 0 { "first" } else { "second" }
             );
+            if ours_turn {
+                ours_ok += ok;
+                ours_rates.push(rate);
+            } else {
+                theirs_ok += ok;
+                theirs_rates.push(rate);
+            }
         }
-        ours_time += t.elapsed();
-        let t = Instant::now();
-        for i in 0..PER_ROUND {
-            let n = round * PER_ROUND + i;
-            let work = dir.path().join(format!("theirs-{n}"));
-            theirs_ok += usize::from(
-                enroll(&theirs, &work, &key_pem, "secret", &format!("bench-{n}")).await,
-            );
-        }
-        theirs_time += t.elapsed();
     }
     let _ = peer.kill().await;
     server.abort();
 
     let total = ROUNDS * PER_ROUND;
-    let rate = |ok: usize, time: Duration| ok as f64 / time.as_secs_f64();
-    let (ours_rate, theirs_rate) = (rate(ours_ok, ours_time), rate(theirs_ok, theirs_time));
-    println!("SCEP enrollments with scepclient, {total} each, {ROUNDS} alternating rounds, one client process per enrollment:");
-    println!(
-        "| connector NDES-like endpoint (validates with the mock Intune, notifies) | {ours_ok}/{total} issued | {:.2} s | {ours_rate:.1} enrollments/s | {:.1} ms each |",
-        ours_time.as_secs_f64(),
-        ours_time.as_secs_f64() * 1000.0 / total as f64
-    );
-    println!(
-        "| scepserver (Debian scep 2.1.0, static challenge) | {theirs_ok}/{total} issued | {:.2} s | {theirs_rate:.1} enrollments/s | {:.1} ms each |",
-        theirs_time.as_secs_f64(),
-        theirs_time.as_secs_f64() * 1000.0 / total as f64
-    );
-    println!("ratio ours / scepserver: {:.2}", ours_rate / theirs_rate);
+    println!("SCEP enrollments with scepclient, {total} each, {ROUNDS} rounds of {PER_ROUND}, the first server alternating, one client process per enrollment:");
+    let ratios = record::paired_ratios(&ours_rates, &theirs_rates);
+    for (what, samples) in [
+        ("ours", &ours_rates),
+        ("scepserver", &theirs_rates),
+        ("ratio ours / scepserver", &ratios),
+    ] {
+        if let Some(s) = record::spread(samples) {
+            println!(
+                "  {what}: median {:.2} (range {:.2}–{:.2})",
+                s.median, s.min, s.max
+            );
+        }
+    }
     anyhow::ensure!(
         ours_ok == total && theirs_ok == total,
-        "not every enrollment was issued"
+        "not every enrollment was issued ({ours_ok} and {theirs_ok} of {total})"
     );
-    Ok(())
+    let mut figures = record::Figures::new(
+        "scep",
+        "cargo bench -p intune-mock-scenarios --bench scep_clients",
+    );
+    figures.notes.push(format!("{total} enrollments against each server with Debian's `scepclient` (one process per enrollment, a fresh folder each time with a pre-made PKCS#1 RSA-2048 key), {ROUNDS} rounds of {PER_ROUND}; the server that goes first alternates from round to round. Our endpoint asks the mock Intune to validate every request over loopback HTTP and sends a success notification; `scepserver` checks a static challenge. Every enrollment was issued ({ours_ok}/{total} and {theirs_ok}/{total})."));
+    figures.rows.push(record::FigureRow {
+        what: "SCEP enrollments with `scepclient`: the connector's NDES-like endpoint (RSA-2048 CA + RA, validation + notification)".into(),
+        unit: "enrollments/s".into(),
+        samples: ours_rates,
+        baselines: vec![record::Baseline {
+            what: "`scepserver` (Debian `scep`, RSA-2048 CA, static challenge)".into(),
+            samples: theirs_rates,
+        }],
+        target: None,
+    });
+    figures.write()
 }

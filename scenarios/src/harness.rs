@@ -74,6 +74,8 @@ pub async fn spawn_app_on(
         operator_token: OPERATOR_TOKEN.to_owned(),
         seed: Some(seed),
         connector_rate_limit: None,
+        stored_clock: Default::default(),
+        limits: Default::default(),
     };
     spawn_app_with(settings).await
 }
@@ -97,6 +99,8 @@ pub async fn spawn_app_with_tls(
         operator_token: OPERATOR_TOKEN.to_owned(),
         seed: Some(seed),
         connector_rate_limit: None,
+        stored_clock: Default::default(),
+        limits: Default::default(),
     };
     let app = Application::build(settings)
         .await?

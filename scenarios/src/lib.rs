@@ -11,7 +11,8 @@
 //!   schema).
 //! - `output`: aligned tables, colour only on a terminal, standard output that survives a closed
 //!   pipe, errors with their cause chain.
-//! - `cli`: the subcommands of `intune-mock`; `clock`: its one wall-clock read.
+//! - `cli`: the subcommands of `intune-mock`; `clock`: its one wall-clock read; `signals`: the
+//!   SIGTERM and SIGINT that stop them.
 
 pub mod cli;
 pub mod clock;
@@ -21,5 +22,6 @@ pub mod output;
 pub mod report;
 pub mod run;
 pub mod runner;
+pub mod signals;
 pub mod spec;
 pub mod steps;

@@ -19,6 +19,8 @@ pub mod exit_code {
     pub const EXPECTATION_FAILED: u8 = 1;
     pub const INVALID_SCENARIO: u8 = 2;
     pub const HARNESS_FAILED: u8 = 3;
+    /// `serve`: another process holds the SQLite file (docs/behaviour.md, "Storage").
+    pub const DATABASE_IN_USE: u8 = 4;
 }
 
 #[derive(Debug, clap::Args)]
@@ -229,13 +231,25 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, colour: bool) -> anyhow::Re
         pin: !args.no_pin,
         keep_logs: args.keep_logs.is_some(),
     };
-    let outcomes = crate::lanes::run_all(scenarios, lanes, args.seed, args.transport, |outcome| {
+    // SIGTERM or SIGINT stops the run: the scenarios in flight are dropped with their in-process
+    // services, nothing is reported as passed, and the exit code says which signal it was.
+    let stop = crate::signals::stop_signal();
+    let all = crate::lanes::run_all(scenarios, lanes, args.seed, args.transport, |outcome| {
         if let Some(bar) = &progress {
             bar.set_message(outcome.name.clone());
             bar.inc(1);
         }
-    })
-    .await?;
+    });
+    let outcomes = tokio::select! {
+        outcomes = all => outcomes?,
+        signal = stop => {
+            if let Some(bar) = &progress {
+                bar.abandon();
+            }
+            eprintln!("intune-mock run: stopped by {signal} before every scenario finished; no report is written");
+            return Ok(signal.exit_code());
+        }
+    };
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }

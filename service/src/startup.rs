@@ -1,10 +1,11 @@
-//! Builds a running service from `Settings`: store (migrations run), clock, ids, router, listener.
+//! Builds a running service from `Settings`: the SQLite file's lock, the store (migrations run),
+//! clock, ids, router, listener; and runs it until a shutdown, then drains and closes the store.
 
 use std::future::Future;
+use std::io::{Read as _, Seek as _, Write as _};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use tokio::net::TcpListener;
 
 use crate::clock::Clock;
 use crate::config::{ClockSetting, Settings};
@@ -23,7 +24,21 @@ pub enum StartupError {
         url: String,
         source: crate::store::StoreError,
     },
-    #[error("cannot start the virtual clock from the database: {0}")]
+    /// Another process holds the SQLite file's lock (docs/behaviour.md, "Storage").
+    #[error("the SQLite database {} is in use by another intune-mock serve ({}): an SQLite file serves one process at a time. Stop that process or give this one another --database-url; several replicas on one database is what PostgreSQL is for (--database-url postgres://USER:PASSWORD@HOST/DATABASE)", .database.display(), holder(*.pid, .lock))]
+    DatabaseInUse {
+        database: PathBuf,
+        lock: PathBuf,
+        /// The holder's process id, as it wrote it into the lock file.
+        pid: Option<u32>,
+    },
+    #[error("cannot lock the SQLite database {}: cannot open {}", .database.display(), .lock.display())]
+    Lock {
+        database: PathBuf,
+        lock: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start the virtual clock: {0}")]
     Clock(String),
     #[error("cannot listen on {addr}")]
     Bind {
@@ -32,43 +47,57 @@ pub enum StartupError {
     },
 }
 
-/// A built service: the listener is bound (port 0 resolved), migrations have run.
+fn holder(pid: Option<u32>, lock: &Path) -> String {
+    match pid {
+        Some(pid) => format!("pid {pid}, holder of {}", lock.display()),
+        None => format!("holder of {}; its pid cannot be read there", lock.display()),
+    }
+}
+
+/// A built service: the listener is bound (port 0 resolved), migrations have run, and an SQLite
+/// file is locked for this process until the service stops.
 #[derive(Debug)]
 pub struct Application {
-    listener: TcpListener,
-    local_addr: SocketAddr,
+    listener: listen::Listener,
     state: AppState,
+    store: Arc<dyn Store>,
+    lock: Option<DatabaseLock>,
     /// The HTTPS listener, when [`Application::with_tls`] added one.
     tls: Option<(crate::tls::TlsListener, SocketAddr)>,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let store = open_store(&settings.database_url).await?;
+        let lock = DatabaseLock::take(&settings.database_url)?;
         let clock = match settings.clock {
             ClockSetting::Real => Clock::real(),
-            ClockSetting::Virtual { start } => Clock::virtual_at(start),
+            ClockSetting::Virtual { start } => {
+                crate::clock::in_range(start, || {
+                    format!(
+                        "start {}",
+                        start.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                    )
+                })
+                .map_err(|e| StartupError::Clock(e.to_string()))?;
+                Clock::virtual_at(start)
+            }
         };
+        let store = open_store(&settings.database_url).await?;
         let ids = match settings.seed {
             Some(seed) => IdSource::seeded(seed),
             None => IdSource::random(),
         };
-        let ops = Arc::new(Ops::new(store, Arc::new(clock), Arc::new(ids)));
+        let ops = Arc::new(Ops::new(store.clone(), Arc::new(clock), Arc::new(ids)));
         ops.time()
-            .start()
+            .start(settings.stored_clock)
             .await
             .map_err(|e| StartupError::Clock(e.to_string()))?;
-        let listener =
-            TcpListener::bind(settings.listen)
-                .await
-                .map_err(|source| StartupError::Bind {
-                    addr: settings.listen,
-                    source,
-                })?;
-        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: settings.listen,
-            source,
-        })?;
+        let listener = listen::Listener::bind(settings.listen, settings.limits)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: settings.listen,
+                source,
+            })?;
         let state = AppState {
             ops,
             operator_token: settings.operator_token.into(),
@@ -85,8 +114,9 @@ impl Application {
         };
         Ok(Application {
             listener,
-            local_addr,
             state,
+            store,
+            lock,
             tls: None,
         })
     }
@@ -102,7 +132,7 @@ impl Application {
             addr: listen,
             source,
         };
-        let listener = TcpListener::bind(listen).await.map_err(bind)?;
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(bind)?;
         let local_addr = listener.local_addr().map_err(bind)?;
         let listener = crate::tls::TlsListener::new(listener, acceptor).map_err(bind)?;
         self.tls = Some((listener, local_addr));
@@ -120,11 +150,16 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.listener.local_addr()
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.local_addr)
+        format!("http://{}", self.local_addr())
+    }
+
+    /// The listener's limits in force (the connection limit fitted to the file limit).
+    pub fn limits(&self) -> listen::Limits {
+        self.listener.limits()
     }
 
     /// The service's operations, to call in this process (the scenario harness does).
@@ -138,22 +173,118 @@ impl Application {
         router(self.state.clone())
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// Serves until `shutdown` resolves; then stops accepting, ends the waiting leases (they
+    /// answer what they have), answers the requests in flight within the grace period, closes
+    /// the store and lets go of the SQLite file.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let ops = self.state.ops.clone();
+        let shutdown = async move {
+            shutdown.await;
+            ops.jobs().stop_waiting();
+        };
         let router = router(self.state);
         match self.tls {
             None => {
-                axum::serve(self.listener, router)
-                    .with_graceful_shutdown(shutdown)
-                    .await
+                self.listener.serve(router, shutdown).await?;
             }
+            // With HTTPS the two listeners are served by the TLS module's own accept loop,
+            // without this listener's connection limit and read timeouts (not merged yet).
             Some((tls, _)) => {
-                crate::tls::listener::serve_both(self.listener, tls, router, shutdown).await
+                crate::tls::listener::serve_both(self.listener.into_tcp(), tls, router, shutdown)
+                    .await?;
             }
         }
+        self.store.close().await;
+        drop(self.lock);
+        Ok(())
+    }
+}
+
+/// An exclusive, non-blocking `flock` of `file`: `Ok(false)` when another process holds it. The
+/// lock goes with the process (a `kill -9` lets go of it too).
+#[cfg(unix)]
+fn try_lock(file: &std::fs::File) -> std::io::Result<bool> {
+    use rustix::fs::{flock, FlockOperation};
+    match flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(unix))]
+fn try_lock(_file: &std::fs::File) -> std::io::Result<bool> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "file locks are taken on Unix only",
+    ))
+}
+
+/// The lock that keeps a second process off an SQLite file: an exclusive lock on
+/// `<database>.lock` (not on the database itself, which SQLite locks its own way), held for as
+/// long as the service runs, with the holder's pid written in it for the next one to name.
+#[derive(Debug)]
+struct DatabaseLock {
+    _file: std::fs::File,
+}
+
+impl DatabaseLock {
+    /// Locks the SQLite file `url` names; `None` for an in-memory database or another backend.
+    fn take(url: &str) -> Result<Option<DatabaseLock>, StartupError> {
+        if !url.starts_with("sqlite:") {
+            return Ok(None);
+        }
+        let Some(database) = crate::store::sqlite_file(url) else {
+            return Ok(None);
+        };
+        let mut name = database.clone().into_os_string();
+        name.push(".lock");
+        let lock = PathBuf::from(name);
+        let opened = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock);
+        let mut file = match opened {
+            Ok(file) => file,
+            Err(source) => {
+                return Err(StartupError::Lock {
+                    database,
+                    lock,
+                    source,
+                })
+            }
+        };
+        match try_lock(&file) {
+            Ok(true) => {}
+            Ok(false) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                return Err(StartupError::DatabaseInUse {
+                    database,
+                    lock,
+                    pid: text.trim().parse().ok(),
+                });
+            }
+            Err(e) => {
+                // A file system without locks: the service runs, unguarded.
+                tracing::warn!(error = %e, "cannot lock {}: make sure no other process uses {}", lock.display(), database.display());
+                return Ok(None);
+            }
+        }
+        let written = file
+            .set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .and_then(|()| file.flush());
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "cannot write this process's id into {}", lock.display());
+        }
+        Ok(Some(DatabaseLock { _file: file }))
     }
 }
 

@@ -534,3 +534,94 @@ async fn two_replicas(database_url: String) {
     }
     drop((a, b));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enqueue_retried_with_its_key_after_a_kill_on_sqlite_creates_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    enqueue_killed_and_retried(format!("sqlite://{}", dir.path().join("keys.db").display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enqueue_retried_with_its_key_after_a_kill_on_postgres_creates_nothing_twice() {
+    crate::store_suite::on_fresh_pg_database(enqueue_killed_and_retried).await;
+}
+
+/// `POST /admin/tenants/{tenant}/jobs` of a 100-job batch under `key`.
+async fn keyed_enqueue(
+    http: &reqwest::Client,
+    url: &str,
+    tenant_id: &str,
+    key: &str,
+) -> Result<(u16, Value), reqwest::Error> {
+    // A serial number of hex digits of its own for each key.
+    let prefix = key
+        .bytes()
+        .fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let jobs: Vec<Value> = (0..100)
+        .map(|i| json!({"kind": "revoke", "payload": {"serialNumber": format!("{prefix:08x}{i:04x}"), "issuerName": "CN=Contoso Issuing CA", "certificationAuthority": "ca01.contoso.com\\Contoso Issuing CA"}}))
+        .collect();
+    let response = http
+        .post(format!("{url}/admin/tenants/{tenant_id}/jobs"))
+        .bearer_auth(OPERATOR)
+        .header("Idempotency-Key", key)
+        .json(&json!({"jobs": jobs}))
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    Ok((status, response.json().await.unwrap_or(Value::Null)))
+}
+
+/// The service is killed (SIGKILL) once after a 100-job enqueue was committed but its answer is
+/// treated as lost, and then four times while an enqueue is in flight (at 0, 2, 5 and 10 ms).
+/// After each restart the client retries with the same key: each key ends with exactly 100 jobs,
+/// and the retry of the committed batch answers the ids of the first answer.
+async fn enqueue_killed_and_retried(database_url: String) {
+    let http = http();
+    let mut service = start(&database_url).await;
+    let (status, tenant) = admin(
+        &http,
+        &service.url,
+        reqwest::Method::POST,
+        "/admin/tenants",
+        Some(&json!({"displayName": "Contoso"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{tenant}");
+    let tenant_id = tenant["id"].as_str().unwrap().to_owned();
+
+    // Committed, answer lost: the client saw nothing of it.
+    let (status, first) = keyed_enqueue(&http, &service.url, &tenant_id, "batch-lost")
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{first}");
+    service.child.start_kill().unwrap();
+    service.child.wait().await.unwrap();
+    service = start(&database_url).await;
+    let (status, retry) = keyed_enqueue(&http, &service.url, &tenant_id, "batch-lost")
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{retry}");
+    assert_eq!(retry, first);
+
+    // Killed while the enqueue is in flight: before, during or after its commit.
+    let keys = ["batch-0ms", "batch-2ms", "batch-5ms", "batch-10ms"];
+    for (key, delay) in keys.into_iter().zip([0u64, 2, 5, 10]) {
+        let call = {
+            let (http, url, tenant_id) = (http.clone(), service.url.clone(), tenant_id.clone());
+            tokio::spawn(async move { keyed_enqueue(&http, &url, &tenant_id, key).await })
+        };
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        service.child.start_kill().unwrap();
+        service.child.wait().await.unwrap();
+        let _ = call.await.unwrap();
+        service = start(&database_url).await;
+        let (status, answer) = keyed_enqueue(&http, &service.url, &tenant_id, key)
+            .await
+            .unwrap();
+        assert_eq!(status, 201, "{answer}");
+        assert_eq!(answer["value"].as_array().unwrap().len(), 100);
+    }
+    let queued = count(&http, &service.url, &tenant_id, "queued").await;
+    assert_eq!(queued, 500);
+    eprintln!("idempotent enqueue: 5 kills, 5 keys, {queued} jobs queued (100 a key)");
+}

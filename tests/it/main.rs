@@ -18,6 +18,8 @@ mod crash_safety;
 mod faults;
 mod graph;
 mod graph_sdk;
+mod hardening;
+mod hardening_process;
 mod health;
 mod hostile_input;
 mod identity;

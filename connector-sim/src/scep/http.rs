@@ -36,16 +36,35 @@ pub fn router(endpoint: Arc<ScepEndpoint>) -> Router {
         .with_state(endpoint)
 }
 
-/// Serves the endpoint on `addr` (port 0 picks one); returns the bound address.
+/// Serves the endpoint on `addr` (port 0 picks one) with the default listener limits, until the
+/// task is aborted; returns the bound address.
 pub async fn serve(
     endpoint: Arc<ScepEndpoint>,
     addr: SocketAddr,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
+    serve_with(
+        endpoint,
+        addr,
+        listen::Limits::default(),
+        std::future::pending(),
+    )
+    .await
+}
+
+/// Serves the endpoint on `addr` with `limits` (the connection limit and read timeouts every
+/// listener has, see `listen`) until `shutdown` resolves, then drains within the limits' grace
+/// period; returns the bound address and the serving task.
+pub async fn serve_with(
+    endpoint: Arc<ScepEndpoint>,
+    addr: SocketAddr,
+    limits: listen::Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = listen::Listener::bind(addr, limits).await?;
+    let bound = listener.local_addr();
     let app = router(endpoint);
     let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        if let Err(e) = listener.serve(app, shutdown).await {
             tracing::warn!(error = %e, "the SCEP endpoint stopped");
         }
     });

@@ -110,9 +110,7 @@ pub fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => crate::run::run(args, &mut out, colour).await,
-            Command::Serve(args) => serve::serve(args, &mut out)
-                .await
-                .map(|_| exit_code::PASSED),
+            Command::Serve(args) => serve::serve(args, &mut out).await,
             Command::Connector(args) => connector::connector(args).await.map(|_| exit_code::PASSED),
             Command::Status(args) => status::status(args, &mut out, colour)
                 .await
@@ -139,12 +137,14 @@ pub fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("INTUNE_MOCK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // Colour only on a terminal, and never under NO_COLOR: a log file or a pipe gets plain text.
+    let colour = crate::output::colour_wanted(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .try_init();
-}
-
-pub(crate) async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -1,5 +1,9 @@
-//! `expect_jobs = { tenant, kind, state, count }`: how many of the tenant's jobs (of `kind`, when
-//! given) are in `state`.
+//! `expect_jobs = { tenant, kind, state, count, attempts }`: how many of the tenant's jobs (of
+//! `kind`, when given) are in `state`, and, when `attempts` is given, how many of those were
+//! attempted exactly that many times. A redelivered job's attempt count grows by one each time a
+//! connector leases it again (docs/behaviour.md, "Request queues and routing"), so `attempts`
+//! is how a scenario says "nothing was redelivered" (`attempts = 1`) or "each was redelivered
+//! once" (`attempts = 2`).
 
 use serde::Deserialize;
 use service::domain::{JobKind, JobState};
@@ -8,12 +12,17 @@ use super::kind::{Check, StepKind};
 use crate::runner::world::{mismatch, StepError, World};
 use crate::spec::values::one_of_typed;
 
+/// The largest page the jobs listing answers; counting by attempts walks the pages.
+const PAGE: u32 = 1000;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpectJobs {
     pub tenant: String,
     pub kind: Option<JobKind>,
     pub state: JobState,
     pub count: u32,
+    /// Count only the jobs with exactly this many attempts.
+    pub attempts: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -23,6 +32,14 @@ pub(crate) struct RawExpectJobs {
     kind: Option<String>,
     state: String,
     count: u32,
+    attempts: Option<u32>,
+}
+
+/// One page of `GET /admin/tenants/{id}/jobs`: the count of every match and the page's jobs.
+#[derive(Debug, Deserialize)]
+struct JobPage {
+    count: u64,
+    value: Vec<wire::jobs::JobView>,
 }
 
 pub(crate) struct Expect;
@@ -46,31 +63,35 @@ impl StepKind for Expect {
             kind,
             state,
             count: r.count,
+            attempts: r.attempts,
         })
     }
 
     async fn run(expect: &ExpectJobs, world: &mut World) -> Result<String, StepError> {
         let tenant = world.tenant(&expect.tenant)?.id.clone();
-        let mut path = format!("/admin/tenants/{tenant}/jobs?top=1&state={}", expect.state);
+        let mut path = format!(
+            "/admin/tenants/{tenant}/jobs?state={}",
+            expect.state.as_str()
+        );
         if let Some(kind) = &expect.kind {
             path.push_str(&format!("&kind={}", kind.as_str()));
         }
-        let answer = world.app.admin_get(&path).await?;
-        let count = answer.body["count"].as_u64().ok_or_else(|| {
-            StepError::Harness(anyhow::anyhow!(
-                "GET {path} answered {}: {}",
-                answer.status,
-                answer.body
-            ))
-        })?;
+        let count = match expect.attempts {
+            None => page(world, &format!("{path}&top=1")).await?.count,
+            Some(attempts) => with_attempts(world, &path, attempts).await?,
+        };
         let what = format!(
-            "{} jobs{} in state {}",
+            "{} jobs{} in state {}{}",
             expect.tenant,
             expect
                 .kind
                 .map(|k| format!(" of kind {}", k.as_str()))
                 .unwrap_or_default(),
-            expect.state
+            expect.state.as_str(),
+            expect
+                .attempts
+                .map(|n| format!(" with {n} attempt{}", if n == 1 { "" } else { "s" }))
+                .unwrap_or_default(),
         );
         if count == u64::from(expect.count) {
             Ok(format!("{what}: {count}"))
@@ -80,6 +101,35 @@ impl StepKind for Expect {
                 expect.count.to_string(),
                 count.to_string(),
             ))
+        }
+    }
+}
+
+/// Reads one page of the listing at `path`.
+async fn page(world: &World, path: &str) -> Result<JobPage, StepError> {
+    let answer = world.app.admin_get(path).await?;
+    if answer.status != 200 {
+        return Err(StepError::Harness(anyhow::anyhow!(
+            "GET {path} answered {}: {}",
+            answer.status,
+            answer.body
+        )));
+    }
+    serde_json::from_value(answer.body)
+        .map_err(|e| StepError::Harness(anyhow::anyhow!("GET {path}: {e}")))
+}
+
+/// Walks every page of the listing at `path` and counts the jobs attempted `attempts` times.
+async fn with_attempts(world: &World, path: &str, attempts: u32) -> Result<u64, StepError> {
+    let mut matching = 0u64;
+    let mut skip = 0u64;
+    loop {
+        let page = page(world, &format!("{path}&top={PAGE}&skip={skip}")).await?;
+        let seen = page.value.len() as u64;
+        matching += page.value.iter().filter(|j| j.attempts == attempts).count() as u64;
+        skip += seen;
+        if seen == 0 || skip >= page.count {
+            return Ok(matching);
         }
     }
 }

@@ -38,7 +38,10 @@ const ONE_OF_EACH: [(&str, &str); 26] = [
         "expect_graph = { tenant = \"t\", path = \"/x\", pointer = \"\", equals = 1 }",
     ),
     ("expect_http", "expect_http = { connector = \"c\", call = \"lease\", status = 200 }"),
-    ("expect_jobs", "expect_jobs = { tenant = \"t\", state = \"queued\", count = 0 }"),
+    (
+        "expect_jobs",
+        "expect_jobs = { tenant = \"t\", state = \"queued\", count = 0, attempts = 0 }",
+    ),
     ("expect_events", "expect_events = { connector = \"c\", event_id = 1000, min = 0 }"),
     ("expect_history", "expect_history = { connector = \"c\", entries = [] }"),
 ];

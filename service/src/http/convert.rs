@@ -411,6 +411,38 @@ pub fn lease(body: wire::connector::LeaseRequest) -> Result<Lease, OpsError> {
     })
 }
 
+/// A lease's `waitMs`: how long it may wait for work when it finds none (0, the default: not at
+/// all), at most `ops::MAX_WAIT`.
+pub fn lease_wait(wait_ms: Option<u64>) -> Result<std::time::Duration, OpsError> {
+    let most = crate::ops::MAX_WAIT.as_millis() as u64;
+    match wait_ms.unwrap_or(0) {
+        ms if ms <= most => Ok(std::time::Duration::from_millis(ms)),
+        ms => Err(invalid(
+            "InvalidField",
+            format!("waitMs must be from 0 to {most} (a lease waits at most 20 s), not {ms}"),
+        )),
+    }
+}
+
+/// The `Idempotency-Key` header of an enqueue, if there is one: 1 to 255 printable ASCII
+/// characters.
+pub fn idempotency_key(value: Option<&axum::http::HeaderValue>) -> Result<Option<&str>, OpsError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let refused = || {
+        invalid(
+            "InvalidField",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+        )
+    };
+    let key = value.to_str().map_err(|_| refused())?;
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err(refused());
+    }
+    Ok(Some(key))
+}
+
 /// `value` of `field` when it is from 1 to `most`; otherwise the error `code` that says so.
 pub fn one_to(code: &'static str, field: &str, value: u32, most: u32) -> Result<u32, OpsError> {
     if value == 0 || value > most {

@@ -76,12 +76,27 @@ impl From<OpsError> for ApiError {
                 ApiError::new(StatusCode::FORBIDDEN, refusal.code(), e.to_string())
             }
             OpsError::Clock(clock) => {
-                let code = match clock {
-                    crate::clock::ClockError::NotVirtual => "ClockNotVirtual",
-                    crate::clock::ClockError::Backwards { .. } => "ClockBackwards",
+                use crate::clock::ClockError;
+                let (status, code) = match clock {
+                    ClockError::NotVirtual => (StatusCode::CONFLICT, "ClockNotVirtual"),
+                    ClockError::Backwards { .. } | ClockError::ResetBackwards { .. } => {
+                        (StatusCode::CONFLICT, "ClockBackwards")
+                    }
+                    ClockError::OutOfRange { .. } => (StatusCode::BAD_REQUEST, "ClockOutOfRange"),
+                    ClockError::StoredDiffers { .. } => (StatusCode::CONFLICT, "ClockDiffers"),
                 };
-                ApiError::new(StatusCode::CONFLICT, code, e.to_string())
+                ApiError::new(status, code, e.to_string())
             }
+            OpsError::TooManyWaits(_) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyWaitingLeases",
+                e.to_string(),
+            ),
+            OpsError::KeyReused(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "IdempotencyKeyReused",
+                e.to_string(),
+            ),
             OpsError::Corrupt(_) | OpsError::Store(_) => {
                 // The cause chain is logged once here; the client sees nothing internal.
                 tracing::error!(error = ?e, "request failed");

@@ -106,6 +106,7 @@ use wire::error::ErrorEnvelope;
             Conflict,
             PayloadTooLarge,
             UnsupportedMediaType,
+            Unprocessable,
             TooManyRequests,
             ServerError
         )
@@ -232,7 +233,13 @@ pub struct PayloadTooLarge(pub ErrorEnvelope);
 #[derive(ToResponse)]
 pub struct UnsupportedMediaType(pub ErrorEnvelope);
 
-/// The connector made more requests a second than the service allows.
+/// The request is well formed but cannot be applied as it is: an `Idempotency-Key` used
+/// before for another batch (`IdempotencyKeyReused`).
+#[derive(ToResponse)]
+pub struct Unprocessable(pub ErrorEnvelope);
+
+/// The connector made more requests a second than the service allows, or holds the most
+/// waiting leases it may (`TooManyWaitingLeases`).
 #[derive(ToResponse)]
 #[response(headers(("retry-after" = u32, description = "Seconds to wait before the next request")))]
 pub struct TooManyRequests(pub ErrorEnvelope);

@@ -1,5 +1,6 @@
 //! What the operations of every subject share: the store, the clock and the id source, and the
-//! reads several subjects need (the catalog, a tenant, the version gates).
+//! reads several subjects need (the catalog, a tenant, the version gates), and the leases waiting
+//! for work.
 
 use std::sync::Arc;
 
@@ -14,12 +15,15 @@ use crate::store::{Store, TenantRow};
 use super::error::{missing, OpsError, OpsResult};
 use super::rows;
 use super::views::Tenant;
+use super::wait::Waits;
 
 #[derive(Debug)]
 pub(crate) struct Deps {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<Clock>,
     pub(crate) ids: Arc<IdSource>,
+    /// The leases waiting for work (`wait`).
+    pub(crate) waits: Waits,
 }
 
 impl Deps {

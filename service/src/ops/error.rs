@@ -34,6 +34,12 @@ pub enum OpsError {
     FeatureNotInstalled(String),
     #[error(transparent)]
     Clock(#[from] ClockError),
+    /// A connector already holds the most waiting leases it may.
+    #[error("{0}")]
+    TooManyWaits(String),
+    /// An idempotency key already used for another request.
+    #[error("{0}")]
+    KeyReused(String),
     /// Something stored does not read back (a row this service did not write).
     #[error("internal error: {0}")]
     Corrupt(String),

@@ -19,7 +19,7 @@ use crate::domain::lifecycle::Operation;
 use crate::domain::routing::leasable_kinds;
 use crate::domain::{AttemptEnd, ConnectorId, JobId, JobKind, JobState, Outcome, TenantId};
 use crate::ids::secret_hash;
-use crate::store::{JobRow, LeaseJobs};
+use crate::store::{EnqueueKeyRow, JobRow, LeaseJobs};
 
 use super::deps::Deps;
 use super::error::{invalid, missing, optional, OpsError, OpsResult};
@@ -43,6 +43,52 @@ impl Jobs<'_> {
     /// Queues `jobs` in the tenant's queue, in order. A `pkcs_import` job must name an imported
     /// PFX of the tenant.
     pub async fn enqueue(&self, tenant_id: &TenantId, jobs: Vec<NewJob>) -> OpsResult<Vec<Job>> {
+        self.check_batch(tenant_id, &jobs).await?;
+        let new = self.rows_for(tenant_id, jobs);
+        self.deps.store.insert_jobs(&new).await?;
+        self.deps.waits.wake(tenant_id);
+        Ok(new.into_iter().map(rows::job).collect())
+    }
+
+    /// [`Jobs::enqueue`] under an idempotency key (docs/behaviour.md, "Request queues and
+    /// routing"): the first call with `key` queues the jobs, and the key is stored in the same
+    /// transaction; a retry within [`KEY_KEPT`] with the same jobs answers what the first call
+    /// answered and creates nothing; the same key with other jobs is [`OpsError::KeyReused`].
+    pub async fn enqueue_once(
+        &self,
+        tenant_id: &TenantId,
+        jobs: Vec<NewJob>,
+        key: &str,
+    ) -> OpsResult<Vec<Job>> {
+        let fingerprint = fingerprint(&jobs);
+        let kept_from_ms = (self.deps.now() - KEY_KEPT).timestamp_millis();
+        let store = &self.deps.store;
+        self.deps.tenant_row(tenant_id).await?;
+        if let Some(stored) = store.enqueue_key(tenant_id, key, kept_from_ms).await? {
+            return replay(tenant_id, stored, &fingerprint, jobs);
+        }
+        self.check_batch(tenant_id, &jobs).await?;
+        let new = self.rows_for(tenant_id, jobs.clone());
+        let claim = EnqueueKeyRow {
+            tenant_id: tenant_id.clone(),
+            key: key.to_owned(),
+            fingerprint: fingerprint.clone(),
+            job_ids: new.iter().map(|job| job.id.clone()).collect(),
+            created_ms: self.deps.now().timestamp_millis(),
+        };
+        match store.insert_jobs_keyed(&new, &claim, kept_from_ms).await? {
+            None => {
+                self.deps.waits.wake(tenant_id);
+                Ok(new.into_iter().map(rows::job).collect())
+            }
+            // A call with the same key got there first.
+            Some(stored) => replay(tenant_id, stored, &fingerprint, jobs),
+        }
+    }
+
+    /// Refuses a batch that is empty or too large, or a `pkcs_import` job whose PFX the tenant
+    /// does not hold.
+    async fn check_batch(&self, tenant_id: &TenantId, jobs: &[NewJob]) -> OpsResult<()> {
         if jobs.is_empty() || jobs.len() > MAX_ENQUEUE_BATCH {
             return Err(invalid(
                 "InvalidField",
@@ -66,29 +112,98 @@ impl Jobs<'_> {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// The rows of new jobs, queued now, each with a new id.
+    fn rows_for(&self, tenant_id: &TenantId, jobs: Vec<NewJob>) -> Vec<JobRow> {
         let now_ms = self.deps.now().timestamp_millis();
         let ids = &self.deps.ids;
-        let new: Vec<JobRow> = jobs
-            .into_iter()
+        jobs.into_iter()
             .map(|job| {
                 let id = JobId::from(ids.uuid_v7(now_ms).to_string());
                 rows::new_job(id, tenant_id, job, now_ms)
             })
-            .collect();
-        store.insert_jobs(&new).await?;
-        Ok(new.into_iter().map(rows::job).collect())
+            .collect()
     }
 
     /// Leases jobs for a connector: only its tenant's jobs, only kinds its features allow. The
     /// version gates apply to every kind asked for. Answers each job with its lease token.
     pub async fn lease(&self, connector: &Connector, lease: Lease) -> OpsResult<Vec<LeasedJob>> {
+        self.lease_or_wait(connector, lease, std::time::Duration::ZERO)
+            .await
+    }
+
+    /// [`Jobs::lease`]; when it finds nothing, waits up to `wait` of wall time (at most
+    /// [`MAX_WAIT`](super::MAX_WAIT)) for something to change in the tenant's queue (an
+    /// enqueue, a move of the virtual clock) and looks again, until it finds jobs or the wait
+    /// ends; a last look at the end. A connector waits in at most
+    /// [`MAX_WAITING_LEASES`](super::MAX_WAITING_LEASES) leases at once (more is
+    /// [`OpsError::TooManyWaits`]); a stopping service ends every wait (docs/behaviour.md,
+    /// "Request queues and routing").
+    pub async fn lease_or_wait(
+        &self,
+        connector: &Connector,
+        lease: Lease,
+        wait: std::time::Duration,
+    ) -> OpsResult<Vec<LeasedJob>> {
+        let asked = self.lease_kinds(connector, &lease).await?;
+        let waits = &self.deps.waits;
+        let woken = waits.of(&connector.tenant_id);
+        let deadline = tokio::time::sleep(wait.min(super::MAX_WAIT));
+        let mut deadline = std::pin::pin!(deadline);
+        let mut slot = None;
+        loop {
+            // Listening before the look, so an enqueue in between is not missed.
+            let notified = woken.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            let found = self.take(connector, &lease, &asked).await?;
+            if !found.is_empty() || wait.is_zero() || waits.stopping() {
+                return Ok(found);
+            }
+            if slot.is_none() {
+                slot = Some(waits.enter(&connector.id).ok_or_else(|| {
+                    OpsError::TooManyWaits(format!(
+                        "connector {} already waits in {} leases, the most it may; lease without waitMs, or wait for one of them to answer",
+                        connector.id,
+                        super::MAX_WAITING_LEASES
+                    ))
+                })?);
+            }
+            let recheck = async {
+                if self.deps.store.shared() {
+                    tokio::time::sleep(super::wait::SHARED_RECHECK).await
+                } else {
+                    std::future::pending().await
+                }
+            };
+            tokio::select! {
+                () = &mut notified => {}
+                () = recheck => {}
+                () = waits.stopped() => return Ok(Vec::new()),
+                () = &mut deadline => return self.take(connector, &lease, &asked).await,
+            }
+        }
+    }
+
+    /// Ends every waiting lease (they answer what they have) and lets no lease wait from now on:
+    /// the service is stopping.
+    pub fn stop_waiting(&self) {
+        self.deps.waits.stop();
+    }
+
+    /// What a lease of `connector` may take: the kinds it asks for (each one its features must
+    /// allow) after the version gates, and whether jobs it handed back for lack of the tenant's
+    /// import key are skipped.
+    async fn lease_kinds(&self, connector: &Connector, lease: &Lease) -> OpsResult<LeaseKinds> {
         let facts = &connector.facts;
         let allowed = leasable_kinds(&facts.features);
-        let kinds = match lease.kinds {
+        let kinds = match &lease.kinds {
             None => allowed,
             Some(asked) => {
                 let mut kinds = Vec::with_capacity(asked.len());
-                for kind in asked {
+                for &kind in asked {
                     if !allowed.contains(&kind) {
                         return Err(invalid(
                             "FeatureNotInstalled",
@@ -109,14 +224,27 @@ impl Jobs<'_> {
             (Some(tenant_key), Some(own)) => own.eq_ignore_ascii_case(tenant_key),
             _ => false,
         };
+        Ok(LeaseKinds {
+            kinds,
+            skip_missing_import_key: !holds_import_key,
+        })
+    }
+
+    /// One look at the queue for [`Jobs::lease_or_wait`].
+    async fn take(
+        &self,
+        connector: &Connector,
+        lease: &Lease,
+        asked: &LeaseKinds,
+    ) -> OpsResult<Vec<LeasedJob>> {
         let expires = Duration::seconds(lease.visibility_seconds as i64);
         let leased = self
             .lease_jobs(
                 &Holder::connector(connector),
-                &kinds,
+                &asked.kinds,
                 lease.max,
                 expires,
-                !holds_import_key,
+                asked.skip_missing_import_key,
                 None,
             )
             .await?;
@@ -249,8 +377,14 @@ impl Jobs<'_> {
         ) {
             CompletionPlan::Write(write) => {
                 let completion = rows::completion(&job.id, &token_hash, report, &write, now);
-                let applied = self.deps.store.complete_job(&completion).await?;
-                answer(&job.id, report.outcome(), &write, applied)
+                if self.deps.store.complete_job(&completion).await? {
+                    return Ok(answer(&job.id, report.outcome(), &write));
+                }
+                // The lease ended between the read and the write: most often a completion with
+                // the same token got there first (a race of two uploads), which the attempt
+                // shows; otherwise it ran out or was cancelled.
+                self.completed_before(holder, &job, &token_hash, report.outcome())
+                    .await
             }
             CompletionPlan::NotLeaseHolder => Err(OpsError::NotLeaseHolder(job.id.into_string())),
             CompletionPlan::FromHistory => {
@@ -336,9 +470,12 @@ impl Jobs<'_> {
             .collect();
         let applied = self.deps.store.complete_jobs(&completions).await?;
         for ((i, write), applied) in writes.iter().zip(applied) {
-            let entry = &entries[*i];
-            let outcome = entry.report.outcome();
-            answers[*i] = Some(answer(&entry.job_id, outcome, write, applied));
+            // One not applied lost a race (see `complete`): answered one by one below.
+            if applied {
+                let entry = &entries[*i];
+                let outcome = entry.report.outcome();
+                answers[*i] = Some(Ok(answer(&entry.job_id, outcome, write)));
+            }
         }
         let mut out = Vec::with_capacity(entries.len());
         for (entry, answer) in entries.iter().zip(answers) {
@@ -486,22 +623,60 @@ impl Jobs<'_> {
     }
 }
 
-/// The answer to a planned completion once the store said whether it was applied.
-fn answer(
-    job_id: &JobId,
-    outcome: Outcome,
-    write: &PlannedWrite,
-    applied: bool,
-) -> OpsResult<CompletedJob> {
-    if !applied {
-        return Err(OpsError::LeaseLost(format!(
-            "the lease of job {job_id} ended while completing it"
-        )));
-    }
-    Ok(CompletedJob {
+/// The answer to a planned completion the store applied.
+fn answer(job_id: &JobId, outcome: Outcome, write: &PlannedWrite) -> CompletedJob {
+    CompletedJob {
         job_id: job_id.clone(),
         attempt: write.attempt,
         outcome,
         state: write.state,
-    })
+    }
+}
+
+/// What a lease may take (see [`Jobs::lease_kinds`]).
+struct LeaseKinds {
+    kinds: Vec<JobKind>,
+    skip_missing_import_key: bool,
+}
+
+/// How long an enqueue's idempotency key is kept, on the service clock.
+pub const KEY_KEPT: Duration = Duration::hours(24);
+
+/// A digest of a batch of new jobs (kind and canonical payload of each, in order): two calls
+/// with the same key must carry the same batch.
+fn fingerprint(jobs: &[NewJob]) -> String {
+    let mut text = String::new();
+    for job in jobs {
+        text.push_str(job.kind.as_str());
+        text.push('\n');
+        text.push_str(&job.payload);
+        text.push('\n');
+    }
+    secret_hash(&text)
+}
+
+/// The first answer again for a retry under a stored key: the jobs as the first call created
+/// them (the retry's jobs are the first call's, the fingerprint says so, with the stored ids and
+/// instant); another batch under the same key is [`OpsError::KeyReused`].
+fn replay(
+    tenant_id: &TenantId,
+    stored: EnqueueKeyRow,
+    fingerprint: &str,
+    jobs: Vec<NewJob>,
+) -> OpsResult<Vec<Job>> {
+    let at = crate::clock::from_millis(stored.created_ms)
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    if stored.fingerprint != fingerprint || stored.job_ids.len() != jobs.len() {
+        return Err(OpsError::KeyReused(format!(
+            "Idempotency-Key `{}` was used at {at} for another batch ({} jobs); a retry must send the same jobs, and a new batch needs a new key",
+            stored.key,
+            stored.job_ids.len()
+        )));
+    }
+    Ok(stored
+        .job_ids
+        .into_iter()
+        .zip(jobs)
+        .map(|(id, job)| rows::job(rows::new_job(id, tenant_id, job, stored.created_ms)))
+        .collect())
 }

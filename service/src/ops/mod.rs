@@ -27,6 +27,7 @@ mod tenants;
 mod time;
 mod tokens;
 pub mod views;
+mod wait;
 
 use std::sync::Arc;
 
@@ -48,6 +49,7 @@ pub use tokens::{
     app_object_id, IssuedToken, Tokens, APP_OBJECT_ID_NAMESPACE, TOKEN_LIFETIME_SECONDS,
 };
 pub use views::*;
+pub use wait::{MAX_WAIT, MAX_WAITING_LEASES};
 
 use deps::Deps;
 use status::Facts;
@@ -62,7 +64,12 @@ pub struct Ops {
 impl Ops {
     pub fn new(store: Arc<dyn Store>, clock: Arc<Clock>, ids: Arc<IdSource>) -> Self {
         Ops {
-            deps: Deps { store, clock, ids },
+            deps: Deps {
+                store,
+                clock,
+                ids,
+                waits: Default::default(),
+            },
             facts: Facts::default(),
         }
     }

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::clock::{from_millis, ClockMode};
+use crate::clock::{from_millis, ClockError, ClockMode};
+use crate::config::StoredClock;
 use crate::domain::IsoDuration;
 
 use super::deps::Deps;
@@ -27,13 +28,21 @@ impl Time<'_> {
     /// database. Answers the clock's instant.
     pub async fn set(&self, to: DateTime<Utc>) -> OpsResult<DateTime<Utc>> {
         self.deps.clock.set(to)?;
-        self.publish(false).await
+        self.moved().await
     }
 
     /// Advances a virtual clock and stores it. Answers the clock's instant.
     pub async fn advance(&self, by: &IsoDuration) -> OpsResult<DateTime<Utc>> {
         self.deps.clock.advance(by)?;
-        self.publish(false).await
+        self.moved().await
+    }
+
+    /// After a set or an advance: stored, and the waiting leases look again (a backoff may have
+    /// ended, a lease run out).
+    async fn moved(&self) -> OpsResult<DateTime<Utc>> {
+        let now = self.publish(false).await;
+        self.deps.waits.wake_all();
+        now
     }
 
     /// Moves a virtual clock to any instant, earlier ones included (a reset of everything), and
@@ -52,14 +61,47 @@ impl Time<'_> {
         self.adopt_stored().await
     }
 
-    /// At start: a virtual clock continues from the stored one when that is later than its start
-    /// (a restart, or a replica joining), and stores itself.
-    pub async fn start(&self) -> OpsResult<()> {
+    /// At start, with the instant a database already holds (a restart, or a replica joining):
+    /// `stored` says whether the clock continues from it, must find its own start there, or moves
+    /// it to its start (docs/behaviour.md, "Time"). Then the clock stores itself. A fresh
+    /// database starts at the clock's start.
+    pub async fn start(&self, stored: StoredClock) -> OpsResult<()> {
         if self.mode() != ClockMode::Virtual {
             return Ok(());
         }
-        self.adopt_stored().await?;
-        self.publish(false).await?;
+        let start = self.now();
+        let Some(ms) = self.deps.store.clock_ms().await? else {
+            self.publish(false).await?;
+            return Ok(());
+        };
+        let held = from_millis(ms);
+        match stored {
+            StoredClock::Continue => {
+                // Not stored backwards: a replica that moved the clock on meanwhile wins.
+                self.deps.clock.reset_to(held)?;
+                self.publish(false).await?;
+            }
+            StoredClock::MatchStart if held != start => {
+                return Err(ClockError::StoredDiffers {
+                    stored: held,
+                    start,
+                }
+                .into());
+            }
+            StoredClock::MatchStart => {
+                self.publish(false).await?;
+            }
+            StoredClock::ResetToStart => {
+                if start < held && !self.deps.store.list_tenants().await?.is_empty() {
+                    return Err(ClockError::ResetBackwards {
+                        stored: held,
+                        start,
+                    }
+                    .into());
+                }
+                self.publish(true).await?;
+            }
+        }
         Ok(())
     }
 

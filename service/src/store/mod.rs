@@ -29,10 +29,10 @@ mod sqlite;
 
 pub use postgres::PgStore;
 pub use rows::{
-    AttemptRow, Completion, ConnectorRow, HealthWrite, HistoryRow, JobRow, JobStat, LeaseJobs,
-    Reconciled, ReleaseRow, ScepChallengeRow, SigningKeyRow, TenantRow, UserPfxRow,
+    AttemptRow, Completion, ConnectorRow, EnqueueKeyRow, HealthWrite, HistoryRow, JobRow, JobStat,
+    LeaseJobs, Reconciled, ReleaseRow, ScepChallengeRow, SigningKeyRow, TenantRow, UserPfxRow,
 };
-pub use sqlite::SqliteStore;
+pub use sqlite::{file_of as sqlite_file, SqliteStore};
 
 use async_trait::async_trait;
 
@@ -256,6 +256,29 @@ pub trait Store: Engine + Send + Sync + std::fmt::Debug {
     /// Enqueues `jobs` in one transaction, in slice order (the order lists and leases follow); an
     /// id already used refuses the whole batch (`Conflict`).
     async fn insert_jobs(&self, jobs: &[JobRow]) -> StoreResult<()>;
+    /// The tenant's idempotency key `key`, if it was stored at `kept_from_ms` or later.
+    async fn enqueue_key(
+        &self,
+        tenant_id: &TenantId,
+        key: &str,
+        kept_from_ms: i64,
+    ) -> StoreResult<Option<EnqueueKeyRow>> {
+        let found = optional(self, sql::enqueue_key(tenant_id, key, kept_from_ms)).await?;
+        found
+            .map(|columns| EnqueueKeyRow::from_columns(tenant_id, key, columns))
+            .transpose()
+    }
+    /// [`Store::insert_jobs`] under an idempotency key, in one transaction with the key (so a
+    /// crash leaves both or neither): the keys stored before `kept_from_ms` are forgotten first;
+    /// then, when the tenant holds `key` already (a retry, or a concurrent request with the same
+    /// key that got there first), nothing is written and the stored key is answered; otherwise
+    /// the key and the jobs are written and the answer is `None`.
+    async fn insert_jobs_keyed(
+        &self,
+        jobs: &[JobRow],
+        key: &EnqueueKeyRow,
+        kept_from_ms: i64,
+    ) -> StoreResult<Option<EnqueueKeyRow>>;
     async fn get_job(&self, tenant_id: &TenantId, id: &JobId) -> StoreResult<JobRow> {
         one(self, sql::get_job(tenant_id, id)).await
     }
@@ -354,6 +377,9 @@ pub trait Store: Engine + Send + Sync + std::fmt::Debug {
     fn shared(&self) -> bool {
         false
     }
+    /// Finishes with the database at shutdown, once no request uses the store any more (SQLite:
+    /// the write-ahead log goes back into the file; PostgreSQL: the pool's connections close).
+    async fn close(&self) {}
 
     /// Inserts or replaces (same tenant and id) an imported PFX.
     async fn upsert_user_pfx(&self, row: &UserPfxRow) -> StoreResult<()> {

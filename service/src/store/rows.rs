@@ -199,6 +199,45 @@ pub struct AttemptRow {
     pub ended_ms: Option<i64>,
 }
 
+/// An idempotency key of an enqueue (docs/behaviour.md, "Request queues and routing"): what the
+/// first request with it asked for and what it created, to answer its retries the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnqueueKeyRow {
+    pub tenant_id: TenantId,
+    pub key: String,
+    /// A digest of the request's jobs (kind and payload of each, in order).
+    pub fingerprint: String,
+    /// The jobs it created, in order.
+    pub job_ids: Vec<JobId>,
+    pub created_ms: i64,
+}
+
+impl EnqueueKeyRow {
+    /// `job_ids` as stored: a JSON array of text.
+    pub(crate) fn job_ids_json(&self) -> String {
+        let ids: Vec<&str> = self.job_ids.iter().map(JobId::as_str).collect();
+        serde_json::Value::from(ids).to_string()
+    }
+
+    /// The row read back from its columns.
+    pub(crate) fn from_columns(
+        tenant_id: &TenantId,
+        key: &str,
+        (fingerprint, job_ids, created_ms): (String, String, i64),
+    ) -> Result<Self, super::StoreError> {
+        let ids: Vec<String> = serde_json::from_str(&job_ids).map_err(|e| {
+            super::StoreError::Corrupt(format!("enqueue_keys.job_ids of key `{key}`: {e}"))
+        })?;
+        Ok(EnqueueKeyRow {
+            tenant_id: tenant_id.clone(),
+            key: key.to_owned(),
+            fingerprint,
+            job_ids: ids.into_iter().map(JobId::from).collect(),
+            created_ms,
+        })
+    }
+}
+
 /// A lease call: up to `token_hashes.len()` ready jobs of `kinds`, oldest first.
 #[derive(Debug, Clone)]
 pub struct LeaseJobs<'a> {

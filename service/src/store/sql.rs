@@ -6,8 +6,8 @@
 
 use super::engine::{Param, Statement};
 use super::rows::{
-    ConnectorRow, HistoryRow, JobRow, Reconciled, ReleaseRow, ScepChallengeRow, SigningKeyRow,
-    TenantRow, UserPfxRow,
+    ConnectorRow, EnqueueKeyRow, HistoryRow, JobRow, Reconciled, ReleaseRow, ScepChallengeRow,
+    SigningKeyRow, TenantRow, UserPfxRow,
 };
 use super::{StoreError, StoreResult};
 use crate::domain::{ConnectorId, JobId, JobKind, JobState, TenantId};
@@ -531,6 +531,38 @@ pub fn store_clock_ms(ms: i64, backwards: bool) -> Statement<'static> {
     )
     .bind(ms)
     .bind(backwards)
+}
+
+// ----- idempotency keys of enqueues --------------------------------------------------------------
+
+/// The key's fingerprint, job ids and creation instant, if it was stored at `kept_from_ms` or
+/// later.
+pub fn enqueue_key<'q>(tenant_id: &'q TenantId, key: &'q str, kept_from_ms: i64) -> Statement<'q> {
+    Statement::new(
+        "SELECT fingerprint, job_ids, created_ms FROM enqueue_keys \
+         WHERE tenant_id = $1 AND idempotency_key = $2 AND created_ms >= $3",
+    )
+    .bind(tenant_id)
+    .bind(key)
+    .bind(kept_from_ms)
+}
+
+/// Forgets the keys stored before `kept_from_ms`.
+pub fn forget_enqueue_keys(kept_from_ms: i64) -> Statement<'static> {
+    Statement::new("DELETE FROM enqueue_keys WHERE created_ms < $1").bind(kept_from_ms)
+}
+
+/// Claims `key` (nothing happens when the tenant already has it): the row count says which.
+pub fn claim_enqueue_key(key: &EnqueueKeyRow) -> Statement<'_> {
+    Statement::new(
+        "INSERT INTO enqueue_keys (tenant_id, idempotency_key, fingerprint, job_ids, created_ms) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
+    )
+    .bind(&key.tenant_id)
+    .bind(key.key.as_str())
+    .bind(key.fingerprint.as_str())
+    .bind(Param::Owned(key.job_ids_json()))
+    .bind(key.created_ms)
 }
 
 // ----- user PFX -------------------------------------------------------------------------------

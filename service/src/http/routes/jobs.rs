@@ -2,7 +2,7 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::{JobId, JobKind, JobState, TenantId};
@@ -13,6 +13,9 @@ use crate::http::state::AppState;
 use crate::http::{convert, render};
 use crate::ops::{BatchCompletion, Holder};
 
+/// The header that makes an enqueue idempotent.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
 /// The most entries one batch completion may carry.
 pub const MAX_COMPLETE_BATCH: usize = 100;
 
@@ -22,15 +25,19 @@ pub const MAX_COMPLETE_BATCH: usize = 100;
     tag = "operator",
     operation_id = "enqueueJobs",
     security(("operatorToken" = [])),
-    params(("tenant_id" = String, Path, description = "The tenant's id")),
+    params(
+        ("tenant_id" = String, Path, description = "The tenant's id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters: a retry with the same key (kept 24 hours of the service clock) and the same jobs answers the first answer and creates nothing; other jobs under the same key are 422"),
+    ),
     request_body = wire::jobs::EnqueueBody,
     responses(
-        (status = 201, description = "The queued jobs", body = wire::admin::Collection<wire::jobs::JobView>),
+        (status = 201, description = "The queued jobs (a retry under the same Idempotency-Key: the first call's)", body = wire::admin::Collection<wire::jobs::JobView>),
         (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthenticated),
         (status = 404, response = doc::NotFound),
         (status = 413, response = doc::PayloadTooLarge),
         (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
         (status = 500, response = doc::ServerError),
     )
 )]
@@ -38,8 +45,10 @@ pub async fn jobs_enqueue(
     _: Operator,
     State(state): State<AppState>,
     Path(tenant_id): Path<String>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<wire::jobs::EnqueueBody>,
 ) -> Result<Response, ApiError> {
+    let key = convert::idempotency_key(headers.get(IDEMPOTENCY_KEY))?;
     let tenant_id = TenantId::from(tenant_id);
     let jobs = match body {
         wire::jobs::EnqueueBody::Batch { jobs } => jobs,
@@ -50,7 +59,10 @@ pub async fn jobs_enqueue(
         .enumerate()
         .map(|(i, j)| convert::new_job(i, j))
         .collect::<Result<Vec<_>, _>>()?;
-    let queued = state.ops.jobs().enqueue(&tenant_id, jobs).await?;
+    let queued = match key {
+        Some(key) => state.ops.jobs().enqueue_once(&tenant_id, jobs, key).await?,
+        None => state.ops.jobs().enqueue(&tenant_id, jobs).await?,
+    };
     let value = queued.iter().map(|j| render::job_view(j, &[])).collect();
     Ok((
         StatusCode::CREATED,
@@ -209,8 +221,13 @@ pub async fn jobs_lease(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<wire::connector::LeaseRequest>,
 ) -> Result<ApiJson<wire::connector::LeaseResponse>, ApiError> {
+    let wait = convert::lease_wait(body.wait_ms)?;
     let lease = convert::lease(body)?;
-    let leased = state.ops.jobs().lease(&connector, lease).await?;
+    let leased = state
+        .ops
+        .jobs()
+        .lease_or_wait(&connector, lease, wait)
+        .await?;
     Ok(ApiJson(wire::connector::LeaseResponse {
         jobs: leased.into_iter().map(render::leased_job).collect(),
     }))

@@ -20,7 +20,9 @@ use sqlx::PgConnection;
 use super::PgStore;
 use crate::domain::{ConnectorId, JobId, JobKind, TenantId};
 use crate::store::engine;
-use crate::store::rows::{first_per_job, in_lease_order, Completion, JobRow, LeaseJobs};
+use crate::store::rows::{
+    first_per_job, in_lease_order, Completion, EnqueueKeyRow, JobRow, LeaseJobs,
+};
 use crate::store::sql::{
     self, end_open_attempts, expire_job_set, job_columns, release_job_set, JOB_PARAMS,
 };
@@ -112,6 +114,12 @@ async fn end_locked(
 /// order, so `seq` (the enqueue order) follows the slice.
 pub(super) async fn insert_jobs(store: &PgStore, jobs: &[JobRow]) -> StoreResult<()> {
     let mut tx = store.pool.begin().await.map_err(interpret)?;
+    insert_job_rows(&mut tx, jobs).await?;
+    tx.commit().await.map_err(interpret)
+}
+
+/// The multi-row `INSERT`s of `jobs`, 500 rows a statement, inside `tx`.
+async fn insert_job_rows(tx: &mut PgConnection, jobs: &[JobRow]) -> StoreResult<()> {
     for chunk in jobs.chunks(500) {
         let values: Vec<String> = (0..chunk.len())
             .map(|row| {
@@ -132,7 +140,44 @@ pub(super) async fn insert_jobs(store: &PgStore, jobs: &[JobRow]) -> StoreResult
             .await
             .map_err(interpret)?;
     }
-    tx.commit().await.map_err(interpret)
+    Ok(())
+}
+
+/// [`insert_jobs`] under an idempotency key (see `Store::insert_jobs_keyed`). The expired keys
+/// are forgotten in a statement of their own: two transactions deleting the same old rows in
+/// different orders could deadlock. A concurrent claim of the same key waits for this
+/// transaction's end, then finds the key and answers it.
+pub(super) async fn insert_jobs_keyed(
+    store: &PgStore,
+    jobs: &[JobRow],
+    key: &EnqueueKeyRow,
+    kept_from_ms: i64,
+) -> StoreResult<Option<EnqueueKeyRow>> {
+    let forget = sql::forget_enqueue_keys(kept_from_ms);
+    engine::query(&forget.text, forget.params)
+        .execute(&store.pool)
+        .await
+        .map_err(interpret)?;
+    let mut tx = store.pool.begin().await.map_err(interpret)?;
+    let claim = sql::claim_enqueue_key(key);
+    let claimed = engine::query(&claim.text, claim.params)
+        .execute(&mut *tx)
+        .await
+        .map_err(interpret)?
+        .rows_affected();
+    if claimed == 0 {
+        tx.rollback().await.map_err(interpret)?;
+        let read = sql::enqueue_key(&key.tenant_id, &key.key, i64::MIN);
+        let row = engine::query(&read.text, read.params)
+            .fetch_one(&store.pool)
+            .await
+            .map_err(interpret)?;
+        let stored = sqlx::FromRow::from_row(&row).map_err(interpret)?;
+        return EnqueueKeyRow::from_columns(&key.tenant_id, &key.key, stored).map(Some);
+    }
+    insert_job_rows(&mut tx, jobs).await?;
+    tx.commit().await.map_err(interpret)?;
+    Ok(None)
 }
 
 pub(super) async fn has_queued_jobs(store: &PgStore, tenant_id: &TenantId) -> StoreResult<bool> {

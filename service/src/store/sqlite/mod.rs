@@ -22,8 +22,8 @@ use tokio::sync::Mutex;
 use self::cache::{apply_connector_update, apply_reconciled, Cache};
 use super::engine::{self, positional, AnyRow, Decoded, Engine, Statement};
 use super::rows::{
-    Completion, ConnectorRow, HealthWrite, HistoryRow, JobRow, LeaseJobs, Reconciled, ReleaseRow,
-    TenantRow,
+    Completion, ConnectorRow, EnqueueKeyRow, HealthWrite, HistoryRow, JobRow, LeaseJobs,
+    Reconciled, ReleaseRow, TenantRow,
 };
 use super::sql;
 use super::{interpret, presence_one_write_at_a_time, Store, StoreError, StoreResult};
@@ -43,6 +43,17 @@ type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::Sqlite
 
 /// The URL of an in-memory database.
 const IN_MEMORY: &str = "sqlite::memory:";
+
+/// The file an `sqlite:` URL names; `None` for an in-memory database (`sqlite::memory:`,
+/// `mode=memory`) or a URL that does not parse (opening it reports that).
+pub fn file_of(url: &str) -> Option<std::path::PathBuf> {
+    if url == IN_MEMORY || url.contains("mode=memory") {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(url).ok()?;
+    let file = options.get_filename();
+    (file.as_os_str() != ":memory:").then(|| file.to_path_buf())
+}
 
 impl SqliteStore {
     /// The cache; lock it only while holding `conn` (see `cache`'s invariant).
@@ -247,6 +258,18 @@ impl Engine for SqliteStore {
 /// one command, and the queue.
 #[async_trait]
 impl Store for SqliteStore {
+    async fn close(&self) {
+        // The connection itself closes when the store is dropped; an in-memory database has
+        // no log (its journal is in memory), and there the pragma changes nothing.
+        let conn = &mut *self.conn.lock().await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(conn)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot write the write-ahead log back into the database");
+        }
+    }
+
     async fn get_tenant(&self, id: &TenantId) -> StoreResult<TenantRow> {
         let mut conn = self.conn.lock().await;
         if let Some(row) = self.cache().tenants.get(id) {
@@ -437,6 +460,16 @@ impl Store for SqliteStore {
 
     async fn insert_jobs(&self, jobs: &[JobRow]) -> StoreResult<()> {
         queue::insert_jobs(&mut *self.conn.lock().await, jobs).await
+    }
+
+    async fn insert_jobs_keyed(
+        &self,
+        jobs: &[JobRow],
+        key: &EnqueueKeyRow,
+        kept_from_ms: i64,
+    ) -> StoreResult<Option<EnqueueKeyRow>> {
+        let conn = &mut *self.conn.lock().await;
+        queue::insert_jobs_keyed(conn, jobs, key, kept_from_ms).await
     }
 
     async fn has_queued_jobs(&self, tenant_id: &TenantId) -> StoreResult<bool> {

@@ -26,7 +26,7 @@ use sqlx::{Connection, SqliteConnection};
 use super::{execute_on, in_one_transaction, or_rolled_back, transaction_on, SqliteQuery};
 use crate::domain::{ConnectorId, JobId, JobState, TenantId};
 use crate::store::engine::{self, Statement};
-use crate::store::rows::{first_per_job, Completion, JobRow, LeaseJobs};
+use crate::store::rows::{first_per_job, Completion, EnqueueKeyRow, JobRow, LeaseJobs};
 use crate::store::sql::{
     self, end_open_attempts, expire_job_set, job_columns, release_job_set, JOB_PARAMS,
 };
@@ -58,8 +58,15 @@ pub(super) async fn insert_jobs(conn: &mut SqliteConnection, jobs: &[JobRow]) ->
     if jobs.is_empty() {
         return Ok(());
     }
+    let text = format!("BEGIN;{} COMMIT", job_inserts(jobs));
+    let params = jobs.iter().flat_map(sql::job_values).collect();
+    in_one_transaction(conn, engine::query(&text, params)).await
+}
+
+/// The multi-row `INSERT`s of `jobs` (parameters by `sql::job_values`, job after job).
+fn job_inserts(jobs: &[JobRow]) -> String {
     let row = format!("({})", vec!["?"; JOB_PARAMS].join(", "));
-    let mut text = String::from("BEGIN;");
+    let mut text = String::new();
     for chunk in jobs.chunks(500) {
         let values = vec![row.as_str(); chunk.len()].join(", ");
         text.push_str(&format!(
@@ -67,9 +74,52 @@ pub(super) async fn insert_jobs(conn: &mut SqliteConnection, jobs: &[JobRow]) ->
             job_columns!()
         ));
     }
-    text.push_str(" COMMIT");
+    text
+}
+
+/// [`insert_jobs`] under an idempotency key, in one transaction: `BEGIN`, the expired keys
+/// forgotten and the key claimed in one command that answers whether the claim took; then the
+/// jobs with `COMMIT`, or, when the tenant held the key already, `ROLLBACK` and the stored key.
+pub(super) async fn insert_jobs_keyed(
+    conn: &mut SqliteConnection,
+    jobs: &[JobRow],
+    key: &EnqueueKeyRow,
+    kept_from_ms: i64,
+) -> StoreResult<Option<EnqueueKeyRow>> {
+    let forget = sql::forget_enqueue_keys(kept_from_ms);
+    let claim = sql::claim_enqueue_key(key);
+    let mut text = String::from("BEGIN; ");
+    engine::positional(&forget.text, &mut text);
+    text.push_str("; ");
+    engine::positional(&claim.text, &mut text);
+    text.push_str("; SELECT changes()");
+    let params = forget.params.into_iter().chain(claim.params).collect();
+    let claimed = async {
+        let row = engine::query(&text, params)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(interpret)?;
+        let (changed,): (i64,) = sqlx::FromRow::from_row(&row).map_err(interpret)?;
+        Ok(changed == 1)
+    }
+    .await;
+    if !or_rolled_back(conn, claimed).await? {
+        sqlx::query("ROLLBACK")
+            .execute(&mut *conn)
+            .await
+            .map_err(interpret)?;
+        let read = sql::enqueue_key(&key.tenant_id, &key.key, i64::MIN);
+        let row = engine::query(&read.text, read.params)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(interpret)?;
+        let stored = sqlx::FromRow::from_row(&row).map_err(interpret)?;
+        return EnqueueKeyRow::from_columns(&key.tenant_id, &key.key, stored).map(Some);
+    }
+    let text = format!("{} COMMIT", job_inserts(jobs));
     let params = jobs.iter().flat_map(sql::job_values).collect();
-    in_one_transaction(conn, engine::query(&text, params)).await
+    in_one_transaction(conn, engine::query(&text, params)).await?;
+    Ok(None)
 }
 
 /// Whether a job of the tenant is queued (on `jobs_ready`: see the module's note).
