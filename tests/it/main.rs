@@ -10,6 +10,7 @@ mod admin;
 mod cli;
 mod cli_suite;
 mod client_fixtures;
+mod conformance_matrix;
 mod connector_bad_input;
 mod connector_client;
 mod connector_command;
