@@ -113,10 +113,7 @@ const TIME_RUNS: usize = 2;
 /// The virtual-time figure. There is no baseline for it: nothing else runs this simulation, so
 /// it is held against the target (under 30 s), which is a target, not a baseline.
 fn time_figure() -> anyhow::Result<()> {
-    let mut figures = Figures::new(
-        "time",
-        "cargo bench -p intune-mock --bench figures -- time",
-    );
+    let mut figures = Figures::new("time", "cargo bench -p intune-mock --bench figures -- time");
     figures.notes.push("No baseline exists for this figure: no other program simulates this load, so each run is held against the target of 30 s (1.5 million simulated seconds per wall second), not against a baseline.".into());
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("bench-fleet-18-months.toml");

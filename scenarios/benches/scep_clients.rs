@@ -245,10 +245,8 @@ async fn main() -> anyhow::Result<()> {
         ours_ok == total && theirs_ok == total,
         "not every enrollment was issued ({ours_ok} and {theirs_ok} of {total})"
     );
-    let mut figures = record::Figures::new(
-        "scep",
-        "cargo bench -p intune-mock --bench scep_clients",
-    );
+    let mut figures =
+        record::Figures::new("scep", "cargo bench -p intune-mock --bench scep_clients");
     figures.notes.push(format!("{total} enrollments against each server with Debian's `scepclient` (one process per enrollment, a fresh folder each time with a pre-made PKCS#1 RSA-2048 key), {ROUNDS} rounds of {PER_ROUND}; the server that goes first alternates from round to round. Our endpoint asks the mock Intune to validate every request over loopback HTTP and sends a success notification; `scepserver` checks a static challenge. Every enrollment was issued ({ours_ok}/{total} and {theirs_ok}/{total})."));
     figures.rows.push(record::FigureRow {
         what: "SCEP enrollments with `scepclient`: the connector's NDES-like endpoint (RSA-2048 CA + RA, validation + notification)".into(),

@@ -162,7 +162,13 @@ fn the_readme_shows_how_another_repository_installs_the_binary_and_runs_its_own_
         "{snippet}"
     );
     let metadata = Command::new(env!("CARGO"))
-        .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
         .current_dir(repo())
         .output()
         .expect("cargo metadata runs");
