@@ -80,7 +80,7 @@ pub struct ConnectorArgs {
 
 pub(super) async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
     // Listening first: a SIGTERM that comes while the connector registers still stops it well.
-    let stop = stop_signal().context("cannot listen for SIGTERM")?;
+    let stop = crate::signals::stop_signal();
     let file = match &args.config {
         Some(path) => file::read(path)?,
         None => file::ConnectorFile::default(),
@@ -166,6 +166,9 @@ pub(super) async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
         let _ = writeln!(out, "{line}").and_then(|()| out.flush());
     }
     connector.set_workbench(connector_sim::Workbench::new(cas));
+    let stop = async move {
+        stop.await;
+    };
     connector_sim::run_realtime(&mut connector, stop, |connector| {
         save(state.as_ref(), connector)
     })
@@ -273,28 +276,5 @@ fn save(state: Option<&StateDir>, connector: &Connector) {
         if let Err(e) = state.save(&connector.registered()) {
             tracing::warn!(error = %e, "cannot save the connector's state");
         }
-    }
-}
-
-/// Resolves on SIGTERM or Ctrl-C (SIGINT). The handlers are installed when this is called, not
-/// when the future is first polled.
-fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        let mut interrupt =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-        Ok(async move {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = interrupt.recv() => {}
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        Ok(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
     }
 }
