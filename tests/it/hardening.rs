@@ -10,11 +10,7 @@ use reqwest::Method;
 use scenarios::harness::{spawn_app, Answer, TestApp};
 use serde_json::{json, Value};
 
-use crate::support::at;
-
-fn revoke_job(serial: &str) -> Value {
-    json!({"kind": "revoke", "payload": {"serialNumber": serial, "issuerName": "CN=Contoso Issuing CA", "certificationAuthority": "ca01.contoso.com\\Contoso Issuing CA"}})
-}
+use crate::support::{at, revoke_job};
 
 struct World {
     app: TestApp,

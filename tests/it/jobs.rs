@@ -6,7 +6,7 @@ use reqwest::Method;
 use scenarios::harness::{spawn_app, Answer, TestApp};
 use serde_json::{json, Value};
 
-use crate::support::at;
+use crate::support::{at, revoke_job};
 
 /// A throw-away self-signed device certificate (PEM) for payloads.
 fn device_certificate() -> String {
@@ -31,10 +31,6 @@ fn pkcs_job(cert: &str) -> Value {
             "deviceKeyCertificate": cert,
         }
     })
-}
-
-fn revoke_job(serial: &str) -> Value {
-    json!({"kind": "revoke", "payload": {"serialNumber": serial, "issuerName": "CN=Contoso Issuing CA", "certificationAuthority": "ca01.contoso.com\\Contoso Issuing CA"}})
 }
 
 struct World {

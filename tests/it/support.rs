@@ -527,3 +527,8 @@ pub fn router_routes() -> BTreeSet<(String, String)> {
     }
     out
 }
+
+/// A revocation job of the embedded CA for the certificate with `serial` (hex).
+pub fn revoke_job(serial: &str) -> Value {
+    json!({"kind": "revoke", "payload": {"serialNumber": serial, "issuerName": "CN=Contoso Issuing CA", "certificationAuthority": "ca01.contoso.com\\Contoso Issuing CA"}})
+}
