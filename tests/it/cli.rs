@@ -4,19 +4,9 @@
 //! their causes.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-fn intune_mock(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_intune-mock-under-test"))
-        .args(args)
-        .output()
-        .expect("the command runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::support::{binary, intune_mock};
 
 #[test]
 fn every_subcommand_has_help_with_an_example() {
@@ -82,12 +72,6 @@ const PASSING: &str = "name = \"first\"\nseed = 3\nstart = \"2022-05-01T00:00:00
 
 /// The same, expecting `error` where the service says `warning` (line 19).
 const FAILING: &str = "name = \"wrong\"\nseed = 3\nstart = \"2022-05-01T00:00:00Z\"\n\n[[tenant]]\nname = \"contoso\"\n\n[[connector]]\nname = \"old\"\ntenant = \"contoso\"\nfeatures = [\"pkcs\"]\nversion = \"6.2202.38.0\"\nauto_update = false\n\n[[step]]\nat = \"2022-05-04T00:00:00Z\"\n\n[[step]]\nexpect_status = { connector = \"old\", status = \"error\", reasons = [\"VersionRetired\"] }\n";
-
-fn binary() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_intune-mock-under-test"));
-    command.env_remove("NO_COLOR").env_remove("INTUNE_MOCK_LOG");
-    command
-}
 
 #[test]
 fn piped_run_output_is_plain_aligned_text() {

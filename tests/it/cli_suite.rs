@@ -8,11 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn binary() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_intune-mock-under-test"));
-    command.env_remove("NO_COLOR").env_remove("INTUNE_MOCK_LOG");
-    command
-}
+use crate::support::binary;
 
 /// A scenario named `name` that passes: one connector, a deprecation it expects.
 fn scenario(name: &str) -> String {

@@ -2,19 +2,7 @@
 //! worked example and the legacy rule's dates read literally, the catalog with each entry's
 //! provenance, and bad input refused with a clear error and a non-zero exit.
 
-use std::process::Command;
-
-fn intune_mock(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_intune-mock-under-test"))
-        .args(args)
-        .output()
-        .expect("the command runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::support::intune_mock;
 
 /// The value printed after `key` on its line of the text output.
 fn field<'a>(out: &'a str, key: &str) -> Vec<&'a str> {

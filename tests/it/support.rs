@@ -532,3 +532,23 @@ pub fn router_routes() -> BTreeSet<(String, String)> {
 pub fn revoke_job(serial: &str) -> Value {
     json!({"kind": "revoke", "payload": {"serialNumber": serial, "issuerName": "CN=Contoso Issuing CA", "certificationAuthority": "ca01.contoso.com\\Contoso Issuing CA"}})
 }
+
+/// `intune-mock ARGS` run to its end: exit code, standard output, standard error.
+pub fn intune_mock(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_intune-mock-under-test"))
+        .args(args)
+        .output()
+        .expect("the command runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The built `intune-mock` as a command, without the caller's `NO_COLOR` and `INTUNE_MOCK_LOG`.
+pub fn binary() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_intune-mock-under-test"));
+    command.env_remove("NO_COLOR").env_remove("INTUNE_MOCK_LOG");
+    command
+}
