@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod browser;
 mod cli;
 mod cli_suite;
 mod client_fixtures;
@@ -44,3 +45,4 @@ mod security;
 mod store_suite;
 mod support;
 mod web_page;
+mod web_timeline;

@@ -10,6 +10,9 @@
 //! date label for people; the picture is `role="img"` with a `<title>` and an `aria-label` that
 //! say the same as the bands. A date is `YYYY-MM-DD` when it is a UTC midnight (every rule's
 //! boundary is), RFC 3339 otherwise (a release an operator published at another instant).
+//!
+//! The SVG is inline in HTML, where the parser puts `<svg>` in the SVG namespace itself: it has no
+//! `xmlns`, so the page names no URL at all.
 
 use chrono::{DateTime, Duration, SecondsFormat, Timelike, Utc};
 
@@ -163,7 +166,7 @@ pub(crate) fn lifeline(catalog: &Catalog, version: Version) -> Lifeline {
 
 /// The picture's size in SVG user units (one CSS pixel each when shown at its width).
 const WIDTH: f64 = 960.0;
-const HEIGHT: f64 = 118.0;
+const HEIGHT: f64 = 132.0;
 /// Left and right room, so a mark or label at the edge is whole.
 const MARGIN: f64 = 8.0;
 const BAND_TOP: f64 = 18.0;
@@ -281,7 +284,7 @@ pub(crate) fn svg(lifeline: &Lifeline, marks: &[Mark], now: DateTime<Utc>) -> St
         now.format("%Y-%m-%d %H:%M:%S UTC")
     );
     let mut out = format!(
-        "<svg class=\"lifeline\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} \
+        "<svg class=\"lifeline\" viewBox=\"0 0 {WIDTH} \
          {HEIGHT}\" width=\"{WIDTH}\" height=\"{HEIGHT}\" role=\"img\" aria-label=\"{}\" \
          data-version=\"{}\" font-family=\"sans-serif\" font-size=\"11\">\n<title>{}</title>\n",
         escape(&summary),
@@ -395,19 +398,21 @@ fn now_line(out: &mut String, scale: &Scale, now: DateTime<Utc>) {
     ));
 }
 
-/// One swatch and the band's words per band, in a row under the axis.
+/// One swatch and the band's words per band, two to a row under the axis (a legacy band's
+/// words are long).
 fn legend(out: &mut String, lifeline: &Lifeline) {
     out.push_str("<g class=\"legend\">\n");
-    let slot = (WIDTH - 2.0 * MARGIN) / lifeline.bands.len().max(1) as f64;
+    let slot = (WIDTH - 2.0 * MARGIN) / 2.0;
     for (i, band) in lifeline.bands.iter().enumerate() {
-        let x = MARGIN + slot * i as f64;
+        let x = MARGIN + slot * (i % 2) as f64;
+        let y = LEGEND_Y + 14.0 * (i / 2) as f64;
         let words = band_words(band, lifeline.no_successor);
         out.push_str(&format!(
-            "<rect x=\"{x:.1}\" y=\"{LEGEND_Y}\" width=\"10\" height=\"10\" fill=\"{}\"/><text \
+            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"10\" height=\"10\" fill=\"{}\"/><text \
              x=\"{:.1}\" y=\"{:.1}\">{}</text>\n",
             band.kind.fill(),
             x + 14.0,
-            LEGEND_Y + 9.0,
+            y + 9.0,
             escape(&words),
         ));
     }
