@@ -8,6 +8,7 @@
 
 mod admin;
 mod browser;
+mod catalog_choice;
 mod cli;
 mod cli_suite;
 mod client_fixtures;
