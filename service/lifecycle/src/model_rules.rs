@@ -191,4 +191,3 @@ pub(crate) fn model_marks(
     out.dedup();
     out
 }
-
