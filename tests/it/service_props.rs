@@ -525,7 +525,7 @@ async fn run_case(case: &Case) -> Result<(), String> {
             .send(&r.step)
             .await
             .and(driver.compare(&r.after).await)
-            .map_err(|e| format!("step {} ({:?}) at {at}: {e}", k + 1, r.step))?;
+            .map_err(|e| format!("step {} ({:?}) from {at}: {e}", k + 1, r.step))?;
     }
     Ok(())
 }
@@ -658,6 +658,23 @@ fn a_fixed_sequence_agrees_with_the_model_and_its_scenario_file_replays_green_wi
         panic!("{e}");
     }
     let file = scenario_file::write(&case, &steps);
+    let text = std::fs::read_to_string(&file).unwrap();
+    // The docs' worked example, literally: out of support on 2022-11-04, retired on 2023-11-04
+    // (then refused), and a legacy connector of a replaced product an error.
+    for line in [
+        r#"  { at = "2022-11-04T00:00:00Z", status = "error", reasons = ["VersionOutOfSupport", "Inactive", "VersionSkew", "AutoUpdateBlocked"] },"#,
+        r#"  { at = "2023-11-04T00:00:00Z", status = "error", reasons = ["VersionRetired", "Inactive", "AutoUpdateBlocked"] },"#,
+        r#"expect_http = { connector = "c1", call = "checkin", status = 403, code = "ConnectorVersionRetired" }"#,
+        r#"reconfigure = { connector = "c1", co_installed = ["intune-connector-for-active-directory"], expect_error = "ConnectorVersionRetired" }"#,
+        r#"expect_status = { connector = "c3", status = "error", reasons = ["LegacyVersion", "ProductReplaced", "VersionSkew", "AutoUpdateBlocked"] }"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line}\nnot in {}",
+            file.display()
+        );
+    }
     let (code, out, err) = intune_mock(&["run", file.to_str().expect("a UTF-8 path")]);
     assert_eq!(code, 0, "intune-mock run {}\n{out}\n{err}", file.display());
+    assert!(out.contains("passed  55/55"), "{out}");
 }
