@@ -217,11 +217,29 @@ impl Driver {
 
     /// Status, reasons and history of every installed connector, against the model.
     pub async fn compare(&self, expected: &[Expected]) -> Result<(), String> {
-        let names: Vec<&String> = expected.iter().map(|e| &e.name).collect();
-        let installed: Vec<&String> = self.connectors.keys().collect();
-        if names.len() != installed.len() || names.iter().any(|n| !self.connectors.contains_key(*n))
-        {
-            return Err(format!("installed {installed:?}, the model has {names:?}"));
+        // The tenant's connectors as the service lists them, against the model's.
+        let listed = self
+            .app
+            .admin_get(&format!("/admin/tenants/{}/connectors", self.tenant.id))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut ids: Vec<&str> = listed.body["value"]
+            .as_array()
+            .map(|v| v.iter().filter_map(|c| c["id"].as_str()).collect())
+            .unwrap_or_default();
+        ids.sort_unstable();
+        let mut wanted: Vec<&str> = Vec::new();
+        for e in expected {
+            match self.connectors.get(&e.name) {
+                Some((id, _, _)) => wanted.push(id),
+                None => return Err(format!("{} is not installed, the model has it", e.name)),
+            }
+        }
+        wanted.sort_unstable();
+        if ids != wanted {
+            return Err(format!(
+                "the service lists {ids:?}, the model has {wanted:?}"
+            ));
         }
         for e in expected {
             let (id, _, _) = &self.connectors[&e.name];
