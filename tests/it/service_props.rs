@@ -17,7 +17,6 @@
 
 mod driver;
 #[path = "../../service/lifecycle/src/model_rules.rs"]
-#[allow(dead_code)]
 mod model_rules;
 mod scenario_file;
 
