@@ -6,6 +6,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// The lifecycle model (service/lifecycle/src/model_rules.rs, included by service_props.rs) names
+// the crate by its package name.
+extern crate lifecycle as intune_mock_lifecycle;
+
 mod admin;
 mod browser;
 mod catalog_choice;
@@ -43,6 +47,7 @@ mod scenario_runs;
 mod scep;
 mod scep_endpoint;
 mod security;
+mod service_props;
 mod store_suite;
 mod support;
 mod web_page;

@@ -28,4 +28,10 @@ pub use version::Version;
 #[cfg(test)]
 mod model;
 #[cfg(test)]
+mod model_rules;
+// The model (`model_rules.rs`) names the crate by its package name, so that the integration
+// tests can include the same file.
+#[cfg(test)]
+extern crate self as intune_mock_lifecycle;
+#[cfg(test)]
 mod tests;
