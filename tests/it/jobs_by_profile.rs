@@ -253,6 +253,9 @@ async fn revoke_by_profile_names_the_newest_issued_certificate_once_and_the_crl_
         let job = succeeded(&app, &tenant.id, &id).await;
         serials.push(job["result"]["serialNumber"].as_str().unwrap().to_owned());
     }
+    let mut sorted = serials.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["6100000000000001", "6100000000000002"]);
     let revoke = json!({"kind": "revoke", "profile": "default", "count": 1});
 
     // The newest first: both were completed at the same instant of the virtual clock, so the
