@@ -175,15 +175,8 @@ impl Jobs<'_> {
                     JobState::Queued | JobState::Leased | JobState::Succeeded
                 )
             })
-            .filter_map(|job| {
-                let payload: serde_json::Value = serde_json::from_str(&job.payload).ok()?;
-                Some((
-                    payload["certificationAuthority"]
-                        .as_str()?
-                        .to_ascii_lowercase(),
-                    serial_key(payload["serialNumber"].as_str()?),
-                ))
-            })
+            .filter_map(|job| rows::revoke_target(&job.payload))
+            .map(|(ca, serial)| (ca.to_ascii_lowercase(), serial_key(&serial)))
             .collect();
         let mut issued = store
             .list_jobs(
@@ -199,7 +192,8 @@ impl Jobs<'_> {
         issued.sort_by_key(|job| std::cmp::Reverse(job.completed_ms));
         let mut picked = Vec::new();
         for job in &issued {
-            let Some((job_ca, serial, issuer)) = issued_certificate(&job.payload, &job.result)
+            let Some((job_ca, serial, issuer)) =
+                rows::issued_certificate(&job.payload, job.result.as_deref())
             else {
                 continue;
             };
@@ -271,19 +265,6 @@ impl Jobs<'_> {
 /// A serial number as compared: upper-case hexadecimal without leading zeros.
 fn serial_key(serial: &str) -> String {
     serial.trim().trim_start_matches('0').to_ascii_uppercase()
-}
-
-/// The CA, serial and issuer name of the certificate a succeeded pkcs_create job was issued
-/// (its payload's `certificationAuthority`, its result's `serialNumber` and the issuer of its
-/// result's `certificate`); `None` when the result does not say.
-fn issued_certificate(payload: &str, result: &Option<String>) -> Option<(String, String, String)> {
-    let payload: serde_json::Value = serde_json::from_str(payload).ok()?;
-    let result: serde_json::Value = serde_json::from_str(result.as_deref()?).ok()?;
-    let ca = payload["certificationAuthority"].as_str()?.to_owned();
-    let serial = result["serialNumber"].as_str()?.to_owned();
-    let certificate =
-        openssl::x509::X509::from_pem(result["certificate"].as_str()?.as_bytes()).ok()?;
-    Some((ca, serial, profiles::name_text(certificate.issuer_name())))
 }
 
 /// The refusal of a profile request of a kind the service cannot make payloads for.

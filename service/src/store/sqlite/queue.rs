@@ -65,21 +65,16 @@ pub(super) async fn insert_jobs(
     if jobs.is_empty() {
         return Ok(());
     }
-    let (keys, key_params) = device_key_inserts(device_keys);
-    let text = format!("BEGIN;{}{keys} COMMIT", job_inserts(jobs));
-    let params = jobs
-        .iter()
-        .flat_map(sql::job_values)
-        .chain(key_params)
-        .collect();
+    let (inserts, params) = inserts(jobs, device_keys);
+    let text = format!("BEGIN;{inserts} COMMIT");
     in_one_transaction(conn, engine::query(&text, params)).await
 }
 
-/// The `INSERT`s of `keys` (`sql::insert_device_keys`) as one text with `?` parameters, and
-/// their parameters.
-fn device_key_inserts(keys: &[DeviceKeyRow]) -> (String, Vec<engine::Param<'_>>) {
-    let mut text = String::new();
-    let mut params = Vec::new();
+/// The `INSERT`s of `jobs` and then of their device keys (`sql::insert_device_keys`) as one text
+/// with `?` parameters, and their parameters.
+fn inserts<'q>(jobs: &'q [JobRow], keys: &'q [DeviceKeyRow]) -> (String, Vec<engine::Param<'q>>) {
+    let mut text = job_inserts(jobs);
+    let mut params: Vec<_> = jobs.iter().flat_map(sql::job_values).collect();
     for statement in sql::insert_device_keys(keys) {
         text.push(' ');
         engine::positional(&statement.text, &mut text);
@@ -143,13 +138,8 @@ pub(super) async fn insert_jobs_keyed(
         let stored = sqlx::FromRow::from_row(&row).map_err(interpret)?;
         return EnqueueKeyRow::from_columns(&key.tenant_id, &key.key, stored).map(Some);
     }
-    let (keys, key_params) = device_key_inserts(device_keys);
-    let text = format!("{}{keys} COMMIT", job_inserts(jobs));
-    let params = jobs
-        .iter()
-        .flat_map(sql::job_values)
-        .chain(key_params)
-        .collect();
+    let (inserts, params) = inserts(jobs, device_keys);
+    let text = format!("{inserts} COMMIT");
     in_one_transaction(conn, engine::query(&text, params)).await?;
     Ok(None)
 }
