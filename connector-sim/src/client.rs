@@ -1,6 +1,9 @@
 //! The HTTP client of the connector API. Every call carries a `client-request-id` (the
 //! correlation id the connector logs too).
 
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -99,6 +102,8 @@ enum Transport {
 pub struct ServiceClient {
     base_url: String,
     transport: Transport,
+    /// The service's clock as the `Date` of its latest answer (shared by the clones).
+    service_date: Arc<Mutex<Option<DateTime<Utc>>>>,
 }
 
 impl ServiceClient {
@@ -106,6 +111,7 @@ impl ServiceClient {
         ServiceClient {
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             transport: Transport::Http(http),
+            service_date: Arc::default(),
         }
     }
 
@@ -115,11 +121,28 @@ impl ServiceClient {
         ServiceClient {
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             transport: Transport::InProcess(router),
+            service_date: Arc::default(),
         }
     }
 
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The service's clock at its latest answer (its `Date` header), if any answer had one.
+    pub fn service_date(&self) -> Option<DateTime<Utc>> {
+        *self.service_date.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Asks the service for `GET /healthz` (no credential) and returns the `Date` of its answer:
+    /// the service's clock, virtual or real.
+    pub async fn service_time(&self) -> Result<DateTime<Utc>, ClientError> {
+        let _: Option<serde_json::Value> = self
+            .send::<(), _>(Method::GET, "/healthz", "", "", None)
+            .await?;
+        self.service_date().ok_or_else(|| {
+            ClientError::Decode("the service's answer has no Date header".to_owned())
+        })
     }
 
     /// Sends one request; `Ok(None)` for an empty success body.
@@ -135,11 +158,13 @@ impl ServiceClient {
         let mut request = axum::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base_url))
-            .header(
+            .header("client-request-id", correlation_id);
+        if !bearer.is_empty() {
+            request = request.header(
                 axum::http::header::AUTHORIZATION,
                 format!("Bearer {bearer}"),
-            )
-            .header("client-request-id", correlation_id);
+            );
+        }
         if body.is_some() {
             request = request.header(axum::http::header::CONTENT_TYPE, "application/json");
         }
@@ -150,7 +175,7 @@ impl ServiceClient {
         let request = request
             .body(body.unwrap_or_default())
             .map_err(|e| ClientError::Transport(format!("cannot build the request: {e}")))?;
-        let (status, bytes) = match &self.transport {
+        let (status, date, bytes) = match &self.transport {
             Transport::Http(http) => over_http(http, request).await?,
             Transport::InProcess(router) => {
                 tokio::time::timeout(CALL_TIMEOUT, in_this_process(router, request))
@@ -158,6 +183,9 @@ impl ServiceClient {
                     .map_err(|_| ClientError::Transport("operation timed out".to_owned()))??
             }
         };
+        if let Some(date) = date {
+            *self.service_date.lock().unwrap_or_else(|p| p.into_inner()) = Some(date);
+        }
         if !status.is_success() {
             return Err(error_from(status, &bytes));
         }
@@ -170,10 +198,21 @@ impl ServiceClient {
     }
 }
 
+/// What came back: the status, the `Date` header, the body.
+type Answer = (StatusCode, Option<DateTime<Utc>>, Vec<u8>);
+
+/// A `Date` header's instant (IMF-fixdate is RFC 2822's form with `GMT`).
+fn date_of(headers: &axum::http::HeaderMap) -> Option<DateTime<Utc>> {
+    let text = headers.get(axum::http::header::DATE)?.to_str().ok()?;
+    DateTime::parse_from_rfc2822(text)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
 async fn over_http(
     http: &reqwest::Client,
     request: axum::http::Request<Vec<u8>>,
-) -> Result<(StatusCode, Vec<u8>), ClientError> {
+) -> Result<Answer, ClientError> {
     let request = reqwest::Request::try_from(request)
         .map_err(|e| ClientError::Transport(format!("cannot build the request: {e}")))?;
     let response = http
@@ -181,8 +220,9 @@ async fn over_http(
         .await
         .map_err(|e| ClientError::Transport(e.to_string()))?;
     let status = response.status();
+    let date = date_of(response.headers());
     match response.bytes().await {
-        Ok(bytes) => Ok((status, bytes.to_vec())),
+        Ok(bytes) => Ok((status, date, bytes.to_vec())),
         Err(e) if !status.is_success() => Err(unreadable(status, e)),
         Err(e) => Err(ClientError::Transport(e.to_string())),
     }
@@ -191,7 +231,7 @@ async fn over_http(
 async fn in_this_process(
     router: &axum::Router,
     request: axum::http::Request<Vec<u8>>,
-) -> Result<(StatusCode, Vec<u8>), ClientError> {
+) -> Result<Answer, ClientError> {
     use tower::ServiceExt;
     let (mut parts, body) = request.into_parts();
     // What an HTTP client sends: the service's address as `Host`.
@@ -208,8 +248,9 @@ async fn in_this_process(
         Err(never) => match never {},
     };
     let status = response.status();
+    let date = date_of(response.headers());
     match axum::body::to_bytes(response.into_body(), usize::MAX).await {
-        Ok(bytes) => Ok((status, bytes.to_vec())),
+        Ok(bytes) => Ok((status, date, bytes.to_vec())),
         Err(e) if !status.is_success() => Err(unreadable(status, e)),
         // A dropped connection: the service stopped in the middle of its answer.
         Err(e) => Err(ClientError::Transport(format!(

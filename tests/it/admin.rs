@@ -374,3 +374,32 @@ async fn a_deleted_tenant_is_gone_and_its_enrollment_secret_stops_working() {
     .await;
     assert_eq!(answer.status, 201, "{}", answer.body);
 }
+
+/// Every answer's `Date` is the service's clock, virtual or real: a client (the command-line
+/// connector) reads the service's time from it.
+#[tokio::test]
+async fn every_answer_is_dated_by_the_service_clock() {
+    let app = app_at("2022-05-01T00:00:00Z").await;
+    let http = reqwest::Client::new();
+    let date = |path: &'static str| {
+        let (http, url) = (http.clone(), format!("{}{path}", app.base_url));
+        async move {
+            let answer = http.get(url).send().await.unwrap();
+            answer.headers()["date"].to_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(date("/healthz").await, "Sun, 01 May 2022 00:00:00 GMT");
+    // An error answer too.
+    assert_eq!(
+        date("/no/such/route").await,
+        "Sun, 01 May 2022 00:00:00 GMT"
+    );
+    app.admin(
+        reqwest::Method::POST,
+        "/admin/clock",
+        Some(&json!({"set": "2024-02-29T23:59:59Z"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(date("/healthz").await, "Thu, 29 Feb 2024 23:59:59 GMT");
+}

@@ -180,6 +180,43 @@ async fn killed_and_started_again_it_is_the_same_connector_with_the_same_log() {
 }
 
 #[cfg(unix)]
+/// The connector goes by the service's clock (the `Date` of its answers): against a virtual
+/// clock years behind the machine's, it checks in and uploads health at the service's instants,
+/// and follows the clock when the operator moves it.
+#[tokio::test]
+async fn it_goes_by_the_service_clock_and_follows_it_when_it_moves() {
+    let app = app_at("2022-05-01T00:00:00Z").await;
+    let tenant = app.create_tenant("Contoso", None).await.unwrap();
+    let secret = enrollment_secret(&tenant).to_owned();
+    let running = start(&app, &secret, &["--version", "6.2202.38.0"]).await;
+    wait_for(
+        &running,
+        "2022-05-01T00:00:00.000Z Operational 5000 HealthMessageUploadSuccess: ",
+    )
+    .await;
+    let moved = app
+        .admin(
+            reqwest::Method::POST,
+            "/admin/clock",
+            Some(&serde_json::json!({"advance": "P1M"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    wait_for(
+        &running,
+        "2022-06-01T00:00:00.000Z Operational 5000 HealthMessageUploadSuccess: ",
+    )
+    .await;
+    let lines = running.stderr.lock().unwrap().clone();
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains(" 5001 ") || l.contains("in the future")),
+        "a call was refused: {lines:#?}"
+    );
+}
+
 #[tokio::test]
 async fn sigterm_writes_the_stopped_event_and_exits_0() {
     let app = app_at("2026-03-01T00:00:00Z").await;

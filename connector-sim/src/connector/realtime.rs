@@ -1,8 +1,22 @@
-//! The real-time driver: one connector on the wall clock ([`crate::clock`]), as `intune-mock
-//! connector` runs it, until it is told to stop.
+//! The real-time driver: one connector against a running service, as `intune-mock connector`
+//! runs it, until it is told to stop.
+//!
+//! Time is the service's: each instant the connector works with is the `Date` of the service's
+//! latest answer ([`Connector::service_now`]), so a connector follows a virtual clock that is
+//! frozen, set or advanced by months as it follows a real one. Polls are spaced on the wall
+//! clock (one poll interval at most), so a frozen service clock does not stop the connector.
+
+use chrono::{DateTime, Utc};
 
 use super::Connector;
 use crate::clock::wall;
+
+impl Connector {
+    /// The service's clock as of its latest answer; the wall clock before any answer.
+    pub fn service_now(&self) -> DateTime<Utc> {
+        self.client.service_date().unwrap_or_else(wall)
+    }
+}
 
 /// Polls `connector` on its grid on the wall clock (each poll, then each worker's round) until
 /// `shutdown` resolves; `after_poll` is called after each poll's work (the command saves the
@@ -19,16 +33,22 @@ pub async fn run_realtime(
 ) {
     tokio::pin!(shutdown);
     loop {
+        let interval = connector.config.poll_interval;
         let due = connector
             .next_poll()
-            .unwrap_or_else(|| wall() + connector.config.poll_interval);
-        let wait = (due - wall()).to_std().unwrap_or_default();
+            .unwrap_or_else(|| connector.service_now() + interval);
+        // Until the next poll by the service's clock, but never longer than one interval of
+        // wall time: a frozen clock still sees the connector poll, a clock set back too.
+        let wait = (due - connector.service_now())
+            .min(interval)
+            .to_std()
+            .unwrap_or_default();
         tokio::select! {
             biased;
             _ = &mut shutdown => break,
             _ = tokio::time::sleep(wait) => {}
         }
-        let now = wall();
+        let now = connector.service_now();
         if let Err(e) = connector.poll(now).await {
             tracing::warn!(error = %e, "check-in failed; will try again");
         }
@@ -42,7 +62,7 @@ pub async fn run_realtime(
             after_poll(connector);
             break;
         }
-        let done = connector.work(wall()).await;
+        let done = connector.work(connector.service_now()).await;
         if done.leased > 0 {
             tracing::info!(
                 leased = done.leased,
@@ -54,5 +74,5 @@ pub async fn run_realtime(
         }
         after_poll(connector);
     }
-    connector.stop(wall());
+    connector.stop(connector.service_now());
 }

@@ -1,5 +1,5 @@
-//! `intune-mock connector`: one simulated connector against a service, on the wall clock, as a
-//! process a person watches and restarts (docs/behaviour.md, "The simulated connector").
+//! `intune-mock connector`: one simulated connector against a service, on the service's clock
+//! (virtual or real, read from its answers), as a process a person watches and restarts (docs/behaviour.md, "The simulated connector").
 //!
 //! It says who it is on standard output once, then writes one line per event on standard error;
 //! `--log-dir` keeps the two channels as files, `--state-dir` lets a restart go on as the same
@@ -125,7 +125,11 @@ pub(super) async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
         )?),
         None => None,
     };
-    let now = connector_sim::clock::wall();
+    // The service's clock, virtual or real: what the connector registers and logs by.
+    let now = client
+        .service_time()
+        .await
+        .with_context(|| format!("cannot reach the service at {}", args.url))?;
     let (mut connector, view, resumed) = match saved {
         Some(registered) => {
             let id = registered.connector_id.clone();
@@ -163,7 +167,9 @@ pub(super) async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
     }
     let mut out = std::io::stdout();
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
-    let (cas, ca) = certificate_authorities(state.as_ref(), now)?;
+    // The CA and the SCEP endpoint issue on the wall clock: a SCEP client and `openssl verify`
+    // check what they get against this machine's clock, whatever the service's says.
+    let (cas, ca) = certificate_authorities(state.as_ref(), connector_sim::clock::wall())?;
     let mut crl = crl::CrlFile::new(state.as_ref().map(StateDir::path), log_dir.as_deref(), ca);
     if let Some(scep) = scep {
         let spool = state.as_ref().map(StateDir::spool_dir);

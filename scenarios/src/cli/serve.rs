@@ -146,12 +146,12 @@ pub(super) async fn serve(args: ServeArgs, out: &mut dyn Write) -> anyhow::Resul
     if generated {
         banner.push_str(&format!("operator token: {operator_token}\n"));
     }
+    // Installed before the banner: a SIGTERM right after it is a graceful stop too.
+    let stop = crate::signals::stop_signal();
     // A reader that has gone (`| head -1`) does not stop the service.
     out.write_all(banner.as_bytes())
         .and_then(|()| out.flush())
         .context("cannot write to standard output")?;
-    // Installed before the banner: a SIGTERM right after it is a graceful stop too.
-    let stop = crate::signals::stop_signal();
     app.run_until_stopped(async move {
         let signal = stop.await;
         tracing::info!(%signal, "stopping");

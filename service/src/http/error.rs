@@ -193,6 +193,11 @@ async fn plain_error(response: &mut Response) -> Option<ApiError> {
 }
 
 /// Echoes `client-request-id`, sets `request-id`, and writes the error envelope of an `ApiError`.
+/// An instant as HTTP's `Date` writes it (IMF-fixdate, RFC 9110 section 5.6.7).
+pub fn http_date(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
 pub async fn envelope(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let client_request_id = request
         .headers()
@@ -248,6 +253,11 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
     }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("request-id", v);
+    }
+    // The service's own time, virtual or real (HTTP's `Date`): a client such as the command-line
+    // connector reads the service's clock from any answer (docs/behaviour.md, "Time").
+    if let Ok(v) = HeaderValue::from_str(&http_date(state.ops.now())) {
+        response.headers_mut().insert(axum::http::header::DATE, v);
     }
     if let Ok(v) = HeaderValue::from_str(&client_request_id) {
         if !client_request_id.is_empty() {
