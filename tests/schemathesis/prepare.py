@@ -1,7 +1,7 @@
 """Gives a fresh intune-mock service data for schemathesis to reach: a tenant with two connectors
-(one for the runs, one to uninstall), a PFX-import key, queued jobs (one enqueued by profile, for its
-device key), a SCEP challenge and a Graph
-token. Prints the credentials as shell assignments for .ci/schemathesis to `eval`.
+(one for the runs, one to uninstall), a PFX-import key, queued jobs (one enqueued by profile, for
+its device key), a SCEP challenge and a Graph token. Prints the credentials as shell assignments
+for .ci/schemathesis to `eval`.
 
 Usage: python prepare.py BASE_URL OPERATOR_TOKEN
 """
