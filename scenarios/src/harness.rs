@@ -9,6 +9,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use service::config::{ClockSetting, Settings};
+use service::domain::catalog::CatalogChoice;
 use service::ops::Ops;
 use service::startup::Application;
 
@@ -61,13 +62,26 @@ pub async fn spawn_app(start: DateTime<Utc>, seed: u64) -> anyhow::Result<TestAp
     spawn_app_on(start, seed, "sqlite::memory:").await
 }
 
-/// [`spawn_app`] on the database at `database_url` (an SQLite file, say).
-pub async fn spawn_app_on(
+/// [`spawn_app`] evaluating against the shipped catalog `catalog` (`run --catalog`).
+pub async fn spawn_app_with_catalog(
+    start: DateTime<Utc>,
+    seed: u64,
+    catalog: CatalogChoice,
+) -> anyhow::Result<TestApp> {
+    spawn_app_with(Settings {
+        catalog,
+        ..in_memory_settings(start, seed, "sqlite::memory:")?
+    })
+    .await
+}
+
+/// The settings of [`spawn_app_on`].
+fn in_memory_settings(
     start: DateTime<Utc>,
     seed: u64,
     database_url: &str,
-) -> anyhow::Result<TestApp> {
-    let settings = Settings {
+) -> anyhow::Result<Settings> {
+    Ok(Settings {
         listen: "127.0.0.1:0".parse()?,
         database_url: database_url.to_owned(),
         clock: ClockSetting::Virtual { start },
@@ -75,9 +89,18 @@ pub async fn spawn_app_on(
         seed: Some(seed),
         connector_rate_limit: None,
         stored_clock: Default::default(),
+        catalog: Default::default(),
         limits: Default::default(),
-    };
-    spawn_app_with(settings).await
+    })
+}
+
+/// [`spawn_app`] on the database at `database_url` (an SQLite file, say).
+pub async fn spawn_app_on(
+    start: DateTime<Utc>,
+    seed: u64,
+    database_url: &str,
+) -> anyhow::Result<TestApp> {
+    spawn_app_with(in_memory_settings(start, seed, database_url)?).await
 }
 
 /// A service built from `settings` (listen on 127.0.0.1:0 to get a free port).
@@ -100,6 +123,7 @@ pub async fn spawn_app_with_tls(
         seed: Some(seed),
         connector_rate_limit: None,
         stored_clock: Default::default(),
+        catalog: Default::default(),
         limits: Default::default(),
     };
     let app = Application::build(settings)

@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 
+use service::domain::catalog::CatalogChoice;
+
 use crate::runner::{self, Outcome, Transport};
 use crate::spec::Scenario;
 
@@ -28,6 +30,8 @@ pub struct Lanes {
     pub pin: bool,
     /// Keep every connector's channel files in the outcomes (`run --keep-logs`).
     pub keep_logs: bool,
+    /// The shipped catalog every scenario's service evaluates against (`run --catalog`).
+    pub catalog: CatalogChoice,
 }
 
 /// One scenario to run: its file as named on the command line, and the parsed scenario.
@@ -55,7 +59,7 @@ pub async fn run_all(
         let (queue, tx) = (queue.clone(), tx.clone());
         std::thread::Builder::new()
             .name(format!("lane-{lane}"))
-            .spawn(move || lane_main(cpu, &queue, &tx, seed, transport, lanes.keep_logs))
+            .spawn(move || lane_main(cpu, &queue, &tx, seed, transport, lanes))
             .context("cannot start a thread to run scenarios on")?;
     }
     drop(tx);
@@ -87,7 +91,7 @@ fn lane_main(
     tx: &tokio::sync::mpsc::UnboundedSender<Report>,
     seed: Option<u64>,
     transport: Transport,
-    keep_logs: bool,
+    lanes: Lanes,
 ) {
     if let Some(cpu) = cpu {
         if let Err(e) = bind_to(cpu) {
@@ -113,7 +117,12 @@ fn lane_main(
         };
         let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
             runtime.block_on(runner::run_keeping(
-                &scenario, &file, seed, transport, keep_logs,
+                &scenario,
+                &file,
+                seed,
+                transport,
+                lanes.keep_logs,
+                lanes.catalog,
             ))
         }));
         let report = ran.map(|outcome| (index, outcome)).map_err(|panic| {

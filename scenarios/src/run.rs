@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use anyhow::Context;
+use service::domain::catalog::CatalogChoice;
 
 use crate::runner::Verdict;
 use crate::spec::{self, Scenario, SpecError};
@@ -63,6 +64,10 @@ pub struct RunArgs {
     /// (same middleware and handlers, no TCP); `http` sends HTTP/1.1 to its loopback port.
     #[arg(long, value_enum, default_value_t = crate::runner::Transport::InProcess)]
     pub transport: crate::runner::Transport,
+    /// The release catalog every scenario's service evaluates against: docs (only what the
+    /// product documentation lists) or extended (with the public release history).
+    #[arg(long, default_value = "extended", value_parser = CatalogChoice::parse)]
+    pub catalog: CatalogChoice,
 }
 
 /// The conformance suite built into the binary: (file name, text), in name order.
@@ -230,6 +235,7 @@ pub async fn run(args: RunArgs, out: &mut dyn Write, colour: bool) -> anyhow::Re
         count: args.jobs.max(1),
         pin: !args.no_pin,
         keep_logs: args.keep_logs.is_some(),
+        catalog: args.catalog,
     };
     // SIGTERM or SIGINT stops the run: the scenarios in flight are dropped with their in-process
     // services, nothing is reported as passed, and the exit code says which signal it was.

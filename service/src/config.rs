@@ -42,4 +42,7 @@ pub struct Settings {
     pub connector_rate_limit: Option<std::num::NonZeroU32>,
     /// The listener's connection limit, read timeouts and shutdown grace.
     pub limits: listen::Limits,
+    /// The shipped release catalog the rules evaluate against, before any published release
+    /// (docs/behaviour.md, "Releases and the version lifecycle").
+    pub catalog: crate::domain::catalog::CatalogChoice,
 }

@@ -87,7 +87,9 @@ impl Application {
             Some(seed) => IdSource::seeded(seed),
             None => IdSource::random(),
         };
-        let ops = Arc::new(Ops::new(store.clone(), Arc::new(clock), Arc::new(ids)));
+        let ops = Arc::new(
+            Ops::new(store.clone(), Arc::new(clock), Arc::new(ids)).with_catalog(settings.catalog),
+        );
         ops.time()
             .start(settings.stored_clock)
             .await

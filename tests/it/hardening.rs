@@ -375,6 +375,7 @@ async fn idle_and_half_sent_connections_do_not_keep_clients_out() {
             start: at("2026-03-01T00:00:00Z"),
         },
         stored_clock: Default::default(),
+        catalog: Default::default(),
         operator_token: scenarios::harness::OPERATOR_TOKEN.into(),
         seed: Some(crate::support::SEED),
         connector_rate_limit: None,

@@ -294,6 +294,7 @@ async fn a_service_built_with_a_rate_limit_refuses_a_connector_past_its_burst() 
         seed: Some(crate::support::SEED),
         connector_rate_limit: NonZeroU32::new(1),
         stored_clock: Default::default(),
+        catalog: Default::default(),
         limits: Default::default(),
     })
     .await

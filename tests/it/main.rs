@@ -7,6 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod browser;
+mod catalog_choice;
 mod cli;
 mod cli_suite;
 mod client_fixtures;
@@ -45,3 +47,4 @@ mod security;
 mod store_suite;
 mod support;
 mod web_page;
+mod web_timeline;

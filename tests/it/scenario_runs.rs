@@ -23,6 +23,7 @@ fn args(paths: Vec<PathBuf>) -> RunArgs {
         keep_logs: None,
         transport: runner::Transport::InProcess,
         no_pin: false,
+        catalog: Default::default(),
     }
 }
 
@@ -255,6 +256,7 @@ async fn scenarios_on_lanes_give_the_transcripts_they_give_alone_in_file_order()
                 count,
                 pin,
                 keep_logs: false,
+                catalog: Default::default(),
             },
             None,
             runner::Transport::InProcess,

@@ -58,6 +58,10 @@ pub struct ServeArgs {
     /// Seconds a SIGTERM or SIGINT waits for the requests in flight before it cuts them.
     #[arg(long, default_value_t = listen::Limits::DEFAULT_GRACE.as_secs())]
     pub shutdown_grace: u64,
+    /// The release catalog the rules evaluate against: docs (only what the product documentation
+    /// lists) or extended (with the public release history).
+    #[arg(long, default_value = "extended", value_parser = super::lifecycle::parse_catalog)]
+    pub catalog: service::domain::catalog::CatalogChoice,
     #[command(flatten)]
     pub tls: super::tls::TlsArgs,
 }
@@ -128,6 +132,7 @@ pub(super) async fn serve(args: ServeArgs, out: &mut dyn Write) -> anyhow::Resul
         connector_rate_limit: std::num::NonZeroU32::new(args.connector_rate_limit),
         stored_clock,
         limits,
+        catalog: args.catalog,
     };
     let app = match service::startup::Application::build(settings).await {
         Ok(app) => app,

@@ -13,6 +13,7 @@ pub(crate) mod world;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
+use service::domain::catalog::CatalogChoice;
 
 use crate::spec::Scenario;
 use world::{emitted, PkiNeed, Setup, StepError, World};
@@ -95,17 +96,27 @@ pub async fn run_with(
     seed_override: Option<u64>,
     transport: Transport,
 ) -> Outcome {
-    run_keeping(scenario, file, seed_override, transport, false).await
+    run_keeping(
+        scenario,
+        file,
+        seed_override,
+        transport,
+        false,
+        CatalogChoice::default(),
+    )
+    .await
 }
 
 /// [`run_with`]; with `keep_logs`, the outcome holds every connector's channel files
-/// (`run --keep-logs`).
+/// (`run --keep-logs`); the service evaluates against the shipped catalog `catalog`
+/// (`run --catalog`).
 pub async fn run_keeping(
     scenario: &Scenario,
     file: &str,
     seed_override: Option<u64>,
     transport: Transport,
     keep_logs: bool,
+    catalog: CatalogChoice,
 ) -> Outcome {
     let started = std::time::Instant::now();
     let seed = seed_override.unwrap_or(scenario.seed);
@@ -136,6 +147,7 @@ pub async fn run_keeping(
             .max()
             .unwrap_or(PkiNeed::None),
         keep_logs,
+        catalog,
     };
     let mut world = match World::build(setup, seed, transport).await {
         Ok(w) => w,

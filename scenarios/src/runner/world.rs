@@ -19,8 +19,9 @@ use connector_sim::{Connector, ConnectorConfig, ServiceClient};
 use reqwest::Method;
 
 use super::profiles;
-use crate::harness::{spawn_app, TestApp};
+use crate::harness::{spawn_app_with_catalog, TestApp};
 use crate::spec::setup::{ConnectorSpec, TenantSpec};
+use service::domain::catalog::CatalogChoice;
 
 /// Which connectors poll in a round (see [`World::poll_round`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +173,8 @@ pub(crate) struct Setup<'a> {
     pub pki: PkiNeed,
     /// Keep every connector's channel files for the outcome (`run --keep-logs`).
     pub keep_logs: bool,
+    /// The shipped catalog the service evaluates against (`run --catalog`).
+    pub catalog: CatalogChoice,
 }
 
 impl World {
@@ -189,7 +192,7 @@ impl World {
         seed: u64,
         transport: Transport,
     ) -> anyhow::Result<World> {
-        let app = spawn_app(setup.start, seed).await?;
+        let app = spawn_app_with_catalog(setup.start, seed, setup.catalog).await?;
         let mut world = World {
             app,
             seed,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
+use crate::domain::catalog::CatalogChoice;
 use crate::domain::lifecycle::{self, Operation};
 use crate::domain::{Catalog, TenantId, Version};
 use crate::ids::IdSource;
@@ -24,6 +25,8 @@ pub(crate) struct Deps {
     pub(crate) ids: Arc<IdSource>,
     /// The leases waiting for work (`wait`).
     pub(crate) waits: Waits,
+    /// Which shipped catalog the published releases are added to.
+    pub(crate) catalog: CatalogChoice,
 }
 
 impl Deps {
@@ -31,9 +34,9 @@ impl Deps {
         self.clock.now()
     }
 
-    /// The shipped releases and the published ones.
+    /// The shipped releases (of the chosen catalog) and the published ones.
     pub(crate) async fn catalog(&self) -> OpsResult<Catalog> {
-        rows::catalog(self.store.list_releases().await?)
+        rows::catalog(self.catalog, self.store.list_releases().await?)
     }
 
     pub(crate) async fn tenant_row(&self, id: &TenantId) -> OpsResult<TenantRow> {

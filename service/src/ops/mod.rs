@@ -35,6 +35,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
+use crate::domain::catalog::CatalogChoice;
 use crate::ids::IdSource;
 use crate::store::Store;
 
@@ -71,9 +72,21 @@ impl Ops {
                 clock,
                 ids,
                 waits: Default::default(),
+                catalog: CatalogChoice::default(),
             },
             facts: Facts::default(),
         }
+    }
+
+    /// Evaluates against the shipped catalog `choice` (default: the extended one).
+    pub fn with_catalog(mut self, choice: CatalogChoice) -> Self {
+        self.deps.catalog = choice;
+        self
+    }
+
+    /// The shipped catalog the rules evaluate against.
+    pub fn catalog_choice(&self) -> CatalogChoice {
+        self.deps.catalog
     }
 
     /// The service's instant now.

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::clock::from_millis;
+use crate::domain::catalog::CatalogChoice;
 use crate::domain::connector::{parse_co_installed, Product, MAX_ROLLOUT_DELAY_DAYS};
 use crate::domain::jobs::{HeldLease, PlannedWrite, MAX_ATTEMPTS};
 use crate::domain::reconcile::{Change, Recorded, Snapshot};
@@ -38,15 +39,15 @@ fn split_list(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The shipped catalog with the published releases.
-pub(crate) fn catalog(published: Vec<ReleaseRow>) -> OpsResult<Catalog> {
+/// The shipped catalog `choice` with the published releases.
+pub(crate) fn catalog(choice: CatalogChoice, published: Vec<ReleaseRow>) -> OpsResult<Catalog> {
     let mut extra = Vec::with_capacity(published.len());
     for row in published {
         let version = Version::parse(&row.version)
             .map_err(|_| corrupt(format!("release {}", row.version)))?;
         extra.push((version, from_millis(row.released_ms)));
     }
-    Ok(Catalog::shipped().with_published(extra))
+    Ok(Catalog::shipped_from(choice).with_published(extra))
 }
 
 pub(crate) fn tenant(row: TenantRow) -> Tenant {

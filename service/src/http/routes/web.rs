@@ -23,11 +23,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::domain::{JobState, TenantId};
+use crate::domain::{Catalog, JobState, TenantId};
 use crate::http::openapi as doc;
 use crate::http::render;
 use crate::http::state::AppState;
 use crate::ops::OpsError;
+
+mod timeline;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "intune_mock_operator";
@@ -289,10 +291,18 @@ fn sign_in_form(status: StatusCode, message: Option<&str>) -> Response {
 
 // ----- the page -------------------------------------------------------------------------------
 
+/// One connector as the page shows it.
+struct ConnectorPanel {
+    view: wire::admin::ConnectorView,
+    history: Vec<wire::admin::StatusChange>,
+    /// The connector's life as an SVG picture (`timeline::svg`).
+    lifeline: String,
+}
+
 /// One tenant as the page shows it.
 struct TenantPanel {
     tenant: wire::admin::Tenant,
-    connectors: Vec<(wire::admin::ConnectorView, Vec<wire::admin::StatusChange>)>,
+    connectors: Vec<ConnectorPanel>,
     /// Jobs per state of `QUEUE_STATES`, in that order.
     queues: Vec<i64>,
 }
@@ -300,8 +310,10 @@ struct TenantPanel {
 async fn dashboard(state: &AppState) -> Result<String, OpsError> {
     state.ops.time().sync().await?;
     let mut panels = Vec::new();
+    // One read of the catalog for every connector's timeline.
+    let catalog = state.ops.releases().catalog().await?;
     for tenant in state.ops.tenants().list().await? {
-        match tenant_panel(state, &tenant.id).await {
+        match tenant_panel(state, &catalog, &tenant.id).await {
             Ok(panel) => panels.push(panel),
             // Deleted while the page was being read.
             Err(OpsError::NotFound(_)) => {}
@@ -315,7 +327,11 @@ async fn dashboard(state: &AppState) -> Result<String, OpsError> {
     Ok(render_dashboard(state.ops.now(), mode, &panels))
 }
 
-async fn tenant_panel(state: &AppState, tenant_id: &TenantId) -> Result<TenantPanel, OpsError> {
+async fn tenant_panel(
+    state: &AppState,
+    catalog: &Catalog,
+    tenant_id: &TenantId,
+) -> Result<TenantPanel, OpsError> {
     let tenant = render::tenant(&state.ops.tenants().get(tenant_id).await?);
     let ops = state.ops.connectors();
     let listed = ops.list_with_status(tenant_id).await?;
@@ -323,15 +339,25 @@ async fn tenant_panel(state: &AppState, tenant_id: &TenantId) -> Result<TenantPa
     let mut connectors = Vec::with_capacity(listed.len());
     for c in &listed {
         let history = match ops.history(tenant_id, &c.connector.id).await {
-            Ok(history) => history.iter().map(render::history).collect(),
+            Ok(history) => history,
             // Uninstalled while the page was being read.
             Err(OpsError::NotFound(_)) => continue,
             Err(e) => return Err(e),
         };
-        connectors.push((
-            render::connector_view(&c.connector, &c.evaluation, now),
-            history,
-        ));
+        let marks: Vec<timeline::Mark> = history
+            .iter()
+            .map(|h| timeline::Mark {
+                at: h.at,
+                status: h.status,
+                reasons: h.reasons.clone(),
+            })
+            .collect();
+        let line = timeline::lifeline(catalog, c.connector.facts.version);
+        connectors.push(ConnectorPanel {
+            view: render::connector_view(&c.connector, &c.evaluation, now),
+            history: history.iter().map(render::history).collect(),
+            lifeline: timeline::svg(&line, &marks, now),
+        });
     }
     let mut queues = Vec::with_capacity(QUEUE_STATES.len());
     for (job_state, _) in QUEUE_STATES {
@@ -379,7 +405,7 @@ fn render_tenant(out: &mut String, panel: &TenantPanel) {
         panel
             .connectors
             .iter()
-            .filter(|(view, _)| view.status.status == status)
+            .filter(|c| c.view.status.status == status)
             .count()
     };
     out.push_str(&format!(
@@ -415,17 +441,15 @@ fn render_tenant(out: &mut String, panel: &TenantPanel) {
          scope=\"col\">Version</th><th scope=\"col\">Features</th><th scope=\"col\">Last \
          check-in</th></tr></thead>\n<tbody>\n",
     );
-    for (view, history) in &panel.connectors {
-        render_connector(out, view, history);
+    for connector in &panel.connectors {
+        render_connector(out, connector);
     }
     out.push_str("</tbody>\n</table>\n</section>\n");
 }
 
-fn render_connector(
-    out: &mut String,
-    view: &wire::admin::ConnectorView,
-    history: &[wire::admin::StatusChange],
-) {
+fn render_connector(out: &mut String, connector: &ConnectorPanel) {
+    let view = &connector.view;
+    let history = &connector.history;
     let id = escape(&view.id);
     out.push_str(&format!(
         "<tr class=\"connector\" data-connector-id=\"{id}\" data-status=\"{}\">\n<td \
@@ -515,10 +539,12 @@ fn render_connector(
         escape(&view.state)
     ));
 
-    // The timeline: a `<details>` element opens without script.
+    // The timeline: the picture, then the list in a `<details>` element (it opens without
+    // script).
     out.push_str(&format!(
-        "<tr class=\"timeline\" data-timeline-for=\"{id}\"><td colspan=\"6\"><details><summary>Status \
+        "<tr class=\"timeline\" data-timeline-for=\"{id}\"><td colspan=\"6\">{}\n<details><summary>Status \
          history: {} {}</summary>\n<ol>",
+        connector.lifeline,
         history.len(),
         plural(history.len(), "change", "changes"),
     ));
@@ -638,6 +664,7 @@ ul.reasons li { margin-bottom: 6px; }
 .badge-healthy { background: #dff6dd; color: #107c10; }
 .badge-warning { background: #fff4ce; color: #8a6100; }
 .badge-error { background: #fde7e9; color: #a4262c; }
+svg.lifeline { display: block; max-width: 100%; height: auto; margin: 4px 0; }
 details summary { cursor: pointer; color: var(--muted); }
 details ol { margin: 4px 0; }
 details li { margin-bottom: 2px; }
