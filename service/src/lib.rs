@@ -21,6 +21,7 @@ pub mod journal;
 pub mod limit;
 pub mod metrics;
 pub mod ops;
+pub mod profiles;
 pub mod scep;
 pub mod schedule;
 pub mod startup;

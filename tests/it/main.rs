@@ -30,6 +30,7 @@ mod health;
 mod hostile_input;
 mod identity;
 mod jobs;
+mod jobs_by_profile;
 mod journal;
 mod keep_logs;
 mod lifecycle_cli;

@@ -70,7 +70,7 @@ async fn the_document_describes_every_route_the_router_serves_and_no_other() {
         missing.is_empty() && extra.is_empty(),
         "routes the document leaves out: {missing:?}; operations no route serves: {extra:?}"
     );
-    assert_eq!(described.len(), 66);
+    assert_eq!(described.len(), 67);
     assert!(described.contains(&("GET".to_owned(), "/openapi.json".to_owned())));
     assert!(described.contains(&(
         "POST".to_owned(),
@@ -121,7 +121,7 @@ async fn every_operation_has_a_unique_id_a_success_answer_and_its_path_parameter
             .collect();
         assert_eq!(declared, templated, "{method} {path}: path parameters");
     }
-    assert_eq!(ids.len(), 66);
+    assert_eq!(ids.len(), 67);
     let id = |method: &str, path: &str| {
         operations[&(method.to_owned(), path.to_owned())]["operationId"].clone()
     };

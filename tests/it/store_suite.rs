@@ -25,9 +25,9 @@ use std::sync::Arc;
 use service::domain::jobs::AttemptEnd;
 use service::domain::{ConnectorId, FeatureSet, JobId, JobKind, JobState, Outcome};
 use service::store::{
-    AttemptRow, Completion, ConnectorRow, HealthWrite, HistoryRow, JobRow, JobStat, LeaseJobs,
-    PgStore, Reconciled, ReleaseRow, ScepChallengeRow, SigningKeyRow, SqliteStore, Store,
-    StoreError, StoreResult, TenantRow, UserPfxRow,
+    AttemptRow, Completion, ConnectorRow, DeviceKeyRow, EnqueueKeyRow, HealthWrite, HistoryRow,
+    JobRow, JobStat, LeaseJobs, PgStore, Reconciled, ReleaseRow, ScepChallengeRow, SigningKeyRow,
+    SqliteStore, Store, StoreError, StoreResult, TenantRow, UserPfxRow,
 };
 use sqlx::{Connection, PgConnection};
 
@@ -113,6 +113,7 @@ on_both_backends!(
     releasing_a_connectors_leases_queues_its_jobs_at_once,
     the_next_job_deadline_is_the_earliest_expiry_or_backoff_end,
     a_tenant_has_queued_jobs_until_its_queue_runs_dry,
+    device_keys_are_written_with_their_jobs_and_go_with_them,
     user_pfx_certificates_are_upserted_listed_and_deleted,
     scep_secrets_challenges_validations_and_notifications,
     tokens_name_their_tenant_until_they_expire,

@@ -1,6 +1,7 @@
 """Gives a fresh intune-mock service data for schemathesis to reach: a tenant with two connectors
-(one for the runs, one to uninstall), a PFX-import key, queued jobs, a SCEP challenge and a Graph
-token. Prints the credentials as shell assignments for .ci/schemathesis to `eval`.
+(one for the runs, one to uninstall), a PFX-import key, queued jobs (one enqueued by profile, for
+its device key), a SCEP challenge and a Graph token. Prints the credentials as shell assignments
+for .ci/schemathesis to `eval`.
 
 Usage: python prepare.py BASE_URL OPERATOR_TOKEN
 """
@@ -86,6 +87,14 @@ def main():
             ]
         },
     )
+    # Enqueued by profile: the service made its device key, which getJobDeviceKey answers.
+    by_profile = call(
+        "POST",
+        f"{base}/admin/tenants/{tid}/jobs",
+        operator,
+        expect=(201,),
+        json={"kind": "pkcs_create", "profile": "default", "count": 1},
+    )
     challenge = call(
         "POST",
         f"{base}/admin/tenants/{tid}/scep/challenges",
@@ -110,6 +119,7 @@ def main():
         "enrollment_secret": tenant["enrollmentSecret"],
         "connector_id": connector["connectorId"],
         "job_id": jobs["value"][0]["id"],
+        "profile_job_id": by_profile["value"][0]["id"],
         "challenge_id": challenge["id"],
         "connector_credential": connector["credential"],
         "spare_connector_credential": credentials[1]["credential"],

@@ -16,6 +16,7 @@ use connector_sim::state::StateDir;
 use connector_sim::{Connector, ConnectorConfig};
 use wire::connector::Feature;
 
+mod crl;
 mod file;
 mod scep;
 
@@ -69,6 +70,8 @@ pub struct ConnectorArgs {
     pub log_debug: bool,
     /// Keep the connector's id, credential, CA key and version in DIR: started again with the
     /// same DIR (even after a crash), it goes on as the same connector instead of registering.
+    /// The CA's CRL is written there as crl.pem after each revocation (else in --log-dir;
+    /// without either folder, no CRL is written).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Serve the NDES-like SCEP endpoint on ADDR (`127.0.0.1:0` picks a port; needs the scep
@@ -87,6 +90,7 @@ pub(super) async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
     };
     let config = config(&args, &file)?;
     let log = event_log(&args, &file)?;
+    let log_dir = log.dir().map(std::path::Path::to_path_buf);
     let state = match &args.state_dir {
         Some(dir) => Some(StateDir::open(dir)?),
         None => None,
@@ -165,7 +169,8 @@ pub(super) async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
     // The CA and the SCEP endpoint issue on the wall clock: a SCEP client and `openssl verify`
     // check what they get against this machine's clock, whatever the service's says.
-    let cas = certificate_authorities(state.as_ref(), connector_sim::clock::wall())?;
+    let (cas, ca) = certificate_authorities(state.as_ref(), connector_sim::clock::wall())?;
+    let mut crl = crl::CrlFile::new(state.as_ref().map(StateDir::path), log_dir.as_deref(), ca);
     if let Some(scep) = scep {
         let spool = state.as_ref().map(StateDir::spool_dir);
         let line = scep.serve(&mut connector, cas.clone(), spool).await?;
@@ -176,10 +181,16 @@ pub(super) async fn connector(args: ConnectorArgs) -> anyhow::Result<()> {
         stop.await;
     };
     connector_sim::run_realtime(&mut connector, stop, |connector| {
-        save(state.as_ref(), connector)
+        save(state.as_ref(), connector);
+        if let Some(crl) = &mut crl {
+            crl.refresh();
+        }
     })
     .await;
     save(state.as_ref(), &connector);
+    if let Some(crl) = &mut crl {
+        crl.refresh();
+    }
     Ok(())
 }
 
@@ -259,7 +270,7 @@ fn config(args: &ConnectorArgs, file: &file::ConnectorFile) -> anyhow::Result<Co
 fn certificate_authorities(
     state: Option<&StateDir>,
     now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<connector_sim::ca::CaDirectory> {
+) -> anyhow::Result<(connector_sim::ca::CaDirectory, connector_sim::ca::SharedCa)> {
     let (name, common_name) = CA;
     let ca = match state {
         Some(state) => connector_sim::pki::CertificateAuthority::with_key(
@@ -271,8 +282,8 @@ fn certificate_authorities(
         None => connector_sim::pki::CertificateAuthority::new(name, common_name, now)?,
     };
     let cas = connector_sim::ca::CaDirectory::new();
-    cas.add_embedded(ca);
-    Ok(cas)
+    let shared = cas.add_embedded(ca);
+    Ok((cas, shared))
 }
 
 /// Saves what a restart needs (the version changes when the connector updates itself); a

@@ -21,9 +21,9 @@ use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use serde_json::{json, Value};
 use service::domain::JobKind;
+use service::profiles::Profile;
 
-pub const EMBEDDED_CA: &str = "ca01.contoso.com\\Contoso Issuing CA";
-pub const DIGICERT_CA: &str = "DigiCert";
+pub use service::profiles::{DIGICERT_CA, EMBEDDED_CA};
 
 /// A device enrolled in Intune: a key pair and its key certificate.
 pub struct Device {
@@ -161,12 +161,9 @@ impl Pki {
         self.tenants.get(tenant).and_then(|k| k.import.clone())
     }
 
+    /// The profile's CA (the steps' profiles were checked when the scenario was read).
     fn ca_for(profile: &str) -> &'static str {
-        if profile == "digicert" {
-            DIGICERT_CA
-        } else {
-            EMBEDDED_CA
-        }
+        Profile::parse(profile).map_or(EMBEDDED_CA, Profile::certification_authority)
     }
 
     /// A certificate issued earlier by a PKCS profile (for revoke jobs to name): job number
@@ -214,18 +211,7 @@ impl Pki {
             .to_bn()?
             .to_hex_str()?
             .to_string();
-        let issuer = certificate
-            .issuer_name()
-            .entries()
-            .map(|e| {
-                format!(
-                    "{}={}",
-                    e.object().nid().short_name().unwrap_or("?"),
-                    String::from_utf8_lossy(e.data().as_slice())
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(",");
+        let issuer = service::profiles::name_text(certificate.issuer_name());
         earlier.insert((name, index), (serial.clone(), issuer.clone()));
         Ok((serial, issuer))
     }
@@ -242,15 +228,11 @@ impl Pki {
         user_pfx_id: Option<&str>,
     ) -> anyhow::Result<Value> {
         Ok(match kind {
-            JobKind::PkcsCreate => json!({
-                "subject": format!("CN=device-{index:04}"),
-                "subjectAlternativeNames": [{"type": "upn", "value": format!("user{index:04}@contoso.com")}],
-                "template": "IntuneDevice",
-                "certificationAuthority": Self::ca_for(profile),
-                "validityDays": 365,
-                "keyAlgorithm": if profile == "rsa2048" { "rsa2048" } else { "p256" },
-                "deviceKeyCertificate": self.device.certificate_pem()?,
-            }),
+            JobKind::PkcsCreate => service::profiles::pkcs_create_payload(
+                Profile::parse(profile)?,
+                index,
+                &self.device.certificate_pem()?,
+            ),
             JobKind::PkcsRecrypt => {
                 let keys = self
                     .tenants
@@ -280,11 +262,7 @@ impl Pki {
             }),
             JobKind::Revoke => {
                 let (serial, issuer) = self.issue_existing(profile, index, now)?;
-                json!({
-                    "serialNumber": serial,
-                    "issuerName": issuer,
-                    "certificationAuthority": Self::ca_for(profile),
-                })
+                service::profiles::revoke_payload(Self::ca_for(profile), &serial, &issuer)
             }
         })
     }

@@ -18,7 +18,7 @@ pub struct EnqueueSpec {
 }
 
 /// The built-in enqueue profiles.
-pub const PROFILES: &[&str] = &["default", "digicert", "rsa2048", "wrong_key"];
+pub const PROFILES: &[&str] = service::profiles::NAMES;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

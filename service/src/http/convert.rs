@@ -4,9 +4,15 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::connector::{parse_co_installed, Product};
-use crate::domain::jobs::{DEFAULT_VISIBILITY_SECONDS, MAX_LEASE_BATCH, MAX_VISIBILITY_SECONDS};
+use crate::domain::jobs::{
+    DEFAULT_VISIBILITY_SECONDS, MAX_ENQUEUE_BATCH, MAX_LEASE_BATCH, MAX_VISIBILITY_SECONDS,
+};
 use crate::domain::{FeatureSet, JobKind, Outcome, Version};
-use crate::ops::{invalid, Lease, NewConnector, NewJob, OpsError, Reconfigure, Report};
+use crate::ops::{
+    invalid, kind_not_by_profile, Lease, NewConnector, NewJob, OpsError, ProfileKind,
+    ProfileRequest, Reconfigure, Report,
+};
+use crate::profiles::Profile;
 
 const MAX_NAME: usize = 256;
 
@@ -225,6 +231,70 @@ fn typed<T: serde::de::DeserializeOwned>(
 ) -> Result<T, OpsError> {
     serde_json::from_value(payload)
         .map_err(|e| invalid("InvalidPayload", format!("payload of a {kind} job: {e}")))
+}
+
+/// Checks a profile request (docs/behaviour.md, "Request queues and routing"): each refusal
+/// names its field (`kind`, `profile`, `count`, `deviceKeyCertificate`).
+pub fn profile_request(body: wire::jobs::EnqueueByProfile) -> Result<ProfileRequest, OpsError> {
+    let kind =
+        JobKind::parse(&body.kind).map_err(|e| invalid("UnknownJobKind", format!("kind: {e}")))?;
+    let profile = Profile::parse(&body.profile)
+        .map_err(|e| invalid("UnknownProfile", format!("profile: {e}")))?;
+    let count = body
+        .count
+        .as_u64()
+        .filter(|n| (1..=MAX_ENQUEUE_BATCH as u64).contains(n))
+        .ok_or_else(|| {
+            invalid(
+                "InvalidField",
+                format!(
+                    "count must be a whole number from 1 to {MAX_ENQUEUE_BATCH}, not {}",
+                    body.count
+                ),
+            )
+        })? as u32;
+    let kind = match kind {
+        JobKind::PkcsCreate => {
+            if let Some(pem) = &body.device_key_certificate {
+                if !pem.trim_start().starts_with("-----BEGIN CERTIFICATE-----") {
+                    return Err(invalid(
+                        "InvalidCertificate",
+                        "deviceKeyCertificate: not a PEM certificate (-----BEGIN CERTIFICATE-----)",
+                    ));
+                }
+                certificate("deviceKeyCertificate", pem)?;
+            }
+            ProfileKind::PkcsCreate {
+                device_key_certificate: body.device_key_certificate,
+            }
+        }
+        JobKind::Revoke => {
+            if body.device_key_certificate.is_some() {
+                return Err(invalid(
+                    "InvalidField",
+                    "deviceKeyCertificate: only a pkcs_create request carries one, not a revoke",
+                ));
+            }
+            ProfileKind::Revoke
+        }
+        JobKind::PkcsRecrypt | JobKind::PkcsImport => return Err(kind_not_by_profile(kind)),
+    };
+    Ok(ProfileRequest {
+        kind,
+        profile,
+        count,
+    })
+}
+
+/// A payload a profile made, checked and made canonical as a sent one is.
+pub fn profile_job(kind: JobKind, payload: serde_json::Value) -> Result<NewJob, OpsError> {
+    new_job(
+        0,
+        wire::jobs::EnqueueJob {
+            kind: kind.as_str().to_owned(),
+            payload,
+        },
+    )
 }
 
 /// Validates a job's payload for its kind and returns it as canonical JSON.

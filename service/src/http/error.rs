@@ -97,6 +97,14 @@ impl From<OpsError> for ApiError {
                 "IdempotencyKeyReused",
                 e.to_string(),
             ),
+            OpsError::NothingToRevoke(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "NotEnoughCertificatesToRevoke",
+                e.to_string(),
+            ),
+            OpsError::NoDeviceKey(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "DeviceKeyNotHeld", e.to_string())
+            }
             OpsError::Corrupt(_) | OpsError::Store(_) => {
                 // The cause chain is logged once here; the client sees nothing internal.
                 tracing::error!(error = ?e, "request failed");

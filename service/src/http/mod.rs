@@ -215,6 +215,10 @@ fn jobs_routes(router: Router<AppState>) -> Router<AppState> {
             "/admin/tenants/{tenant_id}/jobs/{job_id}/cancel",
             post(jobs::jobs_cancel),
         )
+        .route(
+            "/admin/tenants/{tenant_id}/jobs/{job_id}/device-key",
+            get(jobs::jobs_device_key),
+        )
 }
 
 /// The Graph surface, its token endpoint and the tenants' OpenID discovery.

@@ -61,6 +61,7 @@ use wire::error::ErrorEnvelope;
         jobs::jobs_enqueue,
         jobs::jobs_get,
         jobs::jobs_cancel,
+        jobs::jobs_device_key,
         connector::connectors_register,
         connector::connectors_checkin,
         connector::health_upload,

@@ -40,6 +40,12 @@ pub enum OpsError {
     /// An idempotency key already used for another request.
     #[error("{0}")]
     KeyReused(String),
+    /// A revoke by profile asked for more certificates than are left to name.
+    #[error("{0}")]
+    NothingToRevoke(String),
+    /// A job with no device key the service made.
+    #[error("{0}")]
+    NoDeviceKey(String),
     /// Something stored does not read back (a row this service did not write).
     #[error("internal error: {0}")]
     Corrupt(String),

@@ -19,7 +19,7 @@ use crate::domain::lifecycle::Operation;
 use crate::domain::routing::leasable_kinds;
 use crate::domain::{AttemptEnd, ConnectorId, JobId, JobKind, JobState, Outcome, TenantId};
 use crate::ids::secret_hash;
-use crate::store::{EnqueueKeyRow, JobRow, LeaseJobs};
+use crate::store::{DeviceKeyRow, EnqueueKeyRow, JobRow, LeaseJobs};
 
 use super::deps::Deps;
 use super::error::{invalid, missing, optional, OpsError, OpsResult};
@@ -44,10 +44,56 @@ impl Jobs<'_> {
     /// PFX of the tenant.
     pub async fn enqueue(&self, tenant_id: &TenantId, jobs: Vec<NewJob>) -> OpsResult<Vec<Job>> {
         self.check_batch(tenant_id, &jobs).await?;
+        match self.write(tenant_id, jobs, None, None).await? {
+            Written::Jobs(jobs) => Ok(jobs),
+            Written::KeyTaken(_) => Err(OpsError::Corrupt("an enqueue without a key".into())),
+        }
+    }
+
+    /// Writes checked new jobs, each with a new id, queued now, in one transaction with the
+    /// device key the service made for them (PEM, if it made one) and the idempotency key's
+    /// claim (key, fingerprint), if there is one; wakes the tenant's waiting leases.
+    pub(super) async fn write(
+        &self,
+        tenant_id: &TenantId,
+        jobs: Vec<NewJob>,
+        device_key: Option<&str>,
+        claim: Option<(&str, &str)>,
+    ) -> OpsResult<Written> {
         let new = self.rows_for(tenant_id, jobs);
-        self.deps.store.insert_jobs(&new).await?;
+        let keys: Vec<DeviceKeyRow> = device_key
+            .map(|pem| {
+                new.iter()
+                    .map(|job| DeviceKeyRow {
+                        job_id: job.id.clone(),
+                        tenant_id: tenant_id.clone(),
+                        private_key_pem: pem.to_owned(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let store = &self.deps.store;
+        if let Some((key, fingerprint)) = claim {
+            let claim = EnqueueKeyRow {
+                tenant_id: tenant_id.clone(),
+                key: key.to_owned(),
+                fingerprint: fingerprint.to_owned(),
+                job_ids: new.iter().map(|job| job.id.clone()).collect(),
+                created_ms: self.deps.now().timestamp_millis(),
+            };
+            let kept_from_ms = (self.deps.now() - KEY_KEPT).timestamp_millis();
+            if let Some(stored) = store
+                .insert_jobs_keyed(&new, &keys, &claim, kept_from_ms)
+                .await?
+            {
+                // A call with the same key got there first.
+                return Ok(Written::KeyTaken(stored));
+            }
+        } else {
+            store.insert_jobs_holding(&new, &keys).await?;
+        }
         self.deps.waits.wake(tenant_id);
-        Ok(new.into_iter().map(rows::job).collect())
+        Ok(Written::Jobs(new.into_iter().map(rows::job).collect()))
     }
 
     /// [`Jobs::enqueue`] under an idempotency key (docs/behaviour.md, "Request queues and
@@ -68,27 +114,18 @@ impl Jobs<'_> {
             return replay(tenant_id, stored, &fingerprint, jobs);
         }
         self.check_batch(tenant_id, &jobs).await?;
-        let new = self.rows_for(tenant_id, jobs.clone());
-        let claim = EnqueueKeyRow {
-            tenant_id: tenant_id.clone(),
-            key: key.to_owned(),
-            fingerprint: fingerprint.clone(),
-            job_ids: new.iter().map(|job| job.id.clone()).collect(),
-            created_ms: self.deps.now().timestamp_millis(),
-        };
-        match store.insert_jobs_keyed(&new, &claim, kept_from_ms).await? {
-            None => {
-                self.deps.waits.wake(tenant_id);
-                Ok(new.into_iter().map(rows::job).collect())
-            }
-            // A call with the same key got there first.
-            Some(stored) => replay(tenant_id, stored, &fingerprint, jobs),
+        match self
+            .write(tenant_id, jobs.clone(), None, Some((key, &fingerprint)))
+            .await?
+        {
+            Written::Jobs(jobs) => Ok(jobs),
+            Written::KeyTaken(stored) => replay(tenant_id, stored, &fingerprint, jobs),
         }
     }
 
     /// Refuses a batch that is empty or too large, or a `pkcs_import` job whose PFX the tenant
     /// does not hold.
-    async fn check_batch(&self, tenant_id: &TenantId, jobs: &[NewJob]) -> OpsResult<()> {
+    pub(super) async fn check_batch(&self, tenant_id: &TenantId, jobs: &[NewJob]) -> OpsResult<()> {
         if jobs.is_empty() || jobs.len() > MAX_ENQUEUE_BATCH {
             return Err(invalid(
                 "InvalidField",
@@ -639,12 +676,20 @@ struct LeaseKinds {
     skip_missing_import_key: bool,
 }
 
+/// What [`Jobs::write`] did.
+pub(super) enum Written {
+    /// The jobs as created.
+    Jobs(Vec<Job>),
+    /// Nothing: the tenant held the idempotency key already (a call with it got there first).
+    KeyTaken(EnqueueKeyRow),
+}
+
 /// How long an enqueue's idempotency key is kept, on the service clock.
 pub const KEY_KEPT: Duration = Duration::hours(24);
 
 /// A digest of a batch of new jobs (kind and canonical payload of each, in order): two calls
 /// with the same key must carry the same batch.
-fn fingerprint(jobs: &[NewJob]) -> String {
+pub(super) fn fingerprint(jobs: &[NewJob]) -> String {
     let mut text = String::new();
     for job in jobs {
         text.push_str(job.kind.as_str());

@@ -14,6 +14,7 @@
 //! reconciliation), `error` (the one error type). Subject modules import those, never each
 //! other, except that `tenants` uses `time` for a reset of the clock.
 
+mod by_profile;
 mod connectors;
 mod deps;
 mod error;
@@ -38,6 +39,7 @@ use crate::domain::catalog::CatalogChoice;
 use crate::ids::IdSource;
 use crate::store::Store;
 
+pub use by_profile::{kind_not_by_profile, Canonical, ProfileKind, ProfileRequest};
 pub use connectors::Connectors;
 pub use error::{invalid, OpsError, OpsResult};
 pub use jobs::{third_party_ca, Jobs};

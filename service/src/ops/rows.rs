@@ -236,6 +236,47 @@ pub(crate) fn job_count(stat: JobStat) -> JobCount {
     }
 }
 
+/// The CA and serial (hexadecimal) a revoke job's payload names; `None` when it names none.
+pub(crate) fn revoke_target(payload: &str) -> Option<(String, String)> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Names {
+        certification_authority: String,
+        serial_number: String,
+    }
+    serde_json::from_str::<Names>(payload)
+        .ok()
+        .map(|n| (n.certification_authority, n.serial_number))
+}
+
+/// The CA, serial and issuer name of the certificate a succeeded `pkcs_create` job was issued:
+/// its payload's `certificationAuthority`, its result's `serialNumber`, and the issuer of its
+/// result's `certificate` as revoke payloads spell it. `None` when the result does not say.
+pub(crate) fn issued_certificate(
+    payload: &str,
+    result: Option<&str>,
+) -> Option<(String, String, String)> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Issued {
+        serial_number: String,
+        certificate: String,
+    }
+    let issued: Issued = serde_json::from_str(result?).ok()?;
+    let certificate = openssl::x509::X509::from_pem(issued.certificate.as_bytes()).ok()?;
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Names {
+        certification_authority: String,
+    }
+    let names: Names = serde_json::from_str(payload).ok()?;
+    Some((
+        names.certification_authority,
+        issued.serial_number,
+        crate::profiles::name_text(certificate.issuer_name()),
+    ))
+}
+
 /// The imported PFX a `pkcs_import` job's payload names (`userPfxCertificateId`; the payload was
 /// validated at enqueue). `None` when it names none.
 pub(crate) fn user_pfx_id(payload: &str) -> Option<String> {

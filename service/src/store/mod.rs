@@ -29,8 +29,9 @@ mod sqlite;
 
 pub use postgres::PgStore;
 pub use rows::{
-    AttemptRow, Completion, ConnectorRow, EnqueueKeyRow, HealthWrite, HistoryRow, JobRow, JobStat,
-    LeaseJobs, Reconciled, ReleaseRow, ScepChallengeRow, SigningKeyRow, TenantRow, UserPfxRow,
+    AttemptRow, Completion, ConnectorRow, DeviceKeyRow, EnqueueKeyRow, HealthWrite, HistoryRow,
+    JobRow, JobStat, LeaseJobs, Reconciled, ReleaseRow, ScepChallengeRow, SigningKeyRow, TenantRow,
+    UserPfxRow,
 };
 pub use sqlite::{file_of as sqlite_file, SqliteStore};
 
@@ -255,7 +256,15 @@ pub trait Store: Engine + Send + Sync + std::fmt::Debug {
 
     /// Enqueues `jobs` in one transaction, in slice order (the order lists and leases follow); an
     /// id already used refuses the whole batch (`Conflict`).
-    async fn insert_jobs(&self, jobs: &[JobRow]) -> StoreResult<()>;
+    async fn insert_jobs(&self, jobs: &[JobRow]) -> StoreResult<()> {
+        self.insert_jobs_holding(jobs, &[]).await
+    }
+    /// [`Store::insert_jobs`] with the device keys the service made for them, in one transaction.
+    async fn insert_jobs_holding(
+        &self,
+        jobs: &[JobRow],
+        device_keys: &[DeviceKeyRow],
+    ) -> StoreResult<()>;
     /// The tenant's idempotency key `key`, if it was stored at `kept_from_ms` or later.
     async fn enqueue_key(
         &self,
@@ -276,9 +285,15 @@ pub trait Store: Engine + Send + Sync + std::fmt::Debug {
     async fn insert_jobs_keyed(
         &self,
         jobs: &[JobRow],
+        device_keys: &[DeviceKeyRow],
         key: &EnqueueKeyRow,
         kept_from_ms: i64,
     ) -> StoreResult<Option<EnqueueKeyRow>>;
+    /// The private key (PEM) the service made for the tenant's job `id`, if it made one.
+    async fn device_key(&self, tenant_id: &TenantId, id: &JobId) -> StoreResult<Option<String>> {
+        let found: Option<(String,)> = optional(self, sql::device_key(tenant_id, id)).await?;
+        Ok(found.map(|(pem,)| pem))
+    }
     async fn get_job(&self, tenant_id: &TenantId, id: &JobId) -> StoreResult<JobRow> {
         one(self, sql::get_job(tenant_id, id)).await
     }

@@ -199,6 +199,15 @@ pub struct AttemptRow {
     pub ended_ms: Option<i64>,
 }
 
+/// A device key the service made for a job enqueued by profile (docs/behaviour.md, "Request
+/// queues and routing"): the PKCS#8 private key, PEM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceKeyRow {
+    pub job_id: JobId,
+    pub tenant_id: TenantId,
+    pub private_key_pem: String,
+}
+
 /// An idempotency key of an enqueue (docs/behaviour.md, "Request queues and routing"): what the
 /// first request with it asked for and what it created, to answer its retries the same.
 #[derive(Debug, Clone, PartialEq, Eq)]

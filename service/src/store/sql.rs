@@ -6,8 +6,8 @@
 
 use super::engine::{Param, Statement};
 use super::rows::{
-    ConnectorRow, EnqueueKeyRow, HistoryRow, JobRow, Reconciled, ReleaseRow, ScepChallengeRow,
-    SigningKeyRow, TenantRow, UserPfxRow,
+    ConnectorRow, DeviceKeyRow, EnqueueKeyRow, HistoryRow, JobRow, Reconciled, ReleaseRow,
+    ScepChallengeRow, SigningKeyRow, TenantRow, UserPfxRow,
 };
 use super::{StoreError, StoreResult};
 use crate::domain::{ConnectorId, JobId, JobKind, JobState, TenantId};
@@ -563,6 +563,39 @@ pub fn claim_enqueue_key(key: &EnqueueKeyRow) -> Statement<'_> {
     .bind(key.fingerprint.as_str())
     .bind(Param::Owned(key.job_ids_json()))
     .bind(key.created_ms)
+}
+
+// ----- device keys of jobs enqueued by profile ------------------------------------------------
+
+/// The multi-row `INSERT`s of `keys`, 500 rows a statement (3 parameters a row).
+pub fn insert_device_keys(keys: &[DeviceKeyRow]) -> Vec<Statement<'_>> {
+    keys.chunks(500)
+        .map(|chunk| {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                .collect();
+            let mut statement = Statement::new(format!(
+                "INSERT INTO job_device_keys (job_id, tenant_id, private_key_pem) VALUES {}",
+                rows.join(", ")
+            ));
+            for key in chunk {
+                statement = statement
+                    .bind(&key.job_id)
+                    .bind(&key.tenant_id)
+                    .bind(key.private_key_pem.as_str());
+            }
+            statement
+        })
+        .collect()
+}
+
+/// The private key the service made for the tenant's job `id`.
+pub fn device_key<'q>(tenant_id: &'q TenantId, id: &'q JobId) -> Statement<'q> {
+    Statement::new(
+        "SELECT private_key_pem FROM job_device_keys WHERE tenant_id = $1 AND job_id = $2",
+    )
+    .bind(tenant_id)
+    .bind(id)
 }
 
 // ----- user PFX -------------------------------------------------------------------------------

@@ -162,12 +162,70 @@ pub struct EnqueueJob {
     pub payload: serde_json::Value,
 }
 
-/// `POST /admin/tenants/{tid}/jobs`: one job, or `{"jobs": [...]}`.
+/// `POST /admin/tenants/{tid}/jobs` by profile: `count` jobs of `kind` with the payloads the
+/// profile makes (the service makes the device key when `deviceKeyCertificate` is absent).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnqueueByProfile {
+    /// `pkcs_create` or `revoke` (the service holds neither the recrypt key nor the import
+    /// key's certificate that `pkcs_recrypt` and `pkcs_import` payloads need).
+    #[schema(pattern = "^(pkcs_create|revoke)$", example = "pkcs_create")]
+    pub kind: String,
+    /// `default`, `digicert`, `rsa2048` or `wrong_key`.
+    #[schema(
+        pattern = "^(default|digicert|rsa2048|wrong_key)$",
+        example = "default"
+    )]
+    pub profile: String,
+    // A number of any shape (a 0, a 1.5, a -1 is answered 400 naming `count`, not as a body
+    // serde refuses). Clients write an integer.
+    /// How many jobs, 1 to 1000.
+    #[schema(value_type = u32, minimum = 1, maximum = 1000, example = 2)]
+    pub count: serde_json::Value,
+    /// `pkcs_create` only: the device key certificate (PEM) the PFX passwords are encrypted to.
+    /// Without it the service makes one P-256 device key for the call, whose private key
+    /// `GET /admin/tenants/{tid}/jobs/{jobId}/device-key` answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_key_certificate: Option<String>,
+}
+
+/// `POST /admin/tenants/{tid}/jobs`: one job, `{"jobs": [...]}`, or a profile request (an object
+/// with a `profile` key).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum EnqueueBody {
     Batch { jobs: Vec<EnqueueJob> },
     One(EnqueueJob),
+    Profile(EnqueueByProfile),
+}
+
+/// The form is told by the `profile` key, so a profile request that does not fit is refused
+/// with what serde says of that form (`unknown field `x``), not the untagged enum's "data did
+/// not match any variant".
+impl<'de> Deserialize<'de> for EnqueueBody {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let value = serde_json::Value::deserialize(deserializer)?;
+        if value.get("profile").is_some() {
+            return serde_json::from_value(value)
+                .map(EnqueueBody::Profile)
+                .map_err(D::Error::custom);
+        }
+        match serde_json::from_value(value).map_err(D::Error::custom)? {
+            plain::EnqueueBody::Batch { jobs } => Ok(EnqueueBody::Batch { jobs }),
+            plain::EnqueueBody::One(job) => Ok(EnqueueBody::One(job)),
+        }
+    }
+}
+
+mod plain {
+    /// The two payload forms (named as the body, for serde's message when neither fits).
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    pub enum EnqueueBody {
+        Batch { jobs: Vec<super::EnqueueJob> },
+        One(super::EnqueueJob),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

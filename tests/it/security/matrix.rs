@@ -95,7 +95,7 @@ async fn every_route_refuses_every_wrong_credential_and_no_tenant_sees_another()
         problems.len(),
         problems.join("\n")
     );
-    assert_eq!(cases, 470, "matrix size");
+    assert_eq!(cases, 478, "matrix size");
 
     // 2. A's resources named in B's valid calls, and B's in A's paths: refused or a wire-level
     //    "no" that changes nothing.

@@ -149,6 +149,7 @@ const ROUTES: &[Row] = &[
     Row { method: "POST", template: "/admin/tenants/{tenant_id}/jobs", path: "/admin/tenants/{A}/jobs", auth: Auth::Operator, body: Some(r#"{"kind": "revoke", "payload": {"serialNumber": "0C01", "issuerName": "CN=Charlie CA", "certificationAuthority": "ca01\\Charlie CA"}}"#), cross: &[] },
     Row { method: "GET", template: "/admin/tenants/{tenant_id}/jobs/{job_id}", path: "/admin/tenants/{A}/jobs/{A.job}", auth: Auth::TenantReader, body: None, cross: &[] },
     Row { method: "POST", template: "/admin/tenants/{tenant_id}/jobs/{job_id}/cancel", path: "/admin/tenants/{A}/jobs/{A.job}/cancel", auth: Auth::Operator, body: None, cross: &[] },
+    Row { method: "GET", template: "/admin/tenants/{tenant_id}/jobs/{job_id}/device-key", path: "/admin/tenants/{A}/jobs/{A.job}/device-key", auth: Auth::Operator, body: None, cross: &[] },
     Row { method: "GET", template: "/connector/v1/self", path: "/connector/v1/self", auth: Auth::Connector, body: None, cross: &[] },
     Row { method: "PATCH", template: "/connector/v1/self", path: "/connector/v1/self", auth: Auth::Connector, body: Some(r#"{"displayName": "renamed by an intruder"}"#), cross: &[] },
     Row { method: "DELETE", template: "/connector/v1/self", path: "/connector/v1/self", auth: Auth::Connector, body: None, cross: &[] },
@@ -847,7 +848,7 @@ fn the_matrix_has_a_row_for_every_route_of_the_router() {
         missing.is_empty() && extra.is_empty(),
         "routes without a row: {missing:?}; rows without a route: {extra:?}"
     );
-    assert_eq!(served.len(), 66);
+    assert_eq!(served.len(), 67);
     // Every row that takes a body has one, and the placeholders are ours.
     for row in ROUTES {
         for placeholder in row.path.split('{').skip(1) {

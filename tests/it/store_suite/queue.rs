@@ -681,3 +681,83 @@ pub(super) async fn the_fifth_expired_lease_sends_the_job_to_dead_letter(store: 
         2
     );
 }
+
+pub(super) async fn device_keys_are_written_with_their_jobs_and_go_with_them(
+    store: Arc<dyn Store>,
+) {
+    store.insert_tenant(&tenant("tenant-a", T0)).await.unwrap();
+    store.insert_tenant(&tenant("tenant-b", T0)).await.unwrap();
+    let key = |job: &str| DeviceKeyRow {
+        job_id: job.into(),
+        tenant_id: "tenant-a".into(),
+        private_key_pem: "-----BEGIN PRIVATE KEY-----\nKEY-1\n".into(),
+    };
+    let held = |tenant: &'static str, job: &'static str| {
+        let store = store.clone();
+        async move { store.device_key(&tenant.into(), &job.into()).await.unwrap() }
+    };
+    store
+        .insert_jobs_holding(
+            &[
+                job("tenant-a", "j-1", "pkcs_create", T0),
+                job("tenant-a", "j-2", "pkcs_create", T0),
+            ],
+            &[key("j-1"), key("j-2")],
+        )
+        .await
+        .unwrap();
+    store
+        .insert_jobs(&[job("tenant-a", "j-3", "pkcs_create", T0)])
+        .await
+        .unwrap();
+    let pem = Some("-----BEGIN PRIVATE KEY-----\nKEY-1\n".to_owned());
+    assert_eq!(held("tenant-a", "j-1").await, pem);
+    assert_eq!(held("tenant-a", "j-2").await, pem);
+    assert_eq!(held("tenant-a", "j-3").await, None);
+    assert_eq!(held("tenant-b", "j-1").await, None);
+
+    // A key for a job the batch does not hold: nothing of the batch is written.
+    assert!(store
+        .insert_jobs_holding(
+            &[job("tenant-a", "j-4", "pkcs_create", T0)],
+            &[key("j-4"), key("no-such-job")],
+        )
+        .await
+        .is_err());
+    assert_not_found(store.get_job(&"tenant-a".into(), &"j-4".into()).await);
+    assert_eq!(held("tenant-a", "j-4").await, None);
+
+    // Under an idempotency key: written with the claim; a second claim writes neither.
+    let claim = |job: &str| EnqueueKeyRow {
+        tenant_id: "tenant-a".into(),
+        key: "order-7".into(),
+        fingerprint: "f".into(),
+        job_ids: vec![job.into()],
+        created_ms: T0,
+    };
+    let first = store
+        .insert_jobs_keyed(
+            &[job("tenant-a", "j-5", "pkcs_create", T0)],
+            &[key("j-5")],
+            &claim("j-5"),
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(first, None);
+    assert_eq!(held("tenant-a", "j-5").await, pem);
+    let again = store
+        .insert_jobs_keyed(
+            &[job("tenant-a", "j-6", "pkcs_create", T0)],
+            &[key("j-6")],
+            &claim("j-6"),
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.map(|k| k.job_ids), Some(vec![JobId::from("j-5")]));
+    assert_eq!(held("tenant-a", "j-6").await, None);
+
+    store.delete_tenant(&"tenant-a".into()).await.unwrap();
+    assert_eq!(held("tenant-a", "j-1").await, None);
+}

@@ -32,6 +32,7 @@ pub const MAX_COMPLETE_BATCH: usize = 100;
     request_body = wire::jobs::EnqueueBody,
     responses(
         (status = 201, description = "The queued jobs (a retry under the same Idempotency-Key: the first call's)", body = wire::admin::Collection<wire::jobs::JobView>),
+        (status = 409, response = doc::Conflict),
         (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthenticated),
         (status = 404, response = doc::NotFound),
@@ -53,6 +54,15 @@ pub async fn jobs_enqueue(
     let jobs = match body {
         wire::jobs::EnqueueBody::Batch { jobs } => jobs,
         wire::jobs::EnqueueBody::One(job) => vec![job],
+        wire::jobs::EnqueueBody::Profile(request) => {
+            let request = convert::profile_request(request)?;
+            let queued = state
+                .ops
+                .jobs()
+                .enqueue_by_profile(&tenant_id, &request, key, &convert::profile_job)
+                .await?;
+            return Ok(created(&queued));
+        }
     };
     let jobs = jobs
         .into_iter()
@@ -63,10 +73,43 @@ pub async fn jobs_enqueue(
         Some(key) => state.ops.jobs().enqueue_once(&tenant_id, jobs, key).await?,
         None => state.ops.jobs().enqueue(&tenant_id, jobs).await?,
     };
+    Ok(created(&queued))
+}
+
+/// 201 with the queued jobs.
+fn created(queued: &[crate::ops::Job]) -> Response {
     let value = queued.iter().map(|j| render::job_view(j, &[])).collect();
-    Ok((
+    (
         StatusCode::CREATED,
         ApiJson(wire::admin::Collection { value }),
+    )
+        .into_response()
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/tenants/{tenant_id}/jobs/{job_id}/device-key",
+    tag = "operator",
+    operation_id = "getJobDeviceKey",
+    security(("operatorToken" = [])),
+    params(("tenant_id" = String, Path, description = "The tenant's id"), ("job_id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The PKCS#8 private key (PEM) of the device key the service made for a pkcs_create job enqueued by profile without a deviceKeyCertificate: it opens the job's `result.encryptedPassword`", content_type = "application/x-pem-file", body = String),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::ServerError),
+    )
+)]
+pub async fn jobs_device_key(
+    _: Operator,
+    State(state): State<AppState>,
+    Path((tenant_id, job_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (tenant_id, job_id) = (TenantId::from(tenant_id), JobId::from(job_id));
+    let pem = state.ops.jobs().device_key(&tenant_id, &job_id).await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-pem-file")],
+        pem,
     )
         .into_response())
 }

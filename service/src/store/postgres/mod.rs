@@ -23,7 +23,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::PgPool;
 
 use super::engine::{self, AnyRow, Engine, Statement};
-use super::rows::{Completion, ConnectorRow, EnqueueKeyRow, HistoryRow, JobRow, LeaseJobs};
+use super::rows::{
+    Completion, ConnectorRow, DeviceKeyRow, EnqueueKeyRow, HistoryRow, JobRow, LeaseJobs,
+};
 use super::sql;
 use super::{interpret, Store, StoreError, StoreResult};
 use crate::domain::{ConnectorId, JobId, TenantId};
@@ -161,17 +163,22 @@ impl Store for PgStore {
         self.pool.close().await;
     }
 
-    async fn insert_jobs(&self, jobs: &[JobRow]) -> StoreResult<()> {
-        queue::insert_jobs(self, jobs).await
+    async fn insert_jobs_holding(
+        &self,
+        jobs: &[JobRow],
+        device_keys: &[DeviceKeyRow],
+    ) -> StoreResult<()> {
+        queue::insert_jobs(self, jobs, device_keys).await
     }
 
     async fn insert_jobs_keyed(
         &self,
         jobs: &[JobRow],
+        device_keys: &[DeviceKeyRow],
         key: &EnqueueKeyRow,
         kept_from_ms: i64,
     ) -> StoreResult<Option<EnqueueKeyRow>> {
-        queue::insert_jobs_keyed(self, jobs, key, kept_from_ms).await
+        queue::insert_jobs_keyed(self, jobs, device_keys, key, kept_from_ms).await
     }
 
     async fn has_queued_jobs(&self, tenant_id: &TenantId) -> StoreResult<bool> {

@@ -21,7 +21,7 @@ use super::PgStore;
 use crate::domain::{ConnectorId, JobId, JobKind, TenantId};
 use crate::store::engine;
 use crate::store::rows::{
-    first_per_job, in_lease_order, Completion, EnqueueKeyRow, JobRow, LeaseJobs,
+    first_per_job, in_lease_order, Completion, DeviceKeyRow, EnqueueKeyRow, JobRow, LeaseJobs,
 };
 use crate::store::sql::{
     self, end_open_attempts, expire_job_set, job_columns, release_job_set, JOB_PARAMS,
@@ -112,14 +112,24 @@ async fn end_locked(
 
 /// Multi-row `VALUES` (16 parameters a row, 500 rows a statement): the rows are inserted in list
 /// order, so `seq` (the enqueue order) follows the slice.
-pub(super) async fn insert_jobs(store: &PgStore, jobs: &[JobRow]) -> StoreResult<()> {
+/// The device keys the service made for them go in the same transaction.
+pub(super) async fn insert_jobs(
+    store: &PgStore,
+    jobs: &[JobRow],
+    device_keys: &[DeviceKeyRow],
+) -> StoreResult<()> {
     let mut tx = store.pool.begin().await.map_err(interpret)?;
-    insert_job_rows(&mut tx, jobs).await?;
+    insert_job_rows(&mut tx, jobs, device_keys).await?;
     tx.commit().await.map_err(interpret)
 }
 
-/// The multi-row `INSERT`s of `jobs`, 500 rows a statement, inside `tx`.
-async fn insert_job_rows(tx: &mut PgConnection, jobs: &[JobRow]) -> StoreResult<()> {
+/// The multi-row `INSERT`s of `jobs`, 500 rows a statement, then of their device keys, inside
+/// `tx`.
+async fn insert_job_rows(
+    tx: &mut PgConnection,
+    jobs: &[JobRow],
+    device_keys: &[DeviceKeyRow],
+) -> StoreResult<()> {
     for chunk in jobs.chunks(500) {
         let values: Vec<String> = (0..chunk.len())
             .map(|row| {
@@ -140,6 +150,12 @@ async fn insert_job_rows(tx: &mut PgConnection, jobs: &[JobRow]) -> StoreResult<
             .await
             .map_err(interpret)?;
     }
+    for statement in sql::insert_device_keys(device_keys) {
+        engine::query(&statement.text, statement.params)
+            .execute(&mut *tx)
+            .await
+            .map_err(interpret)?;
+    }
     Ok(())
 }
 
@@ -150,6 +166,7 @@ async fn insert_job_rows(tx: &mut PgConnection, jobs: &[JobRow]) -> StoreResult<
 pub(super) async fn insert_jobs_keyed(
     store: &PgStore,
     jobs: &[JobRow],
+    device_keys: &[DeviceKeyRow],
     key: &EnqueueKeyRow,
     kept_from_ms: i64,
 ) -> StoreResult<Option<EnqueueKeyRow>> {
@@ -175,7 +192,7 @@ pub(super) async fn insert_jobs_keyed(
         let stored = sqlx::FromRow::from_row(&row).map_err(interpret)?;
         return EnqueueKeyRow::from_columns(&key.tenant_id, &key.key, stored).map(Some);
     }
-    insert_job_rows(&mut tx, jobs).await?;
+    insert_job_rows(&mut tx, jobs, device_keys).await?;
     tx.commit().await.map_err(interpret)?;
     Ok(None)
 }

@@ -22,8 +22,8 @@ use tokio::sync::Mutex;
 use self::cache::{apply_connector_update, apply_reconciled, Cache};
 use super::engine::{self, positional, AnyRow, Decoded, Engine, Statement};
 use super::rows::{
-    Completion, ConnectorRow, EnqueueKeyRow, HealthWrite, HistoryRow, JobRow, LeaseJobs,
-    Reconciled, ReleaseRow, TenantRow,
+    Completion, ConnectorRow, DeviceKeyRow, EnqueueKeyRow, HealthWrite, HistoryRow, JobRow,
+    LeaseJobs, Reconciled, ReleaseRow, TenantRow,
 };
 use super::sql;
 use super::{interpret, presence_one_write_at_a_time, Store, StoreError, StoreResult};
@@ -458,18 +458,23 @@ impl Store for SqliteStore {
             .map(drop)
     }
 
-    async fn insert_jobs(&self, jobs: &[JobRow]) -> StoreResult<()> {
-        queue::insert_jobs(&mut *self.conn.lock().await, jobs).await
+    async fn insert_jobs_holding(
+        &self,
+        jobs: &[JobRow],
+        device_keys: &[DeviceKeyRow],
+    ) -> StoreResult<()> {
+        queue::insert_jobs(&mut *self.conn.lock().await, jobs, device_keys).await
     }
 
     async fn insert_jobs_keyed(
         &self,
         jobs: &[JobRow],
+        device_keys: &[DeviceKeyRow],
         key: &EnqueueKeyRow,
         kept_from_ms: i64,
     ) -> StoreResult<Option<EnqueueKeyRow>> {
         let conn = &mut *self.conn.lock().await;
-        queue::insert_jobs_keyed(conn, jobs, key, kept_from_ms).await
+        queue::insert_jobs_keyed(conn, jobs, device_keys, key, kept_from_ms).await
     }
 
     async fn has_queued_jobs(&self, tenant_id: &TenantId) -> StoreResult<bool> {

@@ -26,7 +26,9 @@ use sqlx::{Connection, SqliteConnection};
 use super::{execute_on, in_one_transaction, or_rolled_back, transaction_on, SqliteQuery};
 use crate::domain::{ConnectorId, JobId, JobState, TenantId};
 use crate::store::engine::{self, Statement};
-use crate::store::rows::{first_per_job, Completion, EnqueueKeyRow, JobRow, LeaseJobs};
+use crate::store::rows::{
+    first_per_job, Completion, DeviceKeyRow, EnqueueKeyRow, JobRow, LeaseJobs,
+};
 use crate::store::sql::{
     self, end_open_attempts, expire_job_set, job_columns, release_job_set, JOB_PARAMS,
 };
@@ -54,13 +56,32 @@ const LEASE_RAN_OUT: &str =
 
 /// Multi-row `INSERT`s (16 parameters a row, 500 rows a statement) between `BEGIN` and `COMMIT`,
 /// as one text: one command to sqlx's worker thread.
-pub(super) async fn insert_jobs(conn: &mut SqliteConnection, jobs: &[JobRow]) -> StoreResult<()> {
+/// The device keys the service made for them go in the same transaction.
+pub(super) async fn insert_jobs(
+    conn: &mut SqliteConnection,
+    jobs: &[JobRow],
+    device_keys: &[DeviceKeyRow],
+) -> StoreResult<()> {
     if jobs.is_empty() {
         return Ok(());
     }
-    let text = format!("BEGIN;{} COMMIT", job_inserts(jobs));
-    let params = jobs.iter().flat_map(sql::job_values).collect();
+    let (inserts, params) = inserts(jobs, device_keys);
+    let text = format!("BEGIN;{inserts} COMMIT");
     in_one_transaction(conn, engine::query(&text, params)).await
+}
+
+/// The `INSERT`s of `jobs` and then of their device keys (`sql::insert_device_keys`) as one text
+/// with `?` parameters, and their parameters.
+fn inserts<'q>(jobs: &'q [JobRow], keys: &'q [DeviceKeyRow]) -> (String, Vec<engine::Param<'q>>) {
+    let mut text = job_inserts(jobs);
+    let mut params: Vec<_> = jobs.iter().flat_map(sql::job_values).collect();
+    for statement in sql::insert_device_keys(keys) {
+        text.push(' ');
+        engine::positional(&statement.text, &mut text);
+        text.push(';');
+        params.extend(statement.params);
+    }
+    (text, params)
 }
 
 /// The multi-row `INSERT`s of `jobs` (parameters by `sql::job_values`, job after job).
@@ -83,6 +104,7 @@ fn job_inserts(jobs: &[JobRow]) -> String {
 pub(super) async fn insert_jobs_keyed(
     conn: &mut SqliteConnection,
     jobs: &[JobRow],
+    device_keys: &[DeviceKeyRow],
     key: &EnqueueKeyRow,
     kept_from_ms: i64,
 ) -> StoreResult<Option<EnqueueKeyRow>> {
@@ -116,8 +138,8 @@ pub(super) async fn insert_jobs_keyed(
         let stored = sqlx::FromRow::from_row(&row).map_err(interpret)?;
         return EnqueueKeyRow::from_columns(&key.tenant_id, &key.key, stored).map(Some);
     }
-    let text = format!("{} COMMIT", job_inserts(jobs));
-    let params = jobs.iter().flat_map(sql::job_values).collect();
+    let (inserts, params) = inserts(jobs, device_keys);
+    let text = format!("{inserts} COMMIT");
     in_one_transaction(conn, engine::query(&text, params)).await?;
     Ok(None)
 }
