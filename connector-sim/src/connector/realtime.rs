@@ -48,6 +48,10 @@ pub async fn run_realtime(
             _ = &mut shutdown => break,
             _ = tokio::time::sleep(wait) => {}
         }
+        // The service's time now, not as of the last answer: after a jump of the clock the poll
+        // is at the new instant, so its health message (due by then) goes first and claims the
+        // uploads it kept up, as a connector that lived through the span would have.
+        let _ = connector.client.service_time().await;
         let now = connector.service_now();
         if let Err(e) = connector.poll(now).await {
             tracing::warn!(error = %e, "check-in failed; will try again");
