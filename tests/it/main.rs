@@ -41,6 +41,7 @@ mod openapi;
 mod pkcs;
 mod proxy;
 mod readme;
+mod readme_tour;
 mod registration;
 mod reports;
 mod routing_props;
