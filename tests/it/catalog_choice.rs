@@ -3,12 +3,11 @@
 //! the default: with the public release history). Driven as the built binary, as a user would.
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::support::intune_mock;
+use crate::support::{intune_mock, served_url};
 
 const OPERATOR: &str = "catalog-choice-operator-token";
 
@@ -36,16 +35,7 @@ async fn served_versions(choice: &[&str]) -> Vec<String> {
         .spawn()
         .expect("the service starts");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("intune-mock listening on ") {
-                return url.trim().to_owned();
-            }
-        }
-        panic!("the service ended before it listened");
-    })
-    .await
-    .expect("the service listens within 30 s");
+    let url = served_url(&mut lines).await;
     let releases: serde_json::Value = reqwest::Client::builder()
         .no_proxy()
         .build()

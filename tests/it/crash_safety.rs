@@ -16,6 +16,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::support::served_url;
+
 const OPERATOR: &str = "crash-test-operator-token";
 const JOBS: usize = 10_000;
 const KILL_AFTER: usize = 4_000;
@@ -52,16 +54,7 @@ async fn start(database_url: &str) -> Service {
         .expect("the service starts");
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
-    let url = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("intune-mock listening on ") {
-                return url.trim().to_owned();
-            }
-        }
-        panic!("the service ended before it listened");
-    })
-    .await
-    .expect("the service listens within 30 s");
+    let url = served_url(&mut lines).await;
     // Keep reading its output so it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Service { child, url }

@@ -11,6 +11,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
+use crate::support::served_url;
+
 const OPERATOR: &str = "hardening-operator-token";
 
 struct Service {
@@ -43,16 +45,7 @@ async fn start(mut command: Command) -> Service {
     let mut child = command.spawn().expect("the service starts");
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
-    let url = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("intune-mock listening on ") {
-                return url.trim().to_owned();
-            }
-        }
-        panic!("the service ended before it listened");
-    })
-    .await
-    .expect("the service listens within 30 s");
+    let url = served_url(&mut lines).await;
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Service { child, url }
 }

@@ -552,3 +552,20 @@ pub fn binary() -> std::process::Command {
     command.env_remove("NO_COLOR").env_remove("INTUNE_MOCK_LOG");
     command
 }
+
+/// Reads a `serve` process's standard output up to its `intune-mock listening on URL` line (at
+/// most 30 s) and returns the URL.
+pub async fn served_url(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+) -> String {
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(url) = line.strip_prefix("intune-mock listening on ") {
+                return url.trim().to_owned();
+            }
+        }
+        panic!("the service ended before it listened");
+    })
+    .await
+    .expect("the service listens within 30 s")
+}
