@@ -86,20 +86,17 @@ async fn wait_for(url: &str) -> anyhow::Result<()> {
     anyhow::bail!("{url} did not answer GetCACaps")
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> anyhow::Result<()> {
-    anyhow::ensure!(
-        std::process::Command::new("sh")
-            .args(["-c", "command -v scepclient && command -v scepserver"])
-            .stdout(Stdio::null())
-            .status()?
-            .success(),
-        "scepclient and scepserver are missing: apt-get install scep"
-    );
-    let dir = tempfile::tempdir()?;
-    let key_pem = openssl::rsa::Rsa::generate(2048)?.private_key_to_pem()?;
+/// Our side: the mock service, a connector with the scep feature and its SCEP endpoint, with
+/// one challenge per device made before the clock starts. The service and the endpoint run as
+/// long as the value lives.
+struct Ours {
+    _app: intune_mock_scenarios::harness::TestApp,
+    server: tokio::task::JoinHandle<()>,
+    url: String,
+    challenges: Vec<String>,
+}
 
-    // Ours: the mock service, a connector with the scep feature, its SCEP endpoint.
+async fn ours(dir: &Path) -> anyhow::Result<Ours> {
     let app = spawn_app(start(), 61).await?;
     let tenant = app.create_tenant("Contoso", None).await?;
     let cas = CaDirectory::new();
@@ -122,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
                 ca: "CA01\\Bench CA".into(),
                 template: "IntuneDevice".into(),
                 validity_days: 365,
-                spool_dir: dir.path().join("spool"),
+                spool_dir: dir.join("spool"),
             },
             connector.scep_identity(),
             cas,
@@ -131,9 +128,8 @@ async fn main() -> anyhow::Result<()> {
         .await?,
     );
     let (addr, server) = http::serve(endpoint.clone(), "127.0.0.1:0".parse()?).await?;
-    let ours = format!("http://{addr}/certsrv/mscep/mscep.dll");
-    wait_for(&ours).await?;
-    // One challenge per device, made before the clock starts.
+    let url = format!("http://{addr}/certsrv/mscep/mscep.dll");
+    wait_for(&url).await?;
     let mut challenges = Vec::new();
     for i in 0..ROUNDS * PER_ROUND {
         let answer = app
@@ -151,9 +147,17 @@ async fn main() -> anyhow::Result<()> {
                 .to_owned(),
         );
     }
+    Ok(Ours {
+        _app: app,
+        server,
+        url,
+        challenges,
+    })
+}
 
-    // Theirs: scepserver with a 2048-bit CA and a static challenge.
-    let depot = dir.path().join("depot");
+/// Theirs: `scepserver` with a 2048-bit CA and a static challenge; its URL.
+async fn theirs(dir: &Path) -> anyhow::Result<(tokio::process::Child, String)> {
+    let depot = dir.join("depot");
     let init = std::process::Command::new("scepserver")
         .args(["ca", "-init", "-keySize", "2048", "-depot"])
         .arg(&depot)
@@ -162,7 +166,7 @@ async fn main() -> anyhow::Result<()> {
         .status()?;
     anyhow::ensure!(init.success(), "scepserver ca -init failed");
     let port = free_port()?;
-    let mut peer = tokio::process::Command::new("scepserver")
+    let peer = tokio::process::Command::new("scepserver")
         .arg("-depot")
         .arg(&depot)
         .args([
@@ -177,14 +181,22 @@ async fn main() -> anyhow::Result<()> {
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
-    let theirs = format!("http://127.0.0.1:{port}/scep");
-    wait_for(&theirs).await?;
+    let url = format!("http://127.0.0.1:{port}/scep");
+    wait_for(&url).await?;
+    Ok((peer, url))
+}
 
-    // Per-round rates of each server; the server that goes first alternates (ours first in the
-    // even rounds, `scepserver` first in the odd ones), so neither always meets a cold or warm
-    // machine first.
-    let (mut ours_rates, mut theirs_rates) = (Vec::new(), Vec::new());
-    let (mut ours_ok, mut theirs_ok) = (0usize, 0usize);
+/// Each server's per-round rates (enrollments/s) and how many it issued in all.
+#[derive(Default)]
+struct Rates {
+    samples: Vec<f64>,
+    issued: usize,
+}
+
+/// The rounds: the server that goes first alternates (ours first in the even rounds,
+/// `scepserver` first in the odd ones), so neither always meets a cold or warm machine first.
+async fn measure(dir: &Path, key_pem: &[u8], ours: &Ours, theirs: &str) -> (Rates, Rates) {
+    let (mut ours_rates, mut theirs_rates) = (Rates::default(), Rates::default());
     for round in 0..ROUNDS {
         for turn in 0..2 {
             let ours_turn = (round + turn) % 2 == 0;
@@ -192,19 +204,13 @@ async fn main() -> anyhow::Result<()> {
             let mut ok = 0usize;
             for i in 0..PER_ROUND {
                 let n = round * PER_ROUND + i;
+                let cn = format!("bench-{n}");
                 ok += usize::from(if ours_turn {
-                    let work = dir.path().join(format!("ours-{n}"));
-                    enroll(
-                        &ours,
-                        &work,
-                        &key_pem,
-                        &challenges[n],
-                        &format!("bench-{n}"),
-                    )
-                    .await
+                    let work = dir.join(format!("ours-{n}"));
+                    enroll(&ours.url, &work, key_pem, &ours.challenges[n], &cn).await
                 } else {
-                    let work = dir.path().join(format!("theirs-{n}"));
-                    enroll(&theirs, &work, &key_pem, "secret", &format!("bench-{n}")).await
+                    let work = dir.join(format!("theirs-{n}"));
+                    enroll(theirs, &work, key_pem, "secret", &cn).await
                 });
             }
             let rate = ok as f64 / t.elapsed().as_secs_f64();
@@ -214,24 +220,47 @@ async fn main() -> anyhow::Result<()> {
                 round + 1,
                 if turn == 0 { "first" } else { "second" }
             );
-            if ours_turn {
-                ours_ok += ok;
-                ours_rates.push(rate);
+            let rates = if ours_turn {
+                &mut ours_rates
             } else {
-                theirs_ok += ok;
-                theirs_rates.push(rate);
-            }
+                &mut theirs_rates
+            };
+            rates.issued += ok;
+            rates.samples.push(rate);
         }
     }
-    let _ = peer.kill().await;
-    server.abort();
+    (ours_rates, theirs_rates)
+}
 
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    anyhow::ensure!(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v scepclient && command -v scepserver"])
+            .stdout(Stdio::null())
+            .status()?
+            .success(),
+        "scepclient and scepserver are missing: apt-get install scep"
+    );
+    let dir = tempfile::tempdir()?;
+    let key_pem = openssl::rsa::Rsa::generate(2048)?.private_key_to_pem()?;
+    let ours = ours(dir.path()).await?;
+    let (mut peer, theirs) = theirs(dir.path()).await?;
+    let (ours_rates, theirs_rates) = measure(dir.path(), &key_pem, &ours, &theirs).await;
+    let _ = peer.kill().await;
+    ours.server.abort();
+    report(ours_rates, theirs_rates)
+}
+
+/// Prints the medians and spreads and writes the figures.
+fn report(ours: Rates, theirs: Rates) -> anyhow::Result<()> {
     let total = ROUNDS * PER_ROUND;
+    let (ours_ok, theirs_ok) = (ours.issued, theirs.issued);
     println!("SCEP enrollments with scepclient, {total} each, {ROUNDS} rounds of {PER_ROUND}, the first server alternating, one client process per enrollment:");
-    let ratios = record::paired_ratios(&ours_rates, &theirs_rates);
+    let ratios = record::paired_ratios(&ours.samples, &theirs.samples);
     for (what, samples) in [
-        ("ours", &ours_rates),
-        ("scepserver", &theirs_rates),
+        ("ours", &ours.samples),
+        ("scepserver", &theirs.samples),
         ("ratio ours / scepserver", &ratios),
     ] {
         if let Some(s) = record::spread(samples) {
@@ -251,10 +280,10 @@ async fn main() -> anyhow::Result<()> {
     figures.rows.push(record::FigureRow {
         what: "SCEP enrollments with `scepclient`: the connector's NDES-like endpoint (RSA-2048 CA + RA, validation + notification)".into(),
         unit: "enrollments/s".into(),
-        samples: ours_rates,
+        samples: ours.samples,
         baselines: vec![record::Baseline {
             what: "`scepserver` (Debian `scep`, RSA-2048 CA, static challenge)".into(),
-            samples: theirs_rates,
+            samples: theirs.samples,
         }],
         target: None,
     });
