@@ -10,7 +10,7 @@ use reqwest::Method;
 use scenarios::harness::{spawn_app, Answer, TestApp};
 use serde_json::{json, Value};
 
-use crate::support::{at, revoke_job};
+use crate::support::{at, install_body, revoke_job};
 
 struct World {
     app: TestApp,
@@ -26,18 +26,9 @@ async fn world() -> World {
 impl World {
     async fn revoker(&self, machine: &str) -> String {
         let body = json!({"machineName": machine, "displayName": machine, "features": ["revocation"], "version": "6.2406.0.1001"});
-        let answer = self
-            .app
-            .request(
-                Method::POST,
-                "/connector/v1/register",
-                self.tenant.enrollment_secret.as_deref(),
-                Some(&body),
-            )
+        install_body(&self.app, &self.tenant, &body)
             .await
-            .unwrap();
-        assert_eq!(answer.status, 201, "{}", answer.body);
-        answer.body["credential"].as_str().unwrap().to_owned()
+            .credential
     }
 
     /// `POST /admin/tenants/{id}/jobs` with an `Idempotency-Key` when `key` is given.

@@ -17,7 +17,7 @@ use reqwest::Method;
 use scenarios::harness::{spawn_app, Answer, TestApp};
 use serde_json::{json, Value};
 
-use crate::support::at;
+use crate::support::{at, install_body};
 
 pub(crate) const SCEP: &str =
     "/RACerts/ScepRequestValidationFEService/Gateway/StatelessScepRequestValidationService";
@@ -194,18 +194,9 @@ impl World {
 
     async fn connector(&self, machine: &str, version: &str) -> String {
         let body = json!({"machineName": machine, "displayName": machine, "features": ["scep"], "version": version});
-        let answer = self
-            .app
-            .request(
-                Method::POST,
-                "/connector/v1/register",
-                self.tenant.enrollment_secret.as_deref(),
-                Some(&body),
-            )
+        install_body(&self.app, &self.tenant, &body)
             .await
-            .unwrap();
-        assert_eq!(answer.status, 201, "{}", answer.body);
-        answer.body["credential"].as_str().unwrap().to_owned()
+            .credential
     }
 }
 
