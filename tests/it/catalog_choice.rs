@@ -2,40 +2,16 @@
 //! (docs: only the releases whose version and date the product documentation lists; extended,
 //! the default: with the public release history). Driven as the built binary, as a user would.
 
-use std::process::Stdio;
-
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
-
-use crate::support::{intune_mock, served_url};
+use crate::support::{intune_mock, serve_process, start_served, Served};
 
 const OPERATOR: &str = "catalog-choice-operator-token";
 
 /// `serve --catalog <choice>` on a fresh in-memory database: the versions `GET /admin/releases`
 /// lists.
 async fn served_versions(choice: &[&str]) -> Vec<String> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_intune-mock-under-test"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--clock",
-            "virtual",
-            "--start",
-            "2026-01-01T00:00:00Z",
-            "--operator-token",
-            OPERATOR,
-            "--database-url",
-            "sqlite::memory:",
-        ])
-        .args(choice)
-        .env_remove("NO_COLOR")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the service starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = served_url(&mut lines).await;
+    let extra = [&["--start", "2026-01-01T00:00:00Z"], choice].concat();
+    let Served { mut child, url } =
+        start_served(serve_process(OPERATOR, "sqlite::memory:", &extra)).await;
     let releases: serde_json::Value = reqwest::Client::builder()
         .no_proxy()
         .build()

@@ -14,7 +14,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::scep_endpoint::wait_until;
-use crate::support::{app_at, connector_count, enrollment_secret, on_path, require, Need};
+use crate::support::{
+    app_at, connector_count, connector_process, enrollment_secret, on_path, require, Need,
+};
 
 /// A running connector command: its first standard-output line and every standard-error line
 /// so far.
@@ -25,26 +27,18 @@ struct Running {
     stderr: Arc<Mutex<Vec<String>>>,
 }
 
+/// A service whose virtual clock starts at `start`, its tenant Contoso, and the tenant's
+/// enrollment secret.
+async fn contoso(start: &str) -> (TestApp, wire::admin::Tenant, String) {
+    let app = app_at(start).await;
+    let tenant = app.create_tenant("Contoso", None).await.unwrap();
+    let secret = enrollment_secret(&tenant).to_owned();
+    (app, tenant, secret)
+}
+
 fn command(app: &TestApp, secret: &str, extra: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_intune-mock-under-test"));
-    command
-        .args([
-            "connector",
-            "--url",
-            &app.base_url,
-            "--enrollment-secret",
-            secret,
-            "--machine",
-            "SRV01",
-            "--poll-seconds",
-            "1",
-        ])
-        .args(extra)
-        .env_remove("INTUNE_MOCK_ENROLLMENT_SECRET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    let mut command = connector_process(app, secret, extra);
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
     command
 }
 
@@ -119,9 +113,7 @@ fn connector_id(line: &str) -> String {
 
 #[tokio::test]
 async fn killed_and_started_again_it_is_the_same_connector_with_the_same_log() {
-    let app = app_at("2026-03-01T00:00:00Z").await;
-    let tenant = app.create_tenant("Contoso", None).await.unwrap();
-    let secret = enrollment_secret(&tenant).to_owned();
+    let (app, tenant, secret) = contoso("2026-03-01T00:00:00Z").await;
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
     let state = dir.path().join("state");
@@ -185,9 +177,7 @@ async fn killed_and_started_again_it_is_the_same_connector_with_the_same_log() {
 /// and follows the clock when the operator moves it.
 #[tokio::test]
 async fn it_goes_by_the_service_clock_and_follows_it_when_it_moves() {
-    let app = app_at("2022-05-01T00:00:00Z").await;
-    let tenant = app.create_tenant("Contoso", None).await.unwrap();
-    let secret = enrollment_secret(&tenant).to_owned();
+    let (app, _, secret) = contoso("2022-05-01T00:00:00Z").await;
     let running = start(&app, &secret, &["--version", "6.2202.38.0"]).await;
     wait_for(
         &running,
@@ -219,9 +209,7 @@ async fn it_goes_by_the_service_clock_and_follows_it_when_it_moves() {
 
 #[tokio::test]
 async fn sigterm_writes_the_stopped_event_and_exits_0() {
-    let app = app_at("2026-03-01T00:00:00Z").await;
-    let tenant = app.create_tenant("Contoso", None).await.unwrap();
-    let secret = enrollment_secret(&tenant).to_owned();
+    let (app, _, secret) = contoso("2026-03-01T00:00:00Z").await;
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
     let mut running = start(&app, &secret, &["--log-dir", logs.to_str().unwrap()]).await;
@@ -252,9 +240,7 @@ async fn sigterm_writes_the_stopped_event_and_exits_0() {
 
 #[tokio::test]
 async fn quiet_prints_the_registration_line_only() {
-    let app = app_at("2026-03-01T00:00:00Z").await;
-    let tenant = app.create_tenant("Contoso", None).await.unwrap();
-    let secret = enrollment_secret(&tenant).to_owned();
+    let (app, _, secret) = contoso("2026-03-01T00:00:00Z").await;
     let mut running = start(&app, &secret, &["--quiet", "--features", "pkcs,scep"]).await;
     assert!(
         running
@@ -292,9 +278,7 @@ async fn refused(app: &TestApp, secret: &str, extra: &[&str]) -> (Option<i32>, S
 
 #[tokio::test]
 async fn bad_folders_are_refused_before_anything_registers() {
-    let app = app_at("2026-03-01T00:00:00Z").await;
-    let tenant = app.create_tenant("Contoso", None).await.unwrap();
-    let secret = enrollment_secret(&tenant).to_owned();
+    let (app, tenant, secret) = contoso("2026-03-01T00:00:00Z").await;
     let dir = tempfile::tempdir().unwrap();
     // A folder under a regular file cannot be made, whoever runs the test (root too).
     let file = dir.path().join("a-file");
@@ -352,9 +336,7 @@ async fn bad_folders_are_refused_before_anything_registers() {
 
 #[tokio::test]
 async fn a_config_file_sets_the_connector_and_flags_override_it() {
-    let app = app_at("2026-03-01T00:00:00Z").await;
-    let tenant = app.create_tenant("Contoso", None).await.unwrap();
-    let secret = enrollment_secret(&tenant).to_owned();
+    let (app, tenant, secret) = contoso("2026-03-01T00:00:00Z").await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("connector.toml");
     std::fs::write(
@@ -486,9 +468,7 @@ async fn scepclient_enrolls_against_scep_listen_and_openssl_verifies_with_the_wr
     let Some(scepclient) = require(Need::ScepClients, || on_path("scepclient")) else {
         return;
     };
-    let app = app_at("2026-03-01T00:00:00Z").await;
-    let tenant = app.create_tenant("Contoso", None).await.unwrap();
-    let secret = enrollment_secret(&tenant).to_owned();
+    let (app, tenant, secret) = contoso("2026-03-01T00:00:00Z").await;
     let dir = tempfile::tempdir().unwrap();
     let (mut running, url, ca) = scep_connector(&app, &secret, &dir.path().join("state")).await;
     // micromdm writes the subject C, O, OU, CN in that order.
@@ -534,9 +514,7 @@ async fn scepclient_enrolls_against_scep_listen_and_openssl_verifies_with_the_wr
 
 #[tokio::test]
 async fn a_scep_port_in_use_is_refused_before_anything_registers() {
-    let app = app_at("2026-03-01T00:00:00Z").await;
-    let tenant = app.create_tenant("Contoso", None).await.unwrap();
-    let secret = enrollment_secret(&tenant).to_owned();
+    let (app, tenant, secret) = contoso("2026-03-01T00:00:00Z").await;
     let dir = tempfile::tempdir().unwrap();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
@@ -569,9 +547,7 @@ async fn certmonger_enrolls_against_scep_listen_and_openssl_verifies_with_the_wr
     }) else {
         return;
     };
-    let app = app_at("2026-03-01T00:00:00Z").await;
-    let tenant = app.create_tenant("Contoso", None).await.unwrap();
-    let secret = enrollment_secret(&tenant).to_owned();
+    let (app, tenant, secret) = contoso("2026-03-01T00:00:00Z").await;
     let dir = tempfile::tempdir().unwrap();
     let (mut running, url, ca) = scep_connector(&app, &secret, &dir.path().join("state")).await;
 
@@ -681,9 +657,7 @@ async fn killed_and_started_again_it_keeps_its_undelivered_scep_notifications() 
     let Some(scepclient) = require(Need::ScepClients, || on_path("scepclient")) else {
         return;
     };
-    let app = app_at("2026-03-01T00:00:00Z").await;
-    let tenant = app.create_tenant("Contoso", None).await.unwrap();
-    let secret = enrollment_secret(&tenant).to_owned();
+    let (app, tenant, secret) = contoso("2026-03-01T00:00:00Z").await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let (mut running, url, _) = scep_connector(&app, &secret, &state).await;

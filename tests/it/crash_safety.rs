@@ -13,10 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
-use crate::support::served_url;
+use crate::support::{serve_process, start_served, Served};
 
 const OPERATOR: &str = "crash-test-operator-token";
 const JOBS: usize = 10_000;
@@ -25,39 +23,19 @@ const KILL_AFTER: usize = 4_000;
 const DEADLINE: Duration = Duration::from_secs(300);
 
 /// A running `intune-mock serve` child on a loopback port.
-struct Service {
-    child: Child,
-    url: String,
-}
-
-async fn start(database_url: &str) -> Service {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_intune-mock-under-test"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--clock",
-            "virtual",
+async fn start(database_url: &str) -> Served {
+    let mut command = serve_process(
+        OPERATOR,
+        database_url,
+        &[
             "--start",
             "2026-03-01T00:00:00Z",
-            "--operator-token",
-            OPERATOR,
             "--connector-rate-limit",
             "0",
-            "--database-url",
-            database_url,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the service starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let url = served_url(&mut lines).await;
-    // Keep reading its output so it never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Service { child, url }
+        ],
+    );
+    command.stderr(Stdio::null());
+    start_served(command).await
 }
 
 #[derive(Default)]

@@ -7,47 +7,16 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
-use crate::support::served_url;
+use crate::support::{serve_process, start_served};
 
 const OPERATOR: &str = "hardening-operator-token";
 
-struct Service {
-    child: Child,
-    url: String,
-}
-
 fn serve_command(database_url: &str, extra: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_intune-mock-under-test"));
-    command
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--clock",
-            "virtual",
-            "--operator-token",
-            OPERATOR,
-            "--database-url",
-            database_url,
-        ])
-        .args(extra)
-        .env_remove("NO_COLOR")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true);
-    command
-}
-
-async fn start(mut command: Command) -> Service {
-    let mut child = command.spawn().expect("the service starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let url = served_url(&mut lines).await;
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Service { child, url }
+    serve_process(OPERATOR, database_url, extra)
 }
 
 fn signal(child: &Child, name: &str) {
@@ -100,7 +69,7 @@ async fn sigterm_answers_the_requests_in_flight_and_exits_0() {
     let log = std::fs::File::create(&log_path).unwrap();
     let mut command = serve_command(&database, &["--start", "2026-03-01T00:00:00Z"]);
     command.env("INTUNE_MOCK_LOG", "info").stderr(log);
-    let mut service = start(command).await;
+    let mut service = start_served(command).await;
     let (status, tenant) = admin(
         &service.url,
         reqwest::Method::POST,
@@ -157,7 +126,7 @@ async fn sigterm_answers_the_requests_in_flight_and_exits_0() {
         "colour escapes in the log file: {log:?}"
     );
 
-    let service = start(serve_command(&database, &[])).await;
+    let service = start_served(serve_command(&database, &[])).await;
     let (status, page) = admin(
         &service.url,
         reqwest::Method::GET,
@@ -175,7 +144,7 @@ async fn sigterm_answers_the_requests_in_flight_and_exits_0() {
 async fn a_second_serve_on_one_sqlite_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let database = sqlite_url(dir.path());
-    let first = start(serve_command(&database, &[])).await;
+    let first = start_served(serve_command(&database, &[])).await;
     let second = serve_command(&database, &[])
         .stderr(Stdio::piped())
         .output();
@@ -209,7 +178,7 @@ async fn a_second_serve_on_one_sqlite_file_is_refused() {
 async fn a_restart_never_moves_the_stored_clock_in_silence() {
     let dir = tempfile::tempdir().unwrap();
     let database = sqlite_url(dir.path());
-    let mut service = start(serve_command(
+    let mut service = start_served(serve_command(
         &database,
         &["--start", "2026-03-01T00:00:00Z"],
     ))
@@ -249,13 +218,13 @@ async fn a_restart_never_moves_the_stored_clock_in_silence() {
         "{stderr}"
     );
 
-    let mut service = start(serve_command(&database, &[])).await;
+    let mut service = start_served(serve_command(&database, &[])).await;
     let (_, clock) = admin(&service.url, reqwest::Method::GET, "/admin/clock", None).await;
     assert_eq!(clock["now"], "2026-03-01T01:00:00Z");
     signal(&service.child, "INT");
     assert_eq!(service.child.wait().await.unwrap().code(), Some(0));
 
-    let service = start(serve_command(
+    let service = start_served(serve_command(
         &database,
         &["--start", "2026-03-01T00:00:00Z", "--reset-clock"],
     ))

@@ -13,9 +13,9 @@ use base64::Engine as _;
 use reqwest::Method;
 use scenarios::harness::{Answer, TestApp, OPERATOR_TOKEN};
 use serde_json::{json, Value};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
-use crate::support::{app_at, enrollment_secret, message, on_path};
+use crate::support::{app_at, connector_process, enrollment_secret, message, on_path};
 
 /// The `openssl` command, or the test fails naming its Debian package.
 fn openssl() -> String {
@@ -40,25 +40,11 @@ fn run_openssl(args: &[&str]) -> Vec<u8> {
 
 /// `intune-mock connector` for `tenant` with `flags`, polling every second; killed when dropped.
 fn connector(app: &TestApp, tenant: &wire::admin::Tenant, flags: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_intune-mock-under-test"))
-        .args([
-            "connector",
-            "--url",
-            &app.base_url,
-            "--enrollment-secret",
-            enrollment_secret(tenant),
-            "--machine",
-            "SRV01",
-            "--poll-seconds",
-            "1",
-            "--quiet",
-        ])
-        .args(flags)
-        .env_remove("INTUNE_MOCK_ENROLLMENT_SECRET")
-        .stdin(Stdio::null())
+    let mut flags = flags.to_vec();
+    flags.push("--quiet");
+    connector_process(app, enrollment_secret(tenant), &flags)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("the binary starts")
 }

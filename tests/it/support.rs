@@ -569,3 +569,73 @@ pub async fn served_url(
     .await
     .expect("the service listens within 30 s")
 }
+
+/// `intune-mock connector` against `app` with the tenant's enrollment `secret`, on machine SRV01,
+/// polling every second, with `extra` flags; killed when dropped. Its output streams are the
+/// caller's to set.
+pub fn connector_process(app: &TestApp, secret: &str, extra: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_intune-mock-under-test"));
+    command
+        .args([
+            "connector",
+            "--url",
+            &app.base_url,
+            "--enrollment-secret",
+            secret,
+            "--machine",
+            "SRV01",
+            "--poll-seconds",
+            "1",
+        ])
+        .args(extra)
+        .env_remove("INTUNE_MOCK_ENROLLMENT_SECRET")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+/// `intune-mock serve` on a free loopback port with a virtual clock, `operator` as the operator
+/// token, on `database_url`, with `extra` flags; standard output piped (for its banner), killed
+/// when dropped.
+pub fn serve_process(
+    operator: &str,
+    database_url: &str,
+    extra: &[&str],
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_intune-mock-under-test"));
+    command
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--clock",
+            "virtual",
+            "--operator-token",
+            operator,
+            "--database-url",
+            database_url,
+        ])
+        .args(extra)
+        .env_remove("NO_COLOR")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// A running `serve` process and the URL its banner gave.
+pub struct Served {
+    pub child: tokio::process::Child,
+    pub url: String,
+}
+
+/// Starts `command` (see [`serve_process`]) and waits for its banner; the rest of its standard
+/// output is read and dropped, so it never blocks on a full pipe.
+pub async fn start_served(mut command: tokio::process::Command) -> Served {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = command.spawn().expect("the service starts");
+    let stdout = child.stdout.take().expect("standard output is piped");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let url = served_url(&mut lines).await;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Served { child, url }
+}
