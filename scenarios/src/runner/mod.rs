@@ -152,15 +152,7 @@ pub async fn run_keeping(
     let mut world = match World::build(setup, seed, transport).await {
         Ok(w) => w,
         Err(e) => {
-            outcome.verdict = Verdict::HarnessError;
-            outcome.failures.push(Failure {
-                location: file.to_owned(),
-                step: "setup".into(),
-                at: scenario.start,
-                message: format!("{e:#}"),
-                expected: None,
-                actual: None,
-            });
+            outcome.harness_error(file, "setup", scenario.start, format!("{e:#}"));
             outcome.wall = started.elapsed();
             return outcome;
         }
@@ -192,15 +184,9 @@ pub async fn run_keeping(
     for (name, connector) in &connectors {
         world.emitted.extend(emitted(connector));
         if let Err(e) = world.keep_log(name, connector) {
-            outcome.verdict = outcome.verdict.max_with(Verdict::HarnessError);
-            outcome.failures.push(Failure {
-                location: file.to_owned(),
-                step: "keep-logs".into(),
-                at: outcome.virtual_end,
-                message: format!("cannot keep the log of connector `{name}`: {e:#}"),
-                expected: None,
-                actual: None,
-            });
+            let at = outcome.virtual_end;
+            let message = format!("cannot keep the log of connector `{name}`: {e:#}");
+            outcome.harness_error(file, "keep-logs", at, message);
         }
     }
     world.connectors = connectors;
@@ -242,6 +228,22 @@ fn failure(
         actual,
     };
     (verdict, failure)
+}
+
+impl Outcome {
+    /// Records that the harness itself failed at `step` of `file` (not a step of the scenario:
+    /// its set-up, or keeping its logs).
+    fn harness_error(&mut self, file: &str, step: &str, at: DateTime<Utc>, message: String) {
+        self.verdict = self.verdict.max_with(Verdict::HarnessError);
+        self.failures.push(Failure {
+            location: file.to_owned(),
+            step: step.to_owned(),
+            at,
+            message,
+            expected: None,
+            actual: None,
+        });
+    }
 }
 
 impl Verdict {
