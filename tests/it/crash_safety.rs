@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use scenarios::harness::http_client as http;
 use serde_json::{json, Value};
 
 use crate::support::{serve_process, start_served, Served};
@@ -42,14 +43,6 @@ async fn start(database_url: &str) -> Served {
 struct Ledger {
     /// job id → the lease token whose completion the service acknowledged.
     acknowledged: HashMap<String, String>,
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
 }
 
 async fn post(
